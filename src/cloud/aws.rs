@@ -1,0 +1,1 @@
+//! The AWS implementation of [`super::Cloud`].

@@ -1,0 +1,420 @@
+//! The one narrow door to a cloud.
+//!
+//! Everything reroll does to an account goes through [`Cloud`]. The trait speaks in reroll's own
+//! terms (groups, target groups, listeners) rather than raw SDK shapes, so that the AWS
+//! implementation ([`aws::AwsCloud`]) stays a thin translation layer and other implementations
+//! (an in-memory simulator, a fault-injecting wrapper) can stand in for it in tests.
+//!
+//! Rules every implementation follows:
+//! - `list_*` calls return only resources carrying `reroll:stack = <stack>`; they page through
+//!   results at the service's maximum page size and never make one call per instance.
+//! - Errors are [`CloudError`]s with the service's error code kept, so callers can tell "does not
+//!   exist" from "throttled" from "forbidden".
+
+pub mod aws;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+/// Tags as AWS stores them.
+pub type Tags = BTreeMap<String, String>;
+
+/// Tag keys reroll writes on everything it owns.
+pub mod tag {
+    /// The stack that owns the resource. reroll never touches a resource without it.
+    pub const STACK: &str = "reroll:stack";
+    /// The stack address of the resource (`target_group.web`, `module.api.server_group.main`).
+    pub const ADDRESS: &str = "reroll:address";
+    /// The server group a generation (or an instance, a launch template) belongs to.
+    pub const GROUP: &str = "reroll:group";
+    /// Generation number of an Auto Scaling group or instance, decimal.
+    pub const GENERATION: &str = "reroll:generation";
+    /// Fingerprint of the instance definition a generation was launched from.
+    pub const FINGERPRINT: &str = "reroll:fingerprint";
+    /// Lifecycle state of a generation: see [`crate::observe::GenerationState`].
+    pub const STATE: &str = "reroll:state";
+}
+
+/// A failed cloud call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloudError {
+    /// The named resource does not exist (any of the services' many not-found codes).
+    #[error("{operation}: {what} not found{}", code_suffix(.code))]
+    NotFound {
+        operation: &'static str,
+        what: String,
+        code: Option<String>,
+    },
+    /// The service refused because of request rate, after the retry policy gave up.
+    #[error("{operation}: throttled by AWS after retries ({message})")]
+    Throttled {
+        operation: &'static str,
+        message: String,
+    },
+    /// Credentials missing, expired, or not allowed to do this.
+    #[error("{operation}: not authorized: {message}")]
+    Unauthorized {
+        operation: &'static str,
+        message: String,
+    },
+    /// The endpoint could not be reached at all.
+    #[error("{operation}: cannot reach the AWS endpoint: {message}")]
+    Unreachable {
+        operation: &'static str,
+        message: String,
+    },
+    /// Any other service error, with its code.
+    #[error("{operation} failed{}: {message}", code_suffix(.code))]
+    Service {
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+fn code_suffix(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
+
+impl CloudError {
+    /// True when the error means the resource is already gone.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CloudError::NotFound { .. })
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+// ---------------------------------------------------------------------------------------------
+// Lookups
+
+/// What an `image` block asks for. Every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ImageFilter {
+    /// Exact image ids.
+    pub ids: Vec<String>,
+    /// Owners: account ids, `self`, `amazon`, …
+    pub owners: Vec<String>,
+    /// Name pattern, `*` and `?` wildcards as in EC2's `name` filter.
+    pub name: Option<String>,
+    /// Tags that must all be present with these values.
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageInfo {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// ISO-8601 as EC2 reports it; sorts chronologically.
+    pub creation_date: String,
+    /// `available`, `pending`, `failed`, …
+    pub state: String,
+    pub architecture: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VpcInfo {
+    pub id: String,
+    pub cidr: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubnetInfo {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub cidr: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecurityGroupInfo {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: Option<String>,
+    pub tags: Tags,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observed resources
+
+/// An Auto Scaling group as reroll sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub tags: Tags,
+    pub launch_template_id: Option<String>,
+    pub launch_template_version: Option<String>,
+    pub target_group_arns: Vec<String>,
+    pub subnet_ids: Vec<String>,
+    pub instances: Vec<GroupInstance>,
+    pub suspended_processes: Vec<String>,
+    /// Set while AWS deletes the group (`Delete in progress`).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupInstance {
+    pub id: String,
+    /// Auto Scaling lifecycle state: `Pending`, `InService`, `Terminating`, …
+    pub lifecycle_state: String,
+    /// Auto Scaling health: `Healthy` or `Unhealthy`.
+    pub health_status: String,
+    pub availability_zone: Option<String>,
+    pub launch_template_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceInfo {
+    pub id: String,
+    /// EC2 state name: `pending`, `running`, `shutting-down`, `terminated`, …
+    pub state: String,
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub private_ip: Option<String>,
+    pub launch_time: Option<SystemTime>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchTemplateInfo {
+    pub id: String,
+    pub name: String,
+    pub latest_version: i64,
+    pub tags: Tags,
+}
+
+/// What an instance is launched from: the content of one launch template version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchSpec {
+    pub image_id: String,
+    pub instance_type: String,
+    /// Plain text; implementations base64-encode it for EC2.
+    pub user_data: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub instance_profile: Option<String>,
+    pub key_name: Option<String>,
+    /// Tags applied to instances and volumes launched from this version.
+    pub instance_tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HealthCheckSpec {
+    pub protocol: String,
+    pub port: String,
+    pub path: Option<String>,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub matcher: Option<String>,
+}
+
+/// Desired (and observed) configuration of a target group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetGroupSpec {
+    pub name: String,
+    pub port: u16,
+    pub protocol: String,
+    pub vpc_id: String,
+    /// `instance` (the only type reroll manages).
+    pub target_type: String,
+    pub health_check: HealthCheckSpec,
+    pub deregistration_delay_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetGroupInfo {
+    pub arn: String,
+    pub spec: TargetGroupSpec,
+    pub load_balancer_arns: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetHealth {
+    pub id: String,
+    pub port: Option<u16>,
+    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadBalancerSpec {
+    pub name: String,
+    /// `application` or `network`.
+    pub kind: String,
+    pub internal: bool,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadBalancerInfo {
+    pub arn: String,
+    pub dns_name: String,
+    pub spec: LoadBalancerSpec,
+    pub state: Option<String>,
+    pub tags: Tags,
+}
+
+/// One target group in a (possibly weighted) forward action.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Forward {
+    pub target_group_arn: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListenerSpec {
+    pub port: u16,
+    pub protocol: String,
+    pub certificate_arn: Option<String>,
+    /// Default action: forward to these target groups.
+    pub forward: Vec<Forward>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListenerInfo {
+    pub arn: String,
+    pub load_balancer_arn: String,
+    pub spec: ListenerSpec,
+}
+
+/// Everything needed to create one generation's Auto Scaling group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupSpec {
+    pub name: String,
+    pub launch_template_id: String,
+    pub launch_template_version: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub subnet_ids: Vec<String>,
+    pub target_group_arns: Vec<String>,
+    /// `ELB` when the group has target groups, else `EC2`.
+    pub health_check_type: String,
+    pub health_check_grace_seconds: u32,
+    /// Tags on the group; those in `propagate` are copied to instances at launch.
+    pub tags: Tags,
+}
+
+/// The narrow interface between reroll and a cloud account (one region).
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// The region this client talks to.
+    fn region(&self) -> &str;
+
+    // --- lookups -----------------------------------------------------------------------------
+    async fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
+    /// Copies an image from another region into this one; returns the new image id.
+    async fn copy_image(
+        &self,
+        source_region: &str,
+        source_image_id: &str,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
+    async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
+    /// Security groups in `vpc_id` whose name is in `names` (when non-empty) and that carry `tags`.
+    async fn find_security_groups(
+        &self,
+        vpc_id: &str,
+        names: &[String],
+        tags: &Tags,
+    ) -> CloudResult<Vec<SecurityGroupInfo>>;
+
+    // --- observing a stack (tag-filtered, paginated) -----------------------------------------
+    async fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;
+    async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
+    async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
+    /// The content of one launch template version.
+    async fn launch_template_version(
+        &self,
+        template_id: &str,
+        version: &str,
+    ) -> CloudResult<LaunchSpec>;
+    /// Target groups tagged with the stack. `name_prefix` narrows the candidates before tags
+    /// are read (reroll names everything it creates with the stack's prefix).
+    async fn list_target_groups(
+        &self,
+        stack: &str,
+        name_prefix: &str,
+    ) -> CloudResult<Vec<TargetGroupInfo>>;
+    async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
+    async fn list_load_balancers(
+        &self,
+        stack: &str,
+        name_prefix: &str,
+    ) -> CloudResult<Vec<LoadBalancerInfo>>;
+    async fn list_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<ListenerInfo>>;
+
+    // --- changes -----------------------------------------------------------------------------
+    async fn create_target_group(&self, spec: &TargetGroupSpec, tags: &Tags)
+        -> CloudResult<String>;
+    async fn modify_target_group(&self, arn: &str, spec: &TargetGroupSpec) -> CloudResult<()>;
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+
+    async fn create_load_balancer(
+        &self,
+        spec: &LoadBalancerSpec,
+        tags: &Tags,
+    ) -> CloudResult<LoadBalancerInfo>;
+    /// Updates subnets and security groups of an existing load balancer.
+    async fn modify_load_balancer(&self, arn: &str, spec: &LoadBalancerSpec) -> CloudResult<()>;
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()>;
+
+    async fn create_listener(
+        &self,
+        load_balancer_arn: &str,
+        spec: &ListenerSpec,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    async fn modify_listener(&self, arn: &str, spec: &ListenerSpec) -> CloudResult<()>;
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()>;
+
+    /// Creates a launch template with `spec` as version 1; returns (id, version).
+    async fn create_launch_template(
+        &self,
+        name: &str,
+        spec: &LaunchSpec,
+        tags: &Tags,
+    ) -> CloudResult<(String, i64)>;
+    /// Adds a version to an existing launch template; returns the new version number.
+    async fn create_launch_template_version(
+        &self,
+        template_id: &str,
+        spec: &LaunchSpec,
+    ) -> CloudResult<i64>;
+    async fn delete_launch_template(&self, template_id: &str) -> CloudResult<()>;
+
+    async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()>;
+    async fn set_group_capacity(
+        &self,
+        name: &str,
+        min: u32,
+        desired: u32,
+        max: u32,
+    ) -> CloudResult<()>;
+    async fn set_group_tags(&self, name: &str, tags: &Tags) -> CloudResult<()>;
+    async fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
+    async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
+    /// Deletes the group and terminates its instances.
+    async fn delete_group(&self, name: &str) -> CloudResult<()>;
+}

@@ -1,0 +1,10 @@
+//! reroll: immutable machine-image rollouts for AWS fleets, from declarative HCL stacks.
+//!
+//! See `ARCHITECTURE.md` for the map: [`load`] turns files into a [`stack::Stack`],
+//! [`observe`] reads the account through [`cloud::Cloud`], [`plan`] diffs the two without IO,
+//! and [`apply`] carries a plan out.
+
+pub mod cloud;
+pub mod load;
+pub mod names;
+pub mod stack;

@@ -1,0 +1,651 @@
+//! From evaluated values to the typed desired model, with an error per wrong value.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hcl::Value;
+
+use super::diag::Problem;
+use super::parse::{RawAttr, RawBlock};
+use crate::cloud::Tags;
+use crate::names;
+use crate::stack::{
+    Capacity, GroupMode, HealthCheck, HealthGate, Listener, LoadBalancer, OnFailure, Origin,
+    Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
+};
+
+/// A block after evaluation: values of the attributes that evaluated, and nested blocks.
+pub struct Evaluated<'b> {
+    pub block: &'b RawBlock,
+    pub attrs: BTreeMap<&'b str, (Value, &'b RawAttr)>,
+    pub blocks: Vec<Evaluated<'b>>,
+}
+
+impl<'b> Evaluated<'b> {
+    fn nested(&self, ident: &str) -> Option<&Evaluated<'b>> {
+        self.blocks.iter().find(|b| b.block.ident == ident)
+    }
+}
+
+/// Converts one attribute's value, reporting a problem at the attribute when it is of the
+/// wrong shape.
+pub struct Conv<'a> {
+    attr: &'a RawAttr,
+    problems: &'a mut Vec<Problem>,
+}
+
+fn describe(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("bool {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(o) => match (o.get("kind"), o.get("address")) {
+            (Some(_), Some(Value::String(a))) => format!("a reference to {a}"),
+            _ => "an object".to_string(),
+        },
+    };
+    if s.len() > 60 {
+        format!("{}…", &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)])
+    } else {
+        s
+    }
+}
+
+impl<'a> Conv<'a> {
+    pub fn new(attr: &'a RawAttr, problems: &'a mut Vec<Problem>) -> Self {
+        Conv { attr, problems }
+    }
+
+    fn wrong(&mut self, expected: &str, v: &Value) {
+        self.problems.push(
+            Problem::new(format!(
+                "`{}` must be {expected}, found {}",
+                self.attr.name,
+                describe(v)
+            ))
+            .at(self.attr.value_loc.clone())
+            .label(format!("expected {expected}")),
+        );
+    }
+
+    fn invalid(&mut self, message: String, label: &str) {
+        self.problems.push(
+            Problem::new(message)
+                .at(self.attr.value_loc.clone())
+                .label(label.to_string()),
+        );
+    }
+
+    pub fn string(&mut self, v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.wrong("a string", v);
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, v: &Value) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+            _ => {
+                self.wrong("true or false", v);
+                None
+            }
+        }
+    }
+
+    pub fn number(&mut self, v: &Value, min: u64, max: u64) -> Option<u64> {
+        let n = match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            Some(n) => {
+                self.invalid(
+                    format!("`{}` is {n}, out of range", self.attr.name),
+                    &format!("expected a whole number from {min} to {max}"),
+                );
+                None
+            }
+            None => {
+                self.wrong("a whole number", v);
+                None
+            }
+        }
+    }
+
+    pub fn one_of(&mut self, v: &Value, choices: &[&str]) -> Option<String> {
+        let s = self.string(v)?;
+        if choices.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            let list = choices
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.invalid(
+                format!("`{}` cannot be {s:?}", self.attr.name),
+                &format!("expected one of {list}"),
+            );
+            None
+        }
+    }
+
+    pub fn string_list(&mut self, v: &Value) -> Option<Vec<String>> {
+        let Value::Array(items) = v else {
+            self.wrong("a list of strings", v);
+            return None;
+        };
+        items.iter().map(|i| self.string(i)).collect()
+    }
+
+    pub fn string_map(&mut self, v: &Value) -> Option<Tags> {
+        let Value::Object(map) = v else {
+            self.wrong("a map of strings, such as { team = \"shop\" }", v);
+            return None;
+        };
+        map.iter()
+            .map(|(k, v)| self.string(v).map(|s| (k.clone(), s)))
+            .collect()
+    }
+
+    /// `"30s"`, `"10m"`, `"1h30m"` or a number of seconds.
+    pub fn duration(&mut self, v: &Value) -> Option<Duration> {
+        match v {
+            Value::Number(n) if n.as_u64().is_some() => Some(Duration::from_secs(n.as_u64()?)),
+            Value::String(s) => match humantime::parse_duration(s) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    self.invalid(
+                        format!("`{}`: {s:?} is not a duration", self.attr.name),
+                        "expected a duration such as \"30s\", \"10m\" or \"1h\"",
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong("a duration such as \"30s\"", v);
+                None
+            }
+        }
+    }
+
+    /// `2` or `"25%"`.
+    pub fn quantity(&mut self, v: &Value) -> Option<Quantity> {
+        match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(n) if n <= u64::from(u32::MAX) => Some(Quantity::Count(n as u32)),
+                _ => {
+                    self.wrong("a count or a percentage", v);
+                    None
+                }
+            },
+            Value::String(s) => {
+                let parsed = match s.strip_suffix('%') {
+                    Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 100).map(Quantity::Percent),
+                    None => s.trim().parse::<u32>().ok().map(Quantity::Count),
+                };
+                if parsed.is_none() {
+                    self.invalid(
+                        format!("`{}`: {s:?} is neither a count nor a percentage", self.attr.name),
+                        "expected a count such as 2, or a percentage such as \"25%\"",
+                    );
+                }
+                parsed
+            }
+            _ => {
+                self.wrong("a count or a percentage", v);
+                None
+            }
+        }
+    }
+
+    /// A reference object of the given kind (`target_group.web`); returns its address.
+    pub fn reference(&mut self, v: &Value, kind: &str) -> Option<String> {
+        if let Value::Object(o) = v {
+            if let (Some(Value::String(k)), Some(Value::String(a))) = (o.get("kind"), o.get("address")) {
+                if k == kind {
+                    return Some(a.clone());
+                }
+            }
+        }
+        self.wrong(&format!("a reference to a {kind}, such as {kind}.web"), v);
+        None
+    }
+
+    pub fn references(&mut self, v: &Value, kind: &str) -> Option<Vec<String>> {
+        match v {
+            Value::Array(items) => items.iter().map(|i| self.reference(i, kind)).collect(),
+            _ => {
+                self.wrong(&format!("a list of {kind} references, such as [{kind}.web]"), v);
+                None
+            }
+        }
+    }
+}
+
+/// Pulls typed attributes out of an [`Evaluated`] block.
+struct Fields<'e, 'b> {
+    e: &'e Evaluated<'b>,
+    problems: &'e mut Vec<Problem>,
+    ok: bool,
+}
+
+impl<'e, 'b> Fields<'e, 'b> {
+    fn new(e: &'e Evaluated<'b>, problems: &'e mut Vec<Problem>) -> Self {
+        Fields { e, problems, ok: true }
+    }
+
+    /// Converts attribute `name` with `f` when present; `None` when absent or invalid.
+    fn get<T>(&mut self, name: &str, f: impl FnOnce(&mut Conv, &Value) -> Option<T>) -> Option<T> {
+        let (v, attr) = self.e.attrs.get(name)?;
+        let before = self.problems.len();
+        let out = f(&mut Conv::new(attr, self.problems), v);
+        if out.is_none() || self.problems.len() > before {
+            self.ok = false;
+        }
+        out
+    }
+
+    /// Like [`Fields::get`], for required attributes: absence was reported by the parser.
+    fn req<T>(&mut self, name: &str, f: impl FnOnce(&mut Conv, &Value) -> Option<T>) -> Option<T> {
+        let out = self.get(name, f);
+        if out.is_none() {
+            self.ok = false;
+        }
+        out
+    }
+
+    fn nested(&self, ident: &str) -> Option<&'e Evaluated<'b>> {
+        self.e.nested(ident)
+    }
+}
+
+pub fn target_group(
+    e: &Evaluated,
+    stack: &str,
+    key: &str,
+    address: String,
+    origin: Origin,
+    problems: &mut Vec<Problem>,
+) -> Option<TargetGroup> {
+    let mut f = Fields::new(e, problems);
+    let name = f.get("name", |c, v| c.string(v)).unwrap_or_else(|| names::elb_name(stack, key));
+    let vpc_id = f.req("vpc_id", |c, v| c.string(v));
+    let port = f.req("port", |c, v| c.number(v, 1, 65535));
+    let protocol = f
+        .get("protocol", |c, v| c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"]))
+        .unwrap_or_else(|| "HTTP".into());
+    let deregistration_delay = f
+        .get("deregistration_delay", |c, v| c.duration(v))
+        .unwrap_or(Duration::from_secs(300));
+    let tags = f.get("tags", |c, v| c.string_map(v)).unwrap_or_default();
+    let health_check = health_check(f.nested("health_check"), &protocol, f.problems, &mut f.ok);
+    let ok = f.ok;
+    if name.len() > names::ELB_NAME_MAX {
+        problems.push(
+            Problem::new(format!("target group name {name:?} is longer than 32 characters"))
+                .at(e.block.loc.clone())
+                .label("AWS allows at most 32"),
+        );
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    Some(TargetGroup {
+        address,
+        name,
+        vpc_id: vpc_id?,
+        port: port? as u16,
+        protocol,
+        deregistration_delay,
+        health_check,
+        tags,
+        origin,
+    })
+}
+
+fn health_check(
+    e: Option<&Evaluated>,
+    protocol: &str,
+    problems: &mut Vec<Problem>,
+    ok: &mut bool,
+) -> HealthCheck {
+    // AWS's defaults for an application load balancer's target group.
+    let mut hc = HealthCheck {
+        protocol: if protocol == "HTTPS" { "HTTPS" } else if protocol.starts_with("HTTP") { "HTTP" } else { "TCP" }.into(),
+        port: "traffic-port".into(),
+        path: if protocol.starts_with("HTTP") { Some("/".into()) } else { None },
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(5),
+        healthy_threshold: 5,
+        unhealthy_threshold: 2,
+        matcher: None,
+    };
+    let Some(e) = e else { return hc };
+    let mut f = Fields::new(e, problems);
+    if let Some(p) = f.get("path", |c, v| c.string(v)) {
+        if !p.starts_with('/') {
+            let (_, attr) = &e.attrs["path"];
+            f.problems.push(
+                Problem::new(format!("health check path {p:?} must start with /"))
+                    .at(attr.value_loc.clone())
+                    .label("expected a path such as \"/healthz\""),
+            );
+            f.ok = false;
+        }
+        hc.path = Some(p);
+    }
+    if let Some(p) = f.get("port", |c, v| c.string(v)) {
+        hc.port = p;
+    }
+    if let Some(p) = f.get("protocol", |c, v| c.one_of(v, &["HTTP", "HTTPS", "TCP"])) {
+        hc.protocol = p;
+    }
+    if let Some(d) = f.get("interval", |c, v| c.duration(v)) {
+        hc.interval = d;
+    }
+    if let Some(d) = f.get("timeout", |c, v| c.duration(v)) {
+        hc.timeout = d;
+    }
+    if let Some(n) = f.get("healthy_threshold", |c, v| c.number(v, 2, 10)) {
+        hc.healthy_threshold = n as u32;
+    }
+    if let Some(n) = f.get("unhealthy_threshold", |c, v| c.number(v, 2, 10)) {
+        hc.unhealthy_threshold = n as u32;
+    }
+    hc.matcher = f.get("matcher", |c, v| c.string(v));
+    *ok &= f.ok;
+    hc
+}
+
+pub fn load_balancer(
+    e: &Evaluated,
+    stack: &str,
+    key: &str,
+    address: String,
+    origin: Origin,
+    problems: &mut Vec<Problem>,
+) -> Option<LoadBalancer> {
+    let mut f = Fields::new(e, problems);
+    let name = f.get("name", |c, v| c.string(v)).unwrap_or_else(|| names::elb_name(stack, key));
+    let subnets = f.req("subnets", |c, v| c.string_list(v));
+    let security_groups = f.get("security_groups", |c, v| c.string_list(v)).unwrap_or_default();
+    let internal = f.get("internal", |c, v| c.boolean(v)).unwrap_or(false);
+    let kind = f
+        .get("type", |c, v| c.one_of(v, &["application", "network"]))
+        .unwrap_or_else(|| "application".into());
+    let tags = f.get("tags", |c, v| c.string_map(v)).unwrap_or_default();
+    let mut ok = f.ok;
+    let mut listeners = Vec::new();
+    for l in e.blocks.iter().filter(|b| b.block.ident == "listener") {
+        match listener(l, problems) {
+            Some(l) => listeners.push(l),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(LoadBalancer {
+        address,
+        name,
+        kind,
+        internal,
+        subnets: subnets?,
+        security_groups,
+        listeners,
+        tags,
+        origin,
+    })
+}
+
+fn listener(e: &Evaluated, problems: &mut Vec<Problem>) -> Option<Listener> {
+    let mut f = Fields::new(e, problems);
+    let port = f.req("port", |c, v| c.number(v, 1, 65535));
+    let protocol = f
+        .get("protocol", |c, v| c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"]))
+        .unwrap_or_else(|| "HTTP".into());
+    let certificate_arn = f.get("certificate_arn", |c, v| c.string(v));
+    let forward = f.req("forward", forward);
+    if !f.ok {
+        return None;
+    }
+    Some(Listener {
+        label: e.block.label().to_string(),
+        port: port? as u16,
+        protocol,
+        certificate_arn,
+        forward: forward?,
+    })
+}
+
+/// `forward = target_group.web`, `[target_group.a, target_group.b]`, or weighted:
+/// `[{ target_group = target_group.a, weight = 90 }, …]`.
+fn forward(c: &mut Conv, v: &Value) -> Option<Vec<(String, u32)>> {
+    let items: Vec<&Value> = match v {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    if items.is_empty() || items.len() > 5 {
+        c.invalid(
+            format!("`forward` names {} target groups", items.len()),
+            "expected 1 to 5 target groups (the AWS limit for one forward action)",
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Value::Object(o) if o.contains_key("target_group") => {
+                let tg = c.reference(&o["target_group"], "target_group")?;
+                let weight = match o.get("weight") {
+                    Some(w) => c.number(w, 0, 999)? as u32,
+                    None => 1,
+                };
+                out.push((tg, weight));
+            }
+            other => out.push((c.reference(other, "target_group")?, 1)),
+        }
+    }
+    Some(out)
+}
+
+pub fn server_group(
+    e: &Evaluated,
+    key: &str,
+    address: String,
+    origin: Origin,
+    problems: &mut Vec<Problem>,
+) -> Option<ServerGroup> {
+    let mut f = Fields::new(e, problems);
+    let image = f.req("image", image);
+    let instance_type = f.req("instance_type", |c, v| c.string(v));
+    let capacity = f.req("capacity", capacity);
+    let subnets = f.req("subnets", |c, v| c.string_list(v));
+    let security_groups = f.get("security_groups", |c, v| c.string_list(v)).unwrap_or_default();
+    let user_data = f.get("user_data", |c, v| c.string(v));
+    let instance_profile = f.get("instance_profile", |c, v| c.string(v));
+    let key_name = f.get("key_name", |c, v| c.string(v));
+    let target_groups = f
+        .get("target_groups", |c, v| c.references(v, "target_group"))
+        .unwrap_or_default();
+    let depends_on = f
+        .get("depends_on", |c, v| c.references(v, "server_group"))
+        .unwrap_or_default();
+    let mode = match f.get("mode", |c, v| c.one_of(v, &["asg", "instances"])).as_deref() {
+        Some("instances") => GroupMode::Instances,
+        _ => GroupMode::Asg,
+    };
+    let tags = f.get("tags", |c, v| c.string_map(v)).unwrap_or_default();
+    let rollout_block = e.nested("rollout");
+    let mut ok = f.ok;
+    let rollout = rollout(rollout_block, problems, &mut ok);
+    if let (Some(s), Some(empty)) = (&subnets, e.attrs.get("subnets")) {
+        if s.is_empty() {
+            problems.push(
+                Problem::new("`subnets` is empty")
+                    .at(empty.1.value_loc.clone())
+                    .label("a server group needs at least one subnet"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let (image_address, image_id) = image?;
+    Some(ServerGroup {
+        address,
+        key: key.to_string(),
+        image_address,
+        image_id,
+        instance_type: instance_type?,
+        capacity: capacity?,
+        subnets: subnets?,
+        security_groups,
+        user_data,
+        instance_profile,
+        key_name,
+        target_groups,
+        depends_on,
+        mode,
+        tags,
+        rollout,
+        origin,
+    })
+}
+
+/// `image = image.app` or `image = "ami-0123…"`.
+fn image(c: &mut Conv, v: &Value) -> Option<(Option<String>, String)> {
+    match v {
+        Value::String(s) => Some((None, s.clone())),
+        Value::Object(o) if o.get("kind") == Some(&Value::from("image")) => {
+            let address = o.get("address").and_then(Value::as_str).map(String::from);
+            let id = o.get("id").and_then(Value::as_str)?.to_string();
+            Some((address, id))
+        }
+        _ => {
+            c.wrong("an image reference (image.app) or an AMI id", v);
+            None
+        }
+    }
+}
+
+/// `capacity = { min = 2, desired = 4, max = 8 }`, or a number for all three.
+fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
+    let cap = match v {
+        Value::Number(_) => {
+            let n = c.number(v, 0, 10_000)? as u32;
+            Capacity { min: n, desired: n, max: n }
+        }
+        Value::Object(o) => {
+            for k in o.keys() {
+                if !["min", "desired", "max"].contains(&k.as_str()) {
+                    c.invalid(
+                        format!("`capacity` has an unknown key `{k}`"),
+                        "expected min, desired and max",
+                    );
+                    return None;
+                }
+            }
+            let get = |c: &mut Conv, k: &str| -> Option<u32> {
+                o.get(k).map(|x| c.number(x, 0, 10_000).map(|n| n as u32)).unwrap_or(None)
+            };
+            let desired = get(c, "desired");
+            let Some(desired) = desired else {
+                if !o.contains_key("desired") {
+                    c.invalid("`capacity` needs `desired`".into(), "expected { min, desired, max }");
+                }
+                return None;
+            };
+            let min = if o.contains_key("min") { get(c, "min")? } else { desired };
+            let max = if o.contains_key("max") { get(c, "max")? } else { desired };
+            Capacity { min, desired, max }
+        }
+        _ => {
+            c.wrong("{ min = …, desired = …, max = … }", v);
+            return None;
+        }
+    };
+    if !(cap.min <= cap.desired && cap.desired <= cap.max) {
+        c.invalid(
+            format!(
+                "`capacity` must satisfy min ≤ desired ≤ max, got min {} desired {} max {}",
+                cap.min, cap.desired, cap.max
+            ),
+            "min ≤ desired ≤ max",
+        );
+        return None;
+    }
+    Some(cap)
+}
+
+fn rollout(e: Option<&Evaluated>, problems: &mut Vec<Problem>, ok: &mut bool) -> Rollout {
+    let mut r = Rollout::default();
+    let Some(e) = e else { return r };
+    let mut f = Fields::new(e, problems);
+    if let Some(s) = f.get("strategy", |c, v| c.one_of(v, &["rolling", "canary", "blue_green"])) {
+        r.strategy = match s.as_str() {
+            "canary" => Strategy::Canary,
+            "blue_green" => Strategy::BlueGreen,
+            _ => Strategy::Rolling,
+        };
+    }
+    if let Some(q) = f.get("max_surge", |c, v| c.quantity(v)) {
+        r.max_surge = q;
+    }
+    if let Some(q) = f.get("max_unavailable", |c, v| c.quantity(v)) {
+        r.max_unavailable = q;
+    }
+    if let Some(s) = f.get("on_failure", |c, v| c.one_of(v, &["rollback", "pause"])) {
+        r.on_failure = if s == "pause" { OnFailure::Pause } else { OnFailure::Rollback };
+    }
+    if let Some(n) = f.get("keep_previous", |c, v| c.number(v, 0, 20)) {
+        r.keep_previous = n as u32;
+    }
+    let zero = |q: Quantity| matches!(q, Quantity::Count(0) | Quantity::Percent(0));
+    if zero(r.max_surge) && zero(r.max_unavailable) {
+        let at = e
+            .attrs
+            .get("max_surge")
+            .or_else(|| e.attrs.get("max_unavailable"))
+            .map(|(_, a)| a.loc.clone())
+            .unwrap_or_else(|| e.block.loc.clone());
+        f.problems.push(
+            Problem::new("rollout can never make progress: max_surge and max_unavailable are both 0")
+                .at(at)
+                .label("at least one must be above zero")
+                .help("max_surge = \"25%\" launches extra instances first; max_unavailable = 1 replaces in place"),
+        );
+        f.ok = false;
+    }
+    if let Some(h) = f.nested("health") {
+        let mut hf = Fields::new(h, f.problems);
+        let mut gate = HealthGate { ..r.health.clone() };
+        if let Some(d) = hf.get("grace", |c, v| c.duration(v)) {
+            gate.grace = d;
+        }
+        if let Some(d) = hf.get("timeout", |c, v| c.duration(v)) {
+            gate.timeout = d;
+        }
+        if let Some(a) = hf.get("alarms", |c, v| c.string_list(v)) {
+            gate.alarms = a;
+        }
+        f.ok &= hf.ok;
+        r.health = gate;
+    }
+    *ok &= f.ok;
+    r
+}

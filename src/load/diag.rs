@@ -1,0 +1,311 @@
+//! Problems found in stack files, with their location, collected so that one run reports all.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+
+use crate::stack::Origin;
+
+/// One loaded source file.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as shown to the user (relative to the working directory when possible).
+    pub display: String,
+    pub path: PathBuf,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    /// One-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    pub fn origin(&self, span: &Range<usize>) -> Origin {
+        let (line, column) = self.line_col(span.start);
+        Origin {
+            file: self.display.clone(),
+            line,
+            column,
+        }
+    }
+}
+
+/// All files of a stack and its modules; problems refer to them by index.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+/// Index of a file in [`Sources`].
+pub type FileId = usize;
+
+impl Sources {
+    pub fn add(&mut self, path: &Path, text: String) -> FileId {
+        let display = display_path(path);
+        self.files.push(SourceFile {
+            display,
+            path: path.to_path_buf(),
+            text: text.into(),
+        });
+        self.files.len() - 1
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter()
+    }
+}
+
+/// A path relative to the working directory when it lies below it.
+pub fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd
+        .as_deref()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path);
+    rel.display().to_string()
+}
+
+/// A location in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: FileId,
+    pub span: Range<usize>,
+}
+
+/// One problem in a stack.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub message: String,
+    pub loc: Option<Loc>,
+    /// Short text under the offending snippet: what was expected.
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    pub fn new(message: impl Into<String>) -> Self {
+        Problem {
+            message: message.into(),
+            loc: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, loc: Loc) -> Self {
+        self.loc = Some(loc);
+        self
+    }
+
+    pub fn at_opt(mut self, loc: Option<Loc>) -> Self {
+        self.loc = loc;
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Every problem found in one load, in source order.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    pub problems: Vec<Problem>,
+    pub sources: Sources,
+}
+
+impl Diagnostics {
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.problems.len()
+    }
+
+    /// `file:line:col: message` lines, one per problem (machine-friendly form).
+    pub fn short(&self) -> String {
+        self.problems
+            .iter()
+            .map(|p| match &p.loc {
+                Some(loc) => format!("{}: {}", self.sources.get(loc.file).origin(&loc.span), p.message),
+                None => p.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The full report: each problem with its location line, snippet, label and help.
+    pub fn render(&self, color: bool) -> String {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+        let mut out = String::new();
+        for p in &self.problems {
+            let report = Report::new(p, &self.sources);
+            if let Some(loc) = &p.loc {
+                let origin = self.sources.get(loc.file).origin(&loc.span);
+                out.push_str(&format!("{origin}: "));
+            }
+            let mut buf = String::new();
+            if handler.render_report(&mut buf, &report).is_err() {
+                buf = format!("{}\n", p.message);
+            }
+            out.push_str(buf.trim_start());
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        let n = self.problems.len();
+        out.push_str(&format!(
+            "{n} problem{} found in the stack\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        out
+    }
+}
+
+impl std::fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.short())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Adapter from a [`Problem`] to miette's report interface.
+struct Report {
+    message: String,
+    help: Option<String>,
+    source: Option<NamedSource<Arc<str>>>,
+    labels: Vec<LabeledSpan>,
+}
+
+impl Report {
+    fn new(p: &Problem, sources: &Sources) -> Self {
+        let (source, labels) = match &p.loc {
+            Some(loc) => {
+                let f = sources.get(loc.file);
+                let len = loc.span.end.saturating_sub(loc.span.start);
+                let label = LabeledSpan::new(p.label.clone(), loc.span.start, len);
+                (
+                    Some(NamedSource::new(f.display.clone(), f.text.clone())),
+                    vec![label],
+                )
+            }
+            None => (None, Vec::new()),
+        };
+        Report {
+            message: p.message.clone(),
+            help: p.help.clone(),
+            source,
+            labels,
+        }
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl Diagnostic for Report {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+}
+
+/// The closest candidate to `word`, when it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_for_typos() {
+        let cands = ["instance_type", "image", "capacity", "subnets"];
+        let cases = [
+            ("instnace_type", Some("instance_type")),
+            ("imgae", Some("image")),
+            ("capacty", Some("capacity")),
+            ("zzz", None),
+        ];
+        for (word, want) in cases {
+            assert_eq!(did_you_mean(word, cands), want, "{word}");
+        }
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        let mut s = Sources::default();
+        let id = s.add(Path::new("/x/a.hcl"), "ab\ncd\n".into());
+        let f = s.get(id);
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(4), (2, 2));
+    }
+}

@@ -1,0 +1,223 @@
+//! Which blocks and attributes the stack language allows, as data.
+//!
+//! Anything not listed here is an error: a typo must never be silently ignored.
+
+/// How many times a nested block may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multiplicity {
+    AtMostOne,
+    Many,
+}
+
+/// The shape of one block kind.
+#[derive(Debug)]
+pub struct BlockSchema {
+    /// Names of the labels, in order (`server_group "web"` has one: its name).
+    pub labels: &'static [&'static str],
+    /// Attribute names and whether each is required.
+    pub attrs: &'static [(&'static str, bool)],
+    pub blocks: &'static [(&'static str, &'static BlockSchema, Multiplicity)],
+    /// `locals` and `module` take attributes of any name.
+    pub any_attrs: bool,
+}
+
+use Multiplicity::{AtMostOne, Many};
+
+const NAME: &[&str] = &["name"];
+
+pub static STACK: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[("region", false), ("tags", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static VARIABLE: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("default", false),
+        ("description", false),
+        ("type", false),
+        ("sensitive", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static LOCALS: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[],
+    blocks: &[],
+    any_attrs: true,
+};
+
+pub static IMAGE: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("id", false),
+        ("owners", false),
+        ("name", false),
+        ("tags", false),
+        ("most_recent", false),
+        ("copy_from", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static NETWORK: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("vpc_id", false),
+        ("vpc_tags", false),
+        ("subnet_tags", false),
+        ("security_group_names", false),
+        ("security_group_tags", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static HEALTH_CHECK: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("path", false),
+        ("port", false),
+        ("protocol", false),
+        ("interval", false),
+        ("timeout", false),
+        ("healthy_threshold", false),
+        ("unhealthy_threshold", false),
+        ("matcher", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static TARGET_GROUP: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("name", false),
+        ("vpc_id", true),
+        ("port", true),
+        ("protocol", false),
+        ("deregistration_delay", false),
+        ("tags", false),
+    ],
+    blocks: &[("health_check", &HEALTH_CHECK, AtMostOne)],
+    any_attrs: false,
+};
+
+pub static LISTENER: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("port", true),
+        ("protocol", false),
+        ("forward", true),
+        ("certificate_arn", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static LOAD_BALANCER: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("name", false),
+        ("subnets", true),
+        ("security_groups", false),
+        ("internal", false),
+        ("type", false),
+        ("tags", false),
+    ],
+    blocks: &[("listener", &LISTENER, Many)],
+    any_attrs: false,
+};
+
+pub static HEALTH: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("grace", false), ("timeout", false), ("alarms", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static ROLLOUT: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("strategy", false),
+        ("max_surge", false),
+        ("max_unavailable", false),
+        ("on_failure", false),
+        ("keep_previous", false),
+    ],
+    blocks: &[("health", &HEALTH, AtMostOne)],
+    any_attrs: false,
+};
+
+pub static SERVER_GROUP: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("name", false),
+        ("image", true),
+        ("instance_type", true),
+        ("capacity", true),
+        ("subnets", true),
+        ("security_groups", false),
+        ("user_data", false),
+        ("instance_profile", false),
+        ("key_name", false),
+        ("target_groups", false),
+        ("depends_on", false),
+        ("mode", false),
+        ("tags", false),
+    ],
+    blocks: &[("rollout", &ROLLOUT, AtMostOne)],
+    any_attrs: false,
+};
+
+pub static MODULE_CALL: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[("source", true)],
+    blocks: &[],
+    any_attrs: true,
+};
+
+pub static OUTPUT: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[("value", true), ("description", false), ("sensitive", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+macro_rules! top_level {
+    ($($extra:expr),*) => {
+        &[
+            $($extra,)*
+            ("variable", &VARIABLE, Many),
+            ("locals", &LOCALS, Many),
+            ("image", &IMAGE, Many),
+            ("network", &NETWORK, Many),
+            ("target_group", &TARGET_GROUP, Many),
+            ("load_balancer", &LOAD_BALANCER, Many),
+            ("server_group", &SERVER_GROUP, Many),
+            ("module", &MODULE_CALL, Many),
+            ("output", &OUTPUT, Many),
+        ]
+    };
+}
+
+/// A file of the root stack.
+pub static ROOT: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[],
+    blocks: top_level!(("stack", &STACK, Many)),
+    any_attrs: false,
+};
+
+/// A file of a module: everything but `stack`.
+pub static MODULE: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[],
+    blocks: top_level!(),
+    any_attrs: false,
+};

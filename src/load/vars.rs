@@ -1,0 +1,401 @@
+//! Variable values: from `-var`, `-var-file` and `REROLL_VAR_*` (in that order of
+//! precedence) for the root, from the `module` block for modules; checked against `type`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::Value;
+
+use super::diag::{did_you_mean, Problem};
+use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
+
+/// Where variable values come from, as the user gave them.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// `-var name=value`, in command-line order (a later one wins).
+    pub cli: Vec<(String, String)>,
+    /// `-var-file FILE`, in order (a later one wins).
+    pub files: Vec<PathBuf>,
+    /// `REROLL_VAR_name=value` from the environment.
+    pub env: Vec<(String, String)>,
+    /// `--region`, which beats the stack block's `region`.
+    pub region_override: Option<String>,
+}
+
+impl Inputs {
+    /// Reads `REROLL_VAR_*` from the process environment.
+    pub fn with_process_env(mut self) -> Self {
+        self.env = std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("REROLL_VAR_").map(|n| (n.to_string(), v)))
+            .collect();
+        self
+    }
+}
+
+/// A variable's value and whether it must be kept out of output.
+#[derive(Debug, Clone)]
+pub struct VarValue {
+    pub value: Value,
+    pub sensitive: bool,
+}
+
+/// The declared type of a variable, from `type = …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VarType {
+    String,
+    Number,
+    Bool,
+    List,
+    Map,
+    Any,
+}
+
+impl VarType {
+    fn parse(text: &str) -> Option<VarType> {
+        let t = text.trim();
+        let head = t.split('(').next().unwrap_or(t).trim();
+        Some(match head {
+            "string" => VarType::String,
+            "number" => VarType::Number,
+            "bool" => VarType::Bool,
+            "list" | "set" | "tuple" => VarType::List,
+            "map" | "object" => VarType::Map,
+            "any" => VarType::Any,
+            _ => return None,
+        })
+    }
+
+    fn of(value: &Value) -> VarType {
+        match value {
+            Value::String(_) => VarType::String,
+            Value::Number(_) => VarType::Number,
+            Value::Bool(_) => VarType::Bool,
+            Value::Array(_) => VarType::List,
+            Value::Object(_) => VarType::Map,
+            Value::Null => VarType::Any,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            VarType::String => "string",
+            VarType::Number => "number",
+            VarType::Bool => "bool",
+            VarType::List => "list",
+            VarType::Map => "map",
+            VarType::Any => "any",
+        }
+    }
+
+    /// Converts a value to this type where Terraform would (`"3"` to 3, 3 to `"3"`).
+    fn coerce(self, value: Value) -> Result<Value, Value> {
+        match (self, value) {
+            (VarType::Any, v) => Ok(v),
+            (VarType::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+            (VarType::String, Value::Bool(b)) => Ok(Value::String(b.to_string())),
+            (VarType::Number, Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| s.trim().parse::<f64>().map(Value::from))
+                .map_err(|_| Value::String(s)),
+            (VarType::Bool, Value::String(s)) => match s.as_str() {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(Value::String(s)),
+            },
+            (t, v) if VarType::of(&v) == t || v.is_null() => Ok(v),
+            (_, v) => Err(v),
+        }
+    }
+}
+
+/// The declared type: from `type`, else from the default's type, else any.
+fn declared_type(block: &RawBlock, problems: &mut Vec<Problem>) -> VarType {
+    if let Some(attr) = block.attr("type") {
+        return match VarType::parse(&attr.source_text) {
+            Some(t) => t,
+            None => {
+                problems.push(
+                    Problem::new(format!("unknown type `{}`", attr.source_text.trim()))
+                        .at(attr.value_loc.clone())
+                        .label("expected string, number, bool, list(…), map(…), object(…) or any"),
+                );
+                VarType::Any
+            }
+        };
+    }
+    match block.attr("default").map(|a| &a.expr) {
+        Some(hcl::Expression::Number(_)) => VarType::Number,
+        Some(hcl::Expression::Bool(_)) => VarType::Bool,
+        _ => VarType::Any,
+    }
+}
+
+fn literal(attr: &RawAttr, problems: &mut Vec<Problem>) -> Option<Value> {
+    match attr.expr.evaluate(&Context::new()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(
+                Problem::new(format!(
+                    "`{}` must be a constant value here: {}",
+                    attr.name,
+                    e.kind()
+                ))
+                .at(attr.value_loc.clone())
+                .label("references and functions are not allowed here"),
+            );
+            None
+        }
+    }
+}
+
+fn is_sensitive(block: &RawBlock, problems: &mut Vec<Problem>) -> bool {
+    block
+        .attr("sensitive")
+        .and_then(|a| literal(a, problems))
+        .is_some_and(|v| v == Value::Bool(true))
+}
+
+/// Parses a `-var` or environment value for a variable of type `t`.
+fn parse_text(t: VarType, text: &str) -> Result<Value, String> {
+    match t {
+        VarType::String | VarType::Number | VarType::Bool => Ok(Value::String(text.to_string())),
+        VarType::Any if !looks_structured(text) => Ok(Value::String(text.to_string())),
+        _ => {
+            let expr: hcl::Expression = text
+                .parse()
+                .map_err(|e: hcl::Error| format!("not a valid HCL value: {e}"))?;
+            expr.evaluate(&Context::new())
+                .map_err(|e| format!("not a constant value: {e}"))
+        }
+    }
+}
+
+fn looks_structured(text: &str) -> bool {
+    let t = text.trim_start();
+    t.starts_with('[') || t.starts_with('{')
+}
+
+/// Values for the root module's variables, with every missing or ill-typed one reported.
+pub fn root_values(
+    parsed: &Parsed,
+    inputs: &Inputs,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, VarValue> {
+    let declared: BTreeMap<&str, &RawBlock> = parsed
+        .root
+        .blocks_of("variable")
+        .map(|b| (b.label(), b))
+        .collect();
+
+    // Lowest precedence first; later sources overwrite.
+    let mut given: BTreeMap<String, (Value, String)> = BTreeMap::new();
+    for (name, text) in &inputs.env {
+        if let Some(block) = declared.get(name.as_str()) {
+            let t = declared_type(block, &mut Vec::new());
+            match parse_text(t, text) {
+                Ok(v) => {
+                    given.insert(name.clone(), (v, format!("REROLL_VAR_{name}")));
+                }
+                Err(e) => problems.push(Problem::new(format!("REROLL_VAR_{name}: {e}"))),
+            }
+        }
+    }
+    for file in &inputs.files {
+        for (name, value) in read_var_file(file, &declared, problems) {
+            given.insert(name, (value, format!("-var-file {}", file.display())));
+        }
+    }
+    for (name, text) in &inputs.cli {
+        let Some(block) = declared.get(name.as_str()) else {
+            let mut p = Problem::new(format!(
+                "-var {name}=…: the stack declares no variable \"{name}\""
+            ));
+            if let Some(s) = did_you_mean(name, declared.keys().copied()) {
+                p = p.help(format!("did you mean `{s}`?"));
+            }
+            problems.push(p);
+            continue;
+        };
+        let t = declared_type(block, &mut Vec::new());
+        match parse_text(t, text) {
+            Ok(v) => {
+                given.insert(name.clone(), (v, "-var".to_string()));
+            }
+            Err(e) => problems.push(Problem::new(format!("-var {name}: {e}"))),
+        }
+    }
+
+    let mut out = BTreeMap::new();
+    for (name, block) in &declared {
+        let t = declared_type(block, problems);
+        let sensitive = is_sensitive(block, problems);
+        let value = match given.remove(*name) {
+            Some((v, from)) => match t.coerce(v) {
+                Ok(v) => v,
+                Err(v) => {
+                    problems.push(
+                        Problem::new(format!(
+                            "variable \"{name}\" expects a {}, but {from} gives {}",
+                            t.name(),
+                            if sensitive { "(sensitive)".into() } else { v.to_string() }
+                        ))
+                        .at(block.loc.clone())
+                        .label(format!("declared here as {}", t.name())),
+                    );
+                    continue;
+                }
+            },
+            None => match block.attr("default") {
+                Some(attr) => match literal(attr, problems) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                None => {
+                    problems.push(
+                        Problem::new(format!("required variable \"{name}\" has no value"))
+                            .at(block.loc.clone())
+                            .label("declared here without a default")
+                            .help(format!(
+                                "set it with -var {name}=VALUE, in a -var-file, or with REROLL_VAR_{name}"
+                            )),
+                    );
+                    continue;
+                }
+            },
+        };
+        out.insert(
+            name.to_string(),
+            VarValue { value, sensitive },
+        );
+    }
+    out
+}
+
+/// Reads a `-var-file`: attributes with constant values.
+fn read_var_file(
+    path: &std::path::Path,
+    declared: &BTreeMap<&str, &RawBlock>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, Value)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(
+                Problem::new(format!("cannot read -var-file {}: {e}", path.display()))
+                    .help("give the path of an .hcl file of `name = value` lines"),
+            );
+            return Vec::new();
+        }
+    };
+    let body: hcl::Body = match hcl::from_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(Problem::new(format!(
+                "-var-file {} is not valid HCL: {e}",
+                path.display()
+            )));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for attr in body.attributes() {
+        let name = attr.key().to_string();
+        if !declared.contains_key(name.as_str()) {
+            let mut p = Problem::new(format!(
+                "-var-file {}: the stack declares no variable \"{name}\"",
+                path.display()
+            ));
+            if let Some(s) = did_you_mean(&name, declared.keys().copied()) {
+                p = p.help(format!("did you mean `{s}`?"));
+            }
+            problems.push(p);
+            continue;
+        }
+        match attr.expr().evaluate(&Context::new()) {
+            Ok(v) => out.push((name, v)),
+            Err(e) => problems.push(Problem::new(format!(
+                "-var-file {}: `{name}` must be a constant: {e}",
+                path.display()
+            ))),
+        }
+    }
+    if body.blocks().next().is_some() {
+        problems.push(Problem::new(format!(
+            "-var-file {} may hold only `name = value` lines, not blocks",
+            path.display()
+        )));
+    }
+    out
+}
+
+/// Values for a module's variables from its `module` block's attributes.
+pub fn module_values(
+    module: &RawModule,
+    call: &RawBlock,
+    mut inputs: BTreeMap<String, (Value, &RawAttr)>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, VarValue> {
+    let declared: BTreeMap<&str, &RawBlock> =
+        module.blocks_of("variable").map(|b| (b.label(), b)).collect();
+    for (name, (_, attr)) in &inputs {
+        if !declared.contains_key(name.as_str()) {
+            let mut p = Problem::new(format!(
+                "module \"{}\" has no input `{name}`",
+                call.label()
+            ))
+            .at(attr.loc.clone())
+            .label(format!(
+                "the module declares: {}",
+                declared.keys().copied().collect::<Vec<_>>().join(", ")
+            ));
+            if let Some(s) = did_you_mean(name, declared.keys().copied()) {
+                p = p.help(format!("did you mean `{s}`?"));
+            }
+            problems.push(p);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, block) in declared {
+        let t = declared_type(block, problems);
+        let sensitive = is_sensitive(block, problems);
+        let value = match inputs.remove(name) {
+            Some((v, attr)) => match t.coerce(v) {
+                Ok(v) => v,
+                Err(v) => {
+                    problems.push(
+                        Problem::new(format!(
+                            "module input `{name}` expects a {}, found {}",
+                            t.name(),
+                            v
+                        ))
+                        .at(attr.value_loc.clone())
+                        .label(format!("expected {}", t.name())),
+                    );
+                    continue;
+                }
+            },
+            None => match block.attr("default") {
+                Some(attr) => match literal(attr, problems) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                None => {
+                    problems.push(
+                        Problem::new(format!(
+                            "module \"{}\" needs input `{name}`",
+                            call.label()
+                        ))
+                        .at(call.loc.clone())
+                        .label(format!("add `{name} = …` to this block")),
+                    );
+                    continue;
+                }
+            },
+        };
+        out.insert(name.to_string(), VarValue { value, sensitive });
+    }
+    out
+}

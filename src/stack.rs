@@ -1,0 +1,341 @@
+//! The desired state: a stack after loading and evaluation.
+//!
+//! Everything here is plain data. Values that cannot be known before apply (an ARN, a DNS name)
+//! or before the cloud lookups ran (an AMI id in `validate`) are carried as strings containing
+//! an [`UNKNOWN_APPLY`] or [`UNKNOWN_LOOKUP`] marker, which the plan shows as such.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{ImageFilter, Tags};
+
+/// Shown in place of a value that exists only once apply created the resource.
+pub const UNKNOWN_APPLY: &str = "(known after apply)";
+/// Shown in place of a value that comes from a cloud lookup that has not run (`validate`).
+pub const UNKNOWN_LOOKUP: &str = "(known after lookup)";
+
+/// True when `s` holds (or was interpolated from) a value not known yet.
+pub fn is_unknown(s: &str) -> bool {
+    s.contains(UNKNOWN_APPLY) || s.contains(UNKNOWN_LOOKUP)
+}
+
+/// Where a block or attribute was written, for messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A fully evaluated stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stack {
+    pub name: String,
+    /// From the stack block (usually `var.region`); `--region` overrides it.
+    pub region: Option<String>,
+    pub tags: Tags,
+    pub images: Vec<ImageLookup>,
+    pub networks: Vec<NetworkLookup>,
+    pub target_groups: Vec<TargetGroup>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub server_groups: Vec<ServerGroup>,
+    pub outputs: Vec<Output>,
+    /// Values of `sensitive` variables, to be redacted from everything printed or saved.
+    #[serde(skip)]
+    pub sensitive_values: Vec<String>,
+}
+
+/// An `image` block: a lookup resolved at plan time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLookup {
+    pub address: String,
+    pub filter: ImageFilter,
+    pub most_recent: bool,
+    /// Region to copy the image from when this region has no match (disaster recovery).
+    pub copy_from: Option<String>,
+    pub origin: Origin,
+}
+
+/// A `network` block: VPC, subnets and security groups found by tags and names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkLookup {
+    pub address: String,
+    pub vpc_id: Option<String>,
+    pub vpc_tags: Tags,
+    pub subnet_tags: Tags,
+    pub security_group_names: Vec<String>,
+    pub security_group_tags: Tags,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub protocol: String,
+    /// `traffic-port` or a number.
+    pub port: String,
+    pub path: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub matcher: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroup {
+    pub address: String,
+    /// The AWS name (≤32 characters, letters, digits and hyphens).
+    pub name: String,
+    pub vpc_id: String,
+    pub port: u16,
+    pub protocol: String,
+    pub deregistration_delay: Duration,
+    pub health_check: HealthCheck,
+    pub tags: Tags,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub label: String,
+    pub port: u16,
+    pub protocol: String,
+    pub certificate_arn: Option<String>,
+    /// Target group addresses and weights of the default forward action.
+    pub forward: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub address: String,
+    pub name: String,
+    /// `application` or `network`.
+    pub kind: String,
+    pub internal: bool,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub listeners: Vec<Listener>,
+    pub tags: Tags,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+}
+
+/// A count or a percentage of desired capacity, as in `max_surge = "25%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quantity {
+    Count(u32),
+    Percent(u32),
+}
+
+impl Quantity {
+    /// Resolves against `desired`: a surge rounds up, an unavailability rounds down
+    /// (Kubernetes' rule, so that a percentage never blocks progress nor over-drains).
+    pub fn resolve(self, desired: u32, round_up: bool) -> u32 {
+        match self {
+            Quantity::Count(n) => n,
+            Quantity::Percent(p) => {
+                let scaled = u64::from(desired) * u64::from(p);
+                let v = if round_up {
+                    scaled.div_ceil(100)
+                } else {
+                    scaled / 100
+                };
+                v as u32
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantity::Count(n) => write!(f, "{n}"),
+            Quantity::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Rolling,
+    Canary,
+    BlueGreen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    Rollback,
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMode {
+    /// One Auto Scaling group per generation.
+    Asg,
+    /// Plain instances launched with RunInstances; reroll registers targets itself.
+    Instances,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthGate {
+    pub grace: Duration,
+    pub timeout: Duration,
+    pub alarms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub strategy: Strategy,
+    pub max_surge: Quantity,
+    pub max_unavailable: Quantity,
+    pub health: HealthGate,
+    pub on_failure: OnFailure,
+    pub keep_previous: u32,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            strategy: Strategy::Rolling,
+            max_surge: Quantity::Percent(25),
+            max_unavailable: Quantity::Count(0),
+            health: HealthGate {
+                grace: Duration::from_secs(30),
+                timeout: Duration::from_secs(600),
+                alarms: Vec::new(),
+            },
+            on_failure: OnFailure::Rollback,
+            keep_previous: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerGroup {
+    pub address: String,
+    /// Short unique key: the `reroll:group` tag and part of every AWS name.
+    pub key: String,
+    /// The image address (`image.app`) when the image came from a lookup.
+    pub image_address: Option<String>,
+    pub image_id: String,
+    pub instance_type: String,
+    pub capacity: Capacity,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub user_data: Option<String>,
+    pub instance_profile: Option<String>,
+    pub key_name: Option<String>,
+    /// Target group addresses.
+    pub target_groups: Vec<String>,
+    /// Server group addresses that must be rolled out first.
+    pub depends_on: Vec<String>,
+    pub mode: GroupMode,
+    pub tags: Tags,
+    pub rollout: Rollout,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub name: String,
+    pub value: serde_json::Value,
+    pub sensitive: bool,
+    pub description: Option<String>,
+}
+
+impl Stack {
+    pub fn target_group(&self, address: &str) -> Option<&TargetGroup> {
+        self.target_groups.iter().find(|t| t.address == address)
+    }
+
+    pub fn server_group(&self, address: &str) -> Option<&ServerGroup> {
+        self.server_groups.iter().find(|g| g.address == address)
+    }
+
+    /// Replaces every sensitive value in `text` by `(sensitive)`.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.sensitive_values)
+    }
+}
+
+/// Replaces every occurrence of each secret by `(sensitive)`. Longest secrets first, so that
+/// a secret containing another is hidden whole.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s.as_str(), "(sensitive)");
+    }
+    out
+}
+
+/// Resolved lookups, by address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedImage {
+    pub id: String,
+    pub name: String,
+    pub creation_date: String,
+    /// Set when the image was found in another region and must be copied here on apply.
+    pub copy_from: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedNetwork {
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub availability_zones: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+/// Everything known from the cloud that evaluation may use.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub images: BTreeMap<String, ResolvedImage>,
+    pub networks: BTreeMap<String, ResolvedNetwork>,
+    /// Attributes of existing resources (`arn`, `dns_name`, …) by address.
+    pub attributes: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_round_like_kubernetes() {
+        let cases = [
+            (Quantity::Percent(25), 12, true, 3),
+            (Quantity::Percent(25), 10, true, 3),
+            (Quantity::Percent(25), 10, false, 2),
+            (Quantity::Percent(10), 5000, true, 500),
+            (Quantity::Percent(1), 5, false, 0),
+            (Quantity::Count(2), 100, true, 2),
+        ];
+        for (q, desired, up, want) in cases {
+            assert_eq!(q.resolve(desired, up), want, "{q} of {desired}");
+        }
+    }
+
+    #[test]
+    fn redacts_longest_secret_first() {
+        let s = redact("pw=abc123 and abc", &["abc".into(), "abc123".into()]);
+        assert_eq!(s, "pw=(sensitive) and (sensitive)");
+    }
+}
