@@ -8,3 +8,8 @@ pub mod cloud;
 pub mod load;
 pub mod names;
 pub mod stack;
+pub mod observe;
+pub mod plan;
+pub mod resolve;
+pub mod apply;
+pub mod status;

@@ -1,1 +1,1854 @@
 //! The AWS implementation of [`super::Cloud`].
+//!
+//! A thin translation layer over the official SDK crates: every method is one or a few SDK
+//! calls, their results converted into reroll's own types by the small `*_info` functions at
+//! the bottom of this file. Three things are shared by all calls:
+//!
+//! - **Call counting.** Every service client carries a [`CallCounter`] interceptor that records
+//!   each operation, each HTTP attempt and each throttled attempt in [`Stats`].
+//! - **Error mapping.** Every SDK error goes through [`AwsCloud::fail`], which sorts it into a
+//!   [`CloudError`] variant by its error code and keeps code and message.
+//! - **Published limits.** Describe calls page at the service's maximum page size; batched
+//!   calls respect the per-call limits (`DescribeTags` ≤ 20 ARNs, target group attachments
+//!   ≤ 10 per call).
+//!
+//! Observing never trusts server-side filtering alone: whatever a filter asked the service for
+//! is checked again on the results, so an endpoint that ignores a filter (an emulator, a proxy)
+//! cannot make reroll touch another stack's resources.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_autoscaling as asg;
+use aws_sdk_ec2 as ec2;
+use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_elasticloadbalancingv2 as elb;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef, InterceptorContext,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryReason,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ErrorKind;
+use base64::Engine as _;
+
+use super::stats::Stats;
+use super::{
+    tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
+    HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, SecurityGroupInfo,
+    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Published limits and page sizes
+
+/// DescribeInstances, DescribeImages, DescribeVpcs, DescribeSubnets, DescribeSecurityGroups.
+const EC2_PAGE: i32 = 1000;
+/// DescribeLaunchTemplates.
+const LAUNCH_TEMPLATE_PAGE: i32 = 200;
+/// DescribeAutoScalingGroups.
+const ASG_PAGE: i32 = 100;
+/// DescribeTargetGroups, DescribeLoadBalancers, DescribeListeners.
+const ELB_PAGE: i32 = 400;
+/// ARNs per ELBv2 DescribeTags call.
+const ELB_DESCRIBE_TAGS_MAX: usize = 20;
+/// Target groups per AttachLoadBalancerTargetGroups / DetachLoadBalancerTargetGroups call.
+const ASG_TARGET_GROUPS_PER_CALL: usize = 10;
+
+/// The target group attribute holding the deregistration delay, and its AWS default.
+const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+const DEFAULT_DEREGISTRATION_DELAY: u32 = 300;
+
+/// Instance states that still count as part of a fleet (everything but `terminated`).
+const LIVE_INSTANCE_STATES: [&str; 5] = ["pending", "running", "shutting-down", "stopping", "stopped"];
+
+/// Static credentials used against a local emulator when none are configured.
+const EMULATOR_KEY: &str = "test";
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+/// How to reach AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Region; when `None`, the standard chain (`AWS_REGION`, the profile) decides.
+    pub region: Option<String>,
+    /// Named profile from `~/.aws/config`; when `None`, `AWS_PROFILE` or `default`.
+    pub profile: Option<String>,
+    /// Endpoint for every service, e.g. a local emulator (`AWS_ENDPOINT_URL` also works).
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, first one included (adaptive retry mode).
+    pub max_attempts: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// [`Cloud`] on a real AWS account (or anything that speaks its APIs), one region.
+#[derive(Debug, Clone)]
+pub struct AwsCloud {
+    sdk: SdkConfig,
+    region: String,
+    endpoint_url: Option<String>,
+    stats: Stats,
+    ec2: ec2::Client,
+    asg: asg::Client,
+    elb: elb::Client,
+}
+
+impl AwsCloud {
+    /// Resolves region and credentials and builds the service clients.
+    ///
+    /// Fails when no region can be found, or when no credentials can be found and no endpoint
+    /// is set. With an endpoint (a local emulator) and no credentials, static test credentials
+    /// are used so the emulator works on a bare machine.
+    pub async fn connect(opts: &ConnectOptions, stats: Stats) -> Result<AwsCloud, CloudError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)));
+        if let Some(profile) = &opts.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &opts.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(CloudError::Service {
+                operation: "connect",
+                code: None,
+                message: "no AWS region configured: pass --region, set AWS_REGION, or set \
+                          `region` in the AWS profile"
+                    .to_string(),
+            });
+        }
+        let sdk = with_usable_credentials(sdk).await?;
+        Ok(AwsCloud::from_sdk(sdk, stats))
+    }
+
+    /// The same account, credentials and endpoint in another region (for cross-region copies).
+    pub fn for_region(&self, region: &str) -> AwsCloud {
+        let sdk = self
+            .sdk
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build();
+        AwsCloud::from_sdk(sdk, self.stats.clone())
+    }
+
+    /// The counters every call of this client (and of its `for_region` siblings) goes into.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The endpoint override, when one is set (a local emulator).
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    fn from_sdk(sdk: SdkConfig, stats: Stats) -> AwsCloud {
+        let ec2 = ec2::Client::from_conf(
+            ec2::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("EC2", &stats))
+                .build(),
+        );
+        let asg = asg::Client::from_conf(
+            asg::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("AutoScaling", &stats))
+                .build(),
+        );
+        let elb = elb::Client::from_conf(
+            elb::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("ELBv2", &stats))
+                .build(),
+        );
+        AwsCloud {
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            endpoint_url: sdk.endpoint_url().map(str::to_owned),
+            sdk,
+            stats,
+            ec2,
+            asg,
+            elb,
+        }
+    }
+
+    /// The error mapper for one call: `.map_err(self.fail("EC2.DescribeImages", "image x"))`.
+    /// `what` names the subject of a not-found error.
+    fn fail<'a, E, R>(
+        &'a self,
+        operation: &'static str,
+        what: impl fmt::Display + 'a,
+    ) -> impl FnOnce(SdkError<E, R>) -> CloudError + 'a
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: fmt::Debug,
+    {
+        move |err| {
+            cloud_error(
+                operation,
+                &what.to_string(),
+                err,
+                &self.region,
+                self.endpoint_url.as_deref(),
+            )
+        }
+    }
+}
+
+/// Makes sure `sdk` can sign requests: keeps its credentials when they resolve, falls back to
+/// static test credentials for a local endpoint, and fails with advice otherwise.
+async fn with_usable_credentials(sdk: SdkConfig) -> Result<SdkConfig, CloudError> {
+    let problem = match sdk.credentials_provider() {
+        Some(provider) => match provider.provide_credentials().await {
+            Ok(_) => return Ok(sdk),
+            Err(err) => DisplayErrorContext(&err).to_string(),
+        },
+        None => "no credentials provider".to_string(),
+    };
+    if sdk.endpoint_url().is_some() {
+        tracing::debug!(%problem, "no AWS credentials; using static test credentials for the endpoint");
+        let creds = Credentials::new(EMULATOR_KEY, EMULATOR_KEY, None, None, "reroll-emulator");
+        return Ok(sdk
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build());
+    }
+    Err(CloudError::Unauthorized {
+        operation: "connect",
+        message: format!(
+            "no AWS credentials found ({problem}); configure them with `aws configure`, \
+             choose a profile with --profile or AWS_PROFILE, or set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY"
+        ),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call counting
+
+/// Records every operation, attempt and throttled attempt of one service client in [`Stats`],
+/// under `Service.Operation`.
+#[derive(Debug)]
+struct CallCounter {
+    service: &'static str,
+    stats: Stats,
+}
+
+impl CallCounter {
+    fn new(service: &'static str, stats: &Stats) -> Self {
+        CallCounter {
+            service,
+            stats: stats.clone(),
+        }
+    }
+
+    fn operation(&self, cfg: &ConfigBag) -> String {
+        let name = cfg.load::<Metadata>().map_or("Unknown", Metadata::name);
+        format!("{}.{name}", self.service)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "reroll.CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.stats.record_call(&self.operation(cfg));
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.stats.record_attempt(&self.operation(cfg));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if is_throttled(context.inner(), runtime_components) {
+            self.stats.record_throttle(&self.operation(cfg));
+        }
+        Ok(())
+    }
+}
+
+/// True when the attempt failed for request rate: HTTP 429, or an error the client's own retry
+/// classifiers (which know each operation's error type) call a throttling error.
+fn is_throttled(ctx: &InterceptorContext, runtime_components: &RuntimeComponents) -> bool {
+    if !matches!(ctx.output_or_error(), Some(Err(_))) {
+        return false;
+    }
+    if ctx.response().is_some_and(|r| r.status().as_u16() == 429) {
+        return true;
+    }
+    runtime_components.retry_classifiers().any(|classifier| {
+        matches!(
+            classifier.classify_retry(ctx),
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: ErrorKind::ThrottlingError,
+                ..
+            })
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error mapping
+
+/// Error codes AWS services use for request-rate refusals.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "EC2ThrottledException",
+    "BandwidthLimitExceeded",
+    "PriorRequestNotComplete",
+];
+
+/// Error codes for missing, invalid or insufficient credentials.
+const UNAUTHORIZED_CODES: &[&str] = &[
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "MissingAuthenticationToken",
+    "OptInRequired",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorClass {
+    NotFound,
+    Throttled,
+    Unauthorized,
+    Other,
+}
+
+/// Sorts a service error by its code (and, for Auto Scaling's generic `ValidationError`, its
+/// message).
+fn classify(code: &str, message: &str) -> ErrorClass {
+    let not_found = code.ends_with("NotFound")
+        || code.ends_with("NotFoundException")
+        || code.ends_with(".Malformed")
+        || (code == "ValidationError" && message.to_ascii_lowercase().contains("not found"));
+    if not_found {
+        ErrorClass::NotFound
+    } else if THROTTLING_CODES.contains(&code) {
+        ErrorClass::Throttled
+    } else if UNAUTHORIZED_CODES.contains(&code) {
+        ErrorClass::Unauthorized
+    } else {
+        ErrorClass::Other
+    }
+}
+
+/// The one mapping from SDK errors to [`CloudError`].
+fn cloud_error<E, R>(
+    operation: &'static str,
+    what: &str,
+    err: SdkError<E, R>,
+    region: &str,
+    endpoint_url: Option<&str>,
+) -> CloudError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    let detail = DisplayErrorContext(&err).to_string();
+    if matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    ) {
+        let message = match endpoint_url {
+            Some(url) => format!(
+                "{url} did not answer; is the emulator running? Start it with \
+                 `localstack/start.sh` ({detail})"
+            ),
+            None => format!(
+                "AWS in region {region} did not answer; check the network connection ({detail})"
+            ),
+        };
+        return CloudError::Unreachable { operation, message };
+    }
+    let code = err.code().map(str::to_owned);
+    let message = err.message().map_or(detail, str::to_owned);
+    match classify(code.as_deref().unwrap_or_default(), &message) {
+        ErrorClass::NotFound => {
+            tracing::debug!(operation, what, ?code, %message, "not found");
+            CloudError::NotFound {
+                operation,
+                what: what.to_string(),
+                code,
+            }
+        }
+        ErrorClass::Throttled => CloudError::Throttled {
+            operation,
+            message: format!("{}: {message}", code.unwrap_or_default()),
+        },
+        ErrorClass::Unauthorized => CloudError::Unauthorized {
+            operation,
+            message: format!("{}: {message}", code.unwrap_or_default()),
+        },
+        ErrorClass::Other => CloudError::Service {
+            operation,
+            code,
+            message,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Cloud implementation
+
+/// Sets the health check fields shared by CreateTargetGroup and ModifyTargetGroup. Unset
+/// fields (empty strings, zeros) are left to AWS's defaults.
+macro_rules! with_health_check {
+    ($req:expr, $hc:expr) => {{
+        let hc: &HealthCheckSpec = $hc;
+        $req.set_health_check_protocol(non_empty(&hc.protocol).map(Into::into))
+            .set_health_check_port(non_empty(&hc.port).map(str::to_owned))
+            .set_health_check_path(hc.path.clone())
+            .set_health_check_interval_seconds(positive(hc.interval_seconds))
+            .set_health_check_timeout_seconds(positive(hc.timeout_seconds))
+            .set_healthy_threshold_count(positive(hc.healthy_threshold))
+            .set_unhealthy_threshold_count(positive(hc.unhealthy_threshold))
+            .set_matcher(
+                hc.matcher
+                    .as_ref()
+                    .map(|m| elb::types::Matcher::builder().http_code(m).build()),
+            )
+    }};
+}
+
+/// Sets the fields shared by CreateListener and ModifyListener.
+macro_rules! with_listener {
+    ($req:expr, $spec:expr) => {{
+        let spec: &ListenerSpec = $spec;
+        $req.port(spec.port.into())
+            .protocol(spec.protocol.as_str().into())
+            .set_certificates(spec.certificate_arn.as_ref().map(|arn| {
+                vec![elb::types::Certificate::builder()
+                    .certificate_arn(arn)
+                    .build()]
+            }))
+            .default_actions(forward_action(&spec.forward))
+    }};
+}
+
+
+#[async_trait]
+impl Cloud for AwsCloud {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    // --- lookups -----------------------------------------------------------------------------
+
+    async fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>> {
+        let mut filters = ec2_tag_filters(&filter.tags);
+        if let Some(name) = &filter.name {
+            filters.push(ec2_filter("name", [name.as_str()]));
+        }
+        let mut req = self
+            .ec2
+            .describe_images()
+            .set_owners(non_empty_vec(&filter.owners))
+            .set_image_ids(non_empty_vec(&filter.ids))
+            .set_filters(Some(filters));
+        // EC2 refuses MaxResults together with ImageIds.
+        if filter.ids.is_empty() {
+            req = req.max_results(EC2_PAGE);
+        }
+        let images = req
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("EC2.DescribeImages", images_what(filter)))?;
+        Ok(images
+            .iter()
+            .map(image_info)
+            .filter(|image| image_matches(image, filter))
+            .collect())
+    }
+
+    async fn describe_images_in(
+        &self,
+        region: &str,
+        filter: &ImageFilter,
+    ) -> CloudResult<Vec<ImageInfo>> {
+        if region == self.region {
+            return self.describe_images(filter).await;
+        }
+        self.for_region(region).describe_images(filter).await
+    }
+
+    async fn copy_image(
+        &self,
+        source_region: &str,
+        source_image_id: &str,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        let out = self
+            .ec2
+            .copy_image()
+            .source_region(source_region)
+            .source_image_id(source_image_id)
+            .name(name)
+            .send()
+            .await
+            .map_err(self.fail(
+                "EC2.CopyImage",
+                format!("image {source_image_id} in {source_region}"),
+            ))?;
+        let image_id = text(out.image_id());
+        if !tags.is_empty() {
+            self.ec2
+                .create_tags()
+                .resources(&image_id)
+                .set_tags(Some(ec2_tags(tags)))
+                .send()
+                .await
+                .map_err(self.fail("EC2.CreateTags", format!("image {image_id}")))?;
+        }
+        Ok(image_id)
+    }
+
+    async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {
+        let vpcs = self
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(ec2_tag_filters(tags)))
+            .max_results(EC2_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("EC2.DescribeVpcs", "VPCs"))?;
+        Ok(vpcs
+            .iter()
+            .map(vpc_info)
+            .filter(|vpc| has_tags(&vpc.tags, tags))
+            .collect())
+    }
+
+    async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>> {
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(ec2_vpc_filters(vpc_id, tags)))
+            .max_results(EC2_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("EC2.DescribeSubnets", format!("subnets of {vpc_id}")))?;
+        Ok(subnets
+            .iter()
+            .map(subnet_info)
+            .filter(|s| s.vpc_id == vpc_id && has_tags(&s.tags, tags))
+            .collect())
+    }
+
+    async fn find_security_groups(
+        &self,
+        vpc_id: &str,
+        names: &[String],
+        tags: &Tags,
+    ) -> CloudResult<Vec<SecurityGroupInfo>> {
+        let mut filters = ec2_vpc_filters(vpc_id, tags);
+        if !names.is_empty() {
+            filters.push(ec2_filter("group-name", names));
+        }
+        let groups = self
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(filters))
+            .max_results(EC2_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail(
+                "EC2.DescribeSecurityGroups",
+                format!("security groups of {vpc_id}"),
+            ))?;
+        Ok(groups
+            .iter()
+            .map(security_group_info)
+            .filter(|sg| {
+                sg.vpc_id.as_deref() == Some(vpc_id)
+                    && (names.is_empty() || names.contains(&sg.name))
+                    && has_tags(&sg.tags, tags)
+            })
+            .collect())
+    }
+
+    // --- observing a stack -------------------------------------------------------------------
+
+    async fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>> {
+        let groups = self
+            .asg
+            .describe_auto_scaling_groups()
+            .filters(
+                asg::types::Filter::builder()
+                    .name(format!("tag:{}", tag::STACK))
+                    .values(stack)
+                    .build(),
+            )
+            .max_records(ASG_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("AutoScaling.DescribeAutoScalingGroups", "groups"))?;
+        Ok(groups
+            .iter()
+            .map(group_info)
+            .filter(|g| in_stack(&g.tags, stack))
+            .collect())
+    }
+
+    async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
+        let reservations = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(vec![
+                ec2_filter(&format!("tag:{}", tag::STACK), [stack]),
+                ec2_filter("instance-state-name", LIVE_INSTANCE_STATES),
+            ]))
+            .max_results(EC2_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("EC2.DescribeInstances", "instances"))?;
+        Ok(reservations
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(instance_info)
+            .filter(|i| in_stack(&i.tags, stack) && LIVE_INSTANCE_STATES.contains(&&*i.state))
+            .collect())
+    }
+
+    async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>> {
+        let templates = self
+            .ec2
+            .describe_launch_templates()
+            .filters(ec2_filter(&format!("tag:{}", tag::STACK), [stack]))
+            .max_results(LAUNCH_TEMPLATE_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("EC2.DescribeLaunchTemplates", "launch templates"))?;
+        Ok(templates
+            .iter()
+            .map(launch_template_info)
+            .filter(|t| in_stack(&t.tags, stack))
+            .collect())
+    }
+
+    async fn launch_template_version(
+        &self,
+        template_id: &str,
+        version: &str,
+    ) -> CloudResult<LaunchSpec> {
+        const OP: &str = "EC2.DescribeLaunchTemplateVersions";
+        let what = format!("launch template {template_id} version {version}");
+        let out = self
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(template_id)
+            .versions(version)
+            .send()
+            .await
+            .map_err(self.fail(OP, &what))?;
+        out.launch_template_versions()
+            .first()
+            .and_then(|v| v.launch_template_data())
+            .map(launch_spec)
+            .ok_or(CloudError::NotFound {
+                operation: OP,
+                what,
+                code: None,
+            })
+    }
+
+    async fn list_target_groups(
+        &self,
+        stack: &str,
+        name_prefix: &str,
+    ) -> CloudResult<Vec<TargetGroupInfo>> {
+        let candidates: Vec<_> = self
+            .elb
+            .describe_target_groups()
+            .page_size(ELB_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("ELBv2.DescribeTargetGroups", "target groups"))?
+            .into_iter()
+            .filter(|tg| text(tg.target_group_name()).starts_with(name_prefix))
+            .collect();
+        let mut out = Vec::new();
+        for (tg, tags) in self
+            .stack_members(candidates, |tg| tg.target_group_arn(), stack)
+            .await?
+        {
+            let delay = self.deregistration_delay(&text(tg.target_group_arn())).await?;
+            out.push(target_group_info(&tg, delay, tags));
+        }
+        Ok(out)
+    }
+
+    async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
+        let out = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.DescribeTargetHealth",
+                format!("target group {target_group_arn}"),
+            ))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .map(target_health_info)
+            .collect())
+    }
+
+    async fn list_load_balancers(
+        &self,
+        stack: &str,
+        name_prefix: &str,
+    ) -> CloudResult<Vec<LoadBalancerInfo>> {
+        let candidates: Vec<_> = self
+            .elb
+            .describe_load_balancers()
+            .page_size(ELB_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail("ELBv2.DescribeLoadBalancers", "load balancers"))?
+            .into_iter()
+            .filter(|lb| text(lb.load_balancer_name()).starts_with(name_prefix))
+            .collect();
+        Ok(self
+            .stack_members(candidates, |lb| lb.load_balancer_arn(), stack)
+            .await?
+            .into_iter()
+            .map(|(lb, tags)| load_balancer_info(&lb, tags))
+            .collect())
+    }
+
+    async fn list_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<ListenerInfo>> {
+        let listeners = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(load_balancer_arn)
+            .page_size(ELB_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.fail(
+                "ELBv2.DescribeListeners",
+                format!("load balancer {load_balancer_arn}"),
+            ))?;
+        Ok(listeners.iter().map(listener_info).collect())
+    }
+
+    // --- changes: target groups --------------------------------------------------------------
+
+    async fn create_target_group(
+        &self,
+        spec: &TargetGroupSpec,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        let target_type = non_empty(&spec.target_type).unwrap_or("instance");
+        let req = self
+            .elb
+            .create_target_group()
+            .name(&spec.name)
+            .protocol(spec.protocol.as_str().into())
+            .port(spec.port.into())
+            .vpc_id(&spec.vpc_id)
+            .target_type(target_type.into())
+            .set_tags(non_empty_vec(&elb_tags(tags)));
+        let out = with_health_check!(req, &spec.health_check)
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.CreateTargetGroup",
+                format!("target group {}", spec.name),
+            ))?;
+        let arn = out
+            .target_groups()
+            .first()
+            .map(|tg| text(tg.target_group_arn()))
+            .unwrap_or_default();
+        self.set_deregistration_delay(&arn, spec.deregistration_delay_seconds)
+            .await?;
+        Ok(arn)
+    }
+
+    async fn modify_target_group(&self, arn: &str, spec: &TargetGroupSpec) -> CloudResult<()> {
+        let req = self.elb.modify_target_group().target_group_arn(arn);
+        with_health_check!(req, &spec.health_check)
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.ModifyTargetGroup", format!("target group {arn}")))?;
+        self.set_deregistration_delay(arn, spec.deregistration_delay_seconds)
+            .await
+    }
+
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
+        self.elb
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.DeleteTargetGroup", format!("target group {arn}")))?;
+        Ok(())
+    }
+
+    // --- changes: load balancers and listeners -----------------------------------------------
+
+    async fn create_load_balancer(
+        &self,
+        spec: &LoadBalancerSpec,
+        tags: &Tags,
+    ) -> CloudResult<LoadBalancerInfo> {
+        let scheme = if spec.internal {
+            elb::types::LoadBalancerSchemeEnum::Internal
+        } else {
+            elb::types::LoadBalancerSchemeEnum::InternetFacing
+        };
+        let security_groups = if is_application(spec) {
+            non_empty_vec(&spec.security_group_ids)
+        } else {
+            None
+        };
+        let out = self
+            .elb
+            .create_load_balancer()
+            .name(&spec.name)
+            .r#type(spec.kind.as_str().into())
+            .scheme(scheme)
+            .set_subnets(Some(spec.subnet_ids.clone()))
+            .set_security_groups(security_groups)
+            .set_tags(non_empty_vec(&elb_tags(tags)))
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.CreateLoadBalancer",
+                format!("load balancer {}", spec.name),
+            ))?;
+        out.load_balancers()
+            .first()
+            .map(|lb| load_balancer_info(lb, tags.clone()))
+            .ok_or_else(|| CloudError::Service {
+                operation: "ELBv2.CreateLoadBalancer",
+                code: None,
+                message: format!("no load balancer in the response for {}", spec.name),
+            })
+    }
+
+    async fn modify_load_balancer(&self, arn: &str, spec: &LoadBalancerSpec) -> CloudResult<()> {
+        let what = format!("load balancer {arn}");
+        self.elb
+            .set_subnets()
+            .load_balancer_arn(arn)
+            .set_subnets(Some(spec.subnet_ids.clone()))
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.SetSubnets", &what))?;
+        if is_application(spec) {
+            self.elb
+                .set_security_groups()
+                .load_balancer_arn(arn)
+                .set_security_groups(Some(spec.security_group_ids.clone()))
+                .send()
+                .await
+                .map_err(self.fail("ELBv2.SetSecurityGroups", &what))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()> {
+        self.elb
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.DeleteLoadBalancer", format!("load balancer {arn}")))?;
+        Ok(())
+    }
+
+    async fn create_listener(
+        &self,
+        load_balancer_arn: &str,
+        spec: &ListenerSpec,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        let req = self
+            .elb
+            .create_listener()
+            .load_balancer_arn(load_balancer_arn)
+            .set_tags(non_empty_vec(&elb_tags(tags)));
+        let out = with_listener!(req, spec)
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.CreateListener",
+                format!("load balancer {load_balancer_arn}"),
+            ))?;
+        Ok(out
+            .listeners()
+            .first()
+            .map(|l| text(l.listener_arn()))
+            .unwrap_or_default())
+    }
+
+    async fn modify_listener(&self, arn: &str, spec: &ListenerSpec) -> CloudResult<()> {
+        let req = self.elb.modify_listener().listener_arn(arn);
+        with_listener!(req, spec)
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.ModifyListener", format!("listener {arn}")))?;
+        Ok(())
+    }
+
+    async fn delete_listener(&self, arn: &str) -> CloudResult<()> {
+        self.elb
+            .delete_listener()
+            .listener_arn(arn)
+            .send()
+            .await
+            .map_err(self.fail("ELBv2.DeleteListener", format!("listener {arn}")))?;
+        Ok(())
+    }
+
+    // --- changes: launch templates -----------------------------------------------------------
+
+    async fn create_launch_template(
+        &self,
+        name: &str,
+        spec: &LaunchSpec,
+        tags: &Tags,
+    ) -> CloudResult<(String, i64)> {
+        let mut req = self
+            .ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(launch_template_data(spec));
+        if !tags.is_empty() {
+            req = req.tag_specifications(
+                ec2::types::TagSpecification::builder()
+                    .resource_type(ec2::types::ResourceType::LaunchTemplate)
+                    .set_tags(Some(ec2_tags(tags)))
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(self.fail(
+            "EC2.CreateLaunchTemplate",
+            format!("launch template {name}"),
+        ))?;
+        let template = out.launch_template();
+        Ok((
+            text(template.and_then(|t| t.launch_template_id())),
+            template
+                .and_then(|t| t.latest_version_number())
+                .unwrap_or(1),
+        ))
+    }
+
+    async fn create_launch_template_version(
+        &self,
+        template_id: &str,
+        spec: &LaunchSpec,
+    ) -> CloudResult<i64> {
+        let out = self
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(template_id)
+            .launch_template_data(launch_template_data(spec))
+            .send()
+            .await
+            .map_err(self.fail(
+                "EC2.CreateLaunchTemplateVersion",
+                format!("launch template {template_id}"),
+            ))?;
+        Ok(out
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .unwrap_or_default())
+    }
+
+    async fn delete_launch_template(&self, template_id: &str) -> CloudResult<()> {
+        self.ec2
+            .delete_launch_template()
+            .launch_template_id(template_id)
+            .send()
+            .await
+            .map_err(self.fail(
+                "EC2.DeleteLaunchTemplate",
+                format!("launch template {template_id}"),
+            ))?;
+        Ok(())
+    }
+
+    // --- changes: Auto Scaling groups --------------------------------------------------------
+
+    async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
+        self.asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&spec.name)
+            .launch_template(
+                asg::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&spec.launch_template_id)
+                    .version(&spec.launch_template_version)
+                    .build(),
+            )
+            .min_size(to_i32(spec.min))
+            .max_size(to_i32(spec.max))
+            .desired_capacity(to_i32(spec.desired))
+            .vpc_zone_identifier(spec.subnet_ids.join(","))
+            .set_target_group_arns(non_empty_vec(&spec.target_group_arns))
+            .set_health_check_type(non_empty(&spec.health_check_type).map(str::to_owned))
+            .health_check_grace_period(to_i32(spec.health_check_grace_seconds))
+            .set_tags(non_empty_vec(&asg_tags(&spec.name, &spec.tags)))
+            .send()
+            .await
+            .map_err(self.fail(
+                "AutoScaling.CreateAutoScalingGroup",
+                format!("group {}", spec.name),
+            ))?;
+        Ok(())
+    }
+
+    async fn set_group_capacity(
+        &self,
+        name: &str,
+        min: u32,
+        desired: u32,
+        max: u32,
+    ) -> CloudResult<()> {
+        self.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(to_i32(min))
+            .max_size(to_i32(max))
+            .desired_capacity(to_i32(desired))
+            .send()
+            .await
+            .map_err(self.fail(
+                "AutoScaling.UpdateAutoScalingGroup",
+                format!("group {name}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn set_group_tags(&self, name: &str, tags: &Tags) -> CloudResult<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.asg
+            .create_or_update_tags()
+            .set_tags(Some(asg_tags(name, tags)))
+            .send()
+            .await
+            .map_err(self.fail("AutoScaling.CreateOrUpdateTags", format!("group {name}")))?;
+        Ok(())
+    }
+
+    async fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
+        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
+            self.asg
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(self.fail(
+                    "AutoScaling.AttachLoadBalancerTargetGroups",
+                    format!("group {name}"),
+                ))?;
+        }
+        Ok(())
+    }
+
+    async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
+        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
+            self.asg
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(self.fail(
+                    "AutoScaling.DetachLoadBalancerTargetGroups",
+                    format!("group {name}"),
+                ))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_group(&self, name: &str) -> CloudResult<()> {
+        let result = self
+            .asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .force_delete(true)
+            .send()
+            .await
+            .map_err(self.fail(
+                "AutoScaling.DeleteAutoScalingGroup",
+                format!("group {name}"),
+            ));
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_not_found() => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the ELBv2 listing calls
+
+impl AwsCloud {
+    /// Keeps the `items` whose ARN carries `reroll:stack = stack`, with their tags. Reads tags
+    /// with DescribeTags, at most [`ELB_DESCRIBE_TAGS_MAX`] ARNs a call.
+    async fn stack_members<T>(
+        &self,
+        items: Vec<T>,
+        arn_of: impl Fn(&T) -> Option<&str>,
+        stack: &str,
+    ) -> CloudResult<Vec<(T, Tags)>> {
+        let arns: Vec<String> = items.iter().filter_map(|i| arn_of(i).map(str::to_owned)).collect();
+        let mut tags_by_arn = HashMap::new();
+        for batch in arns.chunks(ELB_DESCRIBE_TAGS_MAX) {
+            let out = self
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(self.fail("ELBv2.DescribeTags", "tagged resources"))?;
+            for description in out.tag_descriptions() {
+                tags_by_arn.insert(text(description.resource_arn()), tags_of(description.tags()));
+            }
+        }
+        Ok(items
+            .into_iter()
+            .filter_map(|item| {
+                let tags = tags_by_arn.remove(arn_of(&item)?)?;
+                in_stack(&tags, stack).then_some((item, tags))
+            })
+            .collect())
+    }
+
+    async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32> {
+        let out = self
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.DescribeTargetGroupAttributes",
+                format!("target group {target_group_arn}"),
+            ))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+            .and_then(|a| a.value()?.parse().ok())
+            .unwrap_or(DEFAULT_DEREGISTRATION_DELAY))
+    }
+
+    async fn set_deregistration_delay(&self, target_group_arn: &str, seconds: u32) -> CloudResult<()> {
+        self.elb
+            .modify_target_group_attributes()
+            .target_group_arn(target_group_arn)
+            .attributes(
+                elb::types::TargetGroupAttribute::builder()
+                    .key(DEREGISTRATION_DELAY)
+                    .value(seconds.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(self.fail(
+                "ELBv2.ModifyTargetGroupAttributes",
+                format!("target group {target_group_arn}"),
+            ))?;
+        Ok(())
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Building SDK inputs
+
+fn ec2_filter<I, S>(name: &str, values: I) -> ec2::types::Filter
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    ec2::types::Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
+}
+
+/// One `tag:K = V` filter per tag.
+fn ec2_tag_filters(tags: &Tags) -> Vec<ec2::types::Filter> {
+    tags.iter()
+        .map(|(k, v)| ec2_filter(&format!("tag:{k}"), [v.as_str()]))
+        .collect()
+}
+
+fn ec2_vpc_filters(vpc_id: &str, tags: &Tags) -> Vec<ec2::types::Filter> {
+    let mut filters = vec![ec2_filter("vpc-id", [vpc_id])];
+    filters.extend(ec2_tag_filters(tags));
+    filters
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn elb_tags(tags: &Tags) -> Vec<elb::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| elb::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Group tags, all copied to instances at launch.
+fn asg_tags(group: &str, tags: &Tags) -> Vec<asg::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            asg::types::Tag::builder()
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .build()
+        })
+        .collect()
+}
+
+/// A forward default action: a plain forward for one target group, a weighted forward
+/// config for several.
+fn forward_action(forwards: &[Forward]) -> elb::types::Action {
+    let action = elb::types::Action::builder().r#type(elb::types::ActionTypeEnum::Forward);
+    match forwards {
+        [single] => action.target_group_arn(&single.target_group_arn),
+        _ => action.forward_config(
+            elb::types::ForwardActionConfig::builder()
+                .set_target_groups(Some(
+                    forwards
+                        .iter()
+                        .map(|f| {
+                            elb::types::TargetGroupTuple::builder()
+                                .target_group_arn(&f.target_group_arn)
+                                .weight(to_i32(f.weight))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build(),
+        ),
+    }
+    .build()
+}
+
+fn launch_template_data(spec: &LaunchSpec) -> ec2::types::RequestLaunchTemplateData {
+    let profile = spec.instance_profile.as_ref().map(|p| {
+        let builder = ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
+        if p.starts_with("arn:") {
+            builder.arn(p).build()
+        } else {
+            builder.name(p).build()
+        }
+    });
+    let tag_specs = if spec.instance_tags.is_empty() {
+        None
+    } else {
+        let tags = ec2_tags(&spec.instance_tags);
+        Some(
+            [ec2::types::ResourceType::Instance, ec2::types::ResourceType::Volume]
+                .into_iter()
+                .map(|kind| {
+                    ec2::types::LaunchTemplateTagSpecificationRequest::builder()
+                        .resource_type(kind)
+                        .set_tags(Some(tags.clone()))
+                        .build()
+                })
+                .collect(),
+        )
+    };
+    ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(&spec.image_id)
+        .instance_type(spec.instance_type.as_str().into())
+        .set_user_data(
+            spec.user_data
+                .as_ref()
+                .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
+        )
+        .set_security_group_ids(non_empty_vec(&spec.security_group_ids))
+        .set_iam_instance_profile(profile)
+        .set_key_name(spec.key_name.clone())
+        .set_tag_specifications(tag_specs)
+        .build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading SDK outputs
+
+/// Tag shapes of the three services, read alike.
+trait KeyValue {
+    fn pair(&self) -> (Option<&str>, Option<&str>);
+}
+
+macro_rules! impl_key_value {
+    ($($ty:ty),*) => {$(
+        impl KeyValue for $ty {
+            fn pair(&self) -> (Option<&str>, Option<&str>) {
+                (self.key(), self.value())
+            }
+        }
+    )*};
+}
+impl_key_value!(ec2::types::Tag, asg::types::TagDescription, elb::types::Tag);
+
+fn tags_of<T: KeyValue>(tags: &[T]) -> Tags {
+    tags.iter()
+        .filter_map(|t| match t.pair() {
+            (Some(k), v) => Some((k.to_string(), text(v))),
+            _ => None,
+        })
+        .collect::<BTreeMap<_, _>>()
+}
+
+fn image_info(image: &ec2::types::Image) -> ImageInfo {
+    ImageInfo {
+        id: text(image.image_id()),
+        name: text(image.name()),
+        owner: text(image.owner_id()),
+        creation_date: text(image.creation_date()),
+        state: text(image.state().map(|s| s.as_str())),
+        architecture: image.architecture().map(|a| a.as_str().to_string()),
+        tags: tags_of(image.tags()),
+    }
+}
+
+fn vpc_info(vpc: &ec2::types::Vpc) -> VpcInfo {
+    VpcInfo {
+        id: text(vpc.vpc_id()),
+        cidr: vpc.cidr_block().map(str::to_owned),
+        tags: tags_of(vpc.tags()),
+    }
+}
+
+fn subnet_info(subnet: &ec2::types::Subnet) -> SubnetInfo {
+    SubnetInfo {
+        id: text(subnet.subnet_id()),
+        vpc_id: text(subnet.vpc_id()),
+        availability_zone: text(subnet.availability_zone()),
+        cidr: subnet.cidr_block().map(str::to_owned),
+        tags: tags_of(subnet.tags()),
+    }
+}
+
+fn security_group_info(sg: &ec2::types::SecurityGroup) -> SecurityGroupInfo {
+    SecurityGroupInfo {
+        id: text(sg.group_id()),
+        name: text(sg.group_name()),
+        vpc_id: sg.vpc_id().map(str::to_owned),
+        tags: tags_of(sg.tags()),
+    }
+}
+
+fn group_info(group: &asg::types::AutoScalingGroup) -> GroupInfo {
+    let template = group.launch_template().or_else(|| {
+        group
+            .mixed_instances_policy()
+            .and_then(|p| p.launch_template())
+            .and_then(|t| t.launch_template_specification())
+    });
+    GroupInfo {
+        name: text(group.auto_scaling_group_name()),
+        min: count(group.min_size()),
+        max: count(group.max_size()),
+        desired: count(group.desired_capacity()),
+        tags: tags_of(group.tags()),
+        launch_template_id: template.and_then(|t| t.launch_template_id()).map(str::to_owned),
+        launch_template_version: template.and_then(|t| t.version()).map(str::to_owned),
+        target_group_arns: group.target_group_arns().to_vec(),
+        subnet_ids: group
+            .vpc_zone_identifier()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        instances: group.instances().iter().map(group_instance).collect(),
+        suspended_processes: group
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_owned))
+            .collect(),
+        status: group.status().map(str::to_owned),
+    }
+}
+
+fn group_instance(instance: &asg::types::Instance) -> GroupInstance {
+    GroupInstance {
+        id: text(instance.instance_id()),
+        lifecycle_state: text(instance.lifecycle_state().map(|s| s.as_str())),
+        health_status: text(instance.health_status()),
+        availability_zone: instance.availability_zone().map(str::to_owned),
+        launch_template_version: instance
+            .launch_template()
+            .and_then(|t| t.version())
+            .map(str::to_owned),
+    }
+}
+
+fn instance_info(instance: &ec2::types::Instance) -> InstanceInfo {
+    InstanceInfo {
+        id: text(instance.instance_id()),
+        state: text(
+            instance
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str()),
+        ),
+        image_id: instance.image_id().map(str::to_owned),
+        instance_type: instance.instance_type().map(|t| t.as_str().to_string()),
+        subnet_id: instance.subnet_id().map(str::to_owned),
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .map(str::to_owned),
+        private_ip: instance.private_ip_address().map(str::to_owned),
+        launch_time: instance
+            .launch_time()
+            .and_then(|t| SystemTime::try_from(*t).ok()),
+        tags: tags_of(instance.tags()),
+    }
+}
+
+fn launch_template_info(template: &ec2::types::LaunchTemplate) -> LaunchTemplateInfo {
+    LaunchTemplateInfo {
+        id: text(template.launch_template_id()),
+        name: text(template.launch_template_name()),
+        latest_version: template.latest_version_number().unwrap_or_default(),
+        tags: tags_of(template.tags()),
+    }
+}
+
+fn launch_spec(data: &ec2::types::ResponseLaunchTemplateData) -> LaunchSpec {
+    let instance_tags = data
+        .tag_specifications()
+        .iter()
+        .find(|s| s.resource_type() == Some(&ec2::types::ResourceType::Instance))
+        .map(|s| tags_of(s.tags()))
+        .unwrap_or_default();
+    let user_data = data.user_data().map(|encoded| {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_else(|_| encoded.to_string())
+    });
+    LaunchSpec {
+        image_id: text(data.image_id()),
+        instance_type: text(data.instance_type().map(|t| t.as_str())),
+        user_data,
+        security_group_ids: data.security_group_ids().to_vec(),
+        instance_profile: data
+            .iam_instance_profile()
+            .and_then(|p| p.arn().or(p.name()))
+            .map(str::to_owned),
+        key_name: data.key_name().map(str::to_owned),
+        instance_tags,
+    }
+}
+
+fn target_group_info(
+    tg: &elb::types::TargetGroup,
+    deregistration_delay_seconds: u32,
+    tags: Tags,
+) -> TargetGroupInfo {
+    let spec = TargetGroupSpec {
+        name: text(tg.target_group_name()),
+        port: tg.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
+        protocol: text(tg.protocol().map(|p| p.as_str())),
+        vpc_id: text(tg.vpc_id()),
+        target_type: text(tg.target_type().map(|t| t.as_str())),
+        health_check: HealthCheckSpec {
+            protocol: text(tg.health_check_protocol().map(|p| p.as_str())),
+            port: text(tg.health_check_port()),
+            path: tg.health_check_path().map(str::to_owned),
+            interval_seconds: count(tg.health_check_interval_seconds()),
+            timeout_seconds: count(tg.health_check_timeout_seconds()),
+            healthy_threshold: count(tg.healthy_threshold_count()),
+            unhealthy_threshold: count(tg.unhealthy_threshold_count()),
+            matcher: tg.matcher().and_then(|m| m.http_code()).map(str::to_owned),
+        },
+        deregistration_delay_seconds,
+    };
+    TargetGroupInfo {
+        arn: text(tg.target_group_arn()),
+        spec,
+        load_balancer_arns: tg.load_balancer_arns().to_vec(),
+        tags,
+    }
+}
+
+fn target_health_info(description: &elb::types::TargetHealthDescription) -> TargetHealth {
+    let health = description.target_health();
+    TargetHealth {
+        id: text(description.target().and_then(|t| t.id())),
+        port: description
+            .target()
+            .and_then(|t| t.port())
+            .and_then(|p| u16::try_from(p).ok()),
+        state: text(health.and_then(|h| h.state()).map(|s| s.as_str())),
+        reason: health
+            .and_then(|h| h.reason())
+            .map(|r| r.as_str().to_string()),
+    }
+}
+
+fn load_balancer_info(lb: &elb::types::LoadBalancer, tags: Tags) -> LoadBalancerInfo {
+    LoadBalancerInfo {
+        arn: text(lb.load_balancer_arn()),
+        dns_name: text(lb.dns_name()),
+        spec: LoadBalancerSpec {
+            name: text(lb.load_balancer_name()),
+            kind: text(lb.r#type().map(|t| t.as_str())),
+            internal: lb.scheme() == Some(&elb::types::LoadBalancerSchemeEnum::Internal),
+            subnet_ids: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|az| az.subnet_id().map(str::to_owned))
+                .collect(),
+            security_group_ids: lb.security_groups().to_vec(),
+        },
+        state: lb
+            .state()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string()),
+        tags,
+    }
+}
+
+fn listener_info(listener: &elb::types::Listener) -> ListenerInfo {
+    ListenerInfo {
+        arn: text(listener.listener_arn()),
+        load_balancer_arn: text(listener.load_balancer_arn()),
+        spec: ListenerSpec {
+            port: listener
+                .port()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or_default(),
+            protocol: text(listener.protocol().map(|p| p.as_str())),
+            certificate_arn: listener
+                .certificates()
+                .first()
+                .and_then(|c| c.certificate_arn())
+                .map(str::to_owned),
+            forward: forwards_of(listener.default_actions()),
+        },
+    }
+}
+
+/// The target groups the forward actions among `actions` send traffic to. A weighted forward
+/// config wins over the plain target group ARN (AWS reports both for a single target group).
+fn forwards_of(actions: &[elb::types::Action]) -> Vec<Forward> {
+    actions
+        .iter()
+        .filter(|a| a.r#type() == Some(&elb::types::ActionTypeEnum::Forward))
+        .flat_map(|action| {
+            let weighted: Vec<Forward> = action
+                .forward_config()
+                .map(|c| c.target_groups())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| {
+                    Some(Forward {
+                        target_group_arn: t.target_group_arn()?.to_string(),
+                        weight: t.weight().map_or(1, count_i32),
+                    })
+                })
+                .collect();
+            if weighted.is_empty() {
+                action
+                    .target_group_arn()
+                    .map(|arn| Forward {
+                        target_group_arn: arn.to_string(),
+                        weight: 1,
+                    })
+                    .into_iter()
+                    .collect()
+            } else {
+                weighted
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small conversions and checks
+
+fn text(value: Option<&str>) -> String {
+    value.unwrap_or_default().to_string()
+}
+
+fn non_empty(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn non_empty_vec<T: Clone>(values: &[T]) -> Option<Vec<T>> {
+    (!values.is_empty()).then(|| values.to_vec())
+}
+
+/// A count the services report as i32; negative or missing reads as 0.
+fn count(value: Option<i32>) -> u32 {
+    value.map_or(0, count_i32)
+}
+
+fn count_i32(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or_default()
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A setting where 0 means "leave it to AWS".
+fn positive(value: u32) -> Option<i32> {
+    (value > 0).then(|| to_i32(value))
+}
+
+fn is_application(spec: &LoadBalancerSpec) -> bool {
+    spec.kind.is_empty() || spec.kind == "application"
+}
+
+fn in_stack(tags: &Tags, stack: &str) -> bool {
+    tags.get(tag::STACK).map(String::as_str) == Some(stack)
+}
+
+fn has_tags(tags: &Tags, wanted: &Tags) -> bool {
+    wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
+}
+
+fn images_what(filter: &ImageFilter) -> String {
+    if filter.ids.is_empty() {
+        format!("image {}", filter.name.as_deref().unwrap_or("*"))
+    } else {
+        format!("image {}", filter.ids.join(", "))
+    }
+}
+
+/// The client-side check of an image filter (owners excepted: `self` needs the account id).
+fn image_matches(image: &ImageInfo, filter: &ImageFilter) -> bool {
+    (filter.ids.is_empty() || filter.ids.contains(&image.id))
+        && filter
+            .name
+            .as_deref()
+            .is_none_or(|pattern| glob_match(pattern, &image.name))
+        && has_tags(&image.tags, &filter.tags)
+}
+
+/// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
+fn glob_match(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    let (mut pi, mut vi) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while vi < v.len() {
+        match p.get(pi) {
+            Some('*') => {
+                backtrack = Some((pi, vi));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == v[vi] => {
+                pi += 1;
+                vi += 1;
+            }
+            _ => match backtrack {
+                Some((star, matched)) => {
+                    pi = star + 1;
+                    vi = matched + 1;
+                    backtrack = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_error_codes() {
+        for code in [
+            "InvalidAMIID.NotFound",
+            "InvalidAMIID.Malformed",
+            "InvalidVpcID.NotFound",
+            "InvalidGroup.NotFound",
+            "InvalidLaunchTemplateId.NotFound",
+            "InvalidLaunchTemplateName.NotFoundException",
+            "InvalidLaunchTemplateId.VersionNotFound",
+            "TargetGroupNotFound",
+            "LoadBalancerNotFound",
+            "ListenerNotFound",
+        ] {
+            assert_eq!(classify(code, ""), ErrorClass::NotFound, "{code}");
+        }
+        assert_eq!(
+            classify(
+                "ValidationError",
+                "AutoScalingGroup name not found - AutoScalingGroup 'x' not found"
+            ),
+            ErrorClass::NotFound
+        );
+        assert_eq!(classify("ValidationError", "bad size"), ErrorClass::Other);
+        for code in ["Throttling", "RequestLimitExceeded", "SlowDown"] {
+            assert_eq!(classify(code, ""), ErrorClass::Throttled, "{code}");
+        }
+        for code in ["AuthFailure", "UnauthorizedOperation", "AccessDenied", "ExpiredToken"] {
+            assert_eq!(classify(code, ""), ErrorClass::Unauthorized, "{code}");
+        }
+        assert_eq!(classify("InvalidParameterValue", ""), ErrorClass::Other);
+    }
+
+    #[test]
+    fn globs_like_ec2_filters() {
+        assert!(glob_match("demo-app-*", "demo-app-1.0.0"));
+        assert!(glob_match("demo-app-1.?.0", "demo-app-1.1.0"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("demo-app-*", "other-1.0.0"));
+        assert!(!glob_match("demo-app-1.?.0", "demo-app-1.10.0"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exact2"));
+    }
+
+    fn forward(arn: &str, weight: u32) -> Forward {
+        Forward {
+            target_group_arn: arn.to_string(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn forward_actions_round_trip() {
+        let single = vec![forward("arn:a", 1)];
+        let action = forward_action(&single);
+        assert_eq!(action.target_group_arn(), Some("arn:a"));
+        assert_eq!(forwards_of(&[action]), single);
+
+        let weighted = vec![forward("arn:a", 90), forward("arn:b", 10)];
+        let action = forward_action(&weighted);
+        assert!(action.target_group_arn().is_none());
+        assert_eq!(forwards_of(&[action]), weighted);
+    }
+
+    #[test]
+    fn launch_template_data_encodes_user_data_and_profiles() {
+        let mut spec = LaunchSpec {
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            user_data: Some("#!/bin/sh\necho hi\n".into()),
+            instance_profile: Some("arn:aws:iam::1:instance-profile/web".into()),
+            ..LaunchSpec::default()
+        };
+        spec.instance_tags.insert("reroll:stack".into(), "shop".into());
+        let data = launch_template_data(&spec);
+        assert_eq!(data.user_data(), Some("IyEvYmluL3NoCmVjaG8gaGkK"));
+        let profile = data.iam_instance_profile().unwrap();
+        assert_eq!(profile.arn(), Some("arn:aws:iam::1:instance-profile/web"));
+        assert!(profile.name().is_none());
+        assert_eq!(data.tag_specifications().len(), 2);
+
+        spec.instance_profile = Some("web".into());
+        let data = launch_template_data(&spec);
+        assert_eq!(data.iam_instance_profile().unwrap().name(), Some("web"));
+    }
+}

@@ -36,6 +36,9 @@ pub mod tag {
     pub const FINGERPRINT: &str = "reroll:fingerprint";
     /// Lifecycle state of a generation: see [`crate::observe::GenerationState`].
     pub const STATE: &str = "reroll:state";
+    /// The desired capacity the stack file asked for when the generation was last applied, so
+    /// that capacity grown by autoscaling is not mistaken for a change in the file.
+    pub const DESIRED: &str = "reroll:desired";
 }
 
 /// A failed cloud call.
@@ -322,6 +325,12 @@ pub trait Cloud: Send + Sync {
 
     // --- lookups -----------------------------------------------------------------------------
     async fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
+    /// Like [`Cloud::describe_images`], in another region of the same account.
+    async fn describe_images_in(
+        &self,
+        region: &str,
+        filter: &ImageFilter,
+    ) -> CloudResult<Vec<ImageInfo>>;
     /// Copies an image from another region into this one; returns the new image id.
     async fn copy_image(
         &self,

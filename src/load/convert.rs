@@ -10,6 +10,7 @@ use super::parse::{RawAttr, RawBlock};
 use crate::cloud::Tags;
 use crate::names;
 use crate::stack::{
+    is_unknown,
     Capacity, GroupMode, HealthCheck, HealthGate, Listener, LoadBalancer, OnFailure, Origin,
     Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
 };
@@ -32,6 +33,12 @@ impl<'b> Evaluated<'b> {
 pub struct Conv<'a> {
     attr: &'a RawAttr,
     problems: &'a mut Vec<Problem>,
+}
+
+/// A value not known yet (a lookup in `validate`, a variable not given to `validate`):
+/// typed conversions accept it, since the real value is checked when it is known.
+fn is_unknown_value(v: &Value) -> bool {
+    matches!(v, Value::String(s) if is_unknown(s))
 }
 
 fn describe(v: &Value) -> String {
@@ -92,6 +99,7 @@ impl<'a> Conv<'a> {
 
     pub fn boolean(&mut self, v: &Value) -> Option<bool> {
         match v {
+            v if is_unknown_value(v) => Some(false),
             Value::Bool(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
             _ => {
@@ -103,6 +111,7 @@ impl<'a> Conv<'a> {
 
     pub fn number(&mut self, v: &Value, min: u64, max: u64) -> Option<u64> {
         let n = match v {
+            v if is_unknown_value(v) => Some(min),
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
@@ -125,6 +134,9 @@ impl<'a> Conv<'a> {
 
     pub fn one_of(&mut self, v: &Value, choices: &[&str]) -> Option<String> {
         let s = self.string(v)?;
+        if is_unknown(&s) {
+            return Some(choices[0].to_string());
+        }
         if choices.contains(&s.as_str()) {
             Some(s)
         } else {
@@ -142,6 +154,9 @@ impl<'a> Conv<'a> {
     }
 
     pub fn string_list(&mut self, v: &Value) -> Option<Vec<String>> {
+        if is_unknown_value(v) {
+            return Some(vec![crate::stack::UNKNOWN_LOOKUP.to_string()]);
+        }
         let Value::Array(items) = v else {
             self.wrong("a list of strings", v);
             return None;
@@ -150,6 +165,9 @@ impl<'a> Conv<'a> {
     }
 
     pub fn string_map(&mut self, v: &Value) -> Option<Tags> {
+        if is_unknown_value(v) {
+            return Some(Tags::new());
+        }
         let Value::Object(map) = v else {
             self.wrong("a map of strings, such as { team = \"shop\" }", v);
             return None;
@@ -162,6 +180,7 @@ impl<'a> Conv<'a> {
     /// `"30s"`, `"10m"`, `"1h30m"` or a number of seconds.
     pub fn duration(&mut self, v: &Value) -> Option<Duration> {
         match v {
+            v if is_unknown_value(v) => Some(Duration::ZERO),
             Value::Number(n) if n.as_u64().is_some() => Some(Duration::from_secs(n.as_u64()?)),
             Value::String(s) => match humantime::parse_duration(s) {
                 Ok(d) => Some(d),
@@ -183,6 +202,7 @@ impl<'a> Conv<'a> {
     /// `2` or `"25%"`.
     pub fn quantity(&mut self, v: &Value) -> Option<Quantity> {
         match v {
+            v if is_unknown_value(v) => Some(Quantity::Count(1)),
             Value::Number(n) => match n.as_u64() {
                 Some(n) if n <= u64::from(u32::MAX) => Some(Quantity::Count(n as u32)),
                 _ => {
@@ -579,7 +599,8 @@ fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
             return None;
         }
     };
-    if !(cap.min <= cap.desired && cap.desired <= cap.max) {
+    let unknown = matches!(v, Value::Object(o) if o.values().any(is_unknown_value));
+    if !unknown && !(cap.min <= cap.desired && cap.desired <= cap.max) {
         c.invalid(
             format!(
                 "`capacity` must satisfy min ≤ desired ≤ max, got min {} desired {} max {}",

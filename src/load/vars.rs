@@ -21,6 +21,10 @@ pub struct Inputs {
     pub env: Vec<(String, String)>,
     /// `--region`, which beats the stack block's `region`.
     pub region_override: Option<String>,
+    /// Values already parsed (from a saved plan); they beat every other source.
+    pub values: Vec<(String, Value)>,
+    /// `validate`: a required variable without a value is unknown rather than an error.
+    pub allow_missing: bool,
 }
 
 impl Inputs {
@@ -227,6 +231,11 @@ pub fn root_values(
             Err(e) => problems.push(Problem::new(format!("-var {name}: {e}"))),
         }
     }
+    for (name, value) in &inputs.values {
+        if declared.contains_key(name.as_str()) {
+            given.insert(name.clone(), (value.clone(), "the saved plan".to_string()));
+        }
+    }
 
     let mut out = BTreeMap::new();
     for (name, block) in &declared {
@@ -253,6 +262,7 @@ pub fn root_values(
                     Some(v) => v,
                     None => continue,
                 },
+                None if inputs.allow_missing => Value::from(crate::stack::UNKNOWN_LOOKUP),
                 None => {
                     problems.push(
                         Problem::new(format!("required variable \"{name}\" has no value"))

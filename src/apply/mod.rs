@@ -1,0 +1,525 @@
+//! Carrying out a plan: create and update infrastructure, create and resize generations, wait
+//! until they are healthy, and delete what the stack no longer declares.
+//!
+//! Apply runs in phases so that values known only after creation (ARNs) are available to the
+//! next phase: [`infrastructure`] (target groups, load balancers, listeners), then
+//! [`server_groups`] (with a fresh stack evaluation in between, done by the caller), then
+//! [`deletions`]. Each step observes before it acts, so running apply again after an
+//! interruption continues from what exists.
+
+mod wait;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::cloud::{tag, Cloud, CloudError, GroupSpec, Tags};
+use crate::names;
+use crate::observe::{GenerationState, Observed};
+use crate::plan::{self, Action, Kind, Plan};
+use crate::stack::{is_unknown, GroupMode, OnFailure, ServerGroup, Stack};
+
+pub use wait::{wait_healthy, HealthWait, WaitOutcome};
+
+/// Settings of one apply run.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Server groups rolled out at the same time.
+    pub parallelism: usize,
+    /// How often to poll while waiting.
+    pub poll: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            parallelism: 10,
+            poll: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// The plan asks for something this version cannot carry out; nothing was changed.
+    #[error("{0}")]
+    Unsupported(String),
+    /// New instances did not become healthy; the new generation was removed again.
+    #[error("{address}: {message}; the new generation was removed (rolled back)")]
+    RolledBack { address: String, message: String },
+    /// New instances did not become healthy and were left in place for inspection.
+    #[error("{address}: {message}; left in place (on_failure = \"pause\")")]
+    Paused { address: String, message: String },
+}
+
+/// Refuses plans with steps this version cannot execute, before anything is touched.
+pub fn check_supported(plan: &Plan, stack: &Stack) -> Result<(), ApplyError> {
+    let mut problems = Vec::new();
+    for c in &plan.changes {
+        match c.action {
+            Action::Replace => problems.push(format!(
+                "{}: {} — rolling a server group to a new generation is not available in this \
+                 version of reroll",
+                c.address, c.reason
+            )),
+            Action::Resume => problems.push(format!(
+                "{}: {} — resuming a rollout is not available in this version of reroll",
+                c.address, c.reason
+            )),
+            _ => {}
+        }
+        if c.kind == Kind::ServerGroup && c.action == Action::Create {
+            if let Some(g) = stack.server_group(&c.address) {
+                if g.mode == GroupMode::Instances {
+                    problems.push(format!(
+                        "{}: mode = \"instances\" is not available in this version of reroll; \
+                         use the default Auto Scaling mode",
+                        c.address
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Unsupported(format!(
+            "{}\nNothing was changed.",
+            problems.join("\n")
+        )))
+    }
+}
+
+fn stack_tags(stack: &Stack, address: &str) -> Tags {
+    let mut tags = stack.tags.clone();
+    tags.insert(tag::STACK.into(), stack.name.clone());
+    tags.insert(tag::ADDRESS.into(), address.into());
+    tags
+}
+
+fn wants(plan: &Plan, kind: Kind, action: Action) -> BTreeSet<&str> {
+    plan.changes
+        .iter()
+        .filter(|c| c.kind == kind && c.action == action)
+        .map(|c| c.address.as_str())
+        .collect()
+}
+
+/// Creates and updates target groups, load balancers and listeners. Returns the number of
+/// resources changed.
+pub async fn infrastructure(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    plan: &Plan,
+    observed: &mut Observed,
+) -> Result<usize, ApplyError> {
+    let mut changed = 0;
+    let create_tg = wants(plan, Kind::TargetGroup, Action::Create);
+    let update_tg = wants(plan, Kind::TargetGroup, Action::Update);
+    for tg in &stack.target_groups {
+        let spec = plan::target_group_spec(tg);
+        if create_tg.contains(tg.address.as_str()) {
+            let mut tags = stack_tags(stack, &tg.address);
+            tags.extend(tg.tags.clone());
+            tracing::info!(address = %tg.address, name = %spec.name, "creating target group");
+            let arn = cloud.create_target_group(&spec, &tags).await?;
+            observed.target_groups.insert(
+                tg.address.clone(),
+                crate::observe::ObservedTargetGroup {
+                    address: tg.address.clone(),
+                    info: crate::cloud::TargetGroupInfo {
+                        arn,
+                        spec,
+                        load_balancer_arns: Vec::new(),
+                        tags,
+                    },
+                    health: Vec::new(),
+                },
+            );
+            changed += 1;
+        } else if update_tg.contains(tg.address.as_str()) {
+            let have = &observed.target_groups[&tg.address];
+            tracing::info!(address = %tg.address, "updating target group");
+            cloud.modify_target_group(&have.info.arn, &spec).await?;
+            changed += 1;
+        }
+    }
+
+    let create_lb = wants(plan, Kind::LoadBalancer, Action::Create);
+    let update_lb = wants(plan, Kind::LoadBalancer, Action::Update);
+    for lb in &stack.load_balancers {
+        let spec = crate::cloud::LoadBalancerSpec {
+            name: lb.name.clone(),
+            kind: lb.kind.clone(),
+            internal: lb.internal,
+            subnet_ids: lb.subnets.clone(),
+            security_group_ids: lb.security_groups.clone(),
+        };
+        let tags = {
+            let mut t = stack_tags(stack, &lb.address);
+            t.extend(lb.tags.clone());
+            t
+        };
+        let (arn, existing) = if create_lb.contains(lb.address.as_str()) {
+            tracing::info!(address = %lb.address, name = %spec.name, "creating load balancer");
+            let info = cloud.create_load_balancer(&spec, &tags).await?;
+            let arn = info.arn.clone();
+            observed.load_balancers.insert(
+                lb.address.clone(),
+                crate::observe::ObservedLoadBalancer {
+                    address: lb.address.clone(),
+                    info,
+                    listeners: Vec::new(),
+                },
+            );
+            changed += 1;
+            (arn, Vec::new())
+        } else if update_lb.contains(lb.address.as_str()) {
+            let have = &observed.load_balancers[&lb.address];
+            if have.info.spec.subnet_ids.iter().collect::<BTreeSet<_>>()
+                != spec.subnet_ids.iter().collect::<BTreeSet<_>>()
+                || have.info.spec.security_group_ids.iter().collect::<BTreeSet<_>>()
+                    != spec.security_group_ids.iter().collect::<BTreeSet<_>>()
+            {
+                tracing::info!(address = %lb.address, "updating load balancer subnets and security groups");
+                cloud.modify_load_balancer(&have.info.arn, &spec).await?;
+            }
+            changed += 1;
+            (have.info.arn.clone(), have.listeners.clone())
+        } else {
+            continue;
+        };
+        // Listeners, by port.
+        let have: BTreeMap<u16, &crate::cloud::ListenerInfo> =
+            existing.iter().map(|l| (l.spec.port, l)).collect();
+        let mut wanted_ports = BTreeSet::new();
+        for l in &lb.listeners {
+            let want = plan::listener_spec(l, observed);
+            if want.forward.iter().any(|f| is_unknown(&f.target_group_arn)) {
+                return Err(ApplyError::Unsupported(format!(
+                    "{}: listener :{} forwards to a target group that does not exist",
+                    lb.address, l.port
+                )));
+            }
+            wanted_ports.insert(l.port);
+            match have.get(&l.port) {
+                Some(h) if plan::listener_equal(&h.spec, &want) => {}
+                Some(h) => {
+                    tracing::info!(address = %lb.address, port = l.port, "updating listener");
+                    cloud.modify_listener(&h.arn, &want).await?;
+                }
+                None => {
+                    tracing::info!(address = %lb.address, port = l.port, "creating listener");
+                    cloud.create_listener(&arn, &want, &tags).await?;
+                }
+            }
+        }
+        for (port, h) in have {
+            if !wanted_ports.contains(&port) {
+                tracing::info!(address = %lb.address, port, "deleting listener");
+                cloud.delete_listener(&h.arn).await?;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Orders server groups by `depends_on` into levels; groups in a level are independent.
+pub fn levels(groups: &[&ServerGroup]) -> Vec<Vec<String>> {
+    let addresses: BTreeSet<&str> = groups.iter().map(|g| g.address.as_str()).collect();
+    let mut remaining: BTreeMap<&str, BTreeSet<&str>> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.address.as_str(),
+                g.depends_on
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| addresses.contains(d))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    while !remaining.is_empty() {
+        let ready: Vec<&str> = remaining
+            .iter()
+            .filter(|(_, deps)| deps.is_empty())
+            .map(|(a, _)| *a)
+            .collect();
+        if ready.is_empty() {
+            // A cycle: take the rest together rather than never.
+            out.push(remaining.keys().map(|a| a.to_string()).collect());
+            break;
+        }
+        for a in &ready {
+            remaining.remove(a);
+        }
+        for deps in remaining.values_mut() {
+            for a in &ready {
+                deps.remove(a);
+            }
+        }
+        out.push(ready.into_iter().map(String::from).collect());
+    }
+    out
+}
+
+/// Creates first generations and resizes active ones, level by level, waiting for health.
+pub async fn server_groups(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    plan: &Plan,
+    observed: &Observed,
+    opts: &ApplyOptions,
+) -> Result<usize, ApplyError> {
+    let todo: Vec<&ServerGroup> = stack
+        .server_groups
+        .iter()
+        .filter(|g| {
+            plan.changes.iter().any(|c| {
+                c.address == g.address && matches!(c.action, Action::Create | Action::Resize)
+            })
+        })
+        .collect();
+    let mut changed = 0;
+    for level in levels(&todo) {
+        for chunk in level.chunks(opts.parallelism.max(1)) {
+            let mut waits = Vec::new();
+            for address in chunk {
+                let g = stack.server_group(address).expect("planned group exists");
+                let change = plan
+                    .changes
+                    .iter()
+                    .find(|c| &c.address == address)
+                    .expect("planned");
+                waits.push(match change.action {
+                    Action::Create => create_generation(cloud, stack, g, observed, change).await?,
+                    _ => resize(cloud, g, observed, change).await?,
+                });
+                changed += 1;
+            }
+            let timeout = chunk
+                .iter()
+                .filter_map(|a| stack.server_group(a))
+                .map(|g| g.rollout.health.timeout)
+                .max()
+                .unwrap_or(Duration::from_secs(600));
+            let outcome = wait_healthy(cloud, &stack.name, &waits, timeout, opts.poll).await?;
+            if let Some((w, message)) = outcome.failures.into_iter().next() {
+                let g = stack.server_group(&w.address).expect("waited group exists");
+                return Err(fail_new_generation(cloud, g, &w, message).await);
+            }
+            for w in &waits {
+                let mut t = BTreeMap::new();
+                t.insert(tag::STATE.to_string(), GenerationState::Active.as_str().to_string());
+                cloud.set_group_tags(&w.group_name, &t).await?;
+                tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// A first generation that did not become healthy: remove it (rollback) or leave it (pause).
+async fn fail_new_generation(
+    cloud: &dyn Cloud,
+    g: &ServerGroup,
+    w: &HealthWait,
+    message: String,
+) -> ApplyError {
+    if !w.is_new {
+        return ApplyError::Paused {
+            address: g.address.clone(),
+            message,
+        };
+    }
+    match g.rollout.on_failure {
+        OnFailure::Pause => ApplyError::Paused {
+            address: g.address.clone(),
+            message,
+        },
+        OnFailure::Rollback => {
+            tracing::warn!(address = %g.address, group = %w.group_name, "removing the unhealthy new generation");
+            match cloud.delete_group(&w.group_name).await {
+                Ok(()) => ApplyError::RolledBack {
+                    address: g.address.clone(),
+                    message,
+                },
+                Err(e) => ApplyError::Paused {
+                    address: g.address.clone(),
+                    message: format!("{message}; removing it failed too: {e}"),
+                },
+            }
+        }
+    }
+}
+
+async fn create_generation(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: &Observed,
+    change: &plan::Change,
+) -> Result<HealthWait, ApplyError> {
+    let spec = plan::launch_spec(stack, g);
+    if is_unknown(&spec.image_id) || spec.security_group_ids.iter().any(|s| is_unknown(s)) {
+        return Err(ApplyError::Unsupported(format!(
+            "{}: the instance definition still has unknown values after creating the infrastructure",
+            g.address
+        )));
+    }
+    let fp = plan::fingerprint(&spec, &g.subnets).unwrap_or_default();
+    let generation = change.rollout.as_ref().map_or(1, |r| r.to_generation);
+    let og = observed.groups.get(&g.key);
+    let (lt_id, version) = match og.and_then(|o| o.launch_template.as_ref()) {
+        Some(lt) => {
+            let v = cloud.create_launch_template_version(&lt.id, &spec).await?;
+            (lt.id.clone(), v)
+        }
+        None => {
+            let mut tags = stack_tags(stack, &g.address);
+            tags.insert(tag::GROUP.into(), g.key.clone());
+            cloud
+                .create_launch_template(&names::launch_template_name(&stack.name, &g.key), &spec, &tags)
+                .await?
+        }
+    };
+    let tg_arns: Vec<String> = g
+        .target_groups
+        .iter()
+        .filter_map(|a| observed.target_group_arn(a).map(String::from))
+        .collect();
+    if tg_arns.len() != g.target_groups.len() {
+        return Err(ApplyError::Unsupported(format!(
+            "{}: a target group it uses does not exist yet",
+            g.address
+        )));
+    }
+    let name = names::generation_group_name(&stack.name, &g.key, generation);
+    let mut tags = stack_tags(stack, &g.address);
+    tags.extend(g.tags.clone());
+    tags.insert(tag::GROUP.into(), g.key.clone());
+    tags.insert(tag::GENERATION.into(), generation.to_string());
+    tags.insert(tag::FINGERPRINT.into(), fp);
+    tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
+    tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    let desired = change.rollout.as_ref().map_or(g.capacity.desired, |r| r.desired);
+    tracing::info!(
+        address = %g.address, group = %name, desired, instance_type = %g.instance_type, image = %g.image_id,
+        "creating generation"
+    );
+    cloud
+        .create_group(&GroupSpec {
+            name: name.clone(),
+            launch_template_id: lt_id,
+            launch_template_version: version.to_string(),
+            min: g.capacity.min,
+            max: g.capacity.max,
+            desired,
+            subnet_ids: g.subnets.clone(),
+            target_group_arns: tg_arns.clone(),
+            health_check_type: if tg_arns.is_empty() { "EC2" } else { "ELB" }.into(),
+            health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
+            tags,
+        })
+        .await?;
+    Ok(HealthWait {
+        address: g.address.clone(),
+        group_name: name,
+        desired,
+        target_group_arns: tg_arns,
+        is_new: true,
+    })
+}
+
+async fn resize(
+    cloud: &dyn Cloud,
+    g: &ServerGroup,
+    observed: &Observed,
+    change: &plan::Change,
+) -> Result<HealthWait, ApplyError> {
+    let active = observed
+        .groups
+        .get(&g.key)
+        .and_then(|o| o.active())
+        .expect("resize has an active generation");
+    let desired = change
+        .diffs
+        .iter()
+        .find(|d| d.name == "capacity.desired")
+        .and_then(|d| d.after.as_deref()?.parse().ok())
+        .unwrap_or(active.group.desired);
+    tracing::info!(address = %g.address, group = %active.group.name, from = active.group.desired, to = desired, "resizing");
+    cloud
+        .set_group_capacity(&active.group.name, g.capacity.min, desired, g.capacity.max)
+        .await?;
+    let mut t = BTreeMap::new();
+    t.insert(tag::DESIRED.to_string(), g.capacity.desired.to_string());
+    cloud.set_group_tags(&active.group.name, &t).await?;
+    Ok(HealthWait {
+        address: g.address.clone(),
+        group_name: active.group.name.clone(),
+        desired,
+        target_group_arns: active.group.target_group_arns.clone(),
+        is_new: false,
+    })
+}
+
+/// Deletes what the plan says to delete: server groups (all generations and their launch
+/// template), then load balancers, then target groups.
+pub async fn deletions(
+    cloud: &dyn Cloud,
+    plan: &Plan,
+    observed: &Observed,
+    opts: &ApplyOptions,
+) -> Result<usize, ApplyError> {
+    let mut changed = 0;
+    let groups = wants(plan, Kind::ServerGroup, Action::Delete);
+    let mut deleting = Vec::new();
+    for og in observed.groups.values() {
+        let address = og.address.clone().unwrap_or_else(|| format!("server_group.{}", og.key));
+        if !groups.contains(address.as_str()) {
+            continue;
+        }
+        for gen in &og.generations {
+            tracing::info!(%address, group = %gen.group.name, instances = gen.group.instances.len(), "deleting generation");
+            cloud.delete_group(&gen.group.name).await?;
+            deleting.push(gen.group.name.clone());
+        }
+        changed += 1;
+    }
+    wait::wait_groups_gone(cloud, &observed.stack, &deleting, Duration::from_secs(900), opts.poll).await?;
+    for og in observed.groups.values() {
+        let address = og.address.clone().unwrap_or_else(|| format!("server_group.{}", og.key));
+        if let (true, Some(lt)) = (groups.contains(address.as_str()), &og.launch_template) {
+            match cloud.delete_launch_template(&lt.id).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    for address in wants(plan, Kind::LoadBalancer, Action::Delete) {
+        if let Some(lb) = observed.load_balancers.get(address) {
+            tracing::info!(%address, "deleting load balancer");
+            match cloud.delete_load_balancer(&lb.info.arn).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+            changed += 1;
+        }
+    }
+    for address in wants(plan, Kind::TargetGroup, Action::Delete) {
+        if let Some(tg) = observed.target_groups.get(address) {
+            tracing::info!(%address, "deleting target group");
+            match cloud.delete_target_group(&tg.info.arn).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}

@@ -1,0 +1,178 @@
+//! Waiting on conditions, with an explicit timeout at every call site. Polling is per stack
+//! (one group listing and one health call per target group), never per instance.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cloud::{Cloud, CloudResult};
+
+/// One generation to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthWait {
+    pub address: String,
+    pub group_name: String,
+    pub desired: u32,
+    pub target_group_arns: Vec<String>,
+    /// True for a generation this apply created (removable on failure).
+    pub is_new: bool,
+}
+
+/// The waits that did not become healthy in time, with what was seen.
+#[derive(Debug, Default)]
+pub struct WaitOutcome {
+    pub failures: Vec<(HealthWait, String)>,
+}
+
+/// How far one wait has come.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Progress {
+    in_service: u32,
+    /// Healthy in every target group.
+    healthy: u32,
+    detail: String,
+}
+
+/// Waits until each generation has `desired` instances InService and healthy in all of its
+/// target groups, or until `timeout`.
+pub async fn wait_healthy(
+    cloud: &dyn Cloud,
+    stack: &str,
+    waits: &[HealthWait],
+    timeout: Duration,
+    poll: Duration,
+) -> CloudResult<WaitOutcome> {
+    let deadline = Instant::now() + timeout;
+    let mut last: BTreeMap<String, Progress> = BTreeMap::new();
+    loop {
+        let groups = cloud.list_groups(stack).await?;
+        let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
+        let mut health = BTreeMap::new();
+        for arn in arns {
+            health.insert(arn.clone(), cloud.target_health(arn).await?);
+        }
+        let mut done = true;
+        for w in waits {
+            let p = match groups.iter().find(|g| g.name == w.group_name) {
+                None => Progress {
+                    detail: "the Auto Scaling group is gone".into(),
+                    ..Default::default()
+                },
+                Some(g) => {
+                    let in_service: Vec<&str> = g
+                        .instances
+                        .iter()
+                        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+                        .map(|i| i.id.as_str())
+                        .collect();
+                    let mut unhealthy = Vec::new();
+                    let healthy = in_service
+                        .iter()
+                        .filter(|id| {
+                            w.target_group_arns.iter().all(|arn| {
+                                let state = health[arn].iter().find(|t| t.id == **id);
+                                let ok = state.is_some_and(|t| t.state == "healthy");
+                                if !ok {
+                                    unhealthy.push(match state {
+                                        Some(t) => format!(
+                                            "{id} is {}{}",
+                                            t.state,
+                                            t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                                        ),
+                                        None => format!("{id} is not registered"),
+                                    });
+                                }
+                                ok
+                            })
+                        })
+                        .count() as u32;
+                    let pending: Vec<String> = g
+                        .instances
+                        .iter()
+                        .filter(|i| i.lifecycle_state != "InService")
+                        .map(|i| format!("{} is {}", i.id, i.lifecycle_state))
+                        .collect();
+                    let mut detail: Vec<String> = pending.into_iter().chain(unhealthy).collect();
+                    detail.truncate(5);
+                    Progress {
+                        in_service: in_service.len() as u32,
+                        healthy,
+                        detail: detail.join(", "),
+                    }
+                }
+            };
+            if p.healthy < w.desired {
+                done = false;
+            }
+            if last.get(&w.group_name) != Some(&p) {
+                tracing::info!(
+                    address = %w.address, group = %w.group_name,
+                    in_service = p.in_service, healthy = p.healthy, desired = w.desired,
+                    "waiting for healthy instances"
+                );
+            }
+            last.insert(w.group_name.clone(), p);
+        }
+        if done {
+            return Ok(WaitOutcome::default());
+        }
+        if Instant::now() + poll > deadline {
+            let failures = waits
+                .iter()
+                .filter_map(|w| {
+                    let p = last.get(&w.group_name)?;
+                    (p.healthy < w.desired).then(|| {
+                        let detail = if p.detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", p.detail)
+                        };
+                        (
+                            w.clone(),
+                            format!(
+                                "{} of {} instances healthy after {}{detail}",
+                                p.healthy,
+                                w.desired,
+                                humantime::format_duration(timeout)
+                            ),
+                        )
+                    })
+                })
+                .collect();
+            return Ok(WaitOutcome { failures });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Waits until the named Auto Scaling groups no longer exist.
+pub async fn wait_groups_gone(
+    cloud: &dyn Cloud,
+    stack: &str,
+    names: &[String],
+    timeout: Duration,
+    poll: Duration,
+) -> CloudResult<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let groups = cloud.list_groups(stack).await?;
+        let left: Vec<&str> = groups
+            .iter()
+            .filter(|g| names.contains(&g.name))
+            .map(|g| g.name.as_str())
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            tracing::warn!(groups = ?left, "groups still being deleted; continuing");
+            return Ok(());
+        }
+        tracing::info!(groups = ?left, "waiting for Auto Scaling groups to be deleted");
+        tokio::time::sleep(poll).await;
+    }
+}

@@ -1,0 +1,159 @@
+//! What the user typed: clap definitions only, no IO.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reroll",
+    version,
+    about = "Immutable machine-image rollouts for AWS fleets, from declarative HCL stacks",
+    long_about = None,
+    after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, \
+                  2 plan --detailed-exitcode with changes, 3 rollout failed and was rolled back, \
+                  4 rollout stopped part-way (a person must look), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// AWS region; overrides the stack's `region`.
+    #[arg(long, global = true, env = "REROLL_REGION")]
+    pub region: Option<String>,
+    /// Named AWS profile.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send AWS calls to this endpoint (a local emulator).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// More detail in logs (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log lines as text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Print AWS API calls per operation at the end.
+    #[arg(long, global = true)]
+    pub stats: bool,
+    /// Seconds between polls while waiting on AWS.
+    #[arg(long, global = true, default_value_t = 5.0, hide = true, env = "REROLL_POLL_SECONDS")]
+    pub poll_seconds: f64,
+}
+
+/// Variable flags shared by every command that evaluates a stack.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable: -var name=value (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Read variables from an HCL file of `name = value` lines (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a stack without touching AWS.
+    Validate {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Show what apply would change.
+    Plan {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Save the plan, to apply exactly it later.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 with no changes, 2 with changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan a definition even though it failed a rollout before.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make the account match the stack (or a saved plan).
+    Apply {
+        /// A stack (file or directory) or a plan saved with `plan --out`.
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Server groups rolled out at the same time.
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        /// Try a definition again even though it failed a rollout before.
+        #[arg(long)]
+        force: bool,
+        /// Print the plan as JSON instead of text before applying.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generations, capacities and health of each server group.
+    Status {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Go back to the previous retained generation.
+    Rollback {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Remove everything the stack owns, and nothing else.
+    Destroy {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long)]
+        auto_approve: bool,
+    },
+}
+
+/// Terraform users type `-var` with one dash: accept it as `--var`.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| {
+            for flag in ["-var", "-var-file"] {
+                if a == flag {
+                    return format!("-{flag}");
+                }
+                if let Some(rest) = a.strip_prefix(&format!("{flag}=")) {
+                    return format!("-{flag}={rest}");
+                }
+            }
+            a
+        })
+        .collect()
+}

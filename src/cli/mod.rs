@@ -1,0 +1,547 @@
+//! Commands: each one loads, connects, observes, plans and applies by calling the library, and
+//! maps the outcome to an exit code. anyhow lives here and nowhere else.
+
+pub mod args;
+pub mod logging;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+use reroll::apply::{self, ApplyError, ApplyOptions};
+use reroll::cloud::aws::{AwsCloud, ConnectOptions};
+use reroll::cloud::stats::Stats;
+use reroll::cloud::Cloud;
+use reroll::load::{self, Diagnostics, Inputs, Parsed};
+use reroll::observe::{self, Observed};
+use reroll::plan::file::{self as planfile, SavedPlan};
+use reroll::plan::render::{self, Style};
+use reroll::plan::{self, Action, Plan};
+use reroll::resolve::{self, ResolveError};
+use reroll::stack::{Known, Stack};
+
+use args::{Cli, Command, Global, VarArgs};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_ROLLED_BACK: u8 = 3;
+pub const EXIT_PAUSED: u8 = 4;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// An error that already printed itself and carries its exit code.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+pub fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+pub async fn run(cli: Cli) -> u8 {
+    let stats = Stats::new();
+    let ctx = Ctx {
+        global: cli.global,
+        stats: stats.clone(),
+    };
+    let result = tokio::select! {
+        r = dispatch(&ctx, cli.command) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!(
+                "\nInterrupted. Every resource reroll made is tagged and will be found again: \
+                 run the same command again to continue from where it stopped."
+            );
+            Ok(EXIT_INTERRUPTED)
+        }
+    };
+    if ctx.global.stats {
+        eprintln!("\nAWS API calls:\n{}", stats.render());
+    }
+    match result {
+        Ok(code) => code,
+        Err(e) => match e.downcast_ref::<Exit>() {
+            Some(Exit(code)) => *code,
+            None => {
+                eprintln!("error: {e:#}");
+                EXIT_ERROR
+            }
+        },
+    }
+}
+
+struct Ctx {
+    global: Global,
+    stats: Stats,
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
+    match command {
+        Command::Validate { path, vars } => validate(&path, &vars),
+        Command::Plan {
+            path,
+            vars,
+            out,
+            json,
+            detailed_exitcode,
+            force,
+        } => plan_command(ctx, &path, &vars, out.as_deref(), json, detailed_exitcode, force).await,
+        Command::Apply {
+            path,
+            vars,
+            auto_approve,
+            parallelism,
+            force,
+            json,
+        } => apply_command(ctx, &path, &vars, auto_approve, parallelism, force, json).await,
+        Command::Status { path, vars } => status(ctx, &path, &vars).await,
+        Command::Rollback { .. } => bail!(
+            "rollback to a previous generation is not available in this version of reroll; \
+             nothing was changed"
+        ),
+        Command::Destroy {
+            path,
+            vars,
+            auto_approve,
+        } => destroy(ctx, &path, &vars, auto_approve).await,
+    }
+}
+
+fn inputs(vars: &VarArgs, region: Option<String>) -> Inputs {
+    Inputs {
+        cli: vars.vars.clone(),
+        files: vars.var_files.clone(),
+        region_override: region,
+        ..Default::default()
+    }
+    .with_process_env()
+}
+
+/// Prints stack problems and turns them into an exit.
+fn report(d: &Diagnostics) -> anyhow::Error {
+    eprint!("{}", d.render(color_stderr()));
+    anyhow::Error::new(Exit(EXIT_ERROR))
+}
+
+/// Parses and evaluates with nothing known from the cloud: every static problem, no AWS.
+fn load_offline(path: &Path, inputs: &Inputs) -> Result<(Parsed, Stack)> {
+    load::load(path, inputs).map_err(|d| report(&d))
+}
+
+fn validate(path: &Path, vars: &VarArgs) -> Result<u8> {
+    let mut inputs = inputs(vars, None);
+    inputs.allow_missing = true;
+    let (_, stack) = load_offline(path, &inputs)?;
+    println!(
+        "The stack \"{}\" is valid: {} server group{}, {} target group{}, {} load balancer{}, {} image and {} network lookup{}.",
+        stack.name,
+        stack.server_groups.len(),
+        plural(stack.server_groups.len()),
+        stack.target_groups.len(),
+        plural(stack.target_groups.len()),
+        stack.load_balancers.len(),
+        plural(stack.load_balancers.len()),
+        stack.images.len(),
+        stack.networks.len(),
+        plural(stack.networks.len()),
+    );
+    Ok(EXIT_OK)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+async fn connect(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
+    let opts = ConnectOptions {
+        region: ctx.global.region.clone().or_else(|| stack.region.clone()),
+        profile: ctx.global.profile.clone(),
+        endpoint_url: ctx.global.endpoint_url.clone(),
+        max_attempts: 8,
+    };
+    AwsCloud::connect(&opts, ctx.stats.clone())
+        .await
+        .context("cannot connect to AWS")
+}
+
+/// Everything a plan is computed from.
+struct World {
+    parsed: Parsed,
+    inputs: Inputs,
+    stack: Stack,
+    known: Known,
+    observed: Observed,
+    cloud: AwsCloud,
+}
+
+/// Load, connect, observe, resolve: the desired and the observed state.
+async fn world(ctx: &Ctx, path: &Path, inputs: Inputs) -> Result<World> {
+    let (parsed, offline) = load_offline(path, &inputs)?;
+    let cloud = connect(ctx, &offline).await?;
+    let observed = observe::observe(&cloud, &offline.name)
+        .await
+        .context("cannot read the stack's resources")?;
+    let mut known = Known::default();
+    observed.known_attributes(&mut known);
+    let stack = match resolve::resolve(&parsed, &inputs, &cloud, &mut known).await {
+        Ok(s) => s,
+        Err(ResolveError::Stack(d)) => return Err(report(&d)),
+        Err(ResolveError::Cloud(e)) => return Err(anyhow!(e).context("lookups failed")),
+    };
+    Ok(World {
+        parsed,
+        inputs,
+        stack,
+        known,
+        observed,
+        cloud,
+    })
+}
+
+fn make_plan(w: &World, force: bool) -> Result<Plan> {
+    plan::plan(&w.stack, &w.observed, force).map_err(|e| anyhow!("cannot plan: {e}"))
+}
+
+fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
+    let text = if json {
+        plan_json(plan)
+    } else {
+        render::render(plan, Style { color: color_stdout() })
+    };
+    println!("{}", stack.redact(&text));
+}
+
+/// The plan's JSON form (documented in the README): the plan plus a summary.
+fn plan_json(plan: &Plan) -> String {
+    let mut v = serde_json::to_value(plan).expect("plan serializes");
+    let summary = serde_json::json!({
+        "create": plan.count(Action::Create),
+        "replace": plan.count(Action::Replace),
+        "resize": plan.count(Action::Resize),
+        "update": plan.count(Action::Update),
+        "resume": plan.count(Action::Resume),
+        "delete": plan.count(Action::Delete),
+        "has_changes": plan.has_changes(),
+    });
+    v["summary"] = summary;
+    serde_json::to_string_pretty(&v).expect("json")
+}
+
+async fn plan_command(
+    ctx: &Ctx,
+    path: &Path,
+    vars: &VarArgs,
+    out: Option<&Path>,
+    json: bool,
+    detailed: bool,
+    force: bool,
+) -> Result<u8> {
+    let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
+    let plan = make_plan(&w, force)?;
+    print_plan(&plan, &w.stack, json);
+    if let Some(out) = out {
+        save_plan(&w, &plan, path, force, out)?;
+        eprintln!("Saved the plan to {}; apply exactly it with: reroll apply {}", out.display(), out.display());
+    }
+    Ok(if detailed && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+fn sources_digest(parsed: &Parsed) -> String {
+    planfile::sources_digest(parsed.sources.iter().map(|f| (f.path.as_path(), &*f.text)))
+}
+
+fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Result<()> {
+    let values = load::vars::root_values(&w.parsed, &w.inputs, &mut Vec::new());
+    let mut variables = std::collections::BTreeMap::new();
+    let mut sensitive_digests = std::collections::BTreeMap::new();
+    for (name, v) in values {
+        let json = serde_json::to_value(&v.value).unwrap_or(serde_json::Value::Null);
+        if v.sensitive {
+            sensitive_digests.insert(name, planfile::value_digest(&json));
+        } else {
+            variables.insert(name, json);
+        }
+    }
+    let saved = SavedPlan {
+        kind: planfile::MAGIC.into(),
+        format_version: plan::FORMAT_VERSION,
+        stack_path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        sources_digest: sources_digest(&w.parsed),
+        region: plan.region.clone(),
+        variables,
+        sensitive_digests,
+        force,
+        plan: plan.clone(),
+    };
+    saved.write(out)?;
+    Ok(())
+}
+
+/// Asks on the terminal; without one, `--auto-approve` is required.
+fn confirm(question: &str, auto_approve: bool) -> Result<bool> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to confirm on: pass --auto-approve to apply without asking");
+    }
+    eprint!("{question} Only 'yes' is accepted: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn apply_command(
+    ctx: &Ctx,
+    path: &Path,
+    vars: &VarArgs,
+    auto_approve: bool,
+    parallelism: usize,
+    force: bool,
+    json: bool,
+) -> Result<u8> {
+    let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
+        let saved = SavedPlan::read(path)?;
+        let (w, plan) = replan_saved(ctx, &saved, vars).await?;
+        (w, plan, true)
+    } else {
+        let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
+        let plan = make_plan(&w, force)?;
+        (w, plan, false)
+    };
+    print_plan(&plan, &w.stack, json);
+    if !plan.has_changes() {
+        print_outputs(&w.stack);
+        return Ok(EXIT_OK);
+    }
+    apply::check_supported(&plan, &w.stack)?;
+    if !saved && !confirm("Apply these changes?", auto_approve)? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(EXIT_ERROR);
+    }
+    let opts = ApplyOptions {
+        parallelism,
+        poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+    };
+    let started = std::time::Instant::now();
+    match execute(w, &plan, &opts).await {
+        Ok(stack) => {
+            eprintln!(
+                "Apply complete in {}: {}",
+                plan::human_duration(started.elapsed().as_secs()),
+                render::summary(&plan).trim_start_matches("Plan: ")
+            );
+            print_outputs(&stack);
+            Ok(EXIT_OK)
+        }
+        Err(ExecError::Apply(ApplyError::RolledBack { address, message })) => {
+            eprintln!("error: {address}: rollout failed and was rolled back: {message}");
+            Ok(EXIT_ROLLED_BACK)
+        }
+        Err(ExecError::Apply(ApplyError::Paused { address, message })) => {
+            eprintln!(
+                "error: {address}: rollout stopped part-way: {message}\n\
+                 Look at the instances, then run `reroll apply` again to continue, or \
+                 `reroll destroy` to remove it."
+            );
+            Ok(EXIT_PAUSED)
+        }
+        Err(ExecError::Apply(e)) => Err(e.into()),
+        Err(ExecError::Other(e)) => Err(e),
+    }
+}
+
+enum ExecError {
+    Apply(ApplyError),
+    Other(anyhow::Error),
+}
+
+impl From<ApplyError> for ExecError {
+    fn from(e: ApplyError) -> Self {
+        ExecError::Apply(e)
+    }
+}
+
+impl From<anyhow::Error> for ExecError {
+    fn from(e: anyhow::Error) -> Self {
+        ExecError::Other(e)
+    }
+}
+
+/// The phases of apply, with a fresh look at the account between them.
+async fn execute(w: World, plan: &Plan, opts: &ApplyOptions) -> Result<Stack, ExecError> {
+    let World {
+        parsed,
+        inputs,
+        stack,
+        mut known,
+        mut observed,
+        cloud,
+    } = w;
+    let mut stack = stack;
+    // Disaster recovery: images found only in another region are copied here first.
+    let copies: Vec<(String, String, String, String)> = known
+        .images
+        .iter()
+        .filter_map(|(address, img)| {
+            img.copy_from
+                .as_ref()
+                .map(|(region, id)| (address.clone(), region.clone(), id.clone(), img.name.clone()))
+        })
+        .collect();
+    for (address, region, id, name) in copies {
+        tracing::info!(%address, from = %region, image = %id, "copying image into this region");
+        let mut tags = stack.tags.clone();
+        tags.insert(reroll::cloud::tag::STACK.into(), stack.name.clone());
+        let new_id = cloud
+            .copy_image(&region, &id, &name, &tags)
+            .await
+            .map_err(|e| anyhow!(e).context(format!("{address}: copying {id} from {region}")))?;
+        let entry = known.images.get_mut(&address).expect("copied image is known");
+        entry.id = new_id;
+        entry.copy_from = None;
+    }
+    apply::infrastructure(&cloud, &stack, plan, &mut observed).await?;
+    // ARNs of what was just created are now known: evaluate again and look afresh.
+    let observed = observe::observe(&cloud, &stack.name)
+        .await
+        .map_err(|e| anyhow!(e).context("cannot read the stack's resources"))?;
+    observed.known_attributes(&mut known);
+    stack = match resolve::resolve(&parsed, &inputs, &cloud, &mut known).await {
+        Ok(s) => s,
+        Err(ResolveError::Stack(d)) => return Err(report(&d).into()),
+        Err(ResolveError::Cloud(e)) => return Err(anyhow!(e).into()),
+    };
+    apply::server_groups(&cloud, &stack, plan, &observed, opts).await?;
+    apply::deletions(&cloud, plan, &observed, opts).await?;
+    let observed = observe::observe(&cloud, &stack.name)
+        .await
+        .map_err(|e| anyhow!(e).context("cannot read the stack's resources"))?;
+    observed.known_attributes(&mut known);
+    let stack = load::evaluate(&parsed, &inputs, &known).unwrap_or(stack);
+    Ok(stack)
+}
+
+/// Rebuilds the world a saved plan was made in and checks that nothing moved since.
+async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(World, Plan)> {
+    let mut inputs = inputs(vars, Some(saved.region.clone()));
+    // Saved values win over everything but the sensitive ones, which must be given again.
+    let given = std::mem::take(&mut inputs.cli);
+    inputs.values = saved
+        .variables
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::from_value(v.clone()).unwrap_or(hcl::Value::Null)))
+        .collect();
+    inputs.cli = given
+        .into_iter()
+        .filter(|(k, _)| saved.sensitive_digests.contains_key(k))
+        .collect();
+    let w = world(ctx, &saved.stack_path, inputs).await?;
+    if sources_digest(&w.parsed) != saved.sources_digest {
+        bail!(
+            "the stack files under {} changed since the plan was saved; run `reroll plan` again",
+            saved.stack_path.display()
+        );
+    }
+    let values = load::vars::root_values(&w.parsed, &w.inputs, &mut Vec::new());
+    for (name, digest) in &saved.sensitive_digests {
+        let now = values
+            .get(name)
+            .map(|v| planfile::value_digest(&serde_json::to_value(&v.value).unwrap_or_default()));
+        if now.as_ref() != Some(digest) {
+            bail!(
+                "sensitive variable \"{name}\" is not the value the plan was made with; give it \
+                 again (-var, -var-file or REROLL_VAR_{name}) as when planning"
+            );
+        }
+    }
+    let plan = make_plan(&w, saved.force)?;
+    if plan.observed_digest != saved.plan.observed_digest || plan.changes != saved.plan.changes {
+        bail!(
+            "the account changed since the plan was saved, so it cannot be applied as shown; \
+             run `reroll plan` again and review the new plan"
+        );
+    }
+    Ok((w, plan))
+}
+
+fn print_outputs(stack: &Stack) {
+    if stack.outputs.is_empty() {
+        return;
+    }
+    println!("\nOutputs:");
+    for o in &stack.outputs {
+        let value = if o.sensitive {
+            "(sensitive)".to_string()
+        } else {
+            match &o.value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        };
+        println!("  {} = {}", o.name, stack.redact(&value));
+    }
+}
+
+async fn status(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
+    let mut inputs = inputs(vars, ctx.global.region.clone());
+    inputs.allow_missing = true;
+    let (_, stack) = load_offline(path, &inputs)?;
+    let cloud = connect(ctx, &stack).await?;
+    let observed = observe::observe(&cloud, &stack.name).await?;
+    print!("{}", reroll::status::render(&stack, &observed));
+    Ok(EXIT_OK)
+}
+
+async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> Result<u8> {
+    let mut inputs = inputs(vars, ctx.global.region.clone());
+    inputs.allow_missing = true;
+    let (_, stack) = load_offline(path, &inputs)?;
+    let cloud = connect(ctx, &stack).await?;
+    let observed = observe::observe(&cloud, &stack.name).await?;
+    let empty = Stack {
+        name: stack.name.clone(),
+        region: stack.region.clone(),
+        ..Default::default()
+    };
+    let plan = plan::plan(&empty, &observed, true)?;
+    print_plan(&plan, &stack, false);
+    if !plan.has_changes() {
+        return Ok(EXIT_OK);
+    }
+    if !confirm(
+        &format!("Destroy everything stack \"{}\" owns in {}?", stack.name, cloud.region()),
+        auto_approve,
+    )? {
+        eprintln!("Destroy cancelled; nothing was changed.");
+        return Ok(EXIT_ERROR);
+    }
+    let opts = ApplyOptions {
+        parallelism: 10,
+        poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+    };
+    apply::deletions(&cloud, &plan, &observed, &opts).await?;
+    eprintln!("Destroy complete: {} resources removed.", plan.count(Action::Delete));
+    Ok(EXIT_OK)
+}

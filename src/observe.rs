@@ -1,0 +1,324 @@
+//! Reading what a stack actually runs, by tag, in a handful of batched calls.
+//!
+//! The number of calls grows with the number of server groups, target groups and load
+//! balancers, never with the number of instances (beyond one page per 1000).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cloud::{
+    tag, Cloud, CloudResult, GroupInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
+    ListenerInfo, LoadBalancerInfo, TargetGroupInfo, TargetHealth,
+};
+use crate::names;
+use crate::stack::Known;
+
+/// Lifecycle of one generation, kept in its `reroll:state` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerationState {
+    /// Serving; the generation the stack file was last applied as.
+    Active,
+    /// Being rolled in; a rollout that stopped part-way leaves this.
+    Rolling,
+    /// Kept at zero capacity for rollback.
+    Retired,
+    /// Its rollout failed; kept as a record of the failed fingerprint.
+    Failed,
+}
+
+impl GenerationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenerationState::Active => "active",
+            GenerationState::Rolling => "rolling",
+            GenerationState::Retired => "retired",
+            GenerationState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => GenerationState::Active,
+            "rolling" => GenerationState::Rolling,
+            "retired" => GenerationState::Retired,
+            "failed" => GenerationState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One generation of a server group: an Auto Scaling group and its launch template version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    pub number: u32,
+    pub fingerprint: Option<String>,
+    pub state: GenerationState,
+    pub group: GroupInfo,
+    /// The capacity the stack file asked for when this generation was last applied.
+    pub applied_desired: Option<u32>,
+}
+
+impl Generation {
+    /// Instances that are in service and healthy as far as Auto Scaling knows.
+    pub fn in_service(&self) -> usize {
+        self.group
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .count()
+    }
+}
+
+/// A server group as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedGroup {
+    pub key: String,
+    pub address: Option<String>,
+    /// Oldest first.
+    pub generations: Vec<Generation>,
+    pub launch_template: Option<LaunchTemplateInfo>,
+    /// What the active generation launches, read from its launch template version.
+    pub active_launch: Option<LaunchSpec>,
+}
+
+impl ObservedGroup {
+    /// The serving generation: the newest one marked active.
+    pub fn active(&self) -> Option<&Generation> {
+        self.generations
+            .iter()
+            .rev()
+            .find(|g| g.state == GenerationState::Active)
+    }
+
+    pub fn newest(&self) -> Option<&Generation> {
+        self.generations.last()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedTargetGroup {
+    pub address: String,
+    pub info: TargetGroupInfo,
+    pub health: Vec<TargetHealth>,
+}
+
+impl ObservedTargetGroup {
+    pub fn healthy(&self) -> usize {
+        self.health.iter().filter(|t| t.state == "healthy").count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedLoadBalancer {
+    pub address: String,
+    pub info: LoadBalancerInfo,
+    pub listeners: Vec<ListenerInfo>,
+}
+
+/// Everything the stack owns in the account, keyed for the planner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    pub stack: String,
+    pub region: String,
+    /// By group key.
+    pub groups: BTreeMap<String, ObservedGroup>,
+    /// By address.
+    pub target_groups: BTreeMap<String, ObservedTargetGroup>,
+    /// By address.
+    pub load_balancers: BTreeMap<String, ObservedLoadBalancer>,
+    /// Every live instance carrying the stack's tag.
+    pub instances: Vec<InstanceInfo>,
+}
+
+impl Observed {
+    /// Attributes of existing resources that a stack may refer to (`arn`, `dns_name`).
+    pub fn known_attributes(&self, known: &mut Known) {
+        for tg in self.target_groups.values() {
+            let a = known.attributes.entry(tg.address.clone()).or_default();
+            a.insert("arn".into(), tg.info.arn.clone());
+        }
+        for lb in self.load_balancers.values() {
+            let a = known.attributes.entry(lb.address.clone()).or_default();
+            a.insert("arn".into(), lb.info.arn.clone());
+            a.insert("dns_name".into(), lb.info.dns_name.clone());
+        }
+    }
+
+    pub fn target_group_arn(&self, address: &str) -> Option<&str> {
+        self.target_groups.get(address).map(|t| t.info.arn.as_str())
+    }
+
+    /// A digest of what a plan depends on: resources, their settings, generations and
+    /// capacities, but not instance-level churn (an instance replaced by Auto Scaling does not
+    /// invalidate a saved plan; a new generation or a changed capacity does).
+    pub fn digest(&self) -> String {
+        #[derive(Serialize)]
+        struct G<'a> {
+            key: &'a str,
+            gens: Vec<(u32, &'a Option<String>, &'a str, u32, u32, u32)>,
+        }
+        let groups: Vec<G> = self
+            .groups
+            .values()
+            .map(|g| G {
+                key: &g.key,
+                gens: g
+                    .generations
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.number,
+                            &x.fingerprint,
+                            x.state.as_str(),
+                            x.group.min,
+                            x.group.desired,
+                            x.group.max,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        let tgs: Vec<(&String, &crate::cloud::TargetGroupSpec)> = self
+            .target_groups
+            .iter()
+            .map(|(a, t)| (a, &t.info.spec))
+            .collect();
+        let lbs: Vec<(&String, &crate::cloud::LoadBalancerSpec, Vec<&crate::cloud::ListenerSpec>)> = self
+            .load_balancers
+            .iter()
+            .map(|(a, l)| (a, &l.info.spec, l.listeners.iter().map(|x| &x.spec).collect()))
+            .collect();
+        let json = serde_json::to_vec(&(&self.stack, &self.region, groups, tgs, lbs))
+            .expect("observed state serializes");
+        hex::encode(Sha256::digest(json))
+    }
+}
+
+/// Reads the stack's resources. Calls run concurrently where they are independent.
+pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
+    let prefix = names::elb_prefix(stack);
+    let (groups, instances, templates, tgs, lbs) = tokio::try_join!(
+        cloud.list_groups(stack),
+        cloud.list_instances(stack),
+        cloud.list_launch_templates(stack),
+        cloud.list_target_groups(stack, &prefix),
+        cloud.list_load_balancers(stack, &prefix),
+    )?;
+
+    let mut observed = Observed {
+        stack: stack.to_string(),
+        region: cloud.region().to_string(),
+        instances,
+        ..Default::default()
+    };
+
+    let health = futures_join_all(tgs.iter().map(|tg| cloud.target_health(&tg.arn))).await?;
+    for (info, health) in tgs.into_iter().zip(health) {
+        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
+            continue;
+        };
+        observed.target_groups.insert(
+            address.clone(),
+            ObservedTargetGroup {
+                address,
+                info,
+                health,
+            },
+        );
+    }
+
+    let listeners = futures_join_all(lbs.iter().map(|lb| cloud.list_listeners(&lb.arn))).await?;
+    for (info, listeners) in lbs.into_iter().zip(listeners) {
+        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
+            continue;
+        };
+        observed.load_balancers.insert(
+            address.clone(),
+            ObservedLoadBalancer {
+                address,
+                info,
+                listeners,
+            },
+        );
+    }
+
+    for lt in templates {
+        if let Some(key) = lt.tags.get(tag::GROUP).cloned() {
+            observed.groups.entry(key.clone()).or_insert_with(|| ObservedGroup {
+                key,
+                ..Default::default()
+            }).launch_template = Some(lt);
+        }
+    }
+    for g in groups {
+        let Some(key) = g.tags.get(tag::GROUP).cloned() else {
+            continue;
+        };
+        let number = g
+            .tags
+            .get(tag::GENERATION)
+            .and_then(|n| n.parse().ok())
+            .or_else(|| names::parse_generation(&g.name))
+            .unwrap_or(0);
+        let state = g
+            .tags
+            .get(tag::STATE)
+            .and_then(|s| GenerationState::parse(s))
+            .unwrap_or(GenerationState::Rolling);
+        let entry = observed.groups.entry(key.clone()).or_insert_with(|| ObservedGroup {
+            key,
+            ..Default::default()
+        });
+        if entry.address.is_none() {
+            entry.address = g.tags.get(tag::ADDRESS).cloned();
+        }
+        entry.generations.push(Generation {
+            number,
+            fingerprint: g.tags.get(tag::FINGERPRINT).cloned(),
+            state,
+            applied_desired: g.tags.get(tag::DESIRED).and_then(|d| d.parse().ok()),
+            group: g,
+        });
+    }
+    for g in observed.groups.values_mut() {
+        g.generations.sort_by_key(|x| x.number);
+    }
+
+    // What the active generations launch: one call per group, for the plan's before-values.
+    let wanted: Vec<(String, String, String)> = observed
+        .groups
+        .values()
+        .filter_map(|g| {
+            let active = g.active()?;
+            Some((
+                g.key.clone(),
+                active.group.launch_template_id.clone()?,
+                active.group.launch_template_version.clone()?,
+            ))
+        })
+        .collect();
+    let specs = futures_join_all(
+        wanted
+            .iter()
+            .map(|(_, id, version)| cloud.launch_template_version(id, version)),
+    )
+    .await?;
+    for ((key, ..), spec) in wanted.into_iter().zip(specs) {
+        if let Some(g) = observed.groups.get_mut(&key) {
+            g.active_launch = Some(spec);
+        }
+    }
+    Ok(observed)
+}
+
+/// Runs futures concurrently (bounded) and collects their results in order.
+async fn futures_join_all<T, F>(futures: impl IntoIterator<Item = F>) -> CloudResult<Vec<T>>
+where
+    F: std::future::Future<Output = CloudResult<T>>,
+{
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(futures).buffered(16).try_collect().await
+}

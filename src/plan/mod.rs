@@ -1,0 +1,769 @@
+//! The plan: a value that says what apply will do, computed without IO.
+//!
+//! `plan(desired, observed)` compares each resource of the stack with what runs and decides
+//! one [`Action`] per address. The human-readable reason is for display only; decisions look
+//! at the action and the data.
+
+pub mod file;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
+use crate::observe::{GenerationState, Observed, ObservedGroup};
+use crate::stack::{
+    is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
+};
+
+/// Version of the plan's JSON form. Bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    /// A new generation: launch from the new definition, drain the old one.
+    Replace,
+    /// Change the capacity of the active generation.
+    Resize,
+    /// Change settings in place (target groups, load balancers, listeners, attachments).
+    Update,
+    Delete,
+    /// Continue a rollout that stopped part-way.
+    Resume,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Replace => "±",
+            Action::Resize | Action::Update | Action::Resume => "~",
+            Action::Delete => "-",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::NoOp => "unchanged",
+            Action::Create => "created",
+            Action::Replace => "replaced by a new generation",
+            Action::Resize => "resized",
+            Action::Update => "updated in place",
+            Action::Delete => "destroyed",
+            Action::Resume => "resumed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    TargetGroup,
+    LoadBalancer,
+    ServerGroup,
+}
+
+/// One attribute that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrDiff {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// True when this difference alone requires a new generation.
+    pub forces_replacement: bool,
+}
+
+/// One wave of a rollout: how many new instances to launch and old ones to drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub launch: u32,
+    pub drain: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutPlan {
+    pub from_generation: Option<u32>,
+    pub to_generation: u32,
+    pub strategy: crate::stack::Strategy,
+    pub desired: u32,
+    pub max_surge: u32,
+    pub max_unavailable: u32,
+    pub waves: Vec<Wave>,
+    /// Estimated duration, from boot, health-check and deregistration settings.
+    pub estimate_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: String,
+    pub kind: Kind,
+    pub action: Action,
+    /// For people; never used for decisions.
+    pub reason: String,
+    pub diffs: Vec<AttrDiff>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPlan>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    pub region: String,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    /// Digest of the observed state this plan was computed from.
+    pub observed_digest: String,
+}
+
+impl Plan {
+    /// The one place that decides whether applying would do anything.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{address}: {message}")]
+    Unsupported { address: String, message: String },
+}
+
+/// What instances of a server group are launched from: the launch template's content.
+pub fn launch_spec(stack: &Stack, g: &ServerGroup) -> LaunchSpec {
+    let mut instance_tags: Tags = stack.tags.clone();
+    instance_tags.extend(g.tags.clone());
+    instance_tags.insert("Name".into(), format!("{}-{}", stack.name, g.key));
+    instance_tags.insert(tag::STACK.into(), stack.name.clone());
+    instance_tags.insert(tag::GROUP.into(), g.key.clone());
+    instance_tags.insert(tag::ADDRESS.into(), g.address.clone());
+    LaunchSpec {
+        image_id: g.image_id.clone(),
+        instance_type: g.instance_type.clone(),
+        user_data: g.user_data.clone(),
+        security_group_ids: g.security_groups.clone(),
+        instance_profile: g.instance_profile.clone(),
+        key_name: g.key_name.clone(),
+        instance_tags,
+    }
+}
+
+/// The fingerprint of everything that defines an instance; `None` while any of it is unknown.
+pub fn fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
+    let json = serde_json::to_string(&(spec, subnets)).expect("launch spec serializes");
+    if is_unknown(&json) {
+        return None;
+    }
+    Some(hex::encode(&Sha256::digest(json.as_bytes())[..8]))
+}
+
+/// The rolling wave schedule for replacing `desired` instances with surge `s` and
+/// unavailability `u` (both already resolved to counts, at least one non-zero).
+///
+/// A wave launches new instances into the headroom the surge allows, waits until they are
+/// healthy, then drains old ones as far as `desired - u` serving instances allows. When there
+/// is no headroom (no surge), a wave first drains what the unavailability allows.
+pub fn waves(desired: u32, surge: u32, unavailable: u32) -> Vec<Wave> {
+    let mut out = Vec::new();
+    let floor = desired.saturating_sub(unavailable);
+    let (mut old, mut new) = (desired, 0u32);
+    while old > 0 || new < desired {
+        let headroom = (desired + surge).saturating_sub(old + new);
+        let launch = headroom.min(desired - new);
+        if launch == 0 {
+            let drain = old.min((old + new).saturating_sub(floor));
+            if drain == 0 {
+                break; // cannot progress; validation rejects such settings
+            }
+            old -= drain;
+            out.push(Wave { launch: 0, drain });
+            continue;
+        }
+        new += launch;
+        let drain = old.min((old + new).saturating_sub(floor));
+        old -= drain;
+        out.push(Wave { launch, drain });
+    }
+    out
+}
+
+/// Rough duration of a rollout: each wave boots, passes health checks, and drains.
+fn estimate(waves: &[Wave], g: &ServerGroup, stack: &Stack) -> u64 {
+    const BOOT: u64 = 60;
+    let (health, drain) = g
+        .target_groups
+        .iter()
+        .filter_map(|a| stack.target_group(a))
+        .map(|tg| {
+            (
+                tg.health_check.interval.as_secs() * u64::from(tg.health_check.healthy_threshold),
+                tg.deregistration_delay.as_secs(),
+            )
+        })
+        .fold((0, 0), |(h, d), (h2, d2)| (h.max(h2), d.max(d2)));
+    let per_wave = BOOT + health.max(g.rollout.health.grace.as_secs());
+    waves.len() as u64 * per_wave + drain
+}
+
+fn rollout_plan(stack: &Stack, g: &ServerGroup, desired: u32, from: Option<u32>, to: u32) -> RolloutPlan {
+    let surge = g.rollout.max_surge.resolve(desired, true);
+    let unavailable = g.rollout.max_unavailable.resolve(desired, false);
+    // A percentage that rounds to zero on both sides must still make progress.
+    let surge = if surge == 0 && unavailable == 0 { 1 } else { surge };
+    let w = if from.is_some() {
+        waves(desired, surge, unavailable)
+    } else {
+        vec![Wave { launch: desired, drain: 0 }]
+    };
+    let estimate_seconds = estimate(&w, g, stack);
+    RolloutPlan {
+        from_generation: from,
+        to_generation: to,
+        strategy: g.rollout.strategy,
+        desired,
+        max_surge: surge,
+        max_unavailable: unavailable,
+        waves: w,
+        estimate_seconds,
+    }
+}
+
+/// Computes the plan. Pure: everything it needs is in its arguments.
+pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, PlanError> {
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+
+    for tg in &stack.target_groups {
+        changes.push(plan_target_group(tg, observed)?);
+    }
+    for lb in &stack.load_balancers {
+        changes.push(plan_load_balancer(stack, lb, observed)?);
+    }
+    for g in &stack.server_groups {
+        changes.push(plan_server_group(stack, g, observed.groups.get(&g.key), force)?);
+    }
+
+    // Whatever the stack owns but no longer declares.
+    let declared: BTreeSet<&str> = stack
+        .target_groups
+        .iter()
+        .map(|t| t.address.as_str())
+        .chain(stack.load_balancers.iter().map(|l| l.address.as_str()))
+        .collect();
+    for (address, _) in observed.target_groups.iter().filter(|(a, _)| !declared.contains(a.as_str())) {
+        changes.push(deletion(address, Kind::TargetGroup, "no longer in the stack"));
+    }
+    for (address, _) in observed.load_balancers.iter().filter(|(a, _)| !declared.contains(a.as_str())) {
+        changes.push(deletion(address, Kind::LoadBalancer, "no longer in the stack"));
+    }
+    let keys: BTreeSet<&str> = stack.server_groups.iter().map(|g| g.key.as_str()).collect();
+    for (key, g) in observed.groups.iter().filter(|(k, _)| !keys.contains(k.as_str())) {
+        if g.generations.is_empty() && g.launch_template.is_none() {
+            continue;
+        }
+        let address = g.address.clone().unwrap_or_else(|| format!("server_group.{key}"));
+        let n: u32 = g.generations.iter().map(|x| x.group.desired).sum();
+        changes.push(deletion(
+            &address,
+            Kind::ServerGroup,
+            &format!("no longer in the stack ({n} instances, {} generations)", g.generations.len()),
+        ));
+    }
+
+    warnings.extend(quota_warnings(stack));
+    changes.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        stack: stack.name.clone(),
+        region: observed.region.clone(),
+        changes,
+        warnings,
+        observed_digest: observed.digest(),
+    })
+}
+
+fn deletion(address: &str, kind: Kind, reason: &str) -> Change {
+    Change {
+        address: address.to_string(),
+        kind,
+        action: Action::Delete,
+        reason: reason.to_string(),
+        diffs: Vec::new(),
+        rollout: None,
+    }
+}
+
+fn diff(name: &str, before: Option<String>, after: Option<String>, forces: bool) -> Option<AttrDiff> {
+    (before != after).then(|| AttrDiff {
+        name: name.to_string(),
+        before,
+        after,
+        forces_replacement: forces,
+    })
+}
+
+/// The target group settings AWS would hold for a desired target group.
+pub fn target_group_spec(tg: &TargetGroup) -> TargetGroupSpec {
+    let hc = &tg.health_check;
+    TargetGroupSpec {
+        name: tg.name.clone(),
+        port: tg.port,
+        protocol: tg.protocol.clone(),
+        vpc_id: tg.vpc_id.clone(),
+        target_type: "instance".into(),
+        health_check: crate::cloud::HealthCheckSpec {
+            protocol: hc.protocol.clone(),
+            port: hc.port.clone(),
+            path: hc.path.clone(),
+            interval_seconds: hc.interval.as_secs() as u32,
+            timeout_seconds: hc.timeout.as_secs() as u32,
+            healthy_threshold: hc.healthy_threshold,
+            unhealthy_threshold: hc.unhealthy_threshold,
+            matcher: hc.matcher.clone(),
+        },
+        deregistration_delay_seconds: tg.deregistration_delay.as_secs() as u32,
+    }
+}
+
+fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, PlanError> {
+    let want = target_group_spec(tg);
+    let Some(have) = observed.target_groups.get(&tg.address) else {
+        return Ok(Change {
+            address: tg.address.clone(),
+            kind: Kind::TargetGroup,
+            action: Action::Create,
+            reason: format!("{} port {} in {}", tg.protocol, tg.port, tg.vpc_id),
+            diffs: Vec::new(),
+            rollout: None,
+        });
+    };
+    let h = &have.info.spec;
+    let immutable: Vec<AttrDiff> = [
+        diff("name", Some(h.name.clone()), Some(want.name.clone()), true),
+        diff("port", Some(h.port.to_string()), Some(want.port.to_string()), true),
+        diff("protocol", Some(h.protocol.clone()), Some(want.protocol.clone()), true),
+        diff("vpc_id", Some(h.vpc_id.clone()), Some(want.vpc_id.clone()), true),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(d) = immutable.first() {
+        return Err(PlanError::Unsupported {
+            address: tg.address.clone(),
+            message: format!(
+                "`{}` of an existing target group cannot change ({} → {}); AWS would need a new \
+                 target group. Declare a new target_group block, move listeners and server groups \
+                 to it, and remove the old one in a later apply",
+                d.name,
+                d.before.as_deref().unwrap_or("-"),
+                d.after.as_deref().unwrap_or("-"),
+            ),
+        });
+    }
+    let (hh, wh) = (&h.health_check, &want.health_check);
+    let diffs: Vec<AttrDiff> = [
+        diff("deregistration_delay", Some(format!("{}s", h.deregistration_delay_seconds)), Some(format!("{}s", want.deregistration_delay_seconds)), false),
+        diff("health_check.path", hh.path.clone(), wh.path.clone(), false),
+        diff("health_check.port", Some(hh.port.clone()), Some(wh.port.clone()), false),
+        diff("health_check.protocol", Some(hh.protocol.clone()), Some(wh.protocol.clone()), false),
+        diff("health_check.interval", Some(format!("{}s", hh.interval_seconds)), Some(format!("{}s", wh.interval_seconds)), false),
+        diff("health_check.timeout", Some(format!("{}s", hh.timeout_seconds)), Some(format!("{}s", wh.timeout_seconds)), false),
+        diff("health_check.healthy_threshold", Some(hh.healthy_threshold.to_string()), Some(wh.healthy_threshold.to_string()), false),
+        diff("health_check.unhealthy_threshold", Some(hh.unhealthy_threshold.to_string()), Some(wh.unhealthy_threshold.to_string()), false),
+        diff("health_check.matcher", hh.matcher.clone().filter(|_| wh.matcher.is_some()), wh.matcher.clone(), false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok(Change {
+        address: tg.address.clone(),
+        kind: Kind::TargetGroup,
+        action: if diffs.is_empty() { Action::NoOp } else { Action::Update },
+        reason: if diffs.is_empty() { "matches the stack".into() } else { "settings differ".into() },
+        diffs,
+        rollout: None,
+    })
+}
+
+/// The listener as AWS would hold it, with target group ARNs where they are known.
+pub fn listener_spec(l: &crate::stack::Listener, observed: &Observed) -> ListenerSpec {
+    ListenerSpec {
+        port: l.port,
+        protocol: l.protocol.clone(),
+        certificate_arn: l.certificate_arn.clone(),
+        forward: l
+            .forward
+            .iter()
+            .map(|(address, weight)| crate::cloud::Forward {
+                target_group_arn: observed
+                    .target_group_arn(address)
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("{address} {UNKNOWN_APPLY}")),
+                weight: *weight,
+            })
+            .collect(),
+    }
+}
+
+fn forward_text(spec: &ListenerSpec, observed: &Observed) -> String {
+    let by_arn: BTreeMap<&str, &str> = observed
+        .target_groups
+        .values()
+        .map(|t| (t.info.arn.as_str(), t.address.as_str()))
+        .collect();
+    let parts: Vec<String> = spec
+        .forward
+        .iter()
+        .map(|f| {
+            let name = by_arn
+                .get(f.target_group_arn.as_str())
+                .copied()
+                .unwrap_or(f.target_group_arn.split(' ').next().unwrap_or_default());
+            if spec.forward.len() > 1 {
+                format!("{name}={}", f.weight)
+            } else {
+                name.to_string()
+            }
+        })
+        .collect();
+    format!("{} {} → {}", spec.protocol, spec.port, parts.join(", "))
+}
+
+fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) -> Result<Change, PlanError> {
+    let Some(have) = observed.load_balancers.get(&lb.address) else {
+        let listeners: Vec<String> = lb
+            .listeners
+            .iter()
+            .map(|l| forward_text(&listener_spec(l, observed), observed))
+            .collect();
+        return Ok(Change {
+            address: lb.address.clone(),
+            kind: Kind::LoadBalancer,
+            action: Action::Create,
+            reason: format!(
+                "{}{} with {}",
+                if lb.internal { "internal " } else { "" },
+                lb.kind,
+                if listeners.is_empty() { "no listeners".into() } else { listeners.join("; ") }
+            ),
+            diffs: Vec::new(),
+            rollout: None,
+        });
+    };
+    let h = &have.info.spec;
+    for (name, before, after) in [
+        ("type", h.kind.clone(), lb.kind.clone()),
+        ("internal", h.internal.to_string(), lb.internal.to_string()),
+    ] {
+        if before != after {
+            return Err(PlanError::Unsupported {
+                address: lb.address.clone(),
+                message: format!(
+                    "`{name}` of an existing load balancer cannot change ({before} → {after}); \
+                     declare a new load_balancer block and remove the old one"
+                ),
+            });
+        }
+    }
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.join(", ")
+    };
+    let mut diffs: Vec<AttrDiff> = [
+        diff("subnets", Some(sorted(&h.subnet_ids)), Some(sorted(&lb.subnets)), false),
+        diff(
+            "security_groups",
+            Some(sorted(&h.security_group_ids)),
+            Some(sorted(&lb.security_groups)),
+            false,
+        )
+        .filter(|_| lb.kind == "application"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let have_listeners: BTreeMap<u16, &ListenerSpec> =
+        have.listeners.iter().map(|l| (l.spec.port, &l.spec)).collect();
+    let want_listeners: BTreeMap<u16, ListenerSpec> = lb
+        .listeners
+        .iter()
+        .map(|l| (l.port, listener_spec(l, observed)))
+        .collect();
+    for port in have_listeners.keys().chain(want_listeners.keys()).collect::<BTreeSet<_>>() {
+        let before = have_listeners.get(port).map(|s| forward_text(s, observed));
+        let after = want_listeners.get(port).map(|s| forward_text(s, observed));
+        let same = match (have_listeners.get(port), want_listeners.get(port)) {
+            (Some(a), Some(b)) => listener_equal(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            diffs.push(AttrDiff {
+                name: format!("listener :{port}"),
+                before,
+                after,
+                forces_replacement: false,
+            });
+        }
+    }
+    Ok(Change {
+        address: lb.address.clone(),
+        kind: Kind::LoadBalancer,
+        action: if diffs.is_empty() { Action::NoOp } else { Action::Update },
+        reason: if diffs.is_empty() { "matches the stack".into() } else { "settings differ".into() },
+        diffs,
+        rollout: None,
+    })
+}
+
+/// Listener equality that ignores weights of a single-target forward (AWS reports 1 or none).
+pub fn listener_equal(a: &ListenerSpec, b: &ListenerSpec) -> bool {
+    let norm = |s: &ListenerSpec| {
+        let mut f: Vec<(String, u32)> = s
+            .forward
+            .iter()
+            .map(|f| (f.target_group_arn.clone(), if s.forward.len() == 1 { 1 } else { f.weight }))
+            .collect();
+        f.sort();
+        (s.port, s.protocol.clone(), s.certificate_arn.clone(), f)
+    };
+    norm(a) == norm(b)
+}
+
+fn plan_server_group(
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: Option<&ObservedGroup>,
+    force: bool,
+) -> Result<Change, PlanError> {
+    let spec = launch_spec(stack, g);
+    let fp = fingerprint(&spec, &g.subnets);
+    let base = |action, reason: String, diffs, rollout| Change {
+        address: g.address.clone(),
+        kind: Kind::ServerGroup,
+        action,
+        reason,
+        diffs,
+        rollout,
+    };
+    let Some(og) = observed.filter(|o| !o.generations.is_empty()) else {
+        let mut diffs = Vec::new();
+        diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
+        diffs.extend(diff("instance_type", None, Some(g.instance_type.clone()), false));
+        diffs.extend(diff(
+            "capacity",
+            None,
+            Some(format!("min {} / desired {} / max {}", g.capacity.min, g.capacity.desired, g.capacity.max)),
+            false,
+        ));
+        return Ok(base(
+            Action::Create,
+            format!("generation v001 with {} × {}", g.capacity.desired, g.instance_type),
+            diffs,
+            Some(rollout_plan(stack, g, g.capacity.desired, None, 1)),
+        ));
+    };
+
+    let newest = og.newest().expect("non-empty");
+    let next = newest.number + 1;
+    // A rollout left part-way: the newest generation is still rolling in.
+    if newest.state == GenerationState::Rolling {
+        let from = og.active().map(|a| a.number);
+        return Ok(base(
+            Action::Resume,
+            format!(
+                "a rollout to generation v{:03} stopped part-way; apply continues it",
+                newest.number
+            ),
+            Vec::new(),
+            Some(rollout_plan(stack, g, g.capacity.desired, from, newest.number)),
+        ));
+    }
+    let Some(active) = og.active() else {
+        return Ok(base(
+            Action::Create,
+            format!("no serving generation (only retired or failed ones); v{next:03} is created"),
+            Vec::new(),
+            Some(rollout_plan(stack, g, g.capacity.desired, None, next)),
+        ));
+    };
+
+    let failed = og.generations.iter().find(|x| {
+        x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp
+    });
+    let before = og.active_launch.as_ref();
+    let mut diffs: Vec<AttrDiff> = Vec::new();
+    if let Some(b) = before {
+        let sg = |v: &[String]| v.join(", ");
+        diffs.extend(
+            [
+                diff("image", Some(b.image_id.clone()), Some(spec.image_id.clone()), true),
+                diff("instance_type", Some(b.instance_type.clone()), Some(spec.instance_type.clone()), true),
+                diff("user_data", b.user_data.as_deref().map(short_hash), spec.user_data.as_deref().map(short_hash), true),
+                diff("security_groups", Some(sg(&b.security_group_ids)), Some(sg(&spec.security_group_ids)), true),
+                diff("instance_profile", b.instance_profile.clone(), spec.instance_profile.clone(), true),
+                diff("key_name", b.key_name.clone(), spec.key_name.clone(), true),
+                diff("tags", Some(tags_text(&b.instance_tags)), Some(tags_text(&spec.instance_tags)), true),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
+    let subnets_before = active.group.subnet_ids.join(", ");
+    if active.fingerprint != fp && fp.is_some() {
+        let mut sorted_have = active.group.subnet_ids.clone();
+        sorted_have.sort();
+        let mut sorted_want = g.subnets.clone();
+        sorted_want.sort();
+        if sorted_have != sorted_want {
+            diffs.extend(diff("subnets", Some(subnets_before), Some(g.subnets.join(", ")), true));
+        }
+    }
+
+    // Capacity: the file's desired only counts when it changed since it was last applied,
+    // so that a group grown by autoscaling keeps its size.
+    let current = active.group.desired;
+    let file_changed = active.applied_desired != Some(g.capacity.desired);
+    let mut desired = if file_changed { g.capacity.desired } else { current };
+    desired = desired.clamp(g.capacity.min, g.capacity.max);
+    let cap_diffs: Vec<AttrDiff> = [
+        diff("capacity.min", Some(active.group.min.to_string()), Some(g.capacity.min.to_string()), false),
+        diff("capacity.desired", Some(current.to_string()), Some(desired.to_string()), false),
+        diff("capacity.max", Some(active.group.max.to_string()), Some(g.capacity.max.to_string()), false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let replace = fp.is_none() || active.fingerprint != fp;
+    if replace {
+        if let Some(f) = failed {
+            if !force {
+                return Err(PlanError::Unsupported {
+                    address: g.address.clone(),
+                    message: format!(
+                        "this definition (fingerprint {}) failed its rollout as generation v{:03}; \
+                         fix the image or settings, or run with --force to try it again",
+                        f.fingerprint.as_deref().unwrap_or("?"),
+                        f.number
+                    ),
+                });
+            }
+        }
+        diffs.extend(cap_diffs);
+        let reason = if fp.is_none() {
+            "the instance definition depends on values known after apply".to_string()
+        } else {
+            let forced: Vec<&str> = diffs
+                .iter()
+                .filter(|d| d.forces_replacement)
+                .map(|d| d.name.as_str())
+                .collect();
+            if forced.is_empty() {
+                "the instance definition changed".to_string()
+            } else {
+                format!("{} changed", forced.join(", "))
+            }
+        };
+        return Ok(base(
+            Action::Replace,
+            format!("{reason}: v{:03} → v{next:03}", active.number),
+            diffs,
+            Some(rollout_plan(stack, g, desired, Some(active.number), next)),
+        ));
+    }
+
+    // Same definition: capacity and target group attachments may still differ.
+    let mut diffs = cap_diffs;
+    let want_tgs: BTreeSet<&String> = g.target_groups.iter().collect();
+    let have_tgs: BTreeSet<String> = active
+        .group
+        .target_group_arns
+        .iter()
+        .map(|arn| arn.clone())
+        .collect();
+    let _ = (want_tgs, have_tgs);
+    let resize = !diffs.is_empty();
+    if resize {
+        return Ok(base(
+            Action::Resize,
+            format!("capacity of v{:03} changes", active.number),
+            std::mem::take(&mut diffs),
+            None,
+        ));
+    }
+    Ok(base(
+        Action::NoOp,
+        format!("v{:03} matches the stack ({} instances)", active.number, current),
+        Vec::new(),
+        None,
+    ))
+}
+
+fn short_hash(s: &str) -> String {
+    format!("sha256:{}…", &hex::encode(Sha256::digest(s.as_bytes()))[..12])
+}
+
+fn tags_text(t: &Tags) -> String {
+    t.iter()
+        .filter(|(k, _)| !k.starts_with("reroll:"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Warnings where the stack goes beyond AWS's published default quotas.
+fn quota_warnings(stack: &Stack) -> Vec<String> {
+    let mut w = Vec::new();
+    let mut per_tg: BTreeMap<&str, u32> = BTreeMap::new();
+    for g in &stack.server_groups {
+        let surge = g.rollout.max_surge.resolve(g.capacity.max, true);
+        for tg in &g.target_groups {
+            *per_tg.entry(tg).or_default() += g.capacity.max + surge;
+        }
+    }
+    for (tg, n) in per_tg {
+        if n > 1000 {
+            w.push(format!(
+                "{tg} may hold up to {n} targets during a rollout; a target group holds at most 1000"
+            ));
+        }
+    }
+    if stack.server_groups.len() * 2 > 500 {
+        w.push(format!(
+            "{} server groups need up to {} Auto Scaling groups during rollouts; the default quota is 500 a region",
+            stack.server_groups.len(),
+            stack.server_groups.len() * 2
+        ));
+    }
+    let launches: u32 = stack.server_groups.iter().map(|g| g.capacity.desired).sum();
+    if launches > 1000 {
+        w.push(format!(
+            "launching {launches} instances exceeds RunInstances' burst of 1000; expect about {} s more at 2 instances/s",
+            (launches - 1000) / 2
+        ));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Durations in plan text: `4m30s`.
+pub fn human_duration(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string().replace(' ', "")
+}

@@ -1,0 +1,124 @@
+//! Plan as text a person reads in ten seconds.
+
+use owo_colors::OwoColorize;
+
+use super::{human_duration, Action, Change, Plan};
+
+/// Text rendering options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+fn paint(s: &str, action: Action, style: Style) -> String {
+    if !style.color {
+        return s.to_string();
+    }
+    match action {
+        Action::Create => s.green().to_string(),
+        Action::Delete => s.red().to_string(),
+        Action::Replace => s.magenta().to_string(),
+        Action::Resize | Action::Update | Action::Resume => s.yellow().to_string(),
+        Action::NoOp => s.dimmed().to_string(),
+    }
+}
+
+/// The plan as text. Unchanged resources are listed in one line at the end.
+pub fn render(plan: &Plan, style: Style) -> String {
+    let mut out = format!("Stack \"{}\" in {}:\n\n", plan.stack, plan.region);
+    let width = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address.len())
+        .max()
+        .unwrap_or(0);
+    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+        render_change(&mut out, c, width, style);
+    }
+    let unchanged: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+        .map(|c| c.address.as_str())
+        .collect();
+    if !plan.has_changes() {
+        out.push_str("  No changes: the account matches the stack.\n");
+    }
+    if !unchanged.is_empty() {
+        out.push_str(&format!("\n  unchanged: {}\n", unchanged.join(", ")));
+    }
+    for w in &plan.warnings {
+        let line = format!("\nWarning: {w}");
+        out.push_str(&if style.color { line.yellow().to_string() } else { line });
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&summary(plan));
+    out.push('\n');
+    out
+}
+
+fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
+    let head = format!("{} {:<width$}", c.action.symbol(), c.address);
+    out.push_str(&format!("  {}  {}\n", paint(&head, c.action, style), c.reason));
+    let name_width = c.diffs.iter().map(|d| d.name.len()).max().unwrap_or(0);
+    for d in &c.diffs {
+        let before = d.before.as_deref().unwrap_or("(none)");
+        let after = d.after.as_deref().unwrap_or("(none)");
+        let arrow = match (&d.before, &d.after) {
+            (None, Some(_)) => after.to_string(),
+            (Some(_), None) => format!("{before} → (removed)"),
+            _ => format!("{before} → {after}"),
+        };
+        let forces = if d.forces_replacement && c.action == Action::Replace {
+            "   (new generation)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("        {:<name_width$}  {arrow}{forces}\n", d.name));
+    }
+    if let Some(r) = &c.rollout {
+        let waves = r.waves.len();
+        let line = match r.from_generation {
+            Some(_) => {
+                let biggest = r.waves.iter().map(|w| w.launch).max().unwrap_or(0);
+                format!(
+                    "{:?}, {waves} wave{} of up to {biggest} (max_surge {}, max_unavailable {}), about {}",
+                    r.strategy,
+                    if waves == 1 { "" } else { "s" },
+                    r.max_surge,
+                    r.max_unavailable,
+                    human_duration(r.estimate_seconds)
+                )
+                .to_lowercase()
+            }
+            None => format!(
+                "launch {} instances, wait until healthy, about {}",
+                r.desired,
+                human_duration(r.estimate_seconds)
+            ),
+        };
+        out.push_str(&format!("        {:<name_width$}  {line}\n", "rollout"));
+    }
+}
+
+/// `Plan: 2 to create, 1 to replace, …` — the line CI logs grep for.
+pub fn summary(plan: &Plan) -> String {
+    if !plan.has_changes() {
+        return "Plan: no changes.".into();
+    }
+    let parts: Vec<String> = [
+        (Action::Create, "to create"),
+        (Action::Replace, "to replace"),
+        (Action::Resize, "to resize"),
+        (Action::Update, "to update"),
+        (Action::Resume, "to resume"),
+        (Action::Delete, "to destroy"),
+    ]
+    .iter()
+    .filter(|(a, _)| plan.count(*a) > 0)
+    .map(|(a, what)| format!("{} {what}", plan.count(*a)))
+    .collect();
+    format!("Plan: {}.", parts.join(", "))
+}

@@ -1,0 +1,298 @@
+use super::*;
+use crate::cloud::{GroupInfo, GroupInstance};
+use crate::load::{evaluate, parse_stack, Inputs};
+use crate::observe::{Generation, ObservedGroup};
+use crate::stack::{Known, ResolvedImage, ResolvedNetwork};
+
+#[test]
+fn wave_schedules() {
+    // (desired, surge, unavailable) => waves as (launch, drain)
+    let cases: &[((u32, u32, u32), &[(u32, u32)])] = &[
+        ((12, 3, 0), &[(3, 3), (3, 3), (3, 3), (3, 3)]),
+        ((10, 0, 2), &[(0, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 0)]),
+        ((10, 2, 2), &[(2, 4), (4, 4), (4, 2)]),
+        ((5, 10, 0), &[(5, 5)]),
+        ((1, 1, 0), &[(1, 1)]),
+        ((1, 0, 1), &[(0, 1), (1, 0)]),
+        ((4, 1, 0), &[(1, 1), (1, 1), (1, 1), (1, 1)]),
+        ((0, 1, 0), &[]),
+    ];
+    for ((d, s, u), want) in cases {
+        let got: Vec<(u32, u32)> = waves(*d, *s, *u).iter().map(|w| (w.launch, w.drain)).collect();
+        assert_eq!(&got, want, "desired {d} surge {s} unavailable {u}");
+    }
+}
+
+#[test]
+fn waves_never_break_capacity_bounds() {
+    for d in 1..40 {
+        for s in 0..6 {
+            for u in 0..4 {
+                if s + u == 0 {
+                    continue;
+                }
+                let (mut old, mut new) = (d, 0);
+                for w in waves(d, s, u) {
+                    new += w.launch;
+                    assert!(old + new <= d + s, "over surge: d{d} s{s} u{u}");
+                    old -= w.drain;
+                    assert!(old + new >= d.saturating_sub(u), "under floor: d{d} s{s} u{u}");
+                }
+                assert_eq!((old, new), (0, d), "d{d} s{s} u{u}");
+            }
+        }
+    }
+}
+
+const STACK: &str = r#"
+stack "shop" {
+  region = "us-east-1"
+  tags   = { team = "shop" }
+}
+variable "app_version" { default = "1.0.0" }
+variable "desired"     { default = 4 }
+
+image "app" {
+  owners      = ["self"]
+  name        = "demo-app-${var.app_version}"
+  most_recent = true
+}
+network "main" {
+  vpc_tags             = { Name = "demo" }
+  subnet_tags          = { tier = "private" }
+  security_group_names = ["demo-web"]
+}
+target_group "web" {
+  vpc_id               = network.main.vpc_id
+  port                 = 8080
+  deregistration_delay = "30s"
+  health_check {
+    path              = "/healthz"
+    interval          = "10s"
+    healthy_threshold = 2
+  }
+}
+load_balancer "public" {
+  subnets         = network.main.subnet_ids
+  security_groups = network.main.security_group_ids
+  listener "http" {
+    port    = 80
+    forward = target_group.web
+  }
+}
+server_group "web" {
+  image         = image.app
+  instance_type = "t3.micro"
+  capacity      = { min = 2, desired = var.desired, max = 8 }
+  subnets       = network.main.subnet_ids
+  security_groups = network.main.security_group_ids
+  target_groups = [target_group.web]
+  rollout {
+    max_surge       = "25%"
+    max_unavailable = 0
+  }
+}
+"#;
+
+fn stack_with(vars: &[(&str, &str)], image: &str) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), STACK).unwrap();
+    let parsed = parse_stack(dir.path()).unwrap();
+    let mut known = Known::default();
+    known.images.insert(
+        "image.app".into(),
+        ResolvedImage {
+            id: image.into(),
+            name: "demo-app".into(),
+            creation_date: "2026-01-01T00:00:00Z".into(),
+            copy_from: None,
+        },
+    );
+    known.networks.insert(
+        "network.main".into(),
+        ResolvedNetwork {
+            vpc_id: "vpc-1".into(),
+            subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            availability_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+            security_group_ids: vec!["sg-1".into()],
+        },
+    );
+    let inputs = Inputs {
+        cli: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
+    evaluate(&parsed, &inputs, &known).unwrap()
+}
+
+/// The account as it looks after applying `stack`.
+fn deployed(stack: &Stack) -> Observed {
+    let g = &stack.server_groups[0];
+    let spec = launch_spec(stack, g);
+    let fp = fingerprint(&spec, &g.subnets);
+    let mut observed = Observed {
+        stack: "shop".into(),
+        region: "us-east-1".into(),
+        ..Default::default()
+    };
+    observed.groups.insert(
+        "web".into(),
+        ObservedGroup {
+            key: "web".into(),
+            address: Some("server_group.web".into()),
+            generations: vec![Generation {
+                number: 1,
+                fingerprint: fp,
+                state: GenerationState::Active,
+                applied_desired: Some(g.capacity.desired),
+                group: GroupInfo {
+                    name: "shop-web-v001".into(),
+                    min: g.capacity.min,
+                    max: g.capacity.max,
+                    desired: g.capacity.desired,
+                    tags: Default::default(),
+                    launch_template_id: Some("lt-1".into()),
+                    launch_template_version: Some("1".into()),
+                    target_group_arns: vec!["arn:tg/web".into()],
+                    subnet_ids: g.subnets.clone(),
+                    instances: (0..g.capacity.desired)
+                        .map(|i| GroupInstance {
+                            id: format!("i-{i}"),
+                            lifecycle_state: "InService".into(),
+                            health_status: "Healthy".into(),
+                            availability_zone: None,
+                            launch_template_version: None,
+                        })
+                        .collect(),
+                    suspended_processes: vec![],
+                    status: None,
+                },
+            }],
+            launch_template: None,
+            active_launch: Some(spec),
+        },
+    );
+    let tg = &stack.target_groups[0];
+    observed.target_groups.insert(
+        tg.address.clone(),
+        crate::observe::ObservedTargetGroup {
+            address: tg.address.clone(),
+            info: crate::cloud::TargetGroupInfo {
+                arn: "arn:tg/web".into(),
+                spec: target_group_spec(tg),
+                load_balancer_arns: vec![],
+                tags: Default::default(),
+            },
+            health: vec![],
+        },
+    );
+    let lb = &stack.load_balancers[0];
+    observed.load_balancers.insert(
+        lb.address.clone(),
+        crate::observe::ObservedLoadBalancer {
+            address: lb.address.clone(),
+            info: crate::cloud::LoadBalancerInfo {
+                arn: "arn:lb/public".into(),
+                dns_name: "public.example".into(),
+                spec: crate::cloud::LoadBalancerSpec {
+                    name: lb.name.clone(),
+                    kind: lb.kind.clone(),
+                    internal: lb.internal,
+                    subnet_ids: lb.subnets.clone(),
+                    security_group_ids: lb.security_groups.clone(),
+                },
+                state: None,
+                tags: Default::default(),
+            },
+            listeners: vec![crate::cloud::ListenerInfo {
+                arn: "arn:listener/80".into(),
+                load_balancer_arn: "arn:lb/public".into(),
+                spec: listener_spec(&lb.listeners[0], &observed),
+            }],
+        },
+    );
+    observed
+}
+
+fn text(plan: &Plan) -> String {
+    render::render(plan, render::Style { color: false })
+}
+
+#[test]
+fn fresh_stack_plans_creates() {
+    let stack = stack_with(&[], "ami-111");
+    let p = plan(&stack, &Observed { region: "us-east-1".into(), ..Default::default() }, false).unwrap();
+    insta::assert_snapshot!(text(&p));
+}
+
+#[test]
+fn applied_stack_plans_no_changes() {
+    let stack = stack_with(&[], "ami-111");
+    let p = plan(&stack, &deployed(&stack), false).unwrap();
+    assert!(!p.has_changes(), "{}", text(&p));
+    insta::assert_snapshot!(text(&p));
+}
+
+#[test]
+fn new_image_plans_a_replace_with_waves() {
+    let v1 = stack_with(&[], "ami-111");
+    let v2 = stack_with(&[("app_version", "1.1.0"), ("desired", "12")], "ami-222");
+    let mut observed = deployed(&v1);
+    // Same desired as deployed, new image.
+    let v2_same = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let p = plan(&v2_same, &observed, false).unwrap();
+    assert_eq!(p.changes.iter().find(|c| c.kind == Kind::ServerGroup).unwrap().action, Action::Replace);
+    insta::assert_snapshot!("replace", text(&p));
+    // Bigger and new: the rollout is planned at the new size.
+    observed.groups.get_mut("web").unwrap().generations[0].applied_desired = Some(4);
+    let p = plan(&v2, &observed, false).unwrap();
+    let r = p.changes.iter().find_map(|c| c.rollout.clone()).unwrap();
+    assert_eq!(r.desired, 12);
+    assert_eq!(r.waves.len(), 4);
+    insta::assert_json_snapshot!("replace_json", p);
+}
+
+#[test]
+fn capacity_change_is_a_resize_and_autoscaled_growth_is_kept() {
+    let v1 = stack_with(&[], "ami-111");
+    let mut observed = deployed(&v1);
+    let bigger = stack_with(&[("desired", "6")], "ami-111");
+    let p = plan(&bigger, &observed, false).unwrap();
+    let c = p.changes.iter().find(|c| c.kind == Kind::ServerGroup).unwrap();
+    assert_eq!(c.action, Action::Resize);
+    insta::assert_snapshot!("resize", text(&p));
+    // Autoscaling grew the group to 7; the file still says 4, as last applied: no change.
+    observed.groups.get_mut("web").unwrap().generations[0].group.desired = 7;
+    let p = plan(&v1, &observed, false).unwrap();
+    assert!(!p.has_changes(), "{}", text(&p));
+}
+
+#[test]
+fn removed_resources_are_destroyed() {
+    let v1 = stack_with(&[], "ami-111");
+    let observed = deployed(&v1);
+    let empty = Stack {
+        name: "shop".into(),
+        ..Default::default()
+    };
+    let p = plan(&empty, &observed, false).unwrap();
+    assert_eq!(p.count(Action::Delete), 3);
+    insta::assert_snapshot!("destroy", text(&p));
+}
+
+#[test]
+fn failed_fingerprint_needs_force() {
+    let v1 = stack_with(&[], "ami-111");
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let mut observed = deployed(&v1);
+    let g2 = &v2.server_groups[0];
+    let fp2 = fingerprint(&launch_spec(&v2, g2), &g2.subnets);
+    let gens = &mut observed.groups.get_mut("web").unwrap().generations;
+    let mut failed = gens[0].clone();
+    failed.number = 2;
+    failed.state = GenerationState::Failed;
+    failed.fingerprint = fp2;
+    gens.push(failed);
+    let err = plan(&v2, &observed, false).unwrap_err().to_string();
+    assert!(err.contains("failed its rollout") && err.contains("--force"), "{err}");
+    assert!(plan(&v2, &observed, true).is_ok());
+}

@@ -1,0 +1,239 @@
+//! Running a stack's lookups (`image`, `network`) against the cloud, and loading the stack
+//! again with their results until nothing is left unknown.
+
+use std::collections::BTreeMap;
+
+use crate::cloud::{Cloud, CloudError, ImageInfo};
+use crate::load::diag::Problem;
+use crate::load::{evaluate, Diagnostics, Inputs, Parsed};
+use crate::stack::{ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork, Stack};
+
+/// Why resolving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The stack is wrong (including lookups that match nothing).
+    #[error("{0}")]
+    Stack(Diagnostics),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+}
+
+/// Evaluates the stack, runs its lookups, and evaluates again with their results. `known`
+/// may already hold attributes of existing resources; lookups are added to it.
+pub async fn resolve(
+    parsed: &Parsed,
+    inputs: &Inputs,
+    cloud: &dyn Cloud,
+    known: &mut Known,
+) -> Result<Stack, ResolveError> {
+    // Lookups may feed other lookups (through modules), so go round until all are known.
+    for _ in 0..8 {
+        let stack = evaluate(parsed, inputs, known).map_err(ResolveError::Stack)?;
+        let pending_images: Vec<&ImageLookup> = stack
+            .images
+            .iter()
+            .filter(|i| !known.images.contains_key(&i.address))
+            .collect();
+        let pending_networks: Vec<&NetworkLookup> = stack
+            .networks
+            .iter()
+            .filter(|n| !known.networks.contains_key(&n.address))
+            .collect();
+        if pending_images.is_empty() && pending_networks.is_empty() {
+            return Ok(stack);
+        }
+        let mut problems = Vec::new();
+        for lookup in pending_images {
+            match find_image(cloud, lookup).await? {
+                Ok(img) => {
+                    known.images.insert(lookup.address.clone(), img);
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        for lookup in pending_networks {
+            match find_network(cloud, lookup).await? {
+                Ok(net) => {
+                    known.networks.insert(lookup.address.clone(), net);
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ResolveError::Stack(parsed.clone().into_diagnostics(problems)));
+        }
+    }
+    evaluate(parsed, inputs, known).map_err(ResolveError::Stack)
+}
+
+/// A lookup problem, pointed at the block's origin line.
+fn lookup_problem(origin: &crate::stack::Origin, message: String, help: String) -> Problem {
+    Problem::new(format!("{origin}: {message}")).help(help)
+}
+
+/// Finds the image a lookup asks for: the newest when `most_recent`, else exactly one.
+async fn find_image(
+    cloud: &dyn Cloud,
+    lookup: &ImageLookup,
+) -> Result<Result<ResolvedImage, Problem>, CloudError> {
+    let images = match cloud.describe_images(&lookup.filter).await {
+        Ok(images) => images,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let picked = match pick(images, lookup) {
+        Ok(p) => p,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    if let Some(img) = picked {
+        return Ok(Ok(ResolvedImage {
+            id: img.id,
+            name: img.name,
+            creation_date: img.creation_date,
+            copy_from: None,
+        }));
+    }
+    if let Some(source) = &lookup.copy_from {
+        if source != cloud.region() {
+            // Disaster recovery: the image lives in another region; apply copies it here.
+            let images = cloud.describe_images_in(source, &lookup.filter).await?;
+            if let Ok(Some(img)) = pick(images, lookup) {
+                return Ok(Ok(ResolvedImage {
+                    id: crate::stack::UNKNOWN_APPLY.to_string(),
+                    name: img.name,
+                    creation_date: img.creation_date,
+                    copy_from: Some((source.clone(), img.id)),
+                }));
+            }
+        }
+    }
+    let what = describe_filter(lookup);
+    Ok(Err(lookup_problem(
+        &lookup.origin,
+        format!(
+            "{}: no image in {} matches {what}",
+            lookup.address,
+            cloud.region()
+        ),
+        "check the name and owners (has the image been baked and shared with this account?), \
+         or set `copy_from` to copy it from another region"
+            .into(),
+    )))
+}
+
+/// The image among `images` a lookup means; an error when several match without
+/// `most_recent`.
+fn pick(mut images: Vec<ImageInfo>, lookup: &ImageLookup) -> Result<Option<ImageInfo>, Problem> {
+    images.retain(|i| i.state == "available" || i.state.is_empty());
+    images.sort_by(|a, b| a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id)));
+    if images.len() > 1 && !lookup.most_recent {
+        let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
+        return Err(lookup_problem(
+            &lookup.origin,
+            format!("{}: {} images match ({})", lookup.address, images.len(), ids.join(", ")),
+            "set `most_recent = true` to take the newest, or narrow the name or tags".into(),
+        ));
+    }
+    Ok(images.pop())
+}
+
+fn describe_filter(lookup: &ImageLookup) -> String {
+    let f = &lookup.filter;
+    let mut parts = Vec::new();
+    if !f.ids.is_empty() {
+        parts.push(format!("id {}", f.ids.join(", ")));
+    }
+    if let Some(n) = &f.name {
+        parts.push(format!("name {n:?}"));
+    }
+    if !f.owners.is_empty() {
+        parts.push(format!("owners [{}]", f.owners.join(", ")));
+    }
+    for (k, v) in &f.tags {
+        parts.push(format!("tag {k}={v}"));
+    }
+    parts.join(", ")
+}
+
+async fn find_network(
+    cloud: &dyn Cloud,
+    lookup: &NetworkLookup,
+) -> Result<Result<ResolvedNetwork, Problem>, CloudError> {
+    let fail = |message: String, help: &str| Ok(Err(lookup_problem(&lookup.origin, format!("{}: {message}", lookup.address), help.to_string())));
+    let vpc_id = match &lookup.vpc_id {
+        Some(id) => id.clone(),
+        None => {
+            let vpcs = cloud.find_vpcs(&lookup.vpc_tags).await?;
+            match vpcs.as_slice() {
+                [one] => one.id.clone(),
+                [] => {
+                    return fail(
+                        format!("no VPC in {} has tags {}", cloud.region(), tags_text(&lookup.vpc_tags)),
+                        "check vpc_tags, and that --region is the region the network lives in",
+                    )
+                }
+                many => {
+                    return fail(
+                        format!(
+                            "{} VPCs have tags {} ({}); a network must match exactly one",
+                            many.len(),
+                            tags_text(&lookup.vpc_tags),
+                            many.iter().map(|v| v.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        "add a tag that tells them apart",
+                    )
+                }
+            }
+        }
+    };
+    let mut subnets = cloud.find_subnets(&vpc_id, &lookup.subnet_tags).await?;
+    if subnets.is_empty() {
+        return fail(
+            format!("no subnet of {vpc_id} has tags {}", tags_text(&lookup.subnet_tags)),
+            "check subnet_tags",
+        );
+    }
+    subnets.sort_by(|a, b| a.availability_zone.cmp(&b.availability_zone).then(a.id.cmp(&b.id)));
+    let mut security_group_ids = Vec::new();
+    if !lookup.security_group_names.is_empty() || !lookup.security_group_tags.is_empty() {
+        let groups = cloud
+            .find_security_groups(&vpc_id, &lookup.security_group_names, &lookup.security_group_tags)
+            .await?;
+        let by_name: BTreeMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.id.as_str())).collect();
+        for name in &lookup.security_group_names {
+            match by_name.get(name.as_str()) {
+                Some(id) => security_group_ids.push(id.to_string()),
+                None => {
+                    return fail(
+                        format!("no security group named {name:?} in {vpc_id}"),
+                        "check security_group_names",
+                    )
+                }
+            }
+        }
+        if lookup.security_group_names.is_empty() {
+            security_group_ids.extend(groups.iter().map(|g| g.id.clone()));
+        }
+        if security_group_ids.is_empty() {
+            return fail(
+                format!("no security group in {vpc_id} has tags {}", tags_text(&lookup.security_group_tags)),
+                "check security_group_tags",
+            );
+        }
+    }
+    let mut zones: Vec<String> = subnets.iter().map(|s| s.availability_zone.clone()).collect();
+    zones.dedup();
+    Ok(Ok(ResolvedNetwork {
+        vpc_id,
+        subnet_ids: subnets.into_iter().map(|s| s.id).collect(),
+        availability_zones: zones,
+        security_group_ids,
+    }))
+}
+
+fn tags_text(tags: &crate::cloud::Tags) -> String {
+    if tags.is_empty() {
+        return "(any)".into();
+    }
+    tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,56 @@
+//! `reroll status`: what runs, per server group and generation, as a table.
+
+use crate::observe::Observed;
+use crate::stack::Stack;
+
+/// Renders the observed state of a stack for people.
+pub fn render(stack: &Stack, observed: &Observed) -> String {
+    let mut out = format!("Stack \"{}\" in {}\n", stack.name, observed.region);
+    if observed.groups.is_empty() && observed.target_groups.is_empty() && observed.load_balancers.is_empty() {
+        out.push_str("\nNothing deployed.\n");
+        return out;
+    }
+    for g in observed.groups.values() {
+        let address = g.address.clone().unwrap_or_else(|| format!("server_group.{}", g.key));
+        out.push_str(&format!("\n{address}\n"));
+        out.push_str(&format!(
+            "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {}\n",
+            "gen", "auto scaling group", "state", "desired", "min", "max", "in service", "fingerprint"
+        ));
+        for gen in &g.generations {
+            out.push_str(&format!(
+                "  v{:03} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {}\n",
+                gen.number,
+                gen.group.name,
+                gen.state.as_str(),
+                gen.group.desired,
+                gen.group.min,
+                gen.group.max,
+                gen.in_service(),
+                gen.fingerprint.as_deref().unwrap_or("-"),
+            ));
+        }
+        if g.generations.iter().any(|x| x.state == crate::observe::GenerationState::Rolling) {
+            out.push_str("  a rollout is in progress or stopped part-way: `reroll apply` continues it\n");
+        }
+    }
+    if !observed.target_groups.is_empty() {
+        out.push_str("\ntarget groups\n");
+        for tg in observed.target_groups.values() {
+            out.push_str(&format!(
+                "  {:<32} {:>3} healthy of {:>3} registered  {}\n",
+                tg.address,
+                tg.healthy(),
+                tg.health.len(),
+                tg.info.spec.name
+            ));
+        }
+    }
+    if !observed.load_balancers.is_empty() {
+        out.push_str("\nload balancers\n");
+        for lb in observed.load_balancers.values() {
+            out.push_str(&format!("  {:<32} {}\n", lb.address, lb.info.dns_name));
+        }
+    }
+    out
+}

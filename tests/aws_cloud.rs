@@ -1,0 +1,728 @@
+//! `AwsCloud` against the local emulator (moto server), one private emulator per test, plus
+//! a few error paths against a stand-in server that answers with canned AWS errors.
+
+mod common {
+    pub mod emulator;
+}
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::emulator::{free_port, Emulator};
+use reroll::cloud::aws::{AwsCloud, ConnectOptions};
+use reroll::cloud::stats::Stats;
+use reroll::cloud::{
+    tag, Cloud, CloudError, Forward, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
+    ListenerSpec, LoadBalancerSpec, Tags, TargetGroupSpec,
+};
+use serde_json::Value;
+
+const REGION: &str = "us-east-1";
+const STACK: &str = "shop";
+const OTHER_STACK: &str = "other";
+
+async fn connect(endpoint: &str, max_attempts: u32) -> (AwsCloud, Stats) {
+    let stats = Stats::new();
+    let opts = ConnectOptions {
+        region: Some(REGION.to_string()),
+        profile: None,
+        endpoint_url: Some(endpoint.to_string()),
+        max_attempts,
+    };
+    let cloud = AwsCloud::connect(&opts, stats.clone())
+        .await
+        .expect("connect to the emulator");
+    (cloud, stats)
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn stack_tags(stack: &str) -> Tags {
+    tags(&[(tag::STACK, stack)])
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|v| v.as_str().expect("a JSON string").to_string())
+        .collect()
+}
+
+fn str_of<'a>(seed: &'a Value, key: &str) -> &'a str {
+    seed[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("seed JSON has no {key}: {seed}"))
+}
+
+fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+    let mut items = items.to_vec();
+    items.sort();
+    items
+}
+
+fn target_group_spec(name: &str, vpc_id: &str) -> TargetGroupSpec {
+    TargetGroupSpec {
+        name: name.to_string(),
+        port: 8080,
+        protocol: "HTTP".to_string(),
+        vpc_id: vpc_id.to_string(),
+        target_type: "instance".to_string(),
+        health_check: HealthCheckSpec {
+            protocol: "HTTP".to_string(),
+            port: "traffic-port".to_string(),
+            path: Some("/healthz".to_string()),
+            interval_seconds: 10,
+            timeout_seconds: 5,
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+            matcher: Some("200".to_string()),
+        },
+        deregistration_delay_seconds: 30,
+    }
+}
+
+fn load_balancer_spec(name: &str, seed: &Value) -> LoadBalancerSpec {
+    LoadBalancerSpec {
+        name: name.to_string(),
+        kind: "application".to_string(),
+        internal: false,
+        subnet_ids: strings(&seed["subnet_ids"]),
+        security_group_ids: vec![str_of(seed, "security_group_id").to_string()],
+    }
+}
+
+fn launch_spec(image_id: &str, seed: &Value) -> LaunchSpec {
+    LaunchSpec {
+        image_id: image_id.to_string(),
+        instance_type: "t3.micro".to_string(),
+        user_data: Some("#cloud-config\nruncmd: [echo hello]\n".to_string()),
+        security_group_ids: vec![str_of(seed, "security_group_id").to_string()],
+        instance_profile: Some("web".to_string()),
+        key_name: None,
+        instance_tags: tags(&[(tag::STACK, STACK), (tag::GROUP, "web")]),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups
+
+#[tokio::test]
+async fn images_by_owner_name_and_tags() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+
+    let by_name = ImageFilter {
+        owners: vec!["self".to_string()],
+        name: Some("demo-app-*".to_string()),
+        ..ImageFilter::default()
+    };
+    let images = cloud.describe_images(&by_name).await.unwrap();
+    let names: BTreeSet<_> = images.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["demo-app-1.0.0", "demo-app-1.1.0"]),
+        "{images:#?}"
+    );
+    let account = str_of(&seed, "account_id");
+    for image in &images {
+        assert_eq!(image.owner, account);
+        assert_eq!(image.state, "available");
+        assert!(!image.creation_date.is_empty());
+        assert_eq!(image.tags.get("app").map(String::as_str), Some("demo"));
+    }
+    // `most_recent` picks the latest creation date; the seeded images were registered in
+    // version order (possibly within the same second, hence the name as tie-breaker).
+    let newest = images
+        .iter()
+        .max_by(|a, b| (&a.creation_date, &a.name).cmp(&(&b.creation_date, &b.name)))
+        .unwrap();
+    assert_eq!(newest.name, "demo-app-1.1.0");
+
+    let pinned = ImageFilter {
+        owners: vec!["self".to_string()],
+        name: Some("demo-app-1.?.0".to_string()),
+        tags: tags(&[("version", "1.0.0")]),
+        ..ImageFilter::default()
+    };
+    let images = cloud.describe_images(&pinned).await.unwrap();
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0].name, "demo-app-1.0.0");
+
+    let by_id = ImageFilter {
+        ids: vec![images[0].id.clone()],
+        ..ImageFilter::default()
+    };
+    assert_eq!(cloud.describe_images(&by_id).await.unwrap(), images);
+
+    let nothing = ImageFilter {
+        owners: vec!["self".to_string()],
+        name: Some("no-such-image-*".to_string()),
+        ..ImageFilter::default()
+    };
+    assert!(cloud.describe_images(&nothing).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_image_is_not_found_or_empty() {
+    let emulator = Emulator::start();
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+    let filter = ImageFilter {
+        ids: vec!["ami-0123456789abcdef0".to_string()],
+        ..ImageFilter::default()
+    };
+    match cloud.describe_images(&filter).await {
+        Ok(images) => assert!(images.is_empty(), "{images:#?}"),
+        Err(err) => assert!(err.is_not_found(), "{err:?}"),
+    }
+}
+
+#[tokio::test]
+async fn copies_an_image_across_regions() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+    let source = strings(&seed["ami_ids"])[0].clone();
+    let by_name = ImageFilter {
+        owners: vec!["self".to_string()],
+        name: Some("demo-app-*".to_string()),
+        ..ImageFilter::default()
+    };
+    let target_region = "eu-west-1";
+    assert!(cloud
+        .describe_images_in(target_region, &by_name)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let target = cloud.for_region(target_region);
+    assert_eq!(target.region(), target_region);
+    let copy_tags = tags(&[(tag::STACK, STACK), ("copied-from", &source)]);
+    let copy = target
+        .copy_image(REGION, &source, "demo-app-copy", &copy_tags)
+        .await
+        .unwrap();
+    assert_ne!(copy, source);
+    let copied = cloud.describe_images_in(target_region, &by_name).await;
+    let copied = copied.unwrap();
+    assert_eq!(copied.len(), 1, "{copied:#?}");
+    assert_eq!(copied[0].id, copy);
+    assert_eq!(copied[0].tags, copy_tags);
+}
+
+#[tokio::test]
+async fn network_lookup_by_tags_and_names() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+
+    let vpcs = cloud.find_vpcs(&tags(&[("Name", "demo")])).await.unwrap();
+    assert_eq!(vpcs.len(), 1, "{vpcs:#?}");
+    let vpc_id = str_of(&seed, "vpc_id");
+    assert_eq!(vpcs[0].id, vpc_id);
+    assert_eq!(vpcs[0].cidr.as_deref(), Some("10.0.0.0/16"));
+    assert!(cloud
+        .find_vpcs(&tags(&[("Name", "nope")]))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let subnets = cloud
+        .find_subnets(vpc_id, &tags(&[("tier", "private")]))
+        .await
+        .unwrap();
+    let ids: Vec<_> = subnets.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(sorted(&ids), sorted(&strings(&seed["subnet_ids"])));
+    let zones: BTreeSet<_> = subnets.iter().map(|s| s.availability_zone.as_str()).collect();
+    assert_eq!(zones, BTreeSet::from(["us-east-1a", "us-east-1b"]));
+
+    let groups = cloud
+        .find_security_groups(vpc_id, &["demo-web".to_string()], &Tags::new())
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    assert_eq!(groups[0].id, str_of(&seed, "security_group_id"));
+    assert_eq!(groups[0].name, "demo-web");
+    assert_eq!(groups[0].vpc_id.as_deref(), Some(vpc_id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load balancing
+
+#[tokio::test]
+async fn target_groups_load_balancers_and_listeners() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let vpc_id = str_of(&seed, "vpc_id");
+
+    // Ours, another stack's with our prefix, and ours without the prefix.
+    let blue = target_group_spec("shop-web-blue", vpc_id);
+    let green = target_group_spec("shop-web-green", vpc_id);
+    let blue_arn = cloud
+        .create_target_group(&blue, &stack_tags(STACK))
+        .await
+        .unwrap();
+    let green_arn = cloud
+        .create_target_group(&green, &stack_tags(STACK))
+        .await
+        .unwrap();
+    let foreign_arn = cloud
+        .create_target_group(
+            &target_group_spec("shop-foreign", vpc_id),
+            &stack_tags(OTHER_STACK),
+        )
+        .await
+        .unwrap();
+    let unprefixed_arn = cloud
+        .create_target_group(&target_group_spec("web-unprefixed", vpc_id), &stack_tags(STACK))
+        .await
+        .unwrap();
+
+    let listed = cloud.list_target_groups(STACK, "shop-").await.unwrap();
+    let names: BTreeSet<_> = listed.iter().map(|t| t.spec.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["shop-web-blue", "shop-web-green"]));
+    let listed_blue = listed.iter().find(|t| t.arn == blue_arn).unwrap();
+    assert_eq!(listed_blue.spec, blue);
+    assert_eq!(listed_blue.tags, stack_tags(STACK));
+    assert!(listed_blue.load_balancer_arns.is_empty());
+
+    // Updated in place: health check and deregistration delay.
+    let mut blue_v2 = blue.clone();
+    blue_v2.health_check.path = Some("/ready".to_string());
+    blue_v2.health_check.interval_seconds = 15;
+    blue_v2.deregistration_delay_seconds = 5;
+    cloud.modify_target_group(&blue_arn, &blue_v2).await.unwrap();
+    let listed = cloud.list_target_groups(STACK, "shop-web-blue").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec, blue_v2);
+
+    // Load balancers: ours and another stack's.
+    let lb_spec = load_balancer_spec("shop-public", &seed);
+    let lb = cloud
+        .create_load_balancer(&lb_spec, &stack_tags(STACK))
+        .await
+        .unwrap();
+    assert!(lb.arn.starts_with("arn:"), "{lb:#?}");
+    assert!(!lb.dns_name.is_empty(), "{lb:#?}");
+    let foreign_lb = cloud
+        .create_load_balancer(
+            &load_balancer_spec("shop-foreign", &seed),
+            &stack_tags(OTHER_STACK),
+        )
+        .await
+        .unwrap();
+    let lbs = cloud.list_load_balancers(STACK, "shop-").await.unwrap();
+    assert_eq!(lbs.len(), 1, "{lbs:#?}");
+    assert_eq!(lbs[0].arn, lb.arn);
+    assert_eq!(lbs[0].dns_name, lb.dns_name);
+    assert_eq!(lbs[0].tags, stack_tags(STACK));
+    assert_eq!(lbs[0].spec.kind, "application");
+    assert!(!lbs[0].spec.internal);
+    assert_eq!(sorted(&lbs[0].spec.subnet_ids), sorted(&lb_spec.subnet_ids));
+    assert_eq!(lbs[0].spec.security_group_ids, lb_spec.security_group_ids);
+    cloud.modify_load_balancer(&lb.arn, &lb_spec).await.unwrap();
+
+    // A weighted listener, then a plain one.
+    let weighted = ListenerSpec {
+        port: 80,
+        protocol: "HTTP".to_string(),
+        certificate_arn: None,
+        forward: vec![
+            Forward {
+                target_group_arn: blue_arn.clone(),
+                weight: 90,
+            },
+            Forward {
+                target_group_arn: green_arn.clone(),
+                weight: 10,
+            },
+        ],
+    };
+    let listener_arn = cloud
+        .create_listener(&lb.arn, &weighted, &stack_tags(STACK))
+        .await
+        .unwrap();
+    let listeners = cloud.list_listeners(&lb.arn).await.unwrap();
+    assert_eq!(listeners.len(), 1, "{listeners:#?}");
+    assert_eq!(listeners[0].arn, listener_arn);
+    assert_eq!(listeners[0].load_balancer_arn, lb.arn);
+    assert_eq!(listeners[0].spec, weighted);
+
+    let plain = ListenerSpec {
+        forward: vec![Forward {
+            target_group_arn: green_arn.clone(),
+            weight: 1,
+        }],
+        ..weighted.clone()
+    };
+    cloud.modify_listener(&listener_arn, &plain).await.unwrap();
+    let listeners = cloud.list_listeners(&lb.arn).await.unwrap();
+    assert_eq!(listeners[0].spec, plain);
+
+    let listed = cloud.list_target_groups(STACK, "shop-").await.unwrap();
+    let listed_green = listed.iter().find(|t| t.arn == green_arn).unwrap();
+    assert_eq!(listed_green.load_balancer_arns, vec![lb.arn.clone()]);
+
+    // Tags were read in one DescribeTags call per page of candidates, not one per resource.
+    let snapshot = stats.snapshot();
+    assert!(snapshot["ELBv2.DescribeTags"].calls >= 1);
+    assert_eq!(snapshot["ELBv2.CreateTargetGroup"].calls, 4);
+
+    // Tear down.
+    cloud.delete_listener(&listener_arn).await.unwrap();
+    assert!(cloud.list_listeners(&lb.arn).await.unwrap().is_empty());
+    cloud.delete_load_balancer(&lb.arn).await.unwrap();
+    cloud.delete_load_balancer(&foreign_lb.arn).await.unwrap();
+    for arn in [&blue_arn, &green_arn, &foreign_arn, &unprefixed_arn] {
+        cloud.delete_target_group(arn).await.unwrap();
+    }
+    assert!(cloud.list_load_balancers(STACK, "").await.unwrap().is_empty());
+    assert!(cloud.list_target_groups(STACK, "").await.unwrap().is_empty());
+    let gone = cloud.delete_target_group(&blue_arn).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+    let gone = cloud.list_listeners(&lb.arn).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch templates and Auto Scaling groups
+
+#[tokio::test]
+async fn launch_templates_and_versions() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+    let amis = strings(&seed["ami_ids"]);
+
+    let v1 = launch_spec(&amis[0], &seed);
+    let (id, version) = cloud
+        .create_launch_template("shop-web", &v1, &stack_tags(STACK))
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    let v2 = LaunchSpec {
+        image_id: amis[1].clone(),
+        instance_type: "t3.small".to_string(),
+        instance_profile: Some("arn:aws:iam::123456789012:instance-profile/web".to_string()),
+        ..v1.clone()
+    };
+    assert_eq!(
+        cloud.create_launch_template_version(&id, &v2).await.unwrap(),
+        2
+    );
+    assert_eq!(cloud.launch_template_version(&id, "1").await.unwrap(), v1);
+    assert_eq!(cloud.launch_template_version(&id, "2").await.unwrap(), v2);
+    assert_eq!(
+        cloud.launch_template_version(&id, "$Latest").await.unwrap(),
+        v2
+    );
+
+    let (foreign, _) = cloud
+        .create_launch_template("other-web", &v1, &stack_tags(OTHER_STACK))
+        .await
+        .unwrap();
+    let templates = cloud.list_launch_templates(STACK).await.unwrap();
+    assert_eq!(templates.len(), 1, "{templates:#?}");
+    assert_eq!(templates[0].id, id);
+    assert_eq!(templates[0].name, "shop-web");
+    assert_eq!(templates[0].latest_version, 2);
+    assert_eq!(templates[0].tags, stack_tags(STACK));
+
+    cloud.delete_launch_template(&id).await.unwrap();
+    cloud.delete_launch_template(&foreign).await.unwrap();
+    assert!(cloud.list_launch_templates(STACK).await.unwrap().is_empty());
+    let gone = cloud.launch_template_version(&id, "1").await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+}
+
+#[tokio::test]
+async fn groups_register_instances_and_resize() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let vpc_id = str_of(&seed, "vpc_id");
+    let amis = strings(&seed["ami_ids"]);
+    let subnets = strings(&seed["subnet_ids"]);
+
+    let tg = cloud
+        .create_target_group(&target_group_spec("shop-web", vpc_id), &stack_tags(STACK))
+        .await
+        .unwrap();
+    let spare_tg = cloud
+        .create_target_group(&target_group_spec("shop-spare", vpc_id), &stack_tags(STACK))
+        .await
+        .unwrap();
+    let (template, version) = cloud
+        .create_launch_template("shop-web", &launch_spec(&amis[0], &seed), &stack_tags(STACK))
+        .await
+        .unwrap();
+
+    let group_tags = tags(&[
+        (tag::STACK, STACK),
+        (tag::GROUP, "web"),
+        (tag::GENERATION, "1"),
+    ]);
+    let spec = GroupSpec {
+        name: "shop-web-v001".to_string(),
+        launch_template_id: template.clone(),
+        launch_template_version: version.to_string(),
+        min: 1,
+        max: 4,
+        desired: 2,
+        subnet_ids: subnets.clone(),
+        target_group_arns: vec![tg.clone()],
+        health_check_type: "ELB".to_string(),
+        health_check_grace_seconds: 30,
+        tags: group_tags.clone(),
+    };
+    cloud.create_group(&spec).await.unwrap();
+    // Another stack's group in the same account.
+    cloud
+        .create_group(&GroupSpec {
+            name: "other-web-v001".to_string(),
+            desired: 1,
+            target_group_arns: vec![],
+            tags: stack_tags(OTHER_STACK),
+            ..spec.clone()
+        })
+        .await
+        .unwrap();
+
+    let groups = cloud.list_groups(STACK).await.unwrap();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    let group = &groups[0];
+    assert_eq!(group.name, spec.name);
+    assert_eq!((group.min, group.desired, group.max), (1, 2, 4));
+    assert_eq!(group.tags, group_tags);
+    assert_eq!(group.launch_template_id.as_deref(), Some(template.as_str()));
+    assert_eq!(group.launch_template_version.as_deref(), Some("1"));
+    assert_eq!(group.target_group_arns, vec![tg.clone()]);
+    assert_eq!(sorted(&group.subnet_ids), sorted(&subnets));
+    assert_eq!(group.instances.len(), 2, "{group:#?}");
+    assert!(group.suspended_processes.is_empty());
+    let group_ids: BTreeSet<_> = group.instances.iter().map(|i| i.id.clone()).collect();
+
+    // The emulator registers the group's instances in its target groups (healthy at once).
+    let health = cloud.target_health(&tg).await.unwrap();
+    let registered: BTreeSet<_> = health.iter().map(|h| h.id.clone()).collect();
+    assert_eq!(registered, group_ids, "{health:#?}");
+
+    // Instances carry the propagated tags; only ours are listed.
+    let before = stats
+        .snapshot()
+        .get("EC2.DescribeInstances")
+        .map_or(0, |c| c.calls);
+    let instances = cloud.list_instances(STACK).await.unwrap();
+    let after = stats.snapshot()["EC2.DescribeInstances"];
+    assert_eq!(after.calls, before + 1, "one page, one call");
+    assert!(after.attempts >= after.calls);
+    assert_eq!(after.throttled, 0);
+    let instance_ids: BTreeSet<_> = instances.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(instance_ids, group_ids);
+    for instance in &instances {
+        assert_eq!(instance.state, "running");
+        assert_eq!(instance.image_id.as_deref(), Some(amis[0].as_str()));
+        assert_eq!(instance.instance_type.as_deref(), Some("t3.micro"));
+        assert_eq!(instance.tags.get(tag::GROUP).map(String::as_str), Some("web"));
+        assert!(instance.launch_time.is_some());
+    }
+
+    // Resize, retag, attach and detach.
+    cloud
+        .set_group_capacity(&spec.name, 0, 3, 4)
+        .await
+        .unwrap();
+    cloud
+        .set_group_tags(&spec.name, &tags(&[(tag::STATE, "active")]))
+        .await
+        .unwrap();
+    cloud
+        .attach_target_groups(&spec.name, std::slice::from_ref(&spare_tg))
+        .await
+        .unwrap();
+    let group = cloud.list_groups(STACK).await.unwrap().remove(0);
+    assert_eq!((group.min, group.desired, group.max), (0, 3, 4));
+    assert_eq!(group.instances.len(), 3);
+    assert_eq!(group.tags.get(tag::STATE).map(String::as_str), Some("active"));
+    assert_eq!(sorted(&group.target_group_arns), sorted(&[tg.clone(), spare_tg.clone()]));
+    cloud
+        .detach_target_groups(&spec.name, std::slice::from_ref(&spare_tg))
+        .await
+        .unwrap();
+    let group = cloud.list_groups(STACK).await.unwrap().remove(0);
+    assert_eq!(group.target_group_arns, vec![tg.clone()]);
+
+    // Delete everything; deleting a gone group is fine.
+    cloud.delete_group(&spec.name).await.unwrap();
+    cloud.delete_group(&spec.name).await.unwrap();
+    cloud.delete_group("other-web-v001").await.unwrap();
+    assert!(cloud.list_groups(STACK).await.unwrap().is_empty());
+    assert!(cloud.list_instances(STACK).await.unwrap().is_empty());
+    let missing = cloud
+        .set_group_capacity(&spec.name, 0, 0, 0)
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing:?}");
+    cloud.delete_launch_template(&template).await.unwrap();
+    cloud.delete_target_group(&tg).await.unwrap();
+    cloud.delete_target_group(&spare_tg).await.unwrap();
+
+    let snapshot = stats.snapshot();
+    for op in [
+        "AutoScaling.CreateAutoScalingGroup",
+        "AutoScaling.DescribeAutoScalingGroups",
+        "AutoScaling.DeleteAutoScalingGroup",
+        "EC2.CreateLaunchTemplate",
+        "ELBv2.DescribeTargetHealth",
+    ] {
+        assert!(snapshot.contains_key(op), "{op} missing from\n{}", stats.render());
+    }
+    assert_eq!(snapshot["AutoScaling.DeleteAutoScalingGroup"].calls, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+
+#[tokio::test]
+async fn unreachable_endpoint_fails_fast() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let (cloud, stats) = connect(&endpoint, 1).await;
+    let started = Instant::now();
+    let err = cloud.list_instances(STACK).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    match &err {
+        CloudError::Unreachable { operation, message } => {
+            assert_eq!(*operation, "EC2.DescribeInstances");
+            assert!(message.contains(&endpoint), "{message}");
+            assert!(message.contains("localstack/start.sh"), "{message}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    let counts = stats.snapshot()["EC2.DescribeInstances"];
+    assert_eq!((counts.calls, counts.attempts), (1, 1));
+}
+
+/// A stand-in endpoint that answers every request with a canned AWS error: Auto Scaling
+/// calls are throttled, EC2 DescribeInstances hits EC2's request limit, other EC2 calls fail
+/// authentication.
+async fn canned_error_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read headers and the (small, form-encoded) body.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let (status, body) = if text.contains("Action=DescribeAutoScalingGroups") {
+                    (
+                        "400 Bad Request",
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+                         <Message>Rate exceeded</Message></Error><RequestId>1</RequestId>\
+                         </ErrorResponse>",
+                    )
+                } else if text.contains("Action=DescribeInstances") {
+                    (
+                        "503 Service Unavailable",
+                        "<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+                         <Message>Request limit exceeded.</Message></Error></Errors>\
+                         <RequestID>2</RequestID></Response>",
+                    )
+                } else {
+                    (
+                        "401 Unauthorized",
+                        "<Response><Errors><Error><Code>AuthFailure</Code>\
+                         <Message>AWS was not able to validate the provided access \
+                         credentials</Message></Error></Errors><RequestID>3</RequestID>\
+                         </Response>",
+                    )
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn throttling_is_retried_counted_and_reported() {
+    let endpoint = canned_error_server().await;
+    let (cloud, stats) = connect(&endpoint, 2).await;
+
+    let err = cloud.list_groups(STACK).await.unwrap_err();
+    assert!(
+        matches!(err, CloudError::Throttled { .. }),
+        "expected Throttled, got {err:?}"
+    );
+    assert!(err.to_string().contains("Throttling"), "{err}");
+    let counts = stats.snapshot()["AutoScaling.DescribeAutoScalingGroups"];
+    assert_eq!(
+        (counts.calls, counts.attempts, counts.throttled),
+        (1, 2, 2),
+        "{}",
+        stats.render()
+    );
+
+    let err = cloud.list_instances(STACK).await.unwrap_err();
+    assert!(
+        matches!(err, CloudError::Throttled { .. }),
+        "expected Throttled, got {err:?}"
+    );
+    let counts = stats.snapshot()["EC2.DescribeInstances"];
+    assert_eq!((counts.calls, counts.attempts, counts.throttled), (1, 2, 2));
+
+    let err = cloud.find_vpcs(&Tags::new()).await.unwrap_err();
+    match &err {
+        CloudError::Unauthorized { operation, message } => {
+            assert_eq!(*operation, "EC2.DescribeVpcs");
+            assert!(message.contains("AuthFailure"), "{message}");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    let counts = stats.snapshot()["EC2.DescribeVpcs"];
+    assert_eq!((counts.calls, counts.attempts, counts.throttled), (1, 1, 0));
+}
