@@ -43,12 +43,18 @@ pub async fn resolve(
             return Ok(stack);
         }
         let mut problems = Vec::new();
+        let located = |origin: &crate::stack::Origin, m: Miss| {
+            Problem::new(m.message)
+                .at_opt(parsed.sources.loc_of(origin))
+                .label("this lookup matches nothing usable")
+                .help(m.help)
+        };
         for lookup in pending_images {
             match find_image(cloud, lookup).await? {
                 Ok(img) => {
                     known.images.insert(lookup.address.clone(), img);
                 }
-                Err(p) => problems.push(p),
+                Err(m) => problems.push(located(&lookup.origin, m)),
             }
         }
         for lookup in pending_networks {
@@ -56,7 +62,7 @@ pub async fn resolve(
                 Ok(net) => {
                     known.networks.insert(lookup.address.clone(), net);
                 }
-                Err(p) => problems.push(p),
+                Err(m) => problems.push(located(&lookup.origin, m)),
             }
         }
         if !problems.is_empty() {
@@ -66,16 +72,24 @@ pub async fn resolve(
     evaluate(parsed, inputs, known).map_err(ResolveError::Stack)
 }
 
-/// A lookup problem, pointed at the block's origin line.
-fn lookup_problem(origin: &crate::stack::Origin, message: String, help: String) -> Problem {
-    Problem::new(format!("{origin}: {message}")).help(help)
+/// A lookup that found nothing usable: what, and what to do about it.
+struct Miss {
+    message: String,
+    help: String,
+}
+
+fn miss(message: String, help: impl Into<String>) -> Miss {
+    Miss {
+        message,
+        help: help.into(),
+    }
 }
 
 /// Finds the image a lookup asks for: the newest when `most_recent`, else exactly one.
 async fn find_image(
     cloud: &dyn Cloud,
     lookup: &ImageLookup,
-) -> Result<Result<ResolvedImage, Problem>, CloudError> {
+) -> Result<Result<ResolvedImage, Miss>, CloudError> {
     let images = match cloud.describe_images(&lookup.filter).await {
         Ok(images) => images,
         Err(e) if e.is_not_found() => Vec::new(),
@@ -108,30 +122,27 @@ async fn find_image(
         }
     }
     let what = describe_filter(lookup);
-    Ok(Err(lookup_problem(
-        &lookup.origin,
+    Ok(Err(miss(
         format!(
             "{}: no image in {} matches {what}",
             lookup.address,
             cloud.region()
         ),
         "check the name and owners (has the image been baked and shared with this account?), \
-         or set `copy_from` to copy it from another region"
-            .into(),
+         or set `copy_from` to copy it from another region",
     )))
 }
 
 /// The image among `images` a lookup means; an error when several match without
 /// `most_recent`.
-fn pick(mut images: Vec<ImageInfo>, lookup: &ImageLookup) -> Result<Option<ImageInfo>, Problem> {
+fn pick(mut images: Vec<ImageInfo>, lookup: &ImageLookup) -> Result<Option<ImageInfo>, Miss> {
     images.retain(|i| i.state == "available" || i.state.is_empty());
     images.sort_by(|a, b| a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id)));
     if images.len() > 1 && !lookup.most_recent {
         let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
-        return Err(lookup_problem(
-            &lookup.origin,
+        return Err(miss(
             format!("{}: {} images match ({})", lookup.address, images.len(), ids.join(", ")),
-            "set `most_recent = true` to take the newest, or narrow the name or tags".into(),
+            "set `most_recent = true` to take the newest, or narrow the name or tags",
         ));
     }
     Ok(images.pop())
@@ -158,8 +169,8 @@ fn describe_filter(lookup: &ImageLookup) -> String {
 async fn find_network(
     cloud: &dyn Cloud,
     lookup: &NetworkLookup,
-) -> Result<Result<ResolvedNetwork, Problem>, CloudError> {
-    let fail = |message: String, help: &str| Ok(Err(lookup_problem(&lookup.origin, format!("{}: {message}", lookup.address), help.to_string())));
+) -> Result<Result<ResolvedNetwork, Miss>, CloudError> {
+    let fail = |message: String, help: &str| Ok(Err(miss(format!("{}: {message}", lookup.address), help)));
     let vpc_id = match &lookup.vpc_id {
         Some(id) => id.clone(),
         None => {

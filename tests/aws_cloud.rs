@@ -484,10 +484,20 @@ async fn groups_register_instances_and_resize() {
         tags: group_tags.clone(),
     };
     cloud.create_group(&spec).await.unwrap();
-    // Another stack's group in the same account.
+    // Another stack's group in the same account, from its own template (the emulator lets a
+    // template's instance tags win over the group's propagated tags; AWS does the opposite).
+    let other_launch = LaunchSpec {
+        instance_tags: stack_tags(OTHER_STACK),
+        ..launch_spec(&amis[0], &seed)
+    };
+    let (other_template, _) = cloud
+        .create_launch_template("other-web", &other_launch, &stack_tags(OTHER_STACK))
+        .await
+        .unwrap();
     cloud
         .create_group(&GroupSpec {
             name: "other-web-v001".to_string(),
+            launch_template_id: other_template.clone(),
             desired: 1,
             target_group_arns: vec![],
             tags: stack_tags(OTHER_STACK),
@@ -572,6 +582,7 @@ async fn groups_register_instances_and_resize() {
         .unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
     cloud.delete_launch_template(&template).await.unwrap();
+    cloud.delete_launch_template(&other_template).await.unwrap();
     cloud.delete_target_group(&tg).await.unwrap();
     cloud.delete_target_group(&spare_tg).await.unwrap();
 

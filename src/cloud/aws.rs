@@ -41,7 +41,6 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ErrorKind;
 use base64::Engine as _;
@@ -227,7 +226,7 @@ async fn with_usable_credentials(sdk: SdkConfig) -> Result<SdkConfig, CloudError
     let problem = match sdk.credentials_provider() {
         Some(provider) => match provider.provide_credentials().await {
             Ok(_) => return Ok(sdk),
-            Err(err) => DisplayErrorContext(&err).to_string(),
+            Err(err) => error_chain(&err),
         },
         None => "no credentials provider".to_string(),
     };
@@ -279,9 +278,12 @@ impl Intercept for CallCounter {
         "reroll.CallCounter"
     }
 
-    fn read_before_execution(
+    // Once per execution. Not `read_before_execution`: client-level interceptors run that hook
+    // before the operation's configuration (and with it the operation's name) is applied.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.stats.record_call(&self.operation(cfg));
@@ -402,7 +404,7 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: fmt::Debug,
 {
-    let detail = DisplayErrorContext(&err).to_string();
+    let detail = error_chain(&err);
     if matches!(
         err,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
@@ -443,6 +445,20 @@ where
             message,
         },
     }
+}
+
+/// An error and its sources, `outer: inner: root cause`, without repeats.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let part = e.to_string();
+        if !parts.iter().any(|p| p.contains(&part)) {
+            parts.push(part);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -64,6 +64,29 @@ impl Sources {
     pub fn iter(&self) -> impl Iterator<Item = &SourceFile> {
         self.files.iter()
     }
+
+    /// The location of a block header recorded as an [`Origin`]: its line, to the line's end.
+    pub fn loc_of(&self, origin: &Origin) -> Option<Loc> {
+        let (id, f) = self
+            .files
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.display == origin.file)?;
+        let line_start: usize = f
+            .text
+            .split_inclusive('\n')
+            .take(origin.line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let start = line_start + origin.column.saturating_sub(1);
+        let end = f.text[start.min(f.text.len())..]
+            .find(['\n', '{'])
+            .map_or(f.text.len(), |e| start + e);
+        Some(Loc {
+            file: id,
+            span: start..end.max(start),
+        })
+    }
 }
 
 /// A path relative to the working directory when it lies below it.
@@ -263,7 +286,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) + 2) / 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

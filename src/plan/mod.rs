@@ -279,7 +279,12 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         changes.push(deletion(
             &address,
             Kind::ServerGroup,
-            &format!("no longer in the stack ({n} instances, {} generations)", g.generations.len()),
+            &format!(
+                "no longer in the stack ({n} instance{}, {} generation{})",
+                if n == 1 { "" } else { "s" },
+                g.generations.len(),
+                if g.generations.len() == 1 { "" } else { "s" }
+            ),
         ));
     }
 

@@ -62,7 +62,13 @@ pub fn render(plan: &Plan, style: Style) -> String {
 fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
     let head = format!("{} {:<width$}", c.action.symbol(), c.address);
     out.push_str(&format!("  {}  {}\n", paint(&head, c.action, style), c.reason));
-    let name_width = c.diffs.iter().map(|d| d.name.len()).max().unwrap_or(0);
+    let name_width = c
+        .diffs
+        .iter()
+        .map(|d| d.name.len())
+        .chain(c.rollout.as_ref().map(|_| "rollout".len()))
+        .max()
+        .unwrap_or(0);
     for d in &c.diffs {
         let before = d.before.as_deref().unwrap_or("(none)");
         let after = d.after.as_deref().unwrap_or("(none)");

@@ -83,7 +83,7 @@ load_balancer "public" {
 server_group "web" {
   image         = image.app
   instance_type = "t3.micro"
-  capacity      = { min = 2, desired = var.desired, max = 8 }
+  capacity      = { min = 2, desired = var.desired, max = 16 }
   subnets       = network.main.subnet_ids
   security_groups = network.main.security_group_ids
   target_groups = [target_group.web]
