@@ -330,6 +330,25 @@ async fn target_groups_load_balancers_and_listeners() {
     assert_eq!(lbs[0].spec.security_group_ids, lb_spec.security_group_ids);
     cloud.modify_load_balancer(&lb.arn, &lb_spec).await.unwrap();
 
+    // An internal network load balancer: no security groups.
+    let nlb_spec = LoadBalancerSpec {
+        kind: "network".to_string(),
+        internal: true,
+        security_group_ids: vec![],
+        ..load_balancer_spec("shop-internal", &seed)
+    };
+    let nlb = cloud
+        .create_load_balancer(&nlb_spec, &stack_tags(STACK))
+        .await
+        .unwrap();
+    cloud.modify_load_balancer(&nlb.arn, &nlb_spec).await.unwrap();
+    let listed = cloud.list_load_balancers(STACK, "shop-internal").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0].spec.kind, "network");
+    assert!(listed[0].spec.internal);
+    assert!(listed[0].spec.security_group_ids.is_empty());
+    cloud.delete_load_balancer(&nlb.arn).await.unwrap();
+
     // A weighted listener, then a plain one.
     let weighted = ListenerSpec {
         port: 80,

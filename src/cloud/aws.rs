@@ -206,7 +206,7 @@ impl AwsCloud {
     ) -> impl FnOnce(SdkError<E, R>) -> CloudError + 'a
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug,
+        R: fmt::Debug + Send + Sync + 'static,
     {
         move |err| {
             cloud_error(
@@ -402,7 +402,7 @@ fn cloud_error<E, R>(
 ) -> CloudError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + Send + Sync + 'static,
 {
     let detail = error_chain(&err);
     if matches!(

@@ -19,6 +19,20 @@ use crate::stack::{
 
 /// Evaluates a parsed stack. All problems are returned together.
 pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack, Diagnostics> {
+    // Var files join the sources, so that a problem in one is shown at its line.
+    let with_var_files;
+    let parsed = if inputs.files.is_empty() {
+        parsed
+    } else {
+        let mut p = parsed.clone();
+        for file in &inputs.files {
+            if let Ok(text) = std::fs::read_to_string(file) {
+                p.sources.add(file, text);
+            }
+        }
+        with_var_files = p;
+        &with_var_files
+    };
     let mut ev = Evaluator {
         parsed,
         known,
@@ -146,6 +160,8 @@ impl<'a> Evaluator<'a> {
     fn stack_block(&mut self, inputs: &Inputs) {
         let blocks: Vec<&RawBlock> = self.parsed.root.blocks_of("stack").collect();
         match blocks.first() {
+            // A file that did not parse may hold it: its syntax error is what to fix first.
+            None if self.parsed.unparsable_files > 0 => {}
             None => self.problems.push(
                 Problem::new("the stack has no `stack` block")
                     .help("add `stack \"name\" { region = \"us-east-1\" }` to one of its files"),
@@ -249,6 +265,10 @@ impl<'a> Evaluator<'a> {
                     .label(format!("no {kind} \"{key}\" is declared in this module"));
                 if let Some(s) = did_you_mean(key, declared.iter().map(String::as_str)) {
                     p = p.help(format!("did you mean `{}.{s}`?", r.root));
+                } else if !declared.is_empty() && declared.len() <= 12 {
+                    let names: Vec<String> =
+                        declared.iter().map(|d| format!("{}.{d}", r.root)).collect();
+                    p = p.help(format!("declared here: {}", names.join(", ")));
                 }
                 self.problems.push(p);
                 ok = false;
@@ -362,7 +382,8 @@ impl<'a> Evaluator<'a> {
                     _ => {}
                 }
             }
-            if filter.ids.is_empty() && filter.name.is_none() && filter.tags.is_empty() {
+            let all_evaluated = values.len() == block.attrs.len();
+            if all_evaluated && filter.ids.is_empty() && filter.name.is_none() && filter.tags.is_empty() {
                 self.problems.push(
                     Problem::new(format!("image \"{}\" matches any image", block.label()))
                         .at(block.loc.clone())
@@ -423,7 +444,8 @@ impl<'a> Evaluator<'a> {
                     _ => {}
                 }
             }
-            if lookup.vpc_id.is_none() && lookup.vpc_tags.is_empty() {
+            let all_evaluated = values.len() == block.attrs.len();
+            if all_evaluated && lookup.vpc_id.is_none() && lookup.vpc_tags.is_empty() {
                 self.problems.push(
                     Problem::new(format!("network \"{}\" does not say which VPC", block.label()))
                         .at(block.loc.clone())
@@ -718,6 +740,14 @@ fn eval_message(e: &hcl::eval::Error) -> String {
     e.kind().to_string()
 }
 
+/// The label under the snippet: short, since the message above says it in full.
 fn short_eval_message(e: &hcl::eval::Error) -> String {
-    e.kind().to_string()
+    use hcl::eval::ErrorKind;
+    match e.kind() {
+        ErrorKind::FuncCall(name, _) => format!("`{name}(…)` failed"),
+        ErrorKind::UndefinedFunc(name) => format!("there is no function `{name}`"),
+        ErrorKind::NoSuchKey(key) => format!("no `{key}` here"),
+        ErrorKind::Unexpected(_, expected) => format!("expected {expected}"),
+        other => other.to_string(),
+    }
 }

@@ -89,6 +89,9 @@ pub struct Parsed {
     pub root: RawModule,
     /// Problems found while parsing; evaluation still runs, so that all are reported at once.
     pub problems: Vec<Problem>,
+    /// Files that could not be parsed at all: their blocks are missing, so problems about
+    /// something missing (no `stack` block) would only be noise.
+    pub unparsable_files: usize,
 }
 
 impl Parsed {
@@ -124,6 +127,7 @@ pub fn parse_stack(path: &Path) -> Result<Parsed, Diagnostics> {
         sources: p.sources,
         root,
         problems: p.problems,
+        unparsable_files: p.unparsable_files,
     })
 }
 
@@ -159,6 +163,7 @@ fn stack_files(path: &Path) -> Result<Vec<PathBuf>, Problem> {
 struct Parser {
     sources: Sources,
     problems: Vec<Problem>,
+    unparsable_files: usize,
 }
 
 impl Parser {
@@ -205,7 +210,7 @@ impl Parser {
             );
             return None;
         };
-        let path = dir.join(rel);
+        let path = normalize(&dir.join(rel));
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
         if let Some(pos) = chain.iter().position(|c| *c == canonical) {
             let cycle: Vec<String> = chain[pos..]
@@ -253,16 +258,10 @@ impl Parser {
         let body = match hcl_edit::parser::parse_body(&text) {
             Ok(body) => body,
             Err(e) => {
+                self.unparsable_files += 1;
                 let offset = e.location().offset();
-                let end = (offset + 1).min(text.len());
-                self.problems.push(
-                    Problem::new(format!("syntax error: {}", e.message()))
-                        .at(Loc {
-                            file: id,
-                            span: offset..end.max(offset),
-                        })
-                        .label(e.message().to_string()),
-                );
+                let problem = syntax_problem(&self.sources, id, offset, &e.message().to_string());
+                self.problems.push(problem);
                 return Vec::new();
             }
         };
@@ -390,8 +389,21 @@ impl Parser {
             None => ident.clone(),
         };
         let (attrs, blocks) = self.body(file, &b.body, child, &what);
+        // `instnace_type = …` was reported with "did you mean `instance_type`?": saying that
+        // `instance_type` is missing as well would only repeat it.
+        let misspelt: Vec<&str> = b
+            .body
+            .attributes()
+            .filter_map(|a| {
+                let key = a.key.as_str();
+                if child.any_attrs || child.attrs.iter().any(|(n, _)| *n == key) {
+                    return None;
+                }
+                did_you_mean(key, child.attrs.iter().map(|(n, _)| *n))
+            })
+            .collect();
         for (name, required) in child.attrs {
-            if *required && !attrs.contains_key(*name) {
+            if *required && !attrs.contains_key(*name) && !misspelt.contains(name) {
                 self.problems.push(
                     Problem::new(format!("{what} is missing required attribute `{name}`"))
                         .at(header.clone())
@@ -473,6 +485,109 @@ impl Parser {
             }
         }
     }
+}
+
+/// A parse error, made specific where the parser's message is not: an attribute set twice, a
+/// block never closed.
+fn syntax_problem(sources: &Sources, file: FileId, offset: usize, message: &str) -> Problem {
+    let text = &sources.get(file).text;
+    let offset = offset.min(text.len());
+    let at = |span: std::ops::Range<usize>| Loc { file, span };
+    if message.contains("redefined attribute") {
+        let name: String = text[offset..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if !name.is_empty() {
+            return Problem::new(format!("attribute `{name}` is set twice in the same block"))
+                .at(at(offset..offset + name.len()))
+                .label("set again here")
+                .help("each attribute may be set once per block; remove one of them");
+        }
+    }
+    if text[offset..].trim().is_empty() {
+        if let Some(open) = unclosed_brace(text) {
+            let (line, col) = sources.get(file).line_col(offset);
+            return Problem::new("syntax error: a block is never closed")
+                .at(at(open..open + 1))
+                .label("this `{` has no matching `}`")
+                .help(format!("the file ends at {line}:{col}; add the missing `}}`"));
+        }
+    }
+    let end = (offset + 1).min(text.len());
+    Problem::new(format!("syntax error: {message}"))
+        .at(at(offset..end.max(offset)))
+        .label(message.to_string())
+}
+
+/// The innermost `{` left open at the end of `text`, skipping strings, comments and heredocs
+/// (a best effort, used only to point at the likely culprit of a parse error).
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut open = Vec::new();
+    let mut i = 0;
+    let skip_line = |i: usize| b[i..].iter().position(|c| *c == b'\n').map_or(b.len(), |p| i + p);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'#' => i = skip_line(i),
+            b'/' if b.get(i + 1) == Some(&b'/') => i = skip_line(i),
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 1);
+            }
+            b'<' if b.get(i + 1) == Some(&b'<') => {
+                let rest = text[i + 2..].trim_start_matches('-');
+                let marker: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !marker.is_empty() {
+                    let mut j = skip_line(i);
+                    while j < b.len() {
+                        let end = skip_line(j + 1);
+                        if text[j + 1..end].trim() == marker {
+                            break;
+                        }
+                        j = end;
+                    }
+                    i = j;
+                }
+            }
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.pop()
+}
+
+/// `a/./b/../c` as `a/c`, so that module paths read the way they were meant.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn is_identifier(s: &str) -> bool {

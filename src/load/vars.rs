@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
-use super::diag::{did_you_mean, Problem};
+use hcl_edit::Span;
+
+use super::diag::{did_you_mean, FileId, Loc, Problem, Sources};
 use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
 
 /// Where variable values come from, as the user gave them.
@@ -208,7 +210,9 @@ pub fn root_values(
         }
     }
     for file in &inputs.files {
-        for (name, value) in read_var_file(file, &declared, problems) {
+        // `evaluate` adds var files to the sources; their problems then have a location.
+        let id = parsed.sources.iter().position(|s| s.path == *file);
+        for (name, value) in read_var_file(file, id, &parsed.sources, &declared, problems) {
             given.insert(name, (value, format!("-var-file {}", file.display())));
         }
     }
@@ -254,7 +258,7 @@ pub fn root_values(
                         .at(block.loc.clone())
                         .label(format!("declared here as {}", t.name())),
                     );
-                    continue;
+                    Value::from(crate::stack::UNKNOWN_LOOKUP)
                 }
             },
             None => match block.attr("default") {
@@ -272,7 +276,7 @@ pub fn root_values(
                                 "set it with -var {name}=VALUE, in a -var-file, or with REROLL_VAR_{name}"
                             )),
                     );
-                    continue;
+                    Value::from(crate::stack::UNKNOWN_LOOKUP)
                 }
             },
         };
@@ -284,59 +288,92 @@ pub fn root_values(
     out
 }
 
-/// Reads a `-var-file`: attributes with constant values.
+/// Reads a `-var-file`: attributes with constant values. `id` is the file in `sources`, when it
+/// is there, so that problems point at their line.
 fn read_var_file(
     path: &std::path::Path,
+    id: Option<FileId>,
+    sources: &Sources,
     declared: &BTreeMap<&str, &RawBlock>,
     problems: &mut Vec<Problem>,
 ) -> Vec<(String, Value)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(
-                Problem::new(format!("cannot read -var-file {}: {e}", path.display()))
-                    .help("give the path of an .hcl file of `name = value` lines"),
-            );
-            return Vec::new();
-        }
+    let text: std::sync::Arc<str> = match id {
+        Some(id) => sources.get(id).text.clone(),
+        None => match std::fs::read_to_string(path) {
+            Ok(t) => t.into(),
+            Err(e) => {
+                problems.push(
+                    Problem::new(format!("cannot read -var-file {}: {e}", path.display()))
+                        .help("give the path of an .hcl file of `name = value` lines"),
+                );
+                return Vec::new();
+            }
+        },
     };
-    let body: hcl::Body = match hcl::from_str(&text) {
+    let at = |span: Option<std::ops::Range<usize>>| {
+        id.zip(span).map(|(file, span)| Loc { file, span })
+    };
+    let body = match hcl_edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
-            problems.push(Problem::new(format!(
-                "-var-file {} is not valid HCL: {e}",
-                path.display()
-            )));
+            let offset = e.location().offset();
+            let end = (offset + 1).min(text.len()).max(offset);
+            problems.push(
+                Problem::new(format!(
+                    "syntax error in -var-file {}: {}",
+                    path.display(),
+                    e.message()
+                ))
+                .at_opt(at(Some(offset..end)))
+                .label(e.message().to_string())
+                .help("a var file holds `name = value` lines"),
+            );
             return Vec::new();
         }
     };
     let mut out = Vec::new();
     for attr in body.attributes() {
-        let name = attr.key().to_string();
+        let name = attr.key.as_str().to_string();
         if !declared.contains_key(name.as_str()) {
             let mut p = Problem::new(format!(
                 "-var-file {}: the stack declares no variable \"{name}\"",
                 path.display()
-            ));
-            if let Some(s) = did_you_mean(&name, declared.keys().copied()) {
-                p = p.help(format!("did you mean `{s}`?"));
-            }
+            ))
+            .at_opt(at(attr.key.span()))
+            .label("not a variable of the stack");
+            p = match did_you_mean(&name, declared.keys().copied()) {
+                Some(s) => p.help(format!("did you mean `{s}`?")),
+                None if declared.is_empty() => p.help("the stack declares no variables"),
+                None => p.help(format!(
+                    "the stack declares: {}",
+                    declared.keys().copied().collect::<Vec<_>>().join(", ")
+                )),
+            };
             problems.push(p);
             continue;
         }
-        match attr.expr().evaluate(&Context::new()) {
+        match hcl::Expression::from(attr.value.clone()).evaluate(&Context::new()) {
             Ok(v) => out.push((name, v)),
-            Err(e) => problems.push(Problem::new(format!(
-                "-var-file {}: `{name}` must be a constant: {e}",
-                path.display()
-            ))),
+            Err(e) => problems.push(
+                Problem::new(format!(
+                    "-var-file {}: `{name}` must be a constant: {}",
+                    path.display(),
+                    e.kind()
+                ))
+                .at_opt(at(attr.value.span()))
+                .label("references and functions are not allowed in a var file"),
+            ),
         }
     }
-    if body.blocks().next().is_some() {
-        problems.push(Problem::new(format!(
-            "-var-file {} may hold only `name = value` lines, not blocks",
-            path.display()
-        )));
+    if let Some(block) = body.blocks().next() {
+        problems.push(
+            Problem::new(format!(
+                "-var-file {} may hold only `name = value` lines, not blocks",
+                path.display()
+            ))
+            .at_opt(at(block.ident.span()))
+            .label("a block"),
+        );
     }
     out
 }
@@ -384,7 +421,7 @@ pub fn module_values(
                         .at(attr.value_loc.clone())
                         .label(format!("expected {}", t.name())),
                     );
-                    continue;
+                    Value::from(crate::stack::UNKNOWN_LOOKUP)
                 }
             },
             None => match block.attr("default") {
@@ -401,7 +438,7 @@ pub fn module_values(
                         .at(call.loc.clone())
                         .label(format!("add `{name} = …` to this block")),
                     );
-                    continue;
+                    Value::from(crate::stack::UNKNOWN_LOOKUP)
                 }
             },
         };
