@@ -155,45 +155,33 @@ impl Observed {
     /// capacities, but not instance-level churn (an instance replaced by Auto Scaling does not
     /// invalidate a saved plan; a new generation or a changed capacity does).
     pub fn digest(&self) -> String {
-        #[derive(Serialize)]
-        struct G<'a> {
-            key: &'a str,
-            gens: Vec<(u32, &'a Option<String>, &'a str, u32, u32, u32)>,
-        }
-        let groups: Vec<G> = self
+        use serde_json::json;
+        let groups: Vec<serde_json::Value> = self
             .groups
             .values()
-            .map(|g| G {
-                key: &g.key,
-                gens: g
-                    .generations
-                    .iter()
-                    .map(|x| {
-                        (
-                            x.number,
-                            &x.fingerprint,
-                            x.state.as_str(),
-                            x.group.min,
-                            x.group.desired,
-                            x.group.max,
-                        )
-                    })
-                    .collect(),
+            .flat_map(|g| {
+                g.generations.iter().map(move |x| {
+                    json!([g.key, x.number, x.fingerprint, x.state.as_str(),
+                           x.group.min, x.group.desired, x.group.max])
+                })
             })
             .collect();
-        let tgs: Vec<(&String, &crate::cloud::TargetGroupSpec)> = self
+        let tgs: Vec<serde_json::Value> = self
             .target_groups
             .iter()
-            .map(|(a, t)| (a, &t.info.spec))
+            .map(|(a, t)| json!([a, t.info.spec]))
             .collect();
-        let lbs: Vec<(&String, &crate::cloud::LoadBalancerSpec, Vec<&crate::cloud::ListenerSpec>)> = self
+        let lbs: Vec<serde_json::Value> = self
             .load_balancers
             .iter()
-            .map(|(a, l)| (a, &l.info.spec, l.listeners.iter().map(|x| &x.spec).collect()))
+            .map(|(a, l)| {
+                let listeners: Vec<&crate::cloud::ListenerSpec> =
+                    l.listeners.iter().map(|x| &x.spec).collect();
+                json!([a, l.info.spec, listeners])
+            })
             .collect();
-        let json = serde_json::to_vec(&(&self.stack, &self.region, groups, tgs, lbs))
-            .expect("observed state serializes");
-        hex::encode(Sha256::digest(json))
+        let doc = json!([self.stack, self.region, groups, tgs, lbs]);
+        hex::encode(Sha256::digest(doc.to_string().as_bytes()))
     }
 }
 

@@ -280,7 +280,8 @@ pub async fn server_groups(
         .iter()
         .filter(|g| {
             plan.changes.iter().any(|c| {
-                c.address == g.address && matches!(c.action, Action::Create | Action::Resize)
+                c.address == g.address
+                    && matches!(c.action, Action::Create | Action::Resize | Action::Update)
             })
         })
         .collect();
@@ -297,7 +298,7 @@ pub async fn server_groups(
                     .expect("planned");
                 waits.push(match change.action {
                     Action::Create => create_generation(cloud, stack, g, observed, change).await?,
-                    _ => resize(cloud, g, observed, change).await?,
+                    _ => resize(cloud, stack, g, observed, change).await?,
                 });
                 changed += 1;
             }
@@ -435,8 +436,10 @@ async fn create_generation(
     })
 }
 
+/// Resizes the active generation and (re)attaches its target groups, as planned.
 async fn resize(
     cloud: &dyn Cloud,
+    stack: &Stack,
     g: &ServerGroup,
     observed: &Observed,
     change: &plan::Change,
@@ -446,6 +449,33 @@ async fn resize(
         .get(&g.key)
         .and_then(|o| o.active())
         .expect("resize has an active generation");
+    let want = plan::target_group_arns(g, observed);
+    if want.iter().any(|a| is_unknown(a)) {
+        return Err(ApplyError::Unsupported(format!(
+            "{}: a target group it uses does not exist in {}",
+            g.address, stack.name
+        )));
+    }
+    let have = &active.group.target_group_arns;
+    let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
+    let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
+    if !attach.is_empty() {
+        tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
+        cloud.attach_target_groups(&active.group.name, &attach).await?;
+    }
+    if !detach.is_empty() {
+        tracing::info!(address = %g.address, count = detach.len(), "detaching target groups");
+        cloud.detach_target_groups(&active.group.name, &detach).await?;
+    }
+    if change.action == Action::Update {
+        return Ok(HealthWait {
+            address: g.address.clone(),
+            group_name: active.group.name.clone(),
+            desired: active.group.desired,
+            target_group_arns: want,
+            is_new: false,
+        });
+    }
     let desired = change
         .diffs
         .iter()
@@ -463,7 +493,7 @@ async fn resize(
         address: g.address.clone(),
         group_name: active.group.name.clone(),
         desired,
-        target_group_arns: active.group.target_group_arns.clone(),
+        target_group_arns: want,
         is_new: false,
     })
 }

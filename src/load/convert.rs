@@ -565,6 +565,10 @@ fn image(c: &mut Conv, v: &Value) -> Option<(Option<String>, String)> {
 
 /// `capacity = { min = 2, desired = 4, max = 8 }`, or a number for all three.
 fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
+    if is_unknown_value(v) {
+        // A variable not given to `validate`: checked once it is known.
+        return Some(Capacity { min: 0, desired: 0, max: 0 });
+    }
     let cap = match v {
         Value::Number(_) => {
             let n = c.number(v, 0, 10_000)? as u32;
@@ -600,7 +604,7 @@ fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
         }
     };
     let unknown = matches!(v, Value::Object(o) if o.values().any(is_unknown_value));
-    if !unknown && !(cap.min <= cap.desired && cap.desired <= cap.max) {
+    if !unknown && (cap.min > cap.desired || cap.desired > cap.max) {
         c.invalid(
             format!(
                 "`capacity` must satisfy min ≤ desired ≤ max, got min {} desired {} max {}",

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
-use crate::observe::{GenerationState, Observed, ObservedGroup};
+use crate::observe::{GenerationState, Observed};
 use crate::stack::{
     is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
 };
@@ -253,7 +253,7 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         changes.push(plan_load_balancer(stack, lb, observed)?);
     }
     for g in &stack.server_groups {
-        changes.push(plan_server_group(stack, g, observed.groups.get(&g.key), force)?);
+        changes.push(plan_server_group(stack, g, observed, force)?);
     }
 
     // Whatever the stack owns but no longer declares.
@@ -549,12 +549,51 @@ pub fn listener_equal(a: &ListenerSpec, b: &ListenerSpec) -> bool {
     norm(a) == norm(b)
 }
 
+/// Target groups a server group should be attached to, as ARNs where they exist.
+pub fn target_group_arns(g: &ServerGroup, observed: &Observed) -> Vec<String> {
+    g.target_groups
+        .iter()
+        .map(|a| {
+            observed
+                .target_group_arn(a)
+                .map(String::from)
+                .unwrap_or_else(|| format!("{a} {UNKNOWN_APPLY}"))
+        })
+        .collect()
+}
+
+fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Option<AttrDiff> {
+    let want: BTreeSet<String> = target_group_arns(g, observed).into_iter().collect();
+    let have: BTreeSet<String> = have.iter().cloned().collect();
+    if want == have {
+        return None;
+    }
+    let by_arn: BTreeMap<&str, &str> = observed
+        .target_groups
+        .values()
+        .map(|t| (t.info.arn.as_str(), t.address.as_str()))
+        .collect();
+    let names = |set: &BTreeSet<String>| {
+        set.iter()
+            .map(|a| by_arn.get(a.as_str()).map_or(a.as_str(), |n| *n).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(AttrDiff {
+        name: "target_groups".into(),
+        before: Some(names(&have)),
+        after: Some(names(&want)),
+        forces_replacement: false,
+    })
+}
+
 fn plan_server_group(
     stack: &Stack,
     g: &ServerGroup,
-    observed: Option<&ObservedGroup>,
+    observed_all: &Observed,
     force: bool,
 ) -> Result<Change, PlanError> {
+    let observed = observed_all.groups.get(&g.key);
     let spec = launch_spec(stack, g);
     let fp = fingerprint(&spec, &g.subnets);
     let base = |action, reason: String, diffs, rollout| Change {
@@ -693,21 +732,22 @@ fn plan_server_group(
     }
 
     // Same definition: capacity and target group attachments may still differ.
-    let mut diffs = cap_diffs;
-    let want_tgs: BTreeSet<&String> = g.target_groups.iter().collect();
-    let have_tgs: BTreeSet<String> = active
-        .group
-        .target_group_arns
-        .iter()
-        .map(|arn| arn.clone())
-        .collect();
-    let _ = (want_tgs, have_tgs);
-    let resize = !diffs.is_empty();
-    if resize {
+    let attachments = attachment_diff(g, &active.group.target_group_arns, observed_all);
+    if !cap_diffs.is_empty() {
+        let mut diffs = cap_diffs;
+        diffs.extend(attachments);
         return Ok(base(
             Action::Resize,
             format!("capacity of v{:03} changes", active.number),
-            std::mem::take(&mut diffs),
+            diffs,
+            None,
+        ));
+    }
+    if let Some(d) = attachments {
+        return Ok(base(
+            Action::Update,
+            format!("target groups of v{:03} change", active.number),
+            vec![d],
             None,
         ));
     }

@@ -7,7 +7,8 @@ use crate::stack::{Known, ResolvedImage, ResolvedNetwork};
 #[test]
 fn wave_schedules() {
     // (desired, surge, unavailable) => waves as (launch, drain)
-    let cases: &[((u32, u32, u32), &[(u32, u32)])] = &[
+    type Case = ((u32, u32, u32), &'static [(u32, u32)]);
+    let cases: &[Case] = &[
         ((12, 3, 0), &[(3, 3), (3, 3), (3, 3), (3, 3)]),
         ((10, 0, 2), &[(0, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 0)]),
         ((10, 2, 2), &[(2, 4), (4, 4), (4, 2)]),
