@@ -268,7 +268,7 @@ impl<'a> Evaluator<'a> {
                 } else if !declared.is_empty() && declared.len() <= 12 {
                     let names: Vec<String> =
                         declared.iter().map(|d| format!("{}.{d}", r.root)).collect();
-                    p = p.help(format!("declared here: {}", names.join(", ")));
+                    p = p.help(format!("this module declares: {}", names.join(", ")));
                 }
                 self.problems.push(p);
                 ok = false;
@@ -737,7 +737,12 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
 }
 
 fn eval_message(e: &hcl::eval::Error) -> String {
-    e.kind().to_string()
+    let message = e.kind().to_string();
+    // Paths in function errors read like the file names: relative to the working directory.
+    match std::env::current_dir() {
+        Ok(cwd) => message.replace(&format!("{}/", cwd.display()), ""),
+        Err(_) => message,
+    }
 }
 
 /// The label under the snippet: short, since the message above says it in full.

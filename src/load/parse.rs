@@ -98,6 +98,8 @@ impl Parsed {
     pub fn into_diagnostics(self, mut more: Vec<Problem>) -> Diagnostics {
         let mut problems = self.problems;
         problems.append(&mut more);
+        // In the order of the files: problems without a place (command line) first.
+        problems.sort_by_key(|p| p.loc.as_ref().map(|l| (l.file, l.span.start)));
         Diagnostics {
             problems,
             sources: self.sources,
@@ -260,7 +262,7 @@ impl Parser {
             Err(e) => {
                 self.unparsable_files += 1;
                 let offset = e.location().offset();
-                let problem = syntax_problem(&self.sources, id, offset, &e.message().to_string());
+                let problem = syntax_problem(&self.sources, id, offset, e.message());
                 self.problems.push(problem);
                 return Vec::new();
             }
