@@ -4,12 +4,12 @@
 //! [`observe`] reads the account through [`cloud::Cloud`], [`plan`] diffs the two without IO,
 //! and [`apply`] carries a plan out.
 
+pub mod apply;
 pub mod cloud;
 pub mod load;
 pub mod names;
-pub mod stack;
 pub mod observe;
 pub mod plan;
 pub mod resolve;
-pub mod apply;
+pub mod stack;
 pub mod status;

@@ -86,7 +86,11 @@ mod tests {
             if !want.is_empty() {
                 assert_eq!(n, want);
             }
-            assert!(n.starts_with(&elb_prefix(stack)), "{n} / {}", elb_prefix(stack));
+            assert!(
+                n.starts_with(&elb_prefix(stack)),
+                "{n} / {}",
+                elb_prefix(stack)
+            );
         }
         assert_ne!(
             elb_name("a-very-long-stack-name", "and-a-long-group-name-1"),
@@ -105,7 +109,10 @@ mod tests {
     #[test]
     fn addresses_and_keys() {
         let m = vec!["api".to_string()];
-        assert_eq!(address(&m, "server_group", "main"), "module.api.server_group.main");
+        assert_eq!(
+            address(&m, "server_group", "main"),
+            "module.api.server_group.main"
+        );
         assert_eq!(key(&m, "main"), "api-main");
         assert_eq!(address(&[], "target_group", "web"), "target_group.web");
     }

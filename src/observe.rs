@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::{
-    tag, Cloud, CloudResult, GroupInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, LoadBalancerInfo, TargetGroupInfo, TargetHealth,
+    tag, Cloud, CloudResult, GroupInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
+    LoadBalancerInfo, TargetGroupInfo, TargetHealth,
 };
 use crate::names;
 use crate::stack::Known;
@@ -161,8 +161,15 @@ impl Observed {
             .values()
             .flat_map(|g| {
                 g.generations.iter().map(move |x| {
-                    json!([g.key, x.number, x.fingerprint, x.state.as_str(),
-                           x.group.min, x.group.desired, x.group.max])
+                    json!([
+                        g.key,
+                        x.number,
+                        x.fingerprint,
+                        x.state.as_str(),
+                        x.group.min,
+                        x.group.desired,
+                        x.group.max
+                    ])
                 })
             })
             .collect();
@@ -235,10 +242,14 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 
     for lt in templates {
         if let Some(key) = lt.tags.get(tag::GROUP).cloned() {
-            observed.groups.entry(key.clone()).or_insert_with(|| ObservedGroup {
-                key,
-                ..Default::default()
-            }).launch_template = Some(lt);
+            observed
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| ObservedGroup {
+                    key,
+                    ..Default::default()
+                })
+                .launch_template = Some(lt);
         }
     }
     for g in groups {
@@ -256,10 +267,13 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
             .get(tag::STATE)
             .and_then(|s| GenerationState::parse(s))
             .unwrap_or(GenerationState::Rolling);
-        let entry = observed.groups.entry(key.clone()).or_insert_with(|| ObservedGroup {
-            key,
-            ..Default::default()
-        });
+        let entry = observed
+            .groups
+            .entry(key.clone())
+            .or_insert_with(|| ObservedGroup {
+                key,
+                ..Default::default()
+            });
         if entry.address.is_none() {
             entry.address = g.tags.get(tag::ADDRESS).cloned();
         }

@@ -66,7 +66,9 @@ pub async fn resolve(
             }
         }
         if !problems.is_empty() {
-            return Err(ResolveError::Stack(parsed.clone().into_diagnostics(problems)));
+            return Err(ResolveError::Stack(
+                parsed.clone().into_diagnostics(problems),
+            ));
         }
     }
     evaluate(parsed, inputs, known).map_err(ResolveError::Stack)
@@ -141,7 +143,12 @@ fn pick(mut images: Vec<ImageInfo>, lookup: &ImageLookup) -> Result<Option<Image
     if images.len() > 1 && !lookup.most_recent {
         let ids: Vec<&str> = images.iter().map(|i| i.id.as_str()).collect();
         return Err(miss(
-            format!("{}: {} images match ({})", lookup.address, images.len(), ids.join(", ")),
+            format!(
+                "{}: {} images match ({})",
+                lookup.address,
+                images.len(),
+                ids.join(", ")
+            ),
             "set `most_recent = true` to take the newest, or narrow the name or tags",
         ));
     }
@@ -170,7 +177,8 @@ async fn find_network(
     cloud: &dyn Cloud,
     lookup: &NetworkLookup,
 ) -> Result<Result<ResolvedNetwork, Miss>, CloudError> {
-    let fail = |message: String, help: &str| Ok(Err(miss(format!("{}: {message}", lookup.address), help)));
+    let fail =
+        |message: String, help: &str| Ok(Err(miss(format!("{}: {message}", lookup.address), help)));
     let vpc_id = match &lookup.vpc_id {
         Some(id) => id.clone(),
         None => {
@@ -179,7 +187,11 @@ async fn find_network(
                 [one] => one.id.clone(),
                 [] => {
                     return fail(
-                        format!("no VPC in {} has tags {}", cloud.region(), tags_text(&lookup.vpc_tags)),
+                        format!(
+                            "no VPC in {} has tags {}",
+                            cloud.region(),
+                            tags_text(&lookup.vpc_tags)
+                        ),
                         "check vpc_tags, and that --region is the region the network lives in",
                     )
                 }
@@ -189,7 +201,10 @@ async fn find_network(
                             "{} VPCs have tags {} ({}); a network must match exactly one",
                             many.len(),
                             tags_text(&lookup.vpc_tags),
-                            many.iter().map(|v| v.id.as_str()).collect::<Vec<_>>().join(", ")
+                            many.iter()
+                                .map(|v| v.id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                         "add a tag that tells them apart",
                     )
@@ -200,17 +215,31 @@ async fn find_network(
     let mut subnets = cloud.find_subnets(&vpc_id, &lookup.subnet_tags).await?;
     if subnets.is_empty() {
         return fail(
-            format!("no subnet of {vpc_id} has tags {}", tags_text(&lookup.subnet_tags)),
+            format!(
+                "no subnet of {vpc_id} has tags {}",
+                tags_text(&lookup.subnet_tags)
+            ),
             "check subnet_tags",
         );
     }
-    subnets.sort_by(|a, b| a.availability_zone.cmp(&b.availability_zone).then(a.id.cmp(&b.id)));
+    subnets.sort_by(|a, b| {
+        a.availability_zone
+            .cmp(&b.availability_zone)
+            .then(a.id.cmp(&b.id))
+    });
     let mut security_group_ids = Vec::new();
     if !lookup.security_group_names.is_empty() || !lookup.security_group_tags.is_empty() {
         let groups = cloud
-            .find_security_groups(&vpc_id, &lookup.security_group_names, &lookup.security_group_tags)
+            .find_security_groups(
+                &vpc_id,
+                &lookup.security_group_names,
+                &lookup.security_group_tags,
+            )
             .await?;
-        let by_name: BTreeMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.id.as_str())).collect();
+        let by_name: BTreeMap<&str, &str> = groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.id.as_str()))
+            .collect();
         for name in &lookup.security_group_names {
             match by_name.get(name.as_str()) {
                 Some(id) => security_group_ids.push(id.to_string()),
@@ -227,12 +256,18 @@ async fn find_network(
         }
         if security_group_ids.is_empty() {
             return fail(
-                format!("no security group in {vpc_id} has tags {}", tags_text(&lookup.security_group_tags)),
+                format!(
+                    "no security group in {vpc_id} has tags {}",
+                    tags_text(&lookup.security_group_tags)
+                ),
                 "check security_group_tags",
             );
         }
     }
-    let mut zones: Vec<String> = subnets.iter().map(|s| s.availability_zone.clone()).collect();
+    let mut zones: Vec<String> = subnets
+        .iter()
+        .map(|s| s.availability_zone.clone())
+        .collect();
     zones.dedup();
     Ok(Ok(ResolvedNetwork {
         vpc_id,
@@ -246,5 +281,8 @@ fn tags_text(tags: &crate::cloud::Tags) -> String {
     if tags.is_empty() {
         return "(any)".into();
     }
-    tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -6,16 +6,29 @@ use crate::stack::Stack;
 /// Renders the observed state of a stack for people.
 pub fn render(stack: &Stack, observed: &Observed) -> String {
     let mut out = format!("Stack \"{}\" in {}\n", stack.name, observed.region);
-    if observed.groups.is_empty() && observed.target_groups.is_empty() && observed.load_balancers.is_empty() {
+    if observed.groups.is_empty()
+        && observed.target_groups.is_empty()
+        && observed.load_balancers.is_empty()
+    {
         out.push_str("\nNothing deployed.\n");
         return out;
     }
     for g in observed.groups.values() {
-        let address = g.address.clone().unwrap_or_else(|| format!("server_group.{}", g.key));
+        let address = g
+            .address
+            .clone()
+            .unwrap_or_else(|| format!("server_group.{}", g.key));
         out.push_str(&format!("\n{address}\n"));
         out.push_str(&format!(
             "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {}\n",
-            "gen", "auto scaling group", "state", "desired", "min", "max", "in service", "fingerprint"
+            "gen",
+            "auto scaling group",
+            "state",
+            "desired",
+            "min",
+            "max",
+            "in service",
+            "fingerprint"
         ));
         for gen in &g.generations {
             out.push_str(&format!(
@@ -30,8 +43,13 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
                 gen.fingerprint.as_deref().unwrap_or("-"),
             ));
         }
-        if g.generations.iter().any(|x| x.state == crate::observe::GenerationState::Rolling) {
-            out.push_str("  a rollout is in progress or stopped part-way: `reroll apply` continues it\n");
+        if g.generations
+            .iter()
+            .any(|x| x.state == crate::observe::GenerationState::Rolling)
+        {
+            out.push_str(
+                "  a rollout is in progress or stopped part-way: `reroll apply` continues it\n",
+            );
         }
     }
     if !observed.target_groups.is_empty() {

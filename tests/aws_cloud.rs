@@ -240,7 +240,10 @@ async fn network_lookup_by_tags_and_names() {
         .unwrap();
     let ids: Vec<_> = subnets.iter().map(|s| s.id.clone()).collect();
     assert_eq!(sorted(&ids), sorted(&strings(&seed["subnet_ids"])));
-    let zones: BTreeSet<_> = subnets.iter().map(|s| s.availability_zone.as_str()).collect();
+    let zones: BTreeSet<_> = subnets
+        .iter()
+        .map(|s| s.availability_zone.as_str())
+        .collect();
     assert_eq!(zones, BTreeSet::from(["us-east-1a", "us-east-1b"]));
 
     let groups = cloud
@@ -282,7 +285,10 @@ async fn target_groups_load_balancers_and_listeners() {
         .await
         .unwrap();
     let unprefixed_arn = cloud
-        .create_target_group(&target_group_spec("web-unprefixed", vpc_id), &stack_tags(STACK))
+        .create_target_group(
+            &target_group_spec("web-unprefixed", vpc_id),
+            &stack_tags(STACK),
+        )
         .await
         .unwrap();
 
@@ -299,8 +305,14 @@ async fn target_groups_load_balancers_and_listeners() {
     blue_v2.health_check.path = Some("/ready".to_string());
     blue_v2.health_check.interval_seconds = 15;
     blue_v2.deregistration_delay_seconds = 5;
-    cloud.modify_target_group(&blue_arn, &blue_v2).await.unwrap();
-    let listed = cloud.list_target_groups(STACK, "shop-web-blue").await.unwrap();
+    cloud
+        .modify_target_group(&blue_arn, &blue_v2)
+        .await
+        .unwrap();
+    let listed = cloud
+        .list_target_groups(STACK, "shop-web-blue")
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].spec, blue_v2);
 
@@ -341,8 +353,14 @@ async fn target_groups_load_balancers_and_listeners() {
         .create_load_balancer(&nlb_spec, &stack_tags(STACK))
         .await
         .unwrap();
-    cloud.modify_load_balancer(&nlb.arn, &nlb_spec).await.unwrap();
-    let listed = cloud.list_load_balancers(STACK, "shop-internal").await.unwrap();
+    cloud
+        .modify_load_balancer(&nlb.arn, &nlb_spec)
+        .await
+        .unwrap();
+    let listed = cloud
+        .list_load_balancers(STACK, "shop-internal")
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(listed[0].spec.kind, "network");
     assert!(listed[0].spec.internal);
@@ -403,8 +421,16 @@ async fn target_groups_load_balancers_and_listeners() {
     for arn in [&blue_arn, &green_arn, &foreign_arn, &unprefixed_arn] {
         cloud.delete_target_group(arn).await.unwrap();
     }
-    assert!(cloud.list_load_balancers(STACK, "").await.unwrap().is_empty());
-    assert!(cloud.list_target_groups(STACK, "").await.unwrap().is_empty());
+    assert!(cloud
+        .list_load_balancers(STACK, "")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(cloud
+        .list_target_groups(STACK, "")
+        .await
+        .unwrap()
+        .is_empty());
     let gone = cloud.delete_target_group(&blue_arn).await.unwrap_err();
     assert!(gone.is_not_found(), "{gone:?}");
     let gone = cloud.list_listeners(&lb.arn).await.unwrap_err();
@@ -434,7 +460,10 @@ async fn launch_templates_and_versions() {
         ..v1.clone()
     };
     assert_eq!(
-        cloud.create_launch_template_version(&id, &v2).await.unwrap(),
+        cloud
+            .create_launch_template_version(&id, &v2)
+            .await
+            .unwrap(),
         2
     );
     assert_eq!(cloud.launch_template_version(&id, "1").await.unwrap(), v1);
@@ -480,7 +509,11 @@ async fn groups_register_instances_and_resize() {
         .await
         .unwrap();
     let (template, version) = cloud
-        .create_launch_template("shop-web", &launch_spec(&amis[0], &seed), &stack_tags(STACK))
+        .create_launch_template(
+            "shop-web",
+            &launch_spec(&amis[0], &seed),
+            &stack_tags(STACK),
+        )
         .await
         .unwrap();
 
@@ -560,15 +593,15 @@ async fn groups_register_instances_and_resize() {
         assert_eq!(instance.state, "running");
         assert_eq!(instance.image_id.as_deref(), Some(amis[0].as_str()));
         assert_eq!(instance.instance_type.as_deref(), Some("t3.micro"));
-        assert_eq!(instance.tags.get(tag::GROUP).map(String::as_str), Some("web"));
+        assert_eq!(
+            instance.tags.get(tag::GROUP).map(String::as_str),
+            Some("web")
+        );
         assert!(instance.launch_time.is_some());
     }
 
     // Resize, retag, attach and detach.
-    cloud
-        .set_group_capacity(&spec.name, 0, 3, 4)
-        .await
-        .unwrap();
+    cloud.set_group_capacity(&spec.name, 0, 3, 4).await.unwrap();
     cloud
         .set_group_tags(&spec.name, &tags(&[(tag::STATE, "active")]))
         .await
@@ -580,8 +613,14 @@ async fn groups_register_instances_and_resize() {
     let group = cloud.list_groups(STACK).await.unwrap().remove(0);
     assert_eq!((group.min, group.desired, group.max), (0, 3, 4));
     assert_eq!(group.instances.len(), 3);
-    assert_eq!(group.tags.get(tag::STATE).map(String::as_str), Some("active"));
-    assert_eq!(sorted(&group.target_group_arns), sorted(&[tg.clone(), spare_tg.clone()]));
+    assert_eq!(
+        group.tags.get(tag::STATE).map(String::as_str),
+        Some("active")
+    );
+    assert_eq!(
+        sorted(&group.target_group_arns),
+        sorted(&[tg.clone(), spare_tg.clone()])
+    );
     cloud
         .detach_target_groups(&spec.name, std::slice::from_ref(&spare_tg))
         .await
@@ -613,7 +652,11 @@ async fn groups_register_instances_and_resize() {
         "EC2.CreateLaunchTemplate",
         "ELBv2.DescribeTargetHealth",
     ] {
-        assert!(snapshot.contains_key(op), "{op} missing from\n{}", stats.render());
+        assert!(
+            snapshot.contains_key(op),
+            "{op} missing from\n{}",
+            stats.render()
+        );
     }
     assert_eq!(snapshot["AutoScaling.DeleteAutoScalingGroup"].calls, 3);
 }

@@ -15,172 +15,411 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bad"
 /// stderr. The last one is the problem count, so that no follow-on noise goes unnoticed.
 const CASES: &[(&str, &[&str], &[&str])] = &[
     // Syntax.
-    ("syntax_unclosed_brace", &[], &[
-        "syntax_unclosed_brace/main.hcl:5:20", "a block is never closed",
-        "this `{` has no matching `}`", "1 problem found",
-    ]),
-    ("syntax_missing_equals", &[], &[
-        "syntax_missing_equals/main.hcl:7:8", "syntax error", "expected `{`, `=`", "1 problem found",
-    ]),
-    ("attribute_twice", &[], &[
-        "attribute_twice/main.hcl:8:3", "attribute `port` is set twice", "1 problem found",
-    ]),
+    (
+        "syntax_unclosed_brace",
+        &[],
+        &[
+            "syntax_unclosed_brace/main.hcl:5:20",
+            "a block is never closed",
+            "this `{` has no matching `}`",
+            "1 problem found",
+        ],
+    ),
+    (
+        "syntax_missing_equals",
+        &[],
+        &[
+            "syntax_missing_equals/main.hcl:7:8",
+            "syntax error",
+            "expected `{`, `=`",
+            "1 problem found",
+        ],
+    ),
+    (
+        "attribute_twice",
+        &[],
+        &[
+            "attribute_twice/main.hcl:8:3",
+            "attribute `port` is set twice",
+            "1 problem found",
+        ],
+    ),
     // Schema: blocks and attributes.
-    ("unknown_attribute", &[], &[
-        "unknown_attribute/main.hcl:7:3", "unknown attribute `instnace_type` in server_group \"web\"",
-        "did you mean `instance_type`?", "1 problem found",
-    ]),
-    ("unknown_block", &[], &[
-        "unknown_block/main.hcl:5:1", "unknown block `server_grup`", "did you mean `server_group`?",
-        "1 problem found",
-    ]),
-    ("unknown_nested_block", &[], &[
-        "unknown_nested_block/main.hcl:9:3", "unknown block `healthcheck` in target_group \"web\"",
-        "did you mean `health_check`?", "1 problem found",
-    ]),
-    ("duplicate_block_across_files", &[], &[
-        "duplicate_block_across_files/web.hcl:3:1", "duplicate server_group \"web\"",
-        "first declared at duplicate_block_across_files/main.hcl:5:1", "1 problem found",
-    ]),
-    ("missing_image", &[], &[
-        "missing_image/main.hcl:5:1", "server_group \"web\" is missing required attribute `image`",
-        "1 problem found",
-    ]),
-    ("missing_label", &[], &[
-        "missing_label/main.hcl:5:1", "block `server_group` has 0 label(s), expected 1",
-        "server_group \"name\" {", "1 problem found",
-    ]),
-    ("output_missing_value", &[], &[
-        "output_missing_value/main.hcl:5:1", "output \"url\" is missing required attribute `value`",
-        "1 problem found",
-    ]),
-    ("two_stack_blocks", &[], &[
-        "two_stack_blocks/main.hcl:5:1", "more than one `stack` block", "1 problem found",
-    ]),
-    ("no_stack_block", &[], &[
-        "the stack has no `stack` block", "stack \"name\"", "1 problem found",
-    ]),
+    (
+        "unknown_attribute",
+        &[],
+        &[
+            "unknown_attribute/main.hcl:7:3",
+            "unknown attribute `instnace_type` in server_group \"web\"",
+            "did you mean `instance_type`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "unknown_block",
+        &[],
+        &[
+            "unknown_block/main.hcl:5:1",
+            "unknown block `server_grup`",
+            "did you mean `server_group`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "unknown_nested_block",
+        &[],
+        &[
+            "unknown_nested_block/main.hcl:9:3",
+            "unknown block `healthcheck` in target_group \"web\"",
+            "did you mean `health_check`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "duplicate_block_across_files",
+        &[],
+        &[
+            "duplicate_block_across_files/web.hcl:3:1",
+            "duplicate server_group \"web\"",
+            "first declared at duplicate_block_across_files/main.hcl:5:1",
+            "1 problem found",
+        ],
+    ),
+    (
+        "missing_image",
+        &[],
+        &[
+            "missing_image/main.hcl:5:1",
+            "server_group \"web\" is missing required attribute `image`",
+            "1 problem found",
+        ],
+    ),
+    (
+        "missing_label",
+        &[],
+        &[
+            "missing_label/main.hcl:5:1",
+            "block `server_group` has 0 label(s), expected 1",
+            "server_group \"name\" {",
+            "1 problem found",
+        ],
+    ),
+    (
+        "output_missing_value",
+        &[],
+        &[
+            "output_missing_value/main.hcl:5:1",
+            "output \"url\" is missing required attribute `value`",
+            "1 problem found",
+        ],
+    ),
+    (
+        "two_stack_blocks",
+        &[],
+        &[
+            "two_stack_blocks/main.hcl:5:1",
+            "more than one `stack` block",
+            "1 problem found",
+        ],
+    ),
+    (
+        "no_stack_block",
+        &[],
+        &[
+            "the stack has no `stack` block",
+            "stack \"name\"",
+            "1 problem found",
+        ],
+    ),
     // Values of the wrong type or out of range.
-    ("port_not_a_number", &[], &[
-        "port_not_a_number/main.hcl:7:12", "`port` must be a whole number, found string \"eighty\"",
-        "1 problem found",
-    ]),
-    ("capacity_min_above_max", &[], &[
-        "capacity_min_above_max/main.hcl:8:19", "min ≤ desired ≤ max", "got min 8 desired 6 max 4",
-        "1 problem found",
-    ]),
-    ("max_surge_words", &[], &[
-        "max_surge_words/main.hcl:12:17", "`max_surge`: \"lots\" is neither a count nor a percentage",
-        "1 problem found",
-    ]),
-    ("duration_words", &[], &[
-        "duration_words/main.hcl:8:26", "\"ten minutes\" is not a duration", "\"30s\"",
-        "1 problem found",
-    ]),
-    ("rollout_cannot_progress", &[], &[
-        "rollout_cannot_progress/main.hcl:12:5", "rollout can never make progress",
-        "max_surge and max_unavailable are both 0", "1 problem found",
-    ]),
-    ("health_check_path", &[], &[
-        "health_check_path/main.hcl:10:12", "health check path \"healthz\" must start with /",
-        "1 problem found",
-    ]),
-    ("forward_too_many", &[], &[
-        "forward_too_many/main.hcl:23:15", "`forward` names 6 target groups", "1 to 5 target groups",
-        "1 problem found",
-    ]),
-    ("invalid_strategy", &[], &[
-        "invalid_strategy/main.hcl:12:16", "`strategy` cannot be \"big_bang\"",
-        "\"rolling\", \"canary\", \"blue_green\"", "1 problem found",
-    ]),
+    (
+        "port_not_a_number",
+        &[],
+        &[
+            "port_not_a_number/main.hcl:7:12",
+            "`port` must be a whole number, found string \"eighty\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "capacity_min_above_max",
+        &[],
+        &[
+            "capacity_min_above_max/main.hcl:8:19",
+            "min ≤ desired ≤ max",
+            "got min 8 desired 6 max 4",
+            "1 problem found",
+        ],
+    ),
+    (
+        "max_surge_words",
+        &[],
+        &[
+            "max_surge_words/main.hcl:12:17",
+            "`max_surge`: \"lots\" is neither a count nor a percentage",
+            "1 problem found",
+        ],
+    ),
+    (
+        "duration_words",
+        &[],
+        &[
+            "duration_words/main.hcl:8:26",
+            "\"ten minutes\" is not a duration",
+            "\"30s\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "rollout_cannot_progress",
+        &[],
+        &[
+            "rollout_cannot_progress/main.hcl:12:5",
+            "rollout can never make progress",
+            "max_surge and max_unavailable are both 0",
+            "1 problem found",
+        ],
+    ),
+    (
+        "health_check_path",
+        &[],
+        &[
+            "health_check_path/main.hcl:10:12",
+            "health check path \"healthz\" must start with /",
+            "1 problem found",
+        ],
+    ),
+    (
+        "forward_too_many",
+        &[],
+        &[
+            "forward_too_many/main.hcl:23:15",
+            "`forward` names 6 target groups",
+            "1 to 5 target groups",
+            "1 problem found",
+        ],
+    ),
+    (
+        "invalid_strategy",
+        &[],
+        &[
+            "invalid_strategy/main.hcl:12:16",
+            "`strategy` cannot be \"big_bang\"",
+            "\"rolling\", \"canary\", \"blue_green\"",
+            "1 problem found",
+        ],
+    ),
     // References.
-    ("undefined_target_group", &[], &[
-        "undefined_target_group/main.hcl:15:20", "reference to undeclared target_group \"nope\"",
-        "this module declares: target_group.web", "1 problem found",
-    ]),
-    ("undefined_variable", &[], &[
-        "undefined_variable/main.hcl:2:12", "reference to undeclared variable \"regoin\"",
-        "did you mean `var.region`?", "1 problem found",
-    ]),
-    ("unknown_root", &[], &[
-        "unknown_root/main.hcl:6:10", "unknown name `foo`", "references start with one of",
-        "1 problem found",
-    ]),
-    ("wrong_reference_kind", &[], &[
-        "wrong_reference_kind/main.hcl:17:19",
-        "`target_groups` must be a reference to a target_group", "found a reference to server_group.api",
-        "1 problem found",
-    ]),
-    ("depends_on_target_group", &[], &[
-        "depends_on_target_group/main.hcl:15:19",
-        "`depends_on` must be a reference to a server_group", "found a reference to target_group.web",
-        "1 problem found",
-    ]),
-    ("local_cycle", &[], &[
-        "local_cycle/main.hcl:6:7", "local value `a` depends on itself",
-        "local_cycle/main.hcl:7:7", "local value `b` depends on itself", "2 problems found",
-    ]),
+    (
+        "undefined_target_group",
+        &[],
+        &[
+            "undefined_target_group/main.hcl:15:20",
+            "reference to undeclared target_group \"nope\"",
+            "this module declares: target_group.web",
+            "1 problem found",
+        ],
+    ),
+    (
+        "undefined_variable",
+        &[],
+        &[
+            "undefined_variable/main.hcl:2:12",
+            "reference to undeclared variable \"regoin\"",
+            "did you mean `var.region`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "unknown_root",
+        &[],
+        &[
+            "unknown_root/main.hcl:6:10",
+            "unknown name `foo`",
+            "references start with one of",
+            "1 problem found",
+        ],
+    ),
+    (
+        "wrong_reference_kind",
+        &[],
+        &[
+            "wrong_reference_kind/main.hcl:17:19",
+            "`target_groups` must be a reference to a target_group",
+            "found a reference to server_group.api",
+            "1 problem found",
+        ],
+    ),
+    (
+        "depends_on_target_group",
+        &[],
+        &[
+            "depends_on_target_group/main.hcl:15:19",
+            "`depends_on` must be a reference to a server_group",
+            "found a reference to target_group.web",
+            "1 problem found",
+        ],
+    ),
+    (
+        "local_cycle",
+        &[],
+        &[
+            "local_cycle/main.hcl:6:7",
+            "local value `a` depends on itself",
+            "local_cycle/main.hcl:7:7",
+            "local value `b` depends on itself",
+            "2 problems found",
+        ],
+    ),
     // Functions.
-    ("function_missing_file", &[], &[
-        "function_missing_file/main.hcl:10:19", "cannot evaluate `user_data`",
-        "file(\"missing.yaml\"): no such file", "1 problem found",
-    ]),
-    ("unknown_function", &[], &[
-        "unknown_function/main.hcl:10:19", "undefined function `fiel`", "1 problem found",
-    ]),
+    (
+        "function_missing_file",
+        &[],
+        &[
+            "function_missing_file/main.hcl:10:19",
+            "cannot evaluate `user_data`",
+            "file(\"missing.yaml\"): no such file",
+            "1 problem found",
+        ],
+    ),
+    (
+        "unknown_function",
+        &[],
+        &[
+            "unknown_function/main.hcl:10:19",
+            "undefined function `fiel`",
+            "1 problem found",
+        ],
+    ),
     // Modules.
-    ("module_cycle", &[], &[
-        "module_cycle/b/main.hcl:2:12", "module cycle: module_cycle/a → module_cycle/b → module_cycle/a",
-        "1 problem found",
-    ]),
-    ("module_source_missing", &[], &[
-        "module_source_missing/main.hcl:6:12", "module \"api\": no module at module_source_missing/modules/nowhere",
-        "1 problem found",
-    ]),
-    ("module_unknown_input", &[], &[
-        "module_unknown_input/main.hcl:8:3", "module \"api\" has no input `prot`", "did you mean `port`?",
-        "1 problem found",
-    ]),
-    ("module_missing_input", &[], &[
-        "module_missing_input/main.hcl:5:1", "module \"api\" needs input `name`", "1 problem found",
-    ]),
-    ("module_inner_error", &[], &[
-        "module_inner_error/svc/main.hcl:8:3", "unknown attribute `protocl` in target_group \"main\"",
-        "did you mean `protocol`?", "1 problem found",
-    ]),
+    (
+        "module_cycle",
+        &[],
+        &[
+            "module_cycle/b/main.hcl:2:12",
+            "module cycle: module_cycle/a → module_cycle/b → module_cycle/a",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_source_missing",
+        &[],
+        &[
+            "module_source_missing/main.hcl:6:12",
+            "module \"api\": no module at module_source_missing/modules/nowhere",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_unknown_input",
+        &[],
+        &[
+            "module_unknown_input/main.hcl:8:3",
+            "module \"api\" has no input `prot`",
+            "did you mean `port`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_missing_input",
+        &[],
+        &[
+            "module_missing_input/main.hcl:5:1",
+            "module \"api\" needs input `name`",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_inner_error",
+        &[],
+        &[
+            "module_inner_error/svc/main.hcl:8:3",
+            "unknown attribute `protocl` in target_group \"main\"",
+            "did you mean `protocol`?",
+            "1 problem found",
+        ],
+    ),
     // Variables from the command line, var files and the environment.
-    ("missing_required_variable", &["plan"], &[
-        "missing_required_variable/main.hcl:5:1", "required variable \"app_version\" has no value",
-        "-var app_version=VALUE", "-var-file", "REROLL_VAR_app_version", "1 problem found",
-    ]),
-    ("var_undeclared", &["-var", "regoin=eu-west-1"], &[
-        "-var regoin=…: the stack declares no variable \"regoin\"", "did you mean `region`?",
-        "1 problem found",
-    ]),
-    ("var_undeclared", &["--var", "regoin=eu-west-1"], &[
-        "the stack declares no variable \"regoin\"", "1 problem found",
-    ]),
-    ("var_not_a_number", &["-var", "instances=abc"], &[
-        "var_not_a_number/main.hcl:5:1", "variable \"instances\" expects a number, but -var gives \"abc\"",
-        "1 problem found",
-    ]),
-    ("env_var_not_a_bool", &["REROLL_VAR_internal=maybe"], &[
-        "env_var_not_a_bool/main.hcl:5:1",
-        "variable \"internal\" expects a bool, but REROLL_VAR_internal gives \"maybe\"", "1 problem found",
-    ]),
-    ("var_file_syntax_error", &["-var-file", "var_file_syntax_error/prod.tfvars"], &[
-        "var_file_syntax_error/prod.tfvars:2:11", "syntax error in -var-file", "1 problem found",
-    ]),
-    ("var_file_undeclared", &["-var-file", "var_file_undeclared/prod.tfvars"], &[
-        "var_file_undeclared/prod.tfvars:2:1", "the stack declares no variable \"instances\"",
-        "the stack declares: region", "1 problem found",
-    ]),
+    (
+        "missing_required_variable",
+        &["plan"],
+        &[
+            "missing_required_variable/main.hcl:5:1",
+            "required variable \"app_version\" has no value",
+            "-var app_version=VALUE",
+            "-var-file",
+            "REROLL_VAR_app_version",
+            "1 problem found",
+        ],
+    ),
+    (
+        "var_undeclared",
+        &["-var", "regoin=eu-west-1"],
+        &[
+            "-var regoin=…: the stack declares no variable \"regoin\"",
+            "did you mean `region`?",
+            "1 problem found",
+        ],
+    ),
+    (
+        "var_undeclared",
+        &["--var", "regoin=eu-west-1"],
+        &[
+            "the stack declares no variable \"regoin\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "var_not_a_number",
+        &["-var", "instances=abc"],
+        &[
+            "var_not_a_number/main.hcl:5:1",
+            "variable \"instances\" expects a number, but -var gives \"abc\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "env_var_not_a_bool",
+        &["REROLL_VAR_internal=maybe"],
+        &[
+            "env_var_not_a_bool/main.hcl:5:1",
+            "variable \"internal\" expects a bool, but REROLL_VAR_internal gives \"maybe\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "var_file_syntax_error",
+        &["-var-file", "var_file_syntax_error/prod.tfvars"],
+        &[
+            "var_file_syntax_error/prod.tfvars:2:11",
+            "syntax error in -var-file",
+            "1 problem found",
+        ],
+    ),
+    (
+        "var_file_undeclared",
+        &["-var-file", "var_file_undeclared/prod.tfvars"],
+        &[
+            "var_file_undeclared/prod.tfvars:2:1",
+            "the stack declares no variable \"instances\"",
+            "the stack declares: region",
+            "1 problem found",
+        ],
+    ),
     // All problems at once: three independent ones in one file.
-    ("three_errors", &[], &[
-        "three_errors/main.hcl:7:12", "`port` must be a whole number",
-        "three_errors/main.hcl:12:3", "did you mean `instance_type`?",
-        "three_errors/main.hcl:15:20", "undeclared target_group \"nope\"", "3 problems found",
-    ]),
+    (
+        "three_errors",
+        &[],
+        &[
+            "three_errors/main.hcl:7:12",
+            "`port` must be a whole number",
+            "three_errors/main.hcl:12:3",
+            "did you mean `instance_type`?",
+            "three_errors/main.hcl:15:20",
+            "undeclared target_group \"nope\"",
+            "3 problems found",
+        ],
+    ),
 ];
 
 struct Run {
@@ -202,7 +441,10 @@ fn reroll(dir: &str, args: &[&str]) -> Run {
         .args(&cli)
         .envs(env.iter().filter_map(|e| e.split_once('=')))
         .env("NO_COLOR", "1")
-        .env("AWS_ENDPOINT_URL", format!("http://{}", aws.local_addr().unwrap()))
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://{}", aws.local_addr().unwrap()),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("REROLL_REGION")
         .env_remove("RUST_BACKTRACE")
@@ -256,10 +498,19 @@ fn every_bad_stack_is_reported_where_it_is_wrong() {
             }
         }
         if !wrong.is_empty() {
-            failures.push(format!("{case} {args:?}: {}\n{}", wrong.join("; "), run.stderr));
+            failures.push(format!(
+                "{case} {args:?}: {}\n{}",
+                wrong.join("; "),
+                run.stderr
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -80,7 +80,16 @@ fn deploy_then_no_changes_then_new_image_is_a_replace() {
     expect_code(&o, 0);
     assert!(stdout(&o).contains("Plan: no changes."), "{}", stdout(&o));
 
-    let o = reroll(&emu, &["plan", path(&d), "-var", "app_version=1.1.0", "--detailed-exitcode"]);
+    let o = reroll(
+        &emu,
+        &[
+            "plan",
+            path(&d),
+            "-var",
+            "app_version=1.1.0",
+            "--detailed-exitcode",
+        ],
+    );
     expect_code(&o, 2);
     let out = stdout(&o);
     assert!(out.contains("± server_group.web"), "{out}");
@@ -88,7 +97,16 @@ fn deploy_then_no_changes_then_new_image_is_a_replace() {
     assert!(out.contains("Plan: 2 to replace."), "{out}");
 
     // Until rolling replacement exists, apply refuses before touching anything.
-    let o = reroll(&emu, &["apply", path(&d), "-var", "app_version=1.1.0", "--auto-approve"]);
+    let o = reroll(
+        &emu,
+        &[
+            "apply",
+            path(&d),
+            "-var",
+            "app_version=1.1.0",
+            "--auto-approve",
+        ],
+    );
     expect_code(&o, 1);
     assert!(stderr(&o).contains("Nothing was changed"), "{}", stderr(&o));
     let o = reroll(&emu, &["plan", path(&d), "--detailed-exitcode"]);
@@ -122,17 +140,45 @@ fn capacity_change_is_applied_as_a_resize() {
     expect_code(&reroll(&emu, &["apply", path(&d), "--auto-approve"]), 0);
     let o = reroll(&emu, &["plan", path(&d), "-var", "web_instances=5"]);
     assert!(stdout(&o).contains("~ server_group.web"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("capacity.desired  3 → 5"), "{}", stdout(&o));
-    let o = reroll(&emu, &["apply", path(&d), "-var", "web_instances=5", "--auto-approve"]);
+    assert!(
+        stdout(&o).contains("capacity.desired  3 → 5"),
+        "{}",
+        stdout(&o)
+    );
+    let o = reroll(
+        &emu,
+        &[
+            "apply",
+            path(&d),
+            "-var",
+            "web_instances=5",
+            "--auto-approve",
+        ],
+    );
     expect_code(&o, 0);
     let o = reroll(&emu, &["status", path(&d)]);
     let status = stdout(&o);
-    let line = status.lines().find(|l| l.contains("demo-web-v001")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.contains("demo-web-v001"))
+        .unwrap();
     let cols: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cols[3], "5", "desired in: {line}");
     assert_eq!(cols[6], "5", "in service in: {line}");
-    assert!(status.contains("target_group.web                   5 healthy of   5"), "{status}");
-    let o = reroll(&emu, &["plan", path(&d), "-var", "web_instances=5", "--detailed-exitcode"]);
+    assert!(
+        status.contains("target_group.web                   5 healthy of   5"),
+        "{status}"
+    );
+    let o = reroll(
+        &emu,
+        &[
+            "plan",
+            path(&d),
+            "-var",
+            "web_instances=5",
+            "--detailed-exitcode",
+        ],
+    );
     expect_code(&o, 0);
 }
 
@@ -168,11 +214,40 @@ fn saved_plan_applies_exactly_and_is_refused_after_the_world_changed() {
 
     // A plan to grow, then somebody else grows it differently first.
     let f2 = dir.path().join("grow.plan");
-    expect_code(&reroll(&emu, &["plan", path(&d), "-var", "web_instances=4", "--out", path(&f2)]), 0);
-    expect_code(&reroll(&emu, &["apply", path(&d), "-var", "web_instances=6", "--auto-approve"]), 0);
+    expect_code(
+        &reroll(
+            &emu,
+            &[
+                "plan",
+                path(&d),
+                "-var",
+                "web_instances=4",
+                "--out",
+                path(&f2),
+            ],
+        ),
+        0,
+    );
+    expect_code(
+        &reroll(
+            &emu,
+            &[
+                "apply",
+                path(&d),
+                "-var",
+                "web_instances=6",
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
     let o = reroll(&emu, &["apply", path(&f2)]);
     expect_code(&o, 1);
-    assert!(stderr(&o).contains("changed since the plan was saved"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("changed since the plan was saved"),
+        "{}",
+        stderr(&o)
+    );
 
     // Not a plan file at all.
     let junk = dir.path().join("junk.plan");
@@ -198,12 +273,21 @@ fn missing_image_and_empty_network_are_located_errors() {
     expect_code(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("stacks/demo/main.hcl:28:1"), "{err}");
-    assert!(err.contains("no image in us-east-1 matches name \"demo-app-9.9.9\""), "{err}");
+    assert!(
+        err.contains("no image in us-east-1 matches name \"demo-app-9.9.9\""),
+        "{err}"
+    );
 
-    let o = reroll(&emu, &["plan", path(&root().join("tests/fixtures/no-network"))]);
+    let o = reroll(
+        &emu,
+        &["plan", path(&root().join("tests/fixtures/no-network"))],
+    );
     expect_code(&o, 1);
     let err = stderr(&o);
-    assert!(err.contains("no VPC in us-east-1 has tags Name=nowhere"), "{err}");
+    assert!(
+        err.contains("no VPC in us-east-1 has tags Name=nowhere"),
+        "{err}"
+    );
     assert!(err.contains("main.hcl:"), "{err}");
 }
 
@@ -213,14 +297,53 @@ fn plan_calls_do_not_grow_with_instances() {
     let emu = started();
     let stack = root().join("tests/fixtures/three-groups");
     let calls = |n: &str| -> u64 {
-        let o = reroll(&emu, &["plan", path(&stack), "-var", &format!("instances={n}"), "--stats"]);
+        let o = reroll(
+            &emu,
+            &[
+                "plan",
+                path(&stack),
+                "-var",
+                &format!("instances={n}"),
+                "--stats",
+            ],
+        );
         let err = stderr(&o);
-        let total = err.lines().find(|l| l.starts_with("total")).unwrap_or_else(|| panic!("{err}"));
+        let total = err
+            .lines()
+            .find(|l| l.starts_with("total"))
+            .unwrap_or_else(|| panic!("{err}"));
         total.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
-    expect_code(&reroll(&emu, &["apply", path(&stack), "-var", "instances=1", "--auto-approve"]), 0);
+    expect_code(
+        &reroll(
+            &emu,
+            &[
+                "apply",
+                path(&stack),
+                "-var",
+                "instances=1",
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
     let small = calls("1");
-    expect_code(&reroll(&emu, &["apply", path(&stack), "-var", "instances=50", "--auto-approve"]), 0);
+    expect_code(
+        &reroll(
+            &emu,
+            &[
+                "apply",
+                path(&stack),
+                "-var",
+                "instances=50",
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
     let large = calls("50");
-    assert_eq!(small, large, "plan made {small} calls at 3×1 and {large} at 3×50");
+    assert_eq!(
+        small, large,
+        "plan made {small} calls at 3×1 and {large} at 3×50"
+    );
 }

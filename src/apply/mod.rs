@@ -180,7 +180,12 @@ pub async fn infrastructure(
             let have = &observed.load_balancers[&lb.address];
             if have.info.spec.subnet_ids.iter().collect::<BTreeSet<_>>()
                 != spec.subnet_ids.iter().collect::<BTreeSet<_>>()
-                || have.info.spec.security_group_ids.iter().collect::<BTreeSet<_>>()
+                || have
+                    .info
+                    .spec
+                    .security_group_ids
+                    .iter()
+                    .collect::<BTreeSet<_>>()
                     != spec.security_group_ids.iter().collect::<BTreeSet<_>>()
             {
                 tracing::info!(address = %lb.address, "updating load balancer subnets and security groups");
@@ -315,7 +320,10 @@ pub async fn server_groups(
             }
             for w in &waits {
                 let mut t = BTreeMap::new();
-                t.insert(tag::STATE.to_string(), GenerationState::Active.as_str().to_string());
+                t.insert(
+                    tag::STATE.to_string(),
+                    GenerationState::Active.as_str().to_string(),
+                );
                 cloud.set_group_tags(&w.group_name, &t).await?;
                 tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
             }
@@ -384,7 +392,11 @@ async fn create_generation(
             let mut tags = stack_tags(stack, &g.address);
             tags.insert(tag::GROUP.into(), g.key.clone());
             cloud
-                .create_launch_template(&names::launch_template_name(&stack.name, &g.key), &spec, &tags)
+                .create_launch_template(
+                    &names::launch_template_name(&stack.name, &g.key),
+                    &spec,
+                    &tags,
+                )
                 .await?
         }
     };
@@ -407,7 +419,10 @@ async fn create_generation(
     tags.insert(tag::FINGERPRINT.into(), fp);
     tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
     tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
-    let desired = change.rollout.as_ref().map_or(g.capacity.desired, |r| r.desired);
+    let desired = change
+        .rollout
+        .as_ref()
+        .map_or(g.capacity.desired, |r| r.desired);
     tracing::info!(
         address = %g.address, group = %name, desired, instance_type = %g.instance_type, image = %g.image_id,
         "creating generation"
@@ -461,11 +476,15 @@ async fn resize(
     let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
     if !attach.is_empty() {
         tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
-        cloud.attach_target_groups(&active.group.name, &attach).await?;
+        cloud
+            .attach_target_groups(&active.group.name, &attach)
+            .await?;
     }
     if !detach.is_empty() {
         tracing::info!(address = %g.address, count = detach.len(), "detaching target groups");
-        cloud.detach_target_groups(&active.group.name, &detach).await?;
+        cloud
+            .detach_target_groups(&active.group.name, &detach)
+            .await?;
     }
     if change.action == Action::Update {
         return Ok(HealthWait {
@@ -510,7 +529,10 @@ pub async fn deletions(
     let groups = wants(plan, Kind::ServerGroup, Action::Delete);
     let mut deleting = Vec::new();
     for og in observed.groups.values() {
-        let address = og.address.clone().unwrap_or_else(|| format!("server_group.{}", og.key));
+        let address = og
+            .address
+            .clone()
+            .unwrap_or_else(|| format!("server_group.{}", og.key));
         if !groups.contains(address.as_str()) {
             continue;
         }
@@ -521,9 +543,19 @@ pub async fn deletions(
         }
         changed += 1;
     }
-    wait::wait_groups_gone(cloud, &observed.stack, &deleting, Duration::from_secs(900), opts.poll).await?;
+    wait::wait_groups_gone(
+        cloud,
+        &observed.stack,
+        &deleting,
+        Duration::from_secs(900),
+        opts.poll,
+    )
+    .await?;
     for og in observed.groups.values() {
-        let address = og.address.clone().unwrap_or_else(|| format!("server_group.{}", og.key));
+        let address = og
+            .address
+            .clone()
+            .unwrap_or_else(|| format!("server_group.{}", og.key));
         if let (true, Some(lt)) = (groups.contains(address.as_str()), &og.launch_template) {
             match cloud.delete_launch_template(&lt.id).await {
                 Err(e) if !e.is_not_found() => return Err(e.into()),

@@ -63,7 +63,9 @@ pub async fn wait_healthy(
                     let in_service: Vec<&str> = g
                         .instances
                         .iter()
-                        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+                        .filter(|i| {
+                            i.lifecycle_state == "InService" && i.health_status == "Healthy"
+                        })
                         .map(|i| i.id.as_str())
                         .collect();
                     let mut unhealthy = Vec::new();
@@ -78,7 +80,10 @@ pub async fn wait_healthy(
                                         Some(t) => format!(
                                             "{id} is {}{}",
                                             t.state,
-                                            t.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                                            t.reason
+                                                .as_ref()
+                                                .map(|r| format!(" ({r})"))
+                                                .unwrap_or_default()
                                         ),
                                         None => format!("{id} is not registered"),
                                     });

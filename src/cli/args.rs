@@ -48,7 +48,13 @@ pub struct Global {
     #[arg(long, global = true)]
     pub stats: bool,
     /// Seconds between polls while waiting on AWS.
-    #[arg(long, global = true, default_value_t = 5.0, hide = true, env = "REROLL_POLL_SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 5.0,
+        hide = true,
+        env = "REROLL_POLL_SECONDS"
+    )]
     pub poll_seconds: f64,
 }
 

@@ -97,7 +97,18 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             json,
             detailed_exitcode,
             force,
-        } => plan_command(ctx, &path, &vars, out.as_deref(), json, detailed_exitcode, force).await,
+        } => {
+            plan_command(
+                ctx,
+                &path,
+                &vars,
+                out.as_deref(),
+                json,
+                detailed_exitcode,
+                force,
+            )
+            .await
+        }
         Command::Apply {
             path,
             vars,
@@ -222,7 +233,12 @@ fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
     let text = if json {
         plan_json(plan)
     } else {
-        render::render(plan, Style { color: color_stdout() })
+        render::render(
+            plan,
+            Style {
+                color: color_stdout(),
+            },
+        )
     };
     println!("{}", stack.redact(&text));
 }
@@ -257,7 +273,11 @@ async fn plan_command(
     print_plan(&plan, &w.stack, json);
     if let Some(out) = out {
         save_plan(&w, &plan, path, force, out)?;
-        eprintln!("Saved the plan to {}; apply exactly it with: reroll apply {}", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply exactly it with: reroll apply {}",
+            out.display(),
+            out.display()
+        );
     }
     Ok(if detailed && plan.has_changes() {
         EXIT_CHANGES
@@ -405,9 +425,14 @@ async fn execute(w: World, plan: &Plan, opts: &ApplyOptions) -> Result<Stack, Ex
         .images
         .iter()
         .filter_map(|(address, img)| {
-            img.copy_from
-                .as_ref()
-                .map(|(region, id)| (address.clone(), region.clone(), id.clone(), img.name.clone()))
+            img.copy_from.as_ref().map(|(region, id)| {
+                (
+                    address.clone(),
+                    region.clone(),
+                    id.clone(),
+                    img.name.clone(),
+                )
+            })
         })
         .collect();
     for (address, region, id, name) in copies {
@@ -418,7 +443,10 @@ async fn execute(w: World, plan: &Plan, opts: &ApplyOptions) -> Result<Stack, Ex
             .copy_image(&region, &id, &name, &tags)
             .await
             .map_err(|e| anyhow!(e).context(format!("{address}: copying {id} from {region}")))?;
-        let entry = known.images.get_mut(&address).expect("copied image is known");
+        let entry = known
+            .images
+            .get_mut(&address)
+            .expect("copied image is known");
         entry.id = new_id;
         entry.copy_from = None;
     }
@@ -451,7 +479,12 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
     inputs.values = saved
         .variables
         .iter()
-        .map(|(k, v)| (k.clone(), serde_json::from_value(v.clone()).unwrap_or(hcl::Value::Null)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::from_value(v.clone()).unwrap_or(hcl::Value::Null),
+            )
+        })
         .collect();
     inputs.cli = given
         .into_iter()
@@ -531,7 +564,11 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         return Ok(EXIT_OK);
     }
     if !confirm(
-        &format!("Destroy everything stack \"{}\" owns in {}?", stack.name, cloud.region()),
+        &format!(
+            "Destroy everything stack \"{}\" owns in {}?",
+            stack.name,
+            cloud.region()
+        ),
         auto_approve,
     )? {
         eprintln!("Destroy cancelled; nothing was changed.");
@@ -542,6 +579,9 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
     };
     apply::deletions(&cloud, &plan, &observed, &opts).await?;
-    eprintln!("Destroy complete: {} resources removed.", plan.count(Action::Delete));
+    eprintln!(
+        "Destroy complete: {} resources removed.",
+        plan.count(Action::Delete)
+    );
     Ok(EXIT_OK)
 }

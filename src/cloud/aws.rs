@@ -6,7 +6,7 @@
 //!
 //! - **Call counting.** Every service client carries a [`CallCounter`] interceptor that records
 //!   each operation, each HTTP attempt and each throttled attempt in [`Stats`].
-//! - **Error mapping.** Every SDK error goes through [`AwsCloud::fail`], which sorts it into a
+//! - **Error mapping.** Every SDK error goes through [`AwsCloud::call`], which sorts it into a
 //!   [`CloudError`] variant by its error code and keeps code and message.
 //! - **Published limits.** Describe calls page at the service's maximum page size; batched
 //!   calls respect the per-call limits (`DescribeTags` ≤ 20 ARNs, target group attachments
@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -49,8 +50,8 @@ use super::stats::Stats;
 use super::{
     tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
     HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, SecurityGroupInfo,
-    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, SecurityGroupInfo, SubnetInfo,
+    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -74,7 +75,8 @@ const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 const DEFAULT_DEREGISTRATION_DELAY: u32 = 300;
 
 /// Instance states that still count as part of a fleet (everything but `terminated`).
-const LIVE_INSTANCE_STATES: [&str; 5] = ["pending", "running", "shutting-down", "stopping", "stopped"];
+const LIVE_INSTANCE_STATES: [&str; 5] =
+    ["pending", "running", "shutting-down", "stopping", "stopped"];
 
 /// Static credentials used against a local emulator when none are configured.
 const EMULATOR_KEY: &str = "test";
@@ -197,26 +199,28 @@ impl AwsCloud {
         }
     }
 
-    /// The error mapper for one call: `.map_err(self.fail("EC2.DescribeImages", "image x"))`.
+    /// Awaits one request (or all pages of one) and maps its error to a [`CloudError`].
     /// `what` names the subject of a not-found error.
-    fn fail<'a, E, R>(
-        &'a self,
+    async fn call<T, E, R>(
+        &self,
         operation: &'static str,
-        what: impl fmt::Display + 'a,
-    ) -> impl FnOnce(SdkError<E, R>) -> CloudError + 'a
+        what: impl fmt::Display,
+        request: impl Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> CloudResult<T>
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: fmt::Debug + Send + Sync + 'static,
     {
-        move |err| {
+        request.await.map_err(|err| {
+            let what = what.to_string();
             cloud_error(
                 operation,
-                &what.to_string(),
+                &what,
                 err,
                 &self.region,
                 self.endpoint_url.as_deref(),
             )
-        }
+        })
     }
 }
 
@@ -231,7 +235,7 @@ async fn with_usable_credentials(sdk: SdkConfig) -> Result<SdkConfig, CloudError
         None => "no credentials provider".to_string(),
     };
     if sdk.endpoint_url().is_some() {
-        tracing::debug!(%problem, "no AWS credentials; using static test credentials for the endpoint");
+        tracing::debug!(%problem, "no AWS credentials; using test credentials for the endpoint");
         let creds = Credentials::new(EMULATOR_KEY, EMULATOR_KEY, None, None, "reroll-emulator");
         return Ok(sdk
             .into_builder()
@@ -464,6 +468,13 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
 // ---------------------------------------------------------------------------------------------
 // The Cloud implementation
 
+/// Every item of every page of a paginated request (a future of `Result<Vec<Item>, SdkError>`).
+macro_rules! all_items {
+    ($request:expr) => {
+        $request.into_paginator().items().send().try_collect()
+    };
+}
+
 /// Sets the health check fields shared by CreateTargetGroup and ModifyTargetGroup. Unset
 /// fields (empty strings, zeros) are left to AWS's defaults.
 macro_rules! with_health_check {
@@ -499,7 +510,6 @@ macro_rules! with_listener {
     }};
 }
 
-
 #[async_trait]
 impl Cloud for AwsCloud {
     fn region(&self) -> &str {
@@ -513,7 +523,7 @@ impl Cloud for AwsCloud {
         if let Some(name) = &filter.name {
             filters.push(ec2_filter("name", [name.as_str()]));
         }
-        let mut req = self
+        let mut request = self
             .ec2
             .describe_images()
             .set_owners(non_empty_vec(&filter.owners))
@@ -521,15 +531,12 @@ impl Cloud for AwsCloud {
             .set_filters(Some(filters));
         // EC2 refuses MaxResults together with ImageIds.
         if filter.ids.is_empty() {
-            req = req.max_results(EC2_PAGE);
+            request = request.max_results(EC2_PAGE);
         }
-        let images = req
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("EC2.DescribeImages", images_what(filter)))?;
+        let what = images_what(filter);
+        let images = self
+            .call("EC2.DescribeImages", what, all_items!(request))
+            .await?;
         Ok(images
             .iter()
             .map(image_info)
@@ -555,43 +562,36 @@ impl Cloud for AwsCloud {
         name: &str,
         tags: &Tags,
     ) -> CloudResult<String> {
-        let out = self
+        let request = self
             .ec2
             .copy_image()
             .source_region(source_region)
             .source_image_id(source_image_id)
-            .name(name)
-            .send()
-            .await
-            .map_err(self.fail(
-                "EC2.CopyImage",
-                format!("image {source_image_id} in {source_region}"),
-            ))?;
+            .name(name);
+        let what = format!("image {source_image_id} in {source_region}");
+        let out = self.call("EC2.CopyImage", what, request.send()).await?;
         let image_id = text(out.image_id());
         if !tags.is_empty() {
-            self.ec2
+            let request = self
+                .ec2
                 .create_tags()
                 .resources(&image_id)
-                .set_tags(Some(ec2_tags(tags)))
-                .send()
-                .await
-                .map_err(self.fail("EC2.CreateTags", format!("image {image_id}")))?;
+                .set_tags(Some(ec2_tags(tags)));
+            let what = format!("image {image_id}");
+            self.call("EC2.CreateTags", what, request.send()).await?;
         }
         Ok(image_id)
     }
 
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {
-        let vpcs = self
+        let request = self
             .ec2
             .describe_vpcs()
             .set_filters(Some(ec2_tag_filters(tags)))
-            .max_results(EC2_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("EC2.DescribeVpcs", "VPCs"))?;
+            .max_results(EC2_PAGE);
+        let vpcs = self
+            .call("EC2.DescribeVpcs", "VPCs", all_items!(request))
+            .await?;
         Ok(vpcs
             .iter()
             .map(vpc_info)
@@ -600,17 +600,15 @@ impl Cloud for AwsCloud {
     }
 
     async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>> {
-        let subnets = self
+        let request = self
             .ec2
             .describe_subnets()
             .set_filters(Some(ec2_vpc_filters(vpc_id, tags)))
-            .max_results(EC2_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("EC2.DescribeSubnets", format!("subnets of {vpc_id}")))?;
+            .max_results(EC2_PAGE);
+        let what = format!("subnets of {vpc_id}");
+        let subnets = self
+            .call("EC2.DescribeSubnets", what, all_items!(request))
+            .await?;
         Ok(subnets
             .iter()
             .map(subnet_info)
@@ -628,20 +626,15 @@ impl Cloud for AwsCloud {
         if !names.is_empty() {
             filters.push(ec2_filter("group-name", names));
         }
-        let groups = self
+        let request = self
             .ec2
             .describe_security_groups()
             .set_filters(Some(filters))
-            .max_results(EC2_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail(
-                "EC2.DescribeSecurityGroups",
-                format!("security groups of {vpc_id}"),
-            ))?;
+            .max_results(EC2_PAGE);
+        let what = format!("security groups of {vpc_id}");
+        let groups = self
+            .call("EC2.DescribeSecurityGroups", what, all_items!(request))
+            .await?;
         Ok(groups
             .iter()
             .map(security_group_info)
@@ -656,22 +649,22 @@ impl Cloud for AwsCloud {
     // --- observing a stack -------------------------------------------------------------------
 
     async fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>> {
-        let groups = self
+        let stack_filter = asg::types::Filter::builder()
+            .name(format!("tag:{}", tag::STACK))
+            .values(stack)
+            .build();
+        let request = self
             .asg
             .describe_auto_scaling_groups()
-            .filters(
-                asg::types::Filter::builder()
-                    .name(format!("tag:{}", tag::STACK))
-                    .values(stack)
-                    .build(),
+            .filters(stack_filter)
+            .max_records(ASG_PAGE);
+        let groups = self
+            .call(
+                "AutoScaling.DescribeAutoScalingGroups",
+                "groups",
+                all_items!(request),
             )
-            .max_records(ASG_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("AutoScaling.DescribeAutoScalingGroups", "groups"))?;
+            .await?;
         Ok(groups
             .iter()
             .map(group_info)
@@ -680,20 +673,15 @@ impl Cloud for AwsCloud {
     }
 
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
-        let reservations = self
+        let request = self
             .ec2
             .describe_instances()
-            .set_filters(Some(vec![
-                ec2_filter(&format!("tag:{}", tag::STACK), [stack]),
-                ec2_filter("instance-state-name", LIVE_INSTANCE_STATES),
-            ]))
-            .max_results(EC2_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("EC2.DescribeInstances", "instances"))?;
+            .filters(ec2_stack_filter(stack))
+            .filters(ec2_filter("instance-state-name", LIVE_INSTANCE_STATES))
+            .max_results(EC2_PAGE);
+        let reservations = self
+            .call("EC2.DescribeInstances", "instances", all_items!(request))
+            .await?;
         Ok(reservations
             .iter()
             .flat_map(|r| r.instances())
@@ -703,17 +691,18 @@ impl Cloud for AwsCloud {
     }
 
     async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>> {
-        let templates = self
+        let request = self
             .ec2
             .describe_launch_templates()
-            .filters(ec2_filter(&format!("tag:{}", tag::STACK), [stack]))
-            .max_results(LAUNCH_TEMPLATE_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("EC2.DescribeLaunchTemplates", "launch templates"))?;
+            .filters(ec2_stack_filter(stack))
+            .max_results(LAUNCH_TEMPLATE_PAGE);
+        let templates = self
+            .call(
+                "EC2.DescribeLaunchTemplates",
+                "launch templates",
+                all_items!(request),
+            )
+            .await?;
         Ok(templates
             .iter()
             .map(launch_template_info)
@@ -728,14 +717,12 @@ impl Cloud for AwsCloud {
     ) -> CloudResult<LaunchSpec> {
         const OP: &str = "EC2.DescribeLaunchTemplateVersions";
         let what = format!("launch template {template_id} version {version}");
-        let out = self
+        let request = self
             .ec2
             .describe_launch_template_versions()
             .launch_template_id(template_id)
-            .versions(version)
-            .send()
-            .await
-            .map_err(self.fail(OP, &what))?;
+            .versions(version);
+        let out = self.call(OP, &what, request.send()).await?;
         out.launch_template_versions()
             .first()
             .and_then(|v| v.launch_template_data())
@@ -752,41 +739,37 @@ impl Cloud for AwsCloud {
         stack: &str,
         name_prefix: &str,
     ) -> CloudResult<Vec<TargetGroupInfo>> {
-        let candidates: Vec<_> = self
-            .elb
-            .describe_target_groups()
-            .page_size(ELB_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("ELBv2.DescribeTargetGroups", "target groups"))?
-            .into_iter()
-            .filter(|tg| text(tg.target_group_name()).starts_with(name_prefix))
-            .collect();
+        let request = self.elb.describe_target_groups().page_size(ELB_PAGE);
+        let all = self
+            .call(
+                "ELBv2.DescribeTargetGroups",
+                "target groups",
+                all_items!(request),
+            )
+            .await?;
+        let candidates = named_with_prefix(all, |tg| tg.target_group_name(), name_prefix);
         let mut out = Vec::new();
         for (tg, tags) in self
             .stack_members(candidates, |tg| tg.target_group_arn(), stack)
             .await?
         {
-            let delay = self.deregistration_delay(&text(tg.target_group_arn())).await?;
+            let delay = self
+                .deregistration_delay(&text(tg.target_group_arn()))
+                .await?;
             out.push(target_group_info(&tg, delay, tags));
         }
         Ok(out)
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
-        let out = self
+        let request = self
             .elb
             .describe_target_health()
-            .target_group_arn(target_group_arn)
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.DescribeTargetHealth",
-                format!("target group {target_group_arn}"),
-            ))?;
+            .target_group_arn(target_group_arn);
+        let what = format!("target group {target_group_arn}");
+        let out = self
+            .call("ELBv2.DescribeTargetHealth", what, request.send())
+            .await?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -799,42 +782,34 @@ impl Cloud for AwsCloud {
         stack: &str,
         name_prefix: &str,
     ) -> CloudResult<Vec<LoadBalancerInfo>> {
-        let candidates: Vec<_> = self
-            .elb
-            .describe_load_balancers()
-            .page_size(ELB_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail("ELBv2.DescribeLoadBalancers", "load balancers"))?
-            .into_iter()
-            .filter(|lb| text(lb.load_balancer_name()).starts_with(name_prefix))
-            .collect();
-        Ok(self
+        let request = self.elb.describe_load_balancers().page_size(ELB_PAGE);
+        let all = self
+            .call(
+                "ELBv2.DescribeLoadBalancers",
+                "load balancers",
+                all_items!(request),
+            )
+            .await?;
+        let candidates = named_with_prefix(all, |lb| lb.load_balancer_name(), name_prefix);
+        let members = self
             .stack_members(candidates, |lb| lb.load_balancer_arn(), stack)
-            .await?
-            .into_iter()
-            .map(|(lb, tags)| load_balancer_info(&lb, tags))
+            .await?;
+        Ok(members
+            .iter()
+            .map(|(lb, tags)| load_balancer_info(lb, tags.clone()))
             .collect())
     }
 
     async fn list_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<ListenerInfo>> {
-        let listeners = self
+        let request = self
             .elb
             .describe_listeners()
             .load_balancer_arn(load_balancer_arn)
-            .page_size(ELB_PAGE)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.fail(
-                "ELBv2.DescribeListeners",
-                format!("load balancer {load_balancer_arn}"),
-            ))?;
+            .page_size(ELB_PAGE);
+        let what = format!("load balancer {load_balancer_arn}");
+        let listeners = self
+            .call("ELBv2.DescribeListeners", what, all_items!(request))
+            .await?;
         Ok(listeners.iter().map(listener_info).collect())
     }
 
@@ -846,7 +821,7 @@ impl Cloud for AwsCloud {
         tags: &Tags,
     ) -> CloudResult<String> {
         let target_type = non_empty(&spec.target_type).unwrap_or("instance");
-        let req = self
+        let request = self
             .elb
             .create_target_group()
             .name(&spec.name)
@@ -855,13 +830,11 @@ impl Cloud for AwsCloud {
             .vpc_id(&spec.vpc_id)
             .target_type(target_type.into())
             .set_tags(non_empty_vec(&elb_tags(tags)));
-        let out = with_health_check!(req, &spec.health_check)
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.CreateTargetGroup",
-                format!("target group {}", spec.name),
-            ))?;
+        let request = with_health_check!(request, &spec.health_check);
+        let what = format!("target group {}", spec.name);
+        let out = self
+            .call("ELBv2.CreateTargetGroup", what, request.send())
+            .await?;
         let arn = out
             .target_groups()
             .first()
@@ -873,22 +846,20 @@ impl Cloud for AwsCloud {
     }
 
     async fn modify_target_group(&self, arn: &str, spec: &TargetGroupSpec) -> CloudResult<()> {
-        let req = self.elb.modify_target_group().target_group_arn(arn);
-        with_health_check!(req, &spec.health_check)
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.ModifyTargetGroup", format!("target group {arn}")))?;
+        let request = self.elb.modify_target_group().target_group_arn(arn);
+        let request = with_health_check!(request, &spec.health_check);
+        let what = format!("target group {arn}");
+        self.call("ELBv2.ModifyTargetGroup", what, request.send())
+            .await?;
         self.set_deregistration_delay(arn, spec.deregistration_delay_seconds)
             .await
     }
 
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
-        self.elb
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.DeleteTargetGroup", format!("target group {arn}")))?;
+        let request = self.elb.delete_target_group().target_group_arn(arn);
+        let what = format!("target group {arn}");
+        self.call("ELBv2.DeleteTargetGroup", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -899,6 +870,7 @@ impl Cloud for AwsCloud {
         spec: &LoadBalancerSpec,
         tags: &Tags,
     ) -> CloudResult<LoadBalancerInfo> {
+        const OP: &str = "ELBv2.CreateLoadBalancer";
         let scheme = if spec.internal {
             elb::types::LoadBalancerSchemeEnum::Internal
         } else {
@@ -909,7 +881,7 @@ impl Cloud for AwsCloud {
         } else {
             None
         };
-        let out = self
+        let request = self
             .elb
             .create_load_balancer()
             .name(&spec.name)
@@ -917,51 +889,44 @@ impl Cloud for AwsCloud {
             .scheme(scheme)
             .set_subnets(Some(spec.subnet_ids.clone()))
             .set_security_groups(security_groups)
-            .set_tags(non_empty_vec(&elb_tags(tags)))
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.CreateLoadBalancer",
-                format!("load balancer {}", spec.name),
-            ))?;
+            .set_tags(non_empty_vec(&elb_tags(tags)));
+        let what = format!("load balancer {}", spec.name);
+        let out = self.call(OP, &what, request.send()).await?;
         out.load_balancers()
             .first()
             .map(|lb| load_balancer_info(lb, tags.clone()))
             .ok_or_else(|| CloudError::Service {
-                operation: "ELBv2.CreateLoadBalancer",
+                operation: OP,
                 code: None,
-                message: format!("no load balancer in the response for {}", spec.name),
+                message: format!("no {what} in the response"),
             })
     }
 
     async fn modify_load_balancer(&self, arn: &str, spec: &LoadBalancerSpec) -> CloudResult<()> {
         let what = format!("load balancer {arn}");
-        self.elb
+        let request = self
+            .elb
             .set_subnets()
             .load_balancer_arn(arn)
-            .set_subnets(Some(spec.subnet_ids.clone()))
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.SetSubnets", &what))?;
+            .set_subnets(Some(spec.subnet_ids.clone()));
+        self.call("ELBv2.SetSubnets", &what, request.send()).await?;
         if is_application(spec) {
-            self.elb
+            let request = self
+                .elb
                 .set_security_groups()
                 .load_balancer_arn(arn)
-                .set_security_groups(Some(spec.security_group_ids.clone()))
-                .send()
-                .await
-                .map_err(self.fail("ELBv2.SetSecurityGroups", &what))?;
+                .set_security_groups(Some(spec.security_group_ids.clone()));
+            self.call("ELBv2.SetSecurityGroups", &what, request.send())
+                .await?;
         }
         Ok(())
     }
 
     async fn delete_load_balancer(&self, arn: &str) -> CloudResult<()> {
-        self.elb
-            .delete_load_balancer()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.DeleteLoadBalancer", format!("load balancer {arn}")))?;
+        let request = self.elb.delete_load_balancer().load_balancer_arn(arn);
+        let what = format!("load balancer {arn}");
+        self.call("ELBv2.DeleteLoadBalancer", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -971,18 +936,16 @@ impl Cloud for AwsCloud {
         spec: &ListenerSpec,
         tags: &Tags,
     ) -> CloudResult<String> {
-        let req = self
+        let request = self
             .elb
             .create_listener()
             .load_balancer_arn(load_balancer_arn)
             .set_tags(non_empty_vec(&elb_tags(tags)));
-        let out = with_listener!(req, spec)
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.CreateListener",
-                format!("load balancer {load_balancer_arn}"),
-            ))?;
+        let request = with_listener!(request, spec);
+        let what = format!("load balancer {load_balancer_arn}");
+        let out = self
+            .call("ELBv2.CreateListener", what, request.send())
+            .await?;
         Ok(out
             .listeners()
             .first()
@@ -991,21 +954,19 @@ impl Cloud for AwsCloud {
     }
 
     async fn modify_listener(&self, arn: &str, spec: &ListenerSpec) -> CloudResult<()> {
-        let req = self.elb.modify_listener().listener_arn(arn);
-        with_listener!(req, spec)
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.ModifyListener", format!("listener {arn}")))?;
+        let request = self.elb.modify_listener().listener_arn(arn);
+        let request = with_listener!(request, spec);
+        let what = format!("listener {arn}");
+        self.call("ELBv2.ModifyListener", what, request.send())
+            .await?;
         Ok(())
     }
 
     async fn delete_listener(&self, arn: &str) -> CloudResult<()> {
-        self.elb
-            .delete_listener()
-            .listener_arn(arn)
-            .send()
-            .await
-            .map_err(self.fail("ELBv2.DeleteListener", format!("listener {arn}")))?;
+        let request = self.elb.delete_listener().listener_arn(arn);
+        let what = format!("listener {arn}");
+        self.call("ELBv2.DeleteListener", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -1017,23 +978,22 @@ impl Cloud for AwsCloud {
         spec: &LaunchSpec,
         tags: &Tags,
     ) -> CloudResult<(String, i64)> {
-        let mut req = self
+        let template_tags = (!tags.is_empty()).then(|| {
+            vec![ec2::types::TagSpecification::builder()
+                .resource_type(ec2::types::ResourceType::LaunchTemplate)
+                .set_tags(Some(ec2_tags(tags)))
+                .build()]
+        });
+        let request = self
             .ec2
             .create_launch_template()
             .launch_template_name(name)
-            .launch_template_data(launch_template_data(spec));
-        if !tags.is_empty() {
-            req = req.tag_specifications(
-                ec2::types::TagSpecification::builder()
-                    .resource_type(ec2::types::ResourceType::LaunchTemplate)
-                    .set_tags(Some(ec2_tags(tags)))
-                    .build(),
-            );
-        }
-        let out = req.send().await.map_err(self.fail(
-            "EC2.CreateLaunchTemplate",
-            format!("launch template {name}"),
-        ))?;
+            .launch_template_data(launch_template_data(spec))
+            .set_tag_specifications(template_tags);
+        let what = format!("launch template {name}");
+        let out = self
+            .call("EC2.CreateLaunchTemplate", what, request.send())
+            .await?;
         let template = out.launch_template();
         Ok((
             text(template.and_then(|t| t.launch_template_id())),
@@ -1048,17 +1008,15 @@ impl Cloud for AwsCloud {
         template_id: &str,
         spec: &LaunchSpec,
     ) -> CloudResult<i64> {
-        let out = self
+        let request = self
             .ec2
             .create_launch_template_version()
             .launch_template_id(template_id)
-            .launch_template_data(launch_template_data(spec))
-            .send()
-            .await
-            .map_err(self.fail(
-                "EC2.CreateLaunchTemplateVersion",
-                format!("launch template {template_id}"),
-            ))?;
+            .launch_template_data(launch_template_data(spec));
+        let what = format!("launch template {template_id}");
+        let out = self
+            .call("EC2.CreateLaunchTemplateVersion", what, request.send())
+            .await?;
         Ok(out
             .launch_template_version()
             .and_then(|v| v.version_number())
@@ -1066,30 +1024,28 @@ impl Cloud for AwsCloud {
     }
 
     async fn delete_launch_template(&self, template_id: &str) -> CloudResult<()> {
-        self.ec2
+        let request = self
+            .ec2
             .delete_launch_template()
-            .launch_template_id(template_id)
-            .send()
-            .await
-            .map_err(self.fail(
-                "EC2.DeleteLaunchTemplate",
-                format!("launch template {template_id}"),
-            ))?;
+            .launch_template_id(template_id);
+        let what = format!("launch template {template_id}");
+        self.call("EC2.DeleteLaunchTemplate", what, request.send())
+            .await?;
         Ok(())
     }
 
     // --- changes: Auto Scaling groups --------------------------------------------------------
 
     async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
-        self.asg
+        let template = asg::types::LaunchTemplateSpecification::builder()
+            .launch_template_id(&spec.launch_template_id)
+            .version(&spec.launch_template_version)
+            .build();
+        let request = self
+            .asg
             .create_auto_scaling_group()
             .auto_scaling_group_name(&spec.name)
-            .launch_template(
-                asg::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(&spec.launch_template_id)
-                    .version(&spec.launch_template_version)
-                    .build(),
-            )
+            .launch_template(template)
             .min_size(to_i32(spec.min))
             .max_size(to_i32(spec.max))
             .desired_capacity(to_i32(spec.desired))
@@ -1097,13 +1053,10 @@ impl Cloud for AwsCloud {
             .set_target_group_arns(non_empty_vec(&spec.target_group_arns))
             .set_health_check_type(non_empty(&spec.health_check_type).map(str::to_owned))
             .health_check_grace_period(to_i32(spec.health_check_grace_seconds))
-            .set_tags(non_empty_vec(&asg_tags(&spec.name, &spec.tags)))
-            .send()
-            .await
-            .map_err(self.fail(
-                "AutoScaling.CreateAutoScalingGroup",
-                format!("group {}", spec.name),
-            ))?;
+            .set_tags(non_empty_vec(&asg_tags(&spec.name, &spec.tags)));
+        let what = format!("group {}", spec.name);
+        self.call("AutoScaling.CreateAutoScalingGroup", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -1114,18 +1067,16 @@ impl Cloud for AwsCloud {
         desired: u32,
         max: u32,
     ) -> CloudResult<()> {
-        self.asg
+        let request = self
+            .asg
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)
             .min_size(to_i32(min))
             .max_size(to_i32(max))
-            .desired_capacity(to_i32(desired))
-            .send()
-            .await
-            .map_err(self.fail(
-                "AutoScaling.UpdateAutoScalingGroup",
-                format!("group {name}"),
-            ))?;
+            .desired_capacity(to_i32(desired));
+        let what = format!("group {name}");
+        self.call("AutoScaling.UpdateAutoScalingGroup", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -1133,69 +1084,59 @@ impl Cloud for AwsCloud {
         if tags.is_empty() {
             return Ok(());
         }
-        self.asg
+        let request = self
+            .asg
             .create_or_update_tags()
-            .set_tags(Some(asg_tags(name, tags)))
-            .send()
-            .await
-            .map_err(self.fail("AutoScaling.CreateOrUpdateTags", format!("group {name}")))?;
+            .set_tags(Some(asg_tags(name, tags)));
+        let what = format!("group {name}");
+        self.call("AutoScaling.CreateOrUpdateTags", what, request.send())
+            .await?;
         Ok(())
     }
 
     async fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
-        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
+        let op = "AutoScaling.AttachLoadBalancerTargetGroups";
+        self.per_target_group_batch(op, name, arns, |batch| {
             self.asg
                 .attach_load_balancer_target_groups()
                 .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(batch.to_vec()))
+                .set_target_group_arns(Some(batch))
                 .send()
-                .await
-                .map_err(self.fail(
-                    "AutoScaling.AttachLoadBalancerTargetGroups",
-                    format!("group {name}"),
-                ))?;
-        }
-        Ok(())
+        })
+        .await
     }
 
     async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
-        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
+        let op = "AutoScaling.DetachLoadBalancerTargetGroups";
+        self.per_target_group_batch(op, name, arns, |batch| {
             self.asg
                 .detach_load_balancer_target_groups()
                 .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(batch.to_vec()))
+                .set_target_group_arns(Some(batch))
                 .send()
-                .await
-                .map_err(self.fail(
-                    "AutoScaling.DetachLoadBalancerTargetGroups",
-                    format!("group {name}"),
-                ))?;
-        }
-        Ok(())
+        })
+        .await
     }
 
     async fn delete_group(&self, name: &str) -> CloudResult<()> {
-        let result = self
+        let request = self
             .asg
             .delete_auto_scaling_group()
             .auto_scaling_group_name(name)
-            .force_delete(true)
-            .send()
+            .force_delete(true);
+        let what = format!("group {name}");
+        match self
+            .call("AutoScaling.DeleteAutoScalingGroup", what, request.send())
             .await
-            .map_err(self.fail(
-                "AutoScaling.DeleteAutoScalingGroup",
-                format!("group {name}"),
-            ));
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_not_found() => Ok(()),
-            Err(err) => Err(err),
+        {
+            Err(err) if !err.is_not_found() => Err(err),
+            _ => Ok(()),
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers for the ELBv2 listing calls
+// Helpers shared by several calls
 
 impl AwsCloud {
     /// Keeps the `items` whose ARN carries `reroll:stack = stack`, with their tags. Reads tags
@@ -1206,18 +1147,24 @@ impl AwsCloud {
         arn_of: impl Fn(&T) -> Option<&str>,
         stack: &str,
     ) -> CloudResult<Vec<(T, Tags)>> {
-        let arns: Vec<String> = items.iter().filter_map(|i| arn_of(i).map(str::to_owned)).collect();
+        let arns: Vec<String> = items
+            .iter()
+            .filter_map(|i| arn_of(i).map(str::to_owned))
+            .collect();
         let mut tags_by_arn = HashMap::new();
         for batch in arns.chunks(ELB_DESCRIBE_TAGS_MAX) {
-            let out = self
+            let request = self
                 .elb
                 .describe_tags()
-                .set_resource_arns(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(self.fail("ELBv2.DescribeTags", "tagged resources"))?;
+                .set_resource_arns(Some(batch.to_vec()));
+            let out = self
+                .call("ELBv2.DescribeTags", "tagged resources", request.send())
+                .await?;
             for description in out.tag_descriptions() {
-                tags_by_arn.insert(text(description.resource_arn()), tags_of(description.tags()));
+                tags_by_arn.insert(
+                    text(description.resource_arn()),
+                    tags_of(description.tags()),
+                );
             }
         }
         Ok(items
@@ -1229,17 +1176,37 @@ impl AwsCloud {
             .collect())
     }
 
+    /// Sends `request` once per batch of at most [`ASG_TARGET_GROUPS_PER_CALL`] target groups
+    /// of group `name`.
+    async fn per_target_group_batch<F, Fut, T, E, R>(
+        &self,
+        operation: &'static str,
+        name: &str,
+        arns: &[String],
+        request: F,
+    ) -> CloudResult<()>
+    where
+        F: Fn(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
+            let what = format!("group {name}");
+            self.call(operation, what, request(batch.to_vec())).await?;
+        }
+        Ok(())
+    }
+
     async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32> {
-        let out = self
+        let request = self
             .elb
             .describe_target_group_attributes()
-            .target_group_arn(target_group_arn)
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.DescribeTargetGroupAttributes",
-                format!("target group {target_group_arn}"),
-            ))?;
+            .target_group_arn(target_group_arn);
+        let what = format!("target group {target_group_arn}");
+        let out = self
+            .call("ELBv2.DescribeTargetGroupAttributes", what, request.send())
+            .await?;
         Ok(out
             .attributes()
             .iter()
@@ -1248,26 +1215,38 @@ impl AwsCloud {
             .unwrap_or(DEFAULT_DEREGISTRATION_DELAY))
     }
 
-    async fn set_deregistration_delay(&self, target_group_arn: &str, seconds: u32) -> CloudResult<()> {
-        self.elb
+    async fn set_deregistration_delay(
+        &self,
+        target_group_arn: &str,
+        seconds: u32,
+    ) -> CloudResult<()> {
+        let delay = elb::types::TargetGroupAttribute::builder()
+            .key(DEREGISTRATION_DELAY)
+            .value(seconds.to_string())
+            .build();
+        let request = self
+            .elb
             .modify_target_group_attributes()
             .target_group_arn(target_group_arn)
-            .attributes(
-                elb::types::TargetGroupAttribute::builder()
-                    .key(DEREGISTRATION_DELAY)
-                    .value(seconds.to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(self.fail(
-                "ELBv2.ModifyTargetGroupAttributes",
-                format!("target group {target_group_arn}"),
-            ))?;
+            .attributes(delay);
+        let what = format!("target group {target_group_arn}");
+        self.call("ELBv2.ModifyTargetGroupAttributes", what, request.send())
+            .await?;
         Ok(())
     }
 }
 
+/// The `items` whose name starts with `prefix`.
+fn named_with_prefix<T>(
+    items: Vec<T>,
+    name_of: impl Fn(&T) -> Option<&str>,
+    prefix: &str,
+) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|item| name_of(item).unwrap_or_default().starts_with(prefix))
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Building SDK inputs
@@ -1288,6 +1267,10 @@ fn ec2_tag_filters(tags: &Tags) -> Vec<ec2::types::Filter> {
     tags.iter()
         .map(|(k, v)| ec2_filter(&format!("tag:{k}"), [v.as_str()]))
         .collect()
+}
+
+fn ec2_stack_filter(stack: &str) -> ec2::types::Filter {
+    ec2_filter(&format!("tag:{}", tag::STACK), [stack])
 }
 
 fn ec2_vpc_filters(vpc_id: &str, tags: &Tags) -> Vec<ec2::types::Filter> {
@@ -1362,15 +1345,18 @@ fn launch_template_data(spec: &LaunchSpec) -> ec2::types::RequestLaunchTemplateD
     } else {
         let tags = ec2_tags(&spec.instance_tags);
         Some(
-            [ec2::types::ResourceType::Instance, ec2::types::ResourceType::Volume]
-                .into_iter()
-                .map(|kind| {
-                    ec2::types::LaunchTemplateTagSpecificationRequest::builder()
-                        .resource_type(kind)
-                        .set_tags(Some(tags.clone()))
-                        .build()
-                })
-                .collect(),
+            [
+                ec2::types::ResourceType::Instance,
+                ec2::types::ResourceType::Volume,
+            ]
+            .into_iter()
+            .map(|kind| {
+                ec2::types::LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(kind)
+                    .set_tags(Some(tags.clone()))
+                    .build()
+            })
+            .collect(),
         )
     };
     ec2::types::RequestLaunchTemplateData::builder()
@@ -1468,7 +1454,9 @@ fn group_info(group: &asg::types::AutoScalingGroup) -> GroupInfo {
         max: count(group.max_size()),
         desired: count(group.desired_capacity()),
         tags: tags_of(group.tags()),
-        launch_template_id: template.and_then(|t| t.launch_template_id()).map(str::to_owned),
+        launch_template_id: template
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_owned),
         launch_template_version: template.and_then(|t| t.version()).map(str::to_owned),
         target_group_arns: group.target_group_arns().to_vec(),
         subnet_ids: group
@@ -1505,12 +1493,7 @@ fn group_instance(instance: &asg::types::Instance) -> GroupInstance {
 fn instance_info(instance: &ec2::types::Instance) -> InstanceInfo {
     InstanceInfo {
         id: text(instance.instance_id()),
-        state: text(
-            instance
-                .state()
-                .and_then(|s| s.name())
-                .map(|n| n.as_str()),
-        ),
+        state: text(instance.state().and_then(|s| s.name()).map(|n| n.as_str())),
         image_id: instance.image_id().map(str::to_owned),
         instance_type: instance.instance_type().map(|t| t.as_str().to_string()),
         subnet_id: instance.subnet_id().map(str::to_owned),
@@ -1569,7 +1552,10 @@ fn target_group_info(
 ) -> TargetGroupInfo {
     let spec = TargetGroupSpec {
         name: text(tg.target_group_name()),
-        port: tg.port().and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
+        port: tg
+            .port()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_default(),
         protocol: text(tg.protocol().map(|p| p.as_str())),
         vpc_id: text(tg.vpc_id()),
         target_type: text(tg.target_type().map(|t| t.as_str())),
@@ -1808,7 +1794,12 @@ mod tests {
         for code in ["Throttling", "RequestLimitExceeded", "SlowDown"] {
             assert_eq!(classify(code, ""), ErrorClass::Throttled, "{code}");
         }
-        for code in ["AuthFailure", "UnauthorizedOperation", "AccessDenied", "ExpiredToken"] {
+        for code in [
+            "AuthFailure",
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "ExpiredToken",
+        ] {
             assert_eq!(classify(code, ""), ErrorClass::Unauthorized, "{code}");
         }
         assert_eq!(classify("InvalidParameterValue", ""), ErrorClass::Other);
@@ -1855,7 +1846,8 @@ mod tests {
             instance_profile: Some("arn:aws:iam::1:instance-profile/web".into()),
             ..LaunchSpec::default()
         };
-        spec.instance_tags.insert("reroll:stack".into(), "shop".into());
+        spec.instance_tags
+            .insert("reroll:stack".into(), "shop".into());
         let data = launch_template_data(&spec);
         assert_eq!(data.user_data(), Some("IyEvYmluL3NoCmVjaG8gaGkK"));
         let profile = data.iam_instance_profile().unwrap();

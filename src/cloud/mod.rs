@@ -80,9 +80,7 @@ pub enum CloudError {
 }
 
 fn code_suffix(code: &Option<String>) -> String {
-    code.as_ref()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default()
+    code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 impl CloudError {

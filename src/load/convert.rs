@@ -10,9 +10,8 @@ use super::parse::{RawAttr, RawBlock};
 use crate::cloud::Tags;
 use crate::names;
 use crate::stack::{
-    is_unknown,
-    Capacity, GroupMode, HealthCheck, HealthGate, Listener, LoadBalancer, OnFailure, Origin,
-    Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
+    is_unknown, Capacity, GroupMode, HealthCheck, HealthGate, Listener, LoadBalancer, OnFailure,
+    Origin, Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
 };
 
 /// A block after evaluation: values of the attributes that evaluated, and nested blocks.
@@ -54,7 +53,10 @@ fn describe(v: &Value) -> String {
         },
     };
     if s.len() > 60 {
-        format!("{}…", &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s
     }
@@ -212,12 +214,20 @@ impl<'a> Conv<'a> {
             },
             Value::String(s) => {
                 let parsed = match s.strip_suffix('%') {
-                    Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 100).map(Quantity::Percent),
+                    Some(p) => p
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|p| *p <= 100)
+                        .map(Quantity::Percent),
                     None => s.trim().parse::<u32>().ok().map(Quantity::Count),
                 };
                 if parsed.is_none() {
                     self.invalid(
-                        format!("`{}`: {s:?} is neither a count nor a percentage", self.attr.name),
+                        format!(
+                            "`{}`: {s:?} is neither a count nor a percentage",
+                            self.attr.name
+                        ),
                         "expected a count such as 2, or a percentage such as \"25%\"",
                     );
                 }
@@ -233,7 +243,9 @@ impl<'a> Conv<'a> {
     /// A reference object of the given kind (`target_group.web`); returns its address.
     pub fn reference(&mut self, v: &Value, kind: &str) -> Option<String> {
         if let Value::Object(o) = v {
-            if let (Some(Value::String(k)), Some(Value::String(a))) = (o.get("kind"), o.get("address")) {
+            if let (Some(Value::String(k)), Some(Value::String(a))) =
+                (o.get("kind"), o.get("address"))
+            {
                 if k == kind {
                     return Some(a.clone());
                 }
@@ -247,7 +259,10 @@ impl<'a> Conv<'a> {
         match v {
             Value::Array(items) => items.iter().map(|i| self.reference(i, kind)).collect(),
             _ => {
-                self.wrong(&format!("a list of {kind} references, such as [{kind}.web]"), v);
+                self.wrong(
+                    &format!("a list of {kind} references, such as [{kind}.web]"),
+                    v,
+                );
                 None
             }
         }
@@ -263,7 +278,11 @@ struct Fields<'e, 'b> {
 
 impl<'e, 'b> Fields<'e, 'b> {
     fn new(e: &'e Evaluated<'b>, problems: &'e mut Vec<Problem>) -> Self {
-        Fields { e, problems, ok: true }
+        Fields {
+            e,
+            problems,
+            ok: true,
+        }
     }
 
     /// Converts attribute `name` with `f` when present; `None` when absent or invalid.
@@ -300,11 +319,15 @@ pub fn target_group(
     problems: &mut Vec<Problem>,
 ) -> Option<TargetGroup> {
     let mut f = Fields::new(e, problems);
-    let name = f.get("name", |c, v| c.string(v)).unwrap_or_else(|| names::elb_name(stack, key));
+    let name = f
+        .get("name", |c, v| c.string(v))
+        .unwrap_or_else(|| names::elb_name(stack, key));
     let vpc_id = f.req("vpc_id", |c, v| c.string(v));
     let port = f.req("port", |c, v| c.number(v, 1, 65535));
     let protocol = f
-        .get("protocol", |c, v| c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"]))
+        .get("protocol", |c, v| {
+            c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"])
+        })
         .unwrap_or_else(|| "HTTP".into());
     let deregistration_delay = f
         .get("deregistration_delay", |c, v| c.duration(v))
@@ -314,9 +337,11 @@ pub fn target_group(
     let ok = f.ok;
     if name.len() > names::ELB_NAME_MAX {
         problems.push(
-            Problem::new(format!("target group name {name:?} is longer than 32 characters"))
-                .at(e.block.loc.clone())
-                .label("AWS allows at most 32"),
+            Problem::new(format!(
+                "target group name {name:?} is longer than 32 characters"
+            ))
+            .at(e.block.loc.clone())
+            .label("AWS allows at most 32"),
         );
         return None;
     }
@@ -344,9 +369,20 @@ fn health_check(
 ) -> HealthCheck {
     // AWS's defaults for an application load balancer's target group.
     let mut hc = HealthCheck {
-        protocol: if protocol == "HTTPS" { "HTTPS" } else if protocol.starts_with("HTTP") { "HTTP" } else { "TCP" }.into(),
+        protocol: if protocol == "HTTPS" {
+            "HTTPS"
+        } else if protocol.starts_with("HTTP") {
+            "HTTP"
+        } else {
+            "TCP"
+        }
+        .into(),
         port: "traffic-port".into(),
-        path: if protocol.starts_with("HTTP") { Some("/".into()) } else { None },
+        path: if protocol.starts_with("HTTP") {
+            Some("/".into())
+        } else {
+            None
+        },
         interval: Duration::from_secs(30),
         timeout: Duration::from_secs(5),
         healthy_threshold: 5,
@@ -399,9 +435,13 @@ pub fn load_balancer(
     problems: &mut Vec<Problem>,
 ) -> Option<LoadBalancer> {
     let mut f = Fields::new(e, problems);
-    let name = f.get("name", |c, v| c.string(v)).unwrap_or_else(|| names::elb_name(stack, key));
+    let name = f
+        .get("name", |c, v| c.string(v))
+        .unwrap_or_else(|| names::elb_name(stack, key));
     let subnets = f.req("subnets", |c, v| c.string_list(v));
-    let security_groups = f.get("security_groups", |c, v| c.string_list(v)).unwrap_or_default();
+    let security_groups = f
+        .get("security_groups", |c, v| c.string_list(v))
+        .unwrap_or_default();
     let internal = f.get("internal", |c, v| c.boolean(v)).unwrap_or(false);
     let kind = f
         .get("type", |c, v| c.one_of(v, &["application", "network"]))
@@ -435,7 +475,9 @@ fn listener(e: &Evaluated, problems: &mut Vec<Problem>) -> Option<Listener> {
     let mut f = Fields::new(e, problems);
     let port = f.req("port", |c, v| c.number(v, 1, 65535));
     let protocol = f
-        .get("protocol", |c, v| c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"]))
+        .get("protocol", |c, v| {
+            c.one_of(v, &["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"])
+        })
         .unwrap_or_else(|| "HTTP".into());
     let certificate_arn = f.get("certificate_arn", |c, v| c.string(v));
     let forward = f.req("forward", forward);
@@ -494,7 +536,9 @@ pub fn server_group(
     let instance_type = f.req("instance_type", |c, v| c.string(v));
     let capacity = f.req("capacity", capacity);
     let subnets = f.req("subnets", |c, v| c.string_list(v));
-    let security_groups = f.get("security_groups", |c, v| c.string_list(v)).unwrap_or_default();
+    let security_groups = f
+        .get("security_groups", |c, v| c.string_list(v))
+        .unwrap_or_default();
     let user_data = f.get("user_data", |c, v| c.string(v));
     let instance_profile = f.get("instance_profile", |c, v| c.string(v));
     let key_name = f.get("key_name", |c, v| c.string(v));
@@ -504,7 +548,10 @@ pub fn server_group(
     let depends_on = f
         .get("depends_on", |c, v| c.references(v, "server_group"))
         .unwrap_or_default();
-    let mode = match f.get("mode", |c, v| c.one_of(v, &["asg", "instances"])).as_deref() {
+    let mode = match f
+        .get("mode", |c, v| c.one_of(v, &["asg", "instances"]))
+        .as_deref()
+    {
         Some("instances") => GroupMode::Instances,
         _ => GroupMode::Asg,
     };
@@ -567,12 +614,20 @@ fn image(c: &mut Conv, v: &Value) -> Option<(Option<String>, String)> {
 fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
     if is_unknown_value(v) {
         // A variable not given to `validate`: checked once it is known.
-        return Some(Capacity { min: 0, desired: 0, max: 0 });
+        return Some(Capacity {
+            min: 0,
+            desired: 0,
+            max: 0,
+        });
     }
     let cap = match v {
         Value::Number(_) => {
             let n = c.number(v, 0, 10_000)? as u32;
-            Capacity { min: n, desired: n, max: n }
+            Capacity {
+                min: n,
+                desired: n,
+                max: n,
+            }
         }
         Value::Object(o) => {
             for k in o.keys() {
@@ -585,17 +640,30 @@ fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
                 }
             }
             let get = |c: &mut Conv, k: &str| -> Option<u32> {
-                o.get(k).map(|x| c.number(x, 0, 10_000).map(|n| n as u32)).unwrap_or(None)
+                o.get(k)
+                    .map(|x| c.number(x, 0, 10_000).map(|n| n as u32))
+                    .unwrap_or(None)
             };
             let desired = get(c, "desired");
             let Some(desired) = desired else {
                 if !o.contains_key("desired") {
-                    c.invalid("`capacity` needs `desired`".into(), "expected { min, desired, max }");
+                    c.invalid(
+                        "`capacity` needs `desired`".into(),
+                        "expected { min, desired, max }",
+                    );
                 }
                 return None;
             };
-            let min = if o.contains_key("min") { get(c, "min")? } else { desired };
-            let max = if o.contains_key("max") { get(c, "max")? } else { desired };
+            let min = if o.contains_key("min") {
+                get(c, "min")?
+            } else {
+                desired
+            };
+            let max = if o.contains_key("max") {
+                get(c, "max")?
+            } else {
+                desired
+            };
             Capacity { min, desired, max }
         }
         _ => {
@@ -621,7 +689,9 @@ fn rollout(e: Option<&Evaluated>, problems: &mut Vec<Problem>, ok: &mut bool) ->
     let mut r = Rollout::default();
     let Some(e) = e else { return r };
     let mut f = Fields::new(e, problems);
-    if let Some(s) = f.get("strategy", |c, v| c.one_of(v, &["rolling", "canary", "blue_green"])) {
+    if let Some(s) = f.get("strategy", |c, v| {
+        c.one_of(v, &["rolling", "canary", "blue_green"])
+    }) {
         r.strategy = match s.as_str() {
             "canary" => Strategy::Canary,
             "blue_green" => Strategy::BlueGreen,
@@ -635,7 +705,11 @@ fn rollout(e: Option<&Evaluated>, problems: &mut Vec<Problem>, ok: &mut bool) ->
         r.max_unavailable = q;
     }
     if let Some(s) = f.get("on_failure", |c, v| c.one_of(v, &["rollback", "pause"])) {
-        r.on_failure = if s == "pause" { OnFailure::Pause } else { OnFailure::Rollback };
+        r.on_failure = if s == "pause" {
+            OnFailure::Pause
+        } else {
+            OnFailure::Rollback
+        };
     }
     if let Some(n) = f.get("keep_previous", |c, v| c.number(v, 0, 20)) {
         r.keep_previous = n as u32;

@@ -168,7 +168,11 @@ impl Diagnostics {
         self.problems
             .iter()
             .map(|p| match &p.loc {
-                Some(loc) => format!("{}: {}", self.sources.get(loc.file).origin(&loc.span), p.message),
+                Some(loc) => format!(
+                    "{}: {}",
+                    self.sources.get(loc.file).origin(&loc.span),
+                    p.message
+                ),
                 None => p.message.clone(),
             })
             .collect::<Vec<_>>()
@@ -282,7 +286,10 @@ impl Diagnostic for Report {
 }
 
 /// The closest candidate to `word`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

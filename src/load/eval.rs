@@ -139,7 +139,10 @@ impl<'m> Scope<'m> {
         let mut ctx = Context::new();
         super::functions::declare_all(&mut ctx);
         let mut path = Map::new();
-        path.insert("module".into(), Value::from(self.module.dir.display().to_string()));
+        path.insert(
+            "module".into(),
+            Value::from(self.module.dir.display().to_string()),
+        );
         path.insert("root".into(), Value::from(root_dir.display().to_string()));
         let cwd = std::env::current_dir().unwrap_or_default();
         path.insert("cwd".into(), Value::from(cwd.display().to_string()));
@@ -168,8 +171,7 @@ impl<'a> Evaluator<'a> {
             ),
             Some(b) => {
                 let name = b.label().to_string();
-                if name.len() > 24 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                {
+                if name.len() > 24 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     self.problems.push(
                         Problem::new(format!("stack name \"{name}\" is not usable in AWS names"))
                             .at(b.loc.clone())
@@ -217,9 +219,13 @@ impl<'a> Evaluator<'a> {
             Ok(v) => Some(v),
             Err(e) => {
                 self.problems.push(
-                    Problem::new(format!("cannot evaluate `{}`: {}", attr.name, eval_message(&e)))
-                        .at(attr.value_loc.clone())
-                        .label(short_eval_message(&e)),
+                    Problem::new(format!(
+                        "cannot evaluate `{}`: {}",
+                        attr.name,
+                        eval_message(&e)
+                    ))
+                    .at(attr.value_loc.clone())
+                    .label(short_eval_message(&e)),
                 );
                 None
             }
@@ -293,9 +299,9 @@ impl<'a> Evaluator<'a> {
             for attr in pending {
                 let waits = attr.refs.iter().any(|r| {
                     r.root == "local"
-                        && r.key.as_ref().is_some_and(|k| {
-                            names.contains(k) && !scope.locals.contains_key(k)
-                        })
+                        && r.key
+                            .as_ref()
+                            .is_some_and(|k| names.contains(k) && !scope.locals.contains_key(k))
                 });
                 if waits {
                     still.push(attr);
@@ -350,7 +356,12 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates every attribute of a block (skipping failed ones).
-    fn eval_block(&mut self, scope: &Scope, ctx: &Context, block: &RawBlock) -> BTreeMap<String, Value> {
+    fn eval_block(
+        &mut self,
+        scope: &Scope,
+        ctx: &Context,
+        block: &RawBlock,
+    ) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
         for attr in block.attrs.values() {
             if let Some(v) = self.eval(scope, ctx, attr) {
@@ -383,7 +394,11 @@ impl<'a> Evaluator<'a> {
                 }
             }
             let all_evaluated = values.len() == block.attrs.len();
-            if all_evaluated && filter.ids.is_empty() && filter.name.is_none() && filter.tags.is_empty() {
+            if all_evaluated
+                && filter.ids.is_empty()
+                && filter.name.is_none()
+                && filter.tags.is_empty()
+            {
                 self.problems.push(
                     Problem::new(format!("image \"{}\" matches any image", block.label()))
                         .at(block.loc.clone())
@@ -400,13 +415,17 @@ impl<'a> Evaluator<'a> {
                 ]),
                 None => object([
                     ("id", Value::from(UNKNOWN_LOOKUP)),
-                    ("name", Value::from(filter.name.clone().unwrap_or_else(|| UNKNOWN_LOOKUP.into()))),
+                    (
+                        "name",
+                        Value::from(filter.name.clone().unwrap_or_else(|| UNKNOWN_LOOKUP.into())),
+                    ),
                     ("creation_date", Value::from(UNKNOWN_LOOKUP)),
                 ]),
             };
-            scope
-                .images
-                .insert(block.label().to_string(), with_ref(value, "image", &address));
+            scope.images.insert(
+                block.label().to_string(),
+                with_ref(value, "image", &address),
+            );
             self.stack.images.push(ImageLookup {
                 address,
                 filter,
@@ -447,9 +466,12 @@ impl<'a> Evaluator<'a> {
             let all_evaluated = values.len() == block.attrs.len();
             if all_evaluated && lookup.vpc_id.is_none() && lookup.vpc_tags.is_empty() {
                 self.problems.push(
-                    Problem::new(format!("network \"{}\" does not say which VPC", block.label()))
-                        .at(block.loc.clone())
-                        .label("expected `vpc_tags` (or `vpc_id`)"),
+                    Problem::new(format!(
+                        "network \"{}\" does not say which VPC",
+                        block.label()
+                    ))
+                    .at(block.loc.clone())
+                    .label("expected `vpc_tags` (or `vpc_id`)"),
                 );
             }
             let value = match self.known.networks.get(&address) {
@@ -469,9 +491,10 @@ impl<'a> Evaluator<'a> {
                     ])
                 }
             };
-            scope
-                .networks
-                .insert(block.label().to_string(), with_ref(value, "network", &address));
+            scope.networks.insert(
+                block.label().to_string(),
+                with_ref(value, "network", &address),
+            );
             self.stack.networks.push(lookup);
         }
     }
@@ -522,12 +545,18 @@ impl<'a> Evaluator<'a> {
         let order = match module_order(&calls) {
             Ok(order) => order,
             Err(cycle) => {
-                let first = calls.iter().find(|c| c.label() == cycle[0]).expect("in calls");
+                let first = calls
+                    .iter()
+                    .find(|c| c.label() == cycle[0])
+                    .expect("in calls");
                 self.problems.push(
-                    Problem::new(format!("modules depend on each other in a cycle: {}", cycle.join(" → ")))
-                        .at(first.loc.clone())
-                        .label("part of the cycle")
-                        .help("a module's inputs may not use outputs of a module that uses it"),
+                    Problem::new(format!(
+                        "modules depend on each other in a cycle: {}",
+                        cycle.join(" → ")
+                    ))
+                    .at(first.loc.clone())
+                    .label("part of the cycle")
+                    .help("a module's inputs may not use outputs of a module that uses it"),
                 );
                 return;
             }
@@ -603,7 +632,12 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates a block and its nested blocks, keeping each value with its attribute.
-    fn eval_tree<'b>(&mut self, scope: &Scope, ctx: &Context, block: &'b RawBlock) -> convert::Evaluated<'b> {
+    fn eval_tree<'b>(
+        &mut self,
+        scope: &Scope,
+        ctx: &Context,
+        block: &'b RawBlock,
+    ) -> convert::Evaluated<'b> {
         let mut attrs = BTreeMap::new();
         for attr in block.attrs.values() {
             if let Some(v) = self.eval(scope, ctx, attr) {
@@ -660,7 +694,11 @@ impl<'a> Evaluator<'a> {
 /// Order module calls so that a module comes after the modules its inputs use.
 /// On a cycle, returns the labels along it.
 fn module_order(calls: &[&RawBlock]) -> Result<Vec<usize>, Vec<String>> {
-    let index: BTreeMap<&str, usize> = calls.iter().enumerate().map(|(i, c)| (c.label(), i)).collect();
+    let index: BTreeMap<&str, usize> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.label(), i))
+        .collect();
     let deps: Vec<BTreeSet<usize>> = calls
         .iter()
         .map(|c| {
@@ -702,14 +740,22 @@ fn module_order(calls: &[&RawBlock]) -> Result<Vec<usize>, Vec<String>> {
         Ok(())
     }
     for i in 0..calls.len() {
-        visit(i, &deps, &mut state, &mut order, &mut Vec::new())
-            .map_err(|c| c.into_iter().map(|i| calls[i].label().to_string()).collect::<Vec<_>>())?;
+        visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|c| {
+            c.into_iter()
+                .map(|i| calls[i].label().to_string())
+                .collect::<Vec<_>>()
+        })?;
     }
     Ok(order)
 }
 
 fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 fn strings(items: &[String]) -> Value {

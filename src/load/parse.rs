@@ -139,11 +139,10 @@ fn stack_files(path: &Path) -> Result<Vec<PathBuf>, Problem> {
         return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
-        return Err(Problem::new(format!(
-            "stack path {} does not exist",
-            path.display()
-        ))
-        .help("give a .hcl file or a directory of .hcl files"));
+        return Err(
+            Problem::new(format!("stack path {} does not exist", path.display()))
+                .help("give a .hcl file or a directory of .hcl files"),
+        );
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| Problem::new(format!("cannot read {}: {e}", path.display())))?
@@ -152,11 +151,10 @@ fn stack_files(path: &Path) -> Result<Vec<PathBuf>, Problem> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Problem::new(format!(
-            "{} holds no .hcl files",
-            path.display()
-        ))
-        .help("a stack is a .hcl file or a directory of them"));
+        return Err(
+            Problem::new(format!("{} holds no .hcl files", path.display()))
+                .help("a stack is a .hcl file or a directory of them"),
+        );
     }
     Ok(files)
 }
@@ -291,9 +289,10 @@ impl Parser {
                     let name = a.key.as_str().to_string();
                     let loc = loc(file, a.span());
                     if !schema.any_attrs && !schema.attrs.iter().any(|(n, _)| *n == name) {
-                        let mut p = Problem::new(format!("unknown attribute `{name}` in {context}"))
-                            .at(loc_of_key(file, a))
-                            .label(expected_attrs(schema));
+                        let mut p =
+                            Problem::new(format!("unknown attribute `{name}` in {context}"))
+                                .at(loc_of_key(file, a))
+                                .label(expected_attrs(schema));
                         if let Some(s) = did_you_mean(&name, schema.attrs.iter().map(|(n, _)| *n)) {
                             p = p.help(format!("did you mean `{s}`?"));
                         }
@@ -310,9 +309,8 @@ impl Parser {
                         continue;
                     }
                     let value_loc = loc_or(file, a.value.span(), &loc);
-                    let source_text = self.sources.get(file).text
-                        [value_loc.span.clone()]
-                    .to_string();
+                    let source_text =
+                        self.sources.get(file).text[value_loc.span.clone()].to_string();
                     attrs.insert(
                         name.clone(),
                         RawAttr {
@@ -363,7 +361,9 @@ impl Parser {
         if labels.len() != child.labels.len() {
             let want = match child.labels {
                 [] => format!("`{ident}` takes no label"),
-                [one] => format!("`{ident}` takes one label: its {one}, as in `{ident} \"name\" {{`"),
+                [one] => {
+                    format!("`{ident}` takes one label: its {one}, as in `{ident} \"name\" {{`")
+                }
                 many => format!("`{ident}` takes labels: {}", many.join(", ")),
             };
             self.problems.push(
@@ -414,7 +414,10 @@ impl Parser {
             }
         }
         for (name, _, m) in child.blocks {
-            let n = blocks.iter().filter(|b: &&RawBlock| b.ident == *name).count();
+            let n = blocks
+                .iter()
+                .filter(|b: &&RawBlock| b.ident == *name)
+                .count();
             if *m == Multiplicity::AtMostOne && n > 1 {
                 let second = blocks.iter().filter(|b| b.ident == *name).nth(1)?;
                 self.problems.push(
@@ -457,14 +460,10 @@ impl Parser {
             if let Some(first) = seen.get(&key) {
                 let at = self.sources.get(first.loc.file).origin(&first.loc.span);
                 self.problems.push(
-                    Problem::new(format!(
-                        "duplicate {} \"{}\"",
-                        b.ident,
-                        b.label()
-                    ))
-                    .at(b.loc.clone())
-                    .label(format!("first declared at {at}"))
-                    .help("names must be unique within their kind; rename one of them"),
+                    Problem::new(format!("duplicate {} \"{}\"", b.ident, b.label()))
+                        .at(b.loc.clone())
+                        .label(format!("first declared at {at}"))
+                        .help("names must be unique within their kind; rename one of them"),
                 );
             } else {
                 seen.insert(key, b);
@@ -513,7 +512,9 @@ fn syntax_problem(sources: &Sources, file: FileId, offset: usize, message: &str)
             return Problem::new("syntax error: a block is never closed")
                 .at(at(open..open + 1))
                 .label("this `{` has no matching `}`")
-                .help(format!("the file ends at {line}:{col}; add the missing `}}`"));
+                .help(format!(
+                    "the file ends at {line}:{col}; add the missing `}}`"
+                ));
         }
     }
     let end = (offset + 1).min(text.len());
@@ -528,7 +529,12 @@ fn unclosed_brace(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     let mut open = Vec::new();
     let mut i = 0;
-    let skip_line = |i: usize| b[i..].iter().position(|c| *c == b'\n').map_or(b.len(), |p| i + p);
+    let skip_line = |i: usize| {
+        b[i..]
+            .iter()
+            .position(|c| *c == b'\n')
+            .map_or(b.len(), |p| i + p)
+    };
     while i < b.len() {
         match b[i] {
             b'"' => {

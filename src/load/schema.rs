@@ -184,7 +184,11 @@ pub static MODULE_CALL: BlockSchema = BlockSchema {
 
 pub static OUTPUT: BlockSchema = BlockSchema {
     labels: NAME,
-    attrs: &[("value", true), ("description", false), ("sensitive", false)],
+    attrs: &[
+        ("value", true),
+        ("description", false),
+        ("sensitive", false),
+    ],
     blocks: &[],
     any_attrs: false,
 };

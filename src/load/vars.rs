@@ -253,7 +253,11 @@ pub fn root_values(
                         Problem::new(format!(
                             "variable \"{name}\" expects a {}, but {from} gives {}",
                             t.name(),
-                            if sensitive { "(sensitive)".into() } else { v.to_string() }
+                            if sensitive {
+                                "(sensitive)".into()
+                            } else {
+                                v.to_string()
+                            }
                         ))
                         .at(block.loc.clone())
                         .label(format!("declared here as {}", t.name())),
@@ -280,10 +284,7 @@ pub fn root_values(
                 }
             },
         };
-        out.insert(
-            name.to_string(),
-            VarValue { value, sensitive },
-        );
+        out.insert(name.to_string(), VarValue { value, sensitive });
     }
     out
 }
@@ -310,9 +311,8 @@ fn read_var_file(
             }
         },
     };
-    let at = |span: Option<std::ops::Range<usize>>| {
-        id.zip(span).map(|(file, span)| Loc { file, span })
-    };
+    let at =
+        |span: Option<std::ops::Range<usize>>| id.zip(span).map(|(file, span)| Loc { file, span });
     let body = match hcl_edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
@@ -385,19 +385,18 @@ pub fn module_values(
     mut inputs: BTreeMap<String, (Value, &RawAttr)>,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, VarValue> {
-    let declared: BTreeMap<&str, &RawBlock> =
-        module.blocks_of("variable").map(|b| (b.label(), b)).collect();
+    let declared: BTreeMap<&str, &RawBlock> = module
+        .blocks_of("variable")
+        .map(|b| (b.label(), b))
+        .collect();
     for (name, (_, attr)) in &inputs {
         if !declared.contains_key(name.as_str()) {
-            let mut p = Problem::new(format!(
-                "module \"{}\" has no input `{name}`",
-                call.label()
-            ))
-            .at(attr.loc.clone())
-            .label(format!(
-                "the module declares: {}",
-                declared.keys().copied().collect::<Vec<_>>().join(", ")
-            ));
+            let mut p = Problem::new(format!("module \"{}\" has no input `{name}`", call.label()))
+                .at(attr.loc.clone())
+                .label(format!(
+                    "the module declares: {}",
+                    declared.keys().copied().collect::<Vec<_>>().join(", ")
+                ));
             if let Some(s) = did_you_mean(name, declared.keys().copied()) {
                 p = p.help(format!("did you mean `{s}`?"));
             }
@@ -431,12 +430,9 @@ pub fn module_values(
                 },
                 None => {
                     problems.push(
-                        Problem::new(format!(
-                            "module \"{}\" needs input `{name}`",
-                            call.label()
-                        ))
-                        .at(call.loc.clone())
-                        .label(format!("add `{name} = …` to this block")),
+                        Problem::new(format!("module \"{}\" needs input `{name}`", call.label()))
+                            .at(call.loc.clone())
+                            .label(format!("add `{name} = …` to this block")),
                     );
                     Value::from(crate::stack::UNKNOWN_LOOKUP)
                 }

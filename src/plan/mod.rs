@@ -15,9 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
 use crate::observe::{GenerationState, Observed};
-use crate::stack::{
-    is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
-};
+use crate::stack::{is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY};
 
 /// Version of the plan's JSON form. Bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -218,15 +216,28 @@ fn estimate(waves: &[Wave], g: &ServerGroup, stack: &Stack) -> u64 {
     waves.len() as u64 * per_wave + drain
 }
 
-fn rollout_plan(stack: &Stack, g: &ServerGroup, desired: u32, from: Option<u32>, to: u32) -> RolloutPlan {
+fn rollout_plan(
+    stack: &Stack,
+    g: &ServerGroup,
+    desired: u32,
+    from: Option<u32>,
+    to: u32,
+) -> RolloutPlan {
     let surge = g.rollout.max_surge.resolve(desired, true);
     let unavailable = g.rollout.max_unavailable.resolve(desired, false);
     // A percentage that rounds to zero on both sides must still make progress.
-    let surge = if surge == 0 && unavailable == 0 { 1 } else { surge };
+    let surge = if surge == 0 && unavailable == 0 {
+        1
+    } else {
+        surge
+    };
     let w = if from.is_some() {
         waves(desired, surge, unavailable)
     } else {
-        vec![Wave { launch: desired, drain: 0 }]
+        vec![Wave {
+            launch: desired,
+            drain: 0,
+        }]
     };
     let estimate_seconds = estimate(&w, g, stack);
     RolloutPlan {
@@ -263,18 +274,41 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         .map(|t| t.address.as_str())
         .chain(stack.load_balancers.iter().map(|l| l.address.as_str()))
         .collect();
-    for (address, _) in observed.target_groups.iter().filter(|(a, _)| !declared.contains(a.as_str())) {
-        changes.push(deletion(address, Kind::TargetGroup, "no longer in the stack"));
+    for (address, _) in observed
+        .target_groups
+        .iter()
+        .filter(|(a, _)| !declared.contains(a.as_str()))
+    {
+        changes.push(deletion(
+            address,
+            Kind::TargetGroup,
+            "no longer in the stack",
+        ));
     }
-    for (address, _) in observed.load_balancers.iter().filter(|(a, _)| !declared.contains(a.as_str())) {
-        changes.push(deletion(address, Kind::LoadBalancer, "no longer in the stack"));
+    for (address, _) in observed
+        .load_balancers
+        .iter()
+        .filter(|(a, _)| !declared.contains(a.as_str()))
+    {
+        changes.push(deletion(
+            address,
+            Kind::LoadBalancer,
+            "no longer in the stack",
+        ));
     }
     let keys: BTreeSet<&str> = stack.server_groups.iter().map(|g| g.key.as_str()).collect();
-    for (key, g) in observed.groups.iter().filter(|(k, _)| !keys.contains(k.as_str())) {
+    for (key, g) in observed
+        .groups
+        .iter()
+        .filter(|(k, _)| !keys.contains(k.as_str()))
+    {
         if g.generations.is_empty() && g.launch_template.is_none() {
             continue;
         }
-        let address = g.address.clone().unwrap_or_else(|| format!("server_group.{key}"));
+        let address = g
+            .address
+            .clone()
+            .unwrap_or_else(|| format!("server_group.{key}"));
         let n: u32 = g.generations.iter().map(|x| x.group.desired).sum();
         changes.push(deletion(
             &address,
@@ -311,7 +345,12 @@ fn deletion(address: &str, kind: Kind, reason: &str) -> Change {
     }
 }
 
-fn diff(name: &str, before: Option<String>, after: Option<String>, forces: bool) -> Option<AttrDiff> {
+fn diff(
+    name: &str,
+    before: Option<String>,
+    after: Option<String>,
+    forces: bool,
+) -> Option<AttrDiff> {
     (before != after).then(|| AttrDiff {
         name: name.to_string(),
         before,
@@ -358,9 +397,24 @@ fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, Pl
     let h = &have.info.spec;
     let immutable: Vec<AttrDiff> = [
         diff("name", Some(h.name.clone()), Some(want.name.clone()), true),
-        diff("port", Some(h.port.to_string()), Some(want.port.to_string()), true),
-        diff("protocol", Some(h.protocol.clone()), Some(want.protocol.clone()), true),
-        diff("vpc_id", Some(h.vpc_id.clone()), Some(want.vpc_id.clone()), true),
+        diff(
+            "port",
+            Some(h.port.to_string()),
+            Some(want.port.to_string()),
+            true,
+        ),
+        diff(
+            "protocol",
+            Some(h.protocol.clone()),
+            Some(want.protocol.clone()),
+            true,
+        ),
+        diff(
+            "vpc_id",
+            Some(h.vpc_id.clone()),
+            Some(want.vpc_id.clone()),
+            true,
+        ),
     ]
     .into_iter()
     .flatten()
@@ -380,15 +434,55 @@ fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, Pl
     }
     let (hh, wh) = (&h.health_check, &want.health_check);
     let diffs: Vec<AttrDiff> = [
-        diff("deregistration_delay", Some(format!("{}s", h.deregistration_delay_seconds)), Some(format!("{}s", want.deregistration_delay_seconds)), false),
+        diff(
+            "deregistration_delay",
+            Some(format!("{}s", h.deregistration_delay_seconds)),
+            Some(format!("{}s", want.deregistration_delay_seconds)),
+            false,
+        ),
         diff("health_check.path", hh.path.clone(), wh.path.clone(), false),
-        diff("health_check.port", Some(hh.port.clone()), Some(wh.port.clone()), false),
-        diff("health_check.protocol", Some(hh.protocol.clone()), Some(wh.protocol.clone()), false),
-        diff("health_check.interval", Some(format!("{}s", hh.interval_seconds)), Some(format!("{}s", wh.interval_seconds)), false),
-        diff("health_check.timeout", Some(format!("{}s", hh.timeout_seconds)), Some(format!("{}s", wh.timeout_seconds)), false),
-        diff("health_check.healthy_threshold", Some(hh.healthy_threshold.to_string()), Some(wh.healthy_threshold.to_string()), false),
-        diff("health_check.unhealthy_threshold", Some(hh.unhealthy_threshold.to_string()), Some(wh.unhealthy_threshold.to_string()), false),
-        diff("health_check.matcher", hh.matcher.clone().filter(|_| wh.matcher.is_some()), wh.matcher.clone(), false),
+        diff(
+            "health_check.port",
+            Some(hh.port.clone()),
+            Some(wh.port.clone()),
+            false,
+        ),
+        diff(
+            "health_check.protocol",
+            Some(hh.protocol.clone()),
+            Some(wh.protocol.clone()),
+            false,
+        ),
+        diff(
+            "health_check.interval",
+            Some(format!("{}s", hh.interval_seconds)),
+            Some(format!("{}s", wh.interval_seconds)),
+            false,
+        ),
+        diff(
+            "health_check.timeout",
+            Some(format!("{}s", hh.timeout_seconds)),
+            Some(format!("{}s", wh.timeout_seconds)),
+            false,
+        ),
+        diff(
+            "health_check.healthy_threshold",
+            Some(hh.healthy_threshold.to_string()),
+            Some(wh.healthy_threshold.to_string()),
+            false,
+        ),
+        diff(
+            "health_check.unhealthy_threshold",
+            Some(hh.unhealthy_threshold.to_string()),
+            Some(wh.unhealthy_threshold.to_string()),
+            false,
+        ),
+        diff(
+            "health_check.matcher",
+            hh.matcher.clone().filter(|_| wh.matcher.is_some()),
+            wh.matcher.clone(),
+            false,
+        ),
     ]
     .into_iter()
     .flatten()
@@ -396,8 +490,16 @@ fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, Pl
     Ok(Change {
         address: tg.address.clone(),
         kind: Kind::TargetGroup,
-        action: if diffs.is_empty() { Action::NoOp } else { Action::Update },
-        reason: if diffs.is_empty() { "matches the stack".into() } else { "settings differ".into() },
+        action: if diffs.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        },
+        reason: if diffs.is_empty() {
+            "matches the stack".into()
+        } else {
+            "settings differ".into()
+        },
         diffs,
         rollout: None,
     })
@@ -447,7 +549,11 @@ fn forward_text(spec: &ListenerSpec, observed: &Observed) -> String {
     format!("{} {} → {}", spec.protocol, spec.port, parts.join(", "))
 }
 
-fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) -> Result<Change, PlanError> {
+fn plan_load_balancer(
+    _stack: &Stack,
+    lb: &LoadBalancer,
+    observed: &Observed,
+) -> Result<Change, PlanError> {
     let Some(have) = observed.load_balancers.get(&lb.address) else {
         let listeners: Vec<String> = lb
             .listeners
@@ -462,7 +568,11 @@ fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) ->
                 "{}{} with {}",
                 if lb.internal { "internal " } else { "" },
                 lb.kind,
-                if listeners.is_empty() { "no listeners".into() } else { listeners.join("; ") }
+                if listeners.is_empty() {
+                    "no listeners".into()
+                } else {
+                    listeners.join("; ")
+                }
             ),
             diffs: Vec::new(),
             rollout: None,
@@ -489,7 +599,12 @@ fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) ->
         v.join(", ")
     };
     let mut diffs: Vec<AttrDiff> = [
-        diff("subnets", Some(sorted(&h.subnet_ids)), Some(sorted(&lb.subnets)), false),
+        diff(
+            "subnets",
+            Some(sorted(&h.subnet_ids)),
+            Some(sorted(&lb.subnets)),
+            false,
+        ),
         diff(
             "security_groups",
             Some(sorted(&h.security_group_ids)),
@@ -501,14 +616,21 @@ fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) ->
     .into_iter()
     .flatten()
     .collect();
-    let have_listeners: BTreeMap<u16, &ListenerSpec> =
-        have.listeners.iter().map(|l| (l.spec.port, &l.spec)).collect();
+    let have_listeners: BTreeMap<u16, &ListenerSpec> = have
+        .listeners
+        .iter()
+        .map(|l| (l.spec.port, &l.spec))
+        .collect();
     let want_listeners: BTreeMap<u16, ListenerSpec> = lb
         .listeners
         .iter()
         .map(|l| (l.port, listener_spec(l, observed)))
         .collect();
-    for port in have_listeners.keys().chain(want_listeners.keys()).collect::<BTreeSet<_>>() {
+    for port in have_listeners
+        .keys()
+        .chain(want_listeners.keys())
+        .collect::<BTreeSet<_>>()
+    {
         let before = have_listeners.get(port).map(|s| forward_text(s, observed));
         let after = want_listeners.get(port).map(|s| forward_text(s, observed));
         let same = match (have_listeners.get(port), want_listeners.get(port)) {
@@ -528,8 +650,16 @@ fn plan_load_balancer(_stack: &Stack, lb: &LoadBalancer, observed: &Observed) ->
     Ok(Change {
         address: lb.address.clone(),
         kind: Kind::LoadBalancer,
-        action: if diffs.is_empty() { Action::NoOp } else { Action::Update },
-        reason: if diffs.is_empty() { "matches the stack".into() } else { "settings differ".into() },
+        action: if diffs.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        },
+        reason: if diffs.is_empty() {
+            "matches the stack".into()
+        } else {
+            "settings differ".into()
+        },
         diffs,
         rollout: None,
     })
@@ -541,7 +671,12 @@ pub fn listener_equal(a: &ListenerSpec, b: &ListenerSpec) -> bool {
         let mut f: Vec<(String, u32)> = s
             .forward
             .iter()
-            .map(|f| (f.target_group_arn.clone(), if s.forward.len() == 1 { 1 } else { f.weight }))
+            .map(|f| {
+                (
+                    f.target_group_arn.clone(),
+                    if s.forward.len() == 1 { 1 } else { f.weight },
+                )
+            })
             .collect();
         f.sort();
         (s.port, s.protocol.clone(), s.certificate_arn.clone(), f)
@@ -575,7 +710,12 @@ fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Opt
         .collect();
     let names = |set: &BTreeSet<String>| {
         set.iter()
-            .map(|a| by_arn.get(a.as_str()).map_or(a.as_str(), |n| *n).to_string())
+            .map(|a| {
+                by_arn
+                    .get(a.as_str())
+                    .map_or(a.as_str(), |n| *n)
+                    .to_string()
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -607,16 +747,27 @@ fn plan_server_group(
     let Some(og) = observed.filter(|o| !o.generations.is_empty()) else {
         let mut diffs = Vec::new();
         diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
-        diffs.extend(diff("instance_type", None, Some(g.instance_type.clone()), false));
+        diffs.extend(diff(
+            "instance_type",
+            None,
+            Some(g.instance_type.clone()),
+            false,
+        ));
         diffs.extend(diff(
             "capacity",
             None,
-            Some(format!("min {} / desired {} / max {}", g.capacity.min, g.capacity.desired, g.capacity.max)),
+            Some(format!(
+                "min {} / desired {} / max {}",
+                g.capacity.min, g.capacity.desired, g.capacity.max
+            )),
             false,
         ));
         return Ok(base(
             Action::Create,
-            format!("generation v001 with {} × {}", g.capacity.desired, g.instance_type),
+            format!(
+                "generation v001 with {} × {}",
+                g.capacity.desired, g.instance_type
+            ),
             diffs,
             Some(rollout_plan(stack, g, g.capacity.desired, None, 1)),
         ));
@@ -634,7 +785,13 @@ fn plan_server_group(
                 newest.number
             ),
             Vec::new(),
-            Some(rollout_plan(stack, g, g.capacity.desired, from, newest.number)),
+            Some(rollout_plan(
+                stack,
+                g,
+                g.capacity.desired,
+                from,
+                newest.number,
+            )),
         ));
     }
     let Some(active) = og.active() else {
@@ -646,22 +803,53 @@ fn plan_server_group(
         ));
     };
 
-    let failed = og.generations.iter().find(|x| {
-        x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp
-    });
+    let failed = og
+        .generations
+        .iter()
+        .find(|x| x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp);
     let before = og.active_launch.as_ref();
     let mut diffs: Vec<AttrDiff> = Vec::new();
     if let Some(b) = before {
         let sg = |v: &[String]| v.join(", ");
         diffs.extend(
             [
-                diff("image", Some(b.image_id.clone()), Some(spec.image_id.clone()), true),
-                diff("instance_type", Some(b.instance_type.clone()), Some(spec.instance_type.clone()), true),
-                diff("user_data", b.user_data.as_deref().map(short_hash), spec.user_data.as_deref().map(short_hash), true),
-                diff("security_groups", Some(sg(&b.security_group_ids)), Some(sg(&spec.security_group_ids)), true),
-                diff("instance_profile", b.instance_profile.clone(), spec.instance_profile.clone(), true),
+                diff(
+                    "image",
+                    Some(b.image_id.clone()),
+                    Some(spec.image_id.clone()),
+                    true,
+                ),
+                diff(
+                    "instance_type",
+                    Some(b.instance_type.clone()),
+                    Some(spec.instance_type.clone()),
+                    true,
+                ),
+                diff(
+                    "user_data",
+                    b.user_data.as_deref().map(short_hash),
+                    spec.user_data.as_deref().map(short_hash),
+                    true,
+                ),
+                diff(
+                    "security_groups",
+                    Some(sg(&b.security_group_ids)),
+                    Some(sg(&spec.security_group_ids)),
+                    true,
+                ),
+                diff(
+                    "instance_profile",
+                    b.instance_profile.clone(),
+                    spec.instance_profile.clone(),
+                    true,
+                ),
                 diff("key_name", b.key_name.clone(), spec.key_name.clone(), true),
-                diff("tags", Some(tags_text(&b.instance_tags)), Some(tags_text(&spec.instance_tags)), true),
+                diff(
+                    "tags",
+                    Some(tags_text(&b.instance_tags)),
+                    Some(tags_text(&spec.instance_tags)),
+                    true,
+                ),
             ]
             .into_iter()
             .flatten(),
@@ -674,7 +862,12 @@ fn plan_server_group(
         let mut sorted_want = g.subnets.clone();
         sorted_want.sort();
         if sorted_have != sorted_want {
-            diffs.extend(diff("subnets", Some(subnets_before), Some(g.subnets.join(", ")), true));
+            diffs.extend(diff(
+                "subnets",
+                Some(subnets_before),
+                Some(g.subnets.join(", ")),
+                true,
+            ));
         }
     }
 
@@ -682,12 +875,31 @@ fn plan_server_group(
     // so that a group grown by autoscaling keeps its size.
     let current = active.group.desired;
     let file_changed = active.applied_desired != Some(g.capacity.desired);
-    let mut desired = if file_changed { g.capacity.desired } else { current };
+    let mut desired = if file_changed {
+        g.capacity.desired
+    } else {
+        current
+    };
     desired = desired.clamp(g.capacity.min, g.capacity.max);
     let cap_diffs: Vec<AttrDiff> = [
-        diff("capacity.min", Some(active.group.min.to_string()), Some(g.capacity.min.to_string()), false),
-        diff("capacity.desired", Some(current.to_string()), Some(desired.to_string()), false),
-        diff("capacity.max", Some(active.group.max.to_string()), Some(g.capacity.max.to_string()), false),
+        diff(
+            "capacity.min",
+            Some(active.group.min.to_string()),
+            Some(g.capacity.min.to_string()),
+            false,
+        ),
+        diff(
+            "capacity.desired",
+            Some(current.to_string()),
+            Some(desired.to_string()),
+            false,
+        ),
+        diff(
+            "capacity.max",
+            Some(active.group.max.to_string()),
+            Some(g.capacity.max.to_string()),
+            false,
+        ),
     ]
     .into_iter()
     .flatten()
@@ -753,14 +965,20 @@ fn plan_server_group(
     }
     Ok(base(
         Action::NoOp,
-        format!("v{:03} matches the stack ({} instances)", active.number, current),
+        format!(
+            "v{:03} matches the stack ({} instances)",
+            active.number, current
+        ),
         Vec::new(),
         None,
     ))
 }
 
 fn short_hash(s: &str) -> String {
-    format!("sha256:{}…", &hex::encode(Sha256::digest(s.as_bytes()))[..12])
+    format!(
+        "sha256:{}…",
+        &hex::encode(Sha256::digest(s.as_bytes()))[..12]
+    )
 }
 
 fn tags_text(t: &Tags) -> String {
@@ -810,5 +1028,7 @@ mod tests;
 
 /// Durations in plan text: `4m30s`.
 pub fn human_duration(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs)).to_string().replace(' ', "")
+    humantime::format_duration(Duration::from_secs(secs))
+        .to_string()
+        .replace(' ', "")
 }

@@ -50,7 +50,11 @@ pub fn render(plan: &Plan, style: Style) -> String {
     }
     for w in &plan.warnings {
         let line = format!("\nWarning: {w}");
-        out.push_str(&if style.color { line.yellow().to_string() } else { line });
+        out.push_str(&if style.color {
+            line.yellow().to_string()
+        } else {
+            line
+        });
         out.push('\n');
     }
     out.push('\n');
@@ -61,7 +65,11 @@ pub fn render(plan: &Plan, style: Style) -> String {
 
 fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
     let head = format!("{} {:<width$}", c.action.symbol(), c.address);
-    out.push_str(&format!("  {}  {}\n", paint(&head, c.action, style), c.reason));
+    out.push_str(&format!(
+        "  {}  {}\n",
+        paint(&head, c.action, style),
+        c.reason
+    ));
     let name_width = c
         .diffs
         .iter()
@@ -82,7 +90,10 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
         } else {
             ""
         };
-        out.push_str(&format!("        {:<name_width$}  {arrow}{forces}\n", d.name));
+        out.push_str(&format!(
+            "        {:<name_width$}  {arrow}{forces}\n",
+            d.name
+        ));
     }
     if let Some(r) = &c.rollout {
         let waves = r.waves.len();

@@ -10,7 +10,10 @@ fn wave_schedules() {
     type Case = ((u32, u32, u32), &'static [(u32, u32)]);
     let cases: &[Case] = &[
         ((12, 3, 0), &[(3, 3), (3, 3), (3, 3), (3, 3)]),
-        ((10, 0, 2), &[(0, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 0)]),
+        (
+            (10, 0, 2),
+            &[(0, 2), (2, 2), (2, 2), (2, 2), (2, 2), (2, 0)],
+        ),
         ((10, 2, 2), &[(2, 4), (4, 4), (4, 2)]),
         ((5, 10, 0), &[(5, 5)]),
         ((1, 1, 0), &[(1, 1)]),
@@ -19,7 +22,10 @@ fn wave_schedules() {
         ((0, 1, 0), &[]),
     ];
     for ((d, s, u), want) in cases {
-        let got: Vec<(u32, u32)> = waves(*d, *s, *u).iter().map(|w| (w.launch, w.drain)).collect();
+        let got: Vec<(u32, u32)> = waves(*d, *s, *u)
+            .iter()
+            .map(|w| (w.launch, w.drain))
+            .collect();
         assert_eq!(&got, want, "desired {d} surge {s} unavailable {u}");
     }
 }
@@ -37,7 +43,10 @@ fn waves_never_break_capacity_bounds() {
                     new += w.launch;
                     assert!(old + new <= d + s, "over surge: d{d} s{s} u{u}");
                     old -= w.drain;
-                    assert!(old + new >= d.saturating_sub(u), "under floor: d{d} s{s} u{u}");
+                    assert!(
+                        old + new >= d.saturating_sub(u),
+                        "under floor: d{d} s{s} u{u}"
+                    );
                 }
                 assert_eq!((old, new), (0, d), "d{d} s{s} u{u}");
             }
@@ -119,7 +128,10 @@ fn stack_with(vars: &[(&str, &str)], image: &str) -> Stack {
         },
     );
     let inputs = Inputs {
-        cli: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        cli: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     };
     evaluate(&parsed, &inputs, &known).unwrap()
@@ -221,7 +233,15 @@ fn text(plan: &Plan) -> String {
 #[test]
 fn fresh_stack_plans_creates() {
     let stack = stack_with(&[], "ami-111");
-    let p = plan(&stack, &Observed { region: "us-east-1".into(), ..Default::default() }, false).unwrap();
+    let p = plan(
+        &stack,
+        &Observed {
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap();
     insta::assert_snapshot!(text(&p));
 }
 
@@ -241,7 +261,14 @@ fn new_image_plans_a_replace_with_waves() {
     // Same desired as deployed, new image.
     let v2_same = stack_with(&[("app_version", "1.1.0")], "ami-222");
     let p = plan(&v2_same, &observed, false).unwrap();
-    assert_eq!(p.changes.iter().find(|c| c.kind == Kind::ServerGroup).unwrap().action, Action::Replace);
+    assert_eq!(
+        p.changes
+            .iter()
+            .find(|c| c.kind == Kind::ServerGroup)
+            .unwrap()
+            .action,
+        Action::Replace
+    );
     insta::assert_snapshot!("replace", text(&p));
     // Bigger and new: the rollout is planned at the new size.
     observed.groups.get_mut("web").unwrap().generations[0].applied_desired = Some(4);
@@ -260,11 +287,17 @@ fn capacity_change_is_a_resize_and_autoscaled_growth_is_kept() {
     let mut observed = deployed(&v1);
     let bigger = stack_with(&[("desired", "6")], "ami-111");
     let p = plan(&bigger, &observed, false).unwrap();
-    let c = p.changes.iter().find(|c| c.kind == Kind::ServerGroup).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.kind == Kind::ServerGroup)
+        .unwrap();
     assert_eq!(c.action, Action::Resize);
     insta::assert_snapshot!("resize", text(&p));
     // Autoscaling grew the group to 7; the file still says 4, as last applied: no change.
-    observed.groups.get_mut("web").unwrap().generations[0].group.desired = 7;
+    observed.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .desired = 7;
     let p = plan(&v1, &observed, false).unwrap();
     assert!(!p.has_changes(), "{}", text(&p));
 }
@@ -296,6 +329,9 @@ fn failed_fingerprint_needs_force() {
     failed.fingerprint = fp2;
     gens.push(failed);
     let err = plan(&v2, &observed, false).unwrap_err().to_string();
-    assert!(err.contains("failed its rollout") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("failed its rollout") && err.contains("--force"),
+        "{err}"
+    );
     assert!(plan(&v2, &observed, true).is_ok());
 }

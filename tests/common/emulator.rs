@@ -57,7 +57,13 @@ impl Emulator {
     pub fn seed(&self, region: &str) -> serde_json::Value {
         let out = Command::new(localstack().join(".venv/bin/python"))
             .arg(localstack().join("seed.py"))
-            .args(["--endpoint-url", &self.endpoint, "--region", region, "--json"])
+            .args([
+                "--endpoint-url",
+                &self.endpoint,
+                "--region",
+                region,
+                "--json",
+            ])
             .output()
             .expect("run localstack/seed.py");
         assert!(
