@@ -424,4 +424,52 @@ pub trait Cloud: Send + Sync {
     async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
     /// Deletes the group and terminates its instances.
     async fn delete_group(&self, name: &str) -> CloudResult<()>;
+    /// Suspends Auto Scaling processes (`AZRebalance`, `AlarmNotification`, …) on a group.
+    async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
+    async fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
+    /// Removes instances from a group (in batches of 20), lowering its desired capacity
+    /// when `decrement`. The instances keep running.
+    async fn detach_instances(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+        decrement: bool,
+    ) -> CloudResult<()>;
+
+    // --- targets and instances ---------------------------------------------------------------
+    /// Registers instances in a target group (in batches of 200).
+    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String])
+        -> CloudResult<()>;
+    /// Deregisters instances (in batches of 200); targets that are not registered are
+    /// ignored, so the call can be repeated.
+    async fn deregister_targets(
+        &self,
+        target_group_arn: &str,
+        instance_ids: &[String],
+    ) -> CloudResult<()>;
+    /// Terminates instances (in batches of 1000); already-gone ones are ignored.
+    async fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()>;
+    /// Launches instances from a launch template version into one subnet; returns their ids.
+    async fn run_instances(&self, spec: &RunSpec) -> CloudResult<Vec<String>>;
+    /// Adds or overwrites tags on instances (in batches of 1000 ids).
+    async fn tag_instances(&self, instance_ids: &[String], tags: &Tags) -> CloudResult<()>;
+    /// Deletes versions of a launch template (in batches of 200); missing ones are ignored.
+    async fn delete_launch_template_versions(
+        &self,
+        template_id: &str,
+        versions: &[i64],
+    ) -> CloudResult<()>;
+}
+
+/// A RunInstances request: `count` instances of one launch template version in one subnet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    pub launch_template_id: String,
+    pub launch_template_version: String,
+    pub subnet_id: String,
+    pub count: u32,
+    /// Tags for the instances (on top of the launch template's).
+    pub tags: Tags,
+    /// Idempotency token: a retried call with the same token launches nothing new.
+    pub client_token: Option<String>,
 }
