@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cloud;
 pub mod load;
+pub mod lock;
 pub mod names;
 pub mod observe;
 pub mod plan;

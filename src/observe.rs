@@ -59,6 +59,8 @@ pub struct Generation {
     pub group: GroupInfo,
     /// The capacity the stack file asked for when this generation was last applied.
     pub applied_desired: Option<u32>,
+    /// The last definition rolled back from this generation: fingerprint and time.
+    pub failed: Option<(String, String)>,
 }
 
 impl Generation {
@@ -282,6 +284,10 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
             fingerprint: g.tags.get(tag::FINGERPRINT).cloned(),
             state,
             applied_desired: g.tags.get(tag::DESIRED).and_then(|d| d.parse().ok()),
+            failed: g.tags.get(tag::FAILED).and_then(|f| {
+                let (fp, at) = f.split_once(' ')?;
+                Some((fp.to_string(), at.to_string()))
+            }),
             group: g,
         });
     }

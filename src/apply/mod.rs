@@ -7,6 +7,8 @@
 //! [`deletions`]. Each step observes before it acts, so running apply again after an
 //! interruption continues from what exists.
 
+mod decide;
+pub mod rollout;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,27 +52,30 @@ pub enum ApplyError {
     #[error("{address}: {message}; the new generation was removed (rolled back)")]
     RolledBack { address: String, message: String },
     /// New instances did not become healthy and were left in place for inspection.
-    #[error("{address}: {message}; left in place (on_failure = \"pause\")")]
+    #[error("{address}: {message}")]
     Paused { address: String, message: String },
+    /// Stopped on request (Ctrl-C) at a consistent point; apply again to continue.
+    #[error("{address}: {message}")]
+    Interrupted { address: String, message: String },
+}
+
+impl ApplyError {
+    /// How bad an outcome is, to report the worst of several concurrent ones.
+    fn severity(&self) -> u8 {
+        match self {
+            ApplyError::Paused { .. } => 4,
+            ApplyError::RolledBack { .. } => 3,
+            ApplyError::Interrupted { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Refuses plans with steps this version cannot execute, before anything is touched.
 pub fn check_supported(plan: &Plan, stack: &Stack) -> Result<(), ApplyError> {
     let mut problems = Vec::new();
     for c in &plan.changes {
-        match c.action {
-            Action::Replace => problems.push(format!(
-                "{}: {} — rolling a server group to a new generation is not available in this \
-                 version of reroll",
-                c.address, c.reason
-            )),
-            Action::Resume => problems.push(format!(
-                "{}: {} — resuming a rollout is not available in this version of reroll",
-                c.address, c.reason
-            )),
-            _ => {}
-        }
-        if c.kind == Kind::ServerGroup && c.action == Action::Create {
+        if c.kind == Kind::ServerGroup && matches!(c.action, Action::Create | Action::Replace) {
             if let Some(g) = stack.server_group(&c.address) {
                 if g.mode == GroupMode::Instances {
                     problems.push(format!(
@@ -272,64 +277,171 @@ pub fn levels(groups: &[&ServerGroup]) -> Vec<Vec<String>> {
     out
 }
 
-/// Creates first generations and resizes active ones, level by level, waiting for health.
+/// What happened to one server group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReport {
+    pub address: String,
+    pub action: Action,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub waves: u32,
+    pub duration: Duration,
+    /// `ok`, or what went wrong.
+    pub result: String,
+}
+
+/// Carries out the server group changes of a plan: first generations, resizes, attachment
+/// updates and rollouts, `depends_on` level by level, up to `parallelism` groups at a time.
+/// Returns a report per group; on failure the worst error, after the level's other groups
+/// have finished (a failing group never leaves a sibling half-done).
 pub async fn server_groups(
     cloud: &dyn Cloud,
     stack: &Stack,
     plan: &Plan,
     observed: &Observed,
     opts: &ApplyOptions,
-) -> Result<usize, ApplyError> {
+    stop: &rollout::Stop,
+) -> Result<Vec<GroupReport>, (Vec<GroupReport>, ApplyError)> {
+    use futures::stream::{self, StreamExt};
     let todo: Vec<&ServerGroup> = stack
         .server_groups
         .iter()
         .filter(|g| {
             plan.changes.iter().any(|c| {
-                c.address == g.address
-                    && matches!(c.action, Action::Create | Action::Resize | Action::Update)
+                c.address == g.address && c.kind == Kind::ServerGroup && c.action != Action::NoOp
             })
         })
         .collect();
-    let mut changed = 0;
+    let mut reports = Vec::new();
     for level in levels(&todo) {
-        for chunk in level.chunks(opts.parallelism.max(1)) {
-            let mut waits = Vec::new();
-            for address in chunk {
+        if stop.requested() {
+            break;
+        }
+        let results: Vec<(GroupReport, Option<ApplyError>)> = stream::iter(level.iter())
+            .map(|address| async move {
                 let g = stack.server_group(address).expect("planned group exists");
                 let change = plan
                     .changes
                     .iter()
                     .find(|c| &c.address == address)
                     .expect("planned");
-                waits.push(match change.action {
-                    Action::Create => create_generation(cloud, stack, g, observed, change).await?,
-                    _ => resize(cloud, stack, g, observed, change).await?,
-                });
-                changed += 1;
-            }
-            let timeout = chunk
-                .iter()
-                .filter_map(|a| stack.server_group(a))
-                .map(|g| g.rollout.health.timeout)
-                .max()
-                .unwrap_or(Duration::from_secs(600));
-            let outcome = wait_healthy(cloud, &stack.name, &waits, timeout, opts.poll).await?;
-            if let Some((w, message)) = outcome.failures.into_iter().next() {
-                let g = stack.server_group(&w.address).expect("waited group exists");
-                return Err(fail_new_generation(cloud, g, &w, message).await);
-            }
-            for w in &waits {
-                let mut t = BTreeMap::new();
-                t.insert(
-                    tag::STATE.to_string(),
-                    GenerationState::Active.as_str().to_string(),
-                );
-                cloud.set_group_tags(&w.group_name, &t).await?;
-                tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
+                let started = tokio::time::Instant::now();
+                let r = one_group(cloud, stack, g, change, observed, opts, stop).await;
+                let mut report = GroupReport {
+                    address: g.address.clone(),
+                    action: change.action,
+                    from: change.rollout.as_ref().and_then(|r| r.from_generation),
+                    to: change.rollout.as_ref().map(|r| r.to_generation),
+                    waves: 0,
+                    duration: started.elapsed(),
+                    result: "ok".into(),
+                };
+                match r {
+                    Ok(waves) => {
+                        report.waves = waves;
+                        (report, None)
+                    }
+                    Err(e) => {
+                        report.result = match &e {
+                            ApplyError::RolledBack { .. } => "rolled back".into(),
+                            ApplyError::Paused { .. } => "stopped part-way".into(),
+                            ApplyError::Interrupted { .. } => "interrupted".into(),
+                            _ => "failed".into(),
+                        };
+                        (report, Some(e))
+                    }
+                }
+            })
+            .buffer_unordered(opts.parallelism.max(1))
+            .collect()
+            .await;
+        let mut worst: Option<ApplyError> = None;
+        for (report, err) in results {
+            reports.push(report);
+            if let Some(e) = err {
+                if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
+                    worst = Some(e);
+                }
             }
         }
+        if let Some(e) = worst {
+            return Err((reports, e));
+        }
     }
-    Ok(changed)
+    Ok(reports)
+}
+
+/// One group's change; returns the number of waves.
+async fn one_group(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &plan::Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+    stop: &rollout::Stop,
+) -> Result<u32, ApplyError> {
+    let first_resume = change.action == Action::Resume
+        && change
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.from_generation.is_none());
+    let w = match change.action {
+        Action::Replace | Action::Resume if !first_resume => {
+            let r = rollout::roll(cloud, stack, g, change, observed, opts, stop).await?;
+            return Ok(r.waves);
+        }
+        Action::Resume => resume_first(g, observed, change)?,
+        Action::Create => create_generation(cloud, stack, g, observed, change).await?,
+        _ => resize(cloud, stack, g, observed, change).await?,
+    };
+    let outcome = wait_healthy(
+        cloud,
+        &stack.name,
+        std::slice::from_ref(&w),
+        g.rollout.health.timeout,
+        opts.poll,
+    )
+    .await?;
+    if let Some((w, message)) = outcome.failures.into_iter().next() {
+        return Err(fail_new_generation(cloud, g, &w, message).await);
+    }
+    let mut t = BTreeMap::new();
+    t.insert(
+        tag::STATE.to_string(),
+        GenerationState::Active.as_str().to_string(),
+    );
+    cloud.set_group_tags(&w.group_name, &t).await?;
+    tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
+    Ok(1)
+}
+
+/// A first generation whose creation was interrupted: wait for it again.
+fn resume_first(
+    g: &ServerGroup,
+    observed: &Observed,
+    change: &plan::Change,
+) -> Result<HealthWait, ApplyError> {
+    let gen = observed
+        .groups
+        .get(&g.key)
+        .and_then(|o| {
+            o.generations
+                .iter()
+                .rev()
+                .find(|x| x.state == GenerationState::Rolling)
+        })
+        .ok_or_else(|| ApplyError::Unsupported(format!("{}: nothing to resume", g.address)))?;
+    Ok(HealthWait {
+        address: g.address.clone(),
+        group_name: gen.group.name.clone(),
+        desired: change
+            .rollout
+            .as_ref()
+            .map_or(gen.group.desired, |r| r.desired),
+        target_group_arns: gen.group.target_group_arns.clone(),
+        is_new: true,
+    })
 }
 
 /// A first generation that did not become healthy: remove it (rollback) or leave it (pause).

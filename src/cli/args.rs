@@ -137,6 +137,12 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Remove the apply lock of a stack, whoever holds it.
+    ForceUnlock {
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Remove everything the stack owns, and nothing else.
     Destroy {
         path: PathBuf,

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use reroll::apply::{self, ApplyError, ApplyOptions};
+use reroll::apply::rollout::Stop;
+use reroll::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::Cloud;
@@ -53,20 +54,30 @@ pub fn color_stderr() -> bool {
 
 pub async fn run(cli: Cli) -> u8 {
     let stats = Stats::new();
+    let stop = Stop::new();
     let ctx = Ctx {
         global: cli.global,
         stats: stats.clone(),
+        stop: stop.clone(),
     };
-    let result = tokio::select! {
-        r = dispatch(&ctx, cli.command) => r,
-        _ = tokio::signal::ctrl_c() => {
+    // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
+    // Second Ctrl-C: leave at once (everything is tagged; apply again picks it up).
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
-                "\nInterrupted. Every resource reroll made is tagged and will be found again: \
-                 run the same command again to continue from where it stopped."
+                "\nStopping: no new instances are launched; drains in flight finish. \
+                 Press Ctrl-C again to leave at once."
             );
-            Ok(EXIT_INTERRUPTED)
+            stop.request();
         }
-    };
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nLeft at once. Everything reroll made is tagged: run apply again to continue."
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+    let result = dispatch(&ctx, cli.command).await;
     if ctx.global.stats {
         eprintln!("\nAWS API calls:\n{}", stats.render());
     }
@@ -85,6 +96,7 @@ pub async fn run(cli: Cli) -> u8 {
 struct Ctx {
     global: Global,
     stats: Stats,
+    stop: Stop,
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -127,6 +139,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             vars,
             auto_approve,
         } => destroy(ctx, &path, &vars, auto_approve).await,
+        Command::ForceUnlock { path, vars } => force_unlock(ctx, &path, &vars),
     }
 }
 
@@ -341,14 +354,16 @@ async fn apply_command(
     force: bool,
     json: bool,
 ) -> Result<u8> {
-    let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
+    let (w, plan, saved, _lock) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
+        let held = lock(&saved.stack_path, &inputs(vars, None), "reroll apply")?;
         let (w, plan) = replan_saved(ctx, &saved, vars).await?;
-        (w, plan, true)
+        (w, plan, true, held)
     } else {
+        let held = lock(path, &inputs(vars, None), "reroll apply")?;
         let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
         let plan = make_plan(&w, force)?;
-        (w, plan, false)
+        (w, plan, false, held)
     };
     print_plan(&plan, &w.stack, json);
     if !plan.has_changes() {
@@ -365,7 +380,11 @@ async fn apply_command(
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
     };
     let started = std::time::Instant::now();
-    match execute(w, &plan, &opts).await {
+    let (result, reports) = execute(w, &plan, &opts, &ctx.stop).await;
+    if !reports.is_empty() {
+        eprint!("\n{}", summary_table(&reports));
+    }
+    match result {
         Ok(stack) => {
             eprintln!(
                 "Apply complete in {}: {}",
@@ -382,10 +401,16 @@ async fn apply_command(
         Err(ExecError::Apply(ApplyError::Paused { address, message })) => {
             eprintln!(
                 "error: {address}: rollout stopped part-way: {message}\n\
-                 Look at the instances, then run `reroll apply` again to continue, or \
-                 `reroll destroy` to remove it."
+                 A person must look: `reroll status` shows both generations."
             );
             Ok(EXIT_PAUSED)
+        }
+        Err(ExecError::Apply(ApplyError::Interrupted { address, message })) => {
+            eprintln!(
+                "{address}: {message}.\nRun the same `reroll apply` again to continue: the plan \
+                 shows a Resume."
+            );
+            Ok(EXIT_INTERRUPTED)
         }
         Err(ExecError::Apply(e)) => Err(e.into()),
         Err(ExecError::Other(e)) => Err(e),
@@ -409,8 +434,26 @@ impl From<anyhow::Error> for ExecError {
     }
 }
 
-/// The phases of apply, with a fresh look at the account between them.
-async fn execute(w: World, plan: &Plan, opts: &ApplyOptions) -> Result<Stack, ExecError> {
+/// The phases of apply, with a fresh look at the account between them. Returns what happened
+/// to each server group even when it also returns an error.
+async fn execute(
+    w: World,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> (Result<Stack, ExecError>, Vec<GroupReport>) {
+    let mut reports = Vec::new();
+    let r = execute_phases(w, plan, opts, stop, &mut reports).await;
+    (r, reports)
+}
+
+async fn execute_phases(
+    w: World,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    stop: &Stop,
+    reports: &mut Vec<GroupReport>,
+) -> Result<Stack, ExecError> {
     let World {
         parsed,
         inputs,
@@ -461,7 +504,13 @@ async fn execute(w: World, plan: &Plan, opts: &ApplyOptions) -> Result<Stack, Ex
         Err(ResolveError::Stack(d)) => return Err(report(&d).into()),
         Err(ResolveError::Cloud(e)) => return Err(anyhow!(e).into()),
     };
-    apply::server_groups(&cloud, &stack, plan, &observed, opts).await?;
+    match apply::server_groups(&cloud, &stack, plan, &observed, opts, stop).await {
+        Ok(r) => reports.extend(r),
+        Err((r, e)) => {
+            reports.extend(r);
+            return Err(e.into());
+        }
+    }
     apply::deletions(&cloud, plan, &observed, opts).await?;
     let observed = observe::observe(&cloud, &stack.name)
         .await
@@ -519,6 +568,37 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
     Ok((w, plan))
 }
 
+/// Per group: the generation change, waves, duration and result.
+fn summary_table(reports: &[GroupReport]) -> String {
+    let width = reports
+        .iter()
+        .map(|r| r.address.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = format!(
+        "{:<width$}  {:<8}  {:<12}  {:>5}  {:>9}  result\n",
+        "group", "action", "generation", "waves", "duration"
+    );
+    for r in reports {
+        let gen = match (r.from, r.to) {
+            (Some(a), Some(b)) => format!("v{a:03} → v{b:03}"),
+            (None, Some(b)) => format!("v{b:03}"),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<width$}  {:<8}  {:<12}  {:>5}  {:>9}  {}\n",
+            r.address,
+            format!("{:?}", r.action).to_lowercase(),
+            gen,
+            r.waves,
+            plan::human_duration(r.duration.as_secs()),
+            r.result
+        ));
+    }
+    out
+}
+
 fn print_outputs(stack: &Stack) {
     if stack.outputs.is_empty() {
         return;
@@ -547,11 +627,32 @@ async fn status(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+fn force_unlock(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
+    let mut inputs = inputs(vars, ctx.global.region.clone());
+    inputs.allow_missing = true;
+    let (_, stack) = load_offline(path, &inputs)?;
+    if reroll::lock::force_unlock(path, &stack.name)? {
+        eprintln!("Removed the lock of stack \"{}\".", stack.name);
+    } else {
+        eprintln!("Stack \"{}\" was not locked.", stack.name);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Takes the stack's apply lock for the rest of the command, before anything is observed.
+fn lock(path: &Path, inputs: &Inputs, command: &str) -> Result<reroll::lock::StackLock> {
+    let mut inputs = inputs.clone();
+    inputs.allow_missing = true;
+    let (_, stack) = load_offline(path, &inputs)?;
+    Ok(reroll::lock::acquire(path, &stack.name, command)?)
+}
+
 async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> Result<u8> {
     let mut inputs = inputs(vars, ctx.global.region.clone());
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &stack).await?;
+    let _lock = lock(path, &inputs, "reroll destroy")?;
     let observed = observe::observe(&cloud, &stack.name).await?;
     let empty = Stack {
         name: stack.name.clone(),

@@ -39,6 +39,17 @@ pub mod tag {
     /// The desired capacity the stack file asked for when the generation was last applied, so
     /// that capacity grown by autoscaling is not mistaken for a change in the file.
     pub const DESIRED: &str = "reroll:desired";
+    /// On the serving generation: `<fingerprint> <time>` of the last definition whose rollout
+    /// failed and was rolled back, so that the next plan does not simply try it again.
+    pub const FAILED: &str = "reroll:failed";
+    /// On a rolling generation: the group it replaces and that group's `min/desired/max`
+    /// before the rollout, so that a rollback restores exactly that.
+    pub const FROM: &str = "reroll:from";
+    /// Auto Scaling processes reroll suspended on a group (comma-separated), to resume
+    /// exactly those and never a user's own suspensions.
+    pub const SUSPENDED: &str = "reroll:suspended";
+    /// On a rolling generation: a short human summary of its progress.
+    pub const PROGRESS: &str = "reroll:progress";
 }
 
 /// A failed cloud call.
@@ -438,8 +449,11 @@ pub trait Cloud: Send + Sync {
 
     // --- targets and instances ---------------------------------------------------------------
     /// Registers instances in a target group (in batches of 200).
-    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String])
-        -> CloudResult<()>;
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        instance_ids: &[String],
+    ) -> CloudResult<()>;
     /// Deregisters instances (in batches of 200); targets that are not registered are
     /// ignored, so the call can be repeated.
     async fn deregister_targets(

@@ -803,10 +803,21 @@ fn plan_server_group(
         ));
     };
 
-    let failed = og
-        .generations
-        .iter()
-        .find(|x| x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp);
+    // A definition that failed before: recorded on the serving generation at rollback, or as
+    // a generation left in the failed state.
+    let failed: Option<(String, String)> = active
+        .failed
+        .clone()
+        .filter(|(f, _)| fp.as_deref() == Some(f.as_str()))
+        .or_else(|| {
+            og.generations
+                .iter()
+                .find(|x| x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp)
+                .map(|x| {
+                    let fp = x.fingerprint.clone().unwrap_or_default();
+                    (fp, format!("generation v{:03}", x.number))
+                })
+        });
     let before = og.active_launch.as_ref();
     let mut diffs: Vec<AttrDiff> = Vec::new();
     if let Some(b) = before {
@@ -907,15 +918,14 @@ fn plan_server_group(
 
     let replace = fp.is_none() || active.fingerprint != fp;
     if replace {
-        if let Some(f) = failed {
+        if let Some((fp, at)) = failed {
             if !force {
                 return Err(PlanError::Unsupported {
                     address: g.address.clone(),
                     message: format!(
-                        "this definition (fingerprint {}) failed its rollout as generation v{:03}; \
-                         fix the image or settings, or run with --force to try it again",
-                        f.fingerprint.as_deref().unwrap_or("?"),
-                        f.number
+                        "this image and definition (fingerprint {fp}) failed its rollout at {at} \
+                         and was rolled back; fix the image or settings, or run with --force to \
+                         try it again"
                     ),
                 });
             }

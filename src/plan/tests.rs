@@ -157,6 +157,7 @@ fn deployed(stack: &Stack) -> Observed {
                 fingerprint: fp,
                 state: GenerationState::Active,
                 applied_desired: Some(g.capacity.desired),
+                failed: None,
                 group: GroupInfo {
                     name: "shop-web-v001".into(),
                     min: g.capacity.min,

@@ -1,0 +1,873 @@
+//! The rolling replacement of one server group: a new generation, wave by wave.
+//!
+//! Each round observes both generations (one group listing and one health call per target
+//! group, whatever the number of instances), asks [`decide`] what to do, acts, and sleeps.
+//! Everything it needs to continue is in the account: the new generation carries
+//! `reroll:state = rolling` and `reroll:from`, old instances are classified by their target
+//! registration. So a rollout killed at any point is resumed by running apply again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::decide::{decide, OldInstance, OldState, View};
+use super::{stack_tags, wait, ApplyError, ApplyOptions};
+use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
+use crate::names;
+use crate::observe::{GenerationState, Observed, ObservedGroup};
+use crate::plan::{self, Change};
+use crate::stack::{OnFailure, ServerGroup, Stack};
+
+/// Set on Ctrl-C: rollouts stop launching, finish the drains in flight and return.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Processes that would fight a rollout: rebalancing, alarm-driven and scheduled scaling; on
+/// the old generation also health-check replacement (its drained instances must not be
+/// replaced).
+const SUSPEND_NEW: &[&str] = &["AZRebalance", "AlarmNotification", "ScheduledActions"];
+const SUSPEND_OLD: &[&str] = &[
+    "AZRebalance",
+    "AlarmNotification",
+    "ScheduledActions",
+    "ReplaceUnhealthy",
+    "HealthCheck",
+];
+
+/// How a finished rollout went, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutReport {
+    pub address: String,
+    pub from: Option<u32>,
+    pub to: u32,
+    /// Rounds in which old instances started draining.
+    pub waves: u32,
+    pub duration: Duration,
+}
+
+/// The two generations a rollout moves between.
+struct Pair {
+    old: GroupInfo,
+    old_number: u32,
+    new_name: String,
+    new_number: u32,
+    /// The old group's capacity before the rollout: what a rollback restores.
+    from_capacity: (u32, u32, u32),
+    target_group_arns: Vec<String>,
+}
+
+/// Replaces (or resumes replacing) one server group.
+pub async fn roll(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> Result<RolloutReport, ApplyError> {
+    let started = Instant::now();
+    let rollout = change
+        .rollout
+        .as_ref()
+        .expect("replace and resume changes carry a rollout plan");
+    let og = observed
+        .groups
+        .get(&g.key)
+        .expect("a replaced group is observed");
+    let pair = prepare(cloud, stack, g, change, og, observed).await?;
+    let desired = rollout.desired;
+    let (surge, unavailable) = (rollout.max_surge, rollout.max_unavailable);
+
+    suspend(cloud, &pair.old, SUSPEND_OLD).await?;
+    let new_info = find_group(cloud, &stack.name, &pair.new_name).await?;
+    suspend(cloud, &new_info, SUSPEND_NEW).await?;
+    // The old group shrinks by detaching with decrement: its minimum must allow that.
+    if pair.old.min > 0 {
+        cloud
+            .set_group_capacity(&pair.old.name, 0, pair.old.desired, pair.old.max)
+            .await?;
+    }
+    let new_max = g.capacity.max.max(desired);
+
+    let result = rounds(
+        cloud,
+        stack,
+        g,
+        &pair,
+        desired,
+        surge,
+        unavailable,
+        new_max,
+        opts,
+        stop,
+    )
+    .await;
+    match result {
+        Ok(Outcome::Done { waves }) => {
+            finish(cloud, stack, g, og, &pair, desired, opts).await?;
+            Ok(RolloutReport {
+                address: g.address.clone(),
+                from: Some(pair.old_number),
+                to: pair.new_number,
+                waves,
+                duration: started.elapsed(),
+            })
+        }
+        Ok(Outcome::Stopped) => {
+            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            Err(ApplyError::Interrupted {
+                address: g.address.clone(),
+                message: format!(
+                    "stopped between waves: v{:03} and v{:03} both serve, nothing is half-drained",
+                    pair.old_number, pair.new_number
+                ),
+            })
+        }
+        Err(Failure::Cloud(e)) => {
+            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            Err(e.into())
+        }
+        Err(Failure::Unhealthy(message)) => {
+            fail(cloud, stack, g, &pair, message, unavailable, opts).await
+        }
+    }
+}
+
+/// Creates the new generation (Replace) or finds it (Resume).
+async fn prepare(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &Change,
+    og: &ObservedGroup,
+    observed: &Observed,
+) -> Result<Pair, ApplyError> {
+    let old = og.active().ok_or_else(|| {
+        ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
+    })?;
+    let target_group_arns = plan::target_group_arns(g, observed);
+    if target_group_arns
+        .iter()
+        .any(|a| crate::stack::is_unknown(a))
+    {
+        return Err(ApplyError::Unsupported(format!(
+            "{}: a target group it uses does not exist",
+            g.address
+        )));
+    }
+    if let Some(new) = og
+        .generations
+        .iter()
+        .rev()
+        .find(|x| x.state == GenerationState::Rolling)
+    {
+        let from = parse_from(new.group.tags.get(tag::FROM)).unwrap_or((
+            old.group.min,
+            old.group.desired,
+            old.group.max,
+        ));
+        tracing::info!(address = %g.address, from = %old.group.name, to = %new.group.name, "resuming rollout");
+        return Ok(Pair {
+            old: old.group.clone(),
+            old_number: old.number,
+            new_name: new.group.name.clone(),
+            new_number: new.number,
+            from_capacity: from,
+            target_group_arns,
+        });
+    }
+    let number = change
+        .rollout
+        .as_ref()
+        .map_or(old.number + 1, |r| r.to_generation);
+    let spec = plan::launch_spec(stack, g);
+    let fingerprint = plan::fingerprint(&spec, &g.subnets).ok_or_else(|| {
+        ApplyError::Unsupported(format!(
+            "{}: the instance definition still has unknown values",
+            g.address
+        ))
+    })?;
+    let lt = og.launch_template.as_ref().ok_or_else(|| {
+        ApplyError::Unsupported(format!("{}: its launch template is missing", g.address))
+    })?;
+    let version = cloud.create_launch_template_version(&lt.id, &spec).await?;
+    let name = names::generation_group_name(&stack.name, &g.key, number);
+    let from = (old.group.min, old.group.desired, old.group.max);
+    let mut tags = stack_tags(stack, &g.address);
+    tags.extend(g.tags.clone());
+    tags.insert(tag::GROUP.into(), g.key.clone());
+    tags.insert(tag::GENERATION.into(), number.to_string());
+    tags.insert(tag::FINGERPRINT.into(), fingerprint);
+    tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
+    tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    tags.insert(
+        tag::FROM.into(),
+        format!("{} {}/{}/{}", old.group.name, from.0, from.1, from.2),
+    );
+    tracing::info!(
+        address = %g.address, from = %old.group.name, to = %name, image = %g.image_id,
+        "creating the new generation"
+    );
+    cloud
+        .create_group(&GroupSpec {
+            name: name.clone(),
+            launch_template_id: lt.id.clone(),
+            launch_template_version: version.to_string(),
+            min: 0,
+            max: g.capacity.max.max(from.1),
+            desired: 0,
+            subnet_ids: g.subnets.clone(),
+            target_group_arns: target_group_arns.clone(),
+            health_check_type: if target_group_arns.is_empty() {
+                "EC2"
+            } else {
+                "ELB"
+            }
+            .into(),
+            health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
+            tags,
+        })
+        .await?;
+    Ok(Pair {
+        old: old.group.clone(),
+        old_number: old.number,
+        new_name: name,
+        new_number: number,
+        from_capacity: from,
+        target_group_arns,
+    })
+}
+
+fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
+    let (_, cap) = tag?.split_once(' ')?;
+    let mut parts = cap.split('/').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
+async fn find_group(cloud: &dyn Cloud, stack: &str, name: &str) -> Result<GroupInfo, ApplyError> {
+    cloud
+        .list_groups(stack)
+        .await?
+        .into_iter()
+        .find(|g| g.name == name)
+        .ok_or_else(|| ApplyError::Unsupported(format!("Auto Scaling group {name} disappeared")))
+}
+
+/// Suspends the processes not already suspended, and records which ones we did.
+async fn suspend(
+    cloud: &dyn Cloud,
+    group: &GroupInfo,
+    processes: &[&str],
+) -> Result<(), CloudError> {
+    let mut ours: BTreeSet<String> = group
+        .tags
+        .get(tag::SUSPENDED)
+        .map(|s| {
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let todo: Vec<String> = processes
+        .iter()
+        .filter(|p| !group.suspended_processes.iter().any(|s| s == *p))
+        .map(|p| p.to_string())
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    ours.extend(todo.iter().cloned());
+    let mut t = Tags::new();
+    t.insert(
+        tag::SUSPENDED.into(),
+        ours.into_iter().collect::<Vec<_>>().join(","),
+    );
+    cloud.set_group_tags(&group.name, &t).await?;
+    cloud.suspend_processes(&group.name, &todo).await
+}
+
+/// Resumes what reroll suspended on these groups. Best effort: logs and goes on, so that a
+/// failure here never hides the rollout's own outcome.
+async fn restore_processes(cloud: &dyn Cloud, stack: &str, names: &[&str]) {
+    let groups = match cloud.list_groups(stack).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read groups to resume their processes");
+            return;
+        }
+    };
+    for g in groups.iter().filter(|g| names.contains(&g.name.as_str())) {
+        let ours: Vec<String> = g
+            .tags
+            .get(tag::SUSPENDED)
+            .map(|s| {
+                s.split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ours.is_empty() {
+            continue;
+        }
+        let mut t = Tags::new();
+        t.insert(tag::SUSPENDED.into(), String::new());
+        let r = async {
+            cloud.resume_processes(&g.name, &ours).await?;
+            cloud.set_group_tags(&g.name, &t).await
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(group = %g.name, error = %e, "could not resume scaling processes; resume them by hand");
+        }
+    }
+}
+
+enum Outcome {
+    Done { waves: u32 },
+    Stopped,
+}
+
+enum Failure {
+    Cloud(CloudError),
+    /// New instances did not become healthy in time.
+    Unhealthy(String),
+}
+
+impl From<CloudError> for Failure {
+    fn from(e: CloudError) -> Self {
+        Failure::Cloud(e)
+    }
+}
+
+/// What one round sees.
+struct Look {
+    view: View,
+    new: Option<GroupInfo>,
+    new_unhealthy: Vec<String>,
+}
+
+async fn look(
+    cloud: &dyn Cloud,
+    stack: &str,
+    pair: &Pair,
+    desired: u32,
+    surge: u32,
+    unavailable: u32,
+    stopping: bool,
+) -> Result<Look, CloudError> {
+    let groups = cloud.list_groups(stack).await?;
+    let mut health: HashMap<&str, Vec<TargetHealth>> = HashMap::new();
+    for arn in &pair.target_group_arns {
+        health.insert(arn, cloud.target_health(arn).await?);
+    }
+    let states = |id: &str| -> Vec<Option<&str>> {
+        pair.target_group_arns
+            .iter()
+            .map(|arn| {
+                health[arn.as_str()]
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.state.as_str())
+            })
+            .collect()
+    };
+    let old = groups.iter().find(|g| g.name == pair.old.name);
+    let new = groups.iter().find(|g| g.name == pair.new_name).cloned();
+    let no_tgs = pair.target_group_arns.is_empty();
+    let old_instances: Vec<OldInstance> = old
+        .map(|o| {
+            o.instances
+                .iter()
+                .filter(|i| i.lifecycle_state != "Detaching" && i.lifecycle_state != "Detached")
+                .map(|i| {
+                    let in_service =
+                        i.lifecycle_state == "InService" && i.health_status == "Healthy";
+                    let s = states(&i.id);
+                    let state = if no_tgs {
+                        if in_service {
+                            OldState::Serving
+                        } else {
+                            OldState::Registered
+                        }
+                    } else if s.iter().all(|x| *x == Some("healthy")) && in_service {
+                        OldState::Serving
+                    } else if s.contains(&Some("draining")) {
+                        OldState::Draining
+                    } else if s.iter().all(|x| matches!(x, None | Some("unused"))) {
+                        if i.lifecycle_state.starts_with("Pending") {
+                            OldState::Registered
+                        } else {
+                            OldState::Drained
+                        }
+                    } else {
+                        OldState::Registered
+                    };
+                    OldInstance {
+                        id: i.id.clone(),
+                        state,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut new_healthy = 0;
+    let mut new_unhealthy = Vec::new();
+    if let Some(n) = &new {
+        for i in &n.instances {
+            let in_service = i.lifecycle_state == "InService" && i.health_status == "Healthy";
+            let s = states(&i.id);
+            if in_service && s.iter().all(|x| *x == Some("healthy")) {
+                new_healthy += 1;
+            } else {
+                let why = s
+                    .iter()
+                    .zip(&pair.target_group_arns)
+                    .find(|(x, _)| **x != Some("healthy"))
+                    .map(|(x, _)| x.unwrap_or("not registered").to_string())
+                    .unwrap_or_else(|| i.lifecycle_state.clone());
+                new_unhealthy.push(format!("{} is {why}", i.id));
+            }
+        }
+    }
+    Ok(Look {
+        view: View {
+            desired,
+            max_surge: surge,
+            max_unavailable: unavailable,
+            new_desired: new.as_ref().map_or(0, |n| n.desired),
+            new_healthy,
+            old: old_instances,
+            stopping,
+        },
+        new,
+        new_unhealthy,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rounds(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    pair: &Pair,
+    desired: u32,
+    surge: u32,
+    unavailable: u32,
+    new_max: u32,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> Result<Outcome, Failure> {
+    let timeout = g.rollout.health.timeout;
+    let max_drain = longest_drain(stack, g);
+    let mut waiting_since = Instant::now();
+    let mut last_healthy = 0;
+    let mut draining_since: HashMap<String, Instant> = HashMap::new();
+    let mut waves = 0;
+    let mut last_progress = String::new();
+    loop {
+        let l = look(
+            cloud,
+            &stack.name,
+            pair,
+            desired,
+            surge,
+            unavailable,
+            stop.requested(),
+        )
+        .await?;
+        if l.new.is_none() {
+            return Err(Failure::Unhealthy(format!(
+                "the new generation {} disappeared",
+                pair.new_name
+            )));
+        }
+        let mut d = decide(&l.view);
+
+        // Drains stuck past the deregistration delay (and a minute) are finished anyway.
+        let now = Instant::now();
+        for o in &l.view.old {
+            if o.state == OldState::Draining {
+                let since = *draining_since.entry(o.id.clone()).or_insert(now);
+                if now.duration_since(since) > max_drain + Duration::from_secs(60) {
+                    tracing::warn!(instance = %o.id, "still draining past the deregistration delay; terminating it");
+                    d.finish.push(o.id.clone());
+                }
+            }
+        }
+
+        let progress = format!(
+            "new {}/{} healthy, old {} serving, {} draining",
+            l.view.new_healthy,
+            desired,
+            l.view
+                .old
+                .iter()
+                .filter(|o| o.state == OldState::Serving)
+                .count(),
+            l.view
+                .old
+                .iter()
+                .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
+                .count(),
+        );
+        if progress != last_progress {
+            tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
+            let mut t = Tags::new();
+            t.insert(tag::PROGRESS.into(), progress.clone());
+            cloud.set_group_tags(&pair.new_name, &t).await?;
+            last_progress = progress;
+        }
+
+        if !d.finish.is_empty() {
+            tracing::info!(address = %g.address, count = d.finish.len(), "terminating drained old instances");
+            cloud
+                .detach_instances(&pair.old.name, &d.finish, true)
+                .await?;
+            cloud.terminate_instances(&d.finish).await?;
+            for id in &d.finish {
+                draining_since.remove(id);
+            }
+        }
+        if d.done {
+            return Ok(Outcome::Done { waves });
+        }
+        if d.stopped {
+            // Freeze the new generation where it is.
+            if let Some(n) = &l.new {
+                let launched = n.instances.len() as u32;
+                if n.desired > launched {
+                    cloud
+                        .set_group_capacity(&pair.new_name, 0, launched, new_max)
+                        .await?;
+                }
+            }
+            return Ok(Outcome::Stopped);
+        }
+        if let Some(n) = d.set_new_desired {
+            tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
+            cloud
+                .set_group_capacity(&pair.new_name, 0, n, new_max)
+                .await?;
+            waiting_since = Instant::now();
+        }
+        if !d.drain.is_empty() {
+            waves += 1;
+            tracing::info!(address = %g.address, count = d.drain.len(), "draining old instances");
+            if pair.target_group_arns.is_empty() {
+                cloud
+                    .detach_instances(&pair.old.name, &d.drain, true)
+                    .await?;
+                cloud.terminate_instances(&d.drain).await?;
+            } else {
+                for arn in &pair.target_group_arns {
+                    cloud.deregister_targets(arn, &d.drain).await?;
+                }
+            }
+        }
+
+        // Health deadline: new instances must become healthy within the timeout of being
+        // asked for; any progress restarts the clock.
+        if l.view.new_healthy > last_healthy {
+            last_healthy = l.view.new_healthy;
+            waiting_since = Instant::now();
+        }
+        let owed = l.view.new_desired.max(d.set_new_desired.unwrap_or(0));
+        if l.view.new_healthy < owed && waiting_since.elapsed() > timeout {
+            let mut detail = l.new_unhealthy.clone();
+            detail.truncate(5);
+            return Err(Failure::Unhealthy(format!(
+                "{} of {} new instances healthy after {}{}",
+                l.view.new_healthy,
+                owed,
+                humantime::format_duration(timeout),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", detail.join(", "))
+                }
+            )));
+        }
+        tokio::time::sleep(opts.poll).await;
+    }
+}
+
+/// The longest deregistration delay among the group's target groups.
+fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
+    g.target_groups
+        .iter()
+        .filter_map(|a| stack.target_group(a))
+        .map(|t| t.deregistration_delay)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The rollout succeeded: the new generation serves, the old one is retired or removed, and
+/// generations beyond `keep_previous` go.
+async fn finish(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    og: &ObservedGroup,
+    pair: &Pair,
+    desired: u32,
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    cloud
+        .set_group_capacity(
+            &pair.new_name,
+            g.capacity.min.min(desired),
+            desired,
+            g.capacity.max.max(desired),
+        )
+        .await?;
+    let mut t = Tags::new();
+    t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
+    t.insert(
+        tag::PROGRESS.into(),
+        format!("rolled out: {desired} healthy"),
+    );
+    cloud.set_group_tags(&pair.new_name, &t).await?;
+    cloud
+        .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
+        .await?;
+    let mut t = Tags::new();
+    t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
+    cloud.set_group_tags(&pair.old.name, &t).await?;
+    restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+
+    // Retention: keep the newest `keep_previous` retired generations.
+    let mut retired: Vec<(u32, String, Option<String>)> = og
+        .generations
+        .iter()
+        .filter(|x| x.number != pair.new_number && x.state != GenerationState::Rolling)
+        .map(|x| {
+            (
+                x.number,
+                x.group.name.clone(),
+                x.group.launch_template_version.clone(),
+            )
+        })
+        .collect();
+    retired.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let doomed: Vec<(u32, String, Option<String>)> = retired
+        .into_iter()
+        .skip(g.rollout.keep_previous as usize)
+        .collect();
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = doomed.iter().map(|d| d.1.clone()).collect();
+    for name in &names {
+        tracing::info!(address = %g.address, group = %name, "removing a generation beyond keep_previous");
+        cloud.delete_group(name).await?;
+    }
+    wait::wait_groups_gone(
+        cloud,
+        &stack.name,
+        &names,
+        Duration::from_secs(900),
+        opts.poll,
+    )
+    .await?;
+    if let Some(lt) = &og.launch_template {
+        let versions: Vec<i64> = doomed
+            .iter()
+            .filter_map(|d| d.2.as_deref()?.parse().ok())
+            .collect();
+        if let Err(e) = cloud
+            .delete_launch_template_versions(&lt.id, &versions)
+            .await
+        {
+            tracing::warn!(error = %e, "could not delete old launch template versions");
+        }
+    }
+    Ok(())
+}
+
+/// New instances did not become healthy: roll back or pause, as the group says.
+async fn fail(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    pair: &Pair,
+    message: String,
+    unavailable: u32,
+    opts: &ApplyOptions,
+) -> Result<RolloutReport, ApplyError> {
+    tracing::error!(address = %g.address, "rollout failed: {message}");
+    if g.rollout.on_failure == OnFailure::Pause {
+        // Launch nothing more; both generations keep serving.
+        if let Ok(n) = find_group(cloud, &stack.name, &pair.new_name).await {
+            let launched = n.instances.len() as u32;
+            let _ = cloud
+                .set_group_capacity(&pair.new_name, 0, launched.min(n.desired), n.max)
+                .await;
+        }
+        restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+        return Err(ApplyError::Paused {
+            address: g.address.clone(),
+            message: format!(
+                "{message}. v{:03} and v{:03} both serve. Fix the cause and run apply again to \
+                 continue, or change the stack back to roll forward from v{:03}",
+                pair.old_number, pair.new_number, pair.old_number
+            ),
+        });
+    }
+    match rollback(cloud, stack, g, pair, unavailable, opts).await {
+        Ok(()) => Err(ApplyError::RolledBack {
+            address: g.address.clone(),
+            message,
+        }),
+        Err(e) => {
+            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            Err(ApplyError::Paused {
+                address: g.address.clone(),
+                message: format!("{message}; the rollback failed too: {e}"),
+            })
+        }
+    }
+}
+
+/// Restores the old generation's capacity, waits until it is healthy, drains and removes the
+/// new generation, and records the failed definition on the old one.
+async fn rollback(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    pair: &Pair,
+    unavailable: u32,
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    tracing::warn!(address = %g.address, to = %pair.old.name, "rolling back");
+    let (min, desired, max) = pair.from_capacity;
+    let new = find_group(cloud, &stack.name, &pair.new_name).await?;
+    cloud
+        .set_group_capacity(
+            &pair.new_name,
+            0,
+            new.instances.len().min(new.desired as usize) as u32,
+            new.max,
+        )
+        .await?;
+    // Old instances still alive go back into rotation; the group launches what is missing.
+    let old = find_group(cloud, &stack.name, &pair.old.name).await?;
+    let alive: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
+    for arn in &pair.target_group_arns {
+        cloud.register_targets(arn, &alive).await?;
+    }
+    cloud
+        .set_group_capacity(&pair.old.name, min, desired, max)
+        .await?;
+    let waits = [wait::HealthWait {
+        address: g.address.clone(),
+        group_name: pair.old.name.clone(),
+        desired: desired.saturating_sub(unavailable).max(1).min(desired),
+        target_group_arns: pair.target_group_arns.clone(),
+        is_new: false,
+    }];
+    let outcome = wait::wait_healthy(
+        cloud,
+        &stack.name,
+        &waits,
+        g.rollout.health.timeout,
+        opts.poll,
+    )
+    .await?;
+    if let Some((_, why)) = outcome.failures.into_iter().next() {
+        return Err(ApplyError::Unsupported(format!(
+            "the old generation did not become healthy again: {why}"
+        )));
+    }
+    // Drain the new generation before removing it.
+    let new = find_group(cloud, &stack.name, &pair.new_name).await?;
+    let ids: Vec<String> = new.instances.iter().map(|i| i.id.clone()).collect();
+    for arn in &pair.target_group_arns {
+        cloud.deregister_targets(arn, &ids).await?;
+    }
+    wait_drained(cloud, stack, g, pair, &ids, opts).await?;
+    cloud.delete_group(&pair.new_name).await?;
+    let mut t = Tags::new();
+    let fingerprint = new.tags.get(tag::FINGERPRINT).cloned().unwrap_or_default();
+    t.insert(
+        tag::FAILED.into(),
+        format!(
+            "{fingerprint} {}",
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        ),
+    );
+    t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
+    cloud.set_group_tags(&pair.old.name, &t).await?;
+    restore_processes(cloud, &stack.name, &[&pair.old.name]).await;
+    tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
+    Ok(())
+}
+
+/// Waits until none of `ids` is still draining in the rollout's target groups, at most the
+/// longest deregistration delay and a minute.
+async fn wait_drained(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    pair: &Pair,
+    ids: &[String],
+    opts: &ApplyOptions,
+) -> Result<(), CloudError> {
+    let limit = longest_drain(stack, g) + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
+    let ids: BTreeSet<&String> = ids.iter().collect();
+    loop {
+        let mut draining = 0;
+        for arn in &pair.target_group_arns {
+            draining += cloud
+                .target_health(arn)
+                .await?
+                .iter()
+                .filter(|t| ids.contains(&t.id) && t.state == "draining")
+                .count();
+        }
+        if draining == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(opts.poll).await;
+    }
+}
+
+/// The rollouts of a plan's Replace and Resume changes, `depends_on` levels in order,
+/// up to `parallelism` at a time within a level.
+pub fn order<'a>(stack: &'a Stack, changes: &[&'a Change]) -> Vec<Vec<&'a ServerGroup>> {
+    let groups: Vec<&ServerGroup> = changes
+        .iter()
+        .filter_map(|c| stack.server_group(&c.address))
+        .collect();
+    let by_address: BTreeMap<&str, &ServerGroup> =
+        groups.iter().map(|g| (g.address.as_str(), *g)).collect();
+    super::levels(&groups)
+        .into_iter()
+        .map(|level| {
+            level
+                .iter()
+                .filter_map(|a| by_address.get(a.as_str()).copied())
+                .collect()
+        })
+        .collect()
+}
