@@ -18,7 +18,8 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 command -v "$python" >/dev/null 2>&1 || die "'$python' not found; install Python 3.9+ (e.g. apt-get install python3 python3-venv)"
 [[ -f "$req" ]] || die "missing $req"
 
-want="$(sha256sum "$req" | cut -d' ' -f1)"
+fixes="$here/fixes.py"
+want="$(cat "$req" "$fixes" | sha256sum | cut -d' ' -f1)"
 
 up_to_date() {
   [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$want" ]] &&
@@ -76,6 +77,7 @@ fi
   fail "pip install -r $req failed"
 
 [[ -x "$venv/bin/moto_server" ]] || fail "moto_server missing from $venv/bin after install"
+"$venv/bin/python" "$fixes" >>"$log" 2>&1 || fail "applying fixes.py to the emulator failed"
 
 tmp="$stamp.tmp.$$"
 echo "$want" >"$tmp"

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod cloud;
+pub mod engine;
 pub mod load;
 pub mod lock;
 pub mod names;

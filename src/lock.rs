@@ -32,12 +32,12 @@ impl std::fmt::Display for Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "stack \"{stack}\" is locked by {holder}; wait for it to finish. If that process is \
+        "stack {stack} is locked by {holder}; wait for it to finish. If that process is \
          gone and the lock remains, run `reroll force-unlock {stack_path}`"
     )]
     Held {
         stack: String,
-        holder: Holder,
+        holder: Box<Holder>,
         stack_path: String,
     },
     #[error("cannot use the lock file {path}: {source}")]
@@ -54,8 +54,10 @@ pub struct StackLock {
     path: PathBuf,
 }
 
-/// Where the lock of a stack lives: `.reroll/` beside the stack's files.
-pub fn lock_path(stack_path: &Path, stack: &str) -> PathBuf {
+/// Where the lock of a stack lives: `.reroll/` beside the stack's files. `key` names the
+/// stack and where it is applied (region, endpoint): one stack applied to two regions is two
+/// independent locks.
+pub fn lock_path(stack_path: &Path, key: &str) -> PathBuf {
     let dir = if stack_path.is_dir() {
         stack_path.to_path_buf()
     } else {
@@ -64,7 +66,18 @@ pub fn lock_path(stack_path: &Path, stack: &str) -> PathBuf {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     };
-    dir.join(".reroll").join(format!("{stack}.lock"))
+    let clean: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let clean: String = clean
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes())[..4]);
+    dir.join(".reroll")
+        .join(format!("{}-{hash}.lock", &clean[..clean.len().min(60)]))
 }
 
 fn this_host() -> String {
@@ -77,8 +90,8 @@ fn this_host() -> String {
 }
 
 /// Takes the lock or says who holds it.
-pub fn acquire(stack_path: &Path, stack: &str, command: &str) -> Result<StackLock, LockError> {
-    let path = lock_path(stack_path, stack);
+pub fn acquire(stack_path: &Path, key: &str, command: &str) -> Result<StackLock, LockError> {
+    let path = lock_path(stack_path, key);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,
@@ -105,8 +118,8 @@ pub fn acquire(stack_path: &Path, stack: &str, command: &str) -> Result<StackLoc
                 since: "unknown".into(),
             });
             return Err(LockError::Held {
-                stack: stack.into(),
-                holder,
+                stack: key.into(),
+                holder: Box::new(holder),
                 stack_path: stack_path.display().to_string(),
             });
         }
@@ -131,8 +144,8 @@ pub fn acquire(stack_path: &Path, stack: &str, command: &str) -> Result<StackLoc
 }
 
 /// Removes a lock file, whoever holds it. Returns whether there was one.
-pub fn force_unlock(stack_path: &Path, stack: &str) -> Result<bool, LockError> {
-    let path = lock_path(stack_path, stack);
+pub fn force_unlock(stack_path: &Path, key: &str) -> Result<bool, LockError> {
+    let path = lock_path(stack_path, key);
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

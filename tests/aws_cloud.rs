@@ -13,7 +13,7 @@ use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::{
     tag, Cloud, CloudError, Forward, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, Tags, TargetGroupSpec,
+    ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
 };
 use serde_json::Value;
 
@@ -108,6 +108,109 @@ fn launch_spec(image_id: &str, seed: &Value) -> LaunchSpec {
         key_name: None,
         instance_tags: tags(&[(tag::STACK, STACK), (tag::GROUP, "web")]),
     }
+}
+
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|i| i.to_string()).collect()
+}
+
+/// Creates the web group's launch template (version 1: the first seeded image); returns its id.
+async fn web_template(cloud: &AwsCloud, seed: &Value) -> String {
+    let amis = strings(&seed["ami_ids"]);
+    let (id, _) = cloud
+        .create_launch_template("shop-web", &launch_spec(&amis[0], seed), &stack_tags(STACK))
+        .await
+        .unwrap();
+    id
+}
+
+fn run_spec(template: &str, subnet: &str, count: u32) -> RunSpec {
+    RunSpec {
+        launch_template_id: template.to_string(),
+        launch_template_version: "1".to_string(),
+        subnet_id: subnet.to_string(),
+        count,
+        tags: stack_tags(STACK),
+        client_token: None,
+    }
+}
+
+/// Launches `count` instances from a new web template into the first seeded subnet.
+async fn launch_web(cloud: &AwsCloud, seed: &Value, count: u32) -> Vec<String> {
+    let template = web_template(cloud, seed).await;
+    let subnet = strings(&seed["subnet_ids"]).remove(0);
+    let ids = cloud
+        .run_instances(&run_spec(&template, &subnet, count))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), count as usize, "{ids:?}");
+    ids
+}
+
+/// Creates group `shop-web-v001` of `desired` instances (min 0) from a new web template,
+/// attached to `target_groups`; returns its name.
+async fn web_group(
+    cloud: &AwsCloud,
+    seed: &Value,
+    desired: u32,
+    target_groups: &[String],
+) -> String {
+    let spec = GroupSpec {
+        name: "shop-web-v001".to_string(),
+        launch_template_id: web_template(cloud, seed).await,
+        launch_template_version: "1".to_string(),
+        min: 0,
+        max: desired + 1,
+        desired,
+        subnet_ids: strings(&seed["subnet_ids"]),
+        target_group_arns: target_groups.to_vec(),
+        health_check_type: "EC2".to_string(),
+        health_check_grace_seconds: 30,
+        tags: tags(&[(tag::STACK, STACK), (tag::GROUP, "web")]),
+    };
+    cloud.create_group(&spec).await.unwrap();
+    spec.name
+}
+
+async fn web_target_group(cloud: &AwsCloud, seed: &Value) -> String {
+    let spec = target_group_spec("shop-web", str_of(seed, "vpc_id"));
+    cloud
+        .create_target_group(&spec, &stack_tags(STACK))
+        .await
+        .unwrap()
+}
+
+/// The ids a target group lists (registered, in any state).
+async fn target_ids(cloud: &AwsCloud, target_group_arn: &str) -> BTreeSet<String> {
+    let health = cloud.target_health(target_group_arn).await.unwrap();
+    health.into_iter().map(|t| t.id).collect()
+}
+
+/// The ids of the stack's live instances.
+async fn live_ids(cloud: &AwsCloud) -> BTreeSet<String> {
+    let instances = cloud.list_instances(STACK).await.unwrap();
+    instances.into_iter().map(|i| i.id).collect()
+}
+
+/// The suspended processes of the stack's only group, sorted.
+async fn suspended(cloud: &AwsCloud) -> Vec<String> {
+    let groups = cloud.list_groups(STACK).await.unwrap();
+    sorted(&groups[0].suspended_processes)
+}
+
+/// The `reroll:state` tag of each of the instances `ids`.
+async fn state_tags(cloud: &AwsCloud, ids: &[String]) -> Vec<Option<String>> {
+    let instances = cloud.list_instances(STACK).await.unwrap();
+    ids.iter()
+        .map(|id| {
+            let instance = instances.iter().find(|i| &i.id == id).unwrap();
+            instance.tags.get(tag::STATE).cloned()
+        })
+        .collect()
+}
+
+fn calls(stats: &Stats, operation: &str) -> u64 {
+    stats.snapshot().get(operation).map_or(0, |c| c.calls)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,6 +765,274 @@ async fn groups_register_instances_and_resize() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rollout calls
+
+#[tokio::test]
+async fn suspends_and_resumes_processes() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let group = web_group(&cloud, &seed, 1, &[]).await;
+
+    cloud
+        .suspend_processes(&group, &owned(&["AZRebalance", "AlarmNotification"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        suspended(&cloud).await,
+        owned(&["AZRebalance", "AlarmNotification"])
+    );
+
+    // An empty list changes nothing (to the API, no processes means all of them).
+    cloud.suspend_processes(&group, &[]).await.unwrap();
+    cloud.resume_processes(&group, &[]).await.unwrap();
+    assert_eq!(
+        suspended(&cloud).await,
+        owned(&["AZRebalance", "AlarmNotification"])
+    );
+
+    cloud
+        .resume_processes(&group, &owned(&["AZRebalance"]))
+        .await
+        .unwrap();
+    assert_eq!(suspended(&cloud).await, owned(&["AlarmNotification"]));
+    assert_eq!(calls(&stats, "AutoScaling.SuspendProcesses"), 1);
+    assert_eq!(calls(&stats, "AutoScaling.ResumeProcesses"), 1);
+}
+
+#[tokio::test]
+async fn detached_instances_keep_running() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let tg = web_target_group(&cloud, &seed).await;
+    let group = web_group(&cloud, &seed, 3, std::slice::from_ref(&tg)).await;
+    let members: Vec<String> = cloud.list_groups(STACK).await.unwrap()[0]
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(members.len(), 3);
+    let (detached, kept) = members.split_at(2);
+
+    cloud
+        .detach_instances(&group, detached, true)
+        .await
+        .unwrap();
+    let after = cloud.list_groups(STACK).await.unwrap().remove(0);
+    assert_eq!(after.desired, 1);
+    let ids: Vec<String> = after.instances.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids, kept);
+    let instances = cloud.list_instances(STACK).await.unwrap();
+    assert_eq!(instances.len(), 3, "{instances:#?}");
+    assert!(
+        instances.iter().all(|i| i.state == "running"),
+        "{instances:#?}"
+    );
+
+    // AWS deregisters detached instances from the group's target groups; the emulator leaves
+    // them registered. A rollout deregisters them itself, which is safe on both.
+    cloud.deregister_targets(&tg, detached).await.unwrap();
+    assert_eq!(
+        target_ids(&cloud, &tg).await,
+        BTreeSet::from([kept[0].clone()])
+    );
+
+    cloud.detach_instances(&group, &[], true).await.unwrap();
+    assert_eq!(calls(&stats, "AutoScaling.DetachInstances"), 1);
+}
+
+#[tokio::test]
+async fn registers_and_deregisters_targets() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 3).await;
+    let tg = web_target_group(&cloud, &seed).await;
+    let ids = launch_web(&cloud, &seed, 3).await;
+
+    cloud.register_targets(&tg, &ids[..2]).await.unwrap();
+    let health = cloud.target_health(&tg).await.unwrap();
+    assert_eq!(health.len(), 2, "{health:#?}");
+    for target in &health {
+        assert!(ids[..2].contains(&target.id), "{health:#?}");
+        // On the target group's port; the emulator reports `healthy` at once (AWS: `initial`).
+        assert_eq!(target.port, Some(8080), "{health:#?}");
+        assert_eq!(target.state, "healthy", "{health:#?}");
+    }
+
+    cloud.deregister_targets(&tg, &ids[..1]).await.unwrap();
+    assert_eq!(
+        target_ids(&cloud, &tg).await,
+        BTreeSet::from([ids[1].clone()])
+    );
+    // Again, and a target that was never registered: nothing to do, no error.
+    cloud.deregister_targets(&tg, &ids[..1]).await.unwrap();
+    cloud.deregister_targets(&tg, &ids[2..]).await.unwrap();
+    // A batch mixing registered and unregistered targets deregisters the registered ones.
+    cloud.deregister_targets(&tg, &ids).await.unwrap();
+    assert!(target_ids(&cloud, &tg).await.is_empty());
+}
+
+#[tokio::test]
+async fn terminates_instances_idempotently() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let ids = launch_web(&cloud, &seed, 3).await;
+
+    cloud.terminate_instances(&ids[..2]).await.unwrap();
+    assert_eq!(live_ids(&cloud).await, BTreeSet::from([ids[2].clone()]));
+    cloud.terminate_instances(&ids[..2]).await.unwrap();
+    assert_eq!(calls(&stats, "EC2.TerminateInstances"), 2);
+
+    // Ids EC2 does not know are left out and the rest retried.
+    let unknown = "i-0123456789abcdef0".to_string();
+    cloud
+        .terminate_instances(&[unknown.clone(), ids[2].clone()])
+        .await
+        .unwrap();
+    assert!(live_ids(&cloud).await.is_empty());
+    assert_eq!(calls(&stats, "EC2.TerminateInstances"), 4);
+    cloud.terminate_instances(&[unknown]).await.unwrap();
+    cloud.terminate_instances(&[]).await.unwrap();
+    assert_eq!(calls(&stats, "EC2.TerminateInstances"), 5);
+}
+
+#[tokio::test]
+async fn runs_tagged_instances_into_a_subnet() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let template = web_template(&cloud, &seed).await;
+    let subnet = strings(&seed["subnet_ids"])[1].clone();
+    let run_tags = tags(&[(tag::STACK, STACK), (tag::GENERATION, "2")]);
+    let spec = RunSpec {
+        tags: run_tags.clone(),
+        client_token: Some("shop-web-v002-wave-1".to_string()),
+        ..run_spec(&template, &subnet, 3)
+    };
+
+    let ids = cloud.run_instances(&spec).await.unwrap();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let instances = cloud.list_instances(STACK).await.unwrap();
+    let listed: BTreeSet<String> = instances.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(listed, ids.iter().cloned().collect());
+    let amis = strings(&seed["ami_ids"]);
+    for instance in &instances {
+        assert_eq!(instance.state, "running");
+        assert_eq!(instance.subnet_id.as_deref(), Some(subnet.as_str()));
+        assert_eq!(instance.image_id.as_deref(), Some(amis[0].as_str()));
+        // The request's tags and the template's instance tags.
+        let wanted = tags(&[
+            (tag::STACK, STACK),
+            (tag::GENERATION, "2"),
+            (tag::GROUP, "web"),
+        ]);
+        for (key, value) in &wanted {
+            assert_eq!(instance.tags.get(key), Some(value), "{instance:#?}");
+        }
+    }
+
+    assert!(cloud
+        .run_instances(&run_spec(&template, &subnet, 0))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(calls(&stats, "EC2.RunInstances"), 1);
+}
+
+#[tokio::test]
+async fn tags_instances() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let ids = launch_web(&cloud, &seed, 3).await;
+
+    cloud
+        .tag_instances(&ids[..2], &tags(&[(tag::STATE, "draining")]))
+        .await
+        .unwrap();
+    let draining = Some("draining".to_string());
+    assert_eq!(
+        state_tags(&cloud, &ids).await,
+        vec![draining.clone(), draining.clone(), None]
+    );
+    cloud
+        .tag_instances(&ids[..1], &tags(&[(tag::STATE, "retired")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        state_tags(&cloud, &ids).await,
+        vec![Some("retired".to_string()), draining, None]
+    );
+
+    cloud.tag_instances(&ids, &Tags::new()).await.unwrap();
+    cloud
+        .tag_instances(&[], &tags(&[(tag::STATE, "x")]))
+        .await
+        .unwrap();
+    assert_eq!(calls(&stats, "EC2.CreateTags"), 2);
+}
+
+#[tokio::test]
+async fn batches_respect_published_limits() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, stats) = connect(&emulator.endpoint, 3).await;
+    let tg = web_target_group(&cloud, &seed).await;
+    // The emulator registers, tags and looks up instance ids it does not know.
+    let fake_ids = |n: u64| (0..n).map(|i| format!("i-{i:017x}")).collect::<Vec<_>>();
+
+    let targets = fake_ids(450);
+    cloud.register_targets(&tg, &targets).await.unwrap();
+    assert_eq!(target_ids(&cloud, &tg).await.len(), 450);
+    cloud.deregister_targets(&tg, &targets).await.unwrap();
+    assert!(target_ids(&cloud, &tg).await.is_empty());
+
+    let instances = fake_ids(1001);
+    cloud
+        .tag_instances(&instances, &tags(&[(tag::STATE, "draining")]))
+        .await
+        .unwrap();
+    // Every id of both batches is unknown: each call fails, naming them all, and is done.
+    cloud.terminate_instances(&instances).await.unwrap();
+
+    let snapshot = stats.snapshot();
+    let calls_of = |op: &str| snapshot[op].calls;
+    assert_eq!(calls_of("ELBv2.RegisterTargets"), 3);
+    assert_eq!(calls_of("ELBv2.DeregisterTargets"), 3);
+    assert_eq!(
+        calls_of("ELBv2.DescribeTargetHealth"),
+        2,
+        "no fallback needed"
+    );
+    assert_eq!(calls_of("EC2.CreateTags"), 2);
+    assert_eq!(calls_of("EC2.TerminateInstances"), 2);
+}
+
+/// The emulator does not implement DeleteLaunchTemplateVersions (it answers HTTP 500): the
+/// stand-in test below covers the call. When this fails, the emulator has learned it.
+#[tokio::test]
+async fn emulator_lacks_delete_launch_template_versions() {
+    let emulator = Emulator::start();
+    let seed = emulator.seed(REGION);
+    let (cloud, _) = connect(&emulator.endpoint, 1).await;
+    let template = web_template(&cloud, &seed).await;
+    let amis = strings(&seed["ami_ids"]);
+    for _ in 0..2 {
+        cloud
+            .create_launch_template_version(&template, &launch_spec(&amis[1], &seed))
+            .await
+            .unwrap();
+    }
+    let err = cloud
+        .delete_launch_template_versions(&template, &[2])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CloudError::Service { .. }), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Failures
 
 #[tokio::test]
@@ -687,16 +1058,21 @@ async fn unreachable_endpoint_fails_fast() {
     assert_eq!((counts.calls, counts.attempts), (1, 1));
 }
 
-/// A stand-in endpoint that answers every request with a canned AWS error: Auto Scaling
-/// calls are throttled, EC2 DescribeInstances hits EC2's request limit, other EC2 calls fail
-/// authentication.
-async fn canned_error_server() -> String {
+/// A stand-in endpoint: answers each request with `respond(request text)`, an HTTP status
+/// line (`400 Bad Request`) and an XML body.
+async fn stand_in_server<F>(respond: F) -> String
+where
+    F: Fn(&str) -> (&'static str, String) + Send + Sync + 'static,
+{
+    use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    let respond = Arc::new(respond);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let respond = Arc::clone(&respond);
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -724,30 +1100,7 @@ async fn canned_error_server() -> String {
                         }
                     }
                 }
-                let text = String::from_utf8_lossy(&request);
-                let (status, body) = if text.contains("Action=DescribeAutoScalingGroups") {
-                    (
-                        "400 Bad Request",
-                        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
-                         <Message>Rate exceeded</Message></Error><RequestId>1</RequestId>\
-                         </ErrorResponse>",
-                    )
-                } else if text.contains("Action=DescribeInstances") {
-                    (
-                        "503 Service Unavailable",
-                        "<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
-                         <Message>Request limit exceeded.</Message></Error></Errors>\
-                         <RequestID>2</RequestID></Response>",
-                    )
-                } else {
-                    (
-                        "401 Unauthorized",
-                        "<Response><Errors><Error><Code>AuthFailure</Code>\
-                         <Message>AWS was not able to validate the provided access \
-                         credentials</Message></Error></Errors><RequestID>3</RequestID>\
-                         </Response>",
-                    )
-                };
+                let (status, body) = respond(&String::from_utf8_lossy(&request));
                 let response = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
                      Connection: close\r\n\r\n{body}",
@@ -759,6 +1112,39 @@ async fn canned_error_server() -> String {
         }
     });
     endpoint
+}
+
+/// A stand-in endpoint that answers every request with a canned AWS error: Auto Scaling
+/// calls are throttled, EC2 DescribeInstances hits EC2's request limit, other EC2 calls fail
+/// authentication.
+async fn canned_error_server() -> String {
+    stand_in_server(|request| {
+        let (status, body) = if request.contains("Action=DescribeAutoScalingGroups") {
+            (
+                "400 Bad Request",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+                 <Message>Rate exceeded</Message></Error><RequestId>1</RequestId>\
+                 </ErrorResponse>",
+            )
+        } else if request.contains("Action=DescribeInstances") {
+            (
+                "503 Service Unavailable",
+                "<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+                 <Message>Request limit exceeded.</Message></Error></Errors>\
+                 <RequestID>2</RequestID></Response>",
+            )
+        } else {
+            (
+                "401 Unauthorized",
+                "<Response><Errors><Error><Code>AuthFailure</Code>\
+                 <Message>AWS was not able to validate the provided access \
+                 credentials</Message></Error></Errors><RequestID>3</RequestID>\
+                 </Response>",
+            )
+        };
+        (status, body.to_string())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -798,4 +1184,112 @@ async fn throttling_is_retried_counted_and_reported() {
     }
     let counts = stats.snapshot()["EC2.DescribeVpcs"];
     assert_eq!((counts.calls, counts.attempts, counts.throttled), (1, 1, 0));
+}
+
+/// A stand-in for DeleteLaunchTemplateVersions: template `lt-1` has the versions `existing`,
+/// version 1 its default (which cannot be deleted); any other template does not exist.
+async fn launch_template_versions_server(existing: &[i64]) -> String {
+    let existing = std::sync::Mutex::new(existing.iter().copied().collect::<BTreeSet<i64>>());
+    stand_in_server(move |request| {
+        let body = request.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let template_exists = body.contains("LaunchTemplateId=lt-1&");
+        let versions = body.split('&').filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            key.starts_with("LaunchTemplateVersion.")
+                .then(|| value.parse::<i64>().ok())?
+        });
+        let mut existing = existing.lock().unwrap();
+        let (mut deleted, mut failed) = (String::new(), String::new());
+        for version in versions {
+            let failure = if !template_exists {
+                Some(("launchTemplateIdDoesNotExist", "The launch template does not exist"))
+            } else if version == 1 {
+                Some(("unexpectedError", "Cannot delete the default version"))
+            } else if !existing.remove(&version) {
+                Some(("launchTemplateVersionDoesNotExist", "The version does not exist"))
+            } else {
+                None
+            };
+            match failure {
+                Some((code, message)) => failed.push_str(&format!(
+                    "<item><launchTemplateId>lt-1</launchTemplateId><versionNumber>{version}\
+                     </versionNumber><responseError><code>{code}</code><message>{message}\
+                     </message></responseError></item>"
+                )),
+                None => deleted.push_str(&format!(
+                    "<item><launchTemplateId>lt-1</launchTemplateId><versionNumber>{version}\
+                     </versionNumber></item>"
+                )),
+            }
+        }
+        let body = format!(
+            "<DeleteLaunchTemplateVersionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+             <requestId>4</requestId>\
+             <successfullyDeletedLaunchTemplateVersionSet>{deleted}\
+             </successfullyDeletedLaunchTemplateVersionSet>\
+             <unsuccessfullyDeletedLaunchTemplateVersionSet>{failed}\
+             </unsuccessfullyDeletedLaunchTemplateVersionSet>\
+             </DeleteLaunchTemplateVersionsResponse>"
+        );
+        ("200 OK", body)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn deletes_launch_template_versions_ignoring_missing_ones() {
+    let endpoint = launch_template_versions_server(&[1, 2, 3]).await;
+    let (cloud, stats) = connect(&endpoint, 1).await;
+
+    cloud
+        .delete_launch_template_versions("lt-1", &[2])
+        .await
+        .unwrap();
+    cloud
+        .delete_launch_template_versions("lt-1", &[2])
+        .await
+        .unwrap();
+    cloud
+        .delete_launch_template_versions("lt-1", &[])
+        .await
+        .unwrap();
+    assert_eq!(calls(&stats, "EC2.DeleteLaunchTemplateVersions"), 2);
+    // At most 200 versions a call.
+    let many: Vec<i64> = (3..453).collect();
+    cloud
+        .delete_launch_template_versions("lt-1", &many)
+        .await
+        .unwrap();
+    assert_eq!(calls(&stats, "EC2.DeleteLaunchTemplateVersions"), 5);
+
+    // Other failures are errors that name the versions; a missing template is not found.
+    let err = cloud
+        .delete_launch_template_versions("lt-1", &[1, 5])
+        .await
+        .unwrap_err();
+    match &err {
+        CloudError::Service { code, message, .. } => {
+            assert_eq!(code.as_deref(), Some("unexpectedError"));
+            assert!(message.contains("version 1: Cannot delete"), "{message}");
+            assert!(!message.contains("version 5"), "{message}");
+        }
+        other => panic!("expected Service, got {other:?}"),
+    }
+    let err = cloud
+        .delete_launch_template_versions("lt-gone", &[2])
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+#[tokio::test]
+async fn terminating_reports_errors_other_than_missing_instances() {
+    let endpoint = canned_error_server().await;
+    let (cloud, stats) = connect(&endpoint, 1).await;
+    let err = cloud
+        .terminate_instances(&["i-0123456789abcdef0".to_string()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CloudError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(calls(&stats, "EC2.TerminateInstances"), 1);
 }

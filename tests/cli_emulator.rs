@@ -96,21 +96,28 @@ fn deploy_then_no_changes_then_new_image_is_a_replace() {
     assert!(out.contains("(new generation)"), "{out}");
     assert!(out.contains("Plan: 2 to replace."), "{out}");
 
-    // Until rolling replacement exists, apply refuses before touching anything.
+    // Rolled out: both groups on generation 2, generation 1 retired at zero.
+    let v2 = ["-var", "app_version=1.1.0"];
     let o = reroll(
         &emu,
-        &[
-            "apply",
-            path(&d),
-            "-var",
-            "app_version=1.1.0",
-            "--auto-approve",
-        ],
+        &[&["apply", path(&d)][..], &v2, &["--auto-approve"]].concat(),
     );
-    expect_code(&o, 1);
-    assert!(stderr(&o).contains("Nothing was changed"), "{}", stderr(&o));
-    let o = reroll(&emu, &["plan", path(&d), "--detailed-exitcode"]);
     expect_code(&o, 0);
+    assert!(stderr(&o).contains("v001 → v002"), "{}", stderr(&o));
+    let o = reroll(
+        &emu,
+        &[&["plan", path(&d)][..], &v2, &["--detailed-exitcode"]].concat(),
+    );
+    expect_code(&o, 0);
+    let status = stdout(&reroll(&emu, &["status", path(&d)]));
+    assert!(
+        status.contains("demo-web-v001                retired        0"),
+        "{status}"
+    );
+    assert!(
+        status.contains("demo-web-v002                active         3"),
+        "{status}"
+    );
 }
 
 #[test]

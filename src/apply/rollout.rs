@@ -689,7 +689,13 @@ async fn finish(
         opts.poll,
     )
     .await?;
-    if let Some(lt) = &og.launch_template {
+    // Launch template versions of removed generations: only worth a call once they pile up
+    // (a template holds up to 10,000).
+    if let Some(lt) = og
+        .launch_template
+        .as_ref()
+        .filter(|lt| lt.latest_version >= 20)
+    {
         let versions: Vec<i64> = doomed
             .iter()
             .filter_map(|d| d.2.as_deref()?.parse().ok())

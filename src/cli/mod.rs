@@ -8,20 +8,20 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 
 use reroll::apply::rollout::Stop;
 use reroll::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::Cloud;
+use reroll::engine::{self, EngineError, Session};
 use reroll::load::{self, Diagnostics, Inputs, Parsed};
-use reroll::observe::{self, Observed};
+use reroll::observe;
 use reroll::plan::file::{self as planfile, SavedPlan};
 use reroll::plan::render::{self, Style};
 use reroll::plan::{self, Action, Plan};
-use reroll::resolve::{self, ResolveError};
-use reroll::stack::{Known, Stack};
+use reroll::stack::Stack;
 
 use args::{Cli, Command, Global, VarArgs};
 
@@ -204,13 +204,9 @@ async fn connect(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
         .context("cannot connect to AWS")
 }
 
-/// Everything a plan is computed from.
+/// A session and the cloud it was observed in.
 struct World {
-    parsed: Parsed,
-    inputs: Inputs,
-    stack: Stack,
-    known: Known,
-    observed: Observed,
+    session: Session,
     cloud: AwsCloud,
 }
 
@@ -218,28 +214,22 @@ struct World {
 async fn world(ctx: &Ctx, path: &Path, inputs: Inputs) -> Result<World> {
     let (parsed, offline) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &offline).await?;
-    let observed = observe::observe(&cloud, &offline.name)
+    let session = engine::session(&cloud, parsed, inputs, &offline.name)
         .await
-        .context("cannot read the stack's resources")?;
-    let mut known = Known::default();
-    observed.known_attributes(&mut known);
-    let stack = match resolve::resolve(&parsed, &inputs, &cloud, &mut known).await {
-        Ok(s) => s,
-        Err(ResolveError::Stack(d)) => return Err(report(&d)),
-        Err(ResolveError::Cloud(e)) => return Err(anyhow!(e).context("lookups failed")),
-    };
-    Ok(World {
-        parsed,
-        inputs,
-        stack,
-        known,
-        observed,
-        cloud,
-    })
+        .map_err(engine_error)?;
+    Ok(World { session, cloud })
+}
+
+/// Stack problems print with their locations; everything else goes up as an error.
+fn engine_error(e: EngineError) -> anyhow::Error {
+    match e {
+        EngineError::Stack(d) => report(&d),
+        other => anyhow::Error::new(other),
+    }
 }
 
 fn make_plan(w: &World, force: bool) -> Result<Plan> {
-    plan::plan(&w.stack, &w.observed, force).map_err(|e| anyhow!("cannot plan: {e}"))
+    w.session.plan(force).map_err(engine_error)
 }
 
 fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
@@ -283,7 +273,7 @@ async fn plan_command(
 ) -> Result<u8> {
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
     let plan = make_plan(&w, force)?;
-    print_plan(&plan, &w.stack, json);
+    print_plan(&plan, &w.session.stack, json);
     if let Some(out) = out {
         save_plan(&w, &plan, path, force, out)?;
         eprintln!(
@@ -304,7 +294,7 @@ fn sources_digest(parsed: &Parsed) -> String {
 }
 
 fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Result<()> {
-    let values = load::vars::root_values(&w.parsed, &w.inputs, &mut Vec::new());
+    let values = load::vars::root_values(&w.session.parsed, &w.session.inputs, &mut Vec::new());
     let mut variables = std::collections::BTreeMap::new();
     let mut sensitive_digests = std::collections::BTreeMap::new();
     for (name, v) in values {
@@ -319,7 +309,7 @@ fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Re
         kind: planfile::MAGIC.into(),
         format_version: plan::FORMAT_VERSION,
         stack_path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        sources_digest: sources_digest(&w.parsed),
+        sources_digest: sources_digest(&w.session.parsed),
         region: plan.region.clone(),
         variables,
         sensitive_digests,
@@ -356,21 +346,21 @@ async fn apply_command(
 ) -> Result<u8> {
     let (w, plan, saved, _lock) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
-        let held = lock(&saved.stack_path, &inputs(vars, None), "reroll apply")?;
+        let held = lock(ctx, &saved.stack_path, &inputs(vars, None), "reroll apply")?;
         let (w, plan) = replan_saved(ctx, &saved, vars).await?;
         (w, plan, true, held)
     } else {
-        let held = lock(path, &inputs(vars, None), "reroll apply")?;
+        let held = lock(ctx, path, &inputs(vars, None), "reroll apply")?;
         let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
         let plan = make_plan(&w, force)?;
         (w, plan, false, held)
     };
-    print_plan(&plan, &w.stack, json);
+    print_plan(&plan, &w.session.stack, json);
     if !plan.has_changes() {
-        print_outputs(&w.stack);
+        print_outputs(&w.session.stack);
         return Ok(EXIT_OK);
     }
-    apply::check_supported(&plan, &w.stack)?;
+    apply::check_supported(&plan, &w.session.stack)?;
     if !saved && !confirm("Apply these changes?", auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
@@ -380,7 +370,7 @@ async fn apply_command(
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
     };
     let started = std::time::Instant::now();
-    let (result, reports) = execute(w, &plan, &opts, &ctx.stop).await;
+    let (result, reports) = engine::execute(&w.cloud, w.session, &plan, &opts, &ctx.stop).await;
     if !reports.is_empty() {
         eprint!("\n{}", summary_table(&reports));
     }
@@ -394,130 +384,26 @@ async fn apply_command(
             print_outputs(&stack);
             Ok(EXIT_OK)
         }
-        Err(ExecError::Apply(ApplyError::RolledBack { address, message })) => {
+        Err(EngineError::Apply(ApplyError::RolledBack { address, message })) => {
             eprintln!("error: {address}: rollout failed and was rolled back: {message}");
             Ok(EXIT_ROLLED_BACK)
         }
-        Err(ExecError::Apply(ApplyError::Paused { address, message })) => {
+        Err(EngineError::Apply(ApplyError::Paused { address, message })) => {
             eprintln!(
                 "error: {address}: rollout stopped part-way: {message}\n\
                  A person must look: `reroll status` shows both generations."
             );
             Ok(EXIT_PAUSED)
         }
-        Err(ExecError::Apply(ApplyError::Interrupted { address, message })) => {
+        Err(EngineError::Apply(ApplyError::Interrupted { address, message })) => {
             eprintln!(
                 "{address}: {message}.\nRun the same `reroll apply` again to continue: the plan \
                  shows a Resume."
             );
             Ok(EXIT_INTERRUPTED)
         }
-        Err(ExecError::Apply(e)) => Err(e.into()),
-        Err(ExecError::Other(e)) => Err(e),
+        Err(e) => Err(engine_error(e)),
     }
-}
-
-enum ExecError {
-    Apply(ApplyError),
-    Other(anyhow::Error),
-}
-
-impl From<ApplyError> for ExecError {
-    fn from(e: ApplyError) -> Self {
-        ExecError::Apply(e)
-    }
-}
-
-impl From<anyhow::Error> for ExecError {
-    fn from(e: anyhow::Error) -> Self {
-        ExecError::Other(e)
-    }
-}
-
-/// The phases of apply, with a fresh look at the account between them. Returns what happened
-/// to each server group even when it also returns an error.
-async fn execute(
-    w: World,
-    plan: &Plan,
-    opts: &ApplyOptions,
-    stop: &Stop,
-) -> (Result<Stack, ExecError>, Vec<GroupReport>) {
-    let mut reports = Vec::new();
-    let r = execute_phases(w, plan, opts, stop, &mut reports).await;
-    (r, reports)
-}
-
-async fn execute_phases(
-    w: World,
-    plan: &Plan,
-    opts: &ApplyOptions,
-    stop: &Stop,
-    reports: &mut Vec<GroupReport>,
-) -> Result<Stack, ExecError> {
-    let World {
-        parsed,
-        inputs,
-        stack,
-        mut known,
-        mut observed,
-        cloud,
-    } = w;
-    let mut stack = stack;
-    // Disaster recovery: images found only in another region are copied here first.
-    let copies: Vec<(String, String, String, String)> = known
-        .images
-        .iter()
-        .filter_map(|(address, img)| {
-            img.copy_from.as_ref().map(|(region, id)| {
-                (
-                    address.clone(),
-                    region.clone(),
-                    id.clone(),
-                    img.name.clone(),
-                )
-            })
-        })
-        .collect();
-    for (address, region, id, name) in copies {
-        tracing::info!(%address, from = %region, image = %id, "copying image into this region");
-        let mut tags = stack.tags.clone();
-        tags.insert(reroll::cloud::tag::STACK.into(), stack.name.clone());
-        let new_id = cloud
-            .copy_image(&region, &id, &name, &tags)
-            .await
-            .map_err(|e| anyhow!(e).context(format!("{address}: copying {id} from {region}")))?;
-        let entry = known
-            .images
-            .get_mut(&address)
-            .expect("copied image is known");
-        entry.id = new_id;
-        entry.copy_from = None;
-    }
-    apply::infrastructure(&cloud, &stack, plan, &mut observed).await?;
-    // ARNs of what was just created are now known: evaluate again and look afresh.
-    let observed = observe::observe(&cloud, &stack.name)
-        .await
-        .map_err(|e| anyhow!(e).context("cannot read the stack's resources"))?;
-    observed.known_attributes(&mut known);
-    stack = match resolve::resolve(&parsed, &inputs, &cloud, &mut known).await {
-        Ok(s) => s,
-        Err(ResolveError::Stack(d)) => return Err(report(&d).into()),
-        Err(ResolveError::Cloud(e)) => return Err(anyhow!(e).into()),
-    };
-    match apply::server_groups(&cloud, &stack, plan, &observed, opts, stop).await {
-        Ok(r) => reports.extend(r),
-        Err((r, e)) => {
-            reports.extend(r);
-            return Err(e.into());
-        }
-    }
-    apply::deletions(&cloud, plan, &observed, opts).await?;
-    let observed = observe::observe(&cloud, &stack.name)
-        .await
-        .map_err(|e| anyhow!(e).context("cannot read the stack's resources"))?;
-    observed.known_attributes(&mut known);
-    let stack = load::evaluate(&parsed, &inputs, &known).unwrap_or(stack);
-    Ok(stack)
 }
 
 /// Rebuilds the world a saved plan was made in and checks that nothing moved since.
@@ -540,13 +426,13 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         .filter(|(k, _)| saved.sensitive_digests.contains_key(k))
         .collect();
     let w = world(ctx, &saved.stack_path, inputs).await?;
-    if sources_digest(&w.parsed) != saved.sources_digest {
+    if sources_digest(&w.session.parsed) != saved.sources_digest {
         bail!(
             "the stack files under {} changed since the plan was saved; run `reroll plan` again",
             saved.stack_path.display()
         );
     }
-    let values = load::vars::root_values(&w.parsed, &w.inputs, &mut Vec::new());
+    let values = load::vars::root_values(&w.session.parsed, &w.session.inputs, &mut Vec::new());
     for (name, digest) in &saved.sensitive_digests {
         let now = values
             .get(name)
@@ -631,20 +517,39 @@ fn force_unlock(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
     let mut inputs = inputs(vars, ctx.global.region.clone());
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
-    if reroll::lock::force_unlock(path, &stack.name)? {
-        eprintln!("Removed the lock of stack \"{}\".", stack.name);
+    let key = lock_key(ctx, &stack);
+    if reroll::lock::force_unlock(path, &key)? {
+        eprintln!("Removed the lock {key}.");
     } else {
-        eprintln!("Stack \"{}\" was not locked.", stack.name);
+        eprintln!("There was no lock {key}.");
     }
     Ok(EXIT_OK)
 }
 
+/// The lock's name: the stack, its region and (for an emulator) its endpoint.
+fn lock_key(ctx: &Ctx, stack: &Stack) -> String {
+    let region = ctx
+        .global
+        .region
+        .clone()
+        .or_else(|| stack.region.clone())
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "default-region".into());
+    let mut key = format!("\"{}\" in {region}", stack.name);
+    if let Some(endpoint) = &ctx.global.endpoint_url {
+        key.push_str(&format!(" at {endpoint}"));
+    }
+    key
+}
+
 /// Takes the stack's apply lock for the rest of the command, before anything is observed.
-fn lock(path: &Path, inputs: &Inputs, command: &str) -> Result<reroll::lock::StackLock> {
+fn lock(ctx: &Ctx, path: &Path, inputs: &Inputs, command: &str) -> Result<reroll::lock::StackLock> {
     let mut inputs = inputs.clone();
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
-    Ok(reroll::lock::acquire(path, &stack.name, command)?)
+    let key = lock_key(ctx, &stack);
+    Ok(reroll::lock::acquire(path, &key, command)?)
 }
 
 async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> Result<u8> {
@@ -652,7 +557,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &stack).await?;
-    let _lock = lock(path, &inputs, "reroll destroy")?;
+    let _lock = lock(ctx, path, &inputs, "reroll destroy")?;
     let observed = observe::observe(&cloud, &stack.name).await?;
     let empty = Stack {
         name: stack.name.clone(),

@@ -10,13 +10,18 @@
 //!   [`CloudError`] variant by its error code and keeps code and message.
 //! - **Published limits.** Describe calls page at the service's maximum page size; batched
 //!   calls respect the per-call limits (`DescribeTags` ≤ 20 ARNs, target group attachments
-//!   ≤ 10 per call).
+//!   ≤ 10, `DetachInstances` ≤ 20 ids, `RegisterTargets`/`DeregisterTargets` ≤ 200 targets,
+//!   `DeleteLaunchTemplateVersions` ≤ 200 versions, `TerminateInstances`/`CreateTags` ≤ 1000
+//!   ids and `RunInstances` ≤ 1000 instances per call).
+//! - **Idempotent clean-up.** Deregistering, terminating and deleting template versions treat
+//!   "already gone" as done, so an interrupted rollout can simply repeat them; every other
+//!   error is reported.
 //!
 //! Observing never trusts server-side filtering alone: whatever a filter asked the service for
 //! is checked again on the results, so an endpoint that ignores a filter (an emulator, a proxy)
 //! cannot make reroll touch another stack's resources.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -50,8 +55,8 @@ use super::stats::Stats;
 use super::{
     tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
     HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, SecurityGroupInfo, SubnetInfo,
-    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo,
+    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +74,28 @@ const ELB_PAGE: i32 = 400;
 const ELB_DESCRIBE_TAGS_MAX: usize = 20;
 /// Target groups per AttachLoadBalancerTargetGroups / DetachLoadBalancerTargetGroups call.
 const ASG_TARGET_GROUPS_PER_CALL: usize = 10;
+/// Instance ids per Auto Scaling AttachInstances / DetachInstances call.
+const ASG_INSTANCES_PER_CALL: usize = 20;
+/// Calls with no per-call limit of their own (SuspendProcesses, ResumeProcesses): one call,
+/// and none for an empty list.
+const ONE_CALL: usize = usize::MAX;
+/// Targets per ELBv2 RegisterTargets / DeregisterTargets call.
+const TARGETS_PER_CALL: usize = 200;
+/// Instance ids per EC2 TerminateInstances call, resource ids per CreateTags call.
+const EC2_IDS_PER_CALL: usize = 1000;
+/// Instances per RunInstances call: the burst of EC2's RunInstances rate limit.
+const RUN_INSTANCES_PER_CALL: u32 = 1000;
+/// Length limit of an EC2 idempotency token.
+const CLIENT_TOKEN_MAX: usize = 64;
+/// Versions per EC2 DeleteLaunchTemplateVersions call.
+const LAUNCH_TEMPLATE_VERSIONS_PER_CALL: usize = 200;
+
+/// EC2's error for instance ids that do not exist; its message names them.
+const INSTANCE_NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+/// ELBv2's error for a target that does not exist (the emulator: that is not registered).
+const INVALID_TARGET: &str = "InvalidTarget";
+/// ELBv2's health reason for a target that is not registered.
+const TARGET_NOT_REGISTERED: &str = "Target.NotRegistered";
 
 /// The target group attribute holding the deregistration delay, and its AWS default.
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
@@ -211,16 +238,30 @@ impl AwsCloud {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: fmt::Debug + Send + Sync + 'static,
     {
-        request.await.map_err(|err| {
-            let what = what.to_string();
-            cloud_error(
-                operation,
-                &what,
-                err,
-                &self.region,
-                self.endpoint_url.as_deref(),
-            )
-        })
+        request
+            .await
+            .map_err(|err| self.error(operation, what, err))
+    }
+
+    /// Maps the error of a request that [`AwsCloud::call`] did not send (because the caller
+    /// looks at the raw error first).
+    fn error<E, R>(
+        &self,
+        operation: &'static str,
+        what: impl fmt::Display,
+        err: SdkError<E, R>,
+    ) -> CloudError
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        cloud_error(
+            operation,
+            &what.to_string(),
+            err,
+            &self.region,
+            self.endpoint_url.as_deref(),
+        )
     }
 }
 
@@ -451,6 +492,80 @@ where
     }
 }
 
+/// The service's error code of a mapped error, when it kept one.
+fn error_code(err: &CloudError) -> Option<&str> {
+    match err {
+        CloudError::NotFound { code, .. } | CloudError::Service { code, .. } => code.as_deref(),
+        _ => None,
+    }
+}
+
+/// The ids of `batch` that a failed TerminateInstances says do not exist. EC2 names them in
+/// the message: `The instance IDs 'i-1, i-2' do not exist`.
+fn missing_instances<E, R>(err: &SdkError<E, R>, batch: &[String]) -> HashSet<String>
+where
+    E: ProvideErrorMetadata,
+{
+    if err.code() != Some(INSTANCE_NOT_FOUND) {
+        return HashSet::new();
+    }
+    let named: HashSet<&str> = err
+        .message()
+        .unwrap_or_default()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .collect();
+    batch
+        .iter()
+        .filter(|id| named.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The error for the versions DeleteLaunchTemplateVersions could not delete, leaving out the
+/// ones that do not exist; `None` when that leaves nothing. A missing template is
+/// [`CloudError::NotFound`].
+fn version_failures_error<'a>(
+    operation: &'static str,
+    what: &str,
+    failures: impl Iterator<Item = &'a ec2::types::DeleteLaunchTemplateVersionsResponseErrorItem>,
+) -> Option<CloudError> {
+    use ec2::types::LaunchTemplateErrorCode as Code;
+    let failures: Vec<(Option<&Code>, String)> = failures
+        .filter_map(|item| {
+            let error = item.response_error();
+            let code = error.and_then(|e| e.code());
+            let message = format!(
+                "version {}: {}",
+                item.version_number().unwrap_or_default(),
+                error.and_then(|e| e.message()).unwrap_or("not deleted")
+            );
+            (code != Some(&Code::LaunchTemplateVersionDoesNotExist)).then_some((code, message))
+        })
+        .collect();
+    let (first_code, _) = failures.first()?;
+    let code = first_code.map(|c| c.as_str().to_string());
+    let template_missing = failures.iter().all(|(code, _)| {
+        matches!(
+            code,
+            Some(Code::LaunchTemplateIdDoesNotExist | Code::LaunchTemplateNameDoesNotExist)
+        )
+    });
+    Some(if template_missing {
+        CloudError::NotFound {
+            operation,
+            what: what.to_string(),
+            code,
+        }
+    } else {
+        let messages: Vec<String> = failures.into_iter().map(|(_, m)| m).collect();
+        CloudError::Service {
+            operation,
+            code,
+            message: format!("{what}: {}", messages.join("; ")),
+        }
+    })
+}
+
 /// An error and its sources, `outer: inner: root cause`, without repeats.
 fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -507,6 +622,27 @@ macro_rules! with_listener {
                     .build()]
             }))
             .default_actions(forward_action(&spec.forward))
+    }};
+}
+
+/// Sends SuspendProcesses or ResumeProcesses (the SDK method `$method`), which take the same
+/// input, for `processes` of `group`. An empty list sends nothing: to the API, no processes
+/// means all of them.
+macro_rules! scaling_processes {
+    ($cloud:expr, $method:ident, $operation:expr, $group:expr, $processes:expr) => {{
+        let (cloud, group): (&AwsCloud, &str) = ($cloud, $group);
+        let what = format!("group {group}");
+        cloud
+            .in_batches($operation, &what, $processes, ONE_CALL, |batch| {
+                cloud
+                    .asg
+                    .$method()
+                    .auto_scaling_group_name(group)
+                    .set_scaling_processes(Some(batch))
+                    .send()
+            })
+            .await?;
+        Ok(())
     }};
 }
 
@@ -1096,26 +1232,30 @@ impl Cloud for AwsCloud {
 
     async fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
         let op = "AutoScaling.AttachLoadBalancerTargetGroups";
-        self.per_target_group_batch(op, name, arns, |batch| {
+        let what = format!("group {name}");
+        self.in_batches(op, &what, arns, ASG_TARGET_GROUPS_PER_CALL, |batch| {
             self.asg
                 .attach_load_balancer_target_groups()
                 .auto_scaling_group_name(name)
                 .set_target_group_arns(Some(batch))
                 .send()
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()> {
         let op = "AutoScaling.DetachLoadBalancerTargetGroups";
-        self.per_target_group_batch(op, name, arns, |batch| {
+        let what = format!("group {name}");
+        self.in_batches(op, &what, arns, ASG_TARGET_GROUPS_PER_CALL, |batch| {
             self.asg
                 .detach_load_balancer_target_groups()
                 .auto_scaling_group_name(name)
                 .set_target_group_arns(Some(batch))
                 .send()
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn delete_group(&self, name: &str) -> CloudResult<()> {
@@ -1131,6 +1271,214 @@ impl Cloud for AwsCloud {
         {
             Err(err) if !err.is_not_found() => Err(err),
             _ => Ok(()),
+        }
+    }
+
+    async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {
+        scaling_processes!(
+            self,
+            suspend_processes,
+            "AutoScaling.SuspendProcesses",
+            group,
+            processes
+        )
+    }
+
+    async fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {
+        scaling_processes!(
+            self,
+            resume_processes,
+            "AutoScaling.ResumeProcesses",
+            group,
+            processes
+        )
+    }
+
+    async fn detach_instances(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+        decrement: bool,
+    ) -> CloudResult<()> {
+        let op = "AutoScaling.DetachInstances";
+        let what = format!("group {group}");
+        self.in_batches(op, &what, instance_ids, ASG_INSTANCES_PER_CALL, |batch| {
+            self.asg
+                .detach_instances()
+                .auto_scaling_group_name(group)
+                .set_instance_ids(Some(batch))
+                .should_decrement_desired_capacity(decrement)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    // --- targets and instances ---------------------------------------------------------------
+
+    async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        instance_ids: &[String],
+    ) -> CloudResult<()> {
+        let what = format!("target group {target_group_arn}");
+        self.in_batches(
+            "ELBv2.RegisterTargets",
+            &what,
+            instance_ids,
+            TARGETS_PER_CALL,
+            |batch| {
+                self.elb
+                    .register_targets()
+                    .target_group_arn(target_group_arn)
+                    .set_targets(Some(instance_targets(batch)))
+                    .send()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn deregister_targets(
+        &self,
+        target_group_arn: &str,
+        instance_ids: &[String],
+    ) -> CloudResult<()> {
+        for batch in instance_ids.chunks(TARGETS_PER_CALL) {
+            match self
+                .deregister_batch(target_group_arn, batch.to_vec())
+                .await
+            {
+                Err(err) if error_code(&err) == Some(INVALID_TARGET) => {
+                    // Some of the batch are not registered (or no longer exist), and the call
+                    // may have stopped part-way: deregister those the target group still has.
+                    let registered: HashSet<String> = self
+                        .target_health(target_group_arn)
+                        .await?
+                        .into_iter()
+                        .filter(|t| t.reason.as_deref() != Some(TARGET_NOT_REGISTERED))
+                        .map(|t| t.id)
+                        .collect();
+                    let remaining: Vec<String> = batch
+                        .iter()
+                        .filter(|id| registered.contains(*id))
+                        .cloned()
+                        .collect();
+                    if !remaining.is_empty() {
+                        self.deregister_batch(target_group_arn, remaining).await?;
+                    }
+                }
+                result => result?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()> {
+        const OP: &str = "EC2.TerminateInstances";
+        for batch in instance_ids.chunks(EC2_IDS_PER_CALL) {
+            let mut batch = batch.to_vec();
+            // Each round drops the ids EC2 says do not exist (already gone), so it ends.
+            while !batch.is_empty() {
+                let request = self
+                    .ec2
+                    .terminate_instances()
+                    .set_instance_ids(Some(batch.clone()));
+                let Err(err) = request.send().await else {
+                    break;
+                };
+                let gone = missing_instances(&err, &batch);
+                if gone.is_empty() {
+                    return Err(self.error(OP, ids_what("instance", &batch), err));
+                }
+                batch.retain(|id| !gone.contains(id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_instances(&self, spec: &RunSpec) -> CloudResult<Vec<String>> {
+        let template = ec2::types::LaunchTemplateSpecification::builder()
+            .launch_template_id(&spec.launch_template_id)
+            .version(&spec.launch_template_version)
+            .build();
+        let tag_specs = launched_tag_specs(&spec.tags, |kind, tags| {
+            ec2::types::TagSpecification::builder()
+                .resource_type(kind)
+                .set_tags(Some(tags))
+                .build()
+        });
+        let what = format!(
+            "launch template {} version {} in {}",
+            spec.launch_template_id, spec.launch_template_version, spec.subnet_id
+        );
+        let mut ids = Vec::new();
+        for (index, count) in launch_batches(spec.count).enumerate() {
+            let request = self
+                .ec2
+                .run_instances()
+                .launch_template(template.clone())
+                .subnet_id(&spec.subnet_id)
+                .min_count(to_i32(count))
+                .max_count(to_i32(count))
+                .set_tag_specifications(tag_specs.clone())
+                .set_client_token(
+                    spec.client_token
+                        .as_deref()
+                        .map(|token| batch_client_token(token, index)),
+                );
+            let out = self.call("EC2.RunInstances", &what, request.send()).await?;
+            ids.extend(out.instances().iter().map(|i| text(i.instance_id())));
+        }
+        Ok(ids)
+    }
+
+    async fn tag_instances(&self, instance_ids: &[String], tags: &Tags) -> CloudResult<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let what = ids_what("instance", instance_ids);
+        self.in_batches(
+            "EC2.CreateTags",
+            &what,
+            instance_ids,
+            EC2_IDS_PER_CALL,
+            |batch| {
+                self.ec2
+                    .create_tags()
+                    .set_resources(Some(batch))
+                    .set_tags(Some(ec2_tags(tags)))
+                    .send()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_launch_template_versions(
+        &self,
+        template_id: &str,
+        versions: &[i64],
+    ) -> CloudResult<()> {
+        const OP: &str = "EC2.DeleteLaunchTemplateVersions";
+        let what = format!("launch template {template_id}");
+        let versions: Vec<String> = versions.iter().map(i64::to_string).collect();
+        let size = LAUNCH_TEMPLATE_VERSIONS_PER_CALL;
+        let outputs = self
+            .in_batches(OP, &what, &versions, size, |batch| {
+                self.ec2
+                    .delete_launch_template_versions()
+                    .launch_template_id(template_id)
+                    .set_versions(Some(batch))
+                    .send()
+            })
+            .await?;
+        let failures = outputs
+            .iter()
+            .flat_map(|out| out.unsuccessfully_deleted_launch_template_versions());
+        match version_failures_error(OP, &what, failures) {
+            Some(err) => Err(err),
+            None => Ok(()),
         }
     }
 }
@@ -1176,25 +1524,43 @@ impl AwsCloud {
             .collect())
     }
 
-    /// Sends `request` once per batch of at most [`ASG_TARGET_GROUPS_PER_CALL`] target groups
-    /// of group `name`.
-    async fn per_target_group_batch<F, Fut, T, E, R>(
+    /// Sends `request` once per batch of at most `size` of `items`, in order, and returns the
+    /// outputs; stops at the first error. An empty `items` sends nothing.
+    async fn in_batches<I, F, Fut, T, E, R>(
         &self,
         operation: &'static str,
-        name: &str,
-        arns: &[String],
+        what: &str,
+        items: &[I],
+        size: usize,
         request: F,
-    ) -> CloudResult<()>
+    ) -> CloudResult<Vec<T>>
     where
-        F: Fn(Vec<String>) -> Fut,
+        I: Clone,
+        F: Fn(Vec<I>) -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: fmt::Debug + Send + Sync + 'static,
     {
-        for batch in arns.chunks(ASG_TARGET_GROUPS_PER_CALL) {
-            let what = format!("group {name}");
-            self.call(operation, what, request(batch.to_vec())).await?;
+        let mut outputs = Vec::new();
+        for batch in items.chunks(size) {
+            outputs.push(self.call(operation, what, request(batch.to_vec())).await?);
         }
+        Ok(outputs)
+    }
+
+    async fn deregister_batch(
+        &self,
+        target_group_arn: &str,
+        instance_ids: Vec<String>,
+    ) -> CloudResult<()> {
+        let request = self
+            .elb
+            .deregister_targets()
+            .target_group_arn(target_group_arn)
+            .set_targets(Some(instance_targets(instance_ids)));
+        let what = format!("target group {target_group_arn}");
+        self.call("ELBv2.DeregisterTargets", what, request.send())
+            .await?;
         Ok(())
     }
 
@@ -1331,6 +1697,55 @@ fn forward_action(forwards: &[Forward]) -> elb::types::Action {
     .build()
 }
 
+/// One tag specification per kind of resource a launch creates (instances and their volumes),
+/// built by `spec`; `None` when there are no tags.
+fn launched_tag_specs<T>(
+    tags: &Tags,
+    spec: impl Fn(ec2::types::ResourceType, Vec<ec2::types::Tag>) -> T,
+) -> Option<Vec<T>> {
+    (!tags.is_empty()).then(|| {
+        [
+            ec2::types::ResourceType::Instance,
+            ec2::types::ResourceType::Volume,
+        ]
+        .into_iter()
+        .map(|kind| spec(kind, ec2_tags(tags)))
+        .collect()
+    })
+}
+
+/// The targets of a RegisterTargets / DeregisterTargets call: instances, on the target
+/// group's port.
+fn instance_targets(instance_ids: Vec<String>) -> Vec<elb::types::TargetDescription> {
+    instance_ids
+        .into_iter()
+        .map(|id| elb::types::TargetDescription::builder().id(id).build())
+        .collect()
+}
+
+/// The number of instances each RunInstances call launches: `count` in order, at most
+/// [`RUN_INSTANCES_PER_CALL`] a call.
+fn launch_batches(count: u32) -> impl Iterator<Item = u32> {
+    (0..count.div_ceil(RUN_INSTANCES_PER_CALL))
+        .map(move |i| (count - i * RUN_INSTANCES_PER_CALL).min(RUN_INSTANCES_PER_CALL))
+}
+
+/// The idempotency token of the `index`th RunInstances call of one launch: the caller's token
+/// for the first, a distinct token derived from it for the others (within EC2's 64 characters).
+fn batch_client_token(token: &str, index: usize) -> String {
+    if index == 0 {
+        return token.to_string();
+    }
+    let suffix = format!("-{index}");
+    let keep = token
+        .char_indices()
+        .map(|(at, c)| at + c.len_utf8())
+        .take_while(|end| end + suffix.len() <= CLIENT_TOKEN_MAX)
+        .last()
+        .unwrap_or(0);
+    format!("{}{suffix}", &token[..keep])
+}
+
 fn launch_template_data(spec: &LaunchSpec) -> ec2::types::RequestLaunchTemplateData {
     let profile = spec.instance_profile.as_ref().map(|p| {
         let builder = ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
@@ -1340,25 +1755,12 @@ fn launch_template_data(spec: &LaunchSpec) -> ec2::types::RequestLaunchTemplateD
             builder.name(p).build()
         }
     });
-    let tag_specs = if spec.instance_tags.is_empty() {
-        None
-    } else {
-        let tags = ec2_tags(&spec.instance_tags);
-        Some(
-            [
-                ec2::types::ResourceType::Instance,
-                ec2::types::ResourceType::Volume,
-            ]
-            .into_iter()
-            .map(|kind| {
-                ec2::types::LaunchTemplateTagSpecificationRequest::builder()
-                    .resource_type(kind)
-                    .set_tags(Some(tags.clone()))
-                    .build()
-            })
-            .collect(),
-        )
-    };
+    let tag_specs = launched_tag_specs(&spec.instance_tags, |kind, tags| {
+        ec2::types::LaunchTemplateTagSpecificationRequest::builder()
+            .resource_type(kind)
+            .set_tags(Some(tags))
+            .build()
+    });
     ec2::types::RequestLaunchTemplateData::builder()
         .image_id(&spec.image_id)
         .instance_type(spec.instance_type.as_str().into())
@@ -1717,6 +2119,16 @@ fn has_tags(tags: &Tags, wanted: &Tags) -> bool {
     wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
 }
 
+/// `instance i-1, i-2, i-3` or, for longer lists, `instance i-1, i-2, i-3 and 997 more`.
+fn ids_what(kind: &str, ids: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = ids[..ids.len().min(SHOWN)].join(", ");
+    match ids.len().saturating_sub(SHOWN) {
+        0 => format!("{kind} {shown}"),
+        more => format!("{kind} {shown} and {more} more"),
+    }
+}
+
 fn images_what(filter: &ImageFilter) -> String {
     if filter.ids.is_empty() {
         format!("image {}", filter.name.as_deref().unwrap_or("*"))
@@ -1815,6 +2227,33 @@ mod tests {
         assert!(!glob_match("demo-app-1.?.0", "demo-app-1.10.0"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exact2"));
+    }
+
+    #[test]
+    fn launches_in_batches_with_distinct_tokens() {
+        let batches = |count| launch_batches(count).collect::<Vec<_>>();
+        assert_eq!(batches(0), Vec::<u32>::new());
+        assert_eq!(batches(3), vec![3]);
+        assert_eq!(batches(1000), vec![1000]);
+        assert_eq!(batches(2500), vec![1000, 1000, 500]);
+
+        assert_eq!(batch_client_token("wave-1", 0), "wave-1");
+        assert_eq!(batch_client_token("wave-1", 2), "wave-1-2");
+        let long = "x".repeat(CLIENT_TOKEN_MAX);
+        assert_eq!(batch_client_token(&long, 0), long);
+        let derived = batch_client_token(&long, 12);
+        assert_eq!(derived.len(), CLIENT_TOKEN_MAX);
+        assert!(derived.ends_with("x-12"), "{derived}");
+    }
+
+    #[test]
+    fn names_a_few_ids() {
+        let ids: Vec<String> = (1..=5).map(|i| format!("i-{i}")).collect();
+        assert_eq!(ids_what("instance", &ids[..2]), "instance i-1, i-2");
+        assert_eq!(
+            ids_what("instance", &ids),
+            "instance i-1, i-2, i-3 and 2 more"
+        );
     }
 
     fn forward(arn: &str, weight: u32) -> Forward {

@@ -12,6 +12,7 @@
 //!   exist" from "throttled" from "forbidden".
 
 pub mod aws;
+pub mod fault;
 pub mod stats;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,129 @@
+//! A wrapper that injects faults into any [`Cloud`]: the way to test what a real account does
+//! and an emulator cannot (an image whose instances never pass health checks).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// Faults to inject; change them while a rollout runs.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// Instances launched from these images report `unhealthy` in every target group.
+    pub unhealthy_images: BTreeSet<String>,
+}
+
+/// A [`Cloud`] that behaves like `inner` except for the configured [`Faults`].
+pub struct FaultCloud {
+    inner: Arc<dyn Cloud>,
+    /// The stack whose instances are looked up to apply image faults.
+    stack: String,
+    faults: Mutex<Faults>,
+}
+
+impl FaultCloud {
+    pub fn new(inner: Arc<dyn Cloud>, stack: &str, faults: Faults) -> Self {
+        FaultCloud {
+            inner,
+            stack: stack.to_string(),
+            faults: Mutex::new(faults),
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().expect("faults lock") = faults;
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.lock().expect("faults lock").clone()
+    }
+}
+
+/// Implements `Cloud` for `FaultCloud`: the listed overrides, and everything else passed
+/// through to the inner cloud unchanged.
+macro_rules! fault_cloud {
+    (
+        overrides { $($over:item)* }
+        pass { $( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )* }
+    ) => {
+        #[async_trait]
+        impl Cloud for FaultCloud {
+            fn region(&self) -> &str {
+                self.inner.region()
+            }
+            $($over)*
+            $( async fn $name(&self $(, $arg: $ty)*) -> $ret { self.inner.$name($($arg),*).await } )*
+        }
+    };
+}
+
+fault_cloud! {
+    overrides {
+        async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
+            let mut health = self.inner.target_health(target_group_arn).await?;
+            let faults = self.faults();
+            if faults.unhealthy_images.is_empty() {
+                return Ok(health);
+            }
+            let bad: BTreeSet<String> = self
+                .inner
+                .list_instances(&self.stack)
+                .await?
+                .into_iter()
+                .filter(|i| i.image_id.as_ref().is_some_and(|img| faults.unhealthy_images.contains(img)))
+                .map(|i| i.id)
+                .collect();
+            for t in health.iter_mut().filter(|t| bad.contains(&t.id)) {
+                if t.state == "healthy" || t.state == "initial" {
+                    t.state = "unhealthy".into();
+                    t.reason = Some("Target.FailedHealthChecks".into());
+                }
+            }
+            Ok(health)
+        }
+    }
+    pass {
+        fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
+        fn describe_images_in(&self, region: &str, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
+        fn copy_image(&self, source_region: &str, source_image_id: &str, name: &str, tags: &Tags) -> CloudResult<String>;
+        fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
+        fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
+        fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;
+        fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;
+        fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
+        fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
+        fn launch_template_version(&self, template_id: &str, version: &str) -> CloudResult<LaunchSpec>;
+        fn list_target_groups(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<TargetGroupInfo>>;
+        fn list_load_balancers(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<LoadBalancerInfo>>;
+        fn list_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<ListenerInfo>>;
+        fn create_target_group(&self, spec: &TargetGroupSpec, tags: &Tags) -> CloudResult<String>;
+        fn modify_target_group(&self, arn: &str, spec: &TargetGroupSpec) -> CloudResult<()>;
+        fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+        fn create_load_balancer(&self, spec: &LoadBalancerSpec, tags: &Tags) -> CloudResult<LoadBalancerInfo>;
+        fn modify_load_balancer(&self, arn: &str, spec: &LoadBalancerSpec) -> CloudResult<()>;
+        fn delete_load_balancer(&self, arn: &str) -> CloudResult<()>;
+        fn create_listener(&self, load_balancer_arn: &str, spec: &ListenerSpec, tags: &Tags) -> CloudResult<String>;
+        fn modify_listener(&self, arn: &str, spec: &ListenerSpec) -> CloudResult<()>;
+        fn delete_listener(&self, arn: &str) -> CloudResult<()>;
+        fn create_launch_template(&self, name: &str, spec: &LaunchSpec, tags: &Tags) -> CloudResult<(String, i64)>;
+        fn create_launch_template_version(&self, template_id: &str, spec: &LaunchSpec) -> CloudResult<i64>;
+        fn delete_launch_template(&self, template_id: &str) -> CloudResult<()>;
+        fn create_group(&self, spec: &GroupSpec) -> CloudResult<()>;
+        fn set_group_capacity(&self, name: &str, min: u32, desired: u32, max: u32) -> CloudResult<()>;
+        fn set_group_tags(&self, name: &str, tags: &Tags) -> CloudResult<()>;
+        fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
+        fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
+        fn delete_group(&self, name: &str) -> CloudResult<()>;
+        fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
+        fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
+        fn detach_instances(&self, group: &str, instance_ids: &[String], decrement: bool) -> CloudResult<()>;
+        fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()>;
+        fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()>;
+        fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()>;
+        fn run_instances(&self, spec: &RunSpec) -> CloudResult<Vec<String>>;
+        fn tag_instances(&self, instance_ids: &[String], tags: &Tags) -> CloudResult<()>;
+        fn delete_launch_template_versions(&self, template_id: &str, versions: &[i64]) -> CloudResult<()>;
+    }
+}

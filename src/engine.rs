@@ -1,0 +1,174 @@
+//! The pipeline every command runs, against any [`Cloud`]: observe and resolve into a
+//! [`Session`], plan, and execute a plan in phases with a fresh look between them.
+//!
+//! The CLI wraps this with connection, confirmation and printing; tests drive it in-process
+//! with a fault-injecting or simulated cloud.
+
+use crate::apply::rollout::Stop;
+use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
+use crate::cloud::{tag, Cloud, CloudError};
+use crate::load::{self, Diagnostics, Inputs, Parsed};
+use crate::observe::{self, Observed};
+use crate::plan::{self, Plan, PlanError};
+use crate::resolve::{self, ResolveError};
+use crate::stack::{Known, Stack};
+
+/// Everything a plan is computed from.
+pub struct Session {
+    pub parsed: Parsed,
+    pub inputs: Inputs,
+    pub stack: Stack,
+    pub known: Known,
+    pub observed: Observed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The stack is wrong; printed with locations.
+    #[error("{0}")]
+    Stack(Diagnostics),
+    #[error("{context}: {source}")]
+    Cloud {
+        context: &'static str,
+        source: CloudError,
+    },
+    #[error("cannot plan: {0}")]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl From<ResolveError> for EngineError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Stack(d) => EngineError::Stack(d),
+            ResolveError::Cloud(source) => EngineError::Cloud {
+                context: "lookups failed",
+                source,
+            },
+        }
+    }
+}
+
+fn observing(source: CloudError) -> EngineError {
+    EngineError::Cloud {
+        context: "cannot read the stack's resources",
+        source,
+    }
+}
+
+/// Observes the stack `offline` (loaded without the cloud) names, and resolves its lookups.
+pub async fn session(
+    cloud: &dyn Cloud,
+    parsed: Parsed,
+    inputs: Inputs,
+    stack_name: &str,
+) -> Result<Session, EngineError> {
+    let observed = observe::observe(cloud, stack_name)
+        .await
+        .map_err(observing)?;
+    let mut known = Known::default();
+    observed.known_attributes(&mut known);
+    let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
+    Ok(Session {
+        parsed,
+        inputs,
+        stack,
+        known,
+        observed,
+    })
+}
+
+/// Loads a stack from its path and opens a session on it.
+pub async fn open(
+    cloud: &dyn Cloud,
+    path: &std::path::Path,
+    inputs: Inputs,
+) -> Result<Session, EngineError> {
+    let (parsed, offline) = load::load(path, &inputs).map_err(EngineError::Stack)?;
+    session(cloud, parsed, inputs, &offline.name).await
+}
+
+impl Session {
+    pub fn plan(&self, force: bool) -> Result<Plan, EngineError> {
+        Ok(plan::plan(&self.stack, &self.observed, force)?)
+    }
+}
+
+/// Executes a plan: image copies, infrastructure, server groups, deletions. Returns the stack
+/// evaluated against the final state (for outputs) and a report per server group, which is
+/// returned even when the run fails.
+pub async fn execute(
+    cloud: &dyn Cloud,
+    session: Session,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> (Result<Stack, EngineError>, Vec<GroupReport>) {
+    let mut reports = Vec::new();
+    let r = phases(cloud, session, plan, opts, stop, &mut reports).await;
+    (r, reports)
+}
+
+async fn phases(
+    cloud: &dyn Cloud,
+    session: Session,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    stop: &Stop,
+    reports: &mut Vec<GroupReport>,
+) -> Result<Stack, EngineError> {
+    let Session {
+        parsed,
+        inputs,
+        stack,
+        mut known,
+        mut observed,
+    } = session;
+    copy_images(cloud, &stack, &mut known).await?;
+    apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
+    // ARNs of what was just created are now known: look afresh and evaluate again.
+    let observed = observe::observe(cloud, &stack.name)
+        .await
+        .map_err(observing)?;
+    observed.known_attributes(&mut known);
+    let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
+    match apply::server_groups(cloud, &stack, plan, &observed, opts, stop).await {
+        Ok(r) => reports.extend(r),
+        Err((r, e)) => {
+            reports.extend(r);
+            return Err(e.into());
+        }
+    }
+    apply::deletions(cloud, plan, &observed, opts).await?;
+    let observed = observe::observe(cloud, &stack.name)
+        .await
+        .map_err(observing)?;
+    observed.known_attributes(&mut known);
+    Ok(load::evaluate(&parsed, &inputs, &known).unwrap_or(stack))
+}
+
+/// Disaster recovery: images found only in another region are copied here first.
+async fn copy_images(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    known: &mut Known,
+) -> Result<(), EngineError> {
+    for (address, img) in known.images.iter_mut() {
+        let Some((region, id)) = img.copy_from.clone() else {
+            continue;
+        };
+        tracing::info!(%address, from = %region, image = %id, "copying image into this region");
+        let mut tags = stack.tags.clone();
+        tags.insert(tag::STACK.into(), stack.name.clone());
+        img.id = cloud
+            .copy_image(&region, &id, &img.name, &tags)
+            .await
+            .map_err(|source| EngineError::Cloud {
+                context: "copying an image into this region",
+                source,
+            })?;
+        img.copy_from = None;
+    }
+    Ok(())
+}
