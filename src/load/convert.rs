@@ -412,8 +412,46 @@ fn health_check(
     if let Some(d) = f.get("interval", |c, v| c.duration(v)) {
         hc.interval = d;
     }
-    if let Some(d) = f.get("timeout", |c, v| c.duration(v)) {
-        hc.timeout = d;
+    match f.get("timeout", |c, v| c.duration(v)) {
+        Some(d) => hc.timeout = d,
+        // AWS's 5 s default must stay below the interval.
+        None => {
+            hc.timeout = hc
+                .timeout
+                .min(hc.interval.saturating_sub(Duration::from_secs(1)))
+                .max(Duration::from_secs(2))
+        }
+    }
+    let secs = |d: Duration| d.as_secs_f64();
+    let range = |name: &str, d: Duration, lo: u64, hi: u64, f: &mut Fields| {
+        if let (true, Some((_, attr))) = (
+            !(lo as f64..=hi as f64).contains(&secs(d)),
+            f.e.attrs.get(name),
+        ) {
+            f.problems.push(
+                Problem::new(format!("health check `{name}` is {}s", secs(d)))
+                    .at(attr.value_loc.clone())
+                    .label(format!("AWS allows {lo}s to {hi}s")),
+            );
+            f.ok = false;
+        }
+    };
+    range("interval", hc.interval, 5, 300, &mut f);
+    range("timeout", hc.timeout, 2, 120, &mut f);
+    if hc.timeout >= hc.interval && f.ok {
+        let at = f.e.attrs.get("timeout").or(f.e.attrs.get("interval"));
+        if let Some((_, attr)) = at {
+            f.problems.push(
+                Problem::new(format!(
+                    "health check timeout ({}s) must be shorter than its interval ({}s)",
+                    secs(hc.timeout),
+                    secs(hc.interval)
+                ))
+                .at(attr.value_loc.clone())
+                .label("AWS requires timeout < interval"),
+            );
+            f.ok = false;
+        }
     }
     if let Some(n) = f.get("healthy_threshold", |c, v| c.number(v, 2, 10)) {
         hc.healthy_threshold = n as u32;
