@@ -194,10 +194,82 @@ impl Observed {
     }
 }
 
+/// Generations of a stack: its Auto Scaling groups and, when `fleets`, its instance-mode
+/// generations (plain instances grouped by their `reroll:fleet` tag) in the same shape.
+pub async fn generations(
+    cloud: &dyn Cloud,
+    stack: &str,
+    fleets: bool,
+) -> CloudResult<Vec<GroupInfo>> {
+    if !fleets {
+        return cloud.list_groups(stack).await;
+    }
+    let (mut groups, instances) =
+        tokio::try_join!(cloud.list_groups(stack), cloud.list_instances(stack))?;
+    groups.extend(fleet_groups(&instances));
+    Ok(groups)
+}
+
+/// Instance-mode generations, shaped as groups: desired is the number of live instances,
+/// lifecycle follows the EC2 state, and the tags are the generation's (from its instances).
+pub fn fleet_groups(instances: &[InstanceInfo]) -> Vec<GroupInfo> {
+    let mut by_fleet: BTreeMap<&str, Vec<&InstanceInfo>> = BTreeMap::new();
+    for i in instances {
+        if let Some(f) = i.tags.get(tag::FLEET) {
+            if matches!(i.state.as_str(), "pending" | "running") {
+                by_fleet.entry(f).or_default().push(i);
+            }
+        }
+    }
+    by_fleet
+        .into_iter()
+        .map(|(name, members)| {
+            // Generation-level tags are written to all instances together; the newest wins.
+            let tags = members
+                .iter()
+                .max_by_key(|i| i.launch_time)
+                .map(|i| i.tags.clone())
+                .unwrap_or_default();
+            let mut subnets: Vec<String> =
+                members.iter().filter_map(|i| i.subnet_id.clone()).collect();
+            subnets.sort();
+            subnets.dedup();
+            GroupInfo {
+                name: name.to_string(),
+                min: 0,
+                max: members.len() as u32,
+                desired: members.len() as u32,
+                launch_template_id: tags.get(tag::LAUNCH_TEMPLATE).cloned(),
+                launch_template_version: tags.get(tag::LAUNCH_VERSION).cloned(),
+                tags,
+                target_group_arns: Vec::new(),
+                subnet_ids: subnets,
+                instances: members
+                    .iter()
+                    .map(|i| crate::cloud::GroupInstance {
+                        id: i.id.clone(),
+                        lifecycle_state: if i.state == "running" {
+                            "InService"
+                        } else {
+                            "Pending"
+                        }
+                        .into(),
+                        health_status: "Healthy".into(),
+                        availability_zone: i.availability_zone.clone(),
+                        launch_template_version: i.tags.get(tag::LAUNCH_VERSION).cloned(),
+                    })
+                    .collect(),
+                suspended_processes: Vec::new(),
+                status: None,
+            }
+        })
+        .collect()
+}
+
 /// Reads the stack's resources. Calls run concurrently where they are independent.
 pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
     let prefix = names::elb_prefix(stack);
-    let (groups, instances, templates, tgs, lbs) = tokio::try_join!(
+    let (mut groups, instances, templates, tgs, lbs) = tokio::try_join!(
         cloud.list_groups(stack),
         cloud.list_instances(stack),
         cloud.list_launch_templates(stack),
@@ -205,6 +277,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         cloud.list_load_balancers(stack, &prefix),
     )?;
 
+    groups.extend(fleet_groups(&instances));
     let mut observed = Observed {
         stack: stack.to_string(),
         region: cloud.region().to_string(),

@@ -69,13 +69,19 @@ async fn cloud(emu: &Emulator) -> Arc<dyn Cloud> {
 }
 
 fn deployed_v1() -> Emulator {
+    deployed_v1_with(&[])
+}
+
+fn deployed_v1_with(vars: &[&str]) -> Emulator {
     let emu = Emulator::start();
     emu.seed("us-east-1");
     let stack = fixture();
-    ok(&run(
-        &emu,
-        &["apply", stack.to_str().unwrap(), "--auto-approve"],
-    ));
+    let args = [
+        &["apply", stack.to_str().unwrap(), "--auto-approve"][..],
+        vars,
+    ]
+    .concat();
+    ok(&run(&emu, &args));
     emu
 }
 
@@ -108,7 +114,9 @@ fn sample_healthy(
 /// Every instance ends on the new image, the target group holds exactly the new generation,
 /// and the old generation is at zero.
 async fn assert_converged(cloud: &dyn Cloud, new_image: &str) {
-    let groups = cloud.list_groups(STACK).await.unwrap();
+    let groups = reroll::observe::generations(cloud, STACK, true)
+        .await
+        .unwrap();
     let active = groups
         .iter()
         .find(|g| g.tags.get("reroll:state").map(String::as_str) == Some("active"))
@@ -209,6 +217,68 @@ async fn rolling_twelve_never_drops_below_twelve_healthy() {
         "serving capacity dropped to {min} healthy targets"
     );
     assert_converged(&*cloud, &image_id(&*cloud, "1.1.0").await).await;
+}
+
+/// The same rollout with `mode = "instances"`: no Auto Scaling group, reroll launches,
+/// registers and terminates instances itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_mode_rolls_twelve_without_dropping_capacity() {
+    let mode = ["-var", "mode=instances"];
+    let emu = deployed_v1_with(&mode);
+    let cloud = cloud(&emu).await;
+    assert!(
+        cloud.list_groups(STACK).await.unwrap().is_empty(),
+        "instance mode made an Auto Scaling group"
+    );
+    assert_converged(&*cloud, &image_id(&*cloud, "1.0.0").await).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = sample_healthy(cloud.clone(), done.clone());
+    let stack = fixture();
+    let args = [
+        &[
+            "apply",
+            stack.to_str().unwrap(),
+            "-var",
+            "app_version=1.1.0",
+            "--auto-approve",
+        ][..],
+        &mode,
+    ]
+    .concat();
+    let o = tokio::task::spawn_blocking({
+        let mut c = command(&emu, &args);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    done.store(true, Ordering::SeqCst);
+    let (min, samples) = sampler.await.unwrap();
+    ok(&o);
+    assert!(samples > 10, "too few samples ({samples})");
+    assert!(
+        min >= 12,
+        "serving capacity dropped to {min} healthy targets"
+    );
+    assert!(cloud.list_groups(STACK).await.unwrap().is_empty());
+    assert_converged(&*cloud, &image_id(&*cloud, "1.1.0").await).await;
+    let plan = [
+        &[
+            "plan",
+            stack.to_str().unwrap(),
+            "-var",
+            "app_version=1.1.0",
+            "--detailed-exitcode",
+        ][..],
+        &mode,
+    ]
+    .concat();
+    let o = run(&emu, &plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 //! interruption continues from what exists.
 
 mod decide;
+pub mod fleet;
 pub mod rollout;
 mod wait;
 
@@ -68,32 +69,6 @@ impl ApplyError {
             ApplyError::Interrupted { .. } => 2,
             _ => 1,
         }
-    }
-}
-
-/// Refuses plans with steps this version cannot execute, before anything is touched.
-pub fn check_supported(plan: &Plan, stack: &Stack) -> Result<(), ApplyError> {
-    let mut problems = Vec::new();
-    for c in &plan.changes {
-        if c.kind == Kind::ServerGroup && matches!(c.action, Action::Create | Action::Replace) {
-            if let Some(g) = stack.server_group(&c.address) {
-                if g.mode == GroupMode::Instances {
-                    problems.push(format!(
-                        "{}: mode = \"instances\" is not available in this version of reroll; \
-                         use the default Auto Scaling mode",
-                        c.address
-                    ));
-                }
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ApplyError::Unsupported(format!(
-            "{}\nNothing was changed.",
-            problems.join("\n")
-        )))
     }
 }
 
@@ -403,15 +378,16 @@ async fn one_group(
         opts.poll,
     )
     .await?;
+    let fleet = fleet::Fleet::new(cloud, &stack.name, g, w.target_group_arns.clone());
     if let Some((w, message)) = outcome.failures.into_iter().next() {
-        return Err(fail_new_generation(cloud, g, &w, message).await);
+        return Err(fail_new_generation(&fleet, g, &w, message).await);
     }
     let mut t = BTreeMap::new();
     t.insert(
         tag::STATE.to_string(),
         GenerationState::Active.as_str().to_string(),
     );
-    cloud.set_group_tags(&w.group_name, &t).await?;
+    fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
     Ok(1)
 }
@@ -439,14 +415,15 @@ fn resume_first(
             .rollout
             .as_ref()
             .map_or(gen.group.desired, |r| r.desired),
-        target_group_arns: gen.group.target_group_arns.clone(),
+        target_group_arns: plan::target_group_arns(g, observed),
         is_new: true,
+        fleet: g.mode == GroupMode::Instances,
     })
 }
 
 /// A first generation that did not become healthy: remove it (rollback) or leave it (pause).
 async fn fail_new_generation(
-    cloud: &dyn Cloud,
+    fleet: &fleet::Fleet<'_>,
     g: &ServerGroup,
     w: &HealthWait,
     message: String,
@@ -464,7 +441,7 @@ async fn fail_new_generation(
         },
         OnFailure::Rollback => {
             tracing::warn!(address = %g.address, group = %w.group_name, "removing the unhealthy new generation");
-            match cloud.delete_group(&w.group_name).await {
+            match fleet.delete(&w.group_name).await {
                 Ok(()) => ApplyError::RolledBack {
                     address: g.address.clone(),
                     message,
@@ -539,6 +516,25 @@ async fn create_generation(
         address = %g.address, group = %name, desired, instance_type = %g.instance_type, image = %g.image_id,
         "creating generation"
     );
+    let fleet_mode = g.mode == GroupMode::Instances;
+    if fleet_mode {
+        let fleet = fleet::Fleet::new(cloud, &stack.name, g, tg_arns.clone());
+        let gen = fleet::Generation {
+            name: name.clone(),
+            launch_template_id: Some(lt_id.clone()),
+            launch_template_version: Some(version.to_string()),
+            tags: fleet::fleet_tags(tags, &name, &lt_id, &version.to_string()),
+        };
+        fleet.set_capacity(&gen, 0, desired, desired).await?;
+        return Ok(HealthWait {
+            address: g.address.clone(),
+            group_name: name,
+            desired,
+            target_group_arns: tg_arns,
+            is_new: true,
+            fleet: true,
+        });
+    }
     cloud
         .create_group(&GroupSpec {
             name: name.clone(),
@@ -560,6 +556,7 @@ async fn create_generation(
         desired,
         target_group_arns: tg_arns,
         is_new: true,
+        fleet: false,
     })
 }
 
@@ -583,6 +580,9 @@ async fn resize(
             g.address, stack.name
         )));
     }
+    if g.mode == GroupMode::Instances {
+        return resize_fleet(cloud, stack, g, active, want, change).await;
+    }
     let have = &active.group.target_group_arns;
     let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
     let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
@@ -605,14 +605,10 @@ async fn resize(
             desired: active.group.desired,
             target_group_arns: want,
             is_new: false,
+            fleet: g.mode == GroupMode::Instances,
         });
     }
-    let desired = change
-        .diffs
-        .iter()
-        .find(|d| d.name == "capacity.desired")
-        .and_then(|d| d.after.as_deref()?.parse().ok())
-        .unwrap_or(active.group.desired);
+    let desired = planned_desired(change, active.group.desired);
     tracing::info!(address = %g.address, group = %active.group.name, from = active.group.desired, to = desired, "resizing");
     cloud
         .set_group_capacity(&active.group.name, g.capacity.min, desired, g.capacity.max)
@@ -626,6 +622,70 @@ async fn resize(
         desired,
         target_group_arns: want,
         is_new: false,
+        fleet: g.mode == GroupMode::Instances,
+    })
+}
+
+/// The planned desired capacity of a Resize.
+fn planned_desired(change: &plan::Change, current: u32) -> u32 {
+    change
+        .diffs
+        .iter()
+        .find(|d| d.name == "capacity.desired")
+        .and_then(|d| d.after.as_deref()?.parse().ok())
+        .unwrap_or(current)
+}
+
+/// Resizes an instance-mode generation: launches and registers to grow; to shrink,
+/// deregisters, waits out the drain, then terminates.
+async fn resize_fleet(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    active: &crate::observe::Generation,
+    want: Vec<String>,
+    change: &plan::Change,
+) -> Result<HealthWait, ApplyError> {
+    let fleet = fleet::Fleet::new(cloud, &stack.name, g, want.clone());
+    let desired = planned_desired(change, active.group.desired);
+    let live = active.group.instances.len() as u32;
+    tracing::info!(address = %g.address, group = %active.group.name, from = live, to = desired, "resizing");
+    if desired > live {
+        fleet
+            .set_capacity(&fleet::Generation::of(&active.group), 0, desired, desired)
+            .await?;
+    } else if desired < live {
+        let surplus: Vec<String> = active
+            .group
+            .instances
+            .iter()
+            .take((live - desired) as usize)
+            .map(|i| i.id.clone())
+            .collect();
+        for arn in &want {
+            cloud.deregister_targets(arn, &surplus).await?;
+        }
+        let delay = g
+            .target_groups
+            .iter()
+            .filter_map(|a| stack.target_group(a))
+            .map(|t| t.deregistration_delay)
+            .max()
+            .unwrap_or_default();
+        let limit = delay + Duration::from_secs(60);
+        wait::drained(cloud, &want, &surplus, limit, Duration::from_secs(2)).await?;
+        cloud.terminate_instances(&surplus).await?;
+    }
+    let mut t = BTreeMap::new();
+    t.insert(tag::DESIRED.to_string(), g.capacity.desired.to_string());
+    fleet.tag(&active.group.name, &t).await?;
+    Ok(HealthWait {
+        address: g.address.clone(),
+        group_name: active.group.name.clone(),
+        desired,
+        target_group_arns: want,
+        is_new: false,
+        fleet: true,
     })
 }
 
@@ -650,6 +710,11 @@ pub async fn deletions(
         }
         for gen in &og.generations {
             tracing::info!(%address, group = %gen.group.name, instances = gen.group.instances.len(), "deleting generation");
+            if gen.group.tags.contains_key(tag::FLEET) {
+                let ids: Vec<String> = gen.group.instances.iter().map(|i| i.id.clone()).collect();
+                cloud.terminate_instances(&ids).await?;
+                continue;
+            }
             cloud.delete_group(&gen.group.name).await?;
             deleting.push(gen.group.name.clone());
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::decide::{decide, OldInstance, OldState, View};
+use super::fleet::{self, Fleet};
 use super::{stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
 use crate::names;
@@ -66,6 +67,8 @@ pub struct RolloutReport {
 struct Pair {
     old: GroupInfo,
     old_number: u32,
+    /// How to grow the new generation.
+    new_gen: fleet::Generation,
     new_name: String,
     new_number: u32,
     /// The old group's capacity before the rollout: what a rollback restores.
@@ -92,15 +95,18 @@ pub async fn roll(
         .groups
         .get(&g.key)
         .expect("a replaced group is observed");
-    let pair = prepare(cloud, stack, g, change, og, observed).await?;
+    let arns = plan::target_group_arns(g, observed);
+    let fleet = Fleet::new(cloud, &stack.name, g, arns);
+    let pair = prepare(&fleet, stack, g, change, og).await?;
     let desired = rollout.desired;
     let (surge, unavailable) = (rollout.max_surge, rollout.max_unavailable);
 
-    suspend(cloud, &pair.old, SUSPEND_OLD).await?;
-    let new_info = find_group(cloud, &stack.name, &pair.new_name).await?;
-    suspend(cloud, &new_info, SUSPEND_NEW).await?;
+    suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
+    if let Some(new_info) = fleet.find(&pair.new_name).await? {
+        suspend(&fleet, &new_info, SUSPEND_NEW).await?;
+    }
     // The old group shrinks by detaching with decrement: its minimum must allow that.
-    if pair.old.min > 0 {
+    if pair.old.min > 0 && !fleet.instances_mode() {
         cloud
             .set_group_capacity(&pair.old.name, 0, pair.old.desired, pair.old.max)
             .await?;
@@ -108,7 +114,7 @@ pub async fn roll(
     let new_max = g.capacity.max.max(desired);
 
     let result = rounds(
-        cloud,
+        &fleet,
         stack,
         g,
         &pair,
@@ -122,7 +128,7 @@ pub async fn roll(
     .await;
     match result {
         Ok(Outcome::Done { waves }) => {
-            finish(cloud, stack, g, og, &pair, desired, opts).await?;
+            finish(&fleet, g, og, &pair, desired, opts).await?;
             Ok(RolloutReport {
                 address: g.address.clone(),
                 from: Some(pair.old_number),
@@ -132,7 +138,7 @@ pub async fn roll(
             })
         }
         Ok(Outcome::Stopped) => {
-            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
             Err(ApplyError::Interrupted {
                 address: g.address.clone(),
                 message: format!(
@@ -142,28 +148,28 @@ pub async fn roll(
             })
         }
         Err(Failure::Cloud(e)) => {
-            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
             Err(e.into())
         }
         Err(Failure::Unhealthy(message)) => {
-            fail(cloud, stack, g, &pair, message, unavailable, opts).await
+            fail(&fleet, stack, g, &pair, message, unavailable, opts).await
         }
     }
 }
 
 /// Creates the new generation (Replace) or finds it (Resume).
 async fn prepare(
-    cloud: &dyn Cloud,
+    fleet: &Fleet<'_>,
     stack: &Stack,
     g: &ServerGroup,
     change: &Change,
     og: &ObservedGroup,
-    observed: &Observed,
 ) -> Result<Pair, ApplyError> {
+    let cloud = fleet.cloud;
     let old = og.active().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
     })?;
-    let target_group_arns = plan::target_group_arns(g, observed);
+    let target_group_arns = fleet.target_group_arns.clone();
     if target_group_arns
         .iter()
         .any(|a| crate::stack::is_unknown(a))
@@ -188,6 +194,7 @@ async fn prepare(
         return Ok(Pair {
             old: old.group.clone(),
             old_number: old.number,
+            new_gen: fleet::Generation::of(&new.group),
             new_name: new.group.name.clone(),
             new_number: new.number,
             from_capacity: from,
@@ -226,29 +233,43 @@ async fn prepare(
         address = %g.address, from = %old.group.name, to = %name, image = %g.image_id,
         "creating the new generation"
     );
-    cloud
-        .create_group(&GroupSpec {
-            name: name.clone(),
-            launch_template_id: lt.id.clone(),
-            launch_template_version: version.to_string(),
-            min: 0,
-            max: g.capacity.max.max(from.1),
-            desired: 0,
-            subnet_ids: g.subnets.clone(),
-            target_group_arns: target_group_arns.clone(),
-            health_check_type: if target_group_arns.is_empty() {
-                "EC2"
-            } else {
-                "ELB"
-            }
-            .into(),
-            health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
-            tags,
-        })
-        .await?;
+    let tags = if fleet.instances_mode() {
+        fleet::fleet_tags(tags, &name, &lt.id, &version.to_string())
+    } else {
+        tags
+    };
+    let new_gen = fleet::Generation {
+        name: name.clone(),
+        launch_template_id: Some(lt.id.clone()),
+        launch_template_version: Some(version.to_string()),
+        tags: tags.clone(),
+    };
+    if !fleet.instances_mode() {
+        cloud
+            .create_group(&GroupSpec {
+                name: name.clone(),
+                launch_template_id: lt.id.clone(),
+                launch_template_version: version.to_string(),
+                min: 0,
+                max: g.capacity.max.max(from.1),
+                desired: 0,
+                subnet_ids: g.subnets.clone(),
+                target_group_arns: target_group_arns.clone(),
+                health_check_type: if target_group_arns.is_empty() {
+                    "EC2"
+                } else {
+                    "ELB"
+                }
+                .into(),
+                health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
+                tags,
+            })
+            .await?;
+    }
     Ok(Pair {
         old: old.group.clone(),
         old_number: old.number,
+        new_gen,
         new_name: name,
         new_number: number,
         from_capacity: from,
@@ -262,21 +283,23 @@ fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
-async fn find_group(cloud: &dyn Cloud, stack: &str, name: &str) -> Result<GroupInfo, ApplyError> {
-    cloud
-        .list_groups(stack)
+async fn find_group(fleet: &Fleet<'_>, name: &str) -> Result<GroupInfo, ApplyError> {
+    fleet
+        .find(name)
         .await?
-        .into_iter()
-        .find(|g| g.name == name)
-        .ok_or_else(|| ApplyError::Unsupported(format!("Auto Scaling group {name} disappeared")))
+        .ok_or_else(|| ApplyError::Unsupported(format!("generation {name} disappeared")))
 }
 
 /// Suspends the processes not already suspended, and records which ones we did.
 async fn suspend(
-    cloud: &dyn Cloud,
+    fleet: &Fleet<'_>,
     group: &GroupInfo,
     processes: &[&str],
 ) -> Result<(), CloudError> {
+    if fleet.instances_mode() {
+        return Ok(());
+    }
+    let cloud = fleet.cloud;
     let mut ours: BTreeSet<String> = group
         .tags
         .get(tag::SUSPENDED)
@@ -307,8 +330,12 @@ async fn suspend(
 
 /// Resumes what reroll suspended on these groups. Best effort: logs and goes on, so that a
 /// failure here never hides the rollout's own outcome.
-async fn restore_processes(cloud: &dyn Cloud, stack: &str, names: &[&str]) {
-    let groups = match cloud.list_groups(stack).await {
+async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
+    if fleet.instances_mode() {
+        return;
+    }
+    let cloud = fleet.cloud;
+    let groups = match cloud.list_groups(fleet.stack).await {
         Ok(g) => g,
         Err(e) => {
             tracing::warn!(error = %e, "could not read groups to resume their processes");
@@ -367,18 +394,26 @@ struct Look {
 }
 
 async fn look(
-    cloud: &dyn Cloud,
-    stack: &str,
+    fleet: &Fleet<'_>,
     pair: &Pair,
     desired: u32,
     surge: u32,
     unavailable: u32,
     stopping: bool,
 ) -> Result<Look, CloudError> {
-    let groups = cloud.list_groups(stack).await?;
+    let cloud = fleet.cloud;
+    let groups = fleet.generations().await?;
     let mut health: HashMap<&str, Vec<TargetHealth>> = HashMap::new();
     for arn in &pair.target_group_arns {
         health.insert(arn, cloud.target_health(arn).await?);
+    }
+    if let Some(new) = groups.iter().find(|g| g.name == pair.new_name) {
+        let registered = |arn: &str, id: &str| {
+            health[arn]
+                .iter()
+                .any(|t| t.id == id && t.state != "unused")
+        };
+        fleet.heal_registration(new, &registered).await?;
     }
     let states = |id: &str| -> Vec<Option<&str>> {
         pair.target_group_arns
@@ -392,7 +427,11 @@ async fn look(
             .collect()
     };
     let old = groups.iter().find(|g| g.name == pair.old.name);
-    let new = groups.iter().find(|g| g.name == pair.new_name).cloned();
+    let new = groups
+        .iter()
+        .find(|g| g.name == pair.new_name)
+        .cloned()
+        .or_else(|| fleet.empty(&pair.new_gen));
     let no_tgs = pair.target_group_arns.is_empty();
     let old_instances: Vec<OldInstance> = old
         .map(|o| {
@@ -466,7 +505,7 @@ async fn look(
 
 #[allow(clippy::too_many_arguments)]
 async fn rounds(
-    cloud: &dyn Cloud,
+    fleet: &Fleet<'_>,
     stack: &Stack,
     g: &ServerGroup,
     pair: &Pair,
@@ -485,16 +524,7 @@ async fn rounds(
     let mut waves = 0;
     let mut last_progress = String::new();
     loop {
-        let l = look(
-            cloud,
-            &stack.name,
-            pair,
-            desired,
-            surge,
-            unavailable,
-            stop.requested(),
-        )
-        .await?;
+        let l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
         if l.new.is_none() {
             return Err(Failure::Unhealthy(format!(
                 "the new generation {} disappeared",
@@ -534,16 +564,13 @@ async fn rounds(
             tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
             let mut t = Tags::new();
             t.insert(tag::PROGRESS.into(), progress.clone());
-            cloud.set_group_tags(&pair.new_name, &t).await?;
+            fleet.tag(&pair.new_name, &t).await?;
             last_progress = progress;
         }
 
         if !d.finish.is_empty() {
             tracing::info!(address = %g.address, count = d.finish.len(), "terminating drained old instances");
-            cloud
-                .detach_instances(&pair.old.name, &d.finish, true)
-                .await?;
-            cloud.terminate_instances(&d.finish).await?;
+            fleet.release(&pair.old.name, &d.finish).await?;
             for id in &d.finish {
                 draining_since.remove(id);
             }
@@ -555,9 +582,9 @@ async fn rounds(
             // Freeze the new generation where it is.
             if let Some(n) = &l.new {
                 let launched = n.instances.len() as u32;
-                if n.desired > launched {
-                    cloud
-                        .set_group_capacity(&pair.new_name, 0, launched, new_max)
+                if n.desired > launched && !fleet.instances_mode() {
+                    fleet
+                        .set_capacity(&pair.new_gen, 0, launched, new_max)
                         .await?;
                 }
             }
@@ -565,22 +592,17 @@ async fn rounds(
         }
         if let Some(n) = d.set_new_desired {
             tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-            cloud
-                .set_group_capacity(&pair.new_name, 0, n, new_max)
-                .await?;
+            fleet.set_capacity(&pair.new_gen, 0, n, new_max).await?;
             waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {
             waves += 1;
             tracing::info!(address = %g.address, count = d.drain.len(), "draining old instances");
             if pair.target_group_arns.is_empty() {
-                cloud
-                    .detach_instances(&pair.old.name, &d.drain, true)
-                    .await?;
-                cloud.terminate_instances(&d.drain).await?;
+                fleet.release(&pair.old.name, &d.drain).await?;
             } else {
                 for arn in &pair.target_group_arns {
-                    cloud.deregister_targets(arn, &d.drain).await?;
+                    fleet.cloud.deregister_targets(arn, &d.drain).await?;
                 }
             }
         }
@@ -624,36 +646,32 @@ fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
 /// The rollout succeeded: the new generation serves, the old one is retired or removed, and
 /// generations beyond `keep_previous` go.
 async fn finish(
-    cloud: &dyn Cloud,
-    stack: &Stack,
+    fleet: &Fleet<'_>,
     g: &ServerGroup,
     og: &ObservedGroup,
     pair: &Pair,
     desired: u32,
     opts: &ApplyOptions,
 ) -> Result<(), ApplyError> {
-    cloud
-        .set_group_capacity(
-            &pair.new_name,
-            g.capacity.min.min(desired),
-            desired,
-            g.capacity.max.max(desired),
-        )
-        .await?;
+    let cloud = fleet.cloud;
+    let (min, max) = (g.capacity.min.min(desired), g.capacity.max.max(desired));
+    fleet.set_capacity(&pair.new_gen, min, desired, max).await?;
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
     t.insert(
         tag::PROGRESS.into(),
         format!("rolled out: {desired} healthy"),
     );
-    cloud.set_group_tags(&pair.new_name, &t).await?;
-    cloud
-        .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
-        .await?;
+    fleet.tag(&pair.new_name, &t).await?;
+    if !fleet.instances_mode() {
+        cloud
+            .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
+            .await?;
+    }
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
-    cloud.set_group_tags(&pair.old.name, &t).await?;
-    restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+    fleet.tag(&pair.old.name, &t).await?;
+    restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
 
     // Retention: keep the newest `keep_previous` retired generations.
     let mut retired: Vec<(u32, String, Option<String>)> = og
@@ -679,16 +697,12 @@ async fn finish(
     let names: Vec<String> = doomed.iter().map(|d| d.1.clone()).collect();
     for name in &names {
         tracing::info!(address = %g.address, group = %name, "removing a generation beyond keep_previous");
-        cloud.delete_group(name).await?;
+        fleet.delete(name).await?;
     }
-    wait::wait_groups_gone(
-        cloud,
-        &stack.name,
-        &names,
-        Duration::from_secs(900),
-        opts.poll,
-    )
-    .await?;
+    if !fleet.instances_mode() {
+        let limit = Duration::from_secs(900);
+        wait::wait_groups_gone(cloud, fleet.stack, &names, limit, opts.poll).await?;
+    }
     // Launch template versions of removed generations: only worth a call once they pile up
     // (a template holds up to 10,000).
     if let Some(lt) = og
@@ -712,7 +726,7 @@ async fn finish(
 
 /// New instances did not become healthy: roll back or pause, as the group says.
 async fn fail(
-    cloud: &dyn Cloud,
+    fleet: &Fleet<'_>,
     stack: &Stack,
     g: &ServerGroup,
     pair: &Pair,
@@ -723,13 +737,17 @@ async fn fail(
     tracing::error!(address = %g.address, "rollout failed: {message}");
     if g.rollout.on_failure == OnFailure::Pause {
         // Launch nothing more; both generations keep serving.
-        if let Ok(n) = find_group(cloud, &stack.name, &pair.new_name).await {
+        if let (Ok(n), false) = (
+            find_group(fleet, &pair.new_name).await,
+            fleet.instances_mode(),
+        ) {
             let launched = n.instances.len() as u32;
-            let _ = cloud
+            let _ = fleet
+                .cloud
                 .set_group_capacity(&pair.new_name, 0, launched.min(n.desired), n.max)
                 .await;
         }
-        restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+        restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
         return Err(ApplyError::Paused {
             address: g.address.clone(),
             message: format!(
@@ -739,13 +757,13 @@ async fn fail(
             ),
         });
     }
-    match rollback(cloud, stack, g, pair, unavailable, opts).await {
+    match rollback(fleet, stack, g, pair, unavailable, opts).await {
         Ok(()) => Err(ApplyError::RolledBack {
             address: g.address.clone(),
             message,
         }),
         Err(e) => {
-            restore_processes(cloud, &stack.name, &[&pair.old.name, &pair.new_name]).await;
+            restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
             Err(ApplyError::Paused {
                 address: g.address.clone(),
                 message: format!("{message}; the rollback failed too: {e}"),
@@ -757,7 +775,7 @@ async fn fail(
 /// Restores the old generation's capacity, waits until it is healthy, drains and removes the
 /// new generation, and records the failed definition on the old one.
 async fn rollback(
-    cloud: &dyn Cloud,
+    fleet: &Fleet<'_>,
     stack: &Stack,
     g: &ServerGroup,
     pair: &Pair,
@@ -765,31 +783,39 @@ async fn rollback(
     opts: &ApplyOptions,
 ) -> Result<(), ApplyError> {
     tracing::warn!(address = %g.address, to = %pair.old.name, "rolling back");
+    let cloud = fleet.cloud;
     let (min, desired, max) = pair.from_capacity;
-    let new = find_group(cloud, &stack.name, &pair.new_name).await?;
-    cloud
-        .set_group_capacity(
-            &pair.new_name,
-            0,
-            new.instances.len().min(new.desired as usize) as u32,
-            new.max,
-        )
-        .await?;
-    // Old instances still alive go back into rotation; the group launches what is missing.
-    let old = find_group(cloud, &stack.name, &pair.old.name).await?;
+    let new = match fleet.find(&pair.new_name).await? {
+        Some(n) => n,
+        None => fleet.empty(&pair.new_gen).ok_or_else(|| {
+            ApplyError::Unsupported(format!("generation {} disappeared", pair.new_name))
+        })?,
+    };
+    if !fleet.instances_mode() {
+        let launched = new.instances.len().min(new.desired as usize) as u32;
+        cloud
+            .set_group_capacity(&pair.new_name, 0, launched, new.max)
+            .await?;
+    }
+    // Old instances still alive go back into rotation; what is missing is launched again.
+    let old = fleet
+        .find(&pair.old.name)
+        .await?
+        .unwrap_or_else(|| pair.old.clone());
     let alive: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
     for arn in &pair.target_group_arns {
         cloud.register_targets(arn, &alive).await?;
     }
-    cloud
-        .set_group_capacity(&pair.old.name, min, desired, max)
-        .await?;
+    let mut old_gen = fleet::Generation::of(&pair.old);
+    old_gen.tags = pair.old.tags.clone();
+    fleet.set_capacity(&old_gen, min, desired, max).await?;
     let waits = [wait::HealthWait {
         address: g.address.clone(),
         group_name: pair.old.name.clone(),
         desired: desired.saturating_sub(unavailable).max(1).min(desired),
         target_group_arns: pair.target_group_arns.clone(),
         is_new: false,
+        fleet: fleet.instances_mode(),
     }];
     let outcome = wait::wait_healthy(
         cloud,
@@ -805,57 +831,35 @@ async fn rollback(
         )));
     }
     // Drain the new generation before removing it.
-    let new = find_group(cloud, &stack.name, &pair.new_name).await?;
+    let new = fleet
+        .find(&pair.new_name)
+        .await?
+        .or_else(|| fleet.empty(&pair.new_gen))
+        .ok_or_else(|| {
+            ApplyError::Unsupported(format!("generation {} disappeared", pair.new_name))
+        })?;
     let ids: Vec<String> = new.instances.iter().map(|i| i.id.clone()).collect();
     for arn in &pair.target_group_arns {
         cloud.deregister_targets(arn, &ids).await?;
     }
-    wait_drained(cloud, stack, g, pair, &ids, opts).await?;
-    cloud.delete_group(&pair.new_name).await?;
+    let limit = longest_drain(stack, g) + Duration::from_secs(60);
+    wait::drained(cloud, &pair.target_group_arns, &ids, limit, opts.poll).await?;
+    fleet.delete(&pair.new_name).await?;
     let mut t = Tags::new();
-    let fingerprint = new.tags.get(tag::FINGERPRINT).cloned().unwrap_or_default();
-    t.insert(
-        tag::FAILED.into(),
-        format!(
-            "{fingerprint} {}",
-            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        ),
-    );
+    let fingerprint = pair
+        .new_gen
+        .tags
+        .get(tag::FINGERPRINT)
+        .or(new.tags.get(tag::FINGERPRINT))
+        .cloned()
+        .unwrap_or_default();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
-    cloud.set_group_tags(&pair.old.name, &t).await?;
-    restore_processes(cloud, &stack.name, &[&pair.old.name]).await;
+    fleet.tag(&pair.old.name, &t).await?;
+    restore_processes(fleet, &[&pair.old.name]).await;
     tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
     Ok(())
-}
-
-/// Waits until none of `ids` is still draining in the rollout's target groups, at most the
-/// longest deregistration delay and a minute.
-async fn wait_drained(
-    cloud: &dyn Cloud,
-    stack: &Stack,
-    g: &ServerGroup,
-    pair: &Pair,
-    ids: &[String],
-    opts: &ApplyOptions,
-) -> Result<(), CloudError> {
-    let limit = longest_drain(stack, g) + Duration::from_secs(60);
-    let deadline = Instant::now() + limit;
-    let ids: BTreeSet<&String> = ids.iter().collect();
-    loop {
-        let mut draining = 0;
-        for arn in &pair.target_group_arns {
-            draining += cloud
-                .target_health(arn)
-                .await?
-                .iter()
-                .filter(|t| ids.contains(&t.id) && t.state == "draining")
-                .count();
-        }
-        if draining == 0 || Instant::now() > deadline {
-            return Ok(());
-        }
-        tokio::time::sleep(opts.poll).await;
-    }
 }
 
 /// The rollouts of a plan's Replace and Resume changes, `depends_on` levels in order,

@@ -17,6 +17,8 @@ pub struct HealthWait {
     pub target_group_arns: Vec<String>,
     /// True for a generation this apply created (removable on failure).
     pub is_new: bool,
+    /// An instance-mode generation (no Auto Scaling group).
+    pub fleet: bool,
 }
 
 /// The waits that did not become healthy in time, with what was seen.
@@ -45,8 +47,9 @@ pub async fn wait_healthy(
 ) -> CloudResult<WaitOutcome> {
     let deadline = Instant::now() + timeout;
     let mut last: BTreeMap<String, Progress> = BTreeMap::new();
+    let fleets = waits.iter().any(|w| w.fleet);
     loop {
-        let groups = cloud.list_groups(stack).await?;
+        let groups = crate::observe::generations(cloud, stack, fleets).await?;
         let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
         let mut health = BTreeMap::new();
         for arn in arns {
@@ -146,6 +149,33 @@ pub async fn wait_healthy(
                 })
                 .collect();
             return Ok(WaitOutcome { failures });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Waits until none of `ids` is still draining in the target groups, at most `limit`.
+pub async fn drained(
+    cloud: &dyn Cloud,
+    target_group_arns: &[String],
+    ids: &[String],
+    limit: Duration,
+    poll: Duration,
+) -> CloudResult<()> {
+    let deadline = Instant::now() + limit;
+    let ids: BTreeSet<&String> = ids.iter().collect();
+    loop {
+        let mut draining = 0;
+        for arn in target_group_arns {
+            draining += cloud
+                .target_health(arn)
+                .await?
+                .iter()
+                .filter(|t| ids.contains(&t.id) && t.state == "draining")
+                .count();
+        }
+        if draining == 0 || Instant::now() > deadline {
+            return Ok(());
         }
         tokio::time::sleep(poll).await;
     }

@@ -360,7 +360,6 @@ async fn apply_command(
         print_outputs(&w.session.stack);
         return Ok(EXIT_OK);
     }
-    apply::check_supported(&plan, &w.session.stack)?;
     if !saved && !confirm("Apply these changes?", auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);

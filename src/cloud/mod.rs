@@ -51,6 +51,12 @@ pub mod tag {
     pub const SUSPENDED: &str = "reroll:suspended";
     /// On a rolling generation: a short human summary of its progress.
     pub const PROGRESS: &str = "reroll:progress";
+    /// On instances of a `mode = "instances"` generation: the generation's name. Such a
+    /// generation has no Auto Scaling group; its instances carry the generation's tags.
+    pub const FLEET: &str = "reroll:fleet";
+    /// On instances of a fleet: the launch template and version they were launched from.
+    pub const LAUNCH_TEMPLATE: &str = "reroll:launch-template";
+    pub const LAUNCH_VERSION: &str = "reroll:launch-version";
 }
 
 /// A failed cloud call.

@@ -914,6 +914,8 @@ fn plan_server_group(
     ]
     .into_iter()
     .flatten()
+    // Instance mode has no group to hold a minimum and maximum: only the count matters.
+    .filter(|d| g.mode == crate::stack::GroupMode::Asg || d.name == "capacity.desired")
     .collect();
 
     let replace = fp.is_none() || active.fingerprint != fp;
@@ -954,7 +956,13 @@ fn plan_server_group(
     }
 
     // Same definition: capacity and target group attachments may still differ.
-    let attachments = attachment_diff(g, &active.group.target_group_arns, observed_all);
+    // Instance mode registers targets itself: there are no attachments to compare.
+    let attachments = match g.mode {
+        crate::stack::GroupMode::Asg => {
+            attachment_diff(g, &active.group.target_group_arns, observed_all)
+        }
+        crate::stack::GroupMode::Instances => None,
+    };
     if !cap_diffs.is_empty() {
         let mut diffs = cap_diffs;
         diffs.extend(attachments);
