@@ -43,6 +43,20 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
                 gen.fingerprint.as_deref().unwrap_or("-"),
             ));
         }
+        for gen in g
+            .generations
+            .iter()
+            .filter(|x| x.state == crate::observe::GenerationState::Rolling)
+        {
+            if let Some(p) = gen.group.tags.get(crate::cloud::tag::PROGRESS) {
+                out.push_str(&format!("  v{:03} progress: {p}\n", gen.number));
+            }
+        }
+        if let Some((fp, at)) = g.active().and_then(|a| a.failed.as_ref()) {
+            out.push_str(&format!(
+                "  last failed definition: {fp}, rolled back at {at}\n"
+            ));
+        }
         if g.generations
             .iter()
             .any(|x| x.state == crate::observe::GenerationState::Rolling)

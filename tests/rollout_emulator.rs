@@ -307,6 +307,7 @@ async fn unhealthy_new_instances_roll_back_and_are_remembered() {
     let opts = ApplyOptions {
         parallelism: 10,
         poll: Duration::from_millis(100),
+        ..Default::default()
     };
     let (result, reports) = engine::execute(&faulty, session, &plan, &opts, &Stop::new()).await;
     match result {

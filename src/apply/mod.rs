@@ -9,6 +9,7 @@
 
 mod decide;
 pub mod fleet;
+pub mod progress;
 pub mod rollout;
 mod wait;
 
@@ -30,6 +31,8 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// How often to poll while waiting.
     pub poll: Duration,
+    /// Who is told how rollouts progress.
+    pub progress: progress::Progress,
 }
 
 impl Default for ApplyOptions {
@@ -37,6 +40,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             parallelism: 10,
             poll: Duration::from_secs(5),
+            progress: progress::Progress::default(),
         }
     }
 }

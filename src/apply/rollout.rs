@@ -73,6 +73,8 @@ struct Pair {
     new_number: u32,
     /// The old group's capacity before the rollout: what a rollback restores.
     from_capacity: (u32, u32, u32),
+    /// The plan's estimate of the rollout's duration.
+    estimate: Duration,
     target_group_arns: Vec<String>,
 }
 
@@ -126,6 +128,29 @@ pub async fn roll(
         stop,
     )
     .await;
+    let outcome = match &result {
+        Ok(Outcome::Done { .. }) => "ok",
+        Ok(Outcome::Stopped) => "interrupted",
+        Err(Failure::Cloud(_)) => "failed",
+        Err(Failure::Unhealthy(_)) => match g.rollout.on_failure {
+            OnFailure::Rollback => "rolling back",
+            OnFailure::Pause => "stopped part-way",
+        },
+    };
+    opts.progress.report(&super::progress::RolloutProgress {
+        address: g.address.clone(),
+        from: Some(pair.old_number),
+        to: pair.new_number,
+        desired,
+        launching: 0,
+        healthy: if outcome == "ok" { desired } else { 0 },
+        old_serving: 0,
+        draining: 0,
+        waves: 0,
+        elapsed: started.elapsed(),
+        estimate: pair.estimate,
+        finished: Some(outcome.to_string()),
+    });
     match result {
         Ok(Outcome::Done { waves }) => {
             finish(&fleet, g, og, &pair, desired, opts).await?;
@@ -166,6 +191,7 @@ async fn prepare(
     og: &ObservedGroup,
 ) -> Result<Pair, ApplyError> {
     let cloud = fleet.cloud;
+    let estimate = Duration::from_secs(change.rollout.as_ref().map_or(0, |r| r.estimate_seconds));
     let old = og.active().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
     })?;
@@ -198,6 +224,7 @@ async fn prepare(
             new_name: new.group.name.clone(),
             new_number: new.number,
             from_capacity: from,
+            estimate,
             target_group_arns,
         });
     }
@@ -273,6 +300,7 @@ async fn prepare(
         new_name: name,
         new_number: number,
         from_capacity: from,
+        estimate,
         target_group_arns,
     })
 }
@@ -523,6 +551,7 @@ async fn rounds(
     let mut draining_since: HashMap<String, Instant> = HashMap::new();
     let mut waves = 0;
     let mut last_progress = String::new();
+    let started = Instant::now();
     loop {
         let l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
         if l.new.is_none() {
@@ -560,6 +589,30 @@ async fn rounds(
                 .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
                 .count(),
         );
+        opts.progress.report(&super::progress::RolloutProgress {
+            address: g.address.clone(),
+            from: Some(pair.old_number),
+            to: pair.new_number,
+            desired,
+            launching: l.view.new_desired.saturating_sub(l.view.new_healthy),
+            healthy: l.view.new_healthy,
+            old_serving: l
+                .view
+                .old
+                .iter()
+                .filter(|o| o.state == OldState::Serving)
+                .count() as u32,
+            draining: l
+                .view
+                .old
+                .iter()
+                .filter(|o| o.state != OldState::Serving)
+                .count() as u32,
+            waves,
+            elapsed: started.elapsed(),
+            estimate: pair.estimate,
+            finished: None,
+        });
         if progress != last_progress {
             tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
             let mut t = Tags::new();

@@ -18,9 +18,12 @@ pub fn init(global: &Global) {
         .with_target(false);
     let _ = match global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder
-            .with_ansi(super::color_stderr())
+        // On a terminal, log lines print above the live view's bars.
+        LogFormat::Text if super::color_stderr() => builder
+            .with_writer(|| super::view::AboveBars)
+            .with_ansi(true)
             .compact()
             .try_init(),
+        LogFormat::Text => builder.with_ansi(false).compact().try_init(),
     };
 }

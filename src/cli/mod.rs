@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod logging;
+pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -364,9 +365,15 @@ async fn apply_command(
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
+    let live = color_stderr() && ctx.global.log_format == args::LogFormat::Text;
     let opts = ApplyOptions {
         parallelism,
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+        progress: if live {
+            std::sync::Arc::new(view::LiveView::default()).progress()
+        } else {
+            Default::default()
+        },
     };
     let started = std::time::Instant::now();
     let (result, reports) = engine::execute(&w.cloud, w.session, &plan, &opts, &ctx.stop).await;
@@ -580,8 +587,8 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         return Ok(EXIT_ERROR);
     }
     let opts = ApplyOptions {
-        parallelism: 10,
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+        ..Default::default()
     };
     apply::deletions(&cloud, &plan, &observed, &opts).await?;
     eprintln!(
