@@ -18,7 +18,8 @@ import sys
 
 VPC_CIDR = "10.0.0.0/16"
 VPC_NAME = "demo"
-SUBNETS = [("a", "10.0.1.0/24"), ("b", "10.0.2.0/24")]
+# /20s: room for thousands of instances (moto places a group's instances in its first subnet).
+SUBNETS = [("a", "10.0.16.0/20"), ("b", "10.0.32.0/20")]
 SG_NAME = "demo-web"
 AMI_PREFIX = "demo-app"
 AMI_VERSIONS = ["1.0.0", "1.1.0"]
