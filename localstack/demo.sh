@@ -34,6 +34,9 @@ step "reroll plan stacks/demo -var app_version=1.0.0   (nothing to do)"
 step "reroll plan stacks/demo -var app_version=1.1.0   (a newer baked image: a Replace)"
 "$reroll" plan stacks/demo -var app_version=1.1.0
 
+step "reroll apply stacks/demo -var app_version=1.1.0 --auto-approve   (rolled out in waves)"
+"$reroll" apply stacks/demo -var app_version=1.1.0 --auto-approve
+
 step "reroll status stacks/demo"
 "$reroll" status stacks/demo
 
@@ -41,7 +44,7 @@ cat >&2 <<TXT
 
 The emulator keeps running on $endpoint. Try:
   export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-  $reroll apply stacks/demo -var web_instances=5 --auto-approve
+  $reroll apply stacks/demo -var app_version=1.1.0 -var web_instances=5 --auto-approve
   $reroll destroy stacks/demo --auto-approve
   localstack/stop.sh $port
 TXT

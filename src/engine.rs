@@ -125,6 +125,7 @@ async fn phases(
         mut known,
         mut observed,
     } = session;
+    refuse_unavailable(&stack, plan)?;
     copy_images(cloud, &stack, &mut known).await?;
     apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
     // ARNs of what was just created are now known: look afresh and evaluate again.
@@ -146,6 +147,28 @@ async fn phases(
         .map_err(observing)?;
     observed.known_attributes(&mut known);
     Ok(load::evaluate(&parsed, &inputs, &known).unwrap_or(stack))
+}
+
+/// Strategies this version cannot carry out are refused before anything changes, rather than
+/// rolled some other way than the stack says.
+fn refuse_unavailable(stack: &Stack, plan: &Plan) -> Result<(), EngineError> {
+    let refused: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, plan::Action::Replace | plan::Action::Resume))
+        .filter_map(|c| stack.server_group(&c.address))
+        .filter(|g| g.rollout.strategy != crate::stack::Strategy::Rolling)
+        .map(|g| format!("{} (strategy {:?})", g.address, g.rollout.strategy))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::Unsupported(format!(
+        "canary and blue/green rollouts are not available in this version of reroll: {}. \
+         Use strategy = \"rolling\" for now. Nothing was changed.",
+        refused.join(", ").to_lowercase()
+    ))
+    .into())
 }
 
 /// Disaster recovery: images found only in another region are copied here first.

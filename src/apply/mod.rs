@@ -584,50 +584,61 @@ async fn resize(
             g.address, stack.name
         )));
     }
-    if g.mode == GroupMode::Instances {
-        return resize_fleet(cloud, stack, g, active, want, change).await;
-    }
-    let have = &active.group.target_group_arns;
-    let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
-    let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
-    if !attach.is_empty() {
-        tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
-        cloud
-            .attach_target_groups(&active.group.name, &attach)
-            .await?;
-    }
-    if !detach.is_empty() {
-        tracing::info!(address = %g.address, count = detach.len(), "detaching target groups");
-        cloud
-            .detach_target_groups(&active.group.name, &detach)
-            .await?;
+    let name = &active.group.name;
+    let instances = g.mode == GroupMode::Instances;
+    let wait = |desired| HealthWait {
+        address: g.address.clone(),
+        group_name: name.clone(),
+        desired,
+        target_group_arns: want.clone(),
+        is_new: false,
+        fleet: instances,
+    };
+    if !instances {
+        let have = &active.group.target_group_arns;
+        let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
+        let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
+        if !attach.is_empty() {
+            tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
+            cloud.attach_target_groups(name, &attach).await?;
+        }
+        if !detach.is_empty() {
+            tracing::info!(address = %g.address, count = detach.len(), "detaching target groups");
+            cloud.detach_target_groups(name, &detach).await?;
+        }
     }
     if change.action == Action::Update {
-        return Ok(HealthWait {
-            address: g.address.clone(),
-            group_name: active.group.name.clone(),
-            desired: active.group.desired,
-            target_group_arns: want,
-            is_new: false,
-            fleet: g.mode == GroupMode::Instances,
-        });
+        return Ok(wait(active.group.desired));
     }
     let desired = planned_desired(change, active.group.desired);
-    tracing::info!(address = %g.address, group = %active.group.name, from = active.group.desired, to = desired, "resizing");
-    cloud
-        .set_group_capacity(&active.group.name, g.capacity.min, desired, g.capacity.max)
-        .await?;
+    tracing::info!(address = %g.address, group = %name, from = active.group.desired, to = desired, "resizing");
+    let fleet = fleet::Fleet::new(cloud, &stack.name, g, want.clone());
+    let live = active.group.instances.len() as u32;
+    if instances && desired < live {
+        // Shrinking plain instances: drain before terminating.
+        let surplus: Vec<String> = active
+            .group
+            .instances
+            .iter()
+            .take((live - desired) as usize)
+            .map(|i| i.id.clone())
+            .collect();
+        for arn in &want {
+            cloud.deregister_targets(arn, &surplus).await?;
+        }
+        let limit = longest_drain(stack, g) + Duration::from_secs(60);
+        wait::drained(cloud, &want, &surplus, limit, Duration::from_secs(2)).await?;
+        cloud.terminate_instances(&surplus).await?;
+    } else {
+        let gen = fleet::Generation::of(&active.group);
+        fleet
+            .set_capacity(&gen, g.capacity.min, desired, g.capacity.max)
+            .await?;
+    }
     let mut t = BTreeMap::new();
     t.insert(tag::DESIRED.to_string(), g.capacity.desired.to_string());
-    cloud.set_group_tags(&active.group.name, &t).await?;
-    Ok(HealthWait {
-        address: g.address.clone(),
-        group_name: active.group.name.clone(),
-        desired,
-        target_group_arns: want,
-        is_new: false,
-        fleet: g.mode == GroupMode::Instances,
-    })
+    fleet.tag(name, &t).await?;
+    Ok(wait(desired))
 }
 
 /// The planned desired capacity of a Resize.
@@ -640,57 +651,14 @@ fn planned_desired(change: &plan::Change, current: u32) -> u32 {
         .unwrap_or(current)
 }
 
-/// Resizes an instance-mode generation: launches and registers to grow; to shrink,
-/// deregisters, waits out the drain, then terminates.
-async fn resize_fleet(
-    cloud: &dyn Cloud,
-    stack: &Stack,
-    g: &ServerGroup,
-    active: &crate::observe::Generation,
-    want: Vec<String>,
-    change: &plan::Change,
-) -> Result<HealthWait, ApplyError> {
-    let fleet = fleet::Fleet::new(cloud, &stack.name, g, want.clone());
-    let desired = planned_desired(change, active.group.desired);
-    let live = active.group.instances.len() as u32;
-    tracing::info!(address = %g.address, group = %active.group.name, from = live, to = desired, "resizing");
-    if desired > live {
-        fleet
-            .set_capacity(&fleet::Generation::of(&active.group), 0, desired, desired)
-            .await?;
-    } else if desired < live {
-        let surplus: Vec<String> = active
-            .group
-            .instances
-            .iter()
-            .take((live - desired) as usize)
-            .map(|i| i.id.clone())
-            .collect();
-        for arn in &want {
-            cloud.deregister_targets(arn, &surplus).await?;
-        }
-        let delay = g
-            .target_groups
-            .iter()
-            .filter_map(|a| stack.target_group(a))
-            .map(|t| t.deregistration_delay)
-            .max()
-            .unwrap_or_default();
-        let limit = delay + Duration::from_secs(60);
-        wait::drained(cloud, &want, &surplus, limit, Duration::from_secs(2)).await?;
-        cloud.terminate_instances(&surplus).await?;
-    }
-    let mut t = BTreeMap::new();
-    t.insert(tag::DESIRED.to_string(), g.capacity.desired.to_string());
-    fleet.tag(&active.group.name, &t).await?;
-    Ok(HealthWait {
-        address: g.address.clone(),
-        group_name: active.group.name.clone(),
-        desired,
-        target_group_arns: want,
-        is_new: false,
-        fleet: true,
-    })
+/// The longest deregistration delay among a group's target groups.
+pub(crate) fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
+    g.target_groups
+        .iter()
+        .filter_map(|a| stack.target_group(a))
+        .map(|t| t.deregistration_delay)
+        .max()
+        .unwrap_or_default()
 }
 
 /// Deletes what the plan says to delete: server groups (all generations and their launch

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
-use super::{stack_tags, wait, ApplyError, ApplyOptions};
+use super::{longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
@@ -328,16 +328,7 @@ async fn suspend(
         return Ok(());
     }
     let cloud = fleet.cloud;
-    let mut ours: BTreeSet<String> = group
-        .tags
-        .get(tag::SUSPENDED)
-        .map(|s| {
-            s.split(',')
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut ours = suspended_by_us(group);
     let todo: Vec<String> = processes
         .iter()
         .filter(|p| !group.suspended_processes.iter().any(|s| s == *p))
@@ -356,6 +347,20 @@ async fn suspend(
     cloud.suspend_processes(&group.name, &todo).await
 }
 
+/// The processes reroll suspended on a group, from its tag.
+fn suspended_by_us(group: &GroupInfo) -> BTreeSet<String> {
+    group
+        .tags
+        .get(tag::SUSPENDED)
+        .map(|s| {
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Resumes what reroll suspended on these groups. Best effort: logs and goes on, so that a
 /// failure here never hides the rollout's own outcome.
 async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
@@ -371,16 +376,7 @@ async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
         }
     };
     for g in groups.iter().filter(|g| names.contains(&g.name.as_str())) {
-        let ours: Vec<String> = g
-            .tags
-            .get(tag::SUSPENDED)
-            .map(|s| {
-                s.split(',')
-                    .filter(|p| !p.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ours: Vec<String> = suspended_by_us(g).into_iter().collect();
         if ours.is_empty() {
             continue;
         }
@@ -684,16 +680,6 @@ async fn rounds(
         }
         tokio::time::sleep(opts.poll).await;
     }
-}
-
-/// The longest deregistration delay among the group's target groups.
-fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
-    g.target_groups
-        .iter()
-        .filter_map(|a| stack.target_group(a))
-        .map(|t| t.deregistration_delay)
-        .max()
-        .unwrap_or(Duration::ZERO)
 }
 
 /// The rollout succeeded: the new generation serves, the old one is retired or removed, and

@@ -323,6 +323,18 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
     }
 
     warnings.extend(quota_warnings(stack));
+    for g in stack
+        .server_groups
+        .iter()
+        .filter(|g| !g.rollout.health.alarms.is_empty())
+    {
+        warnings.push(format!(
+            "{}: health.alarms ({}) are not checked by this version of reroll; only target \
+             health gates the rollout",
+            g.address,
+            g.rollout.health.alarms.join(", ")
+        ));
+    }
     changes.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     Ok(Plan {
         format_version: FORMAT_VERSION,
@@ -487,22 +499,24 @@ fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, Pl
     .into_iter()
     .flatten()
     .collect();
-    Ok(Change {
-        address: tg.address.clone(),
-        kind: Kind::TargetGroup,
-        action: if diffs.is_empty() {
-            Action::NoOp
-        } else {
-            Action::Update
-        },
-        reason: if diffs.is_empty() {
-            "matches the stack".into()
-        } else {
-            "settings differ".into()
-        },
+    Ok(settings_change(&tg.address, Kind::TargetGroup, diffs))
+}
+
+/// An in-place resource: an Update when settings differ, else a NoOp.
+fn settings_change(address: &str, kind: Kind, diffs: Vec<AttrDiff>) -> Change {
+    let (action, reason) = if diffs.is_empty() {
+        (Action::NoOp, "matches the stack")
+    } else {
+        (Action::Update, "settings differ")
+    };
+    Change {
+        address: address.to_string(),
+        kind,
+        action,
+        reason: reason.into(),
         diffs,
         rollout: None,
-    })
+    }
 }
 
 /// The listener as AWS would hold it, with target group ARNs where they are known.
@@ -647,22 +661,7 @@ fn plan_load_balancer(
             });
         }
     }
-    Ok(Change {
-        address: lb.address.clone(),
-        kind: Kind::LoadBalancer,
-        action: if diffs.is_empty() {
-            Action::NoOp
-        } else {
-            Action::Update
-        },
-        reason: if diffs.is_empty() {
-            "matches the stack".into()
-        } else {
-            "settings differ".into()
-        },
-        diffs,
-        rollout: None,
-    })
+    Ok(settings_change(&lb.address, Kind::LoadBalancer, diffs))
 }
 
 /// Listener equality that ignores weights of a single-target forward (AWS reports 1 or none).
