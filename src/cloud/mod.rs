@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod fault;
+pub mod sim;
 pub mod stats;
 
 use std::collections::BTreeMap;

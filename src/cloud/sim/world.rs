@@ -1,0 +1,2329 @@
+//! The simulated account: its resources and the rules that move them along in time.
+//!
+//! Nothing here sleeps or reads a clock. Every function takes the simulated time `t`
+//! (milliseconds since the simulation's epoch). Resources store the times of their transitions
+//! (launched, booted, terminating, drained…) and states are computed from them when read;
+//! [`World::settle`] carries out, in time order, the few transitions that change other
+//! resources (an instance that boots is registered in its group's target groups, an instance
+//! that fails its health checks is replaced, a terminated one leaves its group).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::limits::{Buckets, Kind};
+use super::{SimConfig, SimGroup, SimInstance, SimSnapshot, SimTargetGroup};
+use crate::cloud::{
+    tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
+    ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
+    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo, SubnetInfo, Tags,
+    TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+};
+
+/// Simulated time: milliseconds since the simulation's epoch.
+pub type Ms = u64;
+
+const SECOND: Ms = 1000;
+
+/// The wall-clock date the simulation's epoch stands for (2026-01-01T00:00:00Z), for launch
+/// times and image creation dates.
+const EPOCH_UNIX_SECONDS: u64 = 1_767_225_600;
+const IMAGE_CREATION_DATE: &str = "2026-01-01T00:00:00.000Z";
+
+/// Auto Scaling processes a group can suspend.
+const PROCESSES: &[&str] = &[
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+];
+
+pub fn seconds(s: f64) -> Ms {
+    (s.max(0.0) * 1000.0).round() as Ms
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Instance {
+    id: String,
+    /// Launch order.
+    seq: u64,
+    image_id: String,
+    instance_type: String,
+    subnet_id: String,
+    availability_zone: String,
+    private_ip: String,
+    tags: Tags,
+    /// Launch template id and version string the instance was launched from.
+    launch_template: Option<(String, String)>,
+    /// The Auto Scaling group it is a member of now.
+    group: Option<String>,
+    /// The Auto Scaling group it was launched into, kept after it leaves.
+    launched_by: Option<String>,
+    /// EC2 knows it from here on (`pending`); later than the request when launches queue.
+    launch_at: Ms,
+    /// Booted: `running`, and `InService` in its group.
+    running_at: Ms,
+    /// Its group has handled the boot (registered it in the group's target groups).
+    booted: bool,
+    /// Its group found it unhealthy (ELB health checks).
+    unhealthy_at: Option<Ms>,
+    /// Its group started terminating it (`Terminating`), possibly draining it first.
+    terminating_at: Option<Ms>,
+    /// EC2 shuts it down (`shutting-down`) from here on…
+    shutdown_at: Option<Ms>,
+    /// …and it is `terminated` from here on.
+    terminated_at: Option<Ms>,
+    /// The shutdown has been handled (target states recorded, targets deregistered).
+    shut_down: bool,
+    /// The termination has been handled (left its group and target groups).
+    gone: bool,
+    /// Its target states (by target group ARN) when EC2 began shutting it down.
+    terminated_with: BTreeMap<String, String>,
+}
+
+impl Instance {
+    fn visible(&self, t: Ms) -> bool {
+        self.launch_at <= t
+    }
+
+    fn state(&self, t: Ms) -> &'static str {
+        match (self.shutdown_at, self.terminated_at) {
+            (_, Some(x)) if x <= t => "terminated",
+            (Some(s), _) if s <= t => "shutting-down",
+            _ if self.running_at <= t => "running",
+            _ => "pending",
+        }
+    }
+
+    fn terminated(&self, t: Ms) -> bool {
+        self.terminated_at.is_some_and(|x| x <= t)
+    }
+
+    fn shutting_down(&self, t: Ms) -> bool {
+        self.shutdown_at.is_some_and(|s| s <= t)
+    }
+
+    /// Counts towards its group's capacity.
+    fn live_member_of(&self, group: &str) -> bool {
+        self.group.as_deref() == Some(group) && self.terminating_at.is_none()
+    }
+
+    fn lifecycle(&self, t: Ms) -> &'static str {
+        if self.terminating_at.is_some_and(|x| x <= t) {
+            "Terminating"
+        } else if self.running_at <= t {
+            "InService"
+        } else {
+            "Pending"
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Template {
+    id: String,
+    name: String,
+    tags: Tags,
+    versions: BTreeMap<i64, LaunchSpec>,
+    latest: i64,
+    default: i64,
+}
+
+impl Template {
+    fn version(&self, version: &str) -> Option<(i64, &LaunchSpec)> {
+        let number = match version {
+            "$Latest" => *self.versions.keys().next_back()?,
+            "$Default" => self.default,
+            v => v.parse().ok()?,
+        };
+        self.versions.get(&number).map(|s| (number, s))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Group {
+    spec: GroupSpec,
+    /// Suspended processes, in the order they were suspended.
+    suspended: Vec<String>,
+    deleting: bool,
+    /// Launches failed (no capacity, no template): try again then.
+    retry_at: Option<Ms>,
+}
+
+impl Group {
+    fn suspended(&self, process: &str) -> bool {
+        self.suspended.iter().any(|p| p == process)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Registration {
+    registered_at: Ms,
+    /// Deregistered: draining until then, gone after.
+    drain_until: Option<Ms>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TargetGroup {
+    arn: String,
+    spec: TargetGroupSpec,
+    tags: Tags,
+    /// Since when a listener forwards to it (health checks run only then).
+    in_use_since: Option<Ms>,
+    /// By instance id.
+    targets: BTreeMap<String, Registration>,
+}
+
+impl TargetGroup {
+    fn interval(&self) -> Ms {
+        self.spec.health_check.interval_seconds as Ms * SECOND
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoadBalancer {
+    arn: String,
+    dns_name: String,
+    spec: LoadBalancerSpec,
+    tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Listener {
+    arn: String,
+    load_balancer_arn: String,
+    spec: ListenerSpec,
+    tags: Tags,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world
+
+/// Everything the simulated account holds; serialized whole by `SimCloud::save`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub config: SimConfig,
+    /// State of the random number generator (boot times, ids).
+    rng: u64,
+    /// Instances launched so far.
+    seq: u64,
+    /// Transitions up to here have been carried out.
+    settled: Ms,
+    /// By region, then image id.
+    images: BTreeMap<String, BTreeMap<String, ImageInfo>>,
+    vpcs: BTreeMap<String, VpcInfo>,
+    subnets: BTreeMap<String, SubnetInfo>,
+    security_groups: BTreeMap<String, SecurityGroupInfo>,
+    instances: BTreeMap<String, Instance>,
+    templates: BTreeMap<String, Template>,
+    groups: BTreeMap<String, Group>,
+    target_groups: BTreeMap<String, TargetGroup>,
+    load_balancers: BTreeMap<String, LoadBalancer>,
+    listeners: BTreeMap<String, Listener>,
+    /// RunInstances idempotency tokens and the instances they launched.
+    client_tokens: BTreeMap<String, Vec<String>>,
+    buckets: Buckets,
+}
+
+fn not_found(operation: &'static str, what: impl Into<String>, code: &str) -> CloudError {
+    CloudError::NotFound {
+        operation,
+        what: what.into(),
+        code: Some(code.to_string()),
+    }
+}
+
+fn refused(operation: &'static str, code: &str, message: impl Into<String>) -> CloudError {
+    CloudError::Service {
+        operation,
+        code: Some(code.to_string()),
+        message: message.into(),
+    }
+}
+
+fn group_not_found(operation: &'static str, name: &str) -> CloudError {
+    not_found(operation, format!("group {name}"), "ValidationError")
+}
+
+fn hex(parts: &[&str], len: usize) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())[..len].to_string()
+}
+
+fn in_stack(tags: &Tags, stack: &str) -> bool {
+    tags.get(tag::STACK).map(String::as_str) == Some(stack)
+}
+
+fn has_tags(tags: &Tags, wanted: &Tags) -> bool {
+    wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
+}
+
+/// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
+fn glob_match(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    let (mut pi, mut vi) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while vi < v.len() {
+        match p.get(pi) {
+            Some('*') => {
+                backtrack = Some((pi, vi));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == v[vi] => {
+                pi += 1;
+                vi += 1;
+            }
+            _ => match backtrack {
+                Some((star, matched)) => {
+                    pi = star + 1;
+                    vi = matched + 1;
+                    backtrack = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// AWS's defaults for what a target group spec leaves unset.
+fn with_defaults(mut spec: TargetGroupSpec) -> TargetGroupSpec {
+    if spec.protocol.is_empty() {
+        spec.protocol = "HTTP".into();
+    }
+    if spec.target_type.is_empty() {
+        spec.target_type = "instance".into();
+    }
+    let http = spec.protocol.starts_with("HTTP");
+    let hc = &mut spec.health_check;
+    if hc.protocol.is_empty() {
+        hc.protocol = if http {
+            spec.protocol.clone()
+        } else {
+            "TCP".into()
+        };
+    }
+    if hc.port.is_empty() {
+        hc.port = "traffic-port".into();
+    }
+    if hc.path.is_none() && hc.protocol.starts_with("HTTP") {
+        hc.path = Some("/".into());
+    }
+    if hc.interval_seconds == 0 {
+        hc.interval_seconds = 30;
+    }
+    if hc.timeout_seconds == 0 {
+        hc.timeout_seconds = if http { 5 } else { 10 };
+    }
+    if hc.healthy_threshold == 0 {
+        hc.healthy_threshold = 5;
+    }
+    if hc.unhealthy_threshold == 0 {
+        hc.unhealthy_threshold = 2;
+    }
+    if hc.matcher.is_none() && hc.protocol.starts_with("HTTP") {
+        hc.matcher = Some("200".into());
+    }
+    spec
+}
+
+impl World {
+    pub fn new(config: SimConfig) -> World {
+        World {
+            rng: config.seed ^ 0x005E_ED0F_5EED,
+            config,
+            seq: 0,
+            settled: 0,
+            images: BTreeMap::new(),
+            vpcs: BTreeMap::new(),
+            subnets: BTreeMap::new(),
+            security_groups: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            target_groups: BTreeMap::new(),
+            load_balancers: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            client_tokens: BTreeMap::new(),
+            buckets: Buckets::default(),
+        }
+    }
+
+    fn region(&self) -> &str {
+        &self.config.region
+    }
+
+    /// splitmix64.
+    fn next_u64(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn new_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}-0{:016x}", self.next_u64())
+    }
+
+    fn boot_time(&mut self) -> Ms {
+        let (lo, hi) = (
+            seconds(self.config.boot_time.min),
+            seconds(self.config.boot_time.max),
+        );
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    fn shutdown_time(&self) -> Ms {
+        seconds(self.config.shutdown_seconds)
+    }
+
+    /// Takes `n` tokens of a rate limit at `t`; returns when they are available.
+    pub fn reserve(&mut self, kind: Kind, t: Ms, n: f64) -> Ms {
+        let limits = self.config.limits;
+        self.buckets.reserve(&limits, kind, t, n)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Time
+
+    /// Carries out every transition due up to `now`, in time order.
+    pub fn settle(&mut self, now: Ms) {
+        let mut rounds = 0u64;
+        while let Some(t) = self.next_event() {
+            let t = t.max(self.settled);
+            if t > now {
+                break;
+            }
+            self.process(t);
+            self.settled = t;
+            rounds += 1;
+            debug_assert!(rounds < 10_000_000, "the simulation does not settle");
+        }
+        self.settled = self.settled.max(now);
+        self.purge(now);
+    }
+
+    fn next_event(&self) -> Option<Ms> {
+        let mut next: Option<Ms> = None;
+        let mut at = |t: Ms| next = Some(next.map_or(t, |n| n.min(t)));
+        for i in self.instances.values() {
+            if i.group.is_some() && !i.booted {
+                at(i.running_at);
+            }
+            if let (Some(s), false) = (i.shutdown_at, i.shut_down) {
+                at(s);
+            }
+            if let (Some(x), false) = (i.terminated_at, i.gone) {
+                at(x);
+            }
+        }
+        for g in self.groups.values() {
+            if let Some(r) = g.retry_at {
+                at(r);
+            }
+        }
+        for (_, _, t) in self.unhealthy_due() {
+            at(t);
+        }
+        next
+    }
+
+    /// Group members that fail ELB health checks and when their group notices.
+    fn unhealthy_due(&self) -> Vec<(String, String, Ms)> {
+        let mut out = Vec::new();
+        for (name, g) in &self.groups {
+            if g.spec.health_check_type != "ELB" || g.suspended("HealthCheck") || g.deleting {
+                continue;
+            }
+            for i in self.instances.values() {
+                if !i.live_member_of(name) || i.unhealthy_at.is_some() || !i.booted {
+                    continue;
+                }
+                if !self.is_bad(&i.image_id) {
+                    continue;
+                }
+                let failed = g
+                    .spec
+                    .target_group_arns
+                    .iter()
+                    .filter_map(|arn| {
+                        let tg = self.target_groups.get(arn)?;
+                        let reg = tg.targets.get(&i.id)?;
+                        if reg.drain_until.is_some() {
+                            return None;
+                        }
+                        let ready = self.health_ready(tg, reg, i)?;
+                        Some(ready + tg.interval() * tg.spec.health_check.unhealthy_threshold as Ms)
+                    })
+                    .min();
+                if let Some(failed) = failed {
+                    let noticed = failed + seconds(self.config.asg_health_check_seconds);
+                    let grace = i.launch_at + g.spec.health_check_grace_seconds as Ms * SECOND;
+                    out.push((i.id.clone(), name.clone(), noticed.max(grace)));
+                }
+            }
+        }
+        out
+    }
+
+    fn process(&mut self, t: Ms) {
+        let mut reconcile: BTreeSet<String> = BTreeSet::new();
+
+        // Booted group members: into the group's target groups.
+        let booted: Vec<(String, String)> = self
+            .instances
+            .values()
+            .filter(|i| !i.booted && i.running_at <= t)
+            .filter_map(|i| Some((i.id.clone(), i.group.clone()?)))
+            .collect();
+        for (id, group) in booted {
+            let inst = self.instances.get_mut(&id).expect("instance");
+            inst.booted = true;
+            let (running_at, terminating) = (inst.running_at, inst.terminating_at.is_some());
+            let Some(g) = self.groups.get(&group) else {
+                continue;
+            };
+            if terminating || g.suspended("AddToLoadBalancer") {
+                continue;
+            }
+            for arn in g.spec.target_group_arns.clone() {
+                self.register(&arn, &id, running_at);
+            }
+        }
+
+        // Shutdowns: record what the instance was doing, take it out of rotation.
+        let shutting: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| !i.shut_down && i.shutdown_at.is_some_and(|s| s <= t))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in shutting {
+            self.shut_down(&id);
+        }
+
+        // Terminated: out of its group and target groups.
+        let gone: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| !i.gone && i.terminated_at.is_some_and(|x| x <= t))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in gone {
+            for tg in self.target_groups.values_mut() {
+                tg.targets.remove(&id);
+            }
+            let inst = self.instances.get_mut(&id).expect("instance");
+            inst.gone = true;
+            if let Some(g) = inst.group.take() {
+                reconcile.insert(g);
+            }
+        }
+
+        // Failed health checks: marked unhealthy, replaced unless that is suspended.
+        for (id, group, at) in self.unhealthy_due() {
+            if at > t {
+                continue;
+            }
+            let at = at.max(self.settled);
+            self.instances.get_mut(&id).expect("instance").unhealthy_at = Some(at);
+            if !self.groups[&group].suspended("ReplaceUnhealthy") {
+                self.asg_terminate(&id, at);
+                reconcile.insert(group);
+            }
+        }
+
+        for (name, g) in self.groups.iter_mut() {
+            if g.retry_at.is_some_and(|r| r <= t) {
+                g.retry_at = None;
+                reconcile.insert(name.clone());
+            }
+        }
+        for name in reconcile {
+            self.reconcile(&name, t);
+        }
+        self.drop_deleted_groups();
+    }
+
+    /// Forgets registrations whose draining is over.
+    fn purge(&mut self, now: Ms) {
+        for tg in self.target_groups.values_mut() {
+            tg.targets
+                .retain(|_, r| r.drain_until.is_none_or(|d| d > now));
+        }
+    }
+
+    fn drop_deleted_groups(&mut self) {
+        let empty: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(name, g)| {
+                g.deleting
+                    && !self
+                        .instances
+                        .values()
+                        .any(|i| i.group.as_deref() == Some(name.as_str()))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in empty {
+            self.groups.remove(&name);
+        }
+    }
+
+    /// EC2 begins shutting an instance down: records its target states, deregisters it.
+    fn shut_down(&mut self, id: &str) {
+        let Some(inst) = self.instances.get(id) else {
+            return;
+        };
+        let at = inst.shutdown_at.unwrap_or(self.settled);
+        let mut with = BTreeMap::new();
+        let mut active = Vec::new();
+        for tg in self.target_groups.values() {
+            if let Some(reg) = tg.targets.get(id) {
+                if let Some((state, _)) = self.target_state(tg, id, reg, at) {
+                    with.insert(tg.arn.clone(), state.to_string());
+                }
+                if reg.drain_until.is_none() {
+                    active.push(tg.arn.clone());
+                }
+            }
+        }
+        for arn in active {
+            self.deregister_one(&arn, id, at);
+        }
+        let inst = self.instances.get_mut(id).expect("instance");
+        inst.terminated_with = with;
+        inst.shut_down = true;
+    }
+
+    /// Brings a group to its desired capacity: launches or terminates the difference.
+    fn reconcile(&mut self, name: &str, t: Ms) {
+        let Some(g) = self.groups.get(name) else {
+            return;
+        };
+        if g.deleting {
+            return;
+        }
+        let desired = g.spec.desired as usize;
+        let live = self
+            .instances
+            .values()
+            .filter(|i| i.live_member_of(name))
+            .count();
+        if live < desired && !g.suspended("Launch") {
+            self.launch_into_group(name, desired - live, t);
+        } else if live > desired && !g.suspended("Terminate") {
+            for _ in desired..live {
+                // A launch still queued is cancelled rather than an instance terminated.
+                if let Some(queued) = self.queued_member(name, t) {
+                    self.instances.remove(&queued);
+                    continue;
+                }
+                match self.scale_in_victim(name) {
+                    Some(id) => self.asg_terminate(&id, t),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// The newest launch of a group still waiting for the RunInstances rate limit.
+    fn queued_member(&self, name: &str, t: Ms) -> Option<String> {
+        self.instances
+            .values()
+            .filter(|i| i.live_member_of(name) && !i.visible(t))
+            .max_by_key(|i| i.seq)
+            .map(|i| i.id.clone())
+    }
+
+    /// The instance AWS's default termination policy picks: one in the availability zone with
+    /// the most instances, from an outdated launch template version first, oldest first.
+    fn scale_in_victim(&self, name: &str) -> Option<String> {
+        let version = &self.groups[name].spec.launch_template_version;
+        let live: Vec<&Instance> = self
+            .instances
+            .values()
+            .filter(|i| i.live_member_of(name))
+            .collect();
+        let mut per_az: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in &live {
+            *per_az.entry(i.availability_zone.as_str()).or_default() += 1;
+        }
+        let (&az, _) = per_az
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
+        live.iter()
+            .filter(|i| i.availability_zone == az)
+            .min_by_key(|i| {
+                let current = i
+                    .launch_template
+                    .as_ref()
+                    .is_some_and(|(_, v)| v == version);
+                (current, i.launch_at, i.seq)
+            })
+            .map(|i| i.id.clone())
+    }
+
+    fn launch_into_group(&mut self, name: &str, count: usize, t: Ms) {
+        let g = self.groups[name].clone();
+        let template = self.templates.get(&g.spec.launch_template_id);
+        let Some((_, spec)) = template.and_then(|lt| lt.version(&g.spec.launch_template_version))
+        else {
+            self.retry_group(name, t);
+            return;
+        };
+        let spec = spec.clone();
+        let subnets: Vec<SubnetInfo> = g
+            .spec
+            .subnet_ids
+            .iter()
+            .filter_map(|s| self.subnets.get(s).cloned())
+            .filter(|s| {
+                !self
+                    .config
+                    .insufficient_capacity_azs
+                    .contains(&s.availability_zone)
+            })
+            .collect();
+        if subnets.is_empty() {
+            self.retry_group(name, t);
+            return;
+        }
+        let mut per_az: BTreeMap<String, usize> = BTreeMap::new();
+        for i in self.instances.values().filter(|i| i.live_member_of(name)) {
+            *per_az.entry(i.availability_zone.clone()).or_default() += 1;
+        }
+        let mut tags = spec.instance_tags.clone();
+        tags.extend(g.spec.tags.clone());
+        tags.insert("aws:autoscaling:groupName".into(), name.to_string());
+        for _ in 0..count {
+            let subnet = subnets
+                .iter()
+                .min_by_key(|s| per_az.get(&s.availability_zone).copied().unwrap_or(0))
+                .expect("a subnet")
+                .clone();
+            *per_az.entry(subnet.availability_zone.clone()).or_default() += 1;
+            let launch_at = self.reserve(Kind::RunInstances, t, 1.0);
+            let id = self.launch(
+                &spec,
+                &subnet,
+                tags.clone(),
+                Some((
+                    g.spec.launch_template_id.clone(),
+                    g.spec.launch_template_version.clone(),
+                )),
+                launch_at,
+            );
+            let inst = self.instances.get_mut(&id).expect("instance");
+            inst.group = Some(name.to_string());
+            inst.launched_by = Some(name.to_string());
+        }
+    }
+
+    fn retry_group(&mut self, name: &str, t: Ms) {
+        let retry = seconds(self.config.asg_retry_seconds).max(1);
+        if let Some(g) = self.groups.get_mut(name) {
+            g.retry_at = Some(t + retry);
+        }
+    }
+
+    /// Creates one instance; returns its id.
+    fn launch(
+        &mut self,
+        spec: &LaunchSpec,
+        subnet: &SubnetInfo,
+        tags: Tags,
+        launch_template: Option<(String, String)>,
+        launch_at: Ms,
+    ) -> String {
+        let id = self.new_id("i");
+        self.seq += 1;
+        let boot = self.boot_time();
+        let n = self.seq;
+        self.instances.insert(
+            id.clone(),
+            Instance {
+                id: id.clone(),
+                seq: n,
+                image_id: spec.image_id.clone(),
+                instance_type: spec.instance_type.clone(),
+                subnet_id: subnet.id.clone(),
+                availability_zone: subnet.availability_zone.clone(),
+                private_ip: format!(
+                    "10.{}.{}.{}",
+                    100 + (n >> 16) % 100,
+                    (n >> 8) % 256,
+                    n % 256
+                ),
+                tags,
+                launch_template,
+                group: None,
+                launched_by: None,
+                launch_at,
+                running_at: launch_at + boot,
+                booted: false,
+                unhealthy_at: None,
+                terminating_at: None,
+                shutdown_at: None,
+                terminated_at: None,
+                shut_down: false,
+                gone: false,
+                terminated_with: BTreeMap::new(),
+            },
+        );
+        id
+    }
+
+    /// Auto Scaling terminates a member: deregisters it from the group's target groups, waits
+    /// out the longest deregistration delay, then has EC2 terminate it.
+    fn asg_terminate(&mut self, id: &str, t: Ms) {
+        let Some(inst) = self.instances.get(id) else {
+            return;
+        };
+        if inst.terminating_at.is_some() || inst.shutdown_at.is_some() {
+            return;
+        }
+        let arns = inst
+            .group
+            .as_ref()
+            .and_then(|g| self.groups.get(g))
+            .map(|g| g.spec.target_group_arns.clone())
+            .unwrap_or_default();
+        let mut drain = 0;
+        for arn in arns {
+            drain = drain.max(self.deregister_one(&arn, id, t));
+        }
+        let shutdown = self.shutdown_time();
+        let inst = self.instances.get_mut(id).expect("instance");
+        inst.terminating_at = Some(t);
+        inst.shutdown_at = Some(t + drain);
+        inst.terminated_at = Some(t + drain + shutdown);
+    }
+
+    /// EC2 TerminateInstances on one instance, whoever owns it.
+    fn ec2_terminate(&mut self, id: &str, t: Ms) {
+        let shutdown = self.shutdown_time();
+        let Some(inst) = self.instances.get_mut(id) else {
+            return;
+        };
+        if inst.shutting_down(t) {
+            return;
+        }
+        inst.shutdown_at = Some(t);
+        inst.terminated_at = Some(t + shutdown);
+        if inst.group.is_some() && inst.terminating_at.is_none() {
+            inst.terminating_at = Some(t);
+            let group = inst.group.clone().expect("group");
+            self.reconcile(&group, t);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Target health
+
+    fn is_bad(&self, image_id: &str) -> bool {
+        let bad = &self.config.bad_images;
+        bad.contains(image_id)
+            || self
+                .images
+                .values()
+                .filter_map(|r| r.get(image_id))
+                .any(|img| bad.contains(&img.name))
+    }
+
+    fn in_use(&self, tg: &TargetGroup, t: Ms) -> bool {
+        !self.config.unused_without_load_balancer || tg.in_use_since.is_some_and(|s| s <= t)
+    }
+
+    /// When health checks of a registration start counting; `None` while the target group
+    /// gets no traffic.
+    fn health_ready(&self, tg: &TargetGroup, reg: &Registration, inst: &Instance) -> Option<Ms> {
+        let since = if self.config.unused_without_load_balancer {
+            tg.in_use_since?
+        } else {
+            0
+        };
+        Some(reg.registered_at.max(inst.running_at).max(since))
+    }
+
+    /// A target's state and reason at `t`; `None` when it is no longer listed.
+    fn target_state(
+        &self,
+        tg: &TargetGroup,
+        id: &str,
+        reg: &Registration,
+        t: Ms,
+    ) -> Option<(&'static str, Option<&'static str>)> {
+        let inst = self.instances.get(id)?;
+        if inst.terminated(t) {
+            return None;
+        }
+        if let Some(until) = reg.drain_until {
+            return (t < until).then_some(("draining", Some("Target.DeregistrationInProgress")));
+        }
+        if !self.in_use(tg, t) {
+            return Some(("unused", Some("Target.NotInUse")));
+        }
+        if t < inst.running_at {
+            return Some(("initial", Some("Elb.RegistrationInProgress")));
+        }
+        let ready = self.health_ready(tg, reg, inst)?;
+        let hc = &tg.spec.health_check;
+        if self.is_bad(&inst.image_id) {
+            if t >= ready + tg.interval() * hc.unhealthy_threshold as Ms {
+                return Some(("unhealthy", Some("Target.FailedHealthChecks")));
+            }
+        } else if t >= ready + tg.interval() * hc.healthy_threshold as Ms {
+            return Some(("healthy", None));
+        }
+        Some(("initial", Some("Elb.InitialHealthChecking")))
+    }
+
+    /// Registers a target (a draining one again from scratch); an active one is left alone.
+    fn register(&mut self, arn: &str, id: &str, at: Ms) {
+        if let Some(tg) = self.target_groups.get_mut(arn) {
+            let active = tg.targets.get(id).is_some_and(|r| r.drain_until.is_none());
+            if !active {
+                tg.targets.insert(
+                    id.to_string(),
+                    Registration {
+                        registered_at: at,
+                        drain_until: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Deregisters a target: draining for the delay when the target group gets traffic, gone at
+    /// once otherwise. Returns how long it drains.
+    fn deregister_one(&mut self, arn: &str, id: &str, t: Ms) -> Ms {
+        let Some(tg) = self.target_groups.get(arn) else {
+            return 0;
+        };
+        let Some(reg) = tg.targets.get(id) else {
+            return 0;
+        };
+        if reg.drain_until.is_some() {
+            return 0;
+        }
+        let delay = tg.spec.deregistration_delay_seconds as Ms * SECOND;
+        let drains = self.in_use(tg, t) && delay > 0;
+        let tg = self.target_groups.get_mut(arn).expect("target group");
+        if drains {
+            tg.targets.get_mut(id).expect("target").drain_until = Some(t + delay);
+            delay
+        } else {
+            tg.targets.remove(id);
+            0
+        }
+    }
+
+    /// Marks target groups as in use (or not) after listeners changed.
+    fn update_usage(&mut self, t: Ms) {
+        let used: BTreeSet<String> = self
+            .listeners
+            .values()
+            .flat_map(|l| l.spec.forward.iter().map(|f| f.target_group_arn.clone()))
+            .collect();
+        for tg in self.target_groups.values_mut() {
+            if used.contains(&tg.arn) {
+                tg.in_use_since.get_or_insert(t);
+            } else {
+                tg.in_use_since = None;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Lookups
+
+    fn synthesize_image(&mut self, region: &str, name: &str, tags: &Tags) -> ImageInfo {
+        let id = format!("ami-0{}", hex(&[region, name], 16));
+        let account = self.config.account_id.clone();
+        let images = self.images.entry(region.to_string()).or_default();
+        let image = images.entry(id.clone()).or_insert_with(|| ImageInfo {
+            id,
+            name: name.to_string(),
+            owner: account,
+            creation_date: IMAGE_CREATION_DATE.to_string(),
+            state: "available".into(),
+            architecture: Some("x86_64".into()),
+            tags: Tags::new(),
+        });
+        image.tags.extend(tags.clone());
+        image.clone()
+    }
+
+    /// Images in `region` matching `filter`; names that do not exist yet are made up (except in
+    /// this region, for names in `missing_images`).
+    pub fn describe_images(
+        &mut self,
+        operation: &'static str,
+        region: &str,
+        filter: &ImageFilter,
+    ) -> CloudResult<Vec<ImageInfo>> {
+        let known: Vec<ImageInfo> = self
+            .images
+            .get(region)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        let matches = |img: &ImageInfo| {
+            (filter.ids.is_empty() || filter.ids.contains(&img.id))
+                && filter
+                    .name
+                    .as_deref()
+                    .is_none_or(|p| glob_match(p, &img.name))
+                && has_tags(&img.tags, &filter.tags)
+        };
+        if !filter.ids.is_empty() {
+            let missing: Vec<&String> = filter
+                .ids
+                .iter()
+                .filter(|id| !known.iter().any(|i| &i.id == *id))
+                .collect();
+            if !missing.is_empty() {
+                return Err(not_found(
+                    operation,
+                    format!("image {}", filter.ids.join(", ")),
+                    "InvalidAMIID.NotFound",
+                ));
+            }
+            return Ok(known.into_iter().filter(matches).collect());
+        }
+        let Some(pattern) = filter.name.as_deref() else {
+            return Ok(known.into_iter().filter(matches).collect());
+        };
+        let found: Vec<ImageInfo> = known.into_iter().filter(matches).collect();
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let name = pattern.replace(['*', '?'], "1");
+        if region == self.region() && self.config.missing_images.contains(&name) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![self.synthesize_image(region, &name, &filter.tags)])
+    }
+
+    pub fn copy_image(
+        &mut self,
+        operation: &'static str,
+        source_region: &str,
+        source_image_id: &str,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        if !self
+            .images
+            .get(source_region)
+            .is_some_and(|r| r.contains_key(source_image_id))
+        {
+            return Err(not_found(
+                operation,
+                format!("image {source_image_id} in {source_region}"),
+                "InvalidAMIID.NotFound",
+            ));
+        }
+        let id = self.new_id("ami");
+        let region = self.region().to_string();
+        let image = ImageInfo {
+            id: id.clone(),
+            name: name.to_string(),
+            owner: self.config.account_id.clone(),
+            creation_date: IMAGE_CREATION_DATE.to_string(),
+            state: "available".into(),
+            architecture: Some("x86_64".into()),
+            tags: tags.clone(),
+        };
+        self.images
+            .entry(region)
+            .or_default()
+            .insert(id.clone(), image);
+        Ok(id)
+    }
+
+    pub fn find_vpcs(&mut self, tags: &Tags) -> Vec<VpcInfo> {
+        let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let region = self.region().to_string();
+        let id = format!("vpc-0{}", hex(&[&region, &pairs.join(",")], 16));
+        let vpc = self.vpcs.entry(id.clone()).or_insert_with(|| VpcInfo {
+            id,
+            cidr: Some("10.0.0.0/16".into()),
+            tags: tags.clone(),
+        });
+        vec![vpc.clone()]
+    }
+
+    pub fn find_subnets(&mut self, vpc_id: &str, tags: &Tags) -> Vec<SubnetInfo> {
+        let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let region = self.region().to_string();
+        ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(n, zone)| {
+                let id = format!("subnet-0{}", hex(&[vpc_id, &pairs.join(","), zone], 16));
+                self.subnets
+                    .entry(id.clone())
+                    .or_insert_with(|| SubnetInfo {
+                        id,
+                        vpc_id: vpc_id.to_string(),
+                        availability_zone: format!("{region}{zone}"),
+                        cidr: Some(format!("10.0.{}.0/24", n + 1)),
+                        tags: tags.clone(),
+                    })
+                    .clone()
+            })
+            .collect()
+    }
+
+    pub fn find_security_groups(
+        &mut self,
+        vpc_id: &str,
+        names: &[String],
+        tags: &Tags,
+    ) -> Vec<SecurityGroupInfo> {
+        let names: Vec<String> = if names.is_empty() {
+            vec!["default".to_string()]
+        } else {
+            names.to_vec()
+        };
+        names
+            .iter()
+            .map(|name| {
+                let id = format!("sg-0{}", hex(&[vpc_id, name], 16));
+                self.security_groups
+                    .entry(id.clone())
+                    .or_insert_with(|| SecurityGroupInfo {
+                        id,
+                        name: name.clone(),
+                        vpc_id: Some(vpc_id.to_string()),
+                        tags: tags.clone(),
+                    })
+                    .clone()
+            })
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Observing
+
+    pub fn list_groups(&self, stack: &str, t: Ms) -> Vec<GroupInfo> {
+        self.groups
+            .values()
+            .filter(|g| in_stack(&g.spec.tags, stack))
+            .map(|g| self.group_info(g, t))
+            .collect()
+    }
+
+    fn members(&self, name: &str, t: Ms) -> Vec<&Instance> {
+        let mut m: Vec<&Instance> = self
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(name) && i.visible(t))
+            .collect();
+        m.sort_by_key(|i| i.seq);
+        m
+    }
+
+    fn group_info(&self, g: &Group, t: Ms) -> GroupInfo {
+        let s = &g.spec;
+        GroupInfo {
+            name: s.name.clone(),
+            min: s.min,
+            max: s.max,
+            desired: s.desired,
+            tags: s.tags.clone(),
+            launch_template_id: Some(s.launch_template_id.clone()),
+            launch_template_version: Some(s.launch_template_version.clone()),
+            target_group_arns: s.target_group_arns.clone(),
+            subnet_ids: s.subnet_ids.clone(),
+            instances: self
+                .members(&s.name, t)
+                .into_iter()
+                .map(|i| GroupInstance {
+                    id: i.id.clone(),
+                    lifecycle_state: i.lifecycle(t).to_string(),
+                    health_status: if i.unhealthy_at.is_some_and(|u| u <= t) {
+                        "Unhealthy"
+                    } else {
+                        "Healthy"
+                    }
+                    .to_string(),
+                    availability_zone: Some(i.availability_zone.clone()),
+                    launch_template_version: i.launch_template.as_ref().map(|(_, v)| v.clone()),
+                })
+                .collect(),
+            suspended_processes: g.suspended.clone(),
+            status: g.deleting.then(|| "Delete in progress".to_string()),
+        }
+    }
+
+    fn instance_info(&self, i: &Instance, t: Ms) -> InstanceInfo {
+        InstanceInfo {
+            id: i.id.clone(),
+            state: i.state(t).to_string(),
+            image_id: Some(i.image_id.clone()),
+            instance_type: Some(i.instance_type.clone()),
+            subnet_id: Some(i.subnet_id.clone()),
+            availability_zone: Some(i.availability_zone.clone()),
+            private_ip: Some(i.private_ip.clone()),
+            launch_time: Some(wall_time(i.launch_at)),
+            tags: i.tags.clone(),
+        }
+    }
+
+    /// Live instances (anything but `terminated`) of the stack, in launch order.
+    pub fn list_instances(&self, stack: &str, t: Ms) -> Vec<InstanceInfo> {
+        let mut live: Vec<&Instance> = self
+            .instances
+            .values()
+            .filter(|i| i.visible(t) && !i.terminated(t) && in_stack(&i.tags, stack))
+            .collect();
+        live.sort_by_key(|i| i.seq);
+        live.into_iter().map(|i| self.instance_info(i, t)).collect()
+    }
+
+    pub fn list_launch_templates(&self, stack: &str) -> Vec<LaunchTemplateInfo> {
+        self.templates
+            .values()
+            .filter(|lt| in_stack(&lt.tags, stack))
+            .map(|lt| LaunchTemplateInfo {
+                id: lt.id.clone(),
+                name: lt.name.clone(),
+                latest_version: lt.latest,
+                tags: lt.tags.clone(),
+            })
+            .collect()
+    }
+
+    pub fn launch_template_version(
+        &self,
+        operation: &'static str,
+        template_id: &str,
+        version: &str,
+    ) -> CloudResult<LaunchSpec> {
+        let lt = self.templates.get(template_id).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("launch template {template_id} version {version}"),
+                "InvalidLaunchTemplateId.NotFound",
+            )
+        })?;
+        lt.version(version).map(|(_, s)| s.clone()).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("launch template {template_id} version {version}"),
+                "InvalidLaunchTemplateId.VersionNotFound",
+            )
+        })
+    }
+
+    pub fn count_target_groups(&self) -> usize {
+        self.target_groups.len()
+    }
+
+    pub fn count_load_balancers(&self) -> usize {
+        self.load_balancers.len()
+    }
+
+    /// Target groups whose name starts with `prefix` (the candidates whose tags are read),
+    /// and those of them in the stack.
+    pub fn list_target_groups(&self, stack: &str, prefix: &str) -> (usize, Vec<TargetGroupInfo>) {
+        let candidates: Vec<&TargetGroup> = self
+            .target_groups
+            .values()
+            .filter(|tg| tg.spec.name.starts_with(prefix))
+            .collect();
+        let listed = candidates
+            .iter()
+            .filter(|tg| in_stack(&tg.tags, stack))
+            .map(|tg| self.target_group_info(tg))
+            .collect();
+        (candidates.len(), listed)
+    }
+
+    fn target_group_info(&self, tg: &TargetGroup) -> TargetGroupInfo {
+        let lbs: BTreeSet<String> = self
+            .listeners
+            .values()
+            .filter(|l| l.spec.forward.iter().any(|f| f.target_group_arn == tg.arn))
+            .map(|l| l.load_balancer_arn.clone())
+            .collect();
+        TargetGroupInfo {
+            arn: tg.arn.clone(),
+            spec: tg.spec.clone(),
+            load_balancer_arns: lbs.into_iter().collect(),
+            tags: tg.tags.clone(),
+        }
+    }
+
+    pub fn target_health(
+        &self,
+        operation: &'static str,
+        arn: &str,
+        t: Ms,
+    ) -> CloudResult<Vec<TargetHealth>> {
+        let tg = self.target_groups.get(arn).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("target group {arn}"),
+                "TargetGroupNotFound",
+            )
+        })?;
+        let mut out: Vec<(u64, TargetHealth)> = tg
+            .targets
+            .iter()
+            .filter_map(|(id, reg)| {
+                let (state, reason) = self.target_state(tg, id, reg, t)?;
+                Some((
+                    self.instances.get(id).map_or(0, |i| i.seq),
+                    TargetHealth {
+                        id: id.clone(),
+                        port: Some(tg.spec.port),
+                        state: state.to_string(),
+                        reason: reason.map(str::to_string),
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by_key(|(seq, _)| *seq);
+        Ok(out.into_iter().map(|(_, h)| h).collect())
+    }
+
+    pub fn list_load_balancers(&self, stack: &str, prefix: &str) -> (usize, Vec<LoadBalancerInfo>) {
+        let candidates: Vec<&LoadBalancer> = self
+            .load_balancers
+            .values()
+            .filter(|lb| lb.spec.name.starts_with(prefix))
+            .collect();
+        let listed = candidates
+            .iter()
+            .filter(|lb| in_stack(&lb.tags, stack))
+            .map(|lb| load_balancer_info(lb))
+            .collect();
+        (candidates.len(), listed)
+    }
+
+    pub fn list_listeners(
+        &self,
+        operation: &'static str,
+        load_balancer_arn: &str,
+    ) -> CloudResult<Vec<ListenerInfo>> {
+        if !self.load_balancers.contains_key(load_balancer_arn) {
+            return Err(not_found(
+                operation,
+                format!("load balancer {load_balancer_arn}"),
+                "LoadBalancerNotFound",
+            ));
+        }
+        let mut out: Vec<ListenerInfo> = self
+            .listeners
+            .values()
+            .filter(|l| l.load_balancer_arn == load_balancer_arn)
+            .map(|l| ListenerInfo {
+                arn: l.arn.clone(),
+                load_balancer_arn: l.load_balancer_arn.clone(),
+                spec: l.spec.clone(),
+            })
+            .collect();
+        out.sort_by_key(|l| l.spec.port);
+        Ok(out)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Target groups, load balancers, listeners
+
+    fn elb_arn(&mut self, kind: &str, name: &str) -> String {
+        let suffix = format!("{:016x}", self.next_u64());
+        format!(
+            "arn:aws:elasticloadbalancing:{}:{}:{kind}/{name}/{suffix}",
+            self.config.region, self.config.account_id
+        )
+    }
+
+    pub fn create_target_group(
+        &mut self,
+        operation: &'static str,
+        spec: &TargetGroupSpec,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        let spec = with_defaults(spec.clone());
+        if let Some(existing) = self
+            .target_groups
+            .values()
+            .find(|tg| tg.spec.name == spec.name)
+        {
+            if existing.spec == spec {
+                return Ok(existing.arn.clone());
+            }
+            return Err(refused(
+                operation,
+                "DuplicateTargetGroupName",
+                format!("A target group with the same name '{}' exists", spec.name),
+            ));
+        }
+        let arn = self.elb_arn("targetgroup", &spec.name);
+        self.target_groups.insert(
+            arn.clone(),
+            TargetGroup {
+                arn: arn.clone(),
+                spec,
+                tags: tags.clone(),
+                in_use_since: None,
+                targets: BTreeMap::new(),
+            },
+        );
+        Ok(arn)
+    }
+
+    fn target_group_mut(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+    ) -> CloudResult<&mut TargetGroup> {
+        self.target_groups.get_mut(arn).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("target group {arn}"),
+                "TargetGroupNotFound",
+            )
+        })
+    }
+
+    pub fn modify_target_group(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        spec: &TargetGroupSpec,
+    ) -> CloudResult<()> {
+        let tg = self.target_group_mut(operation, arn)?;
+        let wanted = with_defaults(TargetGroupSpec {
+            name: tg.spec.name.clone(),
+            port: tg.spec.port,
+            protocol: tg.spec.protocol.clone(),
+            vpc_id: tg.spec.vpc_id.clone(),
+            target_type: tg.spec.target_type.clone(),
+            health_check: HealthCheckSpec {
+                ..spec.health_check.clone()
+            },
+            deregistration_delay_seconds: spec.deregistration_delay_seconds,
+        });
+        tg.spec = wanted;
+        Ok(())
+    }
+
+    pub fn delete_target_group(&mut self, operation: &'static str, arn: &str) -> CloudResult<()> {
+        self.target_group_mut(operation, arn)?;
+        if self
+            .listeners
+            .values()
+            .any(|l| l.spec.forward.iter().any(|f| f.target_group_arn == arn))
+        {
+            return Err(refused(
+                operation,
+                "ResourceInUse",
+                format!("Target group '{arn}' is currently in use by a listener or a rule"),
+            ));
+        }
+        self.target_groups.remove(arn);
+        Ok(())
+    }
+
+    pub fn create_load_balancer(
+        &mut self,
+        operation: &'static str,
+        spec: &LoadBalancerSpec,
+        tags: &Tags,
+    ) -> CloudResult<LoadBalancerInfo> {
+        let mut spec = spec.clone();
+        if spec.kind.is_empty() {
+            spec.kind = "application".into();
+        }
+        if spec.kind != "application" {
+            spec.security_group_ids.clear();
+        }
+        if let Some(existing) = self
+            .load_balancers
+            .values()
+            .find(|lb| lb.spec.name == spec.name)
+        {
+            if existing.spec == spec {
+                return Ok(load_balancer_info(existing));
+            }
+            return Err(refused(
+                operation,
+                "DuplicateLoadBalancerName",
+                format!("A load balancer with the same name '{}' exists", spec.name),
+            ));
+        }
+        let kind = if spec.kind == "application" {
+            "app"
+        } else {
+            "net"
+        };
+        let arn = self.elb_arn(&format!("loadbalancer/{kind}"), &spec.name);
+        let number = self.next_u64() % 10_000_000_000;
+        let dns_name = format!(
+            "{}{}-{number}.{}.elb.amazonaws.com",
+            if spec.internal { "internal-" } else { "" },
+            spec.name,
+            self.config.region
+        );
+        let lb = LoadBalancer {
+            arn: arn.clone(),
+            dns_name,
+            spec,
+            tags: tags.clone(),
+        };
+        let info = load_balancer_info(&lb);
+        self.load_balancers.insert(arn, lb);
+        Ok(info)
+    }
+
+    pub fn modify_load_balancer(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        spec: &LoadBalancerSpec,
+    ) -> CloudResult<()> {
+        let lb = self.load_balancers.get_mut(arn).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("load balancer {arn}"),
+                "LoadBalancerNotFound",
+            )
+        })?;
+        lb.spec.subnet_ids = spec.subnet_ids.clone();
+        if lb.spec.kind == "application" {
+            lb.spec.security_group_ids = spec.security_group_ids.clone();
+        }
+        Ok(())
+    }
+
+    /// Deleting a load balancer that does not exist succeeds, as in ELBv2.
+    pub fn delete_load_balancer(&mut self, arn: &str, t: Ms) {
+        if self.load_balancers.remove(arn).is_some() {
+            self.listeners.retain(|_, l| l.load_balancer_arn != arn);
+            self.update_usage(t);
+        }
+    }
+
+    fn check_forwards(
+        &self,
+        operation: &'static str,
+        load_balancer_arn: &str,
+        spec: &ListenerSpec,
+    ) -> CloudResult<()> {
+        if spec.forward.is_empty() || spec.forward.len() > 5 {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                "a forward action takes 1 to 5 target groups",
+            ));
+        }
+        for f in &spec.forward {
+            if !self.target_groups.contains_key(&f.target_group_arn) {
+                return Err(not_found(
+                    operation,
+                    format!("target group {}", f.target_group_arn),
+                    "TargetGroupNotFound",
+                ));
+            }
+            if f.weight > 999 {
+                return Err(refused(
+                    operation,
+                    "ValidationError",
+                    "target group weights are 0 to 999",
+                ));
+            }
+            let elsewhere = self.listeners.values().any(|l| {
+                l.load_balancer_arn != load_balancer_arn
+                    && l.spec
+                        .forward
+                        .iter()
+                        .any(|x| x.target_group_arn == f.target_group_arn)
+            });
+            if elsewhere {
+                return Err(refused(
+                    operation,
+                    "TargetGroupAssociationLimit",
+                    format!(
+                        "The following target groups cannot be associated with more than one \
+                         load balancer: {}",
+                        f.target_group_arn
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_listener(
+        &mut self,
+        operation: &'static str,
+        load_balancer_arn: &str,
+        spec: &ListenerSpec,
+        tags: &Tags,
+        t: Ms,
+    ) -> CloudResult<String> {
+        let lb_name = self
+            .load_balancers
+            .get(load_balancer_arn)
+            .map(|lb| lb.spec.name.clone())
+            .ok_or_else(|| {
+                not_found(
+                    operation,
+                    format!("load balancer {load_balancer_arn}"),
+                    "LoadBalancerNotFound",
+                )
+            })?;
+        if self
+            .listeners
+            .values()
+            .any(|l| l.load_balancer_arn == load_balancer_arn && l.spec.port == spec.port)
+        {
+            return Err(refused(
+                operation,
+                "DuplicateListener",
+                "A listener already exists on this port for this load balancer",
+            ));
+        }
+        self.check_forwards(operation, load_balancer_arn, spec)?;
+        let arn = self.elb_arn("listener/app", &lb_name);
+        self.listeners.insert(
+            arn.clone(),
+            Listener {
+                arn: arn.clone(),
+                load_balancer_arn: load_balancer_arn.to_string(),
+                spec: spec.clone(),
+                tags: tags.clone(),
+            },
+        );
+        self.update_usage(t);
+        Ok(arn)
+    }
+
+    pub fn modify_listener(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        spec: &ListenerSpec,
+        t: Ms,
+    ) -> CloudResult<()> {
+        let lb = self
+            .listeners
+            .get(arn)
+            .map(|l| l.load_balancer_arn.clone())
+            .ok_or_else(|| not_found(operation, format!("listener {arn}"), "ListenerNotFound"))?;
+        if self
+            .listeners
+            .values()
+            .any(|l| l.arn != arn && l.load_balancer_arn == lb && l.spec.port == spec.port)
+        {
+            return Err(refused(
+                operation,
+                "DuplicateListener",
+                "A listener already exists on this port for this load balancer",
+            ));
+        }
+        self.check_forwards(operation, &lb, spec)?;
+        self.listeners.get_mut(arn).expect("listener").spec = spec.clone();
+        self.update_usage(t);
+        Ok(())
+    }
+
+    pub fn delete_listener(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        t: Ms,
+    ) -> CloudResult<()> {
+        self.listeners
+            .remove(arn)
+            .ok_or_else(|| not_found(operation, format!("listener {arn}"), "ListenerNotFound"))?;
+        self.update_usage(t);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Launch templates
+
+    pub fn create_launch_template(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        spec: &LaunchSpec,
+        tags: &Tags,
+    ) -> CloudResult<(String, i64)> {
+        if self.templates.values().any(|lt| lt.name == name) {
+            return Err(refused(
+                operation,
+                "InvalidLaunchTemplateName.AlreadyExistsException",
+                format!("Launch template name already in use: {name}"),
+            ));
+        }
+        let id = format!("lt-0{:016x}", self.next_u64());
+        self.templates.insert(
+            id.clone(),
+            Template {
+                id: id.clone(),
+                name: name.to_string(),
+                tags: tags.clone(),
+                versions: BTreeMap::from([(1, spec.clone())]),
+                latest: 1,
+                default: 1,
+            },
+        );
+        Ok((id, 1))
+    }
+
+    fn template_mut(&mut self, operation: &'static str, id: &str) -> CloudResult<&mut Template> {
+        self.templates.get_mut(id).ok_or_else(|| {
+            not_found(
+                operation,
+                format!("launch template {id}"),
+                "InvalidLaunchTemplateId.NotFound",
+            )
+        })
+    }
+
+    pub fn create_launch_template_version(
+        &mut self,
+        operation: &'static str,
+        template_id: &str,
+        spec: &LaunchSpec,
+    ) -> CloudResult<i64> {
+        let lt = self.template_mut(operation, template_id)?;
+        lt.latest += 1;
+        lt.versions.insert(lt.latest, spec.clone());
+        Ok(lt.latest)
+    }
+
+    pub fn delete_launch_template(
+        &mut self,
+        operation: &'static str,
+        template_id: &str,
+    ) -> CloudResult<()> {
+        self.template_mut(operation, template_id)?;
+        self.templates.remove(template_id);
+        Ok(())
+    }
+
+    /// Deletes versions; missing ones are ignored, the default version cannot be deleted.
+    pub fn delete_launch_template_versions(
+        &mut self,
+        operation: &'static str,
+        template_id: &str,
+        versions: &[i64],
+    ) -> CloudResult<()> {
+        let lt = self.template_mut(operation, template_id)?;
+        let mut refused_versions = Vec::new();
+        for v in versions {
+            if *v == lt.default {
+                refused_versions.push(format!(
+                    "version {v}: the default version of a launch template cannot be deleted"
+                ));
+            } else {
+                lt.versions.remove(v);
+            }
+        }
+        if refused_versions.is_empty() {
+            Ok(())
+        } else {
+            Err(refused(
+                operation,
+                "unexpectedError",
+                format!(
+                    "launch template {template_id}: {}",
+                    refused_versions.join("; ")
+                ),
+            ))
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Auto Scaling
+
+    fn group_mut(&mut self, operation: &'static str, name: &str) -> CloudResult<&mut Group> {
+        self.groups
+            .get_mut(name)
+            .filter(|g| !g.deleting)
+            .ok_or_else(|| group_not_found(operation, name))
+    }
+
+    pub fn create_group(
+        &mut self,
+        operation: &'static str,
+        spec: &GroupSpec,
+        t: Ms,
+    ) -> CloudResult<()> {
+        if self.groups.contains_key(&spec.name) {
+            return Err(refused(
+                operation,
+                "AlreadyExists",
+                format!(
+                    "AutoScalingGroup by this name already exists: {}",
+                    spec.name
+                ),
+            ));
+        }
+        if !(spec.min <= spec.desired && spec.desired <= spec.max) {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!(
+                    "Desired capacity:{} must be between the specified min size:{} and max size:{}",
+                    spec.desired, spec.min, spec.max
+                ),
+            ));
+        }
+        if self
+            .templates
+            .get(&spec.launch_template_id)
+            .and_then(|lt| lt.version(&spec.launch_template_version))
+            .is_none()
+        {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!(
+                    "You must use a valid fully-formed launch template. The launch template \
+                     {} version {} does not exist",
+                    spec.launch_template_id, spec.launch_template_version
+                ),
+            ));
+        }
+        if spec.subnet_ids.is_empty() {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                "At least one subnet is required",
+            ));
+        }
+        if let Some(s) = spec
+            .subnet_ids
+            .iter()
+            .find(|s| !self.subnets.contains_key(*s))
+        {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!("The subnet ID '{s}' does not exist"),
+            ));
+        }
+        if let Some(arn) = spec
+            .target_group_arns
+            .iter()
+            .find(|a| !self.target_groups.contains_key(*a))
+        {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!("Target group {arn} does not exist"),
+            ));
+        }
+        self.groups.insert(
+            spec.name.clone(),
+            Group {
+                spec: spec.clone(),
+                suspended: Vec::new(),
+                deleting: false,
+                retry_at: None,
+            },
+        );
+        self.reconcile(&spec.name, t);
+        Ok(())
+    }
+
+    pub fn set_group_capacity(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        (min, desired, max): (u32, u32, u32),
+        t: Ms,
+    ) -> CloudResult<()> {
+        let g = self.group_mut(operation, name)?;
+        if !(min <= desired && desired <= max) {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!(
+                    "Desired capacity:{desired} must be between the specified min size:{min} \
+                     and max size:{max}"
+                ),
+            ));
+        }
+        g.spec.min = min;
+        g.spec.desired = desired;
+        g.spec.max = max;
+        self.reconcile(name, t);
+        Ok(())
+    }
+
+    pub fn set_group_tags(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<()> {
+        let g = self.group_mut(operation, name)?;
+        g.spec.tags.extend(tags.clone());
+        Ok(())
+    }
+
+    pub fn attach_target_groups(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        arns: &[String],
+        t: Ms,
+    ) -> CloudResult<()> {
+        if let Some(arn) = arns.iter().find(|a| !self.target_groups.contains_key(*a)) {
+            return Err(not_found(
+                operation,
+                format!("target group {arn}"),
+                "ValidationError",
+            ));
+        }
+        let g = self.group_mut(operation, name)?;
+        let new: Vec<String> = arns
+            .iter()
+            .filter(|a| !g.spec.target_group_arns.contains(a))
+            .cloned()
+            .collect();
+        g.spec.target_group_arns.extend(new.clone());
+        let booted: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.live_member_of(name) && i.booted)
+            .map(|i| i.id.clone())
+            .collect();
+        for arn in &new {
+            for id in &booted {
+                self.register(arn, id, t);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn detach_target_groups(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        arns: &[String],
+        t: Ms,
+    ) -> CloudResult<()> {
+        let g = self.group_mut(operation, name)?;
+        g.spec.target_group_arns.retain(|a| !arns.contains(a));
+        let members: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(name))
+            .map(|i| i.id.clone())
+            .collect();
+        for arn in arns {
+            for id in &members {
+                self.deregister_one(arn, id, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Force-deletes a group: its instances are drained and terminated, and the group is
+    /// listed as being deleted until they are gone. A missing group is no error.
+    pub fn delete_group(&mut self, name: &str, t: Ms) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        g.deleting = true;
+        g.spec.desired = 0;
+        g.spec.min = 0;
+        let members: Vec<(String, bool)> = self
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(name))
+            .map(|i| (i.id.clone(), i.visible(t)))
+            .collect();
+        for (id, visible) in members {
+            if visible {
+                self.asg_terminate(&id, t);
+            } else {
+                self.instances.remove(&id);
+            }
+        }
+        self.drop_deleted_groups();
+    }
+
+    pub fn set_processes(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        processes: &[String],
+        suspend: bool,
+    ) -> CloudResult<()> {
+        if let Some(p) = processes.iter().find(|p| !PROCESSES.contains(&p.as_str())) {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!("Invalid process name: {p}"),
+            ));
+        }
+        let g = self.group_mut(operation, name)?;
+        for p in processes {
+            let has = g.suspended(p);
+            if suspend && !has {
+                g.suspended.push(p.clone());
+            } else if !suspend && has {
+                g.suspended.retain(|x| x != p);
+            }
+        }
+        Ok(())
+    }
+
+    /// One DetachInstances call (at most 20 ids).
+    pub fn detach_instances(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        ids: &[String],
+        decrement: bool,
+        t: Ms,
+    ) -> CloudResult<()> {
+        let g = self
+            .groups
+            .get(name)
+            .filter(|g| !g.deleting)
+            .ok_or_else(|| group_not_found(operation, name))?;
+        for id in ids {
+            let Some(i) = self
+                .instances
+                .get(id)
+                .filter(|i| i.group.as_deref() == Some(name) && i.visible(t))
+            else {
+                return Err(refused(
+                    operation,
+                    "ValidationError",
+                    format!("The instance {id} is not part of Auto Scaling group {name}."),
+                ));
+            };
+            if i.lifecycle(t) != "InService" {
+                return Err(refused(
+                    operation,
+                    "ValidationError",
+                    format!("The instance {id} is not in InService or Standby."),
+                ));
+            }
+        }
+        if decrement && (g.spec.desired as usize) < g.spec.min as usize + ids.len() {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!(
+                    "Currently, desiredCapacity is {} and minSize is {}. Detaching {} instances \
+                     with ShouldDecrementDesiredCapacity=true would violate the minimum size",
+                    g.spec.desired,
+                    g.spec.min,
+                    ids.len()
+                ),
+            ));
+        }
+        let arns = g.spec.target_group_arns.clone();
+        for id in ids {
+            self.instances.get_mut(id).expect("instance").group = None;
+            for arn in &arns {
+                self.deregister_one(arn, id, t);
+            }
+        }
+        let g = self.groups.get_mut(name).expect("group");
+        if decrement {
+            g.spec.desired -= ids.len() as u32;
+        }
+        self.reconcile(name, t);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Targets and instances
+
+    pub fn register_targets(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        ids: &[String],
+        t: Ms,
+    ) -> CloudResult<()> {
+        self.target_group_mut(operation, arn)?;
+        let invalid: Vec<&String> = ids
+            .iter()
+            .filter(|id| {
+                self.instances
+                    .get(*id)
+                    .is_none_or(|i| !i.visible(t) || i.shutting_down(t))
+            })
+            .collect();
+        if !invalid.is_empty() {
+            let list: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
+            return Err(refused(
+                operation,
+                "InvalidTarget",
+                format!(
+                    "The following targets are not in a running state and cannot be \
+                     registered: '{}'",
+                    list.join(", ")
+                ),
+            ));
+        }
+        for id in ids {
+            self.register(arn, id, t);
+        }
+        Ok(())
+    }
+
+    pub fn deregister_targets(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        ids: &[String],
+        t: Ms,
+    ) -> CloudResult<()> {
+        self.target_group_mut(operation, arn)?;
+        for id in ids {
+            self.deregister_one(arn, id, t);
+        }
+        Ok(())
+    }
+
+    /// One TerminateInstances call; returns how many of `ids` EC2 does not know.
+    pub fn terminate_instances(&mut self, ids: &[String], t: Ms) -> usize {
+        let mut unknown = 0;
+        for id in ids {
+            if self.instances.get(id).is_some_and(|i| i.visible(t)) {
+                self.ec2_terminate(id, t);
+            } else {
+                unknown += 1;
+            }
+        }
+        unknown
+    }
+
+    /// One RunInstances call (at most 1000 instances). Returns the ids and when they start
+    /// (later than `t` when the RunInstances rate limit makes the launch wait).
+    pub fn run_instances(
+        &mut self,
+        operation: &'static str,
+        spec: &RunSpec,
+        count: u32,
+        token: Option<&str>,
+        t: Ms,
+    ) -> CloudResult<(Vec<String>, Ms)> {
+        if let Some(ids) = token.and_then(|k| self.client_tokens.get(k)) {
+            return Ok((ids.clone(), t));
+        }
+        let what = format!(
+            "launch template {} version {} in {}",
+            spec.launch_template_id, spec.launch_template_version, spec.subnet_id
+        );
+        let lt = self
+            .templates
+            .get(&spec.launch_template_id)
+            .ok_or_else(|| {
+                not_found(operation, what.clone(), "InvalidLaunchTemplateId.NotFound")
+            })?;
+        let (_, launch) = lt.version(&spec.launch_template_version).ok_or_else(|| {
+            not_found(
+                operation,
+                what.clone(),
+                "InvalidLaunchTemplateId.VersionNotFound",
+            )
+        })?;
+        let launch = launch.clone();
+        let subnet = self
+            .subnets
+            .get(&spec.subnet_id)
+            .cloned()
+            .ok_or_else(|| not_found(operation, what.clone(), "InvalidSubnetID.NotFound"))?;
+        if self
+            .config
+            .insufficient_capacity_azs
+            .contains(&subnet.availability_zone)
+        {
+            return Err(refused(
+                operation,
+                "InsufficientInstanceCapacity",
+                format!(
+                    "We currently do not have sufficient {} capacity in the Availability Zone \
+                     you requested ({}).",
+                    launch.instance_type, subnet.availability_zone
+                ),
+            ));
+        }
+        let start = self.reserve(Kind::RunInstances, t, count as f64);
+        let mut tags = launch.instance_tags.clone();
+        tags.extend(spec.tags.clone());
+        let ids: Vec<String> = (0..count)
+            .map(|_| {
+                self.launch(
+                    &launch,
+                    &subnet,
+                    tags.clone(),
+                    Some((
+                        spec.launch_template_id.clone(),
+                        spec.launch_template_version.clone(),
+                    )),
+                    start,
+                )
+            })
+            .collect();
+        if let Some(k) = token {
+            self.client_tokens.insert(k.to_string(), ids.clone());
+        }
+        Ok((ids, start))
+    }
+
+    /// One CreateTags call on instances.
+    pub fn tag_instances(
+        &mut self,
+        operation: &'static str,
+        ids: &[String],
+        tags: &Tags,
+        t: Ms,
+    ) -> CloudResult<()> {
+        if let Some(id) = ids
+            .iter()
+            .find(|id| self.instances.get(*id).is_none_or(|i| !i.visible(t)))
+        {
+            return Err(not_found(
+                operation,
+                format!("instance {id}"),
+                "InvalidInstanceID.NotFound",
+            ));
+        }
+        for id in ids {
+            self.instances
+                .get_mut(id)
+                .expect("instance")
+                .tags
+                .extend(tags.clone());
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Snapshot
+
+    pub fn snapshot(&self, t: Ms) -> SimSnapshot {
+        let mut instances: Vec<&Instance> =
+            self.instances.values().filter(|i| i.visible(t)).collect();
+        instances.sort_by_key(|i| i.seq);
+        SimSnapshot {
+            at: Duration::from_millis(t),
+            instances: instances
+                .into_iter()
+                .map(|i| SimInstance {
+                    id: i.id.clone(),
+                    stack: i.tags.get(tag::STACK).cloned(),
+                    group: i.group.clone(),
+                    launched_by: i.launched_by.clone(),
+                    fleet: i.tags.get(tag::FLEET).cloned(),
+                    image_id: i.image_id.clone(),
+                    state: i.state(t).to_string(),
+                    lifecycle: i.group.as_ref().map(|_| i.lifecycle(t).to_string()),
+                    terminated_with: i.terminated_with.clone(),
+                })
+                .collect(),
+            groups: self
+                .groups
+                .values()
+                .map(|g| SimGroup {
+                    name: g.spec.name.clone(),
+                    stack: g.spec.tags.get(tag::STACK).cloned(),
+                    min: g.spec.min,
+                    desired: g.spec.desired,
+                    max: g.spec.max,
+                    instances: self
+                        .members(&g.spec.name, t)
+                        .into_iter()
+                        .map(|i| i.id.clone())
+                        .collect(),
+                    deleting: g.deleting,
+                })
+                .collect(),
+            target_groups: self
+                .target_groups
+                .values()
+                .map(|tg| SimTargetGroup {
+                    arn: tg.arn.clone(),
+                    name: tg.spec.name.clone(),
+                    stack: tg.tags.get(tag::STACK).cloned(),
+                    targets: tg
+                        .targets
+                        .iter()
+                        .filter_map(|(id, reg)| {
+                            let (state, _) = self.target_state(tg, id, reg, t)?;
+                            Some((id.clone(), state.to_string()))
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The wall-clock time a simulated time stands for (launch times).
+fn wall_time(t: Ms) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS) + Duration::from_millis(t)
+}
+
+fn load_balancer_info(lb: &LoadBalancer) -> LoadBalancerInfo {
+    LoadBalancerInfo {
+        arn: lb.arn.clone(),
+        dns_name: lb.dns_name.clone(),
+        spec: lb.spec.clone(),
+        state: Some("active".into()),
+        tags: lb.tags.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_like_ec2_filters() {
+        assert!(glob_match("demo-app-*", "demo-app-1.0.0"));
+        assert!(glob_match("demo-app-1.?.0", "demo-app-1.1.0"));
+        assert!(!glob_match("demo-app-*", "other-1.0.0"));
+    }
+
+    #[test]
+    fn fills_aws_defaults_for_unset_health_checks() {
+        let spec = with_defaults(TargetGroupSpec {
+            name: "x".into(),
+            port: 80,
+            ..Default::default()
+        });
+        assert_eq!(spec.health_check.interval_seconds, 30);
+        assert_eq!(spec.health_check.healthy_threshold, 5);
+        assert_eq!(spec.health_check.unhealthy_threshold, 2);
+        assert_eq!(spec.target_type, "instance");
+    }
+}
