@@ -331,6 +331,10 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         let Some(key) = g.tags.get(tag::GROUP).cloned() else {
             continue;
         };
+        // A group AWS is deleting is on its way out, whatever its tags say.
+        if g.status.as_deref().is_some_and(|s| s.starts_with("Delete")) {
+            continue;
+        }
         let number = g
             .tags
             .get(tag::GENERATION)

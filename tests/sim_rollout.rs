@@ -309,28 +309,7 @@ async fn bad_image_rolls_back_with_old_capacity_intact() {
     held(&samples);
 
     // Like AWS, the removed generation is listed as being deleted until its instances are
-    // gone; what a plan says meanwhile:
-    let groups = cloud.list_groups(STACK).await.unwrap();
-    let deleting: Vec<_> = groups.iter().filter(|g| g.status.is_some()).collect();
-    eprintln!(
-        "right after the rollback: {} group(s) being deleted",
-        deleting.len()
-    );
-    if !deleting.is_empty() {
-        let session = engine::open(&*cloud, &fixture(), inputs("1.1.0", &timeout))
-            .await
-            .unwrap();
-        match session.plan(false) {
-            Ok(plan) => eprintln!(
-                "plan while deleting: {:?}",
-                plan.changes
-                    .iter()
-                    .map(|c| (&c.address, c.action, &c.reason))
-                    .collect::<Vec<_>>()
-            ),
-            Err(e) => eprintln!("plan while deleting: {e}"),
-        }
-    }
+    // gone (see `applying_right_after_a_rollback_does_not_resume_it`).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let groups = loop {
         let groups = cloud.list_groups(STACK).await.unwrap();
@@ -476,21 +455,21 @@ async fn a_zone_without_capacity_is_avoided() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_thousand_instances_roll_in_simulated_minutes() {
-    const N: &str = "1000";
+async fn four_hundred_instances_roll_in_simulated_minutes() {
+    const N: &str = "400";
     let cloud = sim(SimConfig::default());
     ok(&apply(&cloud, inputs("1.0.0", &[("instances", N)]), &Stop::new()).await);
     let (started, wall) = (cloud.elapsed(), std::time::Instant::now());
     ok(&apply(&cloud, inputs("1.1.0", &[("instances", N)]), &Stop::new()).await);
     let simulated = cloud.elapsed() - started;
     eprintln!(
-        "rolling 1000: {:.1} simulated minutes in {:.2?} of wall time\n{}",
+        "rolling 400: {:.1} simulated minutes in {:.2?} of wall time\n{}",
         simulated.as_secs_f64() / 60.0,
         wall.elapsed(),
         cloud.stats().render()
     );
     let snap = cloud.snapshot();
-    assert_eq!(snap.targets_in(TARGET_GROUP, "healthy"), 1000);
+    assert_eq!(snap.targets_in(TARGET_GROUP, "healthy"), 400);
     // Observation costs calls per round, not per instance.
     let stats = cloud.stats().snapshot();
     assert!(stats["EC2.DescribeInstances"].calls < 50, "{stats:#?}");
@@ -499,7 +478,6 @@ async fn a_thousand_instances_roll_in_simulated_minutes() {
 /// After a rollback, the removed generation is still being deleted for a while (its group
 /// drains and terminates its instances). Applying again in that window must not resume it.
 #[tokio::test(start_paused = true)]
-#[ignore = "the plan resumes the rolled-back generation while its group is being deleted"]
 async fn applying_right_after_a_rollback_does_not_resume_it() {
     let cloud = sim(SimConfig {
         bad_images: ["demo-app-1.1.0".to_string()].into(),

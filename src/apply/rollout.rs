@@ -883,6 +883,11 @@ async fn rollback(
     }
     let limit = longest_drain(stack, g) + Duration::from_secs(60);
     wait::drained(cloud, &pair.target_group_arns, &ids, limit, opts.poll).await?;
+    // Marked failed first: while AWS deletes the group it is still listed, and must not be
+    // taken for a rollout to resume.
+    let mut failed = Tags::new();
+    failed.insert(tag::STATE.into(), GenerationState::Failed.as_str().into());
+    fleet.tag(&pair.new_name, &failed).await?;
     fleet.delete(&pair.new_name).await?;
     let mut t = Tags::new();
     let fingerprint = pair

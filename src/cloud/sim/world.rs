@@ -406,16 +406,16 @@ impl World {
 
     /// Carries out every transition due up to `now`, in time order.
     pub fn settle(&mut self, now: Ms) {
+        // Each round carries out every transition due by `now` at its own time; a round can
+        // cause new ones (a replacement launched for an unhealthy instance), hence the loop.
         let mut rounds = 0u64;
-        while let Some(t) = self.next_event() {
-            let t = t.max(self.settled);
-            if t > now {
-                break;
-            }
-            self.process(t);
-            self.settled = t;
+        while self
+            .next_event()
+            .is_some_and(|t| t.max(self.settled) <= now)
+        {
+            self.process(now);
             rounds += 1;
-            debug_assert!(rounds < 10_000_000, "the simulation does not settle");
+            debug_assert!(rounds < 1_000_000, "the simulation does not settle");
         }
         self.settled = self.settled.max(now);
         self.purge(now);
@@ -484,8 +484,10 @@ impl World {
         out
     }
 
+    /// Carries out the transitions due by `t`, each at its own time.
     fn process(&mut self, t: Ms) {
-        let mut reconcile: BTreeSet<String> = BTreeSet::new();
+        // Groups to bring back to their desired capacity, and when.
+        let mut reconcile: Vec<(Ms, String)> = Vec::new();
 
         // Booted group members: into the group's target groups.
         let booted: Vec<(String, String)> = self
@@ -521,25 +523,27 @@ impl World {
         }
 
         // Terminated: out of its group and target groups.
-        let gone: Vec<String> = self
+        let gone: Vec<(String, Ms)> = self
             .instances
             .values()
-            .filter(|i| !i.gone && i.terminated_at.is_some_and(|x| x <= t))
-            .map(|i| i.id.clone())
+            .filter(|i| !i.gone)
+            .filter_map(|i| Some((i.id.clone(), i.terminated_at.filter(|x| *x <= t)?)))
             .collect();
-        for id in gone {
+        for (id, at) in gone {
             for tg in self.target_groups.values_mut() {
                 tg.targets.remove(&id);
             }
             let inst = self.instances.get_mut(&id).expect("instance");
             inst.gone = true;
             if let Some(g) = inst.group.take() {
-                reconcile.insert(g);
+                reconcile.push((at, g));
             }
         }
 
         // Failed health checks: marked unhealthy, replaced unless that is suspended.
-        for (id, group, at) in self.unhealthy_due() {
+        let mut unhealthy = self.unhealthy_due();
+        unhealthy.sort_by_key(|(id, _, at)| (*at, id.clone()));
+        for (id, group, at) in unhealthy {
             if at > t {
                 continue;
             }
@@ -547,18 +551,19 @@ impl World {
             self.instances.get_mut(&id).expect("instance").unhealthy_at = Some(at);
             if !self.groups[&group].suspended("ReplaceUnhealthy") {
                 self.asg_terminate(&id, at);
-                reconcile.insert(group);
+                reconcile.push((at, group));
             }
         }
 
         for (name, g) in self.groups.iter_mut() {
-            if g.retry_at.is_some_and(|r| r <= t) {
+            if let Some(r) = g.retry_at.filter(|r| *r <= t) {
                 g.retry_at = None;
-                reconcile.insert(name.clone());
+                reconcile.push((r, name.clone()));
             }
         }
-        for name in reconcile {
-            self.reconcile(&name, t);
+        reconcile.sort();
+        for (at, name) in reconcile {
+            self.reconcile(&name, at);
         }
         self.drop_deleted_groups();
     }
