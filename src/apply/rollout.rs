@@ -439,17 +439,19 @@ async fn look(
         };
         fleet.heal_registration(new, &registered).await?;
     }
-    let states = |id: &str| -> Vec<Option<&str>> {
-        pair.target_group_arns
-            .iter()
-            .map(|arn| {
-                health[arn.as_str()]
-                    .iter()
-                    .find(|t| t.id == id)
-                    .map(|t| t.state.as_str())
-            })
-            .collect()
-    };
+    // Indexed once per round, so a round stays linear in the number of instances.
+    let index: Vec<HashMap<&str, &str>> = pair
+        .target_group_arns
+        .iter()
+        .map(|arn| {
+            health[arn.as_str()]
+                .iter()
+                .map(|t| (t.id.as_str(), t.state.as_str()))
+                .collect()
+        })
+        .collect();
+    let states =
+        |id: &str| -> Vec<Option<&str>> { index.iter().map(|tg| tg.get(id).copied()).collect() };
     let old = groups.iter().find(|g| g.name == pair.old.name);
     let new = groups
         .iter()

@@ -55,6 +55,11 @@ pub async fn wait_healthy(
         for arn in arns {
             health.insert(arn.clone(), cloud.target_health(arn).await?);
         }
+        // Indexed once per poll, so a poll stays linear in the number of instances.
+        let index: BTreeMap<&String, BTreeMap<&str, &crate::cloud::TargetHealth>> = health
+            .iter()
+            .map(|(arn, targets)| (arn, targets.iter().map(|t| (t.id.as_str(), t)).collect()))
+            .collect();
         let mut done = true;
         for w in waits {
             let p = match groups.iter().find(|g| g.name == w.group_name) {
@@ -76,7 +81,7 @@ pub async fn wait_healthy(
                         .iter()
                         .filter(|id| {
                             w.target_group_arns.iter().all(|arn| {
-                                let state = health[arn].iter().find(|t| t.id == **id);
+                                let state = index[arn].get(*id).copied();
                                 let ok = state.is_some_and(|t| t.state == "healthy");
                                 if !ok {
                                     unhealthy.push(match state {
