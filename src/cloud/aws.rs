@@ -53,7 +53,7 @@ use base64::Engine as _;
 
 use super::stats::Stats;
 use super::{
-    tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
+    glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
     HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
     ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo,
     SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
@@ -2145,34 +2145,6 @@ fn image_matches(image: &ImageInfo, filter: &ImageFilter) -> bool {
             .as_deref()
             .is_none_or(|pattern| glob_match(pattern, &image.name))
         && has_tags(&image.tags, &filter.tags)
-}
-
-/// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
-fn glob_match(pattern: &str, value: &str) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    let (mut pi, mut vi) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while vi < v.len() {
-        match p.get(pi) {
-            Some('*') => {
-                backtrack = Some((pi, vi));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == v[vi] => {
-                pi += 1;
-                vi += 1;
-            }
-            _ => match backtrack {
-                Some((star, matched)) => {
-                    pi = star + 1;
-                    vi = matched + 1;
-                    backtrack = Some((star, matched + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

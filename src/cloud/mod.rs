@@ -111,6 +111,34 @@ impl CloudError {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
+pub(crate) fn glob_match(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    let (mut pi, mut vi) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while vi < v.len() {
+        match p.get(pi) {
+            Some('*') => {
+                backtrack = Some((pi, vi));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == v[vi] => {
+                pi += 1;
+                vi += 1;
+            }
+            _ => match backtrack {
+                Some((star, matched)) => {
+                    pi = star + 1;
+                    vi = matched + 1;
+                    backtrack = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lookups
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::limits::{Buckets, Kind};
 use super::{SimConfig, SimGroup, SimInstance, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
-    tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
+    glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
     ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
     ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo, SubnetInfo, Tags,
     TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
@@ -270,34 +270,6 @@ fn in_stack(tags: &Tags, stack: &str) -> bool {
 
 fn has_tags(tags: &Tags, wanted: &Tags) -> bool {
     wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
-}
-
-/// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
-fn glob_match(pattern: &str, value: &str) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    let (mut pi, mut vi) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while vi < v.len() {
-        match p.get(pi) {
-            Some('*') => {
-                backtrack = Some((pi, vi));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == v[vi] => {
-                pi += 1;
-                vi += 1;
-            }
-            _ => match backtrack {
-                Some((star, matched)) => {
-                    pi = star + 1;
-                    vi = matched + 1;
-                    backtrack = Some((star, matched + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// AWS's defaults for what a target group spec leaves unset.
