@@ -111,6 +111,44 @@ fn sample_healthy(
     })
 }
 
+/// Runs reroll with `args` while sampling healthy targets; returns its output and the
+/// (minimum, number) of samples.
+async fn apply_while_sampling(
+    emu: &Emulator,
+    cloud: Arc<dyn Cloud>,
+    args: &[&str],
+) -> (Output, usize, usize) {
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = sample_healthy(cloud, done.clone());
+    let o = tokio::task::spawn_blocking({
+        let mut c = command(emu, args);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    done.store(true, Ordering::SeqCst);
+    let (min, samples) = sampler.await.unwrap();
+    (o, min, samples)
+}
+
+/// Starts reroll with `args` in the background, polling every `poll` seconds, and watches its
+/// log for `marker`.
+fn spawn_watched(
+    emu: &Emulator,
+    args: &[&str],
+    poll: &str,
+    marker: &'static str,
+) -> (Child, Arc<AtomicUsize>, std::thread::JoinHandle<String>) {
+    let mut child = command(emu, args)
+        .env("REROLL_POLL_SECONDS", poll)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (seen, log) = watch(&mut child, marker);
+    (child, seen, log)
+}
+
 /// Every instance ends on the new image, the target group holds exactly the new generation,
 /// and the old generation is at zero.
 async fn assert_converged(cloud: &dyn Cloud, new_image: &str) {
@@ -182,28 +220,17 @@ async fn image_id(cloud: &dyn Cloud, version: &str) -> String {
 async fn rolling_twelve_never_drops_below_twelve_healthy() {
     let emu = deployed_v1();
     let cloud = cloud(&emu).await;
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = sample_healthy(cloud.clone(), done.clone());
     let stack = fixture();
     let started = std::time::Instant::now();
-    let o = tokio::task::spawn_blocking({
-        let mut c = command(
-            &emu,
-            &[
-                "apply",
-                stack.to_str().unwrap(),
-                "-var",
-                "app_version=1.1.0",
-                "--auto-approve",
-                "--stats",
-            ],
-        );
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
-    done.store(true, Ordering::SeqCst);
-    let (min, samples) = sampler.await.unwrap();
+    let args = [
+        "apply",
+        stack.to_str().unwrap(),
+        "-var",
+        "app_version=1.1.0",
+        "--auto-approve",
+        "--stats",
+    ];
+    let (o, min, samples) = apply_while_sampling(&emu, cloud.clone(), &args).await;
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("v001 → v002"), "{err}");
@@ -231,8 +258,6 @@ async fn instance_mode_rolls_twelve_without_dropping_capacity() {
         "instance mode made an Auto Scaling group"
     );
     assert_converged(&*cloud, &image_id(&*cloud, "1.0.0").await).await;
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = sample_healthy(cloud.clone(), done.clone());
     let stack = fixture();
     let args = [
         &[
@@ -245,14 +270,7 @@ async fn instance_mode_rolls_twelve_without_dropping_capacity() {
         &mode,
     ]
     .concat();
-    let o = tokio::task::spawn_blocking({
-        let mut c = command(&emu, &args);
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
-    done.store(true, Ordering::SeqCst);
-    let (min, samples) = sampler.await.unwrap();
+    let (o, min, samples) = apply_while_sampling(&emu, cloud.clone(), &args).await;
     ok(&o);
     assert!(samples > 10, "too few samples ({samples})");
     assert!(
@@ -392,13 +410,7 @@ async fn kill_9_mid_rollout_then_apply_converges() {
         "app_version=1.1.0",
         "--auto-approve",
     ];
-    let mut child = command(&emu, &args)
-        .env("REROLL_POLL_SECONDS", "0.5")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (seen, log) = watch(&mut child, "draining old instances");
+    let (mut child, seen, log) = spawn_watched(&emu, &args, "0.5", "draining old instances");
     wait_for(&seen, 2).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -454,13 +466,7 @@ async fn a_second_apply_is_refused_with_the_holders_name() {
         "app_version=1.1.0",
         "--auto-approve",
     ];
-    let mut first = command(&emu, &args)
-        .env("REROLL_POLL_SECONDS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (seen, log) = watch(&mut first, "launching new instances");
+    let (mut first, seen, log) = spawn_watched(&emu, &args, "1", "launching new instances");
     wait_for(&seen, 1).await;
     let o = run(&emu, &args);
     assert_eq!(o.status.code(), Some(1));
