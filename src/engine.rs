@@ -70,6 +70,8 @@ pub async fn session(
     let mut known = Known::default();
     observed.known_attributes(&mut known);
     let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
+    let mut observed = observed;
+    observed.alarms = alarm_states(cloud, &stack).await?;
     Ok(Session {
         parsed,
         inputs,
@@ -77,6 +79,29 @@ pub async fn session(
         known,
         observed,
     })
+}
+
+/// The state of every alarm the stack's rollouts watch: one call per 100 names.
+pub async fn alarm_states(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+    let names: std::collections::BTreeSet<String> = stack
+        .server_groups
+        .iter()
+        .flat_map(|g| g.rollout.health.alarms.iter().cloned())
+        .collect();
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    cloud
+        .alarm_states(&names)
+        .await
+        .map_err(|source| EngineError::Cloud {
+            context: "cannot read the rollouts' CloudWatch alarms",
+            source,
+        })
 }
 
 /// Loads a stack from its path and opens a session on it.
@@ -125,7 +150,7 @@ async fn phases(
         mut known,
         mut observed,
     } = session;
-    refuse_unavailable(&stack, plan)?;
+    refuse_missing_alarms(&stack, plan, &observed)?;
     copy_images(cloud, &stack, &mut known).await?;
     apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
     // ARNs of what was just created are now known: look afresh and evaluate again.
@@ -149,24 +174,37 @@ async fn phases(
     Ok(load::evaluate(&parsed, &inputs, &known).unwrap_or(stack))
 }
 
-/// Strategies this version cannot carry out are refused before anything changes, rather than
-/// rolled some other way than the stack says.
-fn refuse_unavailable(stack: &Stack, plan: &Plan) -> Result<(), EngineError> {
-    let refused: Vec<String> = plan
+/// A health gate on an alarm that does not exist would pass whatever happens: refused before
+/// anything changes.
+fn refuse_missing_alarms(
+    stack: &Stack,
+    plan: &Plan,
+    observed: &Observed,
+) -> Result<(), EngineError> {
+    let missing: Vec<String> = plan
         .changes
         .iter()
         .filter(|c| matches!(c.action, plan::Action::Replace | plan::Action::Resume))
         .filter_map(|c| stack.server_group(&c.address))
-        .filter(|g| g.rollout.strategy != crate::stack::Strategy::Rolling)
-        .map(|g| format!("{} (strategy {:?})", g.address, g.rollout.strategy))
+        .flat_map(|g| {
+            g.rollout
+                .health
+                .alarms
+                .iter()
+                .filter(|a| !observed.alarms.contains_key(*a))
+                .map(move |a| format!("{a:?} (health.alarms of {})", g.address))
+        })
         .collect();
-    if refused.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
     Err(ApplyError::Unsupported(format!(
-        "canary and blue/green rollouts are not available in this version of reroll: {}. \
-         Use strategy = \"rolling\" for now. Nothing was changed.",
-        refused.join(", ").to_lowercase()
+        "CloudWatch alarm{} not found in {}: {}. Create {}, or fix the name in the stack. \
+         Nothing was changed.",
+        if missing.len() == 1 { "" } else { "s" },
+        observed.region,
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
     ))
     .into())
 }

@@ -120,6 +120,17 @@ pub struct ObservedLoadBalancer {
     pub listeners: Vec<ListenerInfo>,
 }
 
+/// A blue/green generation's own copy of one of the stack's target groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroupCopy {
+    /// Address of the stack's target group it copies.
+    pub of: String,
+    /// Key of the server group and number of the generation it belongs to.
+    pub group: String,
+    pub generation: u32,
+    pub info: TargetGroupInfo,
+}
+
 /// Everything the stack owns in the account, keyed for the planner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
@@ -133,6 +144,10 @@ pub struct Observed {
     pub load_balancers: BTreeMap<String, ObservedLoadBalancer>,
     /// Every live instance carrying the stack's tag.
     pub instances: Vec<InstanceInfo>,
+    /// Blue/green generations' copies of target groups.
+    pub copies: Vec<TargetGroupCopy>,
+    /// State of each CloudWatch alarm the stack's rollouts watch; missing alarms are absent.
+    pub alarms: BTreeMap<String, String>,
 }
 
 impl Observed {
@@ -151,6 +166,57 @@ impl Observed {
 
     pub fn target_group_arn(&self, address: &str) -> Option<&str> {
         self.target_groups.get(address).map(|t| t.info.arn.as_str())
+    }
+
+    /// The copy of a target group that serves: the one owned by the active generation of a
+    /// blue/green group, if there is one.
+    pub fn serving_copy(&self, address: &str) -> Option<&TargetGroupCopy> {
+        self.copies.iter().find(|c| {
+            c.of == address
+                && self
+                    .groups
+                    .get(&c.group)
+                    .and_then(ObservedGroup::active)
+                    .is_some_and(|a| a.number == c.generation)
+        })
+    }
+
+    /// Where traffic for the stack's target group `address` goes: the serving copy of a
+    /// blue/green group, else the target group itself.
+    pub fn serving_target_group_arn(&self, address: &str) -> Option<&str> {
+        self.serving_copy(address)
+            .map(|c| c.info.arn.as_str())
+            .or_else(|| self.target_group_arn(address))
+    }
+
+    /// A listener's forward action with every blue/green copy counted as the target group it
+    /// copies (weights merged), so that traffic mid-shift or on a copy is not a difference
+    /// from the stack file.
+    pub fn canonical_listener(
+        &self,
+        spec: &crate::cloud::ListenerSpec,
+    ) -> crate::cloud::ListenerSpec {
+        let mut forward: Vec<crate::cloud::Forward> = Vec::new();
+        for f in &spec.forward {
+            let arn = self
+                .copies
+                .iter()
+                .find(|c| c.info.arn == f.target_group_arn)
+                .and_then(|c| self.serving_target_group_arn(&c.of))
+                .unwrap_or(&f.target_group_arn)
+                .to_string();
+            match forward.iter_mut().find(|x| x.target_group_arn == arn) {
+                Some(x) => x.weight += f.weight,
+                None => forward.push(crate::cloud::Forward {
+                    target_group_arn: arn,
+                    weight: f.weight,
+                }),
+            }
+        }
+        crate::cloud::ListenerSpec {
+            forward,
+            ..spec.clone()
+        }
     }
 
     /// A digest of what a plan depends on: resources, their settings, generations and
@@ -287,6 +353,19 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 
     let health = futures_join_all(tgs.iter().map(|tg| cloud.target_health(&tg.arn))).await?;
     for (info, health) in tgs.into_iter().zip(health) {
+        if let (Some(of), Some(group), Some(generation)) = (
+            info.tags.get(tag::COPY_OF).cloned(),
+            info.tags.get(tag::GROUP).cloned(),
+            info.tags.get(tag::GENERATION).and_then(|g| g.parse().ok()),
+        ) {
+            observed.copies.push(TargetGroupCopy {
+                of,
+                group,
+                generation,
+                info,
+            });
+            continue;
+        }
         let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
             continue;
         };

@@ -38,6 +38,9 @@ pub struct View {
     pub old: Vec<OldInstance>,
     /// Stop launching and stop starting drains (Ctrl-C); in-flight drains finish.
     pub stopping: bool,
+    /// A canary checkpoint: the new generation grows to this many instances and no further,
+    /// and old instances are drained only as far as it replaces them.
+    pub cap: Option<u32>,
 }
 
 /// What to do now. Empty when waiting.
@@ -53,6 +56,9 @@ pub struct Decision {
     pub done: bool,
     /// Stopping, and nothing is in flight any more.
     pub stopped: bool,
+    /// At the checkpoint `cap`: its instances are healthy, the old ones they replace are gone,
+    /// and nothing is in flight. Time to bake.
+    pub at_checkpoint: bool,
 }
 
 impl View {
@@ -90,9 +96,8 @@ pub fn decide(v: &View) -> Decision {
         return d;
     }
 
-    let target = v
-        .desired
-        .min((v.desired + v.max_surge).saturating_sub(in_rotation));
+    let limit = v.cap.unwrap_or(v.desired).min(v.desired);
+    let target = limit.min((v.desired + v.max_surge).saturating_sub(in_rotation));
     if target > v.new_desired {
         d.set_new_desired = Some(target);
     }
@@ -104,7 +109,12 @@ pub fn decide(v: &View) -> Decision {
         .filter(|o| o.state == OldState::Registered)
         .collect();
     let floor = v.desired.saturating_sub(v.max_unavailable);
-    let allowed = (serving + v.new_healthy).saturating_sub(floor).min(serving);
+    let mut allowed = (serving + v.new_healthy).saturating_sub(floor).min(serving);
+    if let Some(cap) = v.cap {
+        // At a checkpoint the old generation keeps serving the rest, at full strength.
+        let keep = v.desired.saturating_sub(cap);
+        allowed = allowed.min(serving.saturating_sub(keep));
+    }
     drain.extend(
         v.old
             .iter()
@@ -112,6 +122,13 @@ pub fn decide(v: &View) -> Decision {
             .take(allowed as usize),
     );
     d.drain = drain.into_iter().map(|o| o.id.clone()).collect();
+    if let Some(cap) = v.cap {
+        d.at_checkpoint = v.new_healthy >= cap.min(v.desired)
+            && d.set_new_desired.is_none()
+            && d.drain.is_empty()
+            && d.finish.is_empty()
+            && draining == 0;
+    }
     d
 }
 
@@ -151,7 +168,48 @@ mod tests {
             new_healthy,
             old: old(o),
             stopping: false,
+            cap: None,
         }
+    }
+
+    /// (view with cap, set_new_desired, drained count, at checkpoint)
+    #[test]
+    fn canary_checkpoints() {
+        let capped = |cap, new_desired, new_healthy, o: &str| View {
+            cap: Some(cap),
+            ..view(10, 3, 0, new_desired, new_healthy, o)
+        };
+        let cases: Vec<(View, Option<u32>, usize, bool)> = vec![
+            // surge allows 3, the canary is 1: launch 1
+            (capped(1, 0, 0, "ssssssssss"), Some(1), 0, false),
+            // canary healthy: one old drains, no more launches
+            (capped(1, 1, 1, "ssssssssss"), None, 1, false),
+            (capped(1, 1, 1, "dsssssssss"), None, 0, false),
+            (capped(1, 1, 1, "xsssssssss"), None, 0, false),
+            // replaced, nothing in flight: bake
+            (capped(1, 1, 1, "sssssssss"), None, 0, true),
+            // canary unhealthy after launch: wait, not at the checkpoint
+            (capped(1, 1, 0, "ssssssssss"), None, 0, false),
+            // a later checkpoint of 5 with surge 3: grows by the surge
+            (capped(5, 1, 1, "sssssssss"), Some(4), 0, false),
+        ];
+        for (i, (v, set, drained, at)) in cases.into_iter().enumerate() {
+            let d = decide(&v);
+            assert_eq!(d.set_new_desired, set, "case {i}: {v:?}");
+            assert_eq!(d.drain.len(), drained, "case {i}: {v:?}");
+            assert_eq!(d.at_checkpoint, at, "case {i}: {v:?}");
+        }
+    }
+
+    /// With max_unavailable, a checkpoint still keeps desired − cap old instances serving.
+    #[test]
+    fn a_checkpoint_never_drains_more_than_it_replaces() {
+        let v = View {
+            cap: Some(2),
+            ..view(10, 0, 3, 0, 0, "ssssssssss")
+        };
+        let d = decide(&v);
+        assert_eq!(d.drain.len(), 2);
     }
 
     /// (view, set_new_desired, drained count, finished count, done)

@@ -9,6 +9,8 @@
 
 mod decide;
 pub mod fleet;
+pub mod gates;
+pub mod hooks;
 pub mod progress;
 pub mod rollout;
 mod wait;
@@ -194,7 +196,7 @@ pub async fn infrastructure(
             }
             wanted_ports.insert(l.port);
             match have.get(&l.port) {
-                Some(h) if plan::listener_equal(&h.spec, &want) => {}
+                Some(h) if plan::listener_equal(&observed.canonical_listener(&h.spec), &want) => {}
                 Some(h) => {
                     tracing::info!(address = %lb.address, port = l.port, "updating listener");
                     cloud.modify_listener(&h.arn, &want).await?;

@@ -15,12 +15,14 @@ use tokio::time::Instant;
 
 use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
+use super::gates::{self, GateFailure};
+use super::hooks::HookContext;
 use super::{longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::{self, Change};
-use crate::stack::{OnFailure, ServerGroup, Stack};
+use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack, Strategy};
 
 /// Set on Ctrl-C: rollouts stop launching, finish the drains in flight and return.
 #[derive(Debug, Clone, Default)]
@@ -115,18 +117,31 @@ pub async fn roll(
     }
     let new_max = g.capacity.max.max(desired);
 
-    let result = rounds(
-        &fleet,
-        stack,
-        g,
-        &pair,
-        desired,
-        surge,
-        unavailable,
-        new_max,
-        opts,
-        stop,
-    )
+    let result = async {
+        // Before the first launch (also when resuming a rollout that launched nothing yet).
+        let launched = fleet
+            .find(&pair.new_name)
+            .await?
+            .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
+        if !launched {
+            let ctx = hook_context(cloud, stack, g, og, &pair, 0, &[]).await?;
+            gates::run_hooks(stack, g, HookEvent::BeforeRollout, &ctx).await?;
+        }
+        rounds(
+            &fleet,
+            stack,
+            g,
+            &pair,
+            desired,
+            surge,
+            unavailable,
+            new_max,
+            opts,
+            stop,
+            og,
+        )
+        .await
+    }
     .await;
     let outcome = match &result {
         Ok(Outcome::Done { .. }) => "ok",
@@ -410,6 +425,15 @@ impl From<CloudError> for Failure {
     }
 }
 
+impl From<GateFailure> for Failure {
+    fn from(e: GateFailure) -> Self {
+        match e {
+            GateFailure::Cloud(e) => Failure::Cloud(e),
+            GateFailure::Failed(m) => Failure::Unhealthy(m),
+        }
+    }
+}
+
 /// What one round sees.
 struct Look {
     view: View,
@@ -523,10 +547,57 @@ async fn look(
             new_healthy,
             old: old_instances,
             stopping,
+            cap: None,
         },
         new,
         new_unhealthy,
     })
+}
+
+/// What hooks are told: both generations, and the new instances with their private IPs
+/// (one DescribeInstances call, only when a hook is about to run).
+async fn hook_context(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    og: &ObservedGroup,
+    pair: &Pair,
+    wave: u32,
+    new_ids: &[String],
+) -> Result<HookContext, CloudError> {
+    let mut ips = Vec::new();
+    if !new_ids.is_empty() {
+        let by_id: HashMap<String, Option<String>> = cloud
+            .list_instances(&stack.name)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i.private_ip))
+            .collect();
+        ips = new_ids
+            .iter()
+            .filter_map(|id| by_id.get(id).cloned().flatten())
+            .collect();
+    }
+    Ok(HookContext {
+        stack: stack.name.clone(),
+        group: g.address.clone(),
+        old_generation: Some(pair.old.name.clone()),
+        new_generation: pair.new_name.clone(),
+        old_ami: og.active_launch.as_ref().map(|l| l.image_id.clone()),
+        new_ami: g.image_id.clone(),
+        wave,
+        new_instance_ids: new_ids.to_vec(),
+        new_private_ips: ips,
+        traffic_percent: None,
+    })
+}
+
+/// The new generation's instances, healthy ones first.
+fn new_ids(l: &Look) -> Vec<String> {
+    l.new
+        .as_ref()
+        .map(|n| n.instances.iter().map(|i| i.id.clone()).collect())
+        .unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -541,7 +612,22 @@ async fn rounds(
     new_max: u32,
     opts: &ApplyOptions,
     stop: &Stop,
+    og: &ObservedGroup,
 ) -> Result<Outcome, Failure> {
+    let cloud = fleet.cloud;
+    let alarms = &g.rollout.health.alarms;
+    let checkpoints = if g.rollout.strategy == Strategy::Canary {
+        g.rollout.canary.checkpoints(desired)
+    } else {
+        Vec::new()
+    };
+    let mut baked: u32 = find_group(fleet, &pair.new_name)
+        .await
+        .ok()
+        .and_then(|n| n.tags.get(tag::BAKED)?.parse().ok())
+        .unwrap_or(0);
+    let after_wave = !stack.hooks_for(g, HookEvent::AfterWave).is_empty();
+    let mut hooked: u32 = 0;
     let timeout = g.rollout.health.timeout;
     let max_drain = longest_drain(stack, g);
     let mut waiting_since = Instant::now();
@@ -551,14 +637,71 @@ async fn rounds(
     let mut last_progress = String::new();
     let started = Instant::now();
     loop {
-        let l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
+        let mut l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
         if l.new.is_none() {
             return Err(Failure::Unhealthy(format!(
                 "the new generation {} disappeared",
                 pair.new_name
             )));
         }
+        gates::check_alarms(cloud, alarms).await?;
+        let cap = checkpoints.iter().copied().find(|&c| c > baked);
+        l.view.cap = cap;
+
+        // after_wave: once every launched instance is healthy, before old ones drain for it.
+        let healthy = l.view.new_healthy;
+        if after_wave && healthy > hooked && healthy >= l.view.new_desired && !stop.requested() {
+            let ctx = hook_context(cloud, stack, g, og, pair, waves + 1, &new_ids(&l)).await?;
+            gates::run_hooks(stack, g, HookEvent::AfterWave, &ctx).await?;
+            hooked = healthy;
+        }
+        if after_wave {
+            l.view.new_healthy = l.view.new_healthy.min(hooked);
+        }
         let mut d = decide(&l.view);
+        l.view.new_healthy = healthy;
+
+        if d.at_checkpoint && !stop.requested() {
+            let cap = cap.unwrap_or(desired);
+            let what = if baked == 0 {
+                format!(
+                    "the canary ({cap} new instance{})",
+                    if cap == 1 { "" } else { "s" }
+                )
+            } else {
+                format!("checkpoint {cap}/{desired}")
+            };
+            let completed = gates::bake(
+                &what,
+                &g.address,
+                g.rollout.canary.bake,
+                opts.poll,
+                stop,
+                async || {
+                    let l = look(fleet, pair, desired, surge, unavailable, false)
+                        .await
+                        .map_err(GateFailure::Cloud)?;
+                    if l.view.new_healthy < cap {
+                        let mut detail = l.new_unhealthy.clone();
+                        detail.truncate(5);
+                        return Err(GateFailure::Failed(format!(
+                            "{what} went unhealthy while baking: {} of {cap} healthy ({})",
+                            l.view.new_healthy,
+                            detail.join(", ")
+                        )));
+                    }
+                    gates::check_alarms(cloud, alarms).await
+                },
+            )
+            .await?;
+            if completed {
+                baked = cap;
+                let mut t = Tags::new();
+                t.insert(tag::BAKED.into(), cap.to_string());
+                fleet.tag(&pair.new_name, &t).await?;
+            }
+            continue;
+        }
 
         // Drains stuck past the deregistration delay (and a minute) are finished anyway.
         let now = Instant::now();
@@ -627,6 +770,8 @@ async fn rounds(
             }
         }
         if d.done {
+            let ctx = hook_context(cloud, stack, g, og, pair, waves, &new_ids(&l)).await?;
+            gates::run_hooks(stack, g, HookEvent::AfterRollout, &ctx).await?;
             return Ok(Outcome::Done { waves });
         }
         if d.stopped {

@@ -31,6 +31,7 @@ use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_autoscaling as asg;
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_elasticloadbalancingv2 as elb;
@@ -89,6 +90,8 @@ const RUN_INSTANCES_PER_CALL: u32 = 1000;
 const CLIENT_TOKEN_MAX: usize = 64;
 /// Versions per EC2 DeleteLaunchTemplateVersions call.
 const LAUNCH_TEMPLATE_VERSIONS_PER_CALL: usize = 200;
+/// DescribeAlarms takes up to 100 alarm names.
+const ALARMS_PER_CALL: usize = 100;
 
 /// EC2's error for instance ids that do not exist; its message names them.
 const INSTANCE_NOT_FOUND: &str = "InvalidInstanceID.NotFound";
@@ -145,6 +148,7 @@ pub struct AwsCloud {
     ec2: ec2::Client,
     asg: asg::Client,
     elb: elb::Client,
+    cw: cw::Client,
 }
 
 impl AwsCloud {
@@ -215,6 +219,11 @@ impl AwsCloud {
                 .interceptor(CallCounter::new("ELBv2", &stats))
                 .build(),
         );
+        let cw = cw::Client::from_conf(
+            cw::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("CloudWatch", &stats))
+                .build(),
+        );
         AwsCloud {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint_url: sdk.endpoint_url().map(str::to_owned),
@@ -223,6 +232,7 @@ impl AwsCloud {
             ec2,
             asg,
             elb,
+            cw,
         }
     }
 
@@ -1480,6 +1490,41 @@ impl Cloud for AwsCloud {
             Some(err) => Err(err),
             None => Ok(()),
         }
+    }
+
+    // --- alarms ------------------------------------------------------------------------------
+
+    async fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>> {
+        const OP: &str = "CloudWatch.DescribeAlarms";
+        let mut out = BTreeMap::new();
+        for batch in names.chunks(ALARMS_PER_CALL) {
+            let request = self
+                .cw
+                .describe_alarms()
+                .set_alarm_names(Some(batch.to_vec()))
+                .alarm_types(cw::types::AlarmType::MetricAlarm)
+                .alarm_types(cw::types::AlarmType::CompositeAlarm)
+                .max_records(ALARMS_PER_CALL as i32);
+            let pages: Vec<_> = self
+                .call(OP, "alarms", request.into_paginator().send().try_collect())
+                .await?;
+            for page in pages {
+                let metric = page
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value()));
+                let composite = page
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value()));
+                for (name, state) in metric.chain(composite) {
+                    if let (Some(n), Some(s)) = (name, state) {
+                        out.insert(n.to_string(), s.as_str().to_string());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -1,7 +1,7 @@
 //! A wrapper that injects faults into any [`Cloud`]: the way to test what a real account does
 //! and an emulator cannot (an image whose instances never pass health checks).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -92,6 +92,7 @@ fault_cloud! {
         fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
         fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;
         fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;
+        fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>>;
         fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
         fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
         fn launch_template_version(&self, template_id: &str, version: &str) -> CloudResult<LaunchSpec>;

@@ -58,6 +58,13 @@ pub mod tag {
     /// On instances of a fleet: the launch template and version they were launched from.
     pub const LAUNCH_TEMPLATE: &str = "reroll:launch-template";
     pub const LAUNCH_VERSION: &str = "reroll:launch-version";
+    /// On a blue/green generation's own copy of a target group: the address of the stack's
+    /// target group it copies (with `reroll:group` and `reroll:generation` naming its owner).
+    pub const COPY_OF: &str = "reroll:copy-of";
+    /// On a blue/green generation: the share of listener traffic (percent) moved to it.
+    pub const TRAFFIC: &str = "reroll:traffic";
+    /// On a canary generation: the largest checkpoint (new instances) whose bake passed.
+    pub const BAKED: &str = "reroll:baked";
 }
 
 /// A failed cloud call.
@@ -509,6 +516,12 @@ pub trait Cloud: Send + Sync {
         template_id: &str,
         versions: &[i64],
     ) -> CloudResult<()>;
+
+    // --- alarms ------------------------------------------------------------------------------
+
+    /// The state (`OK`, `ALARM`, `INSUFFICIENT_DATA`) of each named CloudWatch alarm, metric
+    /// or composite, in batches of 100 names. Names that do not exist are absent from the map.
+    async fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>>;
 }
 
 /// A RunInstances request: `count` instances of one launch template version in one subnet.

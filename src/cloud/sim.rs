@@ -274,6 +274,11 @@ impl SimCloud {
     }
 
     /// Simulated time since the world was created.
+    /// Sets a CloudWatch alarm's state, creating the alarm if needed (for tests).
+    pub fn set_alarm_state(&self, name: &str, state: &str) {
+        self.with(|w, _| w.set_alarm_state(name, state));
+    }
+
     pub fn elapsed(&self) -> Duration {
         Duration::from_millis(self.now())
     }
@@ -887,6 +892,19 @@ impl Cloud for SimCloud {
             |w, op, batch, _| w.delete_launch_template_versions(op, template_id, batch),
         )
         .await
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for batch in names.chunks(100) {
+            let found = self
+                .call("CloudWatch.DescribeAlarms", |w, _, _| {
+                    Ok(w.alarm_states(batch))
+                })
+                .await?;
+            out.extend(found);
+        }
+        Ok(out)
     }
 }
 

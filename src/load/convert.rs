@@ -1,6 +1,7 @@
 //! From evaluated values to the typed desired model, with an error per wrong value.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use hcl::Value;
@@ -10,8 +11,8 @@ use super::parse::{RawAttr, RawBlock};
 use crate::cloud::Tags;
 use crate::names;
 use crate::stack::{
-    is_unknown, Capacity, GroupMode, HealthCheck, HealthGate, Listener, LoadBalancer, OnFailure,
-    Origin, Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
+    is_unknown, Canary, Capacity, GroupMode, HealthCheck, HealthGate, Hook, HookEvent, Listener,
+    LoadBalancer, OnFailure, Origin, Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
 };
 
 /// A block after evaluation: values of the attributes that evaluated, and nested blocks.
@@ -567,6 +568,7 @@ pub fn server_group(
     key: &str,
     address: String,
     origin: Origin,
+    dir: &Path,
     problems: &mut Vec<Problem>,
 ) -> Option<ServerGroup> {
     let mut f = Fields::new(e, problems);
@@ -596,7 +598,18 @@ pub fn server_group(
     let tags = f.get("tags", |c, v| c.string_map(v)).unwrap_or_default();
     let rollout_block = e.nested("rollout");
     let mut ok = f.ok;
-    let rollout = rollout(rollout_block, problems, &mut ok);
+    let rollout = rollout(rollout_block, dir, problems, &mut ok);
+    if let Some(r) = rollout_block {
+        ok &= check_strategy(
+            r,
+            &rollout,
+            mode,
+            e.attrs
+                .contains_key("target_groups")
+                .then_some(&target_groups),
+            problems,
+        );
+    }
     if let (Some(s), Some(empty)) = (&subnets, e.attrs.get("subnets")) {
         if s.is_empty() {
             problems.push(
@@ -723,7 +736,12 @@ fn capacity(c: &mut Conv, v: &Value) -> Option<Capacity> {
     Some(cap)
 }
 
-fn rollout(e: Option<&Evaluated>, problems: &mut Vec<Problem>, ok: &mut bool) -> Rollout {
+fn rollout(
+    e: Option<&Evaluated>,
+    dir: &Path,
+    problems: &mut Vec<Problem>,
+    ok: &mut bool,
+) -> Rollout {
     let mut r = Rollout::default();
     let Some(e) = e else { return r };
     let mut f = Fields::new(e, problems);
@@ -783,6 +801,229 @@ fn rollout(e: Option<&Evaluated>, problems: &mut Vec<Problem>, ok: &mut bool) ->
         f.ok &= hf.ok;
         r.health = gate;
     }
+    if let Some(steps) = f.get("traffic_steps", traffic_steps) {
+        r.traffic_steps = steps;
+    }
+    if let Some(d) = f.get("step_bake", |c, v| c.duration(v)) {
+        r.step_bake = d;
+    }
+    if let Some(d) = f.get("keep_blue", |c, v| c.duration(v)) {
+        r.keep_blue = d;
+    }
+    if let Some(c) = f.nested("canary") {
+        let mut cf = Fields::new(c, f.problems);
+        let mut canary = Canary::default();
+        if let Some(q) = cf.get("instances", |c, v| {
+            let q = c.quantity(v)?;
+            if matches!(q, Quantity::Count(0) | Quantity::Percent(0)) {
+                c.invalid(
+                    "a canary of no instances tests nothing".into(),
+                    "expected at least 1 instance or 1%",
+                );
+                return None;
+            }
+            Some(q)
+        }) {
+            canary.instances = q;
+        }
+        if let Some(d) = cf.get("bake", |c, v| c.duration(v)) {
+            canary.bake = d;
+        }
+        if let Some(steps) = cf.get("steps", canary_steps) {
+            canary.steps = steps;
+        }
+        f.ok &= cf.ok;
+        r.canary = canary;
+    }
+    for h in e.blocks.iter().filter(|b| b.block.ident == "hook") {
+        if let Some(hook) = hook(h, dir, f.problems) {
+            r.hooks.push(hook);
+        } else {
+            f.ok = false;
+        }
+    }
     *ok &= f.ok;
     r
+}
+
+/// `traffic_steps = [10, 50, 100]`: increasing percentages that end at 100.
+fn traffic_steps(c: &mut Conv, v: &Value) -> Option<Vec<u32>> {
+    let Value::Array(items) = v else {
+        c.wrong("a list of percentages, such as [10, 50, 100]", v);
+        return None;
+    };
+    let steps: Vec<u32> = items
+        .iter()
+        .map(|i| c.number(i, 1, 100).map(|n| n as u32))
+        .collect::<Option<_>>()?;
+    if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps.last() != Some(&100) {
+        c.invalid(
+            format!("`traffic_steps` must increase and end at 100, got {steps:?}"),
+            "expected increasing percentages ending at 100, such as [10, 50, 100]",
+        );
+        return None;
+    }
+    Some(steps)
+}
+
+/// `steps = ["10%", "50%"]`: increasing checkpoints after the canary.
+fn canary_steps(c: &mut Conv, v: &Value) -> Option<Vec<Quantity>> {
+    let Value::Array(items) = v else {
+        c.wrong(
+            "a list of counts or percentages, such as [\"10%\", \"50%\"]",
+            v,
+        );
+        return None;
+    };
+    let steps: Vec<Quantity> = items.iter().map(|i| c.quantity(i)).collect::<Option<_>>()?;
+    let percents: Option<Vec<u32>> = steps
+        .iter()
+        .map(|q| match q {
+            Quantity::Percent(p) => Some(*p),
+            Quantity::Count(_) => None,
+        })
+        .collect();
+    let counts: Option<Vec<u32>> = steps
+        .iter()
+        .map(|q| match q {
+            Quantity::Count(n) => Some(*n),
+            Quantity::Percent(_) => None,
+        })
+        .collect();
+    let increasing = |xs: &[u32]| xs.windows(2).all(|w| w[0] < w[1]);
+    let ok = match (percents, counts) {
+        (Some(p), _) => increasing(&p),
+        (_, Some(n)) => increasing(&n),
+        _ => true,
+    };
+    if !ok {
+        c.invalid(
+            "canary `steps` must increase".into(),
+            "expected increasing checkpoints, such as [\"10%\", \"50%\"]",
+        );
+        return None;
+    }
+    Some(steps)
+}
+
+/// `hook "after_wave" { command = ["./smoke.sh"], timeout = "5m" }`.
+pub fn hook(e: &Evaluated, dir: &Path, problems: &mut Vec<Problem>) -> Option<Hook> {
+    let event = HookEvent::parse(e.block.label());
+    if event.is_none() {
+        let names: Vec<&str> = HookEvent::ALL.iter().map(|e| e.as_str()).collect();
+        let mut p = Problem::new(format!("there is no hook event {:?}", e.block.label()))
+            .at(e.block.loc.clone())
+            .label(format!("expected one of {}", names.join(", ")));
+        if let Some(s) = super::diag::did_you_mean(e.block.label(), names.iter().copied()) {
+            p = p.help(format!("did you mean \"{s}\"?"));
+        }
+        problems.push(p);
+    }
+    let mut f = Fields::new(e, problems);
+    let command = f.req("command", |c, v| {
+        let list = c.string_list(v)?;
+        if list.is_empty() || list[0].trim().is_empty() {
+            c.invalid(
+                "a hook's `command` needs a program to run".into(),
+                "expected a list such as [\"./smoke.sh\", \"--quick\"]",
+            );
+            return None;
+        }
+        Some(list)
+    });
+    let timeout = f
+        .get("timeout", |c, v| c.duration(v))
+        .unwrap_or(Duration::from_secs(300));
+    if !f.ok {
+        return None;
+    }
+    Some(Hook {
+        event: event?,
+        command: command?,
+        timeout,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Settings that belong to another strategy are errors rather than silently ignored, and each
+/// strategy's needs are checked here, before anything touches AWS.
+fn check_strategy(
+    e: &Evaluated,
+    r: &Rollout,
+    mode: GroupMode,
+    target_groups: Option<&Vec<String>>,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let mut ok = true;
+    let strategy = match r.strategy {
+        Strategy::Rolling => "rolling",
+        Strategy::Canary => "canary",
+        Strategy::BlueGreen => "blue_green",
+    };
+    let loc_of = |name: &str| {
+        e.attrs
+            .get(name)
+            .map(|(_, a)| a.loc.clone())
+            .or_else(|| e.nested(name).map(|b| b.block.loc.clone()))
+    };
+    let mut misplaced = |name: &str, wants: &str| {
+        if let Some(at) = loc_of(name) {
+            problems.push(
+                Problem::new(format!(
+                    "`{name}` applies to strategy = \"{wants}\", but this rollout is \"{strategy}\""
+                ))
+                .at(at)
+                .label(format!("only for {wants}"))
+                .help(format!("set strategy = \"{wants}\", or remove `{name}`")),
+            );
+            ok = false;
+        }
+    };
+    if r.strategy != Strategy::Canary {
+        misplaced("canary", "canary");
+    }
+    if r.strategy != Strategy::BlueGreen {
+        for name in ["traffic_steps", "step_bake", "keep_blue"] {
+            misplaced(name, "blue_green");
+        }
+        for h in e.blocks.iter().filter(|b| {
+            b.block.ident == "hook" && b.block.label() == HookEvent::BeforeTrafficShift.as_str()
+        }) {
+            problems.push(
+                Problem::new(
+                    "a before_traffic_shift hook never runs in a rolling or canary rollout",
+                )
+                .at(h.block.loc.clone())
+                .label("only blue/green rollouts shift listener traffic")
+                .help("use after_wave to check each wave, or set strategy = \"blue_green\""),
+            );
+            ok = false;
+        }
+    }
+    if r.strategy == Strategy::BlueGreen {
+        let at = loc_of("strategy").unwrap_or_else(|| e.block.loc.clone());
+        if mode == GroupMode::Instances {
+            problems.push(
+                Problem::new("blue/green needs mode = \"asg\"")
+                    .at(at.clone())
+                    .label("each generation of a blue/green group is its own Auto Scaling group")
+                    .help("remove mode = \"instances\", or use strategy = \"rolling\""),
+            );
+            ok = false;
+        }
+        if target_groups.is_none_or(|t| t.is_empty()) {
+            problems.push(
+                Problem::new(
+                    "blue/green moves listener traffic, but this group has no target groups",
+                )
+                .at(at)
+                .label("nothing to shift")
+                .help(
+                    "attach the group to a target group that a load balancer listener forwards to",
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok
 }

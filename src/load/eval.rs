@@ -349,6 +349,12 @@ impl<'a> Evaluator<'a> {
                 self.stack.tags = self.conv(attr).string_map(&v).unwrap_or_default();
             }
         }
+        for hook in block.blocks.iter().filter(|b| b.ident == "hook") {
+            let body = self.eval_tree(scope, &ctx, hook);
+            if let Some(h) = convert::hook(&body, &scope.module.dir, &mut self.problems) {
+                self.stack.hooks.push(h);
+            }
+        }
     }
 
     fn conv<'c>(&'c mut self, attr: &'c RawAttr) -> Conv<'c> {
@@ -621,6 +627,7 @@ impl<'a> Evaluator<'a> {
                         &key,
                         address,
                         self.origin(&block.loc),
+                        &scope.module.dir,
                         &mut self.problems,
                     ) {
                         self.stack.server_groups.push(g);

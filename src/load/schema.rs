@@ -25,10 +25,17 @@ use Multiplicity::{AtMostOne, Many};
 
 const NAME: &[&str] = &["name"];
 
+pub static HOOK: BlockSchema = BlockSchema {
+    labels: &["event"],
+    attrs: &[("command", true), ("timeout", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
 pub static STACK: BlockSchema = BlockSchema {
     labels: NAME,
     attrs: &[("region", false), ("tags", false)],
-    blocks: &[],
+    blocks: &[("hook", &HOOK, Many)],
     any_attrs: false,
 };
 
@@ -141,6 +148,13 @@ pub static HEALTH: BlockSchema = BlockSchema {
     any_attrs: false,
 };
 
+pub static CANARY: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("instances", false), ("bake", false), ("steps", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
 pub static ROLLOUT: BlockSchema = BlockSchema {
     labels: &[],
     attrs: &[
@@ -149,8 +163,15 @@ pub static ROLLOUT: BlockSchema = BlockSchema {
         ("max_unavailable", false),
         ("on_failure", false),
         ("keep_previous", false),
+        ("traffic_steps", false),
+        ("step_bake", false),
+        ("keep_blue", false),
     ],
-    blocks: &[("health", &HEALTH, AtMostOne)],
+    blocks: &[
+        ("health", &HEALTH, AtMostOne),
+        ("canary", &CANARY, AtMostOne),
+        ("hook", &HOOK, Many),
+    ],
     any_attrs: false,
 };
 

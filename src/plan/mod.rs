@@ -83,6 +83,13 @@ pub struct AttrDiff {
 pub struct Wave {
     pub launch: u32,
     pub drain: u32,
+    /// A canary checkpoint: the wave then bakes this long before the rollout goes on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bake_seconds: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +101,10 @@ pub struct RolloutPlan {
     pub max_surge: u32,
     pub max_unavailable: u32,
     pub waves: Vec<Wave>,
-    /// Estimated duration, from boot, health-check and deregistration settings.
+    /// Blue/green: shares of listener traffic moved to the new generation, in turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic_steps: Vec<u32>,
+    /// Estimated duration, from boot, health-check and deregistration settings (and bakes).
     pub estimate_seconds: u64,
 }
 
@@ -175,25 +185,57 @@ pub fn fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
 /// healthy, then drains old ones as far as `desired - u` serving instances allows. When there
 /// is no headroom (no surge), a wave first drains what the unavailability allows.
 pub fn waves(desired: u32, surge: u32, unavailable: u32) -> Vec<Wave> {
+    checkpointed_waves(desired, surge, unavailable, &[], 0)
+}
+
+/// Waves that stop at canary checkpoints (numbers of new instances), each baked for `bake`
+/// seconds, before the rest rolls with the usual surge and unavailability.
+pub fn checkpointed_waves(
+    desired: u32,
+    surge: u32,
+    unavailable: u32,
+    checkpoints: &[u32],
+    bake: u64,
+) -> Vec<Wave> {
     let mut out = Vec::new();
     let floor = desired.saturating_sub(unavailable);
     let (mut old, mut new) = (desired, 0u32);
-    while old > 0 || new < desired {
-        let headroom = (desired + surge).saturating_sub(old + new);
-        let launch = headroom.min(desired - new);
-        if launch == 0 {
-            let drain = old.min((old + new).saturating_sub(floor));
-            if drain == 0 {
-                break; // cannot progress; validation rejects such settings
+    for cap in checkpoints.iter().copied().chain([desired]) {
+        let keep = desired - cap.min(desired);
+        while old > keep || new < cap {
+            let headroom = (desired + surge).saturating_sub(old + new);
+            let launch = headroom.min(cap - new);
+            let drainable = |old: u32, new: u32| {
+                old.min((old + new).saturating_sub(floor))
+                    .min(old.saturating_sub(keep))
+            };
+            if launch == 0 {
+                let drain = drainable(old, new);
+                if drain == 0 {
+                    break; // cannot progress; validation rejects such settings
+                }
+                old -= drain;
+                out.push(Wave {
+                    launch: 0,
+                    drain,
+                    bake_seconds: 0,
+                });
+                continue;
             }
+            new += launch;
+            let drain = drainable(old, new);
             old -= drain;
-            out.push(Wave { launch: 0, drain });
-            continue;
+            out.push(Wave {
+                launch,
+                drain,
+                bake_seconds: 0,
+            });
         }
-        new += launch;
-        let drain = old.min((old + new).saturating_sub(floor));
-        old -= drain;
-        out.push(Wave { launch, drain });
+        if cap < desired {
+            if let Some(w) = out.last_mut() {
+                w.bake_seconds = bake;
+            }
+        }
     }
     out
 }
@@ -213,7 +255,16 @@ fn estimate(waves: &[Wave], g: &ServerGroup, stack: &Stack) -> u64 {
         })
         .fold((0, 0), |(h, d), (h2, d2)| (h.max(h2), d.max(d2)));
     let per_wave = BOOT + health.max(g.rollout.health.grace.as_secs());
-    waves.len() as u64 * per_wave + drain
+    let bakes: u64 = waves.iter().map(|w| w.bake_seconds).sum();
+    if g.rollout.strategy == crate::stack::Strategy::BlueGreen && waves.len() == 1 {
+        // Launch at full size, shift traffic step by step, keep blue, then drain it.
+        let steps = g.rollout.traffic_steps.len().saturating_sub(1) as u64;
+        return per_wave
+            + steps * g.rollout.step_bake.as_secs()
+            + g.rollout.keep_blue.as_secs()
+            + drain;
+    }
+    waves.len() as u64 * per_wave + drain + bakes
 }
 
 fn rollout_plan(
@@ -231,15 +282,34 @@ fn rollout_plan(
     } else {
         surge
     };
-    let w = if from.is_some() {
-        waves(desired, surge, unavailable)
-    } else {
-        vec![Wave {
+    let blue_green = g.rollout.strategy == crate::stack::Strategy::BlueGreen;
+    let w = match (from, g.rollout.strategy) {
+        (Some(_), crate::stack::Strategy::Canary) => checkpointed_waves(
+            desired,
+            surge,
+            unavailable,
+            &g.rollout.canary.checkpoints(desired),
+            g.rollout.canary.bake.as_secs(),
+        ),
+        // Green comes up whole; blue drains whole once traffic has moved.
+        (Some(_), crate::stack::Strategy::BlueGreen) => vec![Wave {
+            launch: desired,
+            drain: desired,
+            bake_seconds: 0,
+        }],
+        (Some(_), _) => waves(desired, surge, unavailable),
+        (None, _) => vec![Wave {
             launch: desired,
             drain: 0,
-        }]
+            bake_seconds: 0,
+        }],
     };
     let estimate_seconds = estimate(&w, g, stack);
+    let traffic_steps = if blue_green && from.is_some() {
+        g.rollout.traffic_steps.clone()
+    } else {
+        Vec::new()
+    };
     RolloutPlan {
         from_generation: from,
         to_generation: to,
@@ -248,6 +318,7 @@ fn rollout_plan(
         max_surge: surge,
         max_unavailable: unavailable,
         waves: w,
+        traffic_steps,
         estimate_seconds,
     }
 }
@@ -323,17 +394,22 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
     }
 
     warnings.extend(quota_warnings(stack));
-    for g in stack
-        .server_groups
-        .iter()
-        .filter(|g| !g.rollout.health.alarms.is_empty())
-    {
-        warnings.push(format!(
-            "{}: health.alarms ({}) are not checked by this version of reroll; only target \
-             health gates the rollout",
-            g.address,
-            g.rollout.health.alarms.join(", ")
-        ));
+    for g in &stack.server_groups {
+        for alarm in &g.rollout.health.alarms {
+            match observed.alarms.get(alarm).map(String::as_str) {
+                None => warnings.push(format!(
+                    "{}: CloudWatch alarm {alarm:?} does not exist; apply will refuse to roll \
+                     this group until it does",
+                    g.address
+                )),
+                Some("ALARM") => warnings.push(format!(
+                    "{}: CloudWatch alarm {alarm:?} is in ALARM now; a rollout would stop at \
+                     its first health check",
+                    g.address
+                )),
+                Some(_) => {}
+            }
+        }
     }
     changes.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     Ok(Plan {
@@ -530,7 +606,7 @@ pub fn listener_spec(l: &crate::stack::Listener, observed: &Observed) -> Listene
             .iter()
             .map(|(address, weight)| crate::cloud::Forward {
                 target_group_arn: observed
-                    .target_group_arn(address)
+                    .serving_target_group_arn(address)
                     .map(String::from)
                     .unwrap_or_else(|| format!("{address} {UNKNOWN_APPLY}")),
                 weight: *weight,
@@ -544,6 +620,12 @@ fn forward_text(spec: &ListenerSpec, observed: &Observed) -> String {
         .target_groups
         .values()
         .map(|t| (t.info.arn.as_str(), t.address.as_str()))
+        .chain(
+            observed
+                .copies
+                .iter()
+                .map(|c| (c.info.arn.as_str(), c.of.as_str())),
+        )
         .collect();
     let parts: Vec<String> = spec
         .forward
@@ -630,10 +712,10 @@ fn plan_load_balancer(
     .into_iter()
     .flatten()
     .collect();
-    let have_listeners: BTreeMap<u16, &ListenerSpec> = have
+    let have_listeners: BTreeMap<u16, ListenerSpec> = have
         .listeners
         .iter()
-        .map(|l| (l.spec.port, &l.spec))
+        .map(|l| (l.spec.port, observed.canonical_listener(&l.spec)))
         .collect();
     let want_listeners: BTreeMap<u16, ListenerSpec> = lb
         .listeners
@@ -689,7 +771,7 @@ pub fn target_group_arns(g: &ServerGroup, observed: &Observed) -> Vec<String> {
         .iter()
         .map(|a| {
             observed
-                .target_group_arn(a)
+                .serving_target_group_arn(a)
                 .map(String::from)
                 .unwrap_or_else(|| format!("{a} {UNKNOWN_APPLY}"))
         })
@@ -706,6 +788,12 @@ fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Opt
         .target_groups
         .values()
         .map(|t| (t.info.arn.as_str(), t.address.as_str()))
+        .chain(
+            observed
+                .copies
+                .iter()
+                .map(|c| (c.info.arn.as_str(), c.of.as_str())),
+        )
         .collect();
     let names = |set: &BTreeSet<String>| {
         set.iter()

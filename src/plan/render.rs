@@ -98,6 +98,43 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
     if let Some(r) = &c.rollout {
         let waves = r.waves.len();
         let line = match r.from_generation {
+            Some(_) if r.strategy == crate::stack::Strategy::BlueGreen => format!(
+                "blue/green: launch {} in new target groups, shift traffic {}, keep blue, \
+                 then drain it, about {}",
+                r.desired,
+                r.traffic_steps
+                    .iter()
+                    .map(|p| format!("{p}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                human_duration(r.estimate_seconds)
+            ),
+            Some(_) if r.strategy == crate::stack::Strategy::Canary => {
+                let mut new = 0;
+                let checkpoints: Vec<String> = r
+                    .waves
+                    .iter()
+                    .filter_map(|w| {
+                        new += w.launch;
+                        (w.bake_seconds > 0)
+                            .then(|| format!("{new} baked {}", human_duration(w.bake_seconds)))
+                    })
+                    .collect();
+                let rest = r
+                    .waves
+                    .iter()
+                    .rev()
+                    .take_while(|w| w.bake_seconds == 0)
+                    .count();
+                format!(
+                    "canary: {}, then the rest in {rest} wave{} (max_surge {}, max_unavailable {}), about {}",
+                    checkpoints.join(", "),
+                    if rest == 1 { "" } else { "s" },
+                    r.max_surge,
+                    r.max_unavailable,
+                    human_duration(r.estimate_seconds)
+                )
+            }
             Some(_) => {
                 let biggest = r.waves.iter().map(|w| w.launch).max().unwrap_or(0);
                 format!(

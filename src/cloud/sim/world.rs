@@ -233,6 +233,9 @@ pub struct World {
     /// RunInstances idempotency tokens and the instances they launched.
     client_tokens: BTreeMap<String, Vec<String>>,
     buckets: Buckets,
+    /// CloudWatch alarms by name, with their state (`OK`, `ALARM`, …).
+    #[serde(default)]
+    alarms: BTreeMap<String, String>,
 }
 
 fn not_found(operation: &'static str, what: impl Into<String>, code: &str) -> CloudError {
@@ -332,6 +335,7 @@ impl World {
             listeners: BTreeMap::new(),
             client_tokens: BTreeMap::new(),
             buckets: Buckets::default(),
+            alarms: BTreeMap::new(),
         }
     }
 
@@ -1036,6 +1040,18 @@ impl World {
             .or_default()
             .insert(id.clone(), image);
         Ok(id)
+    }
+
+    pub fn alarm_states(&self, names: &[String]) -> BTreeMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| Some((n.clone(), self.alarms.get(n)?.clone())))
+            .collect()
+    }
+
+    /// Creates the alarm if needed, as PutMetricAlarm then SetAlarmState would.
+    pub fn set_alarm_state(&mut self, name: &str, state: &str) {
+        self.alarms.insert(name.to_string(), state.to_string());
     }
 
     pub fn find_vpcs(&mut self, tags: &Tags) -> Vec<VpcInfo> {

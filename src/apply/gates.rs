@@ -1,0 +1,99 @@
+//! Health gates shared by every strategy: CloudWatch alarms that must stay quiet, bakes that
+//! must stay healthy for a while, and hooks that must pass.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::hooks::{self, HookContext};
+use super::rollout::Stop;
+use crate::cloud::{Cloud, CloudError};
+use crate::stack::{HookEvent, ServerGroup, Stack};
+
+/// Why a gate did not pass.
+#[derive(Debug)]
+pub enum GateFailure {
+    /// The cloud could not be asked.
+    Cloud(CloudError),
+    /// The gate failed: an alarm fired, the canary went unhealthy, a hook failed.
+    Failed(String),
+}
+
+impl From<CloudError> for GateFailure {
+    fn from(e: CloudError) -> Self {
+        GateFailure::Cloud(e)
+    }
+}
+
+/// Fails when any of the alarms is in ALARM (one call per 100 alarms). An alarm that
+/// vanished mid-rollout fails too: a gate that cannot be read does not pass.
+pub async fn check_alarms(cloud: &dyn Cloud, names: &[String]) -> Result<(), GateFailure> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let states = cloud.alarm_states(names).await?;
+    for name in names {
+        match states.get(name).map(String::as_str) {
+            Some("ALARM") => {
+                return Err(GateFailure::Failed(format!(
+                    "CloudWatch alarm {name:?} is in ALARM"
+                )))
+            }
+            None => {
+                return Err(GateFailure::Failed(format!(
+                    "CloudWatch alarm {name:?} no longer exists"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs the stack's and the group's hooks for `event`.
+pub async fn run_hooks(
+    stack: &Stack,
+    g: &ServerGroup,
+    event: HookEvent,
+    ctx: &HookContext,
+) -> Result<(), GateFailure> {
+    let hooks = stack.hooks_for(g, event);
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    hooks::run(&hooks, ctx)
+        .await
+        .map_err(|e| GateFailure::Failed(e.to_string()))
+}
+
+/// Holds for `duration`, checking `check` every `poll`. Returns false when stopped (Ctrl-C)
+/// before the end: the bake is not done and is run again on resume.
+pub async fn bake(
+    what: &str,
+    address: &str,
+    duration: Duration,
+    poll: Duration,
+    stop: &Stop,
+    mut check: impl AsyncFnMut() -> Result<(), GateFailure>,
+) -> Result<bool, GateFailure> {
+    let end = Instant::now() + duration;
+    tracing::info!(%address, "baking {what} for {}", humantime::format_duration(duration));
+    let mut last_note = Instant::now();
+    loop {
+        check().await?;
+        let now = Instant::now();
+        if now >= end {
+            tracing::info!(%address, "{what} baked");
+            return Ok(true);
+        }
+        if stop.requested() {
+            return Ok(false);
+        }
+        if now.duration_since(last_note) >= Duration::from_secs(60) {
+            let left = Duration::from_secs((end - now).as_secs());
+            tracing::info!(%address, "baking {what}: {} left", humantime::format_duration(left));
+            last_note = now;
+        }
+        tokio::time::sleep(poll.min(end - now)).await;
+    }
+}
