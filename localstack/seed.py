@@ -18,6 +18,7 @@ import sys
 
 VPC_CIDR = "10.0.0.0/16"
 VPC_NAME = "demo"
+ALARM_NAME = "demo-5xx"
 # /20s: room for thousands of instances (moto places a group's instances in its first subnet).
 SUBNETS = [("a", "10.0.16.0/20"), ("b", "10.0.32.0/20")]
 SG_NAME = "demo-web"
@@ -39,6 +40,7 @@ class Seeder:
     def __init__(self, session, endpoint_url, region, log):
         self.region = region
         self.ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint_url)
+        self.cloudwatch = session.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
         self.log = log
         self.created = []
 
@@ -170,11 +172,32 @@ class Seeder:
             out.append({"id": image_id, "name": name, "version": version})
         return out
 
+    def alarm(self):
+        """A CloudWatch alarm the example stacks gate their rollouts on, left in OK."""
+        found = self.cloudwatch.describe_alarms(AlarmNames=[ALARM_NAME])["MetricAlarms"]
+        if not found:
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=ALARM_NAME,
+                Namespace="AWS/ApplicationELB",
+                MetricName="HTTPCode_Target_5XX_Count",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=10,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+            self.cloudwatch.set_alarm_state(
+                AlarmName=ALARM_NAME, StateValue="OK", StateReason="seeded"
+            )
+        self.note("alarm", ALARM_NAME, "5xx gate", not found)
+        return ALARM_NAME
+
     def run(self, with_amis):
         vpc_id = self.vpc()
         subnets = self.subnets(vpc_id)
         sg_id = self.security_group(vpc_id)
         amis = self.amis() if with_amis else []
+        alarm = self.alarm() if with_amis else None
         return {
             "region": self.region,
             "vpc_id": vpc_id,
@@ -183,6 +206,7 @@ class Seeder:
             "security_group_id": sg_id,
             "ami_ids": [a["id"] for a in amis],
             "amis": amis,
+            "alarm": alarm,
             "created": self.created,
         }
 

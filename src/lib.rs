@@ -13,5 +13,6 @@ pub mod names;
 pub mod observe;
 pub mod plan;
 pub mod resolve;
+pub mod rollback;
 pub mod stack;
 pub mod status;

@@ -77,13 +77,14 @@ pub async fn bake(
     mut check: impl AsyncFnMut() -> Result<(), GateFailure>,
 ) -> Result<bool, GateFailure> {
     let end = Instant::now() + duration;
-    tracing::info!(%address, "baking {what} for {}", humantime::format_duration(duration));
+    let total = humantime::format_duration(duration);
+    tracing::info!(%address, "watching {what} for {total}");
     let mut last_note = Instant::now();
     loop {
         check().await?;
         let now = Instant::now();
         if now >= end {
-            tracing::info!(%address, "{what} baked");
+            tracing::info!(%address, "{what}: {total} healthy, alarms quiet");
             return Ok(true);
         }
         if stop.requested() {
@@ -91,7 +92,7 @@ pub async fn bake(
         }
         if now.duration_since(last_note) >= Duration::from_secs(60) {
             let left = Duration::from_secs((end - now).as_secs());
-            tracing::info!(%address, "baking {what}: {} left", humantime::format_duration(left));
+            tracing::info!(%address, "watching {what}: {} left", humantime::format_duration(left));
             last_note = now;
         }
         tokio::time::sleep(poll.min(end - now)).await;

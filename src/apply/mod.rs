@@ -7,6 +7,7 @@
 //! [`deletions`]. Each step observes before it acts, so running apply again after an
 //! interruption continues from what exists.
 
+pub mod bluegreen;
 mod decide;
 pub mod fleet;
 pub mod gates;
@@ -369,7 +370,11 @@ async fn one_group(
             .is_some_and(|r| r.from_generation.is_none());
     let w = match change.action {
         Action::Replace | Action::Resume if !first_resume => {
-            let r = rollout::roll(cloud, stack, g, change, observed, opts, stop).await?;
+            let r = if g.rollout.strategy == crate::stack::Strategy::BlueGreen {
+                bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?
+            } else {
+                rollout::roll(cloud, stack, g, change, observed, opts, stop).await?
+            };
             return Ok(r.waves);
         }
         Action::Resume => resume_first(g, observed, change)?,

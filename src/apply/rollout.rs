@@ -45,8 +45,8 @@ impl Stop {
 /// Processes that would fight a rollout: rebalancing, alarm-driven and scheduled scaling; on
 /// the old generation also health-check replacement (its drained instances must not be
 /// replaced).
-const SUSPEND_NEW: &[&str] = &["AZRebalance", "AlarmNotification", "ScheduledActions"];
-const SUSPEND_OLD: &[&str] = &[
+pub(super) const SUSPEND_NEW: &[&str] = &["AZRebalance", "AlarmNotification", "ScheduledActions"];
+pub(super) const SUSPEND_OLD: &[&str] = &[
     "AZRebalance",
     "AlarmNotification",
     "ScheduledActions",
@@ -66,18 +66,18 @@ pub struct RolloutReport {
 }
 
 /// The two generations a rollout moves between.
-struct Pair {
-    old: GroupInfo,
-    old_number: u32,
+pub(super) struct Pair {
+    pub(super) old: GroupInfo,
+    pub(super) old_number: u32,
     /// How to grow the new generation.
-    new_gen: fleet::Generation,
-    new_name: String,
-    new_number: u32,
+    pub(super) new_gen: fleet::Generation,
+    pub(super) new_name: String,
+    pub(super) new_number: u32,
     /// The old group's capacity before the rollout: what a rollback restores.
-    from_capacity: (u32, u32, u32),
+    pub(super) from_capacity: (u32, u32, u32),
     /// The plan's estimate of the rollout's duration.
-    estimate: Duration,
-    target_group_arns: Vec<String>,
+    pub(super) estimate: Duration,
+    pub(super) target_group_arns: Vec<String>,
 }
 
 /// Replaces (or resumes replacing) one server group.
@@ -198,7 +198,7 @@ pub async fn roll(
 }
 
 /// Creates the new generation (Replace) or finds it (Resume).
-async fn prepare(
+pub(super) async fn prepare(
     fleet: &Fleet<'_>,
     stack: &Stack,
     g: &ServerGroup,
@@ -334,7 +334,7 @@ async fn find_group(fleet: &Fleet<'_>, name: &str) -> Result<GroupInfo, ApplyErr
 }
 
 /// Suspends the processes not already suspended, and records which ones we did.
-async fn suspend(
+pub(super) async fn suspend(
     fleet: &Fleet<'_>,
     group: &GroupInfo,
     processes: &[&str],
@@ -378,7 +378,7 @@ fn suspended_by_us(group: &GroupInfo) -> BTreeSet<String> {
 
 /// Resumes what reroll suspended on these groups. Best effort: logs and goes on, so that a
 /// failure here never hides the rollout's own outcome.
-async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
+pub(super) async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
     if fleet.instances_mode() {
         return;
     }
@@ -556,7 +556,7 @@ async fn look(
 
 /// What hooks are told: both generations, and the new instances with their private IPs
 /// (one DescribeInstances call, only when a hook is about to run).
-async fn hook_context(
+pub(super) async fn hook_context(
     cloud: &dyn Cloud,
     stack: &Stack,
     g: &ServerGroup,
@@ -831,7 +831,7 @@ async fn rounds(
 
 /// The rollout succeeded: the new generation serves, the old one is retired or removed, and
 /// generations beyond `keep_previous` go.
-async fn finish(
+pub(super) async fn finish(
     fleet: &Fleet<'_>,
     g: &ServerGroup,
     og: &ObservedGroup,
@@ -856,6 +856,7 @@ async fn finish(
     }
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
+    t.insert(tag::ROLLED_BACK.into(), String::new());
     fleet.tag(&pair.old.name, &t).await?;
     restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
 
@@ -888,6 +889,21 @@ async fn finish(
     if !fleet.instances_mode() {
         let limit = Duration::from_secs(900);
         wait::wait_groups_gone(cloud, fleet.stack, &names, limit, opts.poll).await?;
+        // Blue/green generations take their own target groups with them.
+        let numbers: Vec<String> = doomed.iter().map(|d| d.0.to_string()).collect();
+        let copies = cloud
+            .list_target_groups(fleet.stack, &names::elb_prefix(fleet.stack))
+            .await?;
+        for tg in copies.iter().filter(|t| {
+            t.tags.contains_key(tag::COPY_OF)
+                && t.tags.get(tag::GROUP) == Some(&g.key)
+                && t.tags.get(tag::GENERATION).is_some_and(|n| numbers.contains(n))
+        }) {
+            tracing::info!(address = %g.address, target_group = %tg.spec.name, "removing the target group of a removed generation");
+            if let Err(e) = cloud.delete_target_group(&tg.arn).await {
+                tracing::warn!(target_group = %tg.spec.name, error = %e, "could not delete target group");
+            }
+        }
     }
     // Launch template versions of removed generations: only worth a call once they pile up
     // (a template holds up to 10,000).

@@ -131,10 +131,12 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             json,
         } => apply_command(ctx, &path, &vars, auto_approve, parallelism, force, json).await,
         Command::Status { path, vars } => status(ctx, &path, &vars).await,
-        Command::Rollback { .. } => bail!(
-            "rollback to a previous generation is not available in this version of reroll; \
-             nothing was changed"
-        ),
+        Command::Rollback {
+            path,
+            vars,
+            group,
+            auto_approve,
+        } => rollback_command(ctx, &path, &vars, group.as_deref(), auto_approve).await,
         Command::Destroy {
             path,
             vars,
@@ -327,7 +329,7 @@ fn confirm(question: &str, auto_approve: bool) -> Result<bool> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("no terminal to confirm on: pass --auto-approve to apply without asking");
+        bail!("no terminal to confirm on: pass --auto-approve to go ahead without asking");
     }
     eprint!("{question} Only 'yes' is accepted: ");
     std::io::stderr().flush().ok();
@@ -365,16 +367,7 @@ async fn apply_command(
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
-    let live = color_stderr() && ctx.global.log_format == args::LogFormat::Text;
-    let opts = ApplyOptions {
-        parallelism,
-        poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
-        progress: if live {
-            std::sync::Arc::new(view::LiveView::default()).progress()
-        } else {
-            Default::default()
-        },
-    };
+    let opts = apply_options(ctx, parallelism);
     let started = std::time::Instant::now();
     let (result, reports) = engine::execute(&w.cloud, w.session, &plan, &opts, &ctx.stop).await;
     if !reports.is_empty() {
@@ -390,25 +383,89 @@ async fn apply_command(
             print_outputs(&stack);
             Ok(EXIT_OK)
         }
-        Err(EngineError::Apply(ApplyError::RolledBack { address, message })) => {
+        Err(e) => rollout_failure(e, "reroll apply"),
+    }
+}
+
+fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
+    let live = color_stderr() && ctx.global.log_format == args::LogFormat::Text;
+    ApplyOptions {
+        parallelism,
+        poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+        progress: if live {
+            std::sync::Arc::new(view::LiveView::default()).progress()
+        } else {
+            Default::default()
+        },
+    }
+}
+
+/// The exit code and message of a failed rollout, whichever command ran it.
+fn rollout_failure(e: EngineError, command: &str) -> Result<u8> {
+    match e {
+        EngineError::Apply(ApplyError::RolledBack { address, message }) => {
             eprintln!("error: {address}: rollout failed and was rolled back: {message}");
             Ok(EXIT_ROLLED_BACK)
         }
-        Err(EngineError::Apply(ApplyError::Paused { address, message })) => {
+        EngineError::Apply(ApplyError::Paused { address, message }) => {
             eprintln!(
                 "error: {address}: rollout stopped part-way: {message}\n\
                  A person must look: `reroll status` shows both generations."
             );
             Ok(EXIT_PAUSED)
         }
-        Err(EngineError::Apply(ApplyError::Interrupted { address, message })) => {
+        EngineError::Apply(ApplyError::Interrupted { address, message }) => {
             eprintln!(
-                "{address}: {message}.\nRun the same `reroll apply` again to continue: the plan \
-                 shows a Resume."
+                "{address}: {message}.\nRun the same `{command}` again to continue."
             );
             Ok(EXIT_INTERRUPTED)
         }
-        Err(e) => Err(engine_error(e)),
+        e => Err(engine_error(e)),
+    }
+}
+
+/// `reroll rollback`: the previous retained generation of each group (or of `--group`)
+/// serves again.
+async fn rollback_command(
+    ctx: &Ctx,
+    path: &Path,
+    vars: &VarArgs,
+    group: Option<&str>,
+    auto_approve: bool,
+) -> Result<u8> {
+    let _lock = lock(ctx, path, &inputs(vars, None), "reroll rollback")?;
+    let mut allow_missing = inputs(vars, ctx.global.region.clone());
+    // The stack's variables do not matter for going back: only its names and groups do.
+    allow_missing.allow_missing = true;
+    let w = world(ctx, path, allow_missing).await?;
+    let targets = reroll::rollback::targets(&w.session.stack, &w.session.observed, group)
+        .map_err(|e| anyhow::anyhow!("cannot roll back: {e}"))?;
+    println!("reroll will roll back:\n");
+    for t in &targets {
+        println!("  ↶ {}", t.describe());
+    }
+    println!();
+    if !confirm("Roll back?", auto_approve)? {
+        eprintln!("Rollback cancelled; nothing was changed.");
+        return Ok(EXIT_ERROR);
+    }
+    let opts = apply_options(ctx, 1);
+    let started = std::time::Instant::now();
+    let (result, reports) =
+        reroll::rollback::execute(&w.cloud, &w.session, &targets, &opts, &ctx.stop).await;
+    if !reports.is_empty() {
+        eprint!("\n{}", summary_table(&reports));
+    }
+    match result {
+        Ok(()) => {
+            eprintln!(
+                "Rollback complete in {}. The stack file still describes the newer definition: \
+                 `reroll plan` shows the difference, and `reroll apply` would roll forward again.",
+                plan::human_duration(started.elapsed().as_secs())
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => rollout_failure(e, "reroll rollback"),
     }
 }
 

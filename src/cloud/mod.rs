@@ -65,6 +65,8 @@ pub mod tag {
     pub const TRAFFIC: &str = "reroll:traffic";
     /// On a canary generation: the largest checkpoint (new instances) whose bake passed.
     pub const BAKED: &str = "reroll:baked";
+    /// On a generation that serves again through `reroll rollback`: `from vNNN at <time>`.
+    pub const ROLLED_BACK: &str = "reroll:rolled-back";
 }
 
 /// A failed cloud call.

@@ -267,7 +267,7 @@ fn estimate(waves: &[Wave], g: &ServerGroup, stack: &Stack) -> u64 {
     waves.len() as u64 * per_wave + drain + bakes
 }
 
-fn rollout_plan(
+pub fn rollout_plan(
     stack: &Stack,
     g: &ServerGroup,
     desired: u32,
@@ -1020,7 +1020,18 @@ fn plan_server_group(
             }
         }
         diffs.extend(cap_diffs);
-        let reason = if fp.is_none() {
+        let rolled_back = active
+            .group
+            .tags
+            .get(crate::cloud::tag::ROLLED_BACK)
+            .filter(|v| !v.is_empty());
+        let reason = if let Some(when) = rolled_back {
+            format!(
+                "the account was rolled back to v{:03} ({when}) by `reroll rollback`, but the \
+                 stack file still asks for another definition; applying rolls forward again",
+                active.number
+            )
+        } else if fp.is_none() {
             "the instance definition depends on values known after apply".to_string()
         } else {
             let forced: Vec<&str> = diffs

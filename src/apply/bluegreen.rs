@@ -1,0 +1,771 @@
+//! Blue/green: the new generation (green) comes up at full size behind its own copies of the
+//! group's target groups, then listener traffic moves from the serving generation (blue) to
+//! green, all at once or in weighted steps. Blue stays at capacity for `keep_blue`, the
+//! instant-rollback window, and is then retired.
+//!
+//! Progress lives in the account: green carries `reroll:state = rolling` and
+//! `reroll:traffic = <percent>`, and the listeners' weights say where traffic is. Any failure
+//! moves traffic back to blue first, then removes green.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::fleet::Fleet;
+use super::gates::{self, GateFailure};
+use super::rollout::{self, Pair, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
+use super::{longest_drain, wait, ApplyError, ApplyOptions};
+use crate::cloud::{
+    tag, Cloud, CloudError, Forward, ListenerInfo, TargetGroupSpec, Tags,
+};
+use crate::names;
+use crate::observe::{GenerationState, Observed, ObservedGroup};
+use crate::plan::Change;
+use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack};
+
+/// A weighted forward action holds at most this many target groups.
+const FORWARD_TARGET_GROUPS_MAX: usize = 5;
+/// Weights range from 0 to 999.
+const WEIGHT_MAX: u32 = 999;
+
+/// One of the group's target groups: where blue gets its traffic, and green's copy of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    pub address: String,
+    pub blue: String,
+    pub green: String,
+}
+
+/// The name of generation `number`'s copy of target group `address` (≤32 characters).
+pub fn copy_name(stack: &str, group_key: &str, address: &str, number: u32) -> String {
+    let label = address.rsplit('.').next().unwrap_or(address);
+    names::elb_name(stack, &format!("{group_key}-{label}-v{number:03}"))
+}
+
+/// Rolls (or resumes rolling) `g` blue/green.
+pub async fn roll(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> Result<RolloutReport, ApplyError> {
+    let started = Instant::now();
+    let og = observed
+        .groups
+        .get(&g.key)
+        .expect("a replaced group is observed");
+    let plan = change
+        .rollout
+        .as_ref()
+        .expect("replace and resume changes carry a rollout plan");
+    let desired = plan.desired;
+    let active = og.active().ok_or_else(|| {
+        ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
+    })?;
+    let number = og
+        .generations
+        .iter()
+        .rev()
+        .find(|x| x.state == GenerationState::Rolling)
+        .map_or(plan.to_generation, |x| x.number);
+    let lanes = lanes(cloud, stack, g, observed, number).await?;
+    let green_arns: Vec<String> = lanes.iter().map(|l| l.green.clone()).collect();
+    let fleet = Fleet::new(cloud, &stack.name, g, green_arns.clone());
+    let pair = rollout::prepare(&fleet, stack, g, change, og).await?;
+    debug_assert_eq!(pair.new_number, number);
+    let listeners = listeners_of(observed, &lanes)?;
+
+    rollout::suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
+    if let Some(green) = fleet.find(&pair.new_name).await? {
+        rollout::suspend(&fleet, &green, SUSPEND_NEW).await?;
+    }
+    let b = BlueGreen {
+        cloud,
+        stack,
+        g,
+        og,
+        fleet: &fleet,
+        pair: &pair,
+        lanes: &lanes,
+        listeners,
+        desired,
+        opts,
+        stop,
+    };
+    tracing::info!(
+        address = %g.address, blue = %pair.old.name, green = %pair.new_name,
+        "blue/green: {} → {}", active.group.name, pair.new_name
+    );
+    match b.run().await {
+        Ok(true) => {
+            rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
+            Ok(RolloutReport {
+                address: g.address.clone(),
+                from: Some(pair.old_number),
+                to: pair.new_number,
+                waves: 1,
+                duration: started.elapsed(),
+            })
+        }
+        Ok(false) => {
+            rollout::restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
+            Err(ApplyError::Interrupted {
+                address: g.address.clone(),
+                message: format!(
+                    "stopped: v{:03} serves at full capacity, v{:03} is up with {}% of traffic; \
+                     run apply again to continue",
+                    pair.old_number,
+                    pair.new_number,
+                    b.traffic().await.unwrap_or(0)
+                ),
+            })
+        }
+        Err(GateFailure::Cloud(e)) => {
+            rollout::restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
+            Err(e.into())
+        }
+        Err(GateFailure::Failed(message)) => b.fail(message).await,
+    }
+}
+
+/// The lanes of a group: for each of its target groups, the one blue serves from (the
+/// original, or blue's own copy) and green's copy, created here when missing.
+async fn lanes(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: &Observed,
+    number: u32,
+) -> Result<Vec<Lane>, ApplyError> {
+    let mut out = Vec::new();
+    for address in &g.target_groups {
+        let original = observed.target_groups.get(address).ok_or_else(|| {
+            ApplyError::Unsupported(format!(
+                "{}: its target group {address} does not exist",
+                g.address
+            ))
+        })?;
+        let blue = observed
+            .serving_target_group_arn(address)
+            .unwrap_or(&original.info.arn)
+            .to_string();
+        let existing = observed
+            .copies
+            .iter()
+            .find(|c| c.of == *address && c.group == g.key && c.generation == number)
+            .map(|c| c.info.arn.clone())
+            .or_else(|| {
+                // A retained generation rolled back to: whatever it was attached to, the
+                // original target group (a first generation) or its own copy.
+                let gen = observed
+                    .groups
+                    .get(&g.key)?
+                    .generations
+                    .iter()
+                    .find(|x| x.number == number)?;
+                gen.group
+                    .target_group_arns
+                    .iter()
+                    .find(|arn| {
+                        **arn == original.info.arn
+                            || observed
+                                .copies
+                                .iter()
+                                .any(|c| c.info.arn == **arn && c.of == *address)
+                    })
+                    .cloned()
+            });
+        let green = match existing {
+            Some(arn) => arn,
+            None => {
+                let spec = TargetGroupSpec {
+                    name: copy_name(&stack.name, &g.key, address, number),
+                    ..original.info.spec.clone()
+                };
+                let mut tags = stack.tags.clone();
+                tags.insert(tag::STACK.into(), stack.name.clone());
+                tags.insert(tag::GROUP.into(), g.key.clone());
+                tags.insert(tag::GENERATION.into(), number.to_string());
+                tags.insert(tag::COPY_OF.into(), address.clone());
+                tracing::info!(address = %g.address, target_group = %spec.name, "creating green's target group");
+                cloud.create_target_group(&spec, &tags).await?
+            }
+        };
+        out.push(Lane {
+            address: address.clone(),
+            blue,
+            green,
+        });
+    }
+    Ok(out)
+}
+
+/// The listeners that send traffic to blue: the ones whose weights move.
+fn listeners_of(observed: &Observed, lanes: &[Lane]) -> Result<Vec<ListenerInfo>, ApplyError> {
+    let listeners: Vec<ListenerInfo> = observed
+        .load_balancers
+        .values()
+        .flat_map(|lb| lb.listeners.iter())
+        .filter(|l| {
+            l.spec.forward.iter().any(|f| {
+                lanes
+                    .iter()
+                    .any(|x| x.blue == f.target_group_arn || x.green == f.target_group_arn)
+            })
+        })
+        .cloned()
+        .collect();
+    if listeners.is_empty() {
+        return Err(ApplyError::Unsupported(format!(
+            "blue/green needs a load balancer listener that forwards to {}; none does",
+            lanes
+                .iter()
+                .map(|l| l.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(listeners)
+}
+
+/// A listener's forward action with `percent` of each lane's traffic on green. The lane's
+/// total weight is kept relative to any other target group the listener forwards to; weights
+/// are scaled up (within 0–999) so that small percentages stay expressible.
+pub fn shifted(forward: &[Forward], lanes: &[Lane], percent: u32) -> Result<Vec<Forward>, String> {
+    let lane_of = |arn: &str| {
+        lanes
+            .iter()
+            .position(|l| l.blue == arn || l.green == arn)
+    };
+    let mut totals = vec![0u32; lanes.len()];
+    let mut present = vec![false; lanes.len()];
+    let mut others: Vec<Forward> = Vec::new();
+    for f in forward {
+        match lane_of(&f.target_group_arn) {
+            Some(i) => {
+                totals[i] += f.weight;
+                present[i] = true;
+            }
+            None => others.push(f.clone()),
+        }
+    }
+    // A lane with no weight at all (a single-target action reports weight 1, or 0) counts 1.
+    for (t, p) in totals.iter_mut().zip(&present) {
+        if *p && *t == 0 {
+            *t = 1;
+        }
+    }
+    let largest_other = others.iter().map(|f| f.weight).max().unwrap_or(0);
+    let smallest_lane = totals
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| **p)
+        .map(|(t, _)| *t)
+        .min()
+        .unwrap_or(1);
+    // Scale so that the smallest lane splits in whole percents, within the weight limit.
+    let largest = totals.iter().copied().max().unwrap_or(1).max(largest_other).max(1);
+    let scale = (100 / smallest_lane.max(1)).max(1).min(WEIGHT_MAX / largest).max(1);
+    let mut out: Vec<Forward> = others
+        .into_iter()
+        .map(|f| Forward {
+            weight: f.weight * scale,
+            ..f
+        })
+        .collect();
+    for (i, lane) in lanes.iter().enumerate().filter(|(i, _)| present[*i]) {
+        let total = totals[i] * scale;
+        let green = (u64::from(total) * u64::from(percent) / 100) as u32;
+        let blue = total - green;
+        if percent < 100 {
+            out.push(Forward {
+                target_group_arn: lane.blue.clone(),
+                weight: blue,
+            });
+        }
+        // At 0% green still joins, at weight 0: AWS health-checks only target groups that
+        // a listener forwards to.
+        out.push(Forward {
+            target_group_arn: lane.green.clone(),
+            weight: green,
+        });
+    }
+    if out.len() > FORWARD_TARGET_GROUPS_MAX {
+        return Err(format!(
+            "a listener would forward to {} target groups; AWS allows {FORWARD_TARGET_GROUPS_MAX} \
+             in one action",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// The forward action with green gone and blue back at its full share.
+pub fn restored(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
+    let mut out: Vec<Forward> = Vec::new();
+    for f in forward {
+        let lane = lanes.iter().find(|l| l.green == f.target_group_arn);
+        let arn = lane.map_or(f.target_group_arn.as_str(), |l| l.blue.as_str());
+        match out.iter_mut().find(|x| x.target_group_arn == arn) {
+            Some(x) => x.weight += f.weight,
+            None => out.push(Forward {
+                target_group_arn: arn.to_string(),
+                weight: f.weight,
+            }),
+        }
+    }
+    out
+}
+
+struct BlueGreen<'a> {
+    cloud: &'a dyn Cloud,
+    stack: &'a Stack,
+    g: &'a ServerGroup,
+    og: &'a ObservedGroup,
+    fleet: &'a Fleet<'a>,
+    pair: &'a Pair,
+    lanes: &'a [Lane],
+    listeners: Vec<ListenerInfo>,
+    desired: u32,
+    opts: &'a ApplyOptions,
+    stop: &'a Stop,
+}
+
+impl BlueGreen<'_> {
+    /// Returns true when traffic is on green and blue's window has passed; false when stopped.
+    async fn run(&self) -> Result<bool, GateFailure> {
+        let (g, pair) = (self.g, self.pair);
+        let alarms = &g.rollout.health.alarms;
+        let green = self.fleet.find(&pair.new_name).await?;
+        let launched = green
+            .as_ref()
+            .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
+        if !launched {
+            let ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 0, &[]).await?;
+            gates::run_hooks(self.stack, g, HookEvent::BeforeRollout, &ctx).await?;
+        }
+        // Health checks only run for a target group a listener forwards to: green joins the
+        // listeners at weight 0 before it launches.
+        let traffic = self.traffic().await?;
+        if traffic == 0 {
+            self.shift(0).await?;
+        }
+        let max = g.capacity.max.max(self.desired);
+        self.fleet
+            .set_capacity(&pair.new_gen, 0, self.desired, max)
+            .await?;
+        self.note(&format!("green launching: {} instances", self.desired))
+            .await?;
+        self.wait_green().await?;
+        gates::check_alarms(self.cloud, alarms).await?;
+        let ids = self.green_ids().await?;
+        if traffic == 0 {
+            let ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+            gates::run_hooks(self.stack, g, HookEvent::AfterWave, &ctx).await?;
+        }
+
+        let steps: Vec<u32> = g
+            .rollout
+            .traffic_steps
+            .iter()
+            .copied()
+            .filter(|&p| p > traffic)
+            .collect();
+        for step in steps {
+            if self.stop.requested() {
+                return Ok(false);
+            }
+            let mut ctx =
+                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+            ctx.traffic_percent = Some(step);
+            gates::run_hooks(self.stack, g, HookEvent::BeforeTrafficShift, &ctx).await?;
+            tracing::info!(address = %g.address, "shifting traffic: {step}% to {}", pair.new_name);
+            self.shift(step).await?;
+            self.note(&format!("{step}% of traffic on green")).await?;
+            if step < 100 {
+                let baked = self
+                    .hold(&format!("{step}% of traffic"), g.rollout.step_bake)
+                    .await?;
+                if !baked {
+                    return Ok(false);
+                }
+            }
+        }
+        let mut ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+        ctx.traffic_percent = Some(100);
+        gates::run_hooks(self.stack, g, HookEvent::AfterRollout, &ctx).await?;
+        // The instant-rollback window: blue stays registered and at capacity.
+        let kept = self
+            .hold("the rollback window (blue kept at capacity)", g.rollout.keep_blue)
+            .await?;
+        if !kept {
+            return Ok(false);
+        }
+        // Blue leaves the listeners; its instances drain as its group scales to zero.
+        self.remove_blue().await?;
+        Ok(true)
+    }
+
+    /// Bakes: green must stay whole and healthy, alarms quiet.
+    async fn hold(&self, what: &str, duration: Duration) -> Result<bool, GateFailure> {
+        let alarms = &self.g.rollout.health.alarms;
+        gates::bake(
+            what,
+            &self.g.address,
+            duration,
+            self.opts.poll,
+            self.stop,
+            async || {
+                let healthy = self.green_healthy().await?;
+                if healthy < self.desired {
+                    return Err(GateFailure::Failed(format!(
+                        "green went unhealthy during {what}: {healthy} of {} healthy",
+                        self.desired
+                    )));
+                }
+                gates::check_alarms(self.cloud, alarms).await
+            },
+        )
+        .await
+    }
+
+    /// Green instances healthy in every one of green's target groups.
+    async fn green_healthy(&self) -> Result<u32, CloudError> {
+        let Some(green) = self.fleet.find(&self.pair.new_name).await? else {
+            return Ok(0);
+        };
+        let mut healthy: Option<std::collections::HashSet<String>> = None;
+        for lane in self.lanes {
+            let h: std::collections::HashSet<String> = self
+                .cloud
+                .target_health(&lane.green)
+                .await?
+                .into_iter()
+                .filter(|t| t.state == "healthy")
+                .map(|t| t.id)
+                .collect();
+            healthy = Some(match healthy {
+                None => h,
+                Some(prev) => prev.intersection(&h).cloned().collect(),
+            });
+        }
+        let healthy = healthy.unwrap_or_default();
+        Ok(green
+            .instances
+            .iter()
+            .filter(|i| {
+                i.lifecycle_state == "InService"
+                    && i.health_status == "Healthy"
+                    && healthy.contains(&i.id)
+            })
+            .count() as u32)
+    }
+
+    async fn green_ids(&self) -> Result<Vec<String>, CloudError> {
+        Ok(self
+            .fleet
+            .find(&self.pair.new_name)
+            .await?
+            .map(|n| n.instances.iter().map(|i| i.id.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn wait_green(&self) -> Result<(), GateFailure> {
+        let waits = [wait::HealthWait {
+            address: self.g.address.clone(),
+            group_name: self.pair.new_name.clone(),
+            desired: self.desired,
+            target_group_arns: self.lanes.iter().map(|l| l.green.clone()).collect(),
+            is_new: true,
+            fleet: false,
+        }];
+        let outcome = wait::wait_healthy(
+            self.cloud,
+            &self.stack.name,
+            &waits,
+            self.g.rollout.health.timeout,
+            self.opts.poll,
+        )
+        .await?;
+        match outcome.failures.into_iter().next() {
+            Some((_, why)) => Err(GateFailure::Failed(format!(
+                "green did not become healthy within {}: {why}",
+                humantime::format_duration(self.g.rollout.health.timeout)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The share of traffic green has, from its tag.
+    async fn traffic(&self) -> Result<u32, CloudError> {
+        Ok(self
+            .fleet
+            .find(&self.pair.new_name)
+            .await?
+            .and_then(|n| n.tags.get(tag::TRAFFIC)?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Sets every listener to `percent` on green, then records it on green.
+    async fn shift(&self, percent: u32) -> Result<(), GateFailure> {
+        for l in &self.listeners {
+            let current = self.current(l).await?;
+            let forward =
+                shifted(&current.spec.forward, self.lanes, percent).map_err(GateFailure::Failed)?;
+            let spec = crate::cloud::ListenerSpec {
+                forward,
+                ..current.spec.clone()
+            };
+            self.cloud.modify_listener(&l.arn, &spec).await?;
+        }
+        let mut t = Tags::new();
+        t.insert(tag::TRAFFIC.into(), percent.to_string());
+        self.fleet.tag(&self.pair.new_name, &t).await?;
+        Ok(())
+    }
+
+    /// The listener as it is now (weights change under us between steps).
+    async fn current(&self, l: &ListenerInfo) -> Result<ListenerInfo, CloudError> {
+        Ok(self
+            .cloud
+            .list_listeners(&l.load_balancer_arn)
+            .await?
+            .into_iter()
+            .find(|x| x.arn == l.arn)
+            .unwrap_or_else(|| l.clone()))
+    }
+
+    /// After the window: listeners forward to green only.
+    async fn remove_blue(&self) -> Result<(), CloudError> {
+        for l in &self.listeners {
+            let current = self.current(l).await?;
+            let forward: Vec<Forward> = current
+                .spec
+                .forward
+                .iter()
+                .filter(|f| !self.lanes.iter().any(|x| x.blue == f.target_group_arn))
+                .cloned()
+                .collect();
+            let forward = if forward.len() == 1 {
+                vec![Forward {
+                    weight: 1,
+                    ..forward[0].clone()
+                }]
+            } else {
+                forward
+            };
+            let spec = crate::cloud::ListenerSpec {
+                forward,
+                ..current.spec.clone()
+            };
+            self.cloud.modify_listener(&l.arn, &spec).await?;
+        }
+        Ok(())
+    }
+
+    /// Traffic back to blue, every listener; green leaves them.
+    async fn traffic_to_blue(&self) -> Result<(), CloudError> {
+        for l in &self.listeners {
+            let current = self.current(l).await?;
+            let forward = restored(&current.spec.forward, self.lanes);
+            let spec = crate::cloud::ListenerSpec {
+                forward,
+                ..current.spec.clone()
+            };
+            self.cloud.modify_listener(&l.arn, &spec).await?;
+        }
+        let mut t = Tags::new();
+        t.insert(tag::TRAFFIC.into(), "0".into());
+        self.fleet.tag(&self.pair.new_name, &t).await?;
+        Ok(())
+    }
+
+    async fn note(&self, progress: &str) -> Result<(), CloudError> {
+        let mut t = Tags::new();
+        t.insert(tag::PROGRESS.into(), progress.to_string());
+        self.fleet.tag(&self.pair.new_name, &t).await
+    }
+
+    /// A step failed: traffic goes back to blue first, then green is removed (or kept for a
+    /// look with `on_failure = "pause"`).
+    async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
+        let (g, pair) = (self.g, self.pair);
+        tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
+        if let Err(e) = self.traffic_to_blue().await {
+            rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
+            return Err(ApplyError::Paused {
+                address: g.address.clone(),
+                message: format!(
+                    "{message}; moving traffic back to {} failed too: {e}. Check the listeners",
+                    pair.old.name
+                ),
+            });
+        }
+        tracing::warn!(address = %g.address, serving = %pair.old.name, "traffic is back on blue");
+        if g.rollout.on_failure == OnFailure::Pause {
+            rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
+            return Err(ApplyError::Paused {
+                address: g.address.clone(),
+                message: format!(
+                    "{message}. All traffic is back on v{:03}; v{:03} is kept for a look. Run \
+                     apply again to retry, or change the stack back",
+                    pair.old_number, pair.new_number
+                ),
+            });
+        }
+        match self.remove_green().await {
+            Ok(()) => Err(ApplyError::RolledBack {
+                address: g.address.clone(),
+                message,
+            }),
+            Err(e) => {
+                rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
+                Err(ApplyError::Paused {
+                    address: g.address.clone(),
+                    message: format!(
+                        "{message}; traffic is back on blue, but removing green failed: {e}"
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Drains and deletes green and its target groups; records the failed definition on blue.
+    async fn remove_green(&self) -> Result<(), ApplyError> {
+        let (g, pair, cloud) = (self.g, self.pair, self.cloud);
+        let mut failed = Tags::new();
+        failed.insert(tag::STATE.into(), GenerationState::Failed.as_str().into());
+        self.fleet.tag(&pair.new_name, &failed).await?;
+        let ids = self.green_ids().await?;
+        let arns: Vec<String> = self.lanes.iter().map(|l| l.green.clone()).collect();
+        for arn in &arns {
+            cloud.deregister_targets(arn, &ids).await?;
+        }
+        let limit = longest_drain(self.stack, g) + Duration::from_secs(60);
+        wait::drained(cloud, &arns, &ids, limit, self.opts.poll).await?;
+        self.fleet.delete(&pair.new_name).await?;
+        wait::wait_groups_gone(
+            cloud,
+            &self.stack.name,
+            std::slice::from_ref(&pair.new_name),
+            Duration::from_secs(900),
+            self.opts.poll,
+        )
+        .await?;
+        for arn in &arns {
+            if let Err(e) = cloud.delete_target_group(arn).await {
+                if !e.is_not_found() {
+                    tracing::warn!(target_group = %arn, error = %e, "could not delete green's target group");
+                }
+            }
+        }
+        let fingerprint = pair
+            .new_gen
+            .tags
+            .get(tag::FINGERPRINT)
+            .cloned()
+            .unwrap_or_default();
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let mut t = Tags::new();
+        t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
+        self.fleet.tag(&pair.old.name, &t).await?;
+        rollout::restore_processes(self.fleet, &[&pair.old.name]).await;
+        tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back: green removed");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw(arn: &str, weight: u32) -> Forward {
+        Forward {
+            target_group_arn: arn.into(),
+            weight,
+        }
+    }
+
+    fn lane() -> Vec<Lane> {
+        vec![Lane {
+            address: "target_group.web".into(),
+            blue: "blue".into(),
+            green: "green".into(),
+        }]
+    }
+
+    /// (listener forward before, percent, forward after)
+    #[test]
+    fn traffic_shifts() {
+        let cases = [
+            (vec![fw("blue", 1)], 0, vec![fw("blue", 100), fw("green", 0)]),
+            (vec![fw("blue", 1)], 10, vec![fw("blue", 90), fw("green", 10)]),
+            (
+                vec![fw("blue", 90), fw("green", 10)],
+                50,
+                vec![fw("blue", 50), fw("green", 50)],
+            ),
+            (
+                vec![fw("blue", 50), fw("green", 50)],
+                100,
+                vec![fw("green", 100)],
+            ),
+            // another service keeps its share: 1:1 becomes 100:100, then split
+            (
+                vec![fw("other", 1), fw("blue", 1)],
+                10,
+                vec![fw("other", 100), fw("blue", 90), fw("green", 10)],
+            ),
+            // weights stay within 0..=999
+            (
+                vec![fw("other", 500), fw("blue", 500)],
+                10,
+                vec![fw("other", 500), fw("blue", 450), fw("green", 50)],
+            ),
+        ];
+        for (before, percent, want) in cases {
+            assert_eq!(
+                shifted(&before, &lane(), percent).unwrap(),
+                want,
+                "{before:?} at {percent}%"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_listener_cannot_take_green() {
+        let before = vec![
+            fw("a", 1),
+            fw("b", 1),
+            fw("c", 1),
+            fw("d", 1),
+            fw("blue", 1),
+        ];
+        let err = shifted(&before, &lane(), 10).unwrap_err();
+        assert!(err.contains("AWS allows 5"), "{err}");
+    }
+
+    #[test]
+    fn restoring_merges_green_back_into_blue() {
+        let after = restored(&[fw("other", 100), fw("blue", 90), fw("green", 10)], &lane());
+        assert_eq!(after, vec![fw("other", 100), fw("blue", 100)]);
+    }
+
+    #[test]
+    fn copy_names_fit_and_differ_by_generation() {
+        let a = copy_name("shop", "web", "target_group.web", 2);
+        let b = copy_name("shop", "web", "target_group.web", 3);
+        assert_eq!(a, "shop-web-web-v002");
+        assert_ne!(a, b);
+        let long = copy_name(
+            "a-rather-long-stack-name",
+            "frontend",
+            "module.api.target_group.public",
+            12,
+        );
+        assert!(long.len() <= 32, "{long}");
+    }
+}

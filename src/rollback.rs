@@ -1,0 +1,280 @@
+//! Rollback on demand: the previous retained generation serves again, without the stack
+//! file's old values. Its launch template version still holds the old instance definition.
+//!
+//! The retained generation is marked `rolling` (with `reroll:rollback`) and rolled in by the
+//! same executors as any rollout: wave by wave with the group's surge and unavailability
+//! (canary checkpoints are skipped), or for blue/green by one listener switch. Hooks do not
+//! run: a rollback is the way out when something is wrong, and must not depend on it.
+//! Interrupted, it is resumed by running `rollback` (or `apply`) again.
+
+use std::time::SystemTime;
+
+use crate::apply::rollout::Stop;
+use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
+use crate::cloud::{tag, Cloud, Tags};
+use crate::engine::{EngineError, Session};
+use crate::observe::{self, GenerationState, Observed};
+use crate::plan::{self, Action, Change, Kind};
+use crate::stack::{GroupMode, ServerGroup, Stack, Strategy};
+
+/// Marks a generation being rolled back to, with the generation it replaces.
+pub const ROLLBACK_TAG: &str = "reroll:rollback";
+
+/// One server group going back a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub address: String,
+    pub key: String,
+    /// The serving generation: number and group name.
+    pub from: (u32, String),
+    /// The retained generation that serves again.
+    pub to: (u32, String),
+    pub strategy: Strategy,
+    /// Instances the restored generation must serve: the current size.
+    pub desired: u32,
+    /// True when an interrupted rollback is being continued.
+    pub resuming: bool,
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        let how = match self.strategy {
+            Strategy::BlueGreen => "scale it up, then switch the listeners to it",
+            _ => "wave by wave with the group's rollout settings",
+        };
+        format!(
+            "{}: v{:03} → v{:03} ({} instances; {how}){}",
+            self.address,
+            self.from.0,
+            self.to.0,
+            self.desired,
+            if self.resuming { " — continuing" } else { "" }
+        )
+    }
+}
+
+/// Which groups go back, and to what. `group` is a label (`web`), a key or an address.
+pub fn targets(
+    stack: &Stack,
+    observed: &Observed,
+    group: Option<&str>,
+) -> Result<Vec<Target>, String> {
+    let groups: Vec<&ServerGroup> = match group {
+        Some(name) => {
+            let g = stack
+                .server_groups
+                .iter()
+                .find(|g| g.key == name || g.address == name || g.address.ends_with(&format!(".{name}")))
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        stack.server_groups.iter().map(|g| g.address.as_str()).collect();
+                    format!("no server group {name:?} in the stack; it has {}", known.join(", "))
+                })?;
+            vec![g]
+        }
+        None => stack.server_groups.iter().collect(),
+    };
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for g in groups {
+        let Some(og) = observed.groups.get(&g.key) else {
+            problems.push(format!("{}: not deployed", g.address));
+            continue;
+        };
+        let Some(active) = og.active() else {
+            problems.push(format!("{}: no serving generation", g.address));
+            continue;
+        };
+        if let Some(rolling) = og
+            .generations
+            .iter()
+            .find(|x| x.state == GenerationState::Rolling)
+        {
+            if rolling
+                .group
+                .tags
+                .get(ROLLBACK_TAG)
+                .is_some_and(|v| !v.is_empty())
+            {
+                out.push(target(g, active, rolling, true));
+            } else {
+                problems.push(format!(
+                    "{}: a rollout to v{:03} is in progress; run `reroll apply` to finish it \
+                     (an unhealthy one rolls itself back), then roll back",
+                    g.address, rolling.number
+                ));
+            }
+            continue;
+        }
+        if g.mode == GroupMode::Instances {
+            problems.push(format!(
+                "{}: instance-mode groups keep no previous generation to return to; set the \
+                 old image in the stack and apply",
+                g.address
+            ));
+            continue;
+        }
+        let previous = og
+            .generations
+            .iter()
+            .rev()
+            .find(|x| x.state == GenerationState::Retired && x.number < active.number);
+        match previous {
+            Some(p) => out.push(target(g, active, p, false)),
+            None if group.is_some() => problems.push(format!(
+                "{}: no retained generation before v{:03} (keep_previous = {}; a generation is \
+                 retained once a rollout replaced it)",
+                g.address, active.number, g.rollout.keep_previous
+            )),
+            None => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    if out.is_empty() {
+        return Err(
+            "no server group has a retained generation to roll back to (keep_previous = 0, \
+             or nothing was replaced yet)"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+fn target(
+    g: &ServerGroup,
+    active: &observe::Generation,
+    to: &observe::Generation,
+    resuming: bool,
+) -> Target {
+    Target {
+        address: g.address.clone(),
+        key: g.key.clone(),
+        from: (active.number, active.group.name.clone()),
+        to: (to.number, to.group.name.clone()),
+        strategy: g.rollout.strategy,
+        desired: active.group.desired.max(1),
+        resuming,
+    }
+}
+
+/// The group as a rollback rolls it: no canary bakes, one listener switch for blue/green
+/// with no window, no hooks.
+fn as_rollback(g: &ServerGroup) -> ServerGroup {
+    let mut g = g.clone();
+    if g.rollout.strategy == Strategy::Canary {
+        g.rollout.strategy = Strategy::Rolling;
+    }
+    g.rollout.traffic_steps = vec![100];
+    g.rollout.keep_blue = std::time::Duration::ZERO;
+    g.rollout.hooks.clear();
+    g
+}
+
+/// Rolls each target back, one group after another. Returns a report per group.
+pub async fn execute(
+    cloud: &dyn Cloud,
+    session: &Session,
+    targets: &[Target],
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> (Result<(), EngineError>, Vec<GroupReport>) {
+    let mut reports = Vec::new();
+    let mut stack = session.stack.clone();
+    stack.hooks.clear();
+    for t in targets {
+        let started = tokio::time::Instant::now();
+        let r = one(cloud, &stack, t, opts, stop).await;
+        reports.push(GroupReport {
+            address: t.address.clone(),
+            action: Action::Replace,
+            from: Some(t.from.0),
+            to: Some(t.to.0),
+            waves: *r.as_ref().unwrap_or(&0),
+            duration: started.elapsed(),
+            result: match &r {
+                Ok(_) => "ok".into(),
+                Err(e) => e.to_string(),
+            },
+        });
+        if let Err(e) = r {
+            return (Err(e), reports);
+        }
+    }
+    (Ok(()), reports)
+}
+
+async fn one(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    t: &Target,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> Result<u32, EngineError> {
+    let observing = |source| EngineError::Cloud {
+        context: "cannot read the stack's resources",
+        source,
+    };
+    let g = stack
+        .server_group(&t.address)
+        .map(as_rollback)
+        .expect("targets come from the stack");
+    if !t.resuming {
+        let observed = observe::observe(cloud, &stack.name)
+            .await
+            .map_err(observing)?;
+        let og = &observed.groups[&t.key];
+        let active = og.active().expect("checked when choosing targets");
+        let mut tags = Tags::new();
+        tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
+        tags.insert(
+            tag::FROM.into(),
+            format!(
+                "{} {}/{}/{}",
+                active.group.name, active.group.min, active.group.desired, active.group.max
+            ),
+        );
+        tags.insert(ROLLBACK_TAG.into(), format!("from v{:03}", t.from.0));
+        tags.insert(tag::TRAFFIC.into(), "0".into());
+        tags.insert(tag::PROGRESS.into(), "rolling back to this generation".into());
+        tracing::info!(address = %t.address, to = %t.to.1, "rolling back");
+        cloud
+            .set_group_tags(&t.to.1, &tags)
+            .await
+            .map_err(|e| EngineError::Apply(e.into()))?;
+    }
+    let observed = observe::observe(cloud, &stack.name)
+        .await
+        .map_err(observing)?;
+    let mut rollout = plan::rollout_plan(stack, &g, t.desired, Some(t.from.0), t.to.0);
+    rollout.estimate_seconds = 0;
+    let change = Change {
+        address: g.address.clone(),
+        kind: Kind::ServerGroup,
+        action: Action::Resume,
+        reason: format!("rollback to v{:03}", t.to.0),
+        diffs: Vec::new(),
+        rollout: Some(rollout),
+    };
+    let report = if g.rollout.strategy == Strategy::BlueGreen {
+        apply::bluegreen::roll(cloud, stack, &g, &change, &observed, opts, stop).await
+    } else {
+        apply::rollout::roll(cloud, stack, &g, &change, &observed, opts, stop).await
+    }
+    .map_err(EngineError::Apply)?;
+    // Said plainly on the generation that serves again, for `plan` and `status`.
+    let now = humantime::format_rfc3339_seconds(SystemTime::now());
+    let mut tags = Tags::new();
+    tags.insert(ROLLBACK_TAG.into(), String::new());
+    tags.insert(
+        tag::ROLLED_BACK.into(),
+        format!("from v{:03} at {now}", t.from.0),
+    );
+    cloud
+        .set_group_tags(&t.to.1, &tags)
+        .await
+        .map_err(|e| EngineError::Apply(ApplyError::from(e)))?;
+    tracing::info!(address = %t.address, serving = %t.to.1, "rolled back");
+    Ok(report.waves)
+}
