@@ -64,11 +64,19 @@ pub fn targets(
             let g = stack
                 .server_groups
                 .iter()
-                .find(|g| g.key == name || g.address == name || g.address.ends_with(&format!(".{name}")))
+                .find(|g| {
+                    g.key == name || g.address == name || g.address.ends_with(&format!(".{name}"))
+                })
                 .ok_or_else(|| {
-                    let known: Vec<&str> =
-                        stack.server_groups.iter().map(|g| g.address.as_str()).collect();
-                    format!("no server group {name:?} in the stack; it has {}", known.join(", "))
+                    let known: Vec<&str> = stack
+                        .server_groups
+                        .iter()
+                        .map(|g| g.address.as_str())
+                        .collect();
+                    format!(
+                        "no server group {name:?} in the stack; it has {}",
+                        known.join(", ")
+                    )
                 })?;
             vec![g]
         }
@@ -237,7 +245,10 @@ async fn one(
         );
         tags.insert(ROLLBACK_TAG.into(), format!("from v{:03}", t.from.0));
         tags.insert(tag::TRAFFIC.into(), "0".into());
-        tags.insert(tag::PROGRESS.into(), "rolling back to this generation".into());
+        tags.insert(
+            tag::PROGRESS.into(),
+            "rolling back to this generation".into(),
+        );
         tracing::info!(address = %t.address, to = %t.to.1, "rolling back");
         cloud
             .set_group_tags(&t.to.1, &tags)

@@ -420,6 +420,49 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "3 problems found",
         ],
     ),
+    // Rollout strategies, canaries, blue/green and hooks.
+    (
+        "strategy_settings_misplaced",
+        &[],
+        &[
+            "strategy_settings_misplaced/main.hcl:13:5",
+            "`keep_blue` applies to strategy = \"blue_green\", but this rollout is \"rolling\"",
+            "strategy_settings_misplaced/main.hcl:14:5",
+            "`canary` applies to strategy = \"canary\"",
+            "2 problems found",
+        ],
+    ),
+    (
+        "traffic_steps_wrong",
+        &[],
+        &[
+            "traffic_steps_wrong/main.hcl:19:21",
+            "`traffic_steps` must increase and end at 100, got [50, 10]",
+            "1 problem found",
+        ],
+    ),
+    (
+        "hook_event_unknown",
+        &[],
+        &[
+            "hook_event_unknown/main.hcl:12:5",
+            "there is no hook event \"after_wav\"",
+            "did you mean \"after_wave\"?",
+            "hook_event_unknown/main.hcl:16:17",
+            "a hook's `command` needs a program to run",
+            "2 problems found",
+        ],
+    ),
+    (
+        "blue_green_needs_asg",
+        &[],
+        &[
+            "blue_green_needs_asg/main.hcl:13:5",
+            "blue/green needs mode = \"asg\"",
+            "blue/green moves listener traffic, but this group has no target groups",
+            "2 problems found",
+        ],
+    ),
 ];
 
 struct Run {

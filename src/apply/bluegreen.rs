@@ -15,9 +15,7 @@ use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
 use super::rollout::{self, Pair, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
 use super::{longest_drain, wait, ApplyError, ApplyOptions};
-use crate::cloud::{
-    tag, Cloud, CloudError, Forward, ListenerInfo, TargetGroupSpec, Tags,
-};
+use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags, TargetGroupSpec};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::Change;
@@ -235,11 +233,7 @@ fn listeners_of(observed: &Observed, lanes: &[Lane]) -> Result<Vec<ListenerInfo>
 /// total weight is kept relative to any other target group the listener forwards to; weights
 /// are scaled up (within 0–999) so that small percentages stay expressible.
 pub fn shifted(forward: &[Forward], lanes: &[Lane], percent: u32) -> Result<Vec<Forward>, String> {
-    let lane_of = |arn: &str| {
-        lanes
-            .iter()
-            .position(|l| l.blue == arn || l.green == arn)
-    };
+    let lane_of = |arn: &str| lanes.iter().position(|l| l.blue == arn || l.green == arn);
     let mut totals = vec![0u32; lanes.len()];
     let mut present = vec![false; lanes.len()];
     let mut others: Vec<Forward> = Vec::new();
@@ -267,8 +261,17 @@ pub fn shifted(forward: &[Forward], lanes: &[Lane], percent: u32) -> Result<Vec<
         .min()
         .unwrap_or(1);
     // Scale so that the smallest lane splits in whole percents, within the weight limit.
-    let largest = totals.iter().copied().max().unwrap_or(1).max(largest_other).max(1);
-    let scale = (100 / smallest_lane.max(1)).max(1).min(WEIGHT_MAX / largest).max(1);
+    let largest = totals
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(largest_other)
+        .max(1);
+    let scale = (100 / smallest_lane.max(1))
+        .max(1)
+        .min(WEIGHT_MAX / largest)
+        .max(1);
     let mut out: Vec<Forward> = others
         .into_iter()
         .map(|f| Forward {
@@ -344,7 +347,8 @@ impl BlueGreen<'_> {
             .as_ref()
             .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
         if !launched {
-            let ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 0, &[]).await?;
+            let ctx =
+                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 0, &[]).await?;
             gates::run_hooks(self.stack, g, HookEvent::BeforeRollout, &ctx).await?;
         }
         // Health checks only run for a target group a listener forwards to: green joins the
@@ -363,7 +367,8 @@ impl BlueGreen<'_> {
         gates::check_alarms(self.cloud, alarms).await?;
         let ids = self.green_ids().await?;
         if traffic == 0 {
-            let ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+            let ctx =
+                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
             gates::run_hooks(self.stack, g, HookEvent::AfterWave, &ctx).await?;
         }
 
@@ -394,12 +399,16 @@ impl BlueGreen<'_> {
                 }
             }
         }
-        let mut ctx = rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+        let mut ctx =
+            rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
         ctx.traffic_percent = Some(100);
         gates::run_hooks(self.stack, g, HookEvent::AfterRollout, &ctx).await?;
         // The instant-rollback window: blue stays registered and at capacity.
         let kept = self
-            .hold("the rollback window (blue kept at capacity)", g.rollout.keep_blue)
+            .hold(
+                "the rollback window (blue kept at capacity)",
+                g.rollout.keep_blue,
+            )
             .await?;
         if !kept {
             return Ok(false);
@@ -701,8 +710,16 @@ mod tests {
     #[test]
     fn traffic_shifts() {
         let cases = [
-            (vec![fw("blue", 1)], 0, vec![fw("blue", 100), fw("green", 0)]),
-            (vec![fw("blue", 1)], 10, vec![fw("blue", 90), fw("green", 10)]),
+            (
+                vec![fw("blue", 1)],
+                0,
+                vec![fw("blue", 100), fw("green", 0)],
+            ),
+            (
+                vec![fw("blue", 1)],
+                10,
+                vec![fw("blue", 90), fw("green", 10)],
+            ),
             (
                 vec![fw("blue", 90), fw("green", 10)],
                 50,
@@ -750,7 +767,10 @@ mod tests {
 
     #[test]
     fn restoring_merges_green_back_into_blue() {
-        let after = restored(&[fw("other", 100), fw("blue", 90), fw("green", 10)], &lane());
+        let after = restored(
+            &[fw("other", 100), fw("blue", 90), fw("green", 10)],
+            &lane(),
+        );
         assert_eq!(after, vec![fw("other", 100), fw("blue", 100)]);
     }
 

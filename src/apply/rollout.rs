@@ -897,7 +897,9 @@ pub(super) async fn finish(
         for tg in copies.iter().filter(|t| {
             t.tags.contains_key(tag::COPY_OF)
                 && t.tags.get(tag::GROUP) == Some(&g.key)
-                && t.tags.get(tag::GENERATION).is_some_and(|n| numbers.contains(n))
+                && t.tags
+                    .get(tag::GENERATION)
+                    .is_some_and(|n| numbers.contains(n))
         }) {
             tracing::info!(address = %g.address, target_group = %tg.spec.name, "removing the target group of a removed generation");
             if let Err(e) = cloud.delete_target_group(&tg.arn).await {

@@ -415,9 +415,7 @@ fn rollout_failure(e: EngineError, command: &str) -> Result<u8> {
             Ok(EXIT_PAUSED)
         }
         EngineError::Apply(ApplyError::Interrupted { address, message }) => {
-            eprintln!(
-                "{address}: {message}.\nRun the same `{command}` again to continue."
-            );
+            eprintln!("{address}: {message}.\nRun the same `{command}` again to continue.");
             Ok(EXIT_INTERRUPTED)
         }
         e => Err(engine_error(e)),
