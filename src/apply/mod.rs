@@ -670,6 +670,78 @@ pub(crate) fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
 
 /// Deletes what the plan says to delete: server groups (all generations and their launch
 /// template), then load balancers, then target groups.
+/// Blue/green target-group copies go with their server group (or the target group they copy).
+/// A listener that stays and still forwards to one is pointed back at the original first.
+async fn delete_copies(
+    cloud: &dyn Cloud,
+    plan: &Plan,
+    observed: &Observed,
+) -> Result<usize, ApplyError> {
+    let groups = wants(plan, Kind::ServerGroup, Action::Delete);
+    let tgs = wants(plan, Kind::TargetGroup, Action::Delete);
+    let lbs = wants(plan, Kind::LoadBalancer, Action::Delete);
+    let doomed: Vec<&crate::observe::TargetGroupCopy> = observed
+        .copies
+        .iter()
+        .filter(|c| {
+            let address = observed
+                .groups
+                .get(&c.group)
+                .and_then(|g| g.address.clone())
+                .unwrap_or_else(|| format!("server_group.{}", c.group));
+            groups.contains(address.as_str()) || tgs.contains(c.of.as_str())
+        })
+        .collect();
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    for lb in observed
+        .load_balancers
+        .values()
+        .filter(|lb| !lbs.contains(lb.address.as_str()))
+    {
+        for l in &lb.listeners {
+            let mut forward: Vec<crate::cloud::Forward> = Vec::new();
+            let mut touched = false;
+            for f in &l.spec.forward {
+                let arn = match doomed.iter().find(|c| c.info.arn == f.target_group_arn) {
+                    Some(c) => {
+                        touched = true;
+                        match observed.target_group_arn(&c.of) {
+                            Some(original) if !tgs.contains(c.of.as_str()) => original.to_string(),
+                            _ => continue,
+                        }
+                    }
+                    None => f.target_group_arn.clone(),
+                };
+                match forward.iter_mut().find(|x| x.target_group_arn == arn) {
+                    Some(x) => x.weight += f.weight,
+                    None => forward.push(crate::cloud::Forward {
+                        target_group_arn: arn,
+                        weight: f.weight,
+                    }),
+                }
+            }
+            if touched && !forward.is_empty() {
+                tracing::info!(address = %lb.address, port = l.spec.port, "pointing the listener back at the stack's target group");
+                let spec = crate::cloud::ListenerSpec {
+                    forward,
+                    ..l.spec.clone()
+                };
+                cloud.modify_listener(&l.arn, &spec).await?;
+            }
+        }
+    }
+    for c in &doomed {
+        tracing::info!(target_group = %c.info.spec.name, "deleting a generation's target group");
+        match cloud.delete_target_group(&c.info.arn).await {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(0)
+}
+
 pub async fn deletions(
     cloud: &dyn Cloud,
     plan: &Plan,
@@ -729,6 +801,7 @@ pub async fn deletions(
             changed += 1;
         }
     }
+    changed += delete_copies(cloud, plan, observed).await?;
     for address in wants(plan, Kind::TargetGroup, Action::Delete) {
         if let Some(tg) = observed.target_groups.get(address) {
             tracing::info!(%address, "deleting target group");

@@ -873,7 +873,9 @@ pub(super) async fn finish(
             )
         })
         .collect();
-    retired.sort_by_key(|r| std::cmp::Reverse(r.0));
+    // The generation that served until now comes first (after a rollback it is older than the
+    // one rolled back from), then the newest.
+    retired.sort_by_key(|r| (r.0 != pair.old_number, std::cmp::Reverse(r.0)));
     let doomed: Vec<(u32, String, Option<String>)> = retired
         .into_iter()
         .skip(g.rollout.keep_previous as usize)
