@@ -129,6 +129,7 @@ pub struct TargetGroupCopy {
     pub group: String,
     pub generation: u32,
     pub info: TargetGroupInfo,
+    pub health: Vec<TargetHealth>,
 }
 
 /// Everything the stack owns in the account, keyed for the planner.
@@ -363,6 +364,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
                 group,
                 generation,
                 info,
+                health,
             });
             continue;
         }

@@ -52,6 +52,43 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
                 out.push_str(&format!("  v{:03} progress: {p}\n", gen.number));
             }
         }
+        for gen in &g.generations {
+            if let Some(t) =
+                gen.group.tags.get(crate::cloud::tag::TRAFFIC).filter(|t| {
+                    gen.state == crate::observe::GenerationState::Rolling && !t.is_empty()
+                })
+            {
+                out.push_str(&format!(
+                    "  v{:03} has {t}% of listener traffic
+",
+                    gen.number
+                ));
+            }
+            if let Some(r) = gen
+                .group
+                .tags
+                .get(crate::cloud::tag::ROLLED_BACK)
+                .filter(|r| !r.is_empty() && gen.state == crate::observe::GenerationState::Active)
+            {
+                out.push_str(&format!(
+                    "  v{:03} serves again after `reroll rollback` ({r}); the stack file may ask for \
+                     another definition\n",
+                    gen.number
+                ));
+            }
+        }
+        let retained = g
+            .generations
+            .iter()
+            .filter(|x| x.state == crate::observe::GenerationState::Retired)
+            .count();
+        if retained > 0 {
+            out.push_str(&format!(
+                "  {retained} retained generation{} at zero capacity: `reroll rollback` returns to \
+                 the newest\n",
+                if retained == 1 { "" } else { "s" }
+            ));
+        }
         if let Some((fp, at)) = g.active().and_then(|a| a.failed.as_ref()) {
             out.push_str(&format!(
                 "  last failed definition: {fp}, rolled back at {at}\n"
@@ -75,6 +112,15 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
                 tg.healthy(),
                 tg.health.len(),
                 tg.info.spec.name
+            ));
+        }
+        for c in &observed.copies {
+            let copy = format!("{} (v{:03} copy)", c.of, c.generation);
+            let healthy = c.health.iter().filter(|t| t.state == "healthy").count();
+            out.push_str(&format!(
+                "  {copy:<32} {healthy:>3} healthy of {:>3} registered  {}\n",
+                c.health.len(),
+                c.info.spec.name
             ));
         }
     }
