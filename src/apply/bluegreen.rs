@@ -69,6 +69,19 @@ pub async fn roll(
         .rev()
         .find(|x| x.state == GenerationState::Rolling)
         .map_or(plan.to_generation, |x| x.number);
+    // Refused before anything is created: without a listener there is no traffic to move.
+    let blue_only: Vec<Lane> = g
+        .target_groups
+        .iter()
+        .filter_map(|a| {
+            Some(Lane {
+                address: a.clone(),
+                blue: observed.serving_target_group_arn(a)?.to_string(),
+                green: String::new(),
+            })
+        })
+        .collect();
+    listeners_of(observed, &blue_only)?;
     let lanes = lanes(cloud, stack, g, observed, number).await?;
     let green_arns: Vec<String> = lanes.iter().map(|l| l.green.clone()).collect();
     let fleet = Fleet::new(cloud, &stack.name, g, green_arns.clone());

@@ -327,6 +327,7 @@ pub fn rollout_plan(
 pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, PlanError> {
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
+    shared_blue_green_target_groups(stack)?;
 
     for tg in &stack.target_groups {
         changes.push(plan_target_group(tg, observed)?);
@@ -420,6 +421,34 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         warnings,
         observed_digest: observed.digest(),
     })
+}
+
+/// A blue/green group moves its target groups' listener traffic to its own copies: another
+/// group behind the same target group would be cut off.
+fn shared_blue_green_target_groups(stack: &Stack) -> Result<(), PlanError> {
+    for g in stack
+        .server_groups
+        .iter()
+        .filter(|g| g.rollout.strategy == crate::stack::Strategy::BlueGreen)
+    {
+        for tg in &g.target_groups {
+            if let Some(other) = stack
+                .server_groups
+                .iter()
+                .find(|o| o.address != g.address && o.target_groups.contains(tg))
+            {
+                return Err(PlanError::Unsupported {
+                    address: g.address.clone(),
+                    message: format!(
+                        "a blue/green group needs its target groups to itself, but {} also \
+                         uses {tg}; give each group its own target group",
+                        other.address
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn deletion(address: &str, kind: Kind, reason: &str) -> Change {
