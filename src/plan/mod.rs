@@ -104,6 +104,9 @@ pub struct RolloutPlan {
     /// Blue/green: shares of listener traffic moved to the new generation, in turn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic_steps: Vec<u32>,
+    /// Blue/green: how long the old generation stays at capacity once traffic has moved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_blue_seconds: u64,
     /// Estimated duration, from boot, health-check and deregistration settings (and bakes).
     pub estimate_seconds: u64,
 }
@@ -318,6 +321,11 @@ pub fn rollout_plan(
         max_surge: surge,
         max_unavailable: unavailable,
         waves: w,
+        keep_blue_seconds: if traffic_steps.is_empty() {
+            0
+        } else {
+            g.rollout.keep_blue.as_secs()
+        },
         traffic_steps,
         estimate_seconds,
     }

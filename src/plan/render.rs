@@ -99,14 +99,15 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
         let waves = r.waves.len();
         let line = match r.from_generation {
             Some(_) if r.strategy == crate::stack::Strategy::BlueGreen => format!(
-                "blue/green: launch {} in new target groups, shift traffic {}, keep blue, \
-                 then drain it, about {}",
+                "blue/green: launch {} behind new target groups, traffic {}, keep blue {}, \
+                 about {}",
                 r.desired,
                 r.traffic_steps
                     .iter()
                     .map(|p| format!("{p}%"))
                     .collect::<Vec<_>>()
                     .join(" → "),
+                human_duration(r.keep_blue_seconds),
                 human_duration(r.estimate_seconds)
             ),
             Some(_) if r.strategy == crate::stack::Strategy::Canary => {
@@ -117,7 +118,7 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
                     .filter_map(|w| {
                         new += w.launch;
                         (w.bake_seconds > 0)
-                            .then(|| format!("{new} baked {}", human_duration(w.bake_seconds)))
+                            .then(|| format!("{new} new, bake {}", human_duration(w.bake_seconds)))
                     })
                     .collect();
                 let rest = r
@@ -127,8 +128,8 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
                     .take_while(|w| w.bake_seconds == 0)
                     .count();
                 format!(
-                    "canary: {}, then the rest in {rest} wave{} (max_surge {}, max_unavailable {}), about {}",
-                    checkpoints.join(", "),
+                    "canary: {} → the rest in {rest} wave{} (max_surge {}, max_unavailable {}), about {}",
+                    checkpoints.join(" → "),
                     if rest == 1 { "" } else { "s" },
                     r.max_surge,
                     r.max_unavailable,

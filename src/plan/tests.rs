@@ -31,6 +31,101 @@ fn wave_schedules() {
 }
 
 #[test]
+fn canary_waves_stop_at_checkpoints() {
+    // (desired, surge, unavailable, checkpoints) => waves as (launch, drain, baked)
+    let table: &[((u32, u32, u32, &[u32]), &[(u32, u32, bool)])] = &[
+        (
+            (12, 3, 0, &[1]),
+            &[
+                (1, 1, true),
+                (3, 3, false),
+                (3, 3, false),
+                (3, 3, false),
+                (2, 2, false),
+            ],
+        ),
+        (
+            (10, 3, 0, &[1, 5]),
+            &[
+                (1, 1, true),
+                (3, 3, false),
+                (1, 1, true),
+                (3, 3, false),
+                (2, 2, false),
+            ],
+        ),
+        // no surge: the canary replaces in place, one unavailable
+        (
+            (4, 0, 1, &[1]),
+            &[
+                (0, 1, false),
+                (1, 0, true),
+                (0, 1, false),
+                (1, 1, false),
+                (1, 1, false),
+                (1, 0, false),
+            ],
+        ),
+        // no checkpoints: the same as a rolling schedule
+        (
+            (12, 3, 0, &[]),
+            &[(3, 3, false), (3, 3, false), (3, 3, false), (3, 3, false)],
+        ),
+    ];
+    for ((d, s, u, cps), want) in table {
+        let got: Vec<(u32, u32, bool)> = checkpointed_waves(*d, *s, *u, cps, 600)
+            .iter()
+            .map(|w| (w.launch, w.drain, w.bake_seconds > 0))
+            .collect();
+        assert_eq!(
+            &got, want,
+            "desired {d} surge {s} unavailable {u} checkpoints {cps:?}"
+        );
+    }
+}
+
+#[test]
+fn canary_and_blue_green_plans() {
+    let v1 = stack_with(&[], "ami-111");
+    let observed = deployed(&v1);
+    let canary = stack_rolled(
+        r#"  rollout {
+    strategy  = "canary"
+    max_surge = "25%"
+    canary {
+      instances = 1
+      bake      = "10m"
+      steps     = ["50%"]
+    }
+  }
+"#,
+        &[("app_version", "1.1.0"), ("desired", "12")],
+        "ami-222",
+    );
+    let mut observed12 = observed.clone();
+    observed12.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .desired = 12;
+    let p = plan(&canary, &observed12, false).unwrap();
+    insta::assert_snapshot!("replace_canary", text(&p));
+    let blue_green = stack_rolled(
+        r#"  rollout {
+    strategy      = "blue_green"
+    traffic_steps = [10, 50, 100]
+    step_bake     = "5m"
+    keep_blue     = "30m"
+  }
+"#,
+        &[("app_version", "1.1.0")],
+        "ami-222",
+    );
+    let p = plan(&blue_green, &observed, false).unwrap();
+    insta::assert_snapshot!("replace_blue_green", text(&p));
+    let r = p.changes.iter().find_map(|c| c.rollout.clone()).unwrap();
+    assert_eq!(r.traffic_steps, vec![10, 50, 100]);
+}
+
+#[test]
 fn waves_never_break_capacity_bounds() {
     for d in 1..40 {
         for s in 0..6 {
@@ -105,8 +200,20 @@ server_group "web" {
 "#;
 
 fn stack_with(vars: &[(&str, &str)], image: &str) -> Stack {
+    stack_from(STACK, vars, image)
+}
+
+/// The test stack with its rollout block replaced by `rollout`.
+fn stack_rolled(rollout: &str, vars: &[(&str, &str)], image: &str) -> Stack {
+    let start = STACK.find("  rollout {").unwrap();
+    let end = start + STACK[start..].find("\n  }\n").unwrap() + "\n  }\n".len();
+    let src = format!("{}{rollout}{}", &STACK[..start], &STACK[end..]);
+    stack_from(&src, vars, image)
+}
+
+fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.hcl"), STACK).unwrap();
+    std::fs::write(dir.path().join("main.hcl"), src).unwrap();
     let parsed = parse_stack(dir.path()).unwrap();
     let mut known = Known::default();
     known.images.insert(
