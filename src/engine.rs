@@ -27,13 +27,15 @@ pub enum EngineError {
     /// The stack is wrong; printed with locations.
     #[error("{0}")]
     Stack(Diagnostics),
-    #[error("{context}: {source}")]
+    // The cause is part of the message and not a `source`, so that printing the error chain
+    // does not say it twice.
+    #[error("{context}: {cause}")]
     Cloud {
         context: &'static str,
-        source: CloudError,
+        cause: CloudError,
     },
     #[error("cannot plan: {0}")]
-    Plan(#[from] PlanError),
+    Plan(PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
@@ -44,16 +46,22 @@ impl From<ResolveError> for EngineError {
             ResolveError::Stack(d) => EngineError::Stack(d),
             ResolveError::Cloud(source) => EngineError::Cloud {
                 context: "lookups failed",
-                source,
+                cause: source,
             },
         }
+    }
+}
+
+impl From<PlanError> for EngineError {
+    fn from(e: PlanError) -> Self {
+        EngineError::Plan(e)
     }
 }
 
 fn observing(source: CloudError) -> EngineError {
     EngineError::Cloud {
         context: "cannot read the stack's resources",
-        source,
+        cause: source,
     }
 }
 
@@ -100,7 +108,7 @@ pub async fn alarm_states(
         .await
         .map_err(|source| EngineError::Cloud {
             context: "cannot read the rollouts' CloudWatch alarms",
-            source,
+            cause: source,
         })
 }
 
@@ -227,7 +235,7 @@ async fn copy_images(
             .await
             .map_err(|source| EngineError::Cloud {
                 context: "copying an image into this region",
-                source,
+                cause: source,
             })?;
         img.copy_from = None;
     }

@@ -15,7 +15,7 @@ use crate::cloud::{tag, Cloud, Tags};
 use crate::engine::{EngineError, Session};
 use crate::observe::{self, GenerationState, Observed};
 use crate::plan::{self, Action, Change, Kind};
-use crate::stack::{GroupMode, ServerGroup, Stack, Strategy};
+use crate::stack::{GroupMode, OnFailure, ServerGroup, Stack, Strategy};
 
 /// Marks a generation being rolled back to, with the generation it replaces.
 pub const ROLLBACK_TAG: &str = "reroll:rollback";
@@ -177,6 +177,11 @@ fn as_rollback(g: &ServerGroup) -> ServerGroup {
     g.rollout.traffic_steps = vec![100];
     g.rollout.keep_blue = std::time::Duration::ZERO;
     g.rollout.hooks.clear();
+    // A firing alarm is the usual reason to roll back: it must not stop the way out.
+    g.rollout.health.alarms.clear();
+    // Nor may a rollback that fails destroy the generation it was bringing back, or mark its
+    // good definition as failed: it stops where it is for a person to look.
+    g.rollout.on_failure = OnFailure::Pause;
     g
 }
 
@@ -222,7 +227,7 @@ async fn one(
 ) -> Result<u32, EngineError> {
     let observing = |source| EngineError::Cloud {
         context: "cannot read the stack's resources",
-        source,
+        cause: source,
     };
     let g = stack
         .server_group(&t.address)
@@ -273,6 +278,17 @@ async fn one(
     } else {
         apply::rollout::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     }
+    .map_err(|e| match e {
+        ApplyError::Paused { address, message } => ApplyError::Paused {
+            address,
+            message: format!(
+                "the rollback to v{:03} did not complete: {message}. v{:03} is kept; run \
+                 `reroll rollback` again to retry",
+                t.to.0, t.to.0
+            ),
+        },
+        e => e,
+    })
     .map_err(EngineError::Apply)?;
     // Said plainly on the generation that serves again, for `plan` and `status`.
     let now = humantime::format_rfc3339_seconds(SystemTime::now());

@@ -476,29 +476,3 @@ async fn a_second_apply_is_refused_with_the_holders_name() {
     assert!(err.contains("force-unlock"), "{err}");
     assert!(first.wait().unwrap().success(), "{}", log.join().unwrap());
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_strategy_not_available_yet_is_refused_and_nothing_changes() {
-    let emu = deployed_v1();
-    let stack = fixture();
-    let args = [
-        "apply",
-        stack.to_str().unwrap(),
-        "-var",
-        "app_version=1.1.0",
-        "-var",
-        "strategy=canary",
-        "--auto-approve",
-    ];
-    let o = run(&emu, &args);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("not available") && err.contains("Nothing was changed"),
-        "{err}"
-    );
-    let cloud = cloud(&emu).await;
-    let groups = cloud.list_groups(STACK).await.unwrap();
-    assert_eq!(groups.len(), 1, "a new generation was created: {groups:?}");
-    assert_converged(&*cloud, &image_id(&*cloud, "1.0.0").await).await;
-}

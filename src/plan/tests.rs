@@ -33,7 +33,8 @@ fn wave_schedules() {
 #[test]
 fn canary_waves_stop_at_checkpoints() {
     // (desired, surge, unavailable, checkpoints) => waves as (launch, drain, baked)
-    let table: &[((u32, u32, u32, &[u32]), &[(u32, u32, bool)])] = &[
+    type Case = ((u32, u32, u32, &'static [u32]), &'static [(u32, u32, bool)]);
+    let table: &[Case] = &[
         (
             (12, 3, 0, &[1]),
             &[
