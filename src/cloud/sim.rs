@@ -218,6 +218,48 @@ impl SimSnapshot {
     }
 }
 
+/// What an observed account holds, to be carried into a fresh simulated one with the same ids
+/// ([`SimCloud::seeded`]): for forecasting a plan against a model of the real account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSeed {
+    pub images: Vec<ImageInfo>,
+    pub vpcs: Vec<VpcInfo>,
+    pub subnets: Vec<SubnetInfo>,
+    pub security_groups: Vec<SecurityGroupInfo>,
+    pub launch_templates: Vec<SeedTemplate>,
+    pub target_groups: Vec<SeedTargetGroup>,
+    pub load_balancers: Vec<SeedLoadBalancer>,
+    pub groups: Vec<GroupInfo>,
+    /// Instances that are `pending` or `running`; members of `groups` are found by id.
+    pub instances: Vec<InstanceInfo>,
+}
+
+/// A launch template and the versions generations use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedTemplate {
+    pub info: LaunchTemplateInfo,
+    pub versions: BTreeMap<i64, LaunchSpec>,
+}
+
+/// A target group and its registered targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedTargetGroup {
+    pub info: TargetGroupInfo,
+    pub targets: Vec<TargetHealth>,
+}
+
+/// A load balancer and its listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedLoadBalancer {
+    pub info: LoadBalancerInfo,
+    pub listeners: Vec<ListenerInfo>,
+}
+
+/// How long an imported account has been running when a seeded simulation starts: long enough
+/// for every imported instance to be in service and healthy, and for rate-limit buckets to be
+/// full.
+const SEEDED_START: Duration = Duration::from_secs(3600);
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
     format: u32,
@@ -239,6 +281,16 @@ impl SimCloud {
     /// A fresh, empty account.
     pub fn new(config: SimConfig, stats: Stats) -> SimCloud {
         Self::with_world(World::new(config), 0, stats)
+    }
+
+    /// A fresh account holding what `seed` describes (with the same ids), every instance in
+    /// service and every registered target healthy. Its clock starts an hour after the import.
+    pub fn seeded(config: SimConfig, seed: &SimSeed, stats: Stats) -> SimCloud {
+        let mut world = World::new(config);
+        world.import(seed, 0);
+        let start = SEEDED_START.as_millis() as Ms;
+        world.settle(start);
+        Self::with_world(world, start, stats)
     }
 
     /// The same, shared.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::limits::{Buckets, Kind};
-use super::{SimConfig, SimGroup, SimInstance, SimSnapshot, SimTargetGroup};
+use super::{SimConfig, SimGroup, SimInstance, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
     ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
@@ -2206,6 +2206,182 @@ impl World {
 
     // -----------------------------------------------------------------------------------------
     // Snapshot
+
+    // -----------------------------------------------------------------------------------------
+    // Importing an observed account
+
+    /// Puts what was observed in a real account into this (empty) world at time `t`, with the
+    /// same ids: every instance booted and in service, every listed target registered (and
+    /// healthy once its target group's health checks have passed, counted from `t`), draining
+    /// targets left out.
+    pub fn import(&mut self, seed: &SimSeed, t: Ms) {
+        for img in &seed.images {
+            self.images
+                .entry(self.config.region.clone())
+                .or_default()
+                .insert(img.id.clone(), img.clone());
+        }
+        for v in &seed.vpcs {
+            self.vpcs.insert(v.id.clone(), v.clone());
+        }
+        for sn in &seed.subnets {
+            self.subnets.insert(sn.id.clone(), sn.clone());
+        }
+        for sg in &seed.security_groups {
+            self.security_groups.insert(sg.id.clone(), sg.clone());
+        }
+        for lt in &seed.launch_templates {
+            let latest = lt
+                .versions
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(0)
+                .max(lt.info.latest_version);
+            self.templates.insert(
+                lt.info.id.clone(),
+                Template {
+                    id: lt.info.id.clone(),
+                    name: lt.info.name.clone(),
+                    tags: lt.info.tags.clone(),
+                    versions: lt.versions.clone(),
+                    latest,
+                    default: lt.versions.keys().next().copied().unwrap_or(1),
+                },
+            );
+        }
+        for tg in &seed.target_groups {
+            let targets = tg
+                .targets
+                .iter()
+                .filter(|h| h.state != "draining")
+                .map(|h| {
+                    (
+                        h.id.clone(),
+                        Registration {
+                            registered_at: t,
+                            drain_until: None,
+                        },
+                    )
+                })
+                .collect();
+            self.target_groups.insert(
+                tg.info.arn.clone(),
+                TargetGroup {
+                    arn: tg.info.arn.clone(),
+                    spec: with_defaults(tg.info.spec.clone()),
+                    tags: tg.info.tags.clone(),
+                    in_use_since: None,
+                    targets,
+                },
+            );
+        }
+        for lb in &seed.load_balancers {
+            self.load_balancers.insert(
+                lb.info.arn.clone(),
+                LoadBalancer {
+                    arn: lb.info.arn.clone(),
+                    dns_name: lb.info.dns_name.clone(),
+                    spec: lb.info.spec.clone(),
+                    tags: lb.info.tags.clone(),
+                },
+            );
+            for l in &lb.listeners {
+                self.listeners.insert(
+                    l.arn.clone(),
+                    Listener {
+                        arn: l.arn.clone(),
+                        load_balancer_arn: l.load_balancer_arn.clone(),
+                        spec: l.spec.clone(),
+                        tags: Tags::new(),
+                    },
+                );
+            }
+        }
+        self.update_usage(t);
+        let mut membership: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        for g in &seed.groups {
+            let template = g.launch_template_id.clone().unwrap_or_default();
+            for m in &g.instances {
+                let version = m
+                    .launch_template_version
+                    .clone()
+                    .or_else(|| g.launch_template_version.clone());
+                membership.insert(m.id.clone(), (g.name.clone(), version));
+            }
+            self.groups.insert(
+                g.name.clone(),
+                Group {
+                    spec: GroupSpec {
+                        name: g.name.clone(),
+                        launch_template_id: template,
+                        launch_template_version: g
+                            .launch_template_version
+                            .clone()
+                            .unwrap_or_else(|| "$Latest".into()),
+                        min: g.min,
+                        max: g.max,
+                        desired: g.desired,
+                        subnet_ids: g.subnet_ids.clone(),
+                        target_group_arns: g.target_group_arns.clone(),
+                        health_check_type: "ELB".into(),
+                        health_check_grace_seconds: 0,
+                        tags: g.tags.clone(),
+                    },
+                    suspended: g.suspended_processes.clone(),
+                    deleting: false,
+                    retry_at: None,
+                },
+            );
+        }
+        for i in &seed.instances {
+            if !matches!(i.state.as_str(), "pending" | "running") {
+                continue;
+            }
+            let (group, version) = match membership.get(&i.id) {
+                Some((g, v)) => (Some(g.clone()), v.clone()),
+                None => (None, None),
+            };
+            let template = group
+                .as_ref()
+                .and_then(|g| self.groups.get(g))
+                .map(|g| g.spec.launch_template_id.clone());
+            self.seq += 1;
+            let subnet = i.subnet_id.clone().unwrap_or_default();
+            let zone = i.availability_zone.clone().or_else(|| {
+                self.subnets
+                    .get(&subnet)
+                    .map(|s| s.availability_zone.clone())
+            });
+            self.instances.insert(
+                i.id.clone(),
+                Instance {
+                    id: i.id.clone(),
+                    seq: self.seq,
+                    image_id: i.image_id.clone().unwrap_or_default(),
+                    instance_type: i.instance_type.clone().unwrap_or_default(),
+                    subnet_id: subnet,
+                    availability_zone: zone.unwrap_or_default(),
+                    private_ip: i.private_ip.clone().unwrap_or_default(),
+                    tags: i.tags.clone(),
+                    launch_template: template.zip(version),
+                    group: group.clone(),
+                    launched_by: group,
+                    launch_at: t,
+                    running_at: t,
+                    booted: true,
+                    unhealthy_at: None,
+                    terminating_at: None,
+                    shutdown_at: None,
+                    terminated_at: None,
+                    shut_down: false,
+                    gone: false,
+                    terminated_with: BTreeMap::new(),
+                },
+            );
+        }
+        self.settled = self.settled.max(t);
+    }
 
     pub fn snapshot(&self, t: Ms) -> SimSnapshot {
         let mut instances: Vec<&Instance> =
