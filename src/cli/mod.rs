@@ -97,9 +97,10 @@ pub async fn run(cli: Cli) -> u8 {
         // Saved whatever the outcome: a failed or interrupted apply continues from here.
         save_sim(sim, ctx.global.sim_state.as_deref());
         eprintln!(
-            "simulated time: {} (wall {:.1?})",
+            "simulated time: {} (wall {:.1?}, of which {:.1?} in the simulator)",
             human_elapsed(sim.elapsed().saturating_sub(ctx.sim_started())),
-            ctx.wall.elapsed()
+            ctx.wall.elapsed(),
+            sim.busy()
         );
     }
     match result {

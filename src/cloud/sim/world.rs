@@ -396,7 +396,8 @@ impl World {
     fn next_event(&self) -> Option<Ms> {
         let mut next: Option<Ms> = None;
         let mut at = |t: Ms| next = Some(next.map_or(t, |n| n.min(t)));
-        for i in self.instances.values() {
+        // Terminated instances whose termination was handled have no transitions left.
+        for i in self.instances.values().filter(|i| !i.gone) {
             if i.group.is_some() && !i.booted {
                 at(i.running_at);
             }
@@ -418,39 +419,45 @@ impl World {
         next
     }
 
-    /// Group members that fail ELB health checks and when their group notices.
+    /// Group members that fail ELB health checks and when their group notices. Only
+    /// instances of bad images fail, so without any there is nothing to look at.
     fn unhealthy_due(&self) -> Vec<(String, String, Ms)> {
         let mut out = Vec::new();
-        for (name, g) in &self.groups {
+        if self.config.bad_images.is_empty() {
+            return out;
+        }
+        for i in self.instances.values() {
+            if i.unhealthy_at.is_some() || !i.booted || i.terminating_at.is_some() {
+                continue;
+            }
+            let Some((name, g)) = i.group.as_ref().and_then(|n| self.groups.get_key_value(n))
+            else {
+                continue;
+            };
             if g.spec.health_check_type != "ELB" || g.suspended("HealthCheck") || g.deleting {
                 continue;
             }
-            for i in self.instances.values() {
-                if !i.live_member_of(name) || i.unhealthy_at.is_some() || !i.booted {
-                    continue;
-                }
-                if !self.is_bad(&i.image_id) {
-                    continue;
-                }
-                let failed = g
-                    .spec
-                    .target_group_arns
-                    .iter()
-                    .filter_map(|arn| {
-                        let tg = self.target_groups.get(arn)?;
-                        let reg = tg.targets.get(&i.id)?;
-                        if reg.drain_until.is_some() {
-                            return None;
-                        }
-                        let ready = self.health_ready(tg, reg, i)?;
-                        Some(ready + tg.interval() * tg.spec.health_check.unhealthy_threshold as Ms)
-                    })
-                    .min();
-                if let Some(failed) = failed {
-                    let noticed = failed + seconds(self.config.asg_health_check_seconds);
-                    let grace = i.launch_at + g.spec.health_check_grace_seconds as Ms * SECOND;
-                    out.push((i.id.clone(), name.clone(), noticed.max(grace)));
-                }
+            if !self.is_bad(&i.image_id) {
+                continue;
+            }
+            let failed = g
+                .spec
+                .target_group_arns
+                .iter()
+                .filter_map(|arn| {
+                    let tg = self.target_groups.get(arn)?;
+                    let reg = tg.targets.get(&i.id)?;
+                    if reg.drain_until.is_some() {
+                        return None;
+                    }
+                    let ready = self.health_ready(tg, reg, i)?;
+                    Some(ready + tg.interval() * tg.spec.health_check.unhealthy_threshold as Ms)
+                })
+                .min();
+            if let Some(failed) = failed {
+                let noticed = failed + seconds(self.config.asg_health_check_seconds);
+                let grace = i.launch_at + g.spec.health_check_grace_seconds as Ms * SECOND;
+                out.push((i.id.clone(), name.clone(), noticed.max(grace)));
             }
         }
         out
@@ -1104,24 +1111,32 @@ impl World {
     // Observing
 
     pub fn list_groups(&self, stack: &str, t: Ms) -> Vec<GroupInfo> {
+        let mut members = self.members_by_group(t);
         self.groups
             .values()
             .filter(|g| in_stack(&g.spec.tags, stack))
-            .map(|g| self.group_info(g, t))
+            .map(|g| {
+                let m = members.remove(g.spec.name.as_str()).unwrap_or_default();
+                self.group_info(g, t, m)
+            })
             .collect()
     }
 
-    fn members(&self, name: &str, t: Ms) -> Vec<&Instance> {
-        let mut m: Vec<&Instance> = self
-            .instances
-            .values()
-            .filter(|i| i.group.as_deref() == Some(name) && i.visible(t))
-            .collect();
-        m.sort_by_key(|i| i.seq);
-        m
+    /// Every group's visible members, in launch order, from one pass over the instances.
+    fn members_by_group(&self, t: Ms) -> BTreeMap<&str, Vec<&Instance>> {
+        let mut members: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
+        for i in self.instances.values() {
+            if let Some(g) = i.group.as_deref().filter(|_| i.visible(t)) {
+                members.entry(g).or_default().push(i);
+            }
+        }
+        for m in members.values_mut() {
+            m.sort_by_key(|i| i.seq);
+        }
+        members
     }
 
-    fn group_info(&self, g: &Group, t: Ms) -> GroupInfo {
+    fn group_info(&self, g: &Group, t: Ms, members: Vec<&Instance>) -> GroupInfo {
         let s = &g.spec;
         GroupInfo {
             name: s.name.clone(),
@@ -1133,8 +1148,7 @@ impl World {
             launch_template_version: Some(s.launch_template_version.clone()),
             target_group_arns: s.target_group_arns.clone(),
             subnet_ids: s.subnet_ids.clone(),
-            instances: self
-                .members(&s.name, t)
+            instances: members
                 .into_iter()
                 .map(|i| GroupInstance {
                     id: i.id.clone(),
@@ -2384,6 +2398,7 @@ impl World {
     }
 
     pub fn snapshot(&self, t: Ms) -> SimSnapshot {
+        let members = self.members_by_group(t);
         let mut instances: Vec<&Instance> =
             self.instances.values().filter(|i| i.visible(t)).collect();
         instances.sort_by_key(|i| i.seq);
@@ -2412,9 +2427,10 @@ impl World {
                     min: g.spec.min,
                     desired: g.spec.desired,
                     max: g.spec.max,
-                    instances: self
-                        .members(&g.spec.name, t)
+                    instances: members
+                        .get(g.spec.name.as_str())
                         .into_iter()
+                        .flatten()
                         .map(|i| i.id.clone())
                         .collect(),
                     deleting: g.deleting,
