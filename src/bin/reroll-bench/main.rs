@@ -68,9 +68,9 @@ struct Args {
     /// removed at the end).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// Where to write the rollout picture.
-    #[arg(long, default_value = "bench/rollout-5000.svg")]
-    svg: PathBuf,
+    /// Where to write the rollout picture (default: bench/rollout-<instances>.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 // The rollout scenario's stated parameters.
@@ -112,11 +112,16 @@ fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
             plan_in_emulator(args, root, reroll, work)?;
         }
     }
-    if wanted(Part::Rollout) {
-        rollouts(args, work)?;
-    }
+    let points = if wanted(Part::Rollout) {
+        Some(rollouts(args, work)?)
+    } else {
+        None
+    };
     if wanted(Part::Cost) {
         engine_cost(args, reroll, work)?;
+    }
+    if let Some(points) = points {
+        picture(args, &points)?;
     }
     Ok(())
 }
@@ -346,8 +351,10 @@ fn plan_in_emulator(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Res
         "### Emulator: {} server groups, {} instances\n\n\
          The same stack shape at {per_group} instances a group against a private moto server \
          (the emulator the tests use). Deploying it (`reroll apply`) took {:.0} s of wall \
-         time: moto slows with size (creating one 500-instance Auto Scaling group took over a \
-         minute), so this is the largest size that fits in a few minutes of setup. In the \
+         time. moto is slow: creating one 500-instance Auto Scaling group takes over a minute, \
+         and each plan of this stack takes it tens of seconds to answer, so the size is chosen \
+         to keep the deployment and the six timed plans within about ten minutes \
+         (`--emulator-per-group` changes it). In the \
          same run, against the same emulator, `bench/floor.py` makes only the describe calls \
          any tool needs to plan this stack, one after another with boto3; its time is the API \
          calls alone (interpreter start and imports excluded; with them: {:.2} s). Medians of \
@@ -529,7 +536,7 @@ fn rollout_shape(args: &Args, unavailable: u32) -> StackShape {
     }
 }
 
-fn rollouts(args: &Args, work: &Path) -> Result<()> {
+fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
     let n = args.instances / args.rollout_groups * args.rollout_groups;
     let limits = sim_config().limits;
     let burst = limits.run_instances.burst;
@@ -656,23 +663,31 @@ fn rollouts(args: &Args, work: &Path) -> Result<()> {
         POLL.as_secs()
     );
 
-    // d. The picture.
-    let run = &results[0].2;
+    Ok(results.swap_remove(0).2.points)
+}
+
+/// d. The first rollout (reroll, max_unavailable 0) as a picture.
+fn picture(args: &Args, points: &[Point]) -> Result<()> {
+    let n = args.instances / args.rollout_groups * args.rollout_groups;
     let floor = n;
     let picture = svg::render(
         &format!("reroll rolling {n} instances (simulated): capacity over time"),
-        &run.points,
+        points,
         floor,
     );
-    if let Some(dir) = args.svg.parent() {
+    let path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("bench/rollout-{n}.svg")));
+    if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ok();
     }
-    std::fs::write(&args.svg, picture)?;
+    std::fs::write(&path, picture)?;
     println!("## d. The picture\n");
     println!(
         "Written to `{}`: old and new generation (live instances), healthy and draining \
          targets, every {} s of simulated time, for the first run above.\n",
-        args.svg.display(),
+        path.display(),
         POLL.as_secs()
     );
     Ok(())
