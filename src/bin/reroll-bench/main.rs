@@ -50,7 +50,7 @@ struct Args {
     plan_groups: u32,
     /// Server groups the rollout's instances are split into (a target group holds at most
     /// 1000 targets).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     rollout_groups: u32,
     /// Instances per server group in the emulator plan benchmark.
     #[arg(long, default_value_t = 30)]

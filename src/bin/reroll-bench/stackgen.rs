@@ -73,7 +73,8 @@ server_group "g{g:02}" {{
 }}
 "#,
             n = s.per_group,
-            max = s.per_group * 2,
+            // Room for the surge and no more: a target group holds at most 1000 targets.
+            max = s.per_group + s.per_group.div_ceil(10),
             surge = s.max_surge_percent,
             unavailable = s.max_unavailable_percent,
         )
