@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cloud;
 pub mod engine;
+pub mod forecast;
 pub mod load;
 pub mod lock;
 pub mod names;

@@ -8,11 +8,23 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse_from(cli::args::normalize_args(std::env::args()));
+    if let Err(message) = args.global.check() {
+        eprintln!("error: {message}");
+        return ExitCode::from(cli::EXIT_ERROR);
+    }
     cli::logging::init(&args.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A simulated account runs on tokio's paused clock: one thread, and time jumps to the next
+    // timer whenever every task waits, so hours of rollout take moments.
+    let runtime = match args.global.cloud {
+        cli::args::CloudKind::Aws => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        cli::args::CloudKind::Sim => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -84,6 +84,9 @@ pub struct ObservedGroup {
     pub launch_template: Option<LaunchTemplateInfo>,
     /// What the active generation launches, read from its launch template version.
     pub active_launch: Option<LaunchSpec>,
+    /// Numbers of generations AWS is still deleting: not in service, but their names are taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleting: Vec<u32>,
 }
 
 impl ObservedGroup {
@@ -97,6 +100,18 @@ impl ObservedGroup {
 
     pub fn newest(&self) -> Option<&Generation> {
         self.generations.last()
+    }
+
+    /// The number the next generation takes: above every generation, including ones being
+    /// deleted (their group names are not free yet).
+    pub fn next_number(&self) -> u32 {
+        self.generations
+            .iter()
+            .map(|g| g.number)
+            .chain(self.deleting.iter().copied())
+            .max()
+            .unwrap_or(0)
+            + 1
     }
 }
 
@@ -412,16 +427,25 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         let Some(key) = g.tags.get(tag::GROUP).cloned() else {
             continue;
         };
-        // A group AWS is deleting is on its way out, whatever its tags say.
-        if g.status.as_deref().is_some_and(|s| s.starts_with("Delete")) {
-            continue;
-        }
         let number = g
             .tags
             .get(tag::GENERATION)
             .and_then(|n| n.parse().ok())
             .or_else(|| names::parse_generation(&g.name))
             .unwrap_or(0);
+        // A group AWS is deleting is on its way out, whatever its tags say; only its name is
+        // still taken.
+        if g.status.as_deref().is_some_and(|s| s.starts_with("Delete")) {
+            let entry = observed
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| ObservedGroup {
+                    key,
+                    ..Default::default()
+                });
+            entry.deleting.push(number);
+            continue;
+        }
         let state = g
             .tags
             .get(tag::STATE)

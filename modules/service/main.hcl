@@ -52,6 +52,11 @@ output "server_group" {
   value = server_group.main
 }
 
+output "target_group" {
+  description = "The service's target group, for a load balancer listener to forward to"
+  value       = target_group.main
+}
+
 output "target_group_name" {
   value = target_group.main.name
 }

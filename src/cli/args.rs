@@ -27,8 +27,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudKind {
+    /// The AWS account of the credentials (or the endpoint given).
+    Aws,
+    /// A simulated account in memory, on a virtual clock (see `--sim-state`).
+    Sim,
+}
+
 #[derive(Debug, Args)]
 pub struct Global {
+    /// Run against AWS, or against a simulated account on a virtual clock.
+    #[arg(long, global = true, value_enum, default_value_t = CloudKind::Aws)]
+    pub cloud: CloudKind,
+    /// With `--cloud sim`: load the simulated account from FILE if it exists, and save it back
+    /// after the command.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sim_state: Option<PathBuf>,
     /// AWS region; overrides the stack's `region`.
     #[arg(long, global = true, env = "REROLL_REGION")]
     pub region: Option<String>,
@@ -101,6 +117,10 @@ pub enum Command {
         /// Plan a definition even though it failed a rollout before.
         #[arg(long)]
         force: bool,
+        /// Also play the plan forward in a simulated copy of what was observed, and print the
+        /// predicted timeline of each rollout. Changes nothing.
+        #[arg(long)]
+        forecast: bool,
     },
     /// Make the account match the stack (or a saved plan).
     Apply {
@@ -168,4 +188,17 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
             a
         })
         .collect()
+}
+
+impl Global {
+    /// Flag combinations clap cannot express.
+    pub fn check(&self) -> Result<(), String> {
+        if self.sim_state.is_some() && self.cloud != CloudKind::Sim {
+            return Err(
+                "--sim-state needs --cloud sim: it is the file a simulated account is kept in"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }

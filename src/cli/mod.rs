@@ -7,6 +7,7 @@ pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -14,9 +15,11 @@ use anyhow::{bail, Context as _, Result};
 use reroll::apply::rollout::Stop;
 use reroll::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
+use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::Cloud;
 use reroll::engine::{self, EngineError, Session};
+use reroll::forecast;
 use reroll::load::{self, Diagnostics, Inputs, Parsed};
 use reroll::observe;
 use reroll::plan::file::{self as planfile, SavedPlan};
@@ -24,7 +27,7 @@ use reroll::plan::render::{self, Style};
 use reroll::plan::{self, Action, Plan};
 use reroll::stack::Stack;
 
-use args::{Cli, Command, Global, VarArgs};
+use args::{Cli, CloudKind, Command, Global, VarArgs};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
@@ -56,11 +59,16 @@ pub fn color_stderr() -> bool {
 pub async fn run(cli: Cli) -> u8 {
     let stats = Stats::new();
     let stop = Stop::new();
+    let sim = Arc::new(OnceLock::new());
     let ctx = Ctx {
         global: cli.global,
         stats: stats.clone(),
         stop: stop.clone(),
+        sim: sim.clone(),
+        sim_opened_at: OnceLock::new(),
+        wall: std::time::Instant::now(),
     };
+    let sim_state = ctx.global.sim_state.clone();
     // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
     // Second Ctrl-C: leave at once (everything is tagged; apply again picks it up).
     tokio::spawn(async move {
@@ -75,12 +83,25 @@ pub async fn run(cli: Cli) -> u8 {
             eprintln!(
                 "\nLeft at once. Everything reroll made is tagged: run apply again to continue."
             );
+            if let Some(sim) = sim.get() {
+                save_sim(sim, sim_state.as_deref());
+            }
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
     let result = dispatch(&ctx, cli.command).await;
     if ctx.global.stats {
         eprintln!("\nAWS API calls:\n{}", stats.render());
+    }
+    if let Some(sim) = ctx.sim.get() {
+        // Saved whatever the outcome: a failed or interrupted apply continues from here.
+        save_sim(sim, ctx.global.sim_state.as_deref());
+        eprintln!(
+            "simulated time: {} (wall {:.1?}, of which {:.1?} in the simulator)",
+            human_elapsed(sim.elapsed().saturating_sub(ctx.sim_started())),
+            ctx.wall.elapsed(),
+            sim.busy()
+        );
     }
     match result {
         Ok(code) => code,
@@ -98,6 +119,76 @@ struct Ctx {
     global: Global,
     stats: Stats,
     stop: Stop,
+    /// The simulated account, once a command asked for it (`--cloud sim`).
+    sim: Arc<OnceLock<Arc<SimCloud>>>,
+    sim_opened_at: OnceLock<Duration>,
+    wall: std::time::Instant,
+}
+
+impl Ctx {
+    /// Simulated time of the account when this command opened it.
+    fn sim_started(&self) -> Duration {
+        self.sim_opened_at.get().copied().unwrap_or_default()
+    }
+
+    /// The simulated account: loaded from `--sim-state` when that file exists, else empty.
+    fn sim_cloud(&self, stack: &Stack) -> Result<Arc<SimCloud>> {
+        if let Some(sim) = self.sim.get() {
+            return Ok(sim.clone());
+        }
+        let region = self
+            .global
+            .region
+            .clone()
+            .or_else(|| stack.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        let sim = match &self.global.sim_state {
+            Some(path) if path.exists() => {
+                let sim = SimCloud::load(path, self.stats.clone()).with_context(|| {
+                    format!("cannot read the simulated account in {}", path.display())
+                })?;
+                if reroll::cloud::Cloud::region(&sim) != region {
+                    bail!(
+                        "{} holds a simulated account in {}, not {region}; use another \
+                         --sim-state file for another region",
+                        path.display(),
+                        reroll::cloud::Cloud::region(&sim)
+                    );
+                }
+                sim
+            }
+            _ => SimCloud::new(
+                SimConfig {
+                    region,
+                    ..SimConfig::default()
+                },
+                self.stats.clone(),
+            ),
+        };
+        let _ = self.sim_opened_at.set(sim.elapsed());
+        Ok(self.sim.get_or_init(|| Arc::new(sim)).clone())
+    }
+}
+
+fn save_sim(sim: &SimCloud, path: Option<&Path>) {
+    if let Some(path) = path {
+        if let Err(e) = sim.save(path) {
+            eprintln!(
+                "error: cannot save the simulated account to {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// `41m 12s`: minutes and seconds, hours when there are some.
+fn human_elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, m, s) => format!("{h}h {m}m {s}s"),
+    }
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -110,17 +201,15 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             json,
             detailed_exitcode,
             force,
+            forecast,
         } => {
-            plan_command(
-                ctx,
-                &path,
-                &vars,
-                out.as_deref(),
+            let flags = PlanFlags {
                 json,
-                detailed_exitcode,
+                detailed: detailed_exitcode,
                 force,
-            )
-            .await
+                forecast,
+            };
+            plan_command(ctx, &path, &vars, out.as_deref(), flags).await
         }
         Command::Apply {
             path,
@@ -195,7 +284,15 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-async fn connect(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
+/// The cloud a command works on: AWS, or the simulated account of `--cloud sim`.
+async fn connect(ctx: &Ctx, stack: &Stack) -> Result<Arc<dyn Cloud>> {
+    match ctx.global.cloud {
+        CloudKind::Aws => Ok(Arc::new(connect_aws(ctx, stack).await?)),
+        CloudKind::Sim => Ok(ctx.sim_cloud(stack)?),
+    }
+}
+
+async fn connect_aws(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
     let opts = ConnectOptions {
         region: ctx.global.region.clone().or_else(|| stack.region.clone()),
         profile: ctx.global.profile.clone(),
@@ -210,14 +307,14 @@ async fn connect(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
 /// A session and the cloud it was observed in.
 struct World {
     session: Session,
-    cloud: AwsCloud,
+    cloud: Arc<dyn Cloud>,
 }
 
 /// Load, connect, observe, resolve: the desired and the observed state.
 async fn world(ctx: &Ctx, path: &Path, inputs: Inputs) -> Result<World> {
     let (parsed, offline) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &offline).await?;
-    let session = engine::session(&cloud, parsed, inputs, &offline.name)
+    let session = engine::session(&*cloud, parsed, inputs, &offline.name)
         .await
         .map_err(engine_error)?;
     Ok(World { session, cloud })
@@ -265,18 +362,32 @@ fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(&v).expect("json")
 }
 
+struct PlanFlags {
+    json: bool,
+    detailed: bool,
+    force: bool,
+    forecast: bool,
+}
+
 async fn plan_command(
     ctx: &Ctx,
     path: &Path,
     vars: &VarArgs,
     out: Option<&Path>,
-    json: bool,
-    detailed: bool,
-    force: bool,
+    flags: PlanFlags,
 ) -> Result<u8> {
+    let PlanFlags {
+        json,
+        detailed,
+        force,
+        forecast,
+    } = flags;
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
     let plan = make_plan(&w, force)?;
     print_plan(&plan, &w.session.stack, json);
+    if forecast {
+        forecast_command(&w, &plan, force).await?;
+    }
     if let Some(out) = out {
         save_plan(&w, &plan, path, force, out)?;
         eprintln!(
@@ -290,6 +401,94 @@ async fn plan_command(
     } else {
         EXIT_OK
     })
+}
+
+/// `plan --forecast`: the plan played forward in a simulated copy of what was observed.
+async fn forecast_command(w: &World, plan: &Plan, force: bool) -> Result<()> {
+    if !plan.changes.iter().any(|c| c.rollout.is_some()) {
+        eprintln!("\nForecast: nothing to roll out.");
+        return Ok(());
+    }
+    let seed = forecast::seed(&*w.cloud, &w.session)
+        .await
+        .context("cannot read the account for the forecast")?;
+    let config = SimConfig {
+        region: w.cloud.region().to_string(),
+        ..SimConfig::default()
+    };
+    let input = forecast::ForecastInput {
+        parsed: w.session.parsed.clone(),
+        inputs: w.session.inputs.clone(),
+        known: w.session.known.clone(),
+        seed,
+        plan: plan.clone(),
+        config,
+        force,
+        parallelism: 10,
+    };
+    let wall = std::time::Instant::now();
+    let f = tokio::task::spawn_blocking(move || forecast::forecast(input))
+        .await
+        .context("the forecast stopped")??;
+    println!("{}", render_forecast(&f, wall.elapsed()));
+    Ok(())
+}
+
+fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
+    let c = &f.config;
+    let mut out = format!(
+        "\nForecast: a prediction from a model, not a measurement. The plan was played forward\n\
+         in a simulated copy of what was observed: instances boot in {}-{}s, health checks and\n\
+         deregistration delays are each target group's own, AWS's published rate limits apply.\n\
+         Nothing real was changed.\n",
+        c.boot_time.min, c.boot_time.max
+    );
+    for (address, action) in &f.differences {
+        out.push_str(&format!(
+            "  note: the model planned {address} as {action:?}, unlike the plan above\n"
+        ));
+    }
+    let t = |d: Option<Duration>| {
+        d.map_or_else(|| "-".to_string(), |d| plan::human_duration(d.as_secs()))
+    };
+    for g in &f.groups {
+        let gen = match g.from {
+            Some(from) => format!("v{from:03} → v{:03}", g.to),
+            None => format!("v{:03}", g.to),
+        };
+        out.push_str(&format!(
+            "\n{}  {gen}, {} instances: {} at {}\n",
+            g.address,
+            g.desired,
+            g.result,
+            human_elapsed(g.finished)
+        ));
+        out.push_str(&format!(
+            "  {:>4}  {:>6}  {:>5}  {:>9}  {:>9}  {:>9}\n",
+            "wave", "launch", "drain", "start", "healthy", "drained"
+        ));
+        for (n, w) in g.waves.iter().enumerate() {
+            out.push_str(&format!(
+                "  {:>4}  {:>6}  {:>5}  {:>9}  {:>9}  {:>9}\n",
+                n + 1,
+                w.launch,
+                w.drain,
+                t(w.start),
+                t(w.healthy),
+                t(w.drained)
+            ));
+        }
+    }
+    if let Some(failure) = &f.failure {
+        out.push_str(&format!("\nIn the model, the apply failed: {failure}\n"));
+    }
+    out.push_str(&format!(
+        "\nPredicted duration: {} ({} API calls in the model; forecast computed in {:.1?})",
+        human_elapsed(f.total),
+        f.calls,
+        wall
+    ));
+    out
 }
 
 fn sources_digest(parsed: &Parsed) -> String {
@@ -368,8 +567,9 @@ async fn apply_command(
         return Ok(EXIT_ERROR);
     }
     let opts = apply_options(ctx, parallelism);
-    let started = std::time::Instant::now();
-    let (result, reports) = engine::execute(&w.cloud, w.session, &plan, &opts, &ctx.stop).await;
+    // Virtual time on a simulated account.
+    let started = tokio::time::Instant::now();
+    let (result, reports) = engine::execute(&*w.cloud, w.session, &plan, &opts, &ctx.stop).await;
     if !reports.is_empty() {
         eprint!("\n{}", summary_table(&reports));
     }
@@ -448,9 +648,9 @@ async fn rollback_command(
         return Ok(EXIT_ERROR);
     }
     let opts = apply_options(ctx, 1);
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let (result, reports) =
-        reroll::rollback::execute(&w.cloud, &w.session, &targets, &opts, &ctx.stop).await;
+        reroll::rollback::execute(&*w.cloud, &w.session, &targets, &opts, &ctx.stop).await;
     if !reports.is_empty() {
         eprint!("\n{}", summary_table(&reports));
     }
@@ -569,7 +769,7 @@ async fn status(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &stack).await?;
-    let observed = observe::observe(&cloud, &stack.name).await?;
+    let observed = observe::observe(&*cloud, &stack.name).await?;
     print!("{}", reroll::status::render(&stack, &observed));
     Ok(EXIT_OK)
 }
@@ -598,8 +798,15 @@ fn lock_key(ctx: &Ctx, stack: &Stack) -> String {
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "default-region".into());
     let mut key = format!("\"{}\" in {region}", stack.name);
-    if let Some(endpoint) = &ctx.global.endpoint_url {
-        key.push_str(&format!(" at {endpoint}"));
+    match (ctx.global.cloud, &ctx.global.endpoint_url) {
+        (CloudKind::Sim, _) => {
+            key.push_str(" simulated");
+            if let Some(state) = &ctx.global.sim_state {
+                key.push_str(&format!(" in {}", state.display()));
+            }
+        }
+        (CloudKind::Aws, Some(endpoint)) => key.push_str(&format!(" at {endpoint}")),
+        (CloudKind::Aws, None) => {}
     }
     key
 }
@@ -619,7 +826,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
     let (_, stack) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &stack).await?;
     let _lock = lock(ctx, path, &inputs, "reroll destroy")?;
-    let observed = observe::observe(&cloud, &stack.name).await?;
+    let observed = observe::observe(&*cloud, &stack.name).await?;
     let empty = Stack {
         name: stack.name.clone(),
         region: stack.region.clone(),
@@ -645,7 +852,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
         ..Default::default()
     };
-    apply::deletions(&cloud, &plan, &observed, &opts).await?;
+    apply::deletions(&*cloud, &plan, &observed, &opts).await?;
     eprintln!(
         "Destroy complete: {} resources removed.",
         plan.count(Action::Delete)

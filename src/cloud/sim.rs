@@ -218,6 +218,55 @@ impl SimSnapshot {
     }
 }
 
+/// What an observed account holds, to be carried into a fresh simulated one with the same ids
+/// ([`SimCloud::seeded`]): for forecasting a plan against a model of the real account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSeed {
+    pub images: Vec<ImageInfo>,
+    pub vpcs: Vec<VpcInfo>,
+    pub subnets: Vec<SubnetInfo>,
+    pub security_groups: Vec<SecurityGroupInfo>,
+    pub launch_templates: Vec<SeedTemplate>,
+    pub target_groups: Vec<SeedTargetGroup>,
+    pub load_balancers: Vec<SeedLoadBalancer>,
+    pub groups: Vec<GroupInfo>,
+    /// Instances that are `pending` or `running`; members of `groups` are found by id.
+    pub instances: Vec<InstanceInfo>,
+}
+
+/// A launch template and the versions generations use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedTemplate {
+    pub info: LaunchTemplateInfo,
+    pub versions: BTreeMap<i64, LaunchSpec>,
+}
+
+/// A target group and its registered targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedTargetGroup {
+    pub info: TargetGroupInfo,
+    pub targets: Vec<TargetHealth>,
+}
+
+/// A load balancer and its listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedLoadBalancer {
+    pub info: LoadBalancerInfo,
+    pub listeners: Vec<ListenerInfo>,
+}
+
+/// How long an imported account has been running when a seeded simulation starts: long enough
+/// for every imported instance to be in service and healthy, and for rate-limit buckets to be
+/// full.
+const SEEDED_START: Duration = Duration::from_secs(3600);
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    format: u32,
+    now_ms: Ms,
+    world: &'a World,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
     format: u32,
@@ -233,12 +282,24 @@ pub struct SimCloud {
     /// Simulated time `base` is tokio's `epoch`.
     epoch: Instant,
     base: Ms,
+    /// Wall-clock time spent in the simulator (see [`SimCloud::busy`]).
+    busy: Mutex<Duration>,
 }
 
 impl SimCloud {
     /// A fresh, empty account.
     pub fn new(config: SimConfig, stats: Stats) -> SimCloud {
         Self::with_world(World::new(config), 0, stats)
+    }
+
+    /// A fresh account holding what `seed` describes (with the same ids), every instance in
+    /// service and every registered target healthy. Its clock starts an hour after the import.
+    pub fn seeded(config: SimConfig, seed: &SimSeed, stats: Stats) -> SimCloud {
+        let mut world = World::new(config);
+        world.import(seed, 0);
+        let start = SEEDED_START.as_millis() as Ms;
+        world.settle(start);
+        Self::with_world(world, start, stats)
     }
 
     /// The same, shared.
@@ -253,7 +314,22 @@ impl SimCloud {
             stats,
             epoch: Instant::now(),
             base,
+            busy: Mutex::new(Duration::ZERO),
         }
+    }
+
+    /// Real (wall-clock) time spent inside the simulator so far: moving the world along,
+    /// answering requests, loading and saving. What a process spends beyond it is its own.
+    pub fn busy(&self) -> Duration {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f`, counting its wall-clock time as the simulator's.
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let out = f();
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed();
+        out
     }
 
     pub fn stats(&self) -> &Stats {
@@ -286,26 +362,38 @@ impl SimCloud {
     /// A consistent view of every instance, group and target group now.
     pub fn snapshot(&self) -> SimSnapshot {
         let t = self.now();
-        let mut w = self.lock();
-        w.settle(t);
-        w.snapshot(t)
+        self.timed(|| {
+            let mut w = self.lock();
+            w.settle(t);
+            w.snapshot(t)
+        })
     }
 
     /// The world as JSON (see the module documentation for the format).
     pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out).expect("the world serializes");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// Writes the world as JSON without copying it first.
+    fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
         let t = self.now();
-        let mut w = self.lock();
-        w.settle(t);
-        let saved = Saved {
-            format: SAVE_FORMAT,
-            now_ms: t,
-            world: w.clone(),
-        };
-        serde_json::to_string_pretty(&saved).expect("the world serializes")
+        self.timed(|| {
+            let mut w = self.lock();
+            w.settle(t);
+            let saved = SavedRef {
+                format: SAVE_FORMAT,
+                now_ms: t,
+                world: &w,
+            };
+            serde_json::to_writer_pretty(out, &saved).map_err(std::io::Error::from)
+        })
     }
 
     /// A world saved by [`SimCloud::to_json`], continuing from the moment it was saved.
     pub fn from_json(json: &str, stats: Stats) -> std::io::Result<SimCloud> {
+        let started = std::time::Instant::now();
         let saved: Saved = serde_json::from_str(json)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         if saved.format != SAVE_FORMAT {
@@ -317,12 +405,16 @@ impl SimCloud {
                 ),
             ));
         }
-        Ok(Self::with_world(saved.world, saved.now_ms, stats))
+        let sim = Self::with_world(saved.world, saved.now_ms, stats);
+        *sim.busy.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed();
+        Ok(sim)
     }
 
     /// Writes the world to `path` as JSON.
     pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        std::fs::write(path, self.to_json())
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        self.write_json(&mut file)?;
+        std::io::Write::flush(&mut file)
     }
 
     /// Reads a world written by [`SimCloud::save`].
@@ -372,11 +464,13 @@ impl SimCloud {
     /// Runs `f` on the world brought up to now, and settles again after it.
     fn with<T>(&self, f: impl FnOnce(&mut World, Ms) -> T) -> T {
         let t = self.now();
-        let mut w = self.lock();
-        w.settle(t);
-        let out = f(&mut w, t);
-        w.settle(t);
-        out
+        self.timed(|| {
+            let mut w = self.lock();
+            w.settle(t);
+            let out = f(&mut w, t);
+            w.settle(t);
+            out
+        })
     }
 
     /// A request that changes the world.

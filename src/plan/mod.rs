@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
-use crate::observe::{GenerationState, Observed};
+use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::stack::{is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY};
 
 /// Version of the plan's JSON form. Bumped on any incompatible change.
@@ -886,6 +886,7 @@ fn plan_server_group(
         diffs,
         rollout,
     };
+    let first = observed.map_or(1, ObservedGroup::next_number);
     let Some(og) = observed.filter(|o| !o.generations.is_empty()) else {
         let mut diffs = Vec::new();
         diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
@@ -907,16 +908,16 @@ fn plan_server_group(
         return Ok(base(
             Action::Create,
             format!(
-                "generation v001 with {} × {}",
+                "generation v{first:03} with {} × {}",
                 g.capacity.desired, g.instance_type
             ),
             diffs,
-            Some(rollout_plan(stack, g, g.capacity.desired, None, 1)),
+            Some(rollout_plan(stack, g, g.capacity.desired, None, first)),
         ));
     };
 
     let newest = og.newest().expect("non-empty");
-    let next = newest.number + 1;
+    let next = og.next_number();
     // A rollout left part-way: the newest generation is still rolling in.
     if newest.state == GenerationState::Rolling {
         let from = og.active().map(|a| a.number);

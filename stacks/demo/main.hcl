@@ -58,6 +58,12 @@ load_balancer "public" {
     port    = 80
     forward = target_group.web
   }
+
+  # AWS health-checks only target groups a listener forwards to.
+  listener "api" {
+    port    = 9090
+    forward = module.api.target_group
+  }
 }
 
 server_group "web" {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::limits::{Buckets, Kind};
-use super::{SimConfig, SimGroup, SimInstance, SimSnapshot, SimTargetGroup};
+use super::{SimConfig, SimGroup, SimInstance, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
     ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
@@ -400,7 +400,8 @@ impl World {
     fn next_event(&self) -> Option<Ms> {
         let mut next: Option<Ms> = None;
         let mut at = |t: Ms| next = Some(next.map_or(t, |n| n.min(t)));
-        for i in self.instances.values() {
+        // Terminated instances whose termination was handled have no transitions left.
+        for i in self.instances.values().filter(|i| !i.gone) {
             if i.group.is_some() && !i.booted {
                 at(i.running_at);
             }
@@ -422,39 +423,45 @@ impl World {
         next
     }
 
-    /// Group members that fail ELB health checks and when their group notices.
+    /// Group members that fail ELB health checks and when their group notices. Only
+    /// instances of bad images fail, so without any there is nothing to look at.
     fn unhealthy_due(&self) -> Vec<(String, String, Ms)> {
         let mut out = Vec::new();
-        for (name, g) in &self.groups {
+        if self.config.bad_images.is_empty() {
+            return out;
+        }
+        for i in self.instances.values() {
+            if i.unhealthy_at.is_some() || !i.booted || i.terminating_at.is_some() {
+                continue;
+            }
+            let Some((name, g)) = i.group.as_ref().and_then(|n| self.groups.get_key_value(n))
+            else {
+                continue;
+            };
             if g.spec.health_check_type != "ELB" || g.suspended("HealthCheck") || g.deleting {
                 continue;
             }
-            for i in self.instances.values() {
-                if !i.live_member_of(name) || i.unhealthy_at.is_some() || !i.booted {
-                    continue;
-                }
-                if !self.is_bad(&i.image_id) {
-                    continue;
-                }
-                let failed = g
-                    .spec
-                    .target_group_arns
-                    .iter()
-                    .filter_map(|arn| {
-                        let tg = self.target_groups.get(arn)?;
-                        let reg = tg.targets.get(&i.id)?;
-                        if reg.drain_until.is_some() {
-                            return None;
-                        }
-                        let ready = self.health_ready(tg, reg, i)?;
-                        Some(ready + tg.interval() * tg.spec.health_check.unhealthy_threshold as Ms)
-                    })
-                    .min();
-                if let Some(failed) = failed {
-                    let noticed = failed + seconds(self.config.asg_health_check_seconds);
-                    let grace = i.launch_at + g.spec.health_check_grace_seconds as Ms * SECOND;
-                    out.push((i.id.clone(), name.clone(), noticed.max(grace)));
-                }
+            if !self.is_bad(&i.image_id) {
+                continue;
+            }
+            let failed = g
+                .spec
+                .target_group_arns
+                .iter()
+                .filter_map(|arn| {
+                    let tg = self.target_groups.get(arn)?;
+                    let reg = tg.targets.get(&i.id)?;
+                    if reg.drain_until.is_some() {
+                        return None;
+                    }
+                    let ready = self.health_ready(tg, reg, i)?;
+                    Some(ready + tg.interval() * tg.spec.health_check.unhealthy_threshold as Ms)
+                })
+                .min();
+            if let Some(failed) = failed {
+                let noticed = failed + seconds(self.config.asg_health_check_seconds);
+                let grace = i.launch_at + g.spec.health_check_grace_seconds as Ms * SECOND;
+                out.push((i.id.clone(), name.clone(), noticed.max(grace)));
             }
         }
         out
@@ -1042,10 +1049,14 @@ impl World {
         Ok(id)
     }
 
+    /// Like the simulator's image and network lookups, an alarm nobody set is made up, quiet.
     pub fn alarm_states(&self, names: &[String]) -> BTreeMap<String, String> {
         names
             .iter()
-            .filter_map(|n| Some((n.clone(), self.alarms.get(n)?.clone())))
+            .map(|n| {
+                let state = self.alarms.get(n).map_or("OK", String::as_str);
+                (n.clone(), state.to_string())
+            })
             .collect()
     }
 
@@ -1120,24 +1131,32 @@ impl World {
     // Observing
 
     pub fn list_groups(&self, stack: &str, t: Ms) -> Vec<GroupInfo> {
+        let mut members = self.members_by_group(t);
         self.groups
             .values()
             .filter(|g| in_stack(&g.spec.tags, stack))
-            .map(|g| self.group_info(g, t))
+            .map(|g| {
+                let m = members.remove(g.spec.name.as_str()).unwrap_or_default();
+                self.group_info(g, t, m)
+            })
             .collect()
     }
 
-    fn members(&self, name: &str, t: Ms) -> Vec<&Instance> {
-        let mut m: Vec<&Instance> = self
-            .instances
-            .values()
-            .filter(|i| i.group.as_deref() == Some(name) && i.visible(t))
-            .collect();
-        m.sort_by_key(|i| i.seq);
-        m
+    /// Every group's visible members, in launch order, from one pass over the instances.
+    fn members_by_group(&self, t: Ms) -> BTreeMap<&str, Vec<&Instance>> {
+        let mut members: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
+        for i in self.instances.values() {
+            if let Some(g) = i.group.as_deref().filter(|_| i.visible(t)) {
+                members.entry(g).or_default().push(i);
+            }
+        }
+        for m in members.values_mut() {
+            m.sort_by_key(|i| i.seq);
+        }
+        members
     }
 
-    fn group_info(&self, g: &Group, t: Ms) -> GroupInfo {
+    fn group_info(&self, g: &Group, t: Ms, members: Vec<&Instance>) -> GroupInfo {
         let s = &g.spec;
         GroupInfo {
             name: s.name.clone(),
@@ -1149,8 +1168,7 @@ impl World {
             launch_template_version: Some(s.launch_template_version.clone()),
             target_group_arns: s.target_group_arns.clone(),
             subnet_ids: s.subnet_ids.clone(),
-            instances: self
-                .members(&s.name, t)
+            instances: members
                 .into_iter()
                 .map(|i| GroupInstance {
                     id: i.id.clone(),
@@ -2223,7 +2241,184 @@ impl World {
     // -----------------------------------------------------------------------------------------
     // Snapshot
 
+    // -----------------------------------------------------------------------------------------
+    // Importing an observed account
+
+    /// Puts what was observed in a real account into this (empty) world at time `t`, with the
+    /// same ids: every instance booted and in service, every listed target registered (and
+    /// healthy once its target group's health checks have passed, counted from `t`), draining
+    /// targets left out.
+    pub fn import(&mut self, seed: &SimSeed, t: Ms) {
+        for img in &seed.images {
+            self.images
+                .entry(self.config.region.clone())
+                .or_default()
+                .insert(img.id.clone(), img.clone());
+        }
+        for v in &seed.vpcs {
+            self.vpcs.insert(v.id.clone(), v.clone());
+        }
+        for sn in &seed.subnets {
+            self.subnets.insert(sn.id.clone(), sn.clone());
+        }
+        for sg in &seed.security_groups {
+            self.security_groups.insert(sg.id.clone(), sg.clone());
+        }
+        for lt in &seed.launch_templates {
+            let latest = lt
+                .versions
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(0)
+                .max(lt.info.latest_version);
+            self.templates.insert(
+                lt.info.id.clone(),
+                Template {
+                    id: lt.info.id.clone(),
+                    name: lt.info.name.clone(),
+                    tags: lt.info.tags.clone(),
+                    versions: lt.versions.clone(),
+                    latest,
+                    default: lt.versions.keys().next().copied().unwrap_or(1),
+                },
+            );
+        }
+        for tg in &seed.target_groups {
+            let targets = tg
+                .targets
+                .iter()
+                .filter(|h| h.state != "draining")
+                .map(|h| {
+                    (
+                        h.id.clone(),
+                        Registration {
+                            registered_at: t,
+                            drain_until: None,
+                        },
+                    )
+                })
+                .collect();
+            self.target_groups.insert(
+                tg.info.arn.clone(),
+                TargetGroup {
+                    arn: tg.info.arn.clone(),
+                    spec: with_defaults(tg.info.spec.clone()),
+                    tags: tg.info.tags.clone(),
+                    in_use_since: None,
+                    targets,
+                },
+            );
+        }
+        for lb in &seed.load_balancers {
+            self.load_balancers.insert(
+                lb.info.arn.clone(),
+                LoadBalancer {
+                    arn: lb.info.arn.clone(),
+                    dns_name: lb.info.dns_name.clone(),
+                    spec: lb.info.spec.clone(),
+                    tags: lb.info.tags.clone(),
+                },
+            );
+            for l in &lb.listeners {
+                self.listeners.insert(
+                    l.arn.clone(),
+                    Listener {
+                        arn: l.arn.clone(),
+                        load_balancer_arn: l.load_balancer_arn.clone(),
+                        spec: l.spec.clone(),
+                        tags: Tags::new(),
+                    },
+                );
+            }
+        }
+        self.update_usage(t);
+        let mut membership: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        for g in &seed.groups {
+            let template = g.launch_template_id.clone().unwrap_or_default();
+            for m in &g.instances {
+                let version = m
+                    .launch_template_version
+                    .clone()
+                    .or_else(|| g.launch_template_version.clone());
+                membership.insert(m.id.clone(), (g.name.clone(), version));
+            }
+            self.groups.insert(
+                g.name.clone(),
+                Group {
+                    spec: GroupSpec {
+                        name: g.name.clone(),
+                        launch_template_id: template,
+                        launch_template_version: g
+                            .launch_template_version
+                            .clone()
+                            .unwrap_or_else(|| "$Latest".into()),
+                        min: g.min,
+                        max: g.max,
+                        desired: g.desired,
+                        subnet_ids: g.subnet_ids.clone(),
+                        target_group_arns: g.target_group_arns.clone(),
+                        health_check_type: "ELB".into(),
+                        health_check_grace_seconds: 0,
+                        tags: g.tags.clone(),
+                    },
+                    suspended: g.suspended_processes.clone(),
+                    deleting: false,
+                    retry_at: None,
+                },
+            );
+        }
+        for i in &seed.instances {
+            if !matches!(i.state.as_str(), "pending" | "running") {
+                continue;
+            }
+            let (group, version) = match membership.get(&i.id) {
+                Some((g, v)) => (Some(g.clone()), v.clone()),
+                None => (None, None),
+            };
+            let template = group
+                .as_ref()
+                .and_then(|g| self.groups.get(g))
+                .map(|g| g.spec.launch_template_id.clone());
+            self.seq += 1;
+            let subnet = i.subnet_id.clone().unwrap_or_default();
+            let zone = i.availability_zone.clone().or_else(|| {
+                self.subnets
+                    .get(&subnet)
+                    .map(|s| s.availability_zone.clone())
+            });
+            self.instances.insert(
+                i.id.clone(),
+                Instance {
+                    id: i.id.clone(),
+                    seq: self.seq,
+                    image_id: i.image_id.clone().unwrap_or_default(),
+                    instance_type: i.instance_type.clone().unwrap_or_default(),
+                    subnet_id: subnet,
+                    availability_zone: zone.unwrap_or_default(),
+                    private_ip: i.private_ip.clone().unwrap_or_default(),
+                    tags: i.tags.clone(),
+                    launch_template: template.zip(version),
+                    group: group.clone(),
+                    launched_by: group,
+                    launch_at: t,
+                    running_at: t,
+                    booted: true,
+                    unhealthy_at: None,
+                    terminating_at: None,
+                    shutdown_at: None,
+                    terminated_at: None,
+                    shut_down: false,
+                    gone: false,
+                    terminated_with: BTreeMap::new(),
+                },
+            );
+        }
+        self.settled = self.settled.max(t);
+    }
+
     pub fn snapshot(&self, t: Ms) -> SimSnapshot {
+        let members = self.members_by_group(t);
         let mut instances: Vec<&Instance> =
             self.instances.values().filter(|i| i.visible(t)).collect();
         instances.sort_by_key(|i| i.seq);
@@ -2252,9 +2447,10 @@ impl World {
                     min: g.spec.min,
                     desired: g.spec.desired,
                     max: g.spec.max,
-                    instances: self
-                        .members(&g.spec.name, t)
+                    instances: members
+                        .get(g.spec.name.as_str())
                         .into_iter()
+                        .flatten()
                         .map(|i| i.id.clone())
                         .collect(),
                     deleting: g.deleting,

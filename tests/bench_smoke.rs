@@ -1,0 +1,45 @@
+//! The benchmark at a tiny size, without the emulator: every simulated part runs, prints its
+//! table, and draws the picture.
+
+use assert_cmd::Command;
+
+#[test]
+fn the_benchmark_runs_at_a_tiny_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("rollout.svg");
+    let out = Command::cargo_bin("reroll-bench")
+        .unwrap()
+        .args([
+            "--instances",
+            "40",
+            "--plan-groups",
+            "2",
+            "--rollout-groups",
+            "2",
+            "--no-emulator",
+            "--runs",
+            "1",
+            "--svg",
+        ])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for heading in [
+        "## a. Plan at scale",
+        "## b. Rollout makespan: 40 instances",
+        "## c. Engine cost",
+        "## d. The picture",
+    ] {
+        assert!(stdout.contains(heading), "{heading} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("| EC2.DescribeInstances | 1 |"), "{stdout}");
+    // Every case finished, and the rollout with no unavailable capacity never dipped.
+    assert_eq!(stdout.matches(" | 40 (100.0%) |").count(), 1, "{stdout}");
+    assert!(stdout.contains("model of EC2 instance refresh"), "{stdout}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg"), "{picture}");
+    assert_eq!(picture.matches("<polyline").count(), 4);
+}

@@ -1,0 +1,205 @@
+//! The binary against a simulated account (`--cloud sim`): a world kept in a `--sim-state`
+//! file across commands, a rollout in simulated time, a forecast, and flag mistakes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture() -> PathBuf {
+    root().join("tests/fixtures/sim-rolling")
+}
+
+/// Runs reroll with no terminal, no colour and no AWS settings that could leak in.
+fn reroll(args: &[&str]) -> Output {
+    Command::cargo_bin("reroll")
+        .unwrap()
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("REROLL_POLL_SECONDS")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn sim(state: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--cloud", "sim", "--sim-state", state.to_str().unwrap()];
+    all.extend_from_slice(args);
+    reroll(&all)
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn code(o: &Output, want: i32) {
+    let (out, err) = text(o);
+    assert_eq!(
+        o.status.code(),
+        Some(want),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+}
+
+/// Simulated seconds from the `simulated time: 6m 12s (wall …)` line.
+fn simulated_seconds(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("simulated time: "))
+        .unwrap_or_else(|| panic!("no simulated time in:\n{stderr}"));
+    let spent = line.split(" (wall").next().unwrap();
+    spent
+        .split(' ')
+        .map(|part| {
+            let (n, unit) = part.split_at(part.len() - 1);
+            let n: u64 = n.parse().unwrap_or_else(|_| panic!("{line}"));
+            match unit {
+                "h" => n * 3600,
+                "m" => n * 60,
+                "s" => n,
+                _ => panic!("{line}"),
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_world_kept_in_a_file_rolls_out_across_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("world.json");
+    let stack = fixture();
+    let stack = stack.to_str().unwrap();
+
+    let o = sim(&state, &["apply", stack, "--auto-approve"]);
+    code(&o, 0);
+    let (_, err) = text(&o);
+    assert!(err.contains("Apply complete"), "{err}");
+    // Twelve instances booting (30-60 s) and passing 3 health checks 10 s apart.
+    let first = simulated_seconds(&err);
+    assert!((60..600).contains(&first), "{first}s\n{err}");
+    assert!(state.exists());
+
+    let o = sim(&state, &["plan", stack, "--detailed-exitcode"]);
+    code(&o, 0);
+    assert!(text(&o).0.contains("no changes"), "{}", text(&o).0);
+
+    let o = sim(&state, &["plan", stack, "-var", "app_version=1.1.0"]);
+    code(&o, 0);
+    assert!(text(&o).0.contains("1 to replace"), "{}", text(&o).0);
+
+    let o = sim(
+        &state,
+        &[
+            "apply",
+            stack,
+            "-var",
+            "app_version=1.1.0",
+            "--auto-approve",
+        ],
+    );
+    code(&o, 0);
+    let (_, err) = text(&o);
+    assert!(err.contains("v001 → v002"), "{err}");
+    let rollout = simulated_seconds(&err);
+    // At least one boot, three health checks and one 30 s deregistration delay; far less
+    // than the 10 minute health timeout.
+    assert!((100..900).contains(&rollout), "{rollout}s\n{err}");
+
+    let o = sim(&state, &["status", stack, "-var", "app_version=1.1.0"]);
+    code(&o, 0);
+    let (out, _) = text(&o);
+    assert!(out.contains("12 healthy of  12"), "{out}");
+    assert!(out.contains("v002"), "{out}");
+    let o = sim(
+        &state,
+        &[
+            "plan",
+            stack,
+            "-var",
+            "app_version=1.1.0",
+            "--detailed-exitcode",
+        ],
+    );
+    code(&o, 0);
+}
+
+#[test]
+fn a_forecast_in_the_simulator_predicts_waves_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("world.json");
+    let stack = fixture();
+    let stack = stack.to_str().unwrap();
+    code(&sim(&state, &["apply", stack, "--auto-approve"]), 0);
+
+    let o = sim(
+        &state,
+        &["plan", stack, "-var", "app_version=1.1.0", "--forecast"],
+    );
+    code(&o, 0);
+    let (out, _) = text(&o);
+    assert!(out.contains("a prediction from a model"), "{out}");
+    assert!(out.contains("v001 → v002, 12 instances: ok"), "{out}");
+    assert!(out.contains("Predicted duration: "), "{out}");
+    // 25% of 12: four waves of three.
+    let waves = out
+        .lines()
+        .filter(|l| l.split_whitespace().count() == 6)
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .count();
+    assert_eq!(waves, 4, "{out}");
+    // Nothing was applied: the plan still replaces.
+    let o = sim(
+        &state,
+        &[
+            "plan",
+            stack,
+            "-var",
+            "app_version=1.1.0",
+            "--detailed-exitcode",
+        ],
+    );
+    code(&o, 2);
+}
+
+#[test]
+fn sim_state_without_the_simulator_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("world.json");
+    let o = reroll(&[
+        "--sim-state",
+        state.to_str().unwrap(),
+        "plan",
+        fixture().to_str().unwrap(),
+    ]);
+    code(&o, 1);
+    let (_, err) = text(&o);
+    assert!(err.contains("--sim-state needs --cloud sim"), "{err}");
+    assert!(!state.exists());
+}
+
+#[test]
+fn a_saved_world_of_another_region_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("world.json");
+    let stack = fixture();
+    let stack = stack.to_str().unwrap();
+    code(&sim(&state, &["plan", stack]), 0);
+    let o = sim(&state, &["--region", "eu-west-1", "plan", stack]);
+    code(&o, 1);
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("holds a simulated account in us-east-1"),
+        "{err}"
+    );
+}
