@@ -801,6 +801,11 @@ async fn rounds(
                     fleet.cloud.deregister_targets(arn, &d.drain).await?;
                 }
             }
+            // Draining instances no longer hold surge: look again at once, so the next wave
+            // launches now rather than a poll later.
+            if !stop.requested() {
+                continue;
+            }
         }
 
         // Health deadline: new instances must become healthy within the timeout of being
