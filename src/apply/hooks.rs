@@ -96,7 +96,38 @@ pub async fn run(hooks: &[&Hook], ctx: &HookContext) -> Result<(), HookError> {
     Ok(())
 }
 
+/// Runs one hook on its own thread and runtime, on the real clock: the caller may run on a
+/// paused clock (a simulated account), which would otherwise jump to the hook's timeout while
+/// the process works in real time.
 async fn run_one(hook: &Hook, ctx: &HookContext) -> Result<(), HookError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (hook, ctx) = (hook.clone(), ctx.clone());
+    let event = hook.event.as_str();
+    let command = hook.command.join(" ");
+    std::thread::spawn(move || {
+        let result = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(run_here(&hook, &ctx)),
+            Err(e) => Err(HookError::Spawn {
+                event: hook.event.as_str(),
+                command: hook.command.join(" "),
+                message: e.to_string(),
+            }),
+        };
+        let _ = tx.send(result);
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(HookError::Spawn {
+            event,
+            command,
+            message: "the hook's thread ended without a result".into(),
+        })
+    })
+}
+
+async fn run_here(hook: &Hook, ctx: &HookContext) -> Result<(), HookError> {
     let event = hook.event.as_str();
     let command = hook.command.join(" ");
     tracing::info!(group = %ctx.group, hook = event, %command, "running hook");
