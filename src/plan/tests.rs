@@ -291,6 +291,7 @@ fn deployed(stack: &Stack) -> Observed {
             }],
             launch_template: None,
             active_launch: Some(spec),
+            deleting: Vec::new(),
         },
     );
     let tg = &stack.target_groups[0];
@@ -443,4 +444,21 @@ fn failed_fingerprint_needs_force() {
         "{err}"
     );
     assert!(plan(&v2, &observed, true).is_ok());
+}
+
+#[test]
+fn a_generation_still_being_deleted_keeps_its_number() {
+    let stack = stack_with(&[], "ami-111");
+    let mut observed = deployed(&stack);
+    let og = observed.groups.get_mut("web").unwrap();
+    og.generations.clear();
+    og.deleting = vec![1];
+    let p = plan(&stack, &observed, false).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.kind == Kind::ServerGroup)
+        .unwrap();
+    assert_eq!(c.action, Action::Create);
+    assert_eq!(c.rollout.as_ref().unwrap().to_generation, 2, "{}", c.reason);
 }
