@@ -180,6 +180,16 @@ impl Observed {
         }
     }
 
+    /// The group of this key, created empty when first seen.
+    fn group_entry(&mut self, key: String) -> &mut ObservedGroup {
+        self.groups
+            .entry(key.clone())
+            .or_insert_with(|| ObservedGroup {
+                key,
+                ..Default::default()
+            })
+    }
+
     pub fn target_group_arn(&self, address: &str) -> Option<&str> {
         self.target_groups.get(address).map(|t| t.info.arn.as_str())
     }
@@ -212,23 +222,14 @@ impl Observed {
         &self,
         spec: &crate::cloud::ListenerSpec,
     ) -> crate::cloud::ListenerSpec {
-        let mut forward: Vec<crate::cloud::Forward> = Vec::new();
-        for f in &spec.forward {
-            let arn = self
+        let forward = crate::cloud::remap_forward(&spec.forward, |arn| {
+            let serving = self
                 .copies
                 .iter()
-                .find(|c| c.info.arn == f.target_group_arn)
-                .and_then(|c| self.serving_target_group_arn(&c.of))
-                .unwrap_or(&f.target_group_arn)
-                .to_string();
-            match forward.iter_mut().find(|x| x.target_group_arn == arn) {
-                Some(x) => x.weight += f.weight,
-                None => forward.push(crate::cloud::Forward {
-                    target_group_arn: arn,
-                    weight: f.weight,
-                }),
-            }
-        }
+                .find(|c| c.info.arn == arn)
+                .and_then(|c| self.serving_target_group_arn(&c.of));
+            Some(serving.unwrap_or(arn).to_string())
+        });
         crate::cloud::ListenerSpec {
             forward,
             ..spec.clone()
@@ -413,14 +414,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 
     for lt in templates {
         if let Some(key) = lt.tags.get(tag::GROUP).cloned() {
-            observed
-                .groups
-                .entry(key.clone())
-                .or_insert_with(|| ObservedGroup {
-                    key,
-                    ..Default::default()
-                })
-                .launch_template = Some(lt);
+            observed.group_entry(key).launch_template = Some(lt);
         }
     }
     for g in groups {
@@ -436,14 +430,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         // A group AWS is deleting is on its way out, whatever its tags say; only its name is
         // still taken.
         if g.status.as_deref().is_some_and(|s| s.starts_with("Delete")) {
-            let entry = observed
-                .groups
-                .entry(key.clone())
-                .or_insert_with(|| ObservedGroup {
-                    key,
-                    ..Default::default()
-                });
-            entry.deleting.push(number);
+            observed.group_entry(key).deleting.push(number);
             continue;
         }
         let state = g
@@ -451,13 +438,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
             .get(tag::STATE)
             .and_then(|s| GenerationState::parse(s))
             .unwrap_or(GenerationState::Rolling);
-        let entry = observed
-            .groups
-            .entry(key.clone())
-            .or_insert_with(|| ObservedGroup {
-                key,
-                ..Default::default()
-            });
+        let entry = observed.group_entry(key);
         if entry.address.is_none() {
             entry.address = g.tags.get(tag::ADDRESS).cloned();
         }

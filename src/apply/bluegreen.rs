@@ -70,24 +70,12 @@ pub async fn roll(
         .find(|x| x.state == GenerationState::Rolling)
         .map_or(plan.to_generation, |x| x.number);
     // Refused before anything is created: without a listener there is no traffic to move.
-    let blue_only: Vec<Lane> = g
-        .target_groups
-        .iter()
-        .filter_map(|a| {
-            Some(Lane {
-                address: a.clone(),
-                blue: observed.serving_target_group_arn(a)?.to_string(),
-                green: String::new(),
-            })
-        })
-        .collect();
-    listeners_of(observed, &blue_only)?;
+    let listeners = listeners_of(observed, g)?;
     let lanes = lanes(cloud, stack, g, observed, number).await?;
     let green_arns: Vec<String> = lanes.iter().map(|l| l.green.clone()).collect();
-    let fleet = Fleet::new(cloud, &stack.name, g, green_arns.clone());
+    let fleet = Fleet::new(cloud, &stack.name, g, green_arns);
     let pair = rollout::prepare(&fleet, stack, g, change, og).await?;
     debug_assert_eq!(pair.new_number, number);
-    let listeners = listeners_of(observed, &lanes)?;
 
     rollout::suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
     if let Some(green) = fleet.find(&pair.new_name).await? {
@@ -215,28 +203,36 @@ async fn lanes(
 }
 
 /// The listeners that send traffic to blue: the ones whose weights move.
-fn listeners_of(observed: &Observed, lanes: &[Lane]) -> Result<Vec<ListenerInfo>, ApplyError> {
+fn listeners_of(observed: &Observed, g: &ServerGroup) -> Result<Vec<ListenerInfo>, ApplyError> {
+    // The group's target groups as they serve, and every generation's copy of them.
+    let arns: Vec<&str> = g
+        .target_groups
+        .iter()
+        .filter_map(|a| observed.serving_target_group_arn(a))
+        .chain(
+            observed
+                .copies
+                .iter()
+                .filter(|c| c.group == g.key)
+                .map(|c| c.info.arn.as_str()),
+        )
+        .collect();
     let listeners: Vec<ListenerInfo> = observed
         .load_balancers
         .values()
         .flat_map(|lb| lb.listeners.iter())
         .filter(|l| {
-            l.spec.forward.iter().any(|f| {
-                lanes
-                    .iter()
-                    .any(|x| x.blue == f.target_group_arn || x.green == f.target_group_arn)
-            })
+            l.spec
+                .forward
+                .iter()
+                .any(|f| arns.contains(&f.target_group_arn.as_str()))
         })
         .cloned()
         .collect();
     if listeners.is_empty() {
         return Err(ApplyError::Unsupported(format!(
             "blue/green needs a load balancer listener that forwards to {}; none does",
-            lanes
-                .iter()
-                .map(|l| l.address.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            g.target_groups.join(", ")
         )));
     }
     Ok(listeners)
@@ -319,21 +315,24 @@ pub fn shifted(forward: &[Forward], lanes: &[Lane], percent: u32) -> Result<Vec<
     Ok(out)
 }
 
-/// The forward action with green gone and blue back at its full share.
-pub fn restored(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
-    let mut out: Vec<Forward> = Vec::new();
-    for f in forward {
-        let lane = lanes.iter().find(|l| l.green == f.target_group_arn);
-        let arn = lane.map_or(f.target_group_arn.as_str(), |l| l.blue.as_str());
-        match out.iter_mut().find(|x| x.target_group_arn == arn) {
-            Some(x) => x.weight += f.weight,
-            None => out.push(Forward {
-                target_group_arn: arn.to_string(),
-                weight: f.weight,
-            }),
-        }
+/// The forward action once blue's window has passed: blue's target groups gone; a single
+/// remaining target group is a plain forward (weight 1).
+pub fn without_blue(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
+    let mut out = crate::cloud::remap_forward(forward, |arn| {
+        (!lanes.iter().any(|l| l.blue == arn)).then(|| arn.to_string())
+    });
+    if let [only] = out.as_mut_slice() {
+        only.weight = 1;
     }
     out
+}
+
+/// The forward action with green gone and blue back at its full share.
+pub fn restored(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
+    crate::cloud::remap_forward(forward, |arn| {
+        let lane = lanes.iter().find(|l| l.green == arn);
+        Some(lane.map_or(arn, |l| l.blue.as_str()).to_string())
+    })
 }
 
 struct BlueGreen<'a> {
@@ -533,76 +532,51 @@ impl BlueGreen<'_> {
 
     /// Sets every listener to `percent` on green, then records it on green.
     async fn shift(&self, percent: u32) -> Result<(), GateFailure> {
-        for l in &self.listeners {
-            let current = self.current(l).await?;
-            let forward =
-                shifted(&current.spec.forward, self.lanes, percent).map_err(GateFailure::Failed)?;
-            let spec = crate::cloud::ListenerSpec {
-                forward,
-                ..current.spec.clone()
-            };
-            self.cloud.modify_listener(&l.arn, &spec).await?;
-        }
-        let mut t = Tags::new();
-        t.insert(tag::TRAFFIC.into(), percent.to_string());
-        self.fleet.tag(&self.pair.new_name, &t).await?;
-        Ok(())
-    }
-
-    /// The listener as it is now (weights change under us between steps).
-    async fn current(&self, l: &ListenerInfo) -> Result<ListenerInfo, CloudError> {
-        Ok(self
-            .cloud
-            .list_listeners(&l.load_balancer_arn)
-            .await?
-            .into_iter()
-            .find(|x| x.arn == l.arn)
-            .unwrap_or_else(|| l.clone()))
+        self.rewrite(|f| shifted(f, self.lanes, percent)).await?;
+        self.record_traffic(percent).await
     }
 
     /// After the window: listeners forward to green only.
-    async fn remove_blue(&self) -> Result<(), CloudError> {
-        for l in &self.listeners {
-            let current = self.current(l).await?;
-            let forward: Vec<Forward> = current
-                .spec
-                .forward
-                .iter()
-                .filter(|f| !self.lanes.iter().any(|x| x.blue == f.target_group_arn))
-                .cloned()
-                .collect();
-            let forward = if forward.len() == 1 {
-                vec![Forward {
-                    weight: 1,
-                    ..forward[0].clone()
-                }]
-            } else {
-                forward
-            };
-            let spec = crate::cloud::ListenerSpec {
-                forward,
-                ..current.spec.clone()
-            };
-            self.cloud.modify_listener(&l.arn, &spec).await?;
+    async fn remove_blue(&self) -> Result<(), GateFailure> {
+        self.rewrite(|f| Ok(without_blue(f, self.lanes))).await
+    }
+
+    /// Traffic back to blue, every listener; green leaves them.
+    async fn traffic_to_blue(&self) -> Result<(), GateFailure> {
+        self.rewrite(|f| Ok(restored(f, self.lanes))).await?;
+        self.record_traffic(0).await
+    }
+
+    /// Rewrites the forward action of every listener that moves, from its current weights
+    /// (read afresh: they change between steps), one listing per load balancer.
+    async fn rewrite(
+        &self,
+        change: impl Fn(&[Forward]) -> Result<Vec<Forward>, String>,
+    ) -> Result<(), GateFailure> {
+        let mut balancers: Vec<&str> = self
+            .listeners
+            .iter()
+            .map(|l| l.load_balancer_arn.as_str())
+            .collect();
+        balancers.dedup();
+        for lb in balancers {
+            let current = self.cloud.list_listeners(lb).await?;
+            for l in self.listeners.iter().filter(|l| l.load_balancer_arn == lb) {
+                let now = current.iter().find(|x| x.arn == l.arn).unwrap_or(l);
+                let spec = crate::cloud::ListenerSpec {
+                    forward: change(&now.spec.forward).map_err(GateFailure::Failed)?,
+                    ..now.spec.clone()
+                };
+                self.cloud.modify_listener(&l.arn, &spec).await?;
+            }
         }
         Ok(())
     }
 
-    /// Traffic back to blue, every listener; green leaves them.
-    async fn traffic_to_blue(&self) -> Result<(), CloudError> {
-        for l in &self.listeners {
-            let current = self.current(l).await?;
-            let forward = restored(&current.spec.forward, self.lanes);
-            let spec = crate::cloud::ListenerSpec {
-                forward,
-                ..current.spec.clone()
-            };
-            self.cloud.modify_listener(&l.arn, &spec).await?;
-        }
+    async fn record_traffic(&self, percent: u32) -> Result<(), GateFailure> {
         let mut t = Tags::new();
-        t.insert(tag::TRAFFIC.into(), "0".into());
-        self.fleet.tag(&self.pair.new_name, &t).await?;
-        Ok(())
+        t.insert(tag::TRAFFIC.into(), percent.to_string());
+        Ok(self.fleet.tag(&self.pair.new_name, &t).await?)
     }
 
     async fn note(&self, progress: &str) -> Result<(), CloudError> {
@@ -658,9 +632,7 @@ impl BlueGreen<'_> {
     /// Drains and deletes green and its target groups; records the failed definition on blue.
     async fn remove_green(&self) -> Result<(), ApplyError> {
         let (g, pair, cloud) = (self.g, self.pair, self.cloud);
-        let mut failed = Tags::new();
-        failed.insert(tag::STATE.into(), GenerationState::Failed.as_str().into());
-        self.fleet.tag(&pair.new_name, &failed).await?;
+        rollout::mark_failed(self.fleet, pair).await?;
         let ids = self.green_ids().await?;
         let arns: Vec<String> = self.lanes.iter().map(|l| l.green.clone()).collect();
         for arn in &arns {
@@ -684,17 +656,7 @@ impl BlueGreen<'_> {
                 }
             }
         }
-        let fingerprint = pair
-            .new_gen
-            .tags
-            .get(tag::FINGERPRINT)
-            .cloned()
-            .unwrap_or_default();
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-        let mut t = Tags::new();
-        t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
-        self.fleet.tag(&pair.old.name, &t).await?;
-        rollout::restore_processes(self.fleet, &[&pair.old.name]).await;
+        rollout::remember_failure(self.fleet, pair, None).await?;
         tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back: green removed");
         Ok(())
     }
@@ -785,6 +747,21 @@ mod tests {
             &lane(),
         );
         assert_eq!(after, vec![fw("other", 100), fw("blue", 100)]);
+    }
+
+    #[test]
+    fn once_blue_is_gone_a_lone_green_is_a_plain_forward() {
+        let cases = [
+            (vec![fw("green", 100)], vec![fw("green", 1)]),
+            (vec![fw("blue", 0), fw("green", 100)], vec![fw("green", 1)]),
+            (
+                vec![fw("other", 100), fw("blue", 0), fw("green", 100)],
+                vec![fw("other", 100), fw("green", 100)],
+            ),
+        ];
+        for (before, want) in cases {
+            assert_eq!(without_blue(&before, &lane()), want, "{before:?}");
+        }
     }
 
     #[test]

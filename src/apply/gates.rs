@@ -19,6 +19,15 @@ pub enum GateFailure {
     Failed(String),
 }
 
+impl std::fmt::Display for GateFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GateFailure::Cloud(e) => e.fmt(f),
+            GateFailure::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
 impl From<CloudError> for GateFailure {
     fn from(e: CloudError) -> Self {
         GateFailure::Cloud(e)

@@ -701,27 +701,20 @@ async fn delete_copies(
         .filter(|lb| !lbs.contains(lb.address.as_str()))
     {
         for l in &lb.listeners {
-            let mut forward: Vec<crate::cloud::Forward> = Vec::new();
-            let mut touched = false;
-            for f in &l.spec.forward {
-                let arn = match doomed.iter().find(|c| c.info.arn == f.target_group_arn) {
-                    Some(c) => {
-                        touched = true;
-                        match observed.target_group_arn(&c.of) {
-                            Some(original) if !tgs.contains(c.of.as_str()) => original.to_string(),
-                            _ => continue,
-                        }
+            let doomed_arn = |arn: &str| doomed.iter().find(|c| c.info.arn == arn);
+            let touched = l
+                .spec
+                .forward
+                .iter()
+                .any(|f| doomed_arn(&f.target_group_arn).is_some());
+            let forward =
+                crate::cloud::remap_forward(&l.spec.forward, |arn| match doomed_arn(arn) {
+                    Some(c) if !tgs.contains(c.of.as_str()) => {
+                        observed.target_group_arn(&c.of).map(String::from)
                     }
-                    None => f.target_group_arn.clone(),
-                };
-                match forward.iter_mut().find(|x| x.target_group_arn == arn) {
-                    Some(x) => x.weight += f.weight,
-                    None => forward.push(crate::cloud::Forward {
-                        target_group_arn: arn,
-                        weight: f.weight,
-                    }),
-                }
-            }
+                    Some(_) => None,
+                    None => Some(arn.to_string()),
+                });
             if touched && !forward.is_empty() {
                 tracing::info!(address = %lb.address, port = l.spec.port, "pointing the listener back at the stack's target group");
                 let spec = crate::cloud::ListenerSpec {

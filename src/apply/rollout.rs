@@ -1055,26 +1055,41 @@ async fn rollback(
     }
     let limit = longest_drain(stack, g) + Duration::from_secs(60);
     wait::drained(cloud, &pair.target_group_arns, &ids, limit, opts.poll).await?;
-    // Marked failed first: while AWS deletes the group it is still listed, and must not be
-    // taken for a rollout to resume.
+    mark_failed(fleet, pair).await?;
+    fleet.delete(&pair.new_name).await?;
+    remember_failure(fleet, pair, Some(&new)).await?;
+    tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
+    Ok(())
+}
+
+/// Marks the new generation failed, before it is deleted: while AWS deletes a group it is
+/// still listed, and must not be taken for a rollout to resume.
+pub(super) async fn mark_failed(fleet: &Fleet<'_>, pair: &Pair) -> Result<(), CloudError> {
     let mut failed = Tags::new();
     failed.insert(tag::STATE.into(), GenerationState::Failed.as_str().into());
-    fleet.tag(&pair.new_name, &failed).await?;
-    fleet.delete(&pair.new_name).await?;
-    let mut t = Tags::new();
+    fleet.tag(&pair.new_name, &failed).await
+}
+
+/// Records the failed definition on the old generation, which serves again, so the next plan
+/// does not simply try it again; resumes what reroll suspended on it.
+pub(super) async fn remember_failure(
+    fleet: &Fleet<'_>,
+    pair: &Pair,
+    new: Option<&GroupInfo>,
+) -> Result<(), CloudError> {
     let fingerprint = pair
         .new_gen
         .tags
         .get(tag::FINGERPRINT)
-        .or(new.tags.get(tag::FINGERPRINT))
+        .or(new.and_then(|n| n.tags.get(tag::FINGERPRINT)))
         .cloned()
         .unwrap_or_default();
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let mut t = Tags::new();
     t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
     fleet.tag(&pair.old.name, &t).await?;
     restore_processes(fleet, &[&pair.old.name]).await;
-    tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
     Ok(())
 }
 

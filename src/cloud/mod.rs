@@ -337,6 +337,28 @@ pub struct Forward {
     pub weight: u32,
 }
 
+/// A forward action with each target group mapped by `to` (`None` drops it), entries that land
+/// on the same target group merged and their weights summed, in first-seen order.
+pub fn remap_forward(
+    forward: &[Forward],
+    mut to: impl FnMut(&str) -> Option<String>,
+) -> Vec<Forward> {
+    let mut out: Vec<Forward> = Vec::new();
+    for f in forward {
+        let Some(arn) = to(&f.target_group_arn) else {
+            continue;
+        };
+        match out.iter_mut().find(|x| x.target_group_arn == arn) {
+            Some(x) => x.weight += f.weight,
+            None => out.push(Forward {
+                target_group_arn: arn,
+                weight: f.weight,
+            }),
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListenerSpec {
     pub port: u16,
