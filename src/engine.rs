@@ -4,6 +4,9 @@
 //! The CLI wraps this with connection, confirmation and printing; tests drive it in-process
 //! with a fault-injecting or simulated cloud.
 
+use std::time::Duration;
+
+use crate::apply::retry::Retry;
 use crate::apply::rollout::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use crate::cloud::{tag, Cloud, CloudError};
@@ -161,8 +164,11 @@ async fn phases(
     refuse_missing_alarms(&stack, plan, &observed)?;
     copy_images(cloud, &stack, &mut known).await?;
     apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
+    // Once changes have begun, a look that fails for a transient error is tried again.
+    let mut retry = Retry::new(&stack.name, opts, Duration::from_secs(300));
     // ARNs of what was just created are now known: look afresh and evaluate again.
-    let observed = observe::observe(cloud, &stack.name)
+    let observed = retry
+        .run(async || observe::observe(cloud, &stack.name).await)
         .await
         .map_err(observing)?;
     observed.known_attributes(&mut known);
@@ -175,7 +181,8 @@ async fn phases(
         }
     }
     apply::deletions(cloud, plan, &observed, opts).await?;
-    let observed = observe::observe(cloud, &stack.name)
+    let observed = retry
+        .run(async || observe::observe(cloud, &stack.name).await)
         .await
         .map_err(observing)?;
     observed.known_attributes(&mut known);

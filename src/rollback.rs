@@ -9,6 +9,7 @@
 
 use std::time::SystemTime;
 
+use crate::apply::retry::Retry;
 use crate::apply::rollout::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use crate::cloud::{tag, Cloud, Tags};
@@ -229,16 +230,45 @@ async fn one(
         context: "cannot read the stack's resources",
         cause: source,
     };
+    let changed = |message: String| {
+        EngineError::Apply(ApplyError::Changed {
+            resource: t.address.clone(),
+            message,
+        })
+    };
     let g = stack
         .server_group(&t.address)
         .map(as_rollback)
-        .expect("targets come from the stack");
+        .ok_or_else(|| changed("the stack no longer declares it".into()))?;
+    let mut retry = Retry::new(&t.address, opts, g.rollout.health.timeout);
     if !t.resuming {
         let observed = observe::observe(cloud, &stack.name)
             .await
             .map_err(observing)?;
-        let og = &observed.groups[&t.key];
-        let active = og.active().expect("checked when choosing targets");
+        let active = observed
+            .groups
+            .get(&t.key)
+            .and_then(|og| og.active())
+            .filter(|a| a.number == t.from.0)
+            .ok_or_else(|| {
+                changed(format!(
+                    "v{:03} ({}) no longer serves: the account changed since the rollback was \
+                     shown. Nothing was changed; run rollback again",
+                    t.from.0, t.from.1
+                ))
+            })?;
+        let retained = observed
+            .groups
+            .get(&t.key)
+            .and_then(|og| og.generations.iter().find(|x| x.number == t.to.0))
+            .is_some_and(|x| x.state == GenerationState::Retired);
+        if !retained {
+            return Err(changed(format!(
+                "v{:03} ({}) is no longer a retained generation: the account changed since the \
+                 rollback was shown. Nothing was changed; run rollback again",
+                t.to.0, t.to.1
+            )));
+        }
         let mut tags = Tags::new();
         tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
         tags.insert(
@@ -255,8 +285,8 @@ async fn one(
             "rolling back to this generation".into(),
         );
         tracing::info!(address = %t.address, to = %t.to.1, "rolling back");
-        cloud
-            .set_group_tags(&t.to.1, &tags)
+        retry
+            .run(async || cloud.set_group_tags(&t.to.1, &tags).await)
             .await
             .map_err(|e| EngineError::Apply(e.into()))?;
     }
@@ -298,8 +328,8 @@ async fn one(
         tag::ROLLED_BACK.into(),
         format!("from v{:03} at {now}", t.from.0),
     );
-    cloud
-        .set_group_tags(&t.to.1, &tags)
+    retry
+        .run(async || cloud.set_group_tags(&t.to.1, &tags).await)
         .await
         .map_err(|e| EngineError::Apply(ApplyError::from(e)))?;
     tracing::info!(address = %t.address, serving = %t.to.1, "rolled back");

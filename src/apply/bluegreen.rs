@@ -13,8 +13,9 @@ use tokio::time::Instant;
 
 use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
+use super::retry::Retry;
 use super::rollout::{self, Pair, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
-use super::{longest_drain, wait, ApplyError, ApplyOptions};
+use super::{cleanup, longest_drain, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags, TargetGroupSpec};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
@@ -51,14 +52,8 @@ pub async fn roll(
     stop: &Stop,
 ) -> Result<RolloutReport, ApplyError> {
     let started = Instant::now();
-    let og = observed
-        .groups
-        .get(&g.key)
-        .expect("a replaced group is observed");
-    let plan = change
-        .rollout
-        .as_ref()
-        .expect("replace and resume changes carry a rollout plan");
+    let og = super::observed_group(observed, g)?;
+    let plan = rollout::planned_rollout(g, change)?;
     let desired = plan.desired;
     let active = og.active().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
@@ -77,41 +72,61 @@ pub async fn roll(
     let pair = rollout::prepare(&fleet, stack, g, change, og).await?;
     debug_assert_eq!(pair.new_number, number);
 
-    rollout::suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
-    if let Some(green) = fleet.find(&pair.new_name).await? {
-        rollout::suspend(&fleet, &green, SUSPEND_NEW).await?;
-    }
-    let b = BlueGreen {
-        cloud,
-        stack,
-        g,
-        og,
-        fleet: &fleet,
-        pair: &pair,
-        lanes: &lanes,
-        listeners,
-        desired,
-        opts,
-        stop,
-    };
-    tracing::info!(
-        address = %g.address, blue = %pair.old.name, green = %pair.new_name,
-        "blue/green: {} → {}", active.group.name, pair.new_name
-    );
-    match b.run().await {
-        Ok(true) => {
-            rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
-            Ok(RolloutReport {
-                address: g.address.clone(),
-                from: Some(pair.old_number),
-                to: pair.new_number,
-                waves: 1,
-                duration: started.elapsed(),
+    let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
+    cleanup::scoped(&fleet, &g.address, &generations, opts, async {
+        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
+        retry
+            .run(async || {
+                if let Some(blue) = fleet.find(&pair.old.name).await? {
+                    cleanup::suspend(&fleet, &blue, SUSPEND_OLD).await?;
+                }
+                if let Some(green) = fleet.find(&pair.new_name).await? {
+                    cleanup::suspend(&fleet, &green, SUSPEND_NEW).await?;
+                }
+                Ok(())
             })
-        }
-        Ok(false) => {
-            rollout::restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
-            Err(ApplyError::Interrupted {
+            .await?;
+        let b = BlueGreen {
+            cloud,
+            stack,
+            g,
+            og,
+            fleet: &fleet,
+            pair: &pair,
+            lanes: &lanes,
+            listeners,
+            desired,
+            opts,
+            stop,
+        };
+        tracing::info!(
+            address = %g.address, blue = %pair.old.name, green = %pair.new_name,
+            "blue/green: {} → {}", active.group.name, pair.new_name
+        );
+        // Every step reads where it stands from the account (green's size, its traffic tag,
+        // the listeners), so after a transient error the steps run again from the top.
+        let outcome = loop {
+            match b.run().await {
+                Err(GateFailure::Cloud(e)) => {
+                    if let Err(e) = retry.pause(e).await {
+                        break Err(GateFailure::Cloud(e));
+                    }
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(true) => {
+                rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
+                Ok(RolloutReport {
+                    address: g.address.clone(),
+                    from: Some(pair.old_number),
+                    to: pair.new_number,
+                    waves: 1,
+                    duration: started.elapsed(),
+                })
+            }
+            Ok(false) => Err(ApplyError::Interrupted {
                 address: g.address.clone(),
                 message: format!(
                     "stopped: v{:03} serves at full capacity, v{:03} is up with {}% of traffic; \
@@ -120,14 +135,13 @@ pub async fn roll(
                     pair.new_number,
                     b.traffic().await.unwrap_or(0)
                 ),
-            })
+            }),
+            Err(GateFailure::Cloud(e)) => Err(e.into()),
+            Err(GateFailure::Failed(message)) => b.fail(message).await,
+            Err(GateFailure::Changed(what)) => b.changed(what).await,
         }
-        Err(GateFailure::Cloud(e)) => {
-            rollout::restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
-            Err(e.into())
-        }
-        Err(GateFailure::Failed(message)) => b.fail(message).await,
-    }
+    })
+    .await
 }
 
 /// The lanes of a group: for each of its target groups, the one blue serves from (the
@@ -433,12 +447,14 @@ impl BlueGreen<'_> {
     /// Bakes: green must stay whole and healthy, alarms quiet.
     async fn hold(&self, what: &str, duration: Duration) -> Result<bool, GateFailure> {
         let alarms = &self.g.rollout.health.alarms;
+        let mut retry = self.retry();
         gates::bake(
             what,
             &self.g.address,
             duration,
             self.opts.poll,
             self.stop,
+            &mut retry,
             async || {
                 let healthy = self.green_healthy().await?;
                 if healthy < self.desired {
@@ -453,17 +469,30 @@ impl BlueGreen<'_> {
         .await
     }
 
+    fn retry(&self) -> Retry {
+        Retry::new(&self.g.address, self.opts, self.g.rollout.health.timeout)
+    }
+
     /// Green instances healthy in every one of green's target groups.
-    async fn green_healthy(&self) -> Result<u32, CloudError> {
+    async fn green_healthy(&self) -> Result<u32, GateFailure> {
         let Some(green) = self.fleet.find(&self.pair.new_name).await? else {
-            return Ok(0);
+            return Err(GateFailure::Changed(format!(
+                "green ({}) is no longer in the account",
+                self.pair.new_name
+            )));
         };
         let mut healthy: Option<std::collections::HashSet<String>> = None;
         for lane in self.lanes {
-            let h: std::collections::HashSet<String> = self
-                .cloud
-                .target_health(&lane.green)
-                .await?
+            let h: std::collections::HashSet<String> =
+                match self.cloud.target_health(&lane.green).await {
+                    Err(e) if e.is_not_found() => {
+                        return Err(GateFailure::Changed(format!(
+                            "green's target group {} no longer exists",
+                            lane.green
+                        )))
+                    }
+                    other => other?,
+                }
                 .into_iter()
                 .filter(|t| t.state == "healthy")
                 .map(|t| t.id)
@@ -509,6 +538,7 @@ impl BlueGreen<'_> {
             &waits,
             self.g.rollout.health.timeout,
             self.opts.poll,
+            &mut self.retry(),
         )
         .await?;
         match outcome.failures.into_iter().next() {
@@ -560,14 +590,51 @@ impl BlueGreen<'_> {
             .collect();
         balancers.dedup();
         for lb in balancers {
-            let current = self.cloud.list_listeners(lb).await?;
+            let current = match self.cloud.list_listeners(lb).await {
+                Err(e) if e.is_not_found() => {
+                    return Err(GateFailure::Changed(format!(
+                        "the load balancer {lb} no longer exists"
+                    )))
+                }
+                other => other?,
+            };
             for l in self.listeners.iter().filter(|l| l.load_balancer_arn == lb) {
-                let now = current.iter().find(|x| x.arn == l.arn).unwrap_or(l);
+                let now = current.iter().find(|x| x.arn == l.arn).ok_or_else(|| {
+                    GateFailure::Changed(format!(
+                        "the listener :{} of {lb} no longer exists",
+                        l.spec.port
+                    ))
+                })?;
+                let ours = |arn: &str| {
+                    self.lanes
+                        .iter()
+                        .any(|lane| lane.blue == arn || lane.green == arn)
+                };
+                if !now.spec.forward.iter().any(|f| ours(&f.target_group_arn)) {
+                    return Err(GateFailure::Changed(format!(
+                        "the listener :{} of {lb} no longer forwards to {}",
+                        l.spec.port,
+                        self.lanes
+                            .iter()
+                            .map(|lane| lane.address.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
                 let spec = crate::cloud::ListenerSpec {
                     forward: change(&now.spec.forward).map_err(GateFailure::Failed)?,
                     ..now.spec.clone()
                 };
-                self.cloud.modify_listener(&l.arn, &spec).await?;
+                match self.cloud.modify_listener(&l.arn, &spec).await {
+                    Err(e) if e.is_not_found() => {
+                        return Err(GateFailure::Changed(format!(
+                            "the listener :{} of {lb}, or a target group it forwards to, no \
+                             longer exists",
+                            l.spec.port
+                        )))
+                    }
+                    other => other?,
+                }
             }
         }
         Ok(())
@@ -590,8 +657,7 @@ impl BlueGreen<'_> {
     async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
-        if let Err(e) = self.traffic_to_blue().await {
-            rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
+        if let Err(e) = self.back_to_blue().await {
             return Err(ApplyError::Paused {
                 address: g.address.clone(),
                 message: format!(
@@ -602,7 +668,6 @@ impl BlueGreen<'_> {
         }
         tracing::warn!(address = %g.address, serving = %pair.old.name, "traffic is back on blue");
         if g.rollout.on_failure == OnFailure::Pause {
-            rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
             return Err(ApplyError::Paused {
                 address: g.address.clone(),
                 message: format!(
@@ -617,36 +682,107 @@ impl BlueGreen<'_> {
                 address: g.address.clone(),
                 message,
             }),
-            Err(e) => {
-                rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
-                Err(ApplyError::Paused {
-                    address: g.address.clone(),
-                    message: format!(
-                        "{message}; traffic is back on blue, but removing green failed: {e}"
-                    ),
-                })
+            Err(e) => Err(ApplyError::Paused {
+                address: g.address.clone(),
+                message: format!(
+                    "{message}; traffic is back on blue, but removing green failed: {e}"
+                ),
+            }),
+        }
+    }
+
+    /// Traffic back to blue, retrying transient errors: a failure must not leave it on green.
+    async fn back_to_blue(&self) -> Result<(), GateFailure> {
+        let mut retry = self.retry();
+        loop {
+            match self.traffic_to_blue().await {
+                Err(GateFailure::Cloud(e)) => retry.pause(e).await?,
+                other => return other,
             }
         }
+    }
+
+    /// Something the rollout works on changed outside reroll: traffic goes back to blue where
+    /// a listener still forwards to green (if blue is still there to take it), and the rollout
+    /// stops for a person to look; green is kept.
+    async fn changed(&self, what: String) -> Result<RolloutReport, ApplyError> {
+        let (g, pair) = (self.g, self.pair);
+        tracing::error!(address = %g.address, "blue/green rollout stopped: {what}");
+        let blue_there = matches!(self.fleet.find(&pair.old.name).await, Ok(Some(_)));
+        let left = if !blue_there {
+            format!(
+                "Blue (v{:03}) is gone, so traffic was left where it is; green (v{:03}) is kept.",
+                pair.old_number, pair.new_number
+            )
+        } else {
+            let mut moved = Vec::new();
+            for l in &self.listeners {
+                let Ok(current) = self.cloud.list_listeners(&l.load_balancer_arn).await else {
+                    continue;
+                };
+                let Some(now) = current.iter().find(|x| x.arn == l.arn) else {
+                    continue;
+                };
+                if !now.spec.forward.iter().any(|f| {
+                    self.lanes
+                        .iter()
+                        .any(|lane| lane.green == f.target_group_arn)
+                }) {
+                    continue;
+                }
+                let spec = crate::cloud::ListenerSpec {
+                    forward: restored(&now.spec.forward, self.lanes),
+                    ..now.spec.clone()
+                };
+                if self.cloud.modify_listener(&l.arn, &spec).await.is_ok() {
+                    moved.push(format!(":{}", l.spec.port));
+                }
+            }
+            let _ = self.record_traffic(0).await;
+            format!(
+                "Traffic on listeners that still forwarded to green went back to v{:03}{}; \
+                 green (v{:03}) is kept.",
+                pair.old_number,
+                if moved.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", moved.join(", "))
+                },
+                pair.new_number
+            )
+        };
+        Err(ApplyError::changed_mid_rollout(&g.address, &what, &left))
     }
 
     /// Drains and deletes green and its target groups; records the failed definition on blue.
     async fn remove_green(&self) -> Result<(), ApplyError> {
         let (g, pair, cloud) = (self.g, self.pair, self.cloud);
-        rollout::mark_failed(self.fleet, pair).await?;
-        let ids = self.green_ids().await?;
+        let mut retry = self.retry();
+        retry
+            .run(async || rollout::mark_failed(self.fleet, pair).await)
+            .await?;
+        let ids = retry.run(async || self.green_ids().await).await?;
         let arns: Vec<String> = self.lanes.iter().map(|l| l.green.clone()).collect();
         for arn in &arns {
-            cloud.deregister_targets(arn, &ids).await?;
+            retry
+                .run(async || cloud.deregister_targets(arn, &ids).await)
+                .await?;
         }
         let limit = longest_drain(self.stack, g) + Duration::from_secs(60);
-        wait::drained(cloud, &arns, &ids, limit, self.opts.poll).await?;
-        self.fleet.delete(&pair.new_name).await?;
+        wait::drained(cloud, &arns, &ids, limit, self.opts.poll, &mut retry).await?;
+        retry
+            .run(async || match self.fleet.delete(&pair.new_name).await {
+                Err(e) if e.is_not_found() => Ok(()),
+                other => other,
+            })
+            .await?;
         wait::wait_groups_gone(
             cloud,
             &self.stack.name,
             std::slice::from_ref(&pair.new_name),
             Duration::from_secs(900),
             self.opts.poll,
+            &mut retry,
         )
         .await?;
         for arn in &arns {
@@ -656,7 +792,9 @@ impl BlueGreen<'_> {
                 }
             }
         }
-        rollout::remember_failure(self.fleet, pair, None).await?;
+        retry
+            .run(async || rollout::remember_failure(self.fleet, pair, None).await)
+            .await?;
         tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back: green removed");
         Ok(())
     }

@@ -145,12 +145,20 @@ impl<'a> Fleet<'a> {
         self.cloud.tag_instances(&ids, tags).await
     }
 
-    /// Takes drained instances out of a generation and terminates them.
-    pub async fn release(&self, name: &str, ids: &[String]) -> CloudResult<()> {
-        if !self.instances_mode() {
-            self.cloud.detach_instances(name, ids, true).await?;
+    /// Takes drained instances out of an Auto Scaling generation (lowering its desired
+    /// capacity), first tagging them `reroll:released` so that they are found and terminated
+    /// even if the terminate that must follow does not happen. Nothing to do in instance mode.
+    pub async fn detach(&self, name: &str, ids: &[String]) -> CloudResult<()> {
+        if self.instances_mode() {
+            return Ok(());
         }
-        self.cloud.terminate_instances(ids).await
+        let mut t = Tags::new();
+        t.insert(
+            tag::RELEASED.into(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        );
+        self.cloud.tag_instances(ids, &t).await?;
+        self.cloud.detach_instances(name, ids, true).await
     }
 
     /// Removes a whole generation.

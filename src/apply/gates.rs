@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::hooks::{self, HookContext};
+use super::retry::Retry;
 use super::rollout::Stop;
 use crate::cloud::{Cloud, CloudError};
 use crate::stack::{HookEvent, ServerGroup, Stack};
@@ -17,13 +18,15 @@ pub enum GateFailure {
     Cloud(CloudError),
     /// The gate failed: an alarm fired, the canary went unhealthy, a hook failed.
     Failed(String),
+    /// Something the step works on was deleted or changed outside reroll: what.
+    Changed(String),
 }
 
 impl std::fmt::Display for GateFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GateFailure::Cloud(e) => e.fmt(f),
-            GateFailure::Failed(m) => f.write_str(m),
+            GateFailure::Failed(m) | GateFailure::Changed(m) => f.write_str(m),
         }
     }
 }
@@ -76,13 +79,16 @@ pub async fn run_hooks(
 }
 
 /// Holds for `duration`, checking `check` every `poll`. Returns false when stopped (Ctrl-C)
-/// before the end: the bake is not done and is run again on resume.
+/// before the end: the bake is not done and is run again on resume. A check that cannot be
+/// made for a transient error is made again after `retry`'s backoff; the bake ends only after
+/// a check that passed.
 pub async fn bake(
     what: &str,
     address: &str,
     duration: Duration,
     poll: Duration,
     stop: &Stop,
+    retry: &mut Retry,
     mut check: impl AsyncFnMut() -> Result<(), GateFailure>,
 ) -> Result<bool, GateFailure> {
     let end = Instant::now() + duration;
@@ -90,7 +96,14 @@ pub async fn bake(
     tracing::info!(%address, "watching {what} for {total}");
     let mut last_note = Instant::now();
     loop {
-        check().await?;
+        match check().await {
+            Ok(()) => retry.succeeded(),
+            Err(GateFailure::Cloud(e)) => {
+                retry.pause(e).await?;
+                continue;
+            }
+            Err(failed) => return Err(failed),
+        }
         let now = Instant::now();
         if now >= end {
             tracing::info!(%address, "{what}: {total} healthy, alarms quiet");

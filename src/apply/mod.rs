@@ -8,20 +8,23 @@
 //! interruption continues from what exists.
 
 pub mod bluegreen;
+mod cleanup;
 mod decide;
 pub mod fleet;
 pub mod gates;
 pub mod hooks;
 pub mod progress;
+pub mod retry;
 pub mod rollout;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::cloud::stats::Stats;
 use crate::cloud::{tag, Cloud, CloudError, GroupSpec, Tags};
 use crate::names;
-use crate::observe::{GenerationState, Observed};
+use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::{self, Action, Kind, Plan};
 use crate::stack::{is_unknown, GroupMode, OnFailure, ServerGroup, Stack};
 
@@ -36,6 +39,8 @@ pub struct ApplyOptions {
     pub poll: Duration,
     /// Who is told how rollouts progress.
     pub progress: progress::Progress,
+    /// Where calls retried after transient errors are counted (`--stats`).
+    pub stats: Stats,
 }
 
 impl Default for ApplyOptions {
@@ -44,6 +49,7 @@ impl Default for ApplyOptions {
             parallelism: 10,
             poll: Duration::from_secs(5),
             progress: progress::Progress::default(),
+            stats: Stats::default(),
         }
     }
 }
@@ -65,6 +71,19 @@ pub enum ApplyError {
     /// Stopped on request (Ctrl-C) at a consistent point; apply again to continue.
     #[error("{address}: {message}")]
     Interrupted { address: String, message: String },
+    /// The account changed under the apply, before its rollout began: something the plan
+    /// relies on was deleted, retagged or changed outside reroll. Nothing more was changed.
+    /// (During a rollout the same is [`ApplyError::Paused`]: it stops part-way.)
+    #[error("{resource}: {message}")]
+    Changed { resource: String, message: String },
+    /// A rollout ended as `outcome` says (`None`: it succeeded), but undoing what it did for
+    /// the rollout's sake failed: scaling processes it suspended, instances it released.
+    #[error("{}{address}: {message}", .outcome.as_ref().map(|o| format!("{o}; then ")).unwrap_or_default())]
+    Cleanup {
+        address: String,
+        outcome: Option<Box<ApplyError>>,
+        message: String,
+    },
 }
 
 impl ApplyError {
@@ -72,11 +91,50 @@ impl ApplyError {
     fn severity(&self) -> u8 {
         match self {
             ApplyError::Paused { .. } => 4,
+            ApplyError::Cleanup { outcome, .. } => outcome.as_ref().map_or(4, |o| o.severity()),
             ApplyError::RolledBack { .. } => 3,
             ApplyError::Interrupted { .. } => 2,
             _ => 1,
         }
     }
+
+    /// What the summary table says about a group that ended this way.
+    pub fn result(&self) -> String {
+        match self {
+            ApplyError::RolledBack { .. } => "rolled back".into(),
+            ApplyError::Paused { .. } => "stopped part-way".into(),
+            ApplyError::Interrupted { .. } => "interrupted".into(),
+            ApplyError::Cleanup { outcome, .. } => format!(
+                "{}, cleanup failed",
+                outcome.as_ref().map_or("ok".into(), |o| o.result())
+            ),
+            _ => "failed".into(),
+        }
+    }
+
+    /// The account changed under a rollout that is under way: it stops part-way.
+    pub(crate) fn changed_mid_rollout(address: &str, what: &str, left: &str) -> ApplyError {
+        ApplyError::Paused {
+            address: address.to_string(),
+            message: format!(
+                "{what}: the account was changed outside reroll during the rollout. {left}                  Look at the account (`reroll status`), then run apply again"
+            ),
+        }
+    }
+}
+
+/// A server group's entry in the observation, or the error saying it is gone.
+fn observed_group<'a>(
+    observed: &'a Observed,
+    g: &ServerGroup,
+) -> Result<&'a ObservedGroup, ApplyError> {
+    observed.groups.get(&g.key).ok_or_else(|| ApplyError::Changed {
+        resource: g.address.clone(),
+        message: format!(
+            "no Auto Scaling group of {} is tagged with it any more: it was deleted or retagged              since the plan was made. Nothing was changed; run plan again",
+            g.address
+        ),
+    })
 }
 
 fn stack_tags(stack: &Stack, address: &str) -> Tags {
@@ -84,6 +142,17 @@ fn stack_tags(stack: &Stack, address: &str) -> Tags {
     tags.insert(tag::STACK.into(), stack.name.clone());
     tags.insert(tag::ADDRESS.into(), address.into());
     tags
+}
+
+/// A resource the plan updates that is no longer in the account.
+fn gone(address: &str, kind: &str) -> ApplyError {
+    ApplyError::Changed {
+        resource: address.to_string(),
+        message: format!(
+            "the {kind} the plan updates is no longer in the account (deleted, or its {} tag              changed, since the plan was made). Run plan again",
+            tag::STACK
+        ),
+    }
 }
 
 fn wants(plan: &Plan, kind: Kind, action: Action) -> BTreeSet<&str> {
@@ -127,7 +196,10 @@ pub async fn infrastructure(
             );
             changed += 1;
         } else if update_tg.contains(tg.address.as_str()) {
-            let have = &observed.target_groups[&tg.address];
+            let have = observed
+                .target_groups
+                .get(&tg.address)
+                .ok_or_else(|| gone(&tg.address, "target group"))?;
             tracing::info!(address = %tg.address, "updating target group");
             cloud.modify_target_group(&have.info.arn, &spec).await?;
             changed += 1;
@@ -164,7 +236,10 @@ pub async fn infrastructure(
             changed += 1;
             (arn, Vec::new())
         } else if update_lb.contains(lb.address.as_str()) {
-            let have = &observed.load_balancers[&lb.address];
+            let have = observed
+                .load_balancers
+                .get(&lb.address)
+                .ok_or_else(|| gone(&lb.address, "load balancer"))?;
             if have.info.spec.subnet_ids.iter().collect::<BTreeSet<_>>()
                 != spec.subnet_ids.iter().collect::<BTreeSet<_>>()
                 || have
@@ -301,13 +376,28 @@ pub async fn server_groups(
         }
         let results: Vec<(GroupReport, Option<ApplyError>)> = stream::iter(level.iter())
             .map(|address| async move {
-                let g = stack.server_group(address).expect("planned group exists");
-                let change = plan
-                    .changes
-                    .iter()
-                    .find(|c| &c.address == address)
-                    .expect("planned");
                 let started = tokio::time::Instant::now();
+                let planned = plan.changes.iter().find(|c| &c.address == address);
+                let (g, change) = match (stack.server_group(address), planned) {
+                    (Some(g), Some(change)) => (g, change),
+                    _ => {
+                        let e = ApplyError::Changed {
+                            resource: address.clone(),
+                            message: "the stack no longer declares it as planned; run plan again"
+                                .into(),
+                        };
+                        let report = GroupReport {
+                            address: address.clone(),
+                            action: planned.map_or(Action::NoOp, |c| c.action),
+                            from: None,
+                            to: None,
+                            waves: 0,
+                            duration: started.elapsed(),
+                            result: e.result(),
+                        };
+                        return (report, Some(e));
+                    }
+                };
                 let r = one_group(cloud, stack, g, change, observed, opts, stop).await;
                 let mut report = GroupReport {
                     address: g.address.clone(),
@@ -324,12 +414,7 @@ pub async fn server_groups(
                         (report, None)
                     }
                     Err(e) => {
-                        report.result = match &e {
-                            ApplyError::RolledBack { .. } => "rolled back".into(),
-                            ApplyError::Paused { .. } => "stopped part-way".into(),
-                            ApplyError::Interrupted { .. } => "interrupted".into(),
-                            _ => "failed".into(),
-                        };
+                        report.result = e.result();
                         (report, Some(e))
                     }
                 }
@@ -379,14 +464,16 @@ async fn one_group(
         }
         Action::Resume => resume_first(g, observed, change)?,
         Action::Create => create_generation(cloud, stack, g, observed, change).await?,
-        _ => resize(cloud, stack, g, observed, change).await?,
+        _ => resize(cloud, stack, g, observed, change, opts).await?,
     };
+    let mut retry = retry::Retry::new(&g.address, opts, g.rollout.health.timeout);
     let outcome = wait_healthy(
         cloud,
         &stack.name,
         std::slice::from_ref(&w),
         g.rollout.health.timeout,
         opts.poll,
+        &mut retry,
     )
     .await?;
     let fleet = fleet::Fleet::new(cloud, &stack.name, g, w.target_group_arns.clone());
@@ -578,12 +665,13 @@ async fn resize(
     g: &ServerGroup,
     observed: &Observed,
     change: &plan::Change,
+    opts: &ApplyOptions,
 ) -> Result<HealthWait, ApplyError> {
-    let active = observed
-        .groups
-        .get(&g.key)
-        .and_then(|o| o.active())
-        .expect("resize has an active generation");
+    let active = observed_group(observed, g)?.active().ok_or_else(|| ApplyError::Changed {
+        resource: g.address.clone(),
+        message: "it has no serving generation any more (its reroll:state tag changed since the                   plan was made). Nothing was changed; run plan again"
+            .into(),
+    })?;
     let want = plan::target_group_arns(g, observed);
     if want.iter().any(|a| is_unknown(a)) {
         return Err(ApplyError::Unsupported(format!(
@@ -634,7 +722,16 @@ async fn resize(
             cloud.deregister_targets(arn, &surplus).await?;
         }
         let limit = longest_drain(stack, g) + Duration::from_secs(60);
-        wait::drained(cloud, &want, &surplus, limit, Duration::from_secs(2)).await?;
+        let mut retry = retry::Retry::new(&g.address, opts, g.rollout.health.timeout);
+        wait::drained(
+            cloud,
+            &want,
+            &surplus,
+            limit,
+            Duration::from_secs(2),
+            &mut retry,
+        )
+        .await?;
         cloud.terminate_instances(&surplus).await?;
     } else {
         let gen = fleet::Generation::of(&active.group);
@@ -770,6 +867,7 @@ pub async fn deletions(
         &deleting,
         Duration::from_secs(900),
         opts.poll,
+        &mut retry::Retry::new(&observed.stack, opts, Duration::from_secs(900)),
     )
     .await?;
     for og in observed.groups.values() {

@@ -6,7 +6,7 @@
 //! `reroll:state = rolling` and `reroll:from`, old instances are classified by their target
 //! registration. So a rollout killed at any point is resumed by running apply again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,8 @@ use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
 use super::gates::{self, GateFailure};
 use super::hooks::HookContext;
-use super::{longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
+use super::retry::Retry;
+use super::{cleanup, longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
@@ -91,110 +92,150 @@ pub async fn roll(
     stop: &Stop,
 ) -> Result<RolloutReport, ApplyError> {
     let started = Instant::now();
-    let rollout = change
-        .rollout
-        .as_ref()
-        .expect("replace and resume changes carry a rollout plan");
-    let og = observed
-        .groups
-        .get(&g.key)
-        .expect("a replaced group is observed");
+    let rollout = planned_rollout(g, change)?;
+    let og = super::observed_group(observed, g)?;
     let arns = plan::target_group_arns(g, observed);
     let fleet = Fleet::new(cloud, &stack.name, g, arns);
     let pair = prepare(&fleet, stack, g, change, og).await?;
     let desired = rollout.desired;
     let (surge, unavailable) = (rollout.max_surge, rollout.max_unavailable);
-
-    suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
-    if let Some(new_info) = fleet.find(&pair.new_name).await? {
-        suspend(&fleet, &new_info, SUSPEND_NEW).await?;
-    }
-    // The old group shrinks by detaching with decrement: its minimum must allow that.
-    if pair.old.min > 0 && !fleet.instances_mode() {
-        cloud
-            .set_group_capacity(&pair.old.name, 0, pair.old.desired, pair.old.max)
-            .await?;
-    }
     let new_max = g.capacity.max.max(desired);
-
-    let result = async {
-        // Before the first launch (also when resuming a rollout that launched nothing yet).
-        let launched = fleet
-            .find(&pair.new_name)
+    let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
+    cleanup::scoped(&fleet, &g.address, &generations, opts, async {
+        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
+        let old = retry
+            .run(async || fleet.find(&pair.old.name).await)
             .await?
-            .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
-        if !launched {
-            let ctx = hook_context(cloud, stack, g, og, &pair, 0, &[]).await?;
-            gates::run_hooks(stack, g, HookEvent::BeforeRollout, &ctx).await?;
+            .ok_or_else(|| ApplyError::Changed {
+                resource: g.address.clone(),
+                message: format!(
+                    "its serving generation {} is no longer in the account (deleted, or its {} \
+                     tag changed, since the plan was made). Nothing was changed; run plan again",
+                    pair.old.name,
+                    tag::STACK
+                ),
+            })?;
+        retry
+            .run(async || suspend_both(&fleet, &old, &pair).await)
+            .await?;
+
+        let result = async {
+            // Before the first launch (also when resuming a rollout that launched nothing yet).
+            let launched = retry
+                .run(async || fleet.find(&pair.new_name).await)
+                .await?
+                .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
+            if !launched {
+                let ctx = retry
+                    .run(async || hook_context(cloud, stack, g, og, &pair, 0, &[]).await)
+                    .await?;
+                gates::run_hooks(stack, g, HookEvent::BeforeRollout, &ctx).await?;
+            }
+            Rounds::new(
+                &fleet,
+                stack,
+                g,
+                &pair,
+                og,
+                opts,
+                stop,
+                desired,
+                surge,
+                unavailable,
+                new_max,
+                retry,
+            )
+            .await?
+            .run()
+            .await
         }
-        rounds(
-            &fleet,
-            stack,
-            g,
-            &pair,
+        .await;
+        let outcome = match &result {
+            Ok(Outcome::Done { .. }) => "ok",
+            Ok(Outcome::Stopped) => "interrupted",
+            Err(Failure::Cloud(_)) => "failed",
+            Err(Failure::Changed(_)) => "stopped part-way",
+            Err(Failure::Unhealthy(_)) => match g.rollout.on_failure {
+                OnFailure::Rollback => "rolling back",
+                OnFailure::Pause => "stopped part-way",
+            },
+        };
+        opts.progress.report(&super::progress::RolloutProgress {
+            address: g.address.clone(),
+            from: Some(pair.old_number),
+            to: pair.new_number,
             desired,
-            surge,
-            unavailable,
-            new_max,
-            opts,
-            stop,
-            og,
-        )
-        .await
-    }
-    .await;
-    let outcome = match &result {
-        Ok(Outcome::Done { .. }) => "ok",
-        Ok(Outcome::Stopped) => "interrupted",
-        Err(Failure::Cloud(_)) => "failed",
-        Err(Failure::Unhealthy(_)) => match g.rollout.on_failure {
-            OnFailure::Rollback => "rolling back",
-            OnFailure::Pause => "stopped part-way",
-        },
-    };
-    opts.progress.report(&super::progress::RolloutProgress {
-        address: g.address.clone(),
-        from: Some(pair.old_number),
-        to: pair.new_number,
-        desired,
-        launching: 0,
-        healthy: if outcome == "ok" { desired } else { 0 },
-        old_serving: 0,
-        draining: 0,
-        waves: 0,
-        elapsed: started.elapsed(),
-        estimate: pair.estimate,
-        finished: Some(outcome.to_string()),
-    });
-    match result {
-        Ok(Outcome::Done { waves }) => {
-            finish(&fleet, g, og, &pair, desired, opts).await?;
-            Ok(RolloutReport {
-                address: g.address.clone(),
-                from: Some(pair.old_number),
-                to: pair.new_number,
-                waves,
-                duration: started.elapsed(),
-            })
-        }
-        Ok(Outcome::Stopped) => {
-            restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
-            Err(ApplyError::Interrupted {
+            launching: 0,
+            healthy: if outcome == "ok" { desired } else { 0 },
+            old_serving: 0,
+            draining: 0,
+            waves: 0,
+            elapsed: started.elapsed(),
+            estimate: pair.estimate,
+            finished: Some(outcome.to_string()),
+        });
+        match result {
+            Ok(Outcome::Done { waves }) => {
+                finish(&fleet, g, og, &pair, desired, opts).await?;
+                Ok(RolloutReport {
+                    address: g.address.clone(),
+                    from: Some(pair.old_number),
+                    to: pair.new_number,
+                    waves,
+                    duration: started.elapsed(),
+                })
+            }
+            Ok(Outcome::Stopped) => Err(ApplyError::Interrupted {
                 address: g.address.clone(),
                 message: format!(
                     "stopped between waves: v{:03} and v{:03} both serve, nothing is half-drained",
                     pair.old_number, pair.new_number
                 ),
-            })
+            }),
+            Err(Failure::Cloud(e)) => Err(e.into()),
+            Err(Failure::Changed(what)) => Err(ApplyError::changed_mid_rollout(
+                &g.address,
+                &what,
+                &format!(
+                    "Nothing more was launched or drained; v{:03} and v{:03} are left as they are.",
+                    pair.old_number, pair.new_number
+                ),
+            )),
+            Err(Failure::Unhealthy(message)) => {
+                fail(&fleet, stack, g, &pair, message, unavailable, opts).await
+            }
         }
-        Err(Failure::Cloud(e)) => {
-            restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
-            Err(e.into())
-        }
-        Err(Failure::Unhealthy(message)) => {
-            fail(&fleet, stack, g, &pair, message, unavailable, opts).await
-        }
+    })
+    .await
+}
+
+/// The rollout plan of a Replace or Resume change.
+pub(super) fn planned_rollout<'a>(
+    g: &ServerGroup,
+    change: &'a Change,
+) -> Result<&'a plan::RolloutPlan, ApplyError> {
+    change.rollout.as_ref().ok_or_else(|| {
+        ApplyError::Unsupported(format!(
+            "{}: the plan's {:?} carries no rollout; run plan again",
+            g.address, change.action
+        ))
+    })
+}
+
+/// Suspends what would fight the rollout on both generations, and lets the old group shrink.
+async fn suspend_both(fleet: &Fleet<'_>, old: &GroupInfo, pair: &Pair) -> Result<(), CloudError> {
+    cleanup::suspend(fleet, old, SUSPEND_OLD).await?;
+    if let Some(new_info) = fleet.find(&pair.new_name).await? {
+        cleanup::suspend(fleet, &new_info, SUSPEND_NEW).await?;
     }
+    // The old group shrinks by detaching with decrement: its minimum must allow that.
+    if old.min > 0 && !fleet.instances_mode() {
+        fleet
+            .cloud
+            .set_group_capacity(&old.name, 0, old.desired, old.max)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Creates the new generation (Replace) or finds it (Resume).
@@ -326,88 +367,6 @@ fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
-async fn find_group(fleet: &Fleet<'_>, name: &str) -> Result<GroupInfo, ApplyError> {
-    fleet
-        .find(name)
-        .await?
-        .ok_or_else(|| ApplyError::Unsupported(format!("generation {name} disappeared")))
-}
-
-/// Suspends the processes not already suspended, and records which ones we did.
-pub(super) async fn suspend(
-    fleet: &Fleet<'_>,
-    group: &GroupInfo,
-    processes: &[&str],
-) -> Result<(), CloudError> {
-    if fleet.instances_mode() {
-        return Ok(());
-    }
-    let cloud = fleet.cloud;
-    let mut ours = suspended_by_us(group);
-    let todo: Vec<String> = processes
-        .iter()
-        .filter(|p| !group.suspended_processes.iter().any(|s| s == *p))
-        .map(|p| p.to_string())
-        .collect();
-    if todo.is_empty() {
-        return Ok(());
-    }
-    ours.extend(todo.iter().cloned());
-    let mut t = Tags::new();
-    t.insert(
-        tag::SUSPENDED.into(),
-        ours.into_iter().collect::<Vec<_>>().join(","),
-    );
-    cloud.set_group_tags(&group.name, &t).await?;
-    cloud.suspend_processes(&group.name, &todo).await
-}
-
-/// The processes reroll suspended on a group, from its tag.
-fn suspended_by_us(group: &GroupInfo) -> BTreeSet<String> {
-    group
-        .tags
-        .get(tag::SUSPENDED)
-        .map(|s| {
-            s.split(',')
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Resumes what reroll suspended on these groups. Best effort: logs and goes on, so that a
-/// failure here never hides the rollout's own outcome.
-pub(super) async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
-    if fleet.instances_mode() {
-        return;
-    }
-    let cloud = fleet.cloud;
-    let groups = match cloud.list_groups(fleet.stack).await {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read groups to resume their processes");
-            return;
-        }
-    };
-    for g in groups.iter().filter(|g| names.contains(&g.name.as_str())) {
-        let ours: Vec<String> = suspended_by_us(g).into_iter().collect();
-        if ours.is_empty() {
-            continue;
-        }
-        let mut t = Tags::new();
-        t.insert(tag::SUSPENDED.into(), String::new());
-        let r = async {
-            cloud.resume_processes(&g.name, &ours).await?;
-            cloud.set_group_tags(&g.name, &t).await
-        }
-        .await;
-        if let Err(e) = r {
-            tracing::warn!(group = %g.name, error = %e, "could not resume scaling processes; resume them by hand");
-        }
-    }
-}
-
 enum Outcome {
     Done { waves: u32 },
     Stopped,
@@ -417,6 +376,8 @@ enum Failure {
     Cloud(CloudError),
     /// New instances did not become healthy in time.
     Unhealthy(String),
+    /// Something the rollout works on was deleted or retagged outside reroll: what.
+    Changed(String),
 }
 
 impl From<CloudError> for Failure {
@@ -430,6 +391,7 @@ impl From<GateFailure> for Failure {
         match e {
             GateFailure::Cloud(e) => Failure::Cloud(e),
             GateFailure::Failed(m) => Failure::Unhealthy(m),
+            GateFailure::Changed(m) => Failure::Changed(m),
         }
     }
 }
@@ -437,10 +399,35 @@ impl From<GateFailure> for Failure {
 /// What one round sees.
 struct Look {
     view: View,
-    new: Option<GroupInfo>,
+    new: GroupInfo,
     new_unhealthy: Vec<String>,
 }
 
+/// Target health of every target group, read at the same time; a target group that no
+/// longer exists is a change to the account, not a cloud error.
+async fn health_of(
+    cloud: &dyn Cloud,
+    arns: &[String],
+) -> Result<HashMap<String, Vec<TargetHealth>>, Failure> {
+    let reads = arns.iter().map(|arn| async move {
+        match cloud.target_health(arn).await {
+            Ok(h) => Ok((arn.clone(), h)),
+            Err(e) if e.is_not_found() => Err(Failure::Changed(format!(
+                "its target group {arn} no longer exists"
+            ))),
+            Err(e) => Err(Failure::Cloud(e)),
+        }
+    });
+    Ok(futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// One look at both generations: the groups and the target health, read at once.
+/// `deregistered` are old instances this rollout deregistered moments ago: they count as
+/// draining even while target health still reports them healthy.
+#[allow(clippy::too_many_arguments)]
 async fn look(
     fleet: &Fleet<'_>,
     pair: &Pair,
@@ -448,40 +435,53 @@ async fn look(
     surge: u32,
     unavailable: u32,
     stopping: bool,
-) -> Result<Look, CloudError> {
-    let cloud = fleet.cloud;
-    let groups = fleet.generations().await?;
-    let mut health: HashMap<&str, Vec<TargetHealth>> = HashMap::new();
-    for arn in &pair.target_group_arns {
-        health.insert(arn, cloud.target_health(arn).await?);
-    }
+    deregistered: &HashMap<String, Instant>,
+) -> Result<Look, Failure> {
+    let (groups, health) = tokio::try_join!(
+        async { fleet.generations().await.map_err(Failure::Cloud) },
+        health_of(fleet.cloud, &pair.target_group_arns),
+    )?;
     if let Some(new) = groups.iter().find(|g| g.name == pair.new_name) {
         let registered = |arn: &str, id: &str| {
-            health[arn]
-                .iter()
-                .any(|t| t.id == id && t.state != "unused")
+            health
+                .get(arn)
+                .is_some_and(|h| h.iter().any(|t| t.id == id && t.state != "unused"))
         };
         fleet.heal_registration(new, &registered).await?;
     }
+    let gone = |name: &str, which: &str| {
+        Failure::Changed(format!(
+            "its {which} generation {name} is no longer in the account (deleted, or its {} tag \
+             changed)",
+            tag::STACK
+        ))
+    };
+    let old = groups.iter().find(|g| g.name == pair.old.name);
+    // An instance-mode generation whose instances are all gone is not listed: that is normal.
+    if old.is_none() && !fleet.instances_mode() {
+        return Err(gone(&pair.old.name, "old"));
+    }
+    let new = groups
+        .iter()
+        .find(|g| g.name == pair.new_name)
+        .cloned()
+        .or_else(|| fleet.empty(&pair.new_gen))
+        .ok_or_else(|| gone(&pair.new_name, "new"))?;
     // Indexed once per round, so a round stays linear in the number of instances.
     let index: Vec<HashMap<&str, &str>> = pair
         .target_group_arns
         .iter()
         .map(|arn| {
-            health[arn.as_str()]
-                .iter()
+            health
+                .get(arn)
+                .into_iter()
+                .flatten()
                 .map(|t| (t.id.as_str(), t.state.as_str()))
                 .collect()
         })
         .collect();
     let states =
         |id: &str| -> Vec<Option<&str>> { index.iter().map(|tg| tg.get(id).copied()).collect() };
-    let old = groups.iter().find(|g| g.name == pair.old.name);
-    let new = groups
-        .iter()
-        .find(|g| g.name == pair.new_name)
-        .cloned()
-        .or_else(|| fleet.empty(&pair.new_gen));
     let no_tgs = pair.target_group_arns.is_empty();
     let old_instances: Vec<OldInstance> = old
         .map(|o| {
@@ -511,6 +511,16 @@ async fn look(
                     } else {
                         OldState::Registered
                     };
+                    // Target health may lag a deregistration: what was just deregistered
+                    // drains, whatever health says yet.
+                    let state = match state {
+                        OldState::Serving | OldState::Registered
+                            if deregistered.contains_key(&i.id) =>
+                        {
+                            OldState::Draining
+                        }
+                        state => state,
+                    };
                     OldInstance {
                         id: i.id.clone(),
                         state,
@@ -521,7 +531,8 @@ async fn look(
         .unwrap_or_default();
     let mut new_healthy = 0;
     let mut new_unhealthy = Vec::new();
-    if let Some(n) = &new {
+    {
+        let n = &new;
         for i in &n.instances {
             let in_service = i.lifecycle_state == "InService" && i.health_status == "Healthy";
             let s = states(&i.id);
@@ -543,7 +554,7 @@ async fn look(
             desired,
             max_surge: surge,
             max_unavailable: unavailable,
-            new_desired: new.as_ref().map_or(0, |n| n.desired),
+            new_desired: new.desired,
             new_healthy,
             old: old_instances,
             stopping,
@@ -594,76 +605,194 @@ pub(super) async fn hook_context(
 
 /// The new generation's instances, healthy ones first.
 fn new_ids(l: &Look) -> Vec<String> {
-    l.new
-        .as_ref()
-        .map(|n| n.instances.iter().map(|i| i.id.clone()).collect())
-        .unwrap_or_default()
+    l.new.instances.iter().map(|i| i.id.clone()).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn rounds(
-    fleet: &Fleet<'_>,
-    stack: &Stack,
-    g: &ServerGroup,
-    pair: &Pair,
+/// What a round asks for next.
+enum Next {
+    /// Wait a poll, then look again.
+    Poll,
+    /// Look again after a short moment: drains just started and freed room to launch.
+    Soon,
+    Finished(Outcome),
+}
+
+/// The rounds of one rollout and everything they remember between looks.
+struct Rounds<'a> {
+    fleet: &'a Fleet<'a>,
+    stack: &'a Stack,
+    g: &'a ServerGroup,
+    pair: &'a Pair,
+    og: &'a ObservedGroup,
+    opts: &'a ApplyOptions,
+    stop: &'a Stop,
     desired: u32,
     surge: u32,
     unavailable: u32,
     new_max: u32,
-    opts: &ApplyOptions,
-    stop: &Stop,
-    og: &ObservedGroup,
-) -> Result<Outcome, Failure> {
-    let cloud = fleet.cloud;
-    let alarms = &g.rollout.health.alarms;
-    let checkpoints = if g.rollout.strategy == Strategy::Canary {
-        g.rollout.canary.checkpoints(desired)
-    } else {
-        Vec::new()
-    };
-    let mut baked: u32 = find_group(fleet, &pair.new_name)
-        .await
-        .ok()
-        .and_then(|n| n.tags.get(tag::BAKED)?.parse().ok())
-        .unwrap_or(0);
-    let after_wave = !stack.hooks_for(g, HookEvent::AfterWave).is_empty();
-    let mut hooked: u32 = 0;
-    let timeout = g.rollout.health.timeout;
-    let max_drain = longest_drain(stack, g);
-    let mut waiting_since = Instant::now();
-    let mut last_healthy = 0;
-    let mut draining_since: HashMap<String, Instant> = HashMap::new();
-    let mut waves = 0;
-    let mut last_progress = String::new();
-    let started = Instant::now();
-    loop {
-        let mut l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
-        if l.new.is_none() {
-            return Err(Failure::Unhealthy(format!(
-                "the new generation {} disappeared",
-                pair.new_name
-            )));
+    retry: Retry,
+    checkpoints: Vec<u32>,
+    /// The largest checkpoint whose bake passed.
+    baked: u32,
+    after_wave: bool,
+    /// New instances healthy when the after_wave hooks last passed.
+    hooked: u32,
+    max_drain: Duration,
+    /// The health deadline runs from here: set when new instances are asked for and whenever
+    /// more become healthy.
+    waiting_since: Instant,
+    last_healthy: u32,
+    draining_since: HashMap<String, Instant>,
+    /// Old instances this rollout deregistered, and when.
+    deregistered: HashMap<String, Instant>,
+    /// Old instances detached and not yet terminated.
+    detached: Vec<String>,
+    waves: u32,
+    last_progress: String,
+    started: Instant,
+}
+
+impl<'a> Rounds<'a> {
+    #[allow(clippy::too_many_arguments)]
+    async fn new(
+        fleet: &'a Fleet<'a>,
+        stack: &'a Stack,
+        g: &'a ServerGroup,
+        pair: &'a Pair,
+        og: &'a ObservedGroup,
+        opts: &'a ApplyOptions,
+        stop: &'a Stop,
+        desired: u32,
+        surge: u32,
+        unavailable: u32,
+        new_max: u32,
+        mut retry: Retry,
+    ) -> Result<Rounds<'a>, Failure> {
+        let checkpoints = if g.rollout.strategy == Strategy::Canary {
+            g.rollout.canary.checkpoints(desired)
+        } else {
+            Vec::new()
+        };
+        let baked: u32 = retry
+            .run(async || fleet.find(&pair.new_name).await)
+            .await?
+            .and_then(|n| n.tags.get(tag::BAKED)?.parse().ok())
+            .unwrap_or(0);
+        Ok(Rounds {
+            fleet,
+            stack,
+            g,
+            pair,
+            og,
+            opts,
+            stop,
+            desired,
+            surge,
+            unavailable,
+            new_max,
+            retry,
+            checkpoints,
+            baked,
+            after_wave: !stack.hooks_for(g, HookEvent::AfterWave).is_empty(),
+            hooked: 0,
+            max_drain: longest_drain(stack, g),
+            waiting_since: Instant::now(),
+            last_healthy: 0,
+            draining_since: HashMap::new(),
+            deregistered: HashMap::new(),
+            detached: Vec::new(),
+            waves: 0,
+            last_progress: String::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Round after round until done, stopped or failed. A round that fails with a transient
+    /// cloud error is looked at afresh after a backoff: what it did is in the account, and the
+    /// next look decides again from there.
+    async fn run(mut self) -> Result<Outcome, Failure> {
+        // Soon after starting drains, but never without a wait.
+        let soon = self.opts.poll.min(Duration::from_secs(1));
+        loop {
+            match self.round().await {
+                Ok(Next::Finished(outcome)) => return Ok(outcome),
+                Ok(Next::Poll) => {
+                    self.retry.succeeded();
+                    tokio::time::sleep(self.opts.poll).await;
+                }
+                Ok(Next::Soon) => {
+                    self.retry.succeeded();
+                    tokio::time::sleep(soon).await;
+                }
+                Err(Failure::Cloud(e)) => self.retry.pause(e).await?,
+                Err(e) => return Err(e),
+            }
         }
+    }
+
+    /// Detaches old instances from their generation and terminates them.
+    async fn release(&mut self, ids: &[String]) -> Result<(), CloudError> {
+        self.fleet.detach(&self.pair.old.name, ids).await?;
+        self.detached.extend(ids.iter().cloned());
+        self.terminate_detached().await
+    }
+
+    async fn terminate_detached(&mut self) -> Result<(), CloudError> {
+        if self.detached.is_empty() {
+            return Ok(());
+        }
+        self.fleet.cloud.terminate_instances(&self.detached).await?;
+        self.detached.clear();
+        Ok(())
+    }
+
+    async fn look(&self, stopping: bool) -> Result<Look, Failure> {
+        look(
+            self.fleet,
+            self.pair,
+            self.desired,
+            self.surge,
+            self.unavailable,
+            stopping,
+            &self.deregistered,
+        )
+        .await
+    }
+
+    /// One look, one decision, its actions.
+    async fn round(&mut self) -> Result<Next, Failure> {
+        let (fleet, stack, g, pair, og) = (self.fleet, self.stack, self.g, self.pair, self.og);
+        let (desired, stop, opts) = (self.desired, self.stop, self.opts);
+        let cloud = fleet.cloud;
+        let alarms = &g.rollout.health.alarms;
+        let timeout = g.rollout.health.timeout;
+        // A terminate that failed after its detach, last round.
+        self.terminate_detached().await?;
+        let mut l = self.look(stop.requested()).await?;
         gates::check_alarms(cloud, alarms).await?;
-        let cap = checkpoints.iter().copied().find(|&c| c > baked);
+        let cap = self.checkpoints.iter().copied().find(|&c| c > self.baked);
         l.view.cap = cap;
 
         // after_wave: once every launched instance is healthy, before old ones drain for it.
         let healthy = l.view.new_healthy;
-        if after_wave && healthy > hooked && healthy >= l.view.new_desired && !stop.requested() {
-            let ctx = hook_context(cloud, stack, g, og, pair, waves + 1, &new_ids(&l)).await?;
+        if self.after_wave
+            && healthy > self.hooked
+            && healthy >= l.view.new_desired
+            && !stop.requested()
+        {
+            let ctx = hook_context(cloud, stack, g, og, pair, self.waves + 1, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterWave, &ctx).await?;
-            hooked = healthy;
+            self.hooked = healthy;
         }
-        if after_wave {
-            l.view.new_healthy = l.view.new_healthy.min(hooked);
+        if self.after_wave {
+            l.view.new_healthy = l.view.new_healthy.min(self.hooked);
         }
         let mut d = decide(&l.view);
         l.view.new_healthy = healthy;
 
         if d.at_checkpoint && !stop.requested() {
             let cap = cap.unwrap_or(desired);
-            let what = if baked == 0 {
+            let what = if self.baked == 0 {
                 format!(
                     "the canary ({cap} new instance{})",
                     if cap == 1 { "" } else { "s" }
@@ -671,16 +800,21 @@ async fn rounds(
             } else {
                 format!("checkpoint {cap}/{desired}")
             };
+            let this = &*self;
+            let mut retry = Retry::new(&g.address, opts, timeout);
             let completed = gates::bake(
                 &what,
                 &g.address,
                 g.rollout.canary.bake,
                 opts.poll,
                 stop,
+                &mut retry,
                 async || {
-                    let l = look(fleet, pair, desired, surge, unavailable, false)
-                        .await
-                        .map_err(GateFailure::Cloud)?;
+                    let l = this.look(false).await.map_err(|e| match e {
+                        Failure::Cloud(e) => GateFailure::Cloud(e),
+                        Failure::Unhealthy(m) => GateFailure::Failed(m),
+                        Failure::Changed(m) => GateFailure::Changed(m),
+                    })?;
                     if l.view.new_healthy < cap {
                         let mut detail = l.new_unhealthy.clone();
                         detail.truncate(5);
@@ -695,19 +829,20 @@ async fn rounds(
             )
             .await?;
             if completed {
-                baked = cap;
+                self.baked = cap;
                 let mut t = Tags::new();
                 t.insert(tag::BAKED.into(), cap.to_string());
                 fleet.tag(&pair.new_name, &t).await?;
             }
-            continue;
+            return Ok(Next::Soon);
         }
 
         // Drains stuck past the deregistration delay (and a minute) are finished anyway.
         let now = Instant::now();
+        let max_drain = self.max_drain;
         for o in &l.view.old {
             if o.state == OldState::Draining {
-                let since = *draining_since.entry(o.id.clone()).or_insert(now);
+                let since = *self.draining_since.entry(o.id.clone()).or_insert(now);
                 if now.duration_since(since) > max_drain + Duration::from_secs(60) {
                     tracing::warn!(instance = %o.id, "still draining past the deregistration delay; terminating it");
                     d.finish.push(o.id.clone());
@@ -749,73 +884,84 @@ async fn rounds(
                 .iter()
                 .filter(|o| o.state != OldState::Serving)
                 .count() as u32,
-            waves,
-            elapsed: started.elapsed(),
+            waves: self.waves,
+            elapsed: self.started.elapsed(),
             estimate: pair.estimate,
             finished: None,
         });
-        if progress != last_progress {
+        if progress != self.last_progress {
             tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
             let mut t = Tags::new();
             t.insert(tag::PROGRESS.into(), progress.clone());
             fleet.tag(&pair.new_name, &t).await?;
-            last_progress = progress;
+            self.last_progress = progress;
         }
 
         if !d.finish.is_empty() {
             tracing::info!(address = %g.address, count = d.finish.len(), "terminating drained old instances");
-            fleet.release(&pair.old.name, &d.finish).await?;
+            self.release(&d.finish).await?;
             for id in &d.finish {
-                draining_since.remove(id);
+                self.draining_since.remove(id);
+                self.deregistered.remove(id);
+            }
+        }
+        // What target health now shows draining or gone needs no override any more.
+        for o in &l.view.old {
+            if o.state == OldState::Drained {
+                self.deregistered.remove(&o.id);
             }
         }
         if d.done {
-            let ctx = hook_context(cloud, stack, g, og, pair, waves, &new_ids(&l)).await?;
+            let ctx = hook_context(cloud, stack, g, og, pair, self.waves, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterRollout, &ctx).await?;
-            return Ok(Outcome::Done { waves });
+            return Ok(Next::Finished(Outcome::Done { waves: self.waves }));
         }
         if d.stopped {
             // Freeze the new generation where it is.
-            if let Some(n) = &l.new {
-                let launched = n.instances.len() as u32;
-                if n.desired > launched && !fleet.instances_mode() {
-                    fleet
-                        .set_capacity(&pair.new_gen, 0, launched, new_max)
-                        .await?;
-                }
+            let launched = l.new.instances.len() as u32;
+            if l.new.desired > launched && !fleet.instances_mode() {
+                fleet
+                    .set_capacity(&pair.new_gen, 0, launched, self.new_max)
+                    .await?;
             }
-            return Ok(Outcome::Stopped);
+            return Ok(Next::Finished(Outcome::Stopped));
         }
         if let Some(n) = d.set_new_desired {
             tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-            fleet.set_capacity(&pair.new_gen, 0, n, new_max).await?;
-            waiting_since = Instant::now();
+            fleet
+                .set_capacity(&pair.new_gen, 0, n, self.new_max)
+                .await?;
+            self.waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {
-            waves += 1;
+            self.waves += 1;
             tracing::info!(address = %g.address, count = d.drain.len(), "draining old instances");
             if pair.target_group_arns.is_empty() {
-                fleet.release(&pair.old.name, &d.drain).await?;
+                self.release(&d.drain).await?;
             } else {
                 for arn in &pair.target_group_arns {
-                    fleet.cloud.deregister_targets(arn, &d.drain).await?;
+                    cloud.deregister_targets(arn, &d.drain).await?;
+                }
+                let now = Instant::now();
+                for id in &d.drain {
+                    self.deregistered.insert(id.clone(), now);
                 }
             }
-            // Draining instances no longer hold surge: look again at once, so the next wave
+            // Draining instances no longer hold surge: look again soon, so the next wave
             // launches now rather than a poll later.
             if !stop.requested() {
-                continue;
+                return Ok(Next::Soon);
             }
         }
 
         // Health deadline: new instances must become healthy within the timeout of being
         // asked for; any progress restarts the clock.
-        if l.view.new_healthy > last_healthy {
-            last_healthy = l.view.new_healthy;
-            waiting_since = Instant::now();
+        if l.view.new_healthy > self.last_healthy {
+            self.last_healthy = l.view.new_healthy;
+            self.waiting_since = Instant::now();
         }
         let owed = l.view.new_desired.max(d.set_new_desired.unwrap_or(0));
-        if l.view.new_healthy < owed && waiting_since.elapsed() > timeout {
+        if l.view.new_healthy < owed && self.waiting_since.elapsed() > timeout {
             let mut detail = l.new_unhealthy.clone();
             detail.truncate(5);
             return Err(Failure::Unhealthy(format!(
@@ -830,12 +976,12 @@ async fn rounds(
                 }
             )));
         }
-        tokio::time::sleep(opts.poll).await;
+        Ok(Next::Poll)
     }
 }
 
 /// The rollout succeeded: the new generation serves, the old one is retired or removed, and
-/// generations beyond `keep_previous` go.
+/// generations beyond `keep_previous` go. Each call is retried after transient errors.
 pub(super) async fn finish(
     fleet: &Fleet<'_>,
     g: &ServerGroup,
@@ -845,25 +991,37 @@ pub(super) async fn finish(
     opts: &ApplyOptions,
 ) -> Result<(), ApplyError> {
     let cloud = fleet.cloud;
+    let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
     let (min, max) = (g.capacity.min.min(desired), g.capacity.max.max(desired));
-    fleet.set_capacity(&pair.new_gen, min, desired, max).await?;
+    retry
+        .run(async || fleet.set_capacity(&pair.new_gen, min, desired, max).await)
+        .await?;
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
     t.insert(
         tag::PROGRESS.into(),
         format!("rolled out: {desired} healthy"),
     );
-    fleet.tag(&pair.new_name, &t).await?;
+    // The commit point: from here the new generation serves. What follows retires the old
+    // one and must not be left half-done, so refusals are tried again too.
+    retry
+        .run(async || fleet.tag(&pair.new_name, &t).await)
+        .await?;
     if !fleet.instances_mode() {
-        cloud
-            .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
+        retry
+            .persist(async || {
+                cloud
+                    .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
+                    .await
+            })
             .await?;
     }
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
     t.insert(tag::ROLLED_BACK.into(), String::new());
-    fleet.tag(&pair.old.name, &t).await?;
-    restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
+    retry
+        .persist(async || fleet.tag(&pair.old.name, &t).await)
+        .await?;
 
     // Retention: keep the newest `keep_previous` retired generations.
     let mut retired: Vec<(u32, String, Option<String>)> = og
@@ -891,15 +1049,24 @@ pub(super) async fn finish(
     let names: Vec<String> = doomed.iter().map(|d| d.1.clone()).collect();
     for name in &names {
         tracing::info!(address = %g.address, group = %name, "removing a generation beyond keep_previous");
-        fleet.delete(name).await?;
+        retry
+            .run(async || match fleet.delete(name).await {
+                Err(e) if e.is_not_found() => Ok(()),
+                other => other,
+            })
+            .await?;
     }
     if !fleet.instances_mode() {
         let limit = Duration::from_secs(900);
-        wait::wait_groups_gone(cloud, fleet.stack, &names, limit, opts.poll).await?;
+        wait::wait_groups_gone(cloud, fleet.stack, &names, limit, opts.poll, &mut retry).await?;
         // Blue/green generations take their own target groups with them.
         let numbers: Vec<String> = doomed.iter().map(|d| d.0.to_string()).collect();
-        let copies = cloud
-            .list_target_groups(fleet.stack, &names::elb_prefix(fleet.stack))
+        let copies = retry
+            .run(async || {
+                cloud
+                    .list_target_groups(fleet.stack, &names::elb_prefix(fleet.stack))
+                    .await
+            })
             .await?;
         for tg in copies.iter().filter(|t| {
             t.tags.contains_key(tag::COPY_OF)
@@ -935,7 +1102,8 @@ pub(super) async fn finish(
     Ok(())
 }
 
-/// New instances did not become healthy: roll back or pause, as the group says.
+/// New instances did not become healthy: roll back or pause, as the group says. (Whatever
+/// happens, the processes the rollout suspended are restored by its cleanup.)
 async fn fail(
     fleet: &Fleet<'_>,
     stack: &Stack,
@@ -948,17 +1116,13 @@ async fn fail(
     tracing::error!(address = %g.address, "rollout failed: {message}");
     if g.rollout.on_failure == OnFailure::Pause {
         // Launch nothing more; both generations keep serving.
-        if let (Ok(n), false) = (
-            find_group(fleet, &pair.new_name).await,
-            fleet.instances_mode(),
-        ) {
+        if let (Ok(Some(n)), false) = (fleet.find(&pair.new_name).await, fleet.instances_mode()) {
             let launched = n.instances.len() as u32;
             let _ = fleet
                 .cloud
                 .set_group_capacity(&pair.new_name, 0, launched.min(n.desired), n.max)
                 .await;
         }
-        restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
         return Err(ApplyError::Paused {
             address: g.address.clone(),
             message: format!(
@@ -973,18 +1137,16 @@ async fn fail(
             address: g.address.clone(),
             message,
         }),
-        Err(e) => {
-            restore_processes(fleet, &[&pair.old.name, &pair.new_name]).await;
-            Err(ApplyError::Paused {
-                address: g.address.clone(),
-                message: format!("{message}; the rollback failed too: {e}"),
-            })
-        }
+        Err(e) => Err(ApplyError::Paused {
+            address: g.address.clone(),
+            message: format!("{message}; the rollback failed too: {e}"),
+        }),
     }
 }
 
 /// Restores the old generation's capacity, waits until it is healthy, drains and removes the
-/// new generation, and records the failed definition on the old one.
+/// new generation, and records the failed definition on the old one. Each call is retried
+/// after transient errors.
 async fn rollback(
     fleet: &Fleet<'_>,
     stack: &Stack,
@@ -995,31 +1157,41 @@ async fn rollback(
 ) -> Result<(), ApplyError> {
     tracing::warn!(address = %g.address, to = %pair.old.name, "rolling back");
     let cloud = fleet.cloud;
+    let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
     let (min, desired, max) = pair.from_capacity;
-    let new = match fleet.find(&pair.new_name).await? {
-        Some(n) => n,
-        None => fleet.empty(&pair.new_gen).ok_or_else(|| {
-            ApplyError::Unsupported(format!("generation {} disappeared", pair.new_name))
-        })?,
-    };
+    let disappeared =
+        || ApplyError::Unsupported(format!("generation {} disappeared", pair.new_name));
+    let new = retry
+        .run(async || fleet.find(&pair.new_name).await)
+        .await?
+        .or_else(|| fleet.empty(&pair.new_gen))
+        .ok_or_else(disappeared)?;
     if !fleet.instances_mode() {
         let launched = new.instances.len().min(new.desired as usize) as u32;
-        cloud
-            .set_group_capacity(&pair.new_name, 0, launched, new.max)
+        retry
+            .run(async || {
+                cloud
+                    .set_group_capacity(&pair.new_name, 0, launched, new.max)
+                    .await
+            })
             .await?;
     }
     // Old instances still alive go back into rotation; what is missing is launched again.
-    let old = fleet
-        .find(&pair.old.name)
+    let old = retry
+        .run(async || fleet.find(&pair.old.name).await)
         .await?
         .unwrap_or_else(|| pair.old.clone());
     let alive: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
     for arn in &pair.target_group_arns {
-        cloud.register_targets(arn, &alive).await?;
+        retry
+            .run(async || cloud.register_targets(arn, &alive).await)
+            .await?;
     }
     let mut old_gen = fleet::Generation::of(&pair.old);
     old_gen.tags = pair.old.tags.clone();
-    fleet.set_capacity(&old_gen, min, desired, max).await?;
+    retry
+        .run(async || fleet.set_capacity(&old_gen, min, desired, max).await)
+        .await?;
     let waits = [wait::HealthWait {
         address: g.address.clone(),
         group_name: pair.old.name.clone(),
@@ -1034,6 +1206,7 @@ async fn rollback(
         &waits,
         g.rollout.health.timeout,
         opts.poll,
+        &mut retry,
     )
     .await?;
     if let Some((_, why)) = outcome.failures.into_iter().next() {
@@ -1042,22 +1215,37 @@ async fn rollback(
         )));
     }
     // Drain the new generation before removing it.
-    let new = fleet
-        .find(&pair.new_name)
+    let new = retry
+        .run(async || fleet.find(&pair.new_name).await)
         .await?
         .or_else(|| fleet.empty(&pair.new_gen))
-        .ok_or_else(|| {
-            ApplyError::Unsupported(format!("generation {} disappeared", pair.new_name))
-        })?;
+        .ok_or_else(disappeared)?;
     let ids: Vec<String> = new.instances.iter().map(|i| i.id.clone()).collect();
     for arn in &pair.target_group_arns {
-        cloud.deregister_targets(arn, &ids).await?;
+        retry
+            .run(async || cloud.deregister_targets(arn, &ids).await)
+            .await?;
     }
     let limit = longest_drain(stack, g) + Duration::from_secs(60);
-    wait::drained(cloud, &pair.target_group_arns, &ids, limit, opts.poll).await?;
-    mark_failed(fleet, pair).await?;
-    fleet.delete(&pair.new_name).await?;
-    remember_failure(fleet, pair, Some(&new)).await?;
+    wait::drained(
+        cloud,
+        &pair.target_group_arns,
+        &ids,
+        limit,
+        opts.poll,
+        &mut retry,
+    )
+    .await?;
+    retry.run(async || mark_failed(fleet, pair).await).await?;
+    retry
+        .run(async || match fleet.delete(&pair.new_name).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        })
+        .await?;
+    retry
+        .run(async || remember_failure(fleet, pair, Some(&new)).await)
+        .await?;
     tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
     Ok(())
 }
@@ -1071,7 +1259,7 @@ pub(super) async fn mark_failed(fleet: &Fleet<'_>, pair: &Pair) -> Result<(), Cl
 }
 
 /// Records the failed definition on the old generation, which serves again, so the next plan
-/// does not simply try it again; resumes what reroll suspended on it.
+/// does not simply try it again.
 pub(super) async fn remember_failure(
     fleet: &Fleet<'_>,
     pair: &Pair,
@@ -1088,9 +1276,7 @@ pub(super) async fn remember_failure(
     let mut t = Tags::new();
     t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
-    fleet.tag(&pair.old.name, &t).await?;
-    restore_processes(fleet, &[&pair.old.name]).await;
-    Ok(())
+    fleet.tag(&pair.old.name, &t).await
 }
 
 /// The rollouts of a plan's Replace and Resume changes, `depends_on` levels in order,

@@ -1,12 +1,15 @@
 //! Waiting on conditions, with an explicit timeout at every call site. Polling is per stack
-//! (one group listing and one health call per target group), never per instance.
+//! (one group listing and one health call per target group), never per instance. A poll that
+//! fails with a transient error is tried again after the [`Retry`]'s backoff; only the wait's
+//! timeout, the retry's patience or an error that is not transient end a wait.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cloud::{Cloud, CloudResult};
+use super::retry::Retry;
+use crate::cloud::{Cloud, CloudResult, TargetHealth};
 
 /// One generation to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,19 +47,31 @@ pub async fn wait_healthy(
     waits: &[HealthWait],
     timeout: Duration,
     poll: Duration,
+    retry: &mut Retry,
 ) -> CloudResult<WaitOutcome> {
     let deadline = Instant::now() + timeout;
     let mut last: BTreeMap<String, Progress> = BTreeMap::new();
     let fleets = waits.iter().any(|w| w.fleet);
+    let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
     loop {
-        let groups = crate::observe::generations(cloud, stack, fleets).await?;
-        let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
-        let mut health = BTreeMap::new();
-        for arn in arns {
-            health.insert(arn.clone(), cloud.target_health(arn).await?);
-        }
+        let read = async {
+            let groups = crate::observe::generations(cloud, stack, fleets).await?;
+            let mut health = BTreeMap::new();
+            for arn in &arns {
+                health.insert((*arn).clone(), cloud.target_health(arn).await?);
+            }
+            Ok::<_, crate::cloud::CloudError>((groups, health))
+        };
+        let (groups, health) = match read.await {
+            Ok(r) => r,
+            Err(e) => {
+                retry.pause(e).await?;
+                continue;
+            }
+        };
+        retry.succeeded();
         // Indexed once per poll, so a poll stays linear in the number of instances.
-        let index: BTreeMap<&String, BTreeMap<&str, &crate::cloud::TargetHealth>> = health
+        let index: BTreeMap<&String, BTreeMap<&str, &TargetHealth>> = health
             .iter()
             .map(|(arn, targets)| (arn, targets.iter().map(|t| (t.id.as_str(), t)).collect()))
             .collect();
@@ -81,7 +96,7 @@ pub async fn wait_healthy(
                         .iter()
                         .filter(|id| {
                             w.target_group_arns.iter().all(|arn| {
-                                let state = index[arn].get(*id).copied();
+                                let state = index.get(arn).and_then(|tg| tg.get(*id)).copied();
                                 let ok = state.is_some_and(|t| t.state == "healthy");
                                 if !ok {
                                     unhealthy.push(match state {
@@ -166,20 +181,32 @@ pub async fn drained(
     ids: &[String],
     limit: Duration,
     poll: Duration,
+    retry: &mut Retry,
 ) -> CloudResult<()> {
     let deadline = Instant::now() + limit;
     let ids: BTreeSet<&String> = ids.iter().collect();
     loop {
-        let mut draining = 0;
-        for arn in target_group_arns {
-            draining += cloud
-                .target_health(arn)
-                .await?
-                .iter()
-                .filter(|t| ids.contains(&t.id) && t.state == "draining")
-                .count();
+        let count = async {
+            let mut draining = 0;
+            for arn in target_group_arns {
+                draining += cloud
+                    .target_health(arn)
+                    .await?
+                    .iter()
+                    .filter(|t| ids.contains(&t.id) && t.state == "draining")
+                    .count();
+            }
+            CloudResult::Ok(draining)
+        };
+        match count.await {
+            Ok(0) => return Ok(()),
+            Ok(_) => retry.succeeded(),
+            Err(e) => {
+                retry.pause(e).await?;
+                continue;
+            }
         }
-        if draining == 0 || Instant::now() > deadline {
+        if Instant::now() > deadline {
             return Ok(());
         }
         tokio::time::sleep(poll).await;
@@ -193,13 +220,21 @@ pub async fn wait_groups_gone(
     names: &[String],
     timeout: Duration,
     poll: Duration,
+    retry: &mut Retry,
 ) -> CloudResult<()> {
     if names.is_empty() {
         return Ok(());
     }
     let deadline = Instant::now() + timeout;
     loop {
-        let groups = cloud.list_groups(stack).await?;
+        let groups = match cloud.list_groups(stack).await {
+            Ok(g) => g,
+            Err(e) => {
+                retry.pause(e).await?;
+                continue;
+            }
+        };
+        retry.succeeded();
         let left: Vec<&str> = groups
             .iter()
             .filter(|g| names.contains(&g.name))

@@ -297,7 +297,7 @@ async fn connect_aws(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
         region: ctx.global.region.clone().or_else(|| stack.region.clone()),
         profile: ctx.global.profile.clone(),
         endpoint_url: ctx.global.endpoint_url.clone(),
-        max_attempts: 8,
+        max_attempts: reroll::cloud::RetryPolicy::REROLL.max_attempts,
     };
     AwsCloud::connect(&opts, ctx.stats.clone())
         .await
@@ -591,6 +591,7 @@ fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
     let live = color_stderr() && ctx.global.log_format == args::LogFormat::Text;
     ApplyOptions {
         parallelism,
+        stats: ctx.stats.clone(),
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
         progress: if live {
             std::sync::Arc::new(view::LiveView::default()).progress()
@@ -603,6 +604,28 @@ fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
 /// The exit code and message of a failed rollout, whichever command ran it.
 fn rollout_failure(e: EngineError, command: &str) -> Result<u8> {
     match e {
+        EngineError::Apply(ApplyError::Cleanup {
+            address,
+            outcome,
+            message,
+        }) => {
+            // The rollout's own outcome first, with its own code; then what is left to undo.
+            let code = match outcome {
+                Some(outcome) => match rollout_failure(EngineError::Apply(*outcome), command) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        EXIT_ERROR
+                    }
+                },
+                None => EXIT_PAUSED,
+            };
+            eprintln!(
+                "error: {address}: {message}\nA person must look: `reroll status` shows both \
+                 generations."
+            );
+            Ok(code)
+        }
         EngineError::Apply(ApplyError::RolledBack { address, message }) => {
             eprintln!("error: {address}: rollout failed and was rolled back: {message}");
             Ok(EXIT_ROLLED_BACK)
@@ -850,6 +873,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
     }
     let opts = ApplyOptions {
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
+        stats: ctx.stats.clone(),
         ..Default::default()
     };
     apply::deletions(&*cloud, &plan, &observed, &opts).await?;

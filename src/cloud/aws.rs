@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
@@ -56,8 +56,8 @@ use super::stats::Stats;
 use super::{
     glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
     HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo,
-    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RetryPolicy, RunSpec,
+    SecurityGroupInfo, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +123,8 @@ pub struct ConnectOptions {
     pub profile: Option<String>,
     /// Endpoint for every service, e.g. a local emulator (`AWS_ENDPOINT_URL` also works).
     pub endpoint_url: Option<String>,
-    /// Attempts per call, first one included (adaptive retry mode).
+    /// Attempts per call, first one included (adaptive retry mode; the backoff is
+    /// [`RetryPolicy::REROLL`]'s).
     pub max_attempts: u32,
 }
 
@@ -133,7 +134,7 @@ impl Default for ConnectOptions {
             region: None,
             profile: None,
             endpoint_url: None,
-            max_attempts: 3,
+            max_attempts: RetryPolicy::REROLL.max_attempts,
         }
     }
 }
@@ -158,8 +159,16 @@ impl AwsCloud {
     /// is set. With an endpoint (a local emulator) and no credentials, static test credentials
     /// are used so the emulator works on a bare machine.
     pub async fn connect(opts: &ConnectOptions, stats: Stats) -> Result<AwsCloud, CloudError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)));
+        let policy = RetryPolicy {
+            max_attempts: opts.max_attempts.max(1),
+            ..RetryPolicy::REROLL
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(policy.max_attempts)
+                .with_initial_backoff(Duration::from_millis(policy.initial_backoff_ms))
+                .with_max_backoff(Duration::from_millis(policy.max_backoff_ms)),
+        );
         if let Some(profile) = &opts.profile {
             loader = loader.profile_name(profile);
         }
@@ -246,7 +255,7 @@ impl AwsCloud {
     ) -> CloudResult<T>
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
+        R: fmt::Debug + HttpStatus + Send + Sync + 'static,
     {
         request
             .await
@@ -263,7 +272,7 @@ impl AwsCloud {
     ) -> CloudError
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
+        R: fmt::Debug + HttpStatus + Send + Sync + 'static,
     {
         cloud_error(
             operation,
@@ -421,11 +430,28 @@ const UNAUTHORIZED_CODES: &[&str] = &[
     "OptInRequired",
 ];
 
+/// Error codes of the services' own failures (they come with HTTP 5xx).
+const SERVER_SIDE_CODES: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+fn is_server_side(code: &str) -> bool {
+    SERVER_SIDE_CODES.contains(&code)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ErrorClass {
     NotFound,
     Throttled,
     Unauthorized,
+    /// The service failed on its side (5xx).
+    ServerSide,
     Other,
 }
 
@@ -447,6 +473,17 @@ fn classify(code: &str, message: &str) -> ErrorClass {
     }
 }
 
+/// The HTTP status of a raw response.
+trait HttpStatus {
+    fn status_code(&self) -> Option<u16>;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
 /// The one mapping from SDK errors to [`CloudError`].
 fn cloud_error<E, R>(
     operation: &'static str,
@@ -457,12 +494,14 @@ fn cloud_error<E, R>(
 ) -> CloudError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
+    R: fmt::Debug + HttpStatus + Send + Sync + 'static,
 {
     let detail = error_chain(&err);
+    // A connection that failed before, during or after the request (refused, reset, timed
+    // out, a response cut off): nothing the service said.
     if matches!(
         err,
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
     ) {
         let message = match endpoint_url {
             Some(url) => format!(
@@ -476,8 +515,15 @@ where
         return CloudError::Unreachable { operation, message };
     }
     let code = err.code().map(str::to_owned);
+    let status = err.raw_response().and_then(HttpStatus::status_code);
     let message = err.message().map_or(detail, str::to_owned);
-    match classify(code.as_deref().unwrap_or_default(), &message) {
+    let class = match classify(code.as_deref().unwrap_or_default(), &message) {
+        // A 5xx that is not a throttle is the service's own failure.
+        ErrorClass::Other if status.is_some_and(|s| s >= 500) => ErrorClass::ServerSide,
+        ErrorClass::Other if code.as_deref().is_some_and(is_server_side) => ErrorClass::ServerSide,
+        class => class,
+    };
+    match class {
         ErrorClass::NotFound => {
             tracing::debug!(operation, what, ?code, %message, "not found");
             CloudError::NotFound {
@@ -493,6 +539,11 @@ where
         ErrorClass::Unauthorized => CloudError::Unauthorized {
             operation,
             message: format!("{}: {message}", code.unwrap_or_default()),
+        },
+        ErrorClass::ServerSide => CloudError::Unavailable {
+            operation,
+            code,
+            message,
         },
         ErrorClass::Other => CloudError::Service {
             operation,
@@ -1584,7 +1635,7 @@ impl AwsCloud {
         F: Fn(Vec<I>) -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
+        R: fmt::Debug + HttpStatus + Send + Sync + 'static,
     {
         let mut outputs = Vec::new();
         for batch in items.chunks(size) {
@@ -2232,6 +2283,10 @@ mod tests {
             assert_eq!(classify(code, ""), ErrorClass::Unauthorized, "{code}");
         }
         assert_eq!(classify("InvalidParameterValue", ""), ErrorClass::Other);
+        for code in ["InternalError", "InternalFailure", "ServiceUnavailable"] {
+            assert!(is_server_side(code), "{code}");
+        }
+        assert!(!is_server_side("ValidationError"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! A wrapper that injects faults into any [`Cloud`]: the way to test what a real account does
-//! and an emulator cannot (an image whose instances never pass health checks).
+//! and an emulator cannot (an image whose instances never pass health checks, a call that
+//! fails at exactly the worst moment).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -13,6 +14,55 @@ use super::*;
 pub struct Faults {
     /// Instances launched from these images report `unhealthy` in every target group.
     pub unhealthy_images: BTreeSet<String>,
+    /// One call that fails.
+    pub fail: Option<FailCall>,
+}
+
+/// Fails the `at`-th call (counting from 1, since the faults were set) among the calls of
+/// `operations` (the [`Cloud`] method names, `set_group_capacity`; empty: every call), then
+/// lets every later call through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailCall {
+    pub at: u64,
+    pub operations: BTreeSet<String>,
+    /// A transient error (a 5xx after the client's retries) rather than a refusal.
+    pub transient: bool,
+}
+
+impl FailCall {
+    /// The `at`-th call of any operation fails with a refusal.
+    pub fn at(at: u64) -> FailCall {
+        FailCall {
+            at,
+            operations: BTreeSet::new(),
+            transient: false,
+        }
+    }
+
+    fn error(&self, operation: &'static str) -> CloudError {
+        if self.transient {
+            CloudError::Unavailable {
+                operation,
+                code: Some("InternalFailure".into()),
+                message: "injected fault".into(),
+            }
+        } else {
+            CloudError::Service {
+                operation,
+                code: Some("InjectedFault".into()),
+                message: "injected fault".into(),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    faults: Faults,
+    /// Every call since the faults were set, by method name, in order.
+    calls: Vec<&'static str>,
+    /// Calls that count towards [`FailCall::at`].
+    counted: u64,
 }
 
 /// A [`Cloud`] that behaves like `inner` except for the configured [`Faults`].
@@ -20,7 +70,7 @@ pub struct FaultCloud {
     inner: Arc<dyn Cloud>,
     /// The stack whose instances are looked up to apply image faults.
     stack: String,
-    faults: Mutex<Faults>,
+    state: Mutex<State>,
 }
 
 impl FaultCloud {
@@ -28,16 +78,50 @@ impl FaultCloud {
         FaultCloud {
             inner,
             stack: stack.to_string(),
-            faults: Mutex::new(faults),
+            state: Mutex::new(State {
+                faults,
+                ..State::default()
+            }),
         }
     }
 
+    /// Replaces the faults and starts counting calls afresh.
     pub fn set_faults(&self, faults: Faults) {
-        *self.faults.lock().expect("faults lock") = faults;
+        *self.state() = State {
+            faults,
+            ..State::default()
+        };
+    }
+
+    /// The calls made since the faults were set, by method name, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.state().calls.clone()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn faults(&self) -> Faults {
-        self.faults.lock().expect("faults lock").clone()
+        self.state().faults.clone()
+    }
+
+    /// Counts a call, and fails it when it is the one to fail.
+    fn enter(&self, operation: &'static str) -> CloudResult<()> {
+        let mut state = self.state();
+        state.calls.push(operation);
+        let Some(fail) = state.faults.fail.clone() else {
+            return Ok(());
+        };
+        if !fail.operations.is_empty() && !fail.operations.contains(operation) {
+            return Ok(());
+        }
+        state.counted += 1;
+        if state.counted == fail.at {
+            tracing::debug!(operation, at = fail.at, "injecting a fault");
+            return Err(fail.error(operation));
+        }
+        Ok(())
     }
 }
 
@@ -54,7 +138,10 @@ macro_rules! fault_cloud {
                 self.inner.region()
             }
             $($over)*
-            $( async fn $name(&self $(, $arg: $ty)*) -> $ret { self.inner.$name($($arg),*).await } )*
+            $( async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                self.enter(stringify!($name))?;
+                self.inner.$name($($arg),*).await
+            } )*
         }
     };
 }
@@ -62,6 +149,7 @@ macro_rules! fault_cloud {
 fault_cloud! {
     overrides {
         async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
+            self.enter("target_health")?;
             let mut health = self.inner.target_health(target_group_arn).await?;
             let faults = self.faults();
             if faults.unhealthy_images.is_empty() {

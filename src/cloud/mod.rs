@@ -67,6 +67,9 @@ pub mod tag {
     pub const BAKED: &str = "reroll:baked";
     /// On a generation that serves again through `reroll rollback`: `from vNNN at <time>`.
     pub const ROLLED_BACK: &str = "reroll:rolled-back";
+    /// On an instance a rollout is taking out of its generation (drained, about to be
+    /// detached and terminated): when. One found running outside every group is terminated.
+    pub const RELEASED: &str = "reroll:released";
 }
 
 /// A failed cloud call.
@@ -92,10 +95,19 @@ pub enum CloudError {
         operation: &'static str,
         message: String,
     },
-    /// The endpoint could not be reached at all.
+    /// The endpoint could not be reached, or the connection failed on the way: refused,
+    /// reset, timed out.
     #[error("{operation}: cannot reach the AWS endpoint: {message}")]
     Unreachable {
         operation: &'static str,
+        message: String,
+    },
+    /// The service failed on its side (HTTP 5xx: `InternalError`, `ServiceUnavailable`, …),
+    /// after the retry policy gave up.
+    #[error("{operation}: AWS failed on its side{} after retries: {message}", code_suffix(.code))]
+    Unavailable {
+        operation: &'static str,
+        code: Option<String>,
         message: String,
     },
     /// Any other service error, with its code.
@@ -115,6 +127,77 @@ impl CloudError {
     /// True when the error means the resource is already gone.
     pub fn is_not_found(&self) -> bool {
         matches!(self, CloudError::NotFound { .. })
+    }
+
+    /// True when the same call may well succeed a moment later: throttling, a 5xx, a timeout
+    /// or a broken connection that outlived the client's own retries. A rollout waits and
+    /// tries again; everything else (not found, not authorized, a refused request) ends it.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CloudError::Throttled { .. }
+                | CloudError::Unreachable { .. }
+                | CloudError::Unavailable { .. }
+        )
+    }
+
+    /// The `Service.Operation` (or step) that failed.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            CloudError::NotFound { operation, .. }
+            | CloudError::Throttled { operation, .. }
+            | CloudError::Unauthorized { operation, .. }
+            | CloudError::Unreachable { operation, .. }
+            | CloudError::Unavailable { operation, .. }
+            | CloudError::Service { operation, .. } => operation,
+        }
+    }
+}
+
+/// How the client retries one call before its error reaches reroll: the AWS SDK's adaptive
+/// mode (a client-side rate limiter shared per service, exponential backoff with jitter),
+/// configured with these numbers. The simulator models the same client.
+///
+/// The backoff is kept short on purpose. Once the SDK's adaptive rate limiter has seen a
+/// throttle, a retry (after a throttle or a 5xx alike) waits until the limiter holds 5 or 10
+/// tokens at the adapted rate; at the low request rates of a rollout (a few calls a poll) that
+/// rate is the limiter's floor, half a token a second, so the wait always reaches the cap. With
+/// the SDK's default cap of 20 s, every failed attempt held its round, and the rollout, 20 s.
+/// With a short cap, first attempts are still paced by the limiter, retries come quickly and
+/// few, and what outlives them goes back to the rollout, which tries the round again with its
+/// own backoff of seconds (`apply::retry`). Measured on the simulator
+/// (`tests/sim_rollout.rs`, `random_throttles_and_5xx_slow_a_rollout_in_proportion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first one included.
+    pub max_attempts: u32,
+    /// The first backoff; doubled on each retry (times a random factor in 0..1).
+    pub initial_backoff_ms: u64,
+    /// No single backoff, and no wait for the adaptive rate limiter, is longer.
+    pub max_backoff_ms: u64,
+}
+
+impl RetryPolicy {
+    /// What reroll configures.
+    pub const REROLL: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        initial_backoff_ms: 200,
+        max_backoff_ms: 500,
+    };
+
+    /// The AWS SDK's defaults (adaptive mode), with `max_attempts` attempts.
+    pub const fn sdk_default(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 20_000,
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy::REROLL
     }
 }
 

@@ -49,6 +49,7 @@
 //! time of the save. [`SimCloud::load`] continues from `now_ms`: an instance that had 10 s of
 //! booting left still has 10 s left. `world.config` is the [`SimConfig`] and can be edited.
 
+mod client;
 mod limits;
 mod world;
 
@@ -61,15 +62,18 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use client::Client;
+pub use client::{ApiFaults, Fault};
 use limits::Kind;
 pub use limits::{RateLimit, RateLimits};
 use world::{Ms, World};
 
 use super::stats::Stats;
 use super::{
-    Cloud, CloudResult, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec,
-    SecurityGroupInfo, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    Cloud, CloudResult, Forward, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo,
+    LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec,
+    RetryPolicy, RunSpec, SecurityGroupInfo, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
+    TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
@@ -124,6 +128,11 @@ pub struct SimConfig {
     /// How long after its load balancer an Auto Scaling group (health check type `ELB`)
     /// notices that an instance fails its health checks.
     pub asg_health_check_seconds: f64,
+    /// Attempts that fail at random (throttles, 5xx, timeouts, resets), on top of the rate
+    /// limits; the client retries them as the AWS SDK would (see [`SimConfig::retry`]).
+    pub api_faults: ApiFaults,
+    /// How the client retries a failed attempt: reroll's policy unless changed.
+    pub retry: RetryPolicy,
 }
 
 impl Default for SimConfig {
@@ -145,6 +154,8 @@ impl Default for SimConfig {
             unused_without_load_balancer: true,
             asg_retry_seconds: 10.0,
             asg_health_check_seconds: 10.0,
+            api_faults: ApiFaults::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -158,6 +169,7 @@ pub struct SimSnapshot {
     pub instances: Vec<SimInstance>,
     pub groups: Vec<SimGroup>,
     pub target_groups: Vec<SimTargetGroup>,
+    pub listeners: Vec<SimListener>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,7 +214,34 @@ pub struct SimTargetGroup {
     pub targets: BTreeMap<String, String>,
 }
 
+/// A listener and where it forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimListener {
+    pub arn: String,
+    pub load_balancer_arn: String,
+    pub port: u16,
+    pub forward: Vec<Forward>,
+}
+
 impl SimSnapshot {
+    /// Healthy targets in the target groups listeners forward traffic to (weight above 0),
+    /// counted once per target group: what serves.
+    pub fn serving(&self) -> usize {
+        let forwarded: BTreeSet<&str> = self
+            .listeners
+            .iter()
+            .flat_map(|l| l.forward.iter())
+            .filter(|f| f.weight > 0)
+            .map(|f| f.target_group_arn.as_str())
+            .collect();
+        self.target_groups
+            .iter()
+            .filter(|tg| forwarded.contains(tg.arn.as_str()))
+            .flat_map(|tg| tg.targets.values())
+            .filter(|s| *s == "healthy")
+            .count()
+    }
+
     pub fn instance(&self, id: &str) -> Option<&SimInstance> {
         self.instances.iter().find(|i| i.id == id)
     }
@@ -284,6 +323,9 @@ pub struct SimCloud {
     base: Ms,
     /// Wall-clock time spent in the simulator (see [`SimCloud::busy`]).
     busy: Mutex<Duration>,
+    /// The SDK's side of the calls (retries, the adaptive rate limiter), for
+    /// [`SimConfig::api_faults`]. Not saved: it is the process's, not the account's.
+    client: Mutex<Client>,
 }
 
 impl SimCloud {
@@ -310,6 +352,7 @@ impl SimCloud {
     fn with_world(world: World, base: Ms, stats: Stats) -> SimCloud {
         SimCloud {
             region: world.config.region.clone(),
+            client: Mutex::new(Client::new(world.config.seed)),
             world: Mutex::new(world),
             stats,
             epoch: Instant::now(),
@@ -434,9 +477,64 @@ impl SimCloud {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One request: counted, rate limited (waiting out throttling) and as slow as configured.
-    async fn request(&self, operation: &'static str) {
+    /// One request: counted, rate limited (waiting out throttling) and as slow as configured;
+    /// with [`SimConfig::api_faults`], attempts fail at random and are retried as the SDK
+    /// would, and the last failure is returned.
+    async fn request(&self, operation: &'static str) -> CloudResult<()> {
         self.stats.record_call(operation);
+        let (faults, policy) = {
+            let w = self.lock();
+            (w.config.api_faults, w.config.retry)
+        };
+        if !faults.any() {
+            self.attempt(operation).await;
+            return Ok(());
+        }
+        let service = operation.split_once('.').map_or(operation, |(s, _)| s);
+        loop {
+            let wait = self.client().send_token(service, self.seconds());
+            if wait <= 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+        let mut attempt = 1;
+        loop {
+            self.attempt(operation).await;
+            let fault = self.client().draw(&faults);
+            if fault == Some(Fault::Timeout) {
+                tokio::time::sleep(Duration::from_millis(faults.timeout_ms)).await;
+            }
+            let throttled = fault == Some(Fault::Throttle);
+            if throttled {
+                self.stats.record_throttle(operation);
+            }
+            self.client().attempted(service, self.seconds(), throttled);
+            let Some(fault) = fault else {
+                return Ok(());
+            };
+            if attempt >= policy.max_attempts.max(1) {
+                return Err(fault.error(operation));
+            }
+            let backoff = self
+                .client()
+                .backoff(service, self.seconds(), attempt, fault, &policy);
+            tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
+            attempt += 1;
+        }
+    }
+
+    fn client(&self) -> MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Simulated seconds, for the client's rate limiter.
+    fn seconds(&self) -> f64 {
+        self.now() as f64 / 1000.0
+    }
+
+    /// One attempt of a request: rate limited and as slow as configured.
+    async fn attempt(&self, operation: &'static str) {
         self.stats.record_attempt(operation);
         let t = self.now();
         let (ready, latency) = {
@@ -455,10 +553,16 @@ impl SimCloud {
     }
 
     /// `pages` more requests of a listing whose first page is already done.
-    async fn more_pages(&self, operation: &'static str, items: usize, page: usize) {
+    async fn more_pages(
+        &self,
+        operation: &'static str,
+        items: usize,
+        page: usize,
+    ) -> CloudResult<()> {
         for _ in 1..items.div_ceil(page).max(1) {
-            self.request(operation).await;
+            self.request(operation).await?;
         }
+        Ok(())
     }
 
     /// Runs `f` on the world brought up to now, and settles again after it.
@@ -479,7 +583,7 @@ impl SimCloud {
         operation: &'static str,
         f: impl FnOnce(&mut World, &'static str, Ms) -> CloudResult<T>,
     ) -> CloudResult<T> {
-        self.request(operation).await;
+        self.request(operation).await?;
         self.with(|w, t| f(w, operation, t))
     }
 
@@ -492,7 +596,7 @@ impl SimCloud {
         mut f: impl FnMut(&mut World, &'static str, &[I], Ms) -> CloudResult<()>,
     ) -> CloudResult<()> {
         for batch in items.chunks(size) {
-            self.request(operation).await;
+            self.request(operation).await?;
             self.with(|w, t| f(w, operation, batch, t))?;
         }
         Ok(())
@@ -504,9 +608,9 @@ impl SimCloud {
         filter: &ImageFilter,
     ) -> CloudResult<Vec<ImageInfo>> {
         const OP: &str = "EC2.DescribeImages";
-        self.request(OP).await;
+        self.request(OP).await?;
         let images = self.with(|w, _| w.describe_images(OP, region, filter))?;
-        self.more_pages(OP, images.len(), EC2_PAGE).await;
+        self.more_pages(OP, images.len(), EC2_PAGE).await?;
         Ok(images)
     }
 }
@@ -544,7 +648,7 @@ impl Cloud for SimCloud {
             })
             .await?;
         if !tags.is_empty() {
-            self.request("EC2.CreateTags").await;
+            self.request("EC2.CreateTags").await?;
         }
         Ok(id)
     }
@@ -577,26 +681,26 @@ impl Cloud for SimCloud {
 
     async fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>> {
         const OP: &str = "AutoScaling.DescribeAutoScalingGroups";
-        self.request(OP).await;
+        self.request(OP).await?;
         let groups = self.with(|w, t| w.list_groups(stack, t));
-        self.more_pages(OP, groups.len(), ASG_PAGE).await;
+        self.more_pages(OP, groups.len(), ASG_PAGE).await?;
         Ok(groups)
     }
 
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
         const OP: &str = "EC2.DescribeInstances";
-        self.request(OP).await;
+        self.request(OP).await?;
         let instances = self.with(|w, t| w.list_instances(stack, t));
-        self.more_pages(OP, instances.len(), EC2_PAGE).await;
+        self.more_pages(OP, instances.len(), EC2_PAGE).await?;
         Ok(instances)
     }
 
     async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>> {
         const OP: &str = "EC2.DescribeLaunchTemplates";
-        self.request(OP).await;
+        self.request(OP).await?;
         let templates = self.with(|w, _| w.list_launch_templates(stack));
         self.more_pages(OP, templates.len(), LAUNCH_TEMPLATE_PAGE)
-            .await;
+            .await?;
         Ok(templates)
     }
 
@@ -617,19 +721,19 @@ impl Cloud for SimCloud {
         name_prefix: &str,
     ) -> CloudResult<Vec<TargetGroupInfo>> {
         const OP: &str = "ELBv2.DescribeTargetGroups";
-        self.request(OP).await;
+        self.request(OP).await?;
         let (total, (candidates, listed)) = self.with(|w, _| {
             (
                 w.count_target_groups(),
                 w.list_target_groups(stack, name_prefix),
             )
         });
-        self.more_pages(OP, total, ELB_PAGE).await;
+        self.more_pages(OP, total, ELB_PAGE).await?;
         for _ in 0..candidates.div_ceil(ELB_DESCRIBE_TAGS_MAX) {
-            self.request("ELBv2.DescribeTags").await;
+            self.request("ELBv2.DescribeTags").await?;
         }
         for _ in &listed {
-            self.request("ELBv2.DescribeTargetGroupAttributes").await;
+            self.request("ELBv2.DescribeTargetGroupAttributes").await?;
         }
         Ok(listed)
     }
@@ -647,16 +751,16 @@ impl Cloud for SimCloud {
         name_prefix: &str,
     ) -> CloudResult<Vec<LoadBalancerInfo>> {
         const OP: &str = "ELBv2.DescribeLoadBalancers";
-        self.request(OP).await;
+        self.request(OP).await?;
         let (total, (candidates, listed)) = self.with(|w, _| {
             (
                 w.count_load_balancers(),
                 w.list_load_balancers(stack, name_prefix),
             )
         });
-        self.more_pages(OP, total, ELB_PAGE).await;
+        self.more_pages(OP, total, ELB_PAGE).await?;
         for _ in 0..candidates.div_ceil(ELB_DESCRIBE_TAGS_MAX) {
-            self.request("ELBv2.DescribeTags").await;
+            self.request("ELBv2.DescribeTags").await?;
         }
         Ok(listed)
     }
@@ -666,7 +770,7 @@ impl Cloud for SimCloud {
         let listeners = self
             .call(OP, |w, op, _| w.list_listeners(op, load_balancer_arn))
             .await?;
-        self.more_pages(OP, listeners.len(), ELB_PAGE).await;
+        self.more_pages(OP, listeners.len(), ELB_PAGE).await?;
         Ok(listeners)
     }
 
@@ -682,7 +786,7 @@ impl Cloud for SimCloud {
                 w.create_target_group(op, spec, tags)
             })
             .await?;
-        self.request("ELBv2.ModifyTargetGroupAttributes").await;
+        self.request("ELBv2.ModifyTargetGroupAttributes").await?;
         Ok(arn)
     }
 
@@ -691,7 +795,7 @@ impl Cloud for SimCloud {
             w.modify_target_group(op, arn, spec)
         })
         .await?;
-        self.request("ELBv2.ModifyTargetGroupAttributes").await;
+        self.request("ELBv2.ModifyTargetGroupAttributes").await?;
         Ok(())
     }
 
@@ -721,7 +825,7 @@ impl Cloud for SimCloud {
         })
         .await?;
         if spec.kind.is_empty() || spec.kind == "application" {
-            self.request("ELBv2.SetSecurityGroups").await;
+            self.request("ELBv2.SetSecurityGroups").await?;
         }
         Ok(())
     }
@@ -920,12 +1024,12 @@ impl Cloud for SimCloud {
     async fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()> {
         const OP: &str = "EC2.TerminateInstances";
         for batch in instance_ids.chunks(EC2_IDS_PER_CALL) {
-            self.request(OP).await;
+            self.request(OP).await?;
             let unknown = self.with(|w, t| w.terminate_instances(batch, t));
             // EC2 refuses a batch naming unknown ids; the AWS implementation drops them and
             // sends the rest again.
             if unknown > 0 && unknown < batch.len() {
-                self.request(OP).await;
+                self.request(OP).await?;
             }
         }
         Ok(())
@@ -938,7 +1042,7 @@ impl Cloud for SimCloud {
         let mut index = 0;
         while remaining > 0 {
             let count = remaining.min(RUN_INSTANCES_PER_CALL);
-            self.request(OP).await;
+            self.request(OP).await?;
             let token = spec.client_token.as_ref().map(|k| {
                 if index == 0 {
                     k.clone()

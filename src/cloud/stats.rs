@@ -19,6 +19,9 @@ pub struct OpCount {
     pub attempts: u64,
     /// Attempts refused for throttling.
     pub throttled: u64,
+    /// Calls that failed with a transient error after the client's own retries, after which
+    /// a rollout waited and tried again (the round, the step or the wait).
+    pub retried: u64,
 }
 
 impl Stats {
@@ -36,6 +39,15 @@ impl Stats {
 
     pub fn record_throttle(&self, operation: &str) {
         self.entry(operation, |c| c.throttled += 1);
+    }
+
+    pub fn record_retry(&self, operation: &str) {
+        self.entry(operation, |c| c.retried += 1);
+    }
+
+    /// Calls retried by rollouts, in all.
+    pub fn total_retried(&self) -> u64 {
+        self.snapshot().values().map(|c| c.retried).sum()
     }
 
     fn entry(&self, operation: &str, f: impl FnOnce(&mut OpCount)) {
@@ -58,22 +70,23 @@ impl Stats {
         let snap = self.snapshot();
         let width = snap.keys().map(|k| k.len()).max().unwrap_or(9).max(9);
         let mut out = format!(
-            "{:<width$}  {:>6}  {:>8}  {:>9}\n",
-            "operation", "calls", "attempts", "throttled"
+            "{:<width$}  {:>6}  {:>8}  {:>9}  {:>7}\n",
+            "operation", "calls", "attempts", "throttled", "retried"
         );
         let mut total = OpCount::default();
         for (op, c) in &snap {
             out.push_str(&format!(
-                "{op:<width$}  {:>6}  {:>8}  {:>9}\n",
-                c.calls, c.attempts, c.throttled
+                "{op:<width$}  {:>6}  {:>8}  {:>9}  {:>7}\n",
+                c.calls, c.attempts, c.throttled, c.retried
             ));
             total.calls += c.calls;
             total.attempts += c.attempts;
             total.throttled += c.throttled;
+            total.retried += c.retried;
         }
         out.push_str(&format!(
-            "{:<width$}  {:>6}  {:>8}  {:>9}\n",
-            "total", total.calls, total.attempts, total.throttled
+            "{:<width$}  {:>6}  {:>8}  {:>9}  {:>7}\n",
+            "total", total.calls, total.attempts, total.throttled, total.retried
         ));
         out
     }
@@ -91,7 +104,9 @@ mod tests {
         s.record_attempt("EC2.DescribeInstances");
         s.record_throttle("EC2.DescribeInstances");
         s.record_call("AutoScaling.DescribeAutoScalingGroups");
+        s.record_retry("AutoScaling.DescribeAutoScalingGroups");
         assert_eq!(s.total_calls(), 2);
+        assert_eq!(s.total_retried(), 1);
         let table = s.render();
         assert!(table.contains("EC2.DescribeInstances"), "{table}");
         assert!(table.lines().last().unwrap().starts_with("total"));

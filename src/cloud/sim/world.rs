@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::limits::{Buckets, Kind};
-use super::{SimConfig, SimGroup, SimInstance, SimSeed, SimSnapshot, SimTargetGroup};
+use super::{SimConfig, SimGroup, SimInstance, SimListener, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
     ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
@@ -2471,6 +2471,16 @@ impl World {
                             Some((id.clone(), state.to_string()))
                         })
                         .collect(),
+                })
+                .collect(),
+            listeners: self
+                .listeners
+                .values()
+                .map(|l| SimListener {
+                    arn: l.arn.clone(),
+                    load_balancer_arn: l.load_balancer_arn.clone(),
+                    port: l.spec.port,
+                    forward: l.spec.forward.clone(),
                 })
                 .collect(),
         }

@@ -1,0 +1,387 @@
+//! Every way out of a rollout leaves the account consistent. For every position k of the
+//! calls a rolling, a canary and a blue/green rollout make, the k-th call fails, once with a
+//! refusal and once with a transient error, and afterwards:
+//!
+//! - the scaling processes reroll suspended are resumed: no `reroll:suspended` record is left,
+//!   and the only suspended process is the one the user had suspended before;
+//! - serving capacity never fell below `desired - max_unavailable`;
+//! - no instance was left running outside every generation;
+//! - a second apply converges: one generation on the new image, fully healthy, and no change
+//!   planned after it.
+//!
+//! A transient error never ends a rollout once it has begun (the first suspension); a refusal
+//! ends it with an error and the state above.
+//!
+//! `cargo test --test sim_faults -- --nocapture` prints the positions tried and how they
+//! ended.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reroll::apply::rollout::Stop;
+use reroll::apply::{ApplyError, ApplyOptions};
+use reroll::cloud::fault::{FailCall, FaultCloud, Faults};
+use reroll::cloud::sim::{SimCloud, SimConfig, SimSnapshot};
+use reroll::cloud::stats::Stats;
+use reroll::cloud::{tag, Cloud, ImageFilter};
+use reroll::engine::{self, EngineError};
+use reroll::load::Inputs;
+
+const INSTANCES: usize = 4;
+/// Suspended by the user on the serving generation before the rollout: it must stay so.
+const USERS_OWN: &str = "ScheduledActions";
+
+struct Strategy {
+    name: &'static str,
+    fixture: &'static str,
+    stack: &'static str,
+    vars: &'static [(&'static str, &'static str)],
+}
+
+const ROLLING: Strategy = Strategy {
+    name: "rolling",
+    fixture: "sim-rolling",
+    stack: "simroll",
+    vars: &[
+        ("instances", "4"),
+        ("deregistration_delay", "10s"),
+        ("health_interval", "5s"),
+    ],
+};
+
+const CANARY: Strategy = Strategy {
+    name: "canary",
+    fixture: "sim-canary",
+    stack: "simcanary",
+    vars: &[("instances", "4"), ("bake", "1m")],
+};
+
+const BLUE_GREEN: Strategy = Strategy {
+    name: "blue/green",
+    fixture: "sim-bluegreen",
+    stack: "simbg",
+    vars: &[
+        ("instances", "4"),
+        ("step_bake", "30s"),
+        ("keep_blue", "1m"),
+    ],
+};
+
+fn fixture(s: &Strategy) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(s.fixture)
+}
+
+fn inputs(s: &Strategy, version: &str) -> Inputs {
+    let mut cli = vec![("app_version".to_string(), version.to_string())];
+    cli.extend(s.vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Inputs {
+        cli,
+        ..Default::default()
+    }
+}
+
+/// Plans and applies `version`, as `reroll apply --auto-approve` does; nothing to do is fine.
+async fn apply(cloud: &dyn Cloud, s: &Strategy, version: &str) -> Result<(), EngineError> {
+    let session = engine::open(cloud, &fixture(s), inputs(s, version)).await?;
+    let plan = session.plan(false)?;
+    if !plan.has_changes() {
+        return Ok(());
+    }
+    let opts = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    engine::execute(cloud, session, &plan, &opts, &Stop::new())
+        .await
+        .0
+        .map(|_| ())
+}
+
+async fn plans_changes(cloud: &dyn Cloud, s: &Strategy, version: &str) -> bool {
+    let session = engine::open(cloud, &fixture(s), inputs(s, version))
+        .await
+        .unwrap();
+    session.plan(false).unwrap().has_changes()
+}
+
+async fn image_id(cloud: &dyn Cloud, version: &str) -> String {
+    let filter = ImageFilter {
+        owners: vec!["self".into()],
+        name: Some(format!("demo-app-{version}")),
+        ..Default::default()
+    };
+    cloud.describe_images(&filter).await.unwrap()[0].id.clone()
+}
+
+/// The account with v1 deployed and the user's own suspension on it, as saved JSON.
+async fn base_world(s: &Strategy) -> String {
+    let sim = SimCloud::new(SimConfig::default(), Stats::new());
+    sim.set_alarm_state("shop-5xx", "OK");
+    apply(&sim, s, "1.0.0").await.unwrap();
+    let v1 = &sim.list_groups(s.stack).await.unwrap()[0];
+    sim.suspend_processes(&v1.name, &[USERS_OWN.to_string()])
+        .await
+        .unwrap();
+    sim.to_json()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching a run
+
+/// Running instances of the stack that no group and no fleet holds.
+fn orphans(snap: &SimSnapshot, stack: &str) -> BTreeSet<String> {
+    snap.instances
+        .iter()
+        .filter(|i| i.stack.as_deref() == Some(stack))
+        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.group.is_none() && i.fleet.is_none())
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+/// How long an instance may run outside every generation: between a detach and the
+/// terminate that follows it.
+const ORPHAN_GRACE: Duration = Duration::from_secs(30);
+
+struct Watch {
+    done: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<Vec<String>>,
+}
+
+/// Samples every simulated second: serving capacity at or above the floor, no instance
+/// outside every generation for long, none terminated while healthy.
+fn watch(sim: Arc<SimCloud>, stack: &'static str) -> Watch {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = tokio::spawn(async move {
+        let mut problems = Vec::new();
+        let mut orphaned_at: BTreeMap<String, Duration> = BTreeMap::new();
+        while !flag.load(Ordering::SeqCst) {
+            let snap = sim.snapshot();
+            let serving = snap.serving();
+            if serving < INSTANCES && problems.len() < 5 {
+                problems.push(format!("at {:?}: {serving} serving", snap.at));
+            }
+            let now = orphans(&snap, stack);
+            orphaned_at.retain(|id, _| now.contains(id));
+            for id in now {
+                let since = *orphaned_at.entry(id.clone()).or_insert(snap.at);
+                if snap.at - since > ORPHAN_GRACE && problems.len() < 5 {
+                    problems.push(format!("at {:?}: {id} orphaned since {since:?}", snap.at));
+                }
+            }
+            for i in &snap.instances {
+                if i.terminated_with.values().any(|s| s == "healthy") && problems.len() < 5 {
+                    problems.push(format!("{} terminated while healthy", i.id));
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        problems
+    });
+    Watch { done, handle }
+}
+
+impl Watch {
+    async fn finish(self) -> Vec<String> {
+        self.done.store(true, Ordering::SeqCst);
+        let mut problems = self.handle.await.unwrap();
+        problems.dedup();
+        problems
+    }
+}
+
+/// What is wrong with the scaling processes: a `reroll:suspended` record left, or a process
+/// suspended that the user did not suspend.
+async fn suspensions(sim: &SimCloud, s: &Strategy, v1: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for g in sim.list_groups(s.stack).await.unwrap() {
+        if g.status.is_some() {
+            continue;
+        }
+        if g.tags.get(tag::SUSPENDED).is_some_and(|v| !v.is_empty()) {
+            problems.push(format!(
+                "{} still records {:?}",
+                g.name,
+                g.tags[tag::SUSPENDED]
+            ));
+        }
+        let users: &[&str] = if g.name == v1 { &[USERS_OWN] } else { &[] };
+        let mut suspended: Vec<&str> = g.suspended_processes.iter().map(String::as_str).collect();
+        suspended.sort();
+        if suspended != users {
+            problems.push(format!("{} has {suspended:?} suspended", g.name));
+        }
+    }
+    problems
+}
+
+/// One generation on `image`, fully healthy and serving; every other generation empty.
+async fn converged(sim: &SimCloud, s: &Strategy, image: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let groups = sim.list_groups(s.stack).await.unwrap();
+    let active: Vec<_> = groups
+        .iter()
+        .filter(|g| g.tags.get(tag::STATE).map(String::as_str) == Some("active"))
+        .collect();
+    if active.len() != 1 || active[0].instances.len() != INSTANCES {
+        problems.push(format!(
+            "not one active generation of {INSTANCES}: {groups:?}"
+        ));
+        return problems;
+    }
+    let snap = sim.snapshot();
+    let running: Vec<_> = snap
+        .instances
+        .iter()
+        .filter(|i| i.stack.as_deref() == Some(s.stack))
+        .filter(|i| i.state == "running" || i.state == "pending")
+        .collect();
+    if running.len() != INSTANCES || running.iter().any(|i| i.image_id != image) {
+        problems.push(format!("running: {running:?}"));
+    }
+    if snap.serving() != INSTANCES {
+        problems.push(format!("{} serving", snap.serving()));
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep
+
+/// How a run with one failed call ended.
+fn ending(r: &Result<(), EngineError>) -> &'static str {
+    match r {
+        Ok(()) => "completed",
+        Err(EngineError::Apply(ApplyError::Cleanup { .. })) => "cleanup failed",
+        Err(EngineError::Apply(ApplyError::Paused { .. })) => "stopped part-way",
+        Err(EngineError::Apply(ApplyError::RolledBack { .. })) => "rolled back",
+        Err(EngineError::Apply(_)) => "failed (exit 1)",
+        Err(_) => "failed before applying",
+    }
+}
+
+/// Fails each call position in turn and checks the account after each run; returns how the
+/// runs ended, by ending.
+async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, Vec<u64>> {
+    let base = base_world(s).await;
+    let sim = Arc::new(SimCloud::from_json(&base, Stats::new()).unwrap());
+    let v1 = sim.list_groups(s.stack).await.unwrap()[0].name.clone();
+    let v2 = image_id(&*sim, "1.1.0").await;
+    // The calls of a run without faults.
+    let clean = FaultCloud::new(sim.clone(), s.stack, Faults::default());
+    apply(&clean, s, "1.1.0").await.unwrap();
+    let calls = clean.calls();
+    let begins = calls
+        .iter()
+        .position(|c| *c == "suspend_processes")
+        .expect("a rollout suspends processes") as u64;
+
+    let mut endings: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for k in 1..=calls.len() as u64 + 1 {
+        let sim = Arc::new(SimCloud::from_json(&base, Stats::new()).unwrap());
+        let fail = FailCall {
+            transient,
+            ..FailCall::at(k)
+        };
+        let faulty = FaultCloud::new(
+            sim.clone(),
+            s.stack,
+            Faults {
+                fail: Some(fail),
+                ..Faults::default()
+            },
+        );
+        let w = watch(sim.clone(), s.stack);
+        let first = apply(&faulty, s, "1.1.0").await;
+        let mut problems = w.finish().await;
+        let failed_call = calls.get(k as usize - 1).copied().unwrap_or("none");
+        let left = orphans(&sim.snapshot(), s.stack);
+        if !left.is_empty() {
+            problems.push(format!("left running outside every generation: {left:?}"));
+        }
+        if !matches!(first, Err(EngineError::Apply(ApplyError::Cleanup { .. }))) {
+            problems.extend(suspensions(&sim, s, &v1).await);
+        }
+        if transient && first.is_err() && k > begins {
+            problems.push(format!("a transient error ended the rollout: {:?}", first));
+        }
+        let second = apply(&*sim, s, "1.1.0").await;
+        if let Err(e) = &second {
+            problems.push(format!("the second apply failed: {e}"));
+        } else {
+            problems.extend(converged(&sim, s, &v2).await);
+            problems.extend(suspensions(&sim, s, &v1).await);
+            if plans_changes(&*sim, s, "1.1.0").await {
+                problems.push("a third plan still has changes".into());
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} k={k} ({failed_call}, first apply {}): {problems:?}",
+                s.name,
+                match &first {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => e.to_string(),
+                }
+            ));
+        }
+        endings.entry(ending(&first)).or_default().push(k);
+    }
+    let summary: Vec<String> = endings
+        .iter()
+        .map(|(e, ks)| format!("{e}: {}", ks.len()))
+        .collect();
+    eprintln!(
+        "{}, {}: {} positions tried ({} calls without faults, the rollout begins at call {}); {}",
+        s.name,
+        if transient {
+            "transient errors"
+        } else {
+            "refusals"
+        },
+        calls.len() + 1,
+        calls.len(),
+        begins + 1,
+        summary.join(", ")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    endings
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_anywhere_in_a_rolling_rollout_leaves_it_consistent() {
+    let endings = sweep(&ROLLING, false).await;
+    assert!(endings["failed (exit 1)"].len() > 20, "{endings:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_error_anywhere_in_a_rolling_rollout_does_not_end_it() {
+    sweep(&ROLLING, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_anywhere_in_a_canary_rollout_leaves_it_consistent() {
+    sweep(&CANARY, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_error_anywhere_in_a_canary_rollout_does_not_end_it() {
+    sweep(&CANARY, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_anywhere_in_a_blue_green_rollout_leaves_it_consistent() {
+    sweep(&BLUE_GREEN, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_error_anywhere_in_a_blue_green_rollout_does_not_end_it() {
+    sweep(&BLUE_GREEN, true).await;
+}
