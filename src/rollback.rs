@@ -157,13 +157,19 @@ fn target(
     to: &observe::Generation,
     resuming: bool,
 ) -> Target {
+    // Continuing, the serving generation has shrunk by what was rolled already: the size to
+    // restore is the one recorded when the rollback began.
+    let recorded = resuming
+        .then(|| crate::apply::rollout::parse_from(to.group.tags.get(tag::FROM)))
+        .flatten()
+        .map(|(_, desired, _)| desired);
     Target {
         address: g.address.clone(),
         key: g.key.clone(),
         from: (active.number, active.group.name.clone()),
         to: (to.number, to.group.name.clone()),
         strategy: g.rollout.strategy,
-        desired: active.group.desired.max(1),
+        desired: recorded.unwrap_or(active.group.desired).max(1),
         resuming,
     }
 }
@@ -328,8 +334,9 @@ async fn one(
         tag::ROLLED_BACK.into(),
         format!("from v{:03} at {now}", t.from.0),
     );
+    // The rollback is done: the record of it must not be left out for a passing refusal.
     retry
-        .run(async || cloud.set_group_tags(&t.to.1, &tags).await)
+        .persist(async || cloud.set_group_tags(&t.to.1, &tags).await)
         .await
         .map_err(|e| EngineError::Apply(ApplyError::from(e)))?;
     tracing::info!(address = %t.address, serving = %t.to.1, "rolled back");

@@ -10,7 +10,8 @@
 //!   planned after it.
 //!
 //! A transient error never ends a rollout once it has begun (the first suspension); a refusal
-//! ends it with an error and the state above.
+//! ends it with an error and the state above. `reroll rollback` (rolling and blue/green) is
+//! swept with refusals the same way.
 //!
 //! `cargo test --test sim_faults -- --nocapture` prints the positions tried and how they
 //! ended.
@@ -118,13 +119,59 @@ async fn image_id(cloud: &dyn Cloud, version: &str) -> String {
     cloud.describe_images(&filter).await.unwrap()[0].id.clone()
 }
 
-/// The account with v1 deployed and the user's own suspension on it, as saved JSON.
-async fn base_world(s: &Strategy) -> String {
+/// `reroll rollback` of every group, as the command does with `--auto-approve`.
+async fn roll_back(cloud: &dyn Cloud, s: &Strategy) -> Result<(), EngineError> {
+    let mut inputs = inputs(s, "1.1.0");
+    inputs.allow_missing = true;
+    let session = engine::open(cloud, &fixture(s), inputs).await?;
+    let targets = reroll::rollback::targets(&session.stack, &session.observed, None)
+        .map_err(|e| EngineError::Apply(ApplyError::Unsupported(e)))?;
+    let opts = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    reroll::rollback::execute(cloud, &session, &targets, &opts, &Stop::new())
+        .await
+        .0
+}
+
+/// What a swept run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Roll v1 forward to v1.1.0.
+    Apply,
+    /// Roll back from v1.1.0 to the retained v1.
+    Rollback,
+}
+
+impl Run {
+    async fn go(self, cloud: &dyn Cloud, s: &Strategy) -> Result<(), EngineError> {
+        match self {
+            Run::Apply => apply(cloud, s, "1.1.0").await,
+            Run::Rollback => roll_back(cloud, s).await,
+        }
+    }
+
+    /// The version the account must end on, and the generation that serves before the run.
+    fn versions(self) -> (&'static str, u32) {
+        match self {
+            Run::Apply => ("1.1.0", 1),
+            Run::Rollback => ("1.0.0", 2),
+        }
+    }
+}
+
+/// The account before the run, with the user's own suspension on the serving generation, as
+/// saved JSON.
+async fn base_world(s: &Strategy, run: Run) -> String {
     let sim = SimCloud::new(SimConfig::default(), Stats::new());
     sim.set_alarm_state("shop-5xx", "OK");
     apply(&sim, s, "1.0.0").await.unwrap();
-    let v1 = &sim.list_groups(s.stack).await.unwrap()[0];
-    sim.suspend_processes(&v1.name, &[USERS_OWN.to_string()])
+    if run == Run::Rollback {
+        apply(&sim, s, "1.1.0").await.unwrap();
+    }
+    let serving = format!("{}-web-v{:03}", s.stack, run.versions().1);
+    sim.suspend_processes(&serving, &[USERS_OWN.to_string()])
         .await
         .unwrap();
     sim.to_json()
@@ -198,7 +245,7 @@ impl Watch {
 
 /// What is wrong with the scaling processes: a `reroll:suspended` record left, or a process
 /// suspended that the user did not suspend.
-async fn suspensions(sim: &SimCloud, s: &Strategy, v1: &str) -> Vec<String> {
+async fn suspensions(sim: &SimCloud, s: &Strategy, users_group: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for g in sim.list_groups(s.stack).await.unwrap() {
         if g.status.is_some() {
@@ -211,7 +258,11 @@ async fn suspensions(sim: &SimCloud, s: &Strategy, v1: &str) -> Vec<String> {
                 g.tags[tag::SUSPENDED]
             ));
         }
-        let users: &[&str] = if g.name == v1 { &[USERS_OWN] } else { &[] };
+        let users: &[&str] = if g.name == users_group {
+            &[USERS_OWN]
+        } else {
+            &[]
+        };
         let mut suspended: Vec<&str> = g.suspended_processes.iter().map(String::as_str).collect();
         suspended.sort();
         if suspended != users {
@@ -266,16 +317,21 @@ fn ending(r: &Result<(), EngineError>) -> &'static str {
     }
 }
 
-/// Fails each call position in turn and checks the account after each run; returns how the
-/// runs ended, by ending.
-async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, Vec<u64>> {
-    let base = base_world(s).await;
+/// Fails each call position of `run` in turn and checks the account after each; returns how
+/// the runs ended, by ending.
+async fn sweep(
+    s: &'static Strategy,
+    run: Run,
+    transient: bool,
+) -> BTreeMap<&'static str, Vec<u64>> {
+    let base = base_world(s, run).await;
     let sim = Arc::new(SimCloud::from_json(&base, Stats::new()).unwrap());
-    let v1 = sim.list_groups(s.stack).await.unwrap()[0].name.clone();
-    let v2 = image_id(&*sim, "1.1.0").await;
+    let (version, serving) = run.versions();
+    let users_group = format!("{}-web-v{serving:03}", s.stack);
+    let image = image_id(&*sim, version).await;
     // The calls of a run without faults.
     let clean = FaultCloud::new(sim.clone(), s.stack, Faults::default());
-    apply(&clean, s, "1.1.0").await.unwrap();
+    run.go(&clean, s).await.unwrap();
     let calls = clean.calls();
     let begins = calls
         .iter()
@@ -299,7 +355,7 @@ async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, 
             },
         );
         let w = watch(sim.clone(), s.stack);
-        let first = apply(&faulty, s, "1.1.0").await;
+        let first = run.go(&faulty, s).await;
         let mut problems = w.finish().await;
         let failed_call = calls.get(k as usize - 1).copied().unwrap_or("none");
         let left = orphans(&sim.snapshot(), s.stack);
@@ -307,24 +363,29 @@ async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, 
             problems.push(format!("left running outside every generation: {left:?}"));
         }
         if !matches!(first, Err(EngineError::Apply(ApplyError::Cleanup { .. }))) {
-            problems.extend(suspensions(&sim, s, &v1).await);
+            problems.extend(suspensions(&sim, s, &users_group).await);
         }
         if transient && first.is_err() && k > begins {
-            problems.push(format!("a transient error ended the rollout: {:?}", first));
+            problems.push(format!("a transient error ended the rollout: {first:?}"));
         }
-        let second = apply(&*sim, s, "1.1.0").await;
+        // The same command again finishes the job (a rollback that completed has nothing left
+        // to roll back).
+        let second = match (run, &first) {
+            (Run::Rollback, Ok(())) => Ok(()),
+            _ => run.go(&*sim, s).await,
+        };
         if let Err(e) = &second {
-            problems.push(format!("the second apply failed: {e}"));
+            problems.push(format!("running it again failed: {e}"));
         } else {
-            problems.extend(converged(&sim, s, &v2).await);
-            problems.extend(suspensions(&sim, s, &v1).await);
-            if plans_changes(&*sim, s, "1.1.0").await {
+            problems.extend(converged(&sim, s, &image).await);
+            problems.extend(suspensions(&sim, s, &users_group).await);
+            if run == Run::Apply && plans_changes(&*sim, s, "1.1.0").await {
                 problems.push("a third plan still has changes".into());
             }
         }
         if !problems.is_empty() {
             failures.push(format!(
-                "{} k={k} ({failed_call}, first apply {}): {problems:?}",
+                "{} {run:?} k={k} ({failed_call}, first run {}): {problems:?}",
                 s.name,
                 match &first {
                     Ok(()) => "ok".to_string(),
@@ -336,10 +397,14 @@ async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, 
     }
     let summary: Vec<String> = endings
         .iter()
-        .map(|(e, ks)| format!("{e}: {}", ks.len()))
+        .map(|(e, ks)| match ks.len() {
+            n if n <= 3 => format!("{e}: {n} (at {ks:?})"),
+            n => format!("{e}: {n}"),
+        })
         .collect();
     eprintln!(
-        "{}, {}: {} positions tried ({} calls without faults, the rollout begins at call {}); {}",
+        "{} {run:?}, {}: {} positions tried ({} calls without faults, the rollout begins at \
+         call {}); {}",
         s.name,
         if transient {
             "transient errors"
@@ -357,31 +422,41 @@ async fn sweep(s: &'static Strategy, transient: bool) -> BTreeMap<&'static str, 
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_call_anywhere_in_a_rolling_rollout_leaves_it_consistent() {
-    let endings = sweep(&ROLLING, false).await;
+    let endings = sweep(&ROLLING, Run::Apply, false).await;
     assert!(endings["failed (exit 1)"].len() > 20, "{endings:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_transient_error_anywhere_in_a_rolling_rollout_does_not_end_it() {
-    sweep(&ROLLING, true).await;
+    sweep(&ROLLING, Run::Apply, true).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_call_anywhere_in_a_canary_rollout_leaves_it_consistent() {
-    sweep(&CANARY, false).await;
+    sweep(&CANARY, Run::Apply, false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_transient_error_anywhere_in_a_canary_rollout_does_not_end_it() {
-    sweep(&CANARY, true).await;
+    sweep(&CANARY, Run::Apply, true).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_call_anywhere_in_a_blue_green_rollout_leaves_it_consistent() {
-    sweep(&BLUE_GREEN, false).await;
+    sweep(&BLUE_GREEN, Run::Apply, false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_transient_error_anywhere_in_a_blue_green_rollout_does_not_end_it() {
-    sweep(&BLUE_GREEN, true).await;
+    sweep(&BLUE_GREEN, Run::Apply, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_anywhere_in_a_rollback_leaves_it_consistent() {
+    sweep(&ROLLING, Run::Rollback, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_anywhere_in_a_blue_green_rollback_leaves_it_consistent() {
+    sweep(&BLUE_GREEN, Run::Rollback, false).await;
 }

@@ -55,9 +55,7 @@ pub async fn roll(
     let og = super::observed_group(observed, g)?;
     let plan = rollout::planned_rollout(g, change)?;
     let desired = plan.desired;
-    let active = og.active().ok_or_else(|| {
-        ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
-    })?;
+    let active = super::serving_generation(og, g)?;
     let number = og
         .generations
         .iter()
@@ -218,11 +216,17 @@ async fn lanes(
 
 /// The listeners that send traffic to blue: the ones whose weights move.
 fn listeners_of(observed: &Observed, g: &ServerGroup) -> Result<Vec<ListenerInfo>, ApplyError> {
-    // The group's target groups as they serve, and every generation's copy of them.
+    // The group's target groups as they serve, the stack's own (a rollback to a first
+    // generation moves traffic back to them), and every generation's copy of them.
     let arns: Vec<&str> = g
         .target_groups
         .iter()
         .filter_map(|a| observed.serving_target_group_arn(a))
+        .chain(
+            g.target_groups
+                .iter()
+                .filter_map(|a| observed.target_group_arn(a)),
+        )
         .chain(
             observed
                 .copies
@@ -475,7 +479,8 @@ impl BlueGreen<'_> {
 
     /// Green instances healthy in every one of green's target groups.
     async fn green_healthy(&self) -> Result<u32, GateFailure> {
-        let Some(green) = self.fleet.find(&self.pair.new_name).await? else {
+        let green = self.fleet.find(&self.pair.new_name).await?;
+        let Some(green) = green.filter(|g| g.status.is_none()) else {
             return Err(GateFailure::Changed(format!(
                 "green ({}) is no longer in the account",
                 self.pair.new_name
@@ -574,7 +579,11 @@ impl BlueGreen<'_> {
     /// Traffic back to blue, every listener; green leaves them.
     async fn traffic_to_blue(&self) -> Result<(), GateFailure> {
         self.rewrite(|f| Ok(restored(f, self.lanes))).await?;
-        self.record_traffic(0).await
+        match self.record_traffic(0).await {
+            // Green is gone: there is nothing to record it on.
+            Err(GateFailure::Cloud(e)) if e.is_not_found() => Ok(()),
+            other => other,
+        }
     }
 
     /// Rewrites the forward action of every listener that moves, from its current weights
@@ -657,14 +666,28 @@ impl BlueGreen<'_> {
     async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
-        if let Err(e) = self.back_to_blue().await {
-            return Err(ApplyError::Paused {
-                address: g.address.clone(),
-                message: format!(
-                    "{message}; moving traffic back to {} failed too: {e}. Check the listeners",
-                    pair.old.name
-                ),
-            });
+        match self.back_to_blue().await {
+            Ok(()) => {}
+            Err(GateFailure::Changed(what)) => {
+                return Err(ApplyError::changed_mid_rollout(
+                    &g.address,
+                    &format!("{message}; and {what}"),
+                    &format!(
+                        "Traffic was left where it is; v{:03} and v{:03} are kept.",
+                        pair.old_number, pair.new_number
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(ApplyError::Paused {
+                    address: g.address.clone(),
+                    message: format!(
+                        "{message}; moving traffic back to {} failed too: {e}. Check the \
+                         listeners",
+                        pair.old.name
+                    ),
+                })
+            }
         }
         tracing::warn!(address = %g.address, serving = %pair.old.name, "traffic is back on blue");
         if g.rollout.on_failure == OnFailure::Pause {
@@ -711,7 +734,8 @@ impl BlueGreen<'_> {
         let blue_there = matches!(self.fleet.find(&pair.old.name).await, Ok(Some(_)));
         let left = if !blue_there {
             format!(
-                "Blue (v{:03}) is gone, so traffic was left where it is; green (v{:03}) is kept.",
+                "Blue (v{:03}) is gone, so traffic was left where it is; green (v{:03}) is left \
+                 as it is.",
                 pair.old_number, pair.new_number
             )
         } else {
@@ -741,7 +765,7 @@ impl BlueGreen<'_> {
             let _ = self.record_traffic(0).await;
             format!(
                 "Traffic on listeners that still forwarded to green went back to v{:03}{}; \
-                 green (v{:03}) is kept.",
+                 green (v{:03}) is left as it is.",
                 pair.old_number,
                 if moved.is_empty() {
                     String::new()

@@ -117,7 +117,8 @@ impl ApplyError {
         ApplyError::Paused {
             address: address.to_string(),
             message: format!(
-                "{what}: the account was changed outside reroll during the rollout. {left}                  Look at the account (`reroll status`), then run apply again"
+                "{what}: the account was changed outside reroll during the rollout. {left} \
+                 Look at the account (`reroll status`), then run apply again"
             ),
         }
     }
@@ -128,13 +129,17 @@ fn observed_group<'a>(
     observed: &'a Observed,
     g: &ServerGroup,
 ) -> Result<&'a ObservedGroup, ApplyError> {
-    observed.groups.get(&g.key).ok_or_else(|| ApplyError::Changed {
-        resource: g.address.clone(),
-        message: format!(
-            "no Auto Scaling group of {} is tagged with it any more: it was deleted or retagged              since the plan was made. Nothing was changed; run plan again",
+    observed
+        .groups
+        .get(&g.key)
+        .ok_or_else(|| ApplyError::Changed {
+            resource: g.address.clone(),
+            message: format!(
+            "no Auto Scaling group of {} is tagged with it any more: it was deleted or retagged \
+                 since the plan was made. Nothing was changed; run plan again",
             g.address
         ),
-    })
+        })
 }
 
 fn stack_tags(stack: &Stack, address: &str) -> Tags {
@@ -144,12 +149,28 @@ fn stack_tags(stack: &Stack, address: &str) -> Tags {
     tags
 }
 
+/// The generation a rollout replaces, or the error saying there is none any more.
+fn serving_generation<'a>(
+    og: &'a ObservedGroup,
+    g: &ServerGroup,
+) -> Result<&'a crate::observe::Generation, ApplyError> {
+    og.active().ok_or_else(|| ApplyError::Changed {
+        resource: g.address.clone(),
+        message: format!(
+            "no generation of it serves any more (deleted, or its {} tag changed, since the \
+             plan was made). Nothing was changed; run plan again",
+            tag::STATE
+        ),
+    })
+}
+
 /// A resource the plan updates that is no longer in the account.
 fn gone(address: &str, kind: &str) -> ApplyError {
     ApplyError::Changed {
         resource: address.to_string(),
         message: format!(
-            "the {kind} the plan updates is no longer in the account (deleted, or its {} tag              changed, since the plan was made). Run plan again",
+            "the {kind} the plan updates is no longer in the account (deleted, or its {} tag \
+                 changed, since the plan was made). Run plan again",
             tag::STACK
         ),
     }
@@ -462,7 +483,11 @@ async fn one_group(
             };
             return Ok(r.waves);
         }
-        Action::Resume => resume_first(g, observed, change)?,
+        Action::Resume => {
+            let w = resume_first(g, observed, change)?;
+            grow_resumed(cloud, stack, g, observed, &w).await?;
+            w
+        }
         Action::Create => create_generation(cloud, stack, g, observed, change).await?,
         _ => resize(cloud, stack, g, observed, change, opts).await?,
     };
@@ -517,6 +542,34 @@ fn resume_first(
         is_new: true,
         fleet: g.mode == GroupMode::Instances,
     })
+}
+
+/// A rolling generation resumed with no generation before it (its creation was interrupted,
+/// or the one it replaced is gone) grows to the planned size before it is waited on.
+async fn grow_resumed(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: &Observed,
+    w: &HealthWait,
+) -> Result<(), ApplyError> {
+    let Some(gen) = observed
+        .groups
+        .get(&g.key)
+        .and_then(|o| o.generations.iter().find(|x| x.group.name == w.group_name))
+    else {
+        return Ok(());
+    };
+    if gen.group.desired >= w.desired {
+        return Ok(());
+    }
+    tracing::info!(address = %g.address, group = %w.group_name, desired = w.desired, "growing the resumed generation");
+    let fleet = fleet::Fleet::new(cloud, &stack.name, g, w.target_group_arns.clone());
+    let (min, max) = (g.capacity.min.min(w.desired), g.capacity.max.max(w.desired));
+    fleet
+        .set_capacity(&fleet::Generation::of(&gen.group), min, w.desired, max)
+        .await?;
+    Ok(())
 }
 
 /// A first generation that did not become healthy: remove it (rollback) or leave it (pause).
@@ -667,11 +720,15 @@ async fn resize(
     change: &plan::Change,
     opts: &ApplyOptions,
 ) -> Result<HealthWait, ApplyError> {
-    let active = observed_group(observed, g)?.active().ok_or_else(|| ApplyError::Changed {
-        resource: g.address.clone(),
-        message: "it has no serving generation any more (its reroll:state tag changed since the                   plan was made). Nothing was changed; run plan again"
-            .into(),
-    })?;
+    let active = observed_group(observed, g)?
+        .active()
+        .ok_or_else(|| ApplyError::Changed {
+            resource: g.address.clone(),
+            message:
+                "it has no serving generation any more (its reroll:state tag changed since the \
+                 plan was made). Nothing was changed; run plan again"
+                    .into(),
+        })?;
     let want = plan::target_group_arns(g, observed);
     if want.iter().any(|a| is_unknown(a)) {
         return Err(ApplyError::Unsupported(format!(

@@ -94,6 +94,7 @@ pub async fn roll(
     let started = Instant::now();
     let rollout = planned_rollout(g, change)?;
     let og = super::observed_group(observed, g)?;
+    super::serving_generation(og, g)?;
     let arns = plan::target_group_arns(g, observed);
     let fleet = Fleet::new(cloud, &stack.name, g, arns);
     let pair = prepare(&fleet, stack, g, change, og).await?;
@@ -193,20 +194,62 @@ pub async fn roll(
                 ),
             }),
             Err(Failure::Cloud(e)) => Err(e.into()),
-            Err(Failure::Changed(what)) => Err(ApplyError::changed_mid_rollout(
-                &g.address,
-                &what,
-                &format!(
-                    "Nothing more was launched or drained; v{:03} and v{:03} are left as they are.",
-                    pair.old_number, pair.new_number
-                ),
-            )),
+            Err(Failure::Changed(what)) => {
+                let left = match old_back_in_service(&fleet, &pair).await {
+                    Ok(true) => format!(
+                        "Nothing more was launched or drained, and v{:03} is back at its {} \
+                         instances in rotation.",
+                        pair.old_number, pair.from_capacity.1
+                    ),
+                    Ok(false) => format!(
+                        "Nothing more was launched or drained; v{:03} and v{:03} are left as \
+                         they are.",
+                        pair.old_number, pair.new_number
+                    ),
+                    Err(e) => format!(
+                        "Nothing more was launched or drained; bringing v{:03} back to its {} \
+                         instances failed too ({e}).",
+                        pair.old_number, pair.from_capacity.1
+                    ),
+                };
+                Err(ApplyError::changed_mid_rollout(&g.address, &what, &left))
+            }
             Err(Failure::Unhealthy(message)) => {
                 fail(&fleet, stack, g, &pair, message, unavailable, opts).await
             }
         }
     })
     .await
+}
+
+/// After the account changed under a rollout: if the old generation is still the stack's, its
+/// instances go back into rotation and it grows back to its size before the rollout, so that
+/// what serves does not depend on a generation someone else is changing. True when it did.
+async fn old_back_in_service(fleet: &Fleet<'_>, pair: &Pair) -> Result<bool, CloudError> {
+    let Some(old) = fleet
+        .find(&pair.old.name)
+        .await?
+        .filter(|g| g.status.is_none())
+    else {
+        return Ok(false);
+    };
+    let alive: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
+    for arn in &pair.target_group_arns {
+        match fleet.cloud.register_targets(arn, &alive).await {
+            Err(e) if e.is_not_found() => {}
+            other => other?,
+        }
+    }
+    let (min, desired, max) = pair.from_capacity;
+    if fleet.instances_mode() || old.desired >= desired {
+        return Ok(!alive.is_empty());
+    }
+    tracing::warn!(group = %old.name, desired, "bringing the old generation back to its size");
+    fleet
+        .cloud
+        .set_group_capacity(&old.name, min, desired, max.max(desired))
+        .await?;
+    Ok(true)
 }
 
 /// The rollout plan of a Replace or Resume change.
@@ -361,7 +404,8 @@ pub(super) async fn prepare(
     })
 }
 
-fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
+/// The `min/desired/max` a `reroll:from` tag records.
+pub(crate) fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
     let (_, cap) = tag?.split_once(' ')?;
     let mut parts = cap.split('/').map(|p| p.parse::<u32>().ok());
     Some((parts.next()??, parts.next()??, parts.next()??))
@@ -456,14 +500,17 @@ async fn look(
             tag::STACK
         ))
     };
-    let old = groups.iter().find(|g| g.name == pair.old.name);
+    // A group being deleted is as good as gone.
+    let old = groups
+        .iter()
+        .find(|g| g.name == pair.old.name && g.status.is_none());
     // An instance-mode generation whose instances are all gone is not listed: that is normal.
     if old.is_none() && !fleet.instances_mode() {
         return Err(gone(&pair.old.name, "old"));
     }
     let new = groups
         .iter()
-        .find(|g| g.name == pair.new_name)
+        .find(|g| g.name == pair.new_name && g.status.is_none())
         .cloned()
         .or_else(|| fleet.empty(&pair.new_gen))
         .ok_or_else(|| gone(&pair.new_name, "new"))?;
@@ -487,7 +534,12 @@ async fn look(
         .map(|o| {
             o.instances
                 .iter()
-                .filter(|i| i.lifecycle_state != "Detaching" && i.lifecycle_state != "Detached")
+                // Instances on their way out by the group's own hand (scaled in by someone
+                // else, or detached) are not the rollout's to count on or to act on.
+                .filter(|i| {
+                    !i.lifecycle_state.starts_with("Detach")
+                        && !i.lifecycle_state.starts_with("Terminat")
+                })
                 .map(|i| {
                     let in_service =
                         i.lifecycle_state == "InService" && i.health_status == "Healthy";
@@ -723,6 +775,14 @@ impl<'a> Rounds<'a> {
                 Ok(Next::Soon) => {
                     self.retry.succeeded();
                     tokio::time::sleep(soon).await;
+                }
+                // "Not found" in the middle of a round: was a generation or a target group
+                // deleted or retagged under us? A fresh look says.
+                Err(Failure::Cloud(e)) if e.is_not_found() => {
+                    return Err(match self.look(false).await {
+                        Err(changed @ Failure::Changed(_)) => changed,
+                        _ => Failure::Cloud(e),
+                    })
                 }
                 Err(Failure::Cloud(e)) => self.retry.pause(e).await?,
                 Err(e) => return Err(e),
