@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use reroll::lock::LockUrl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +55,10 @@ pub struct Global {
     /// Send AWS calls to this endpoint (a local emulator).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// The shared apply lock, s3://BUCKET/PREFIX[?lease=60s&region=R]; overrides the stack's
+    /// `lock`. Without either, the lock is a local file beside the stack.
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_lock)]
+    pub lock: Option<LockUrl>,
     /// More detail in logs (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -83,6 +88,10 @@ pub struct VarArgs {
     /// Read variables from an HCL file of `name = value` lines (repeatable).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
+}
+
+fn parse_lock(s: &str) -> Result<LockUrl, String> {
+    LockUrl::parse(s).map_err(|e| format!("{e}; {}", e.help()))
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -157,9 +166,12 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
-    /// Remove the apply lock of a stack, whoever holds it.
+    /// Remove the apply lock of a stack whose holder is gone. A shared (S3) lock needs the
+    /// id its refusal printed; a local one is refused while its holder runs.
     ForceUnlock {
         path: PathBuf,
+        /// The id of the lock to remove, as a refused command printed it.
+        lock_id: Option<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -196,6 +208,13 @@ impl Global {
         if self.sim_state.is_some() && self.cloud != CloudKind::Sim {
             return Err(
                 "--sim-state needs --cloud sim: it is the file a simulated account is kept in"
+                    .into(),
+            );
+        }
+        if self.lock.is_some() && self.cloud == CloudKind::Sim {
+            return Err(
+                "--lock needs --cloud aws: a simulated account is locked by a local \
+                        lock on its --sim-state file"
                     .into(),
             );
         }

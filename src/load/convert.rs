@@ -181,6 +181,31 @@ impl<'a> Conv<'a> {
     }
 
     /// `"30s"`, `"10m"`, `"1h30m"` or a number of seconds.
+    /// A lock URL (`s3://bucket/prefix`); `null` is none (the local lock). A value not known
+    /// yet (`validate` without the variable) is none too: only commands that change the
+    /// account take a lock, and they know every value.
+    pub fn lock_url(&mut self, v: &Value) -> Option<crate::lock::LockUrl> {
+        if v.is_null() {
+            return None;
+        }
+        let s = self.string(v)?;
+        if is_unknown(&s) {
+            return None;
+        }
+        match crate::lock::LockUrl::parse(&s) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.problems.push(
+                    Problem::new(format!("`{}` is not a usable lock: {e}", self.attr.name))
+                        .at(self.attr.value_loc.clone())
+                        .label("expected s3://BUCKET/PREFIX")
+                        .help(e.help()),
+                );
+                None
+            }
+        }
+    }
+
     pub fn duration(&mut self, v: &Value) -> Option<Duration> {
         match v {
             v if is_unknown_value(v) => Some(Duration::ZERO),
