@@ -432,3 +432,68 @@ async fn the_local_lock_is_one_for_every_spelling_and_force_unlock_leaves_a_live
     expect_code(&o, 0);
     assert!(stderr(&o).contains("There is no lock"), "{}", stderr(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lock_is_removed_stops_and_says_so() {
+    let emu = started();
+    let release = Release::new();
+    let lock = format!("s3://{BUCKET}/lost?lease=1s");
+    let stack = fixture_arg();
+    let v1 = ["--lock", &lock, "apply", &stack, "--auto-approve"];
+    expect_code(&run(&emu.endpoint, &release, &v1), 0);
+    let v2 = [
+        "--lock",
+        &lock,
+        "apply",
+        &stack,
+        "-var",
+        "app_version=1.1.0",
+        "--auto-approve",
+    ];
+    let logs = tempfile::tempdir().unwrap();
+    let mut holder = spawn(&emu.endpoint, &release, &v2, logs.path(), "holder");
+    wait_until("the holder to wait in its hook", || release.held());
+    let cloud = cloud(&emu.endpoint).await;
+    let record = lock_record(&cloud, "lost")
+        .await
+        .expect("the holder's lock");
+
+    let o = run(
+        &emu.endpoint,
+        &release,
+        &["--lock", &lock, "force-unlock", &stack, &record.id],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stderr(&o).contains("Its lease was still being renewed"),
+        "{}",
+        stderr(&o)
+    );
+    // The holder notices at its next renewal (a third of a second), before it goes on.
+    wait_until("the holder to notice", || {
+        output_of(logs.path(), "holder").contains("was removed from")
+    });
+    release.go();
+    let status = holder.wait().unwrap();
+    let out = output_of(logs.path(), "holder");
+    assert_eq!(status.code(), Some(4), "{out}");
+    assert!(
+        out.contains(&format!(
+            "error: the lock of stack \"locked\" in us-east-1 of account 123456789012 (lock id {}) \
+             was removed from s3://{BUCKET}/lost/123456789012/us-east-1/locked.lock while this \
+             command held it (someone ran `reroll force-unlock`)",
+            record.id
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Stopping as after Ctrl-C"), "{out}");
+    assert!(
+        out.contains("this command lost its lock while it ran"),
+        "{out}"
+    );
+    assert!(out.contains("  interrupted\n"), "{out}");
+    assert!(!out.contains("Apply complete"), "rolled out anyway: {out}");
+    // Nothing of the holder's is left behind to delete, and the stack can be applied again.
+    assert_eq!(lock_record(&cloud, "lost").await, None);
+    expect_code(&run(&emu.endpoint, &release, &v2), 0);
+}

@@ -882,9 +882,9 @@ fn lock_url<'a>(ctx: &'a Ctx, stack: &'a Stack) -> Option<&'a LockUrl> {
 }
 
 /// What the lock excludes: the stack in the region and account the cloud says it is in, not
-/// the endpoint's spelling (behind an endpoint override, also where that endpoint is: every
-/// emulator is account 123456789012). A simulated account: its `--sim-state` file; `None` for
-/// one held in memory only, which no other command can reach.
+/// the endpoint's spelling (for a local lock behind an endpoint override, also where that
+/// endpoint is: every emulator is account 123456789012). A simulated account: its
+/// `--sim-state` file; `None` for one held in memory only, which no other command can reach.
 async fn lock_key(ctx: &Ctx, stack: &Stack, cloud: &dyn Cloud) -> Result<Option<LockKey>> {
     if ctx.global.cloud == CloudKind::Sim && ctx.global.sim_state.is_none() {
         return Ok(None);
@@ -901,7 +901,8 @@ async fn lock_key(ctx: &Ctx, stack: &Stack, cloud: &dyn Cloud) -> Result<Option<
             &ctx.global.endpoint_url,
         ) {
             (CloudKind::Sim, Some(state), _) => key.simulated(state),
-            (CloudKind::Aws, _, Some(endpoint)) => {
+            // The shared lock lives behind the endpoint already.
+            (CloudKind::Aws, _, Some(endpoint)) if lock_url(ctx, stack).is_none() => {
                 key.at_endpoint(stack_lock::endpoint_identity(endpoint).await)
             }
             _ => key,
@@ -926,7 +927,8 @@ async fn lock(ctx: &Ctx, path: &Path, inputs: &Inputs, command: &str) -> Result<
                 clock: stack_lock::Clock::new(),
                 stop: ctx.stop.clone(),
             };
-            Held::S3(stack_lock::s3::acquire(cloud, url, &key, command, path, options).await?)
+            let held = stack_lock::s3::acquire(cloud, url, &key, command, path, options).await?;
+            Held::S3(Box::new(held))
         }
         None => Held::Local(stack_lock::local::acquire(path, &key, command)?),
     };

@@ -52,26 +52,33 @@ pub fn lock_path(stack_path: &Path, key: &LockKey) -> PathBuf {
         .join(format!("{}-{hash}.lock", &clean[..clean.len().min(80)]))
 }
 
-fn open(path: &Path, create: bool) -> Result<Option<File>, LockError> {
-    let io = |source| LockError::Io {
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> LockError + '_ {
+    move |source| LockError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    if create {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
     }
-    match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-    {
+}
+
+fn options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).truncate(false);
+    options
+}
+
+/// The lock file, created (with its directory) if needed.
+fn open_or_create(path: &Path) -> Result<File, LockError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_error(path))?;
+    }
+    options().create(true).open(path).map_err(io_error(path))
+}
+
+/// The lock file, if there is one.
+fn open_existing(path: &Path) -> Result<Option<File>, LockError> {
+    match options().open(path) {
         Ok(f) => Ok(Some(f)),
-        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path)(e)),
     }
 }
 
@@ -79,10 +86,7 @@ fn read_record(file: &mut File, path: &Path) -> Result<Option<LockRecord>, LockE
     let mut text = Vec::new();
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut text))
-        .map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(io_error(path))?;
     Ok(LockRecord::from_json(&text))
 }
 
@@ -105,11 +109,8 @@ fn unknown_holder(clock: &Clock) -> LockRecord {
 pub fn acquire(stack_path: &Path, key: &LockKey, command: &str) -> Result<LocalLock, LockError> {
     let clock = Clock::new();
     let path = lock_path(stack_path, key);
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut file = open(&path, true)?.expect("created");
+    let io = io_error(&path);
+    let mut file = open_or_create(&path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -125,10 +126,10 @@ pub fn acquire(stack_path: &Path, key: &LockKey, command: &str) -> Result<LocalL
         Err(TryLockError::Error(e)) => return Err(io(e)),
     }
     let record = LockRecord::new(command, clock.now(), None);
-    file.set_len(0).map_err(io)?;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    file.write_all(record.to_json().as_bytes()).map_err(io)?;
-    file.flush().map_err(io)?;
+    file.set_len(0).map_err(&io)?;
+    file.seek(SeekFrom::Start(0)).map_err(&io)?;
+    file.write_all(record.to_json().as_bytes()).map_err(&io)?;
+    file.flush().map_err(&io)?;
     Ok(LocalLock { file, record })
 }
 
@@ -142,13 +143,10 @@ pub fn force_unlock(
     let clock = Clock::new();
     let path = lock_path(stack_path, key);
     let place = Place::File(path.clone());
-    let Some(mut file) = open(&path, false)? else {
+    let Some(mut file) = open_existing(&path)? else {
         return Ok(Unlocked::Nothing { place });
     };
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
-    };
+    let io = io_error(&path);
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -171,7 +169,7 @@ pub fn force_unlock(
             });
         }
     }
-    file.set_len(0).map_err(io)?;
+    file.set_len(0).map_err(&io)?;
     let _ = file.unlock();
     Ok(match record {
         None => Unlocked::Nothing { place },

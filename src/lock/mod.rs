@@ -497,7 +497,7 @@ pub enum LockError {
         "{place} holds something that is not a reroll lock (ETag {etag}); if nothing else uses \
          it, delete it by hand (`aws s3 rm {place}`)"
     )]
-    NotALock { place: Place, etag: String },
+    NotALock { place: Box<Place>, etag: String },
     #[error("cannot use the lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -509,7 +509,7 @@ pub enum LockError {
          may s3:GetObject, s3:PutObject and s3:DeleteObject on it"
     )]
     Cloud {
-        place: Place,
+        place: Box<Place>,
         region: String,
         source: CloudError,
     },
@@ -519,7 +519,7 @@ pub enum LockError {
 #[derive(Debug)]
 pub enum Held {
     Local(local::LocalLock),
-    S3(s3::S3Lock),
+    S3(Box<s3::S3Lock>),
 }
 
 impl Held {
@@ -574,7 +574,8 @@ mod tests {
     #[test]
     fn staleness_and_ages() {
         // (started, renewed, lease, now, held for, since renewal, stale)
-        let cases: &[(u64, u64, Option<u64>, u64, u64, u64, bool)] = &[
+        type Case = (u64, u64, Option<u64>, u64, u64, u64, bool);
+        let cases: &[Case] = &[
             (0, 0, Some(60), 0, 0, 0, false),
             (0, 40, Some(60), 100, 100, 60, false),
             (0, 40, Some(60), 101, 101, 61, true),

@@ -120,7 +120,7 @@ impl<'a> Target<'a> {
 
     fn error(&self, source: CloudError) -> LockError {
         LockError::Cloud {
-            place: self.place.clone(),
+            place: Box::new(self.place.clone()),
             region: self.region.clone(),
             source,
         }
@@ -139,7 +139,7 @@ impl<'a> Target<'a> {
         match LockRecord::from_json(&object.body) {
             Some(record) => Ok(Some((record, object.etag))),
             None => Err(LockError::NotALock {
-                place: self.place.clone(),
+                place: Box::new(self.place.clone()),
                 etag: object.etag,
             }),
         }
@@ -348,7 +348,7 @@ impl S3Lock {
         }
         let mut etag = self.shared.lease.lock().await.etag.clone();
         let error = |source| LockError::Cloud {
-            place: self.place.clone(),
+            place: Box::new(self.place.clone()),
             region: self.region.clone(),
             source,
         };

@@ -246,7 +246,15 @@ mod tests {
     #[test]
     fn urls_that_parse() {
         // (text, bucket, prefix, region, lease, displayed again)
-        let cases: &[(&str, &str, &str, Option<&str>, Duration, &str)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Duration,
+            &'a str,
+        );
+        let cases: &[Case] = &[
             (
                 "s3://shop-locks/reroll",
                 "shop-locks",
