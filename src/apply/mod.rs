@@ -368,9 +368,38 @@ async fn one_group(
             .rollout
             .as_ref()
             .is_some_and(|r| r.from_generation.is_none());
+    let blue_green = g.rollout.strategy == crate::stack::Strategy::BlueGreen;
+    let abandon = change.rollout.as_ref().and_then(|r| r.abandon_generation);
     let w = match change.action {
+        Action::Replace if abandon.is_some() => {
+            // An interrupted rollout the stack no longer asks for: back to what served first.
+            if blue_green {
+                bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?;
+            } else {
+                rollout::abandon(cloud, stack, g, change, observed, opts).await?;
+            }
+            if change
+                .rollout
+                .as_ref()
+                .is_some_and(plan::RolloutPlan::is_revert)
+            {
+                return Ok(1);
+            }
+            // Then the new definition rolls out from there, as planned.
+            let fresh = crate::observe::observe(cloud, &stack.name).await?;
+            let mut next = change.clone();
+            if let Some(r) = next.rollout.as_mut() {
+                r.abandon_generation = None;
+            }
+            let r = if blue_green {
+                bluegreen::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
+            } else {
+                rollout::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
+            };
+            return Ok(r.waves + 1);
+        }
         Action::Replace | Action::Resume if !first_resume => {
-            let r = if g.rollout.strategy == crate::stack::Strategy::BlueGreen {
+            let r = if blue_green {
                 bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?
             } else {
                 rollout::roll(cloud, stack, g, change, observed, opts, stop).await?
@@ -400,6 +429,21 @@ async fn one_group(
     );
     fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
+    if let Some(number) = abandon {
+        // A first generation the stack no longer asks for, replaced now that the new one is
+        // healthy.
+        let name = names::generation_group_name(&stack.name, &g.key, number);
+        tracing::warn!(address = %g.address, group = %name, "draining and removing the abandoned first generation");
+        if let Some(old) = fleet.find(&name).await? {
+            let ids: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
+            for arn in &w.target_group_arns {
+                cloud.deregister_targets(arn, &ids).await?;
+            }
+            let limit = longest_drain(stack, g) + Duration::from_secs(60);
+            wait::drained(cloud, &w.target_group_arns, &ids, limit, opts.poll).await?;
+            fleet.delete(&name).await?;
+        }
+    }
     Ok(1)
 }
 
@@ -473,14 +517,9 @@ async fn create_generation(
     observed: &Observed,
     change: &plan::Change,
 ) -> Result<HealthWait, ApplyError> {
-    let spec = plan::launch_spec(stack, g);
-    if is_unknown(&spec.image_id) || spec.security_group_ids.iter().any(|s| is_unknown(s)) {
-        return Err(ApplyError::Unsupported(format!(
-            "{}: the instance definition still has unknown values after creating the infrastructure",
-            g.address
-        )));
-    }
-    let fp = plan::fingerprint(&spec, &g.subnets).unwrap_or_default();
+    let def = planned_definition(g, change)?;
+    let spec = def.spec.clone();
+    let fp = def.fingerprint.clone();
     let generation = change.rollout.as_ref().map_or(1, |r| r.to_generation);
     let og = observed.groups.get(&g.key);
     let (lt_id, version) = match og.and_then(|o| o.launch_template.as_ref()) {
@@ -524,7 +563,7 @@ async fn create_generation(
         .as_ref()
         .map_or(g.capacity.desired, |r| r.desired);
     tracing::info!(
-        address = %g.address, group = %name, desired, instance_type = %g.instance_type, image = %g.image_id,
+        address = %g.address, group = %name, desired, instance_type = %spec.instance_type, image = %spec.image_id,
         "creating generation"
     );
     let fleet_mode = g.mode == GroupMode::Instances;
@@ -554,7 +593,7 @@ async fn create_generation(
             min: g.capacity.min,
             max: g.capacity.max,
             desired,
-            subnet_ids: g.subnets.clone(),
+            subnet_ids: def.subnets.clone(),
             target_group_arns: tg_arns.clone(),
             health_check_type: if tg_arns.is_empty() { "EC2" } else { "ELB" }.into(),
             health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
@@ -568,6 +607,21 @@ async fn create_generation(
         target_group_arns: tg_arns,
         is_new: true,
         fleet: false,
+    })
+}
+
+/// The instance definition a Create or Replace launches: the one the plan carries, never a
+/// later evaluation of the stack.
+pub(crate) fn planned_definition<'c>(
+    g: &ServerGroup,
+    change: &'c plan::Change,
+) -> Result<&'c plan::LaunchDefinition, ApplyError> {
+    change.launch.as_ref().ok_or_else(|| {
+        ApplyError::Unsupported(format!(
+            "{}: the instance definition still has unknown values after creating the \
+             infrastructure; nothing was launched for it",
+            g.address
+        ))
     })
 }
 
