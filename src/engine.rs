@@ -167,7 +167,8 @@ async fn phases(
     } = session;
     refuse_missing_alarms(&stack, plan, &observed)?;
     copy_images(cloud, &stack, &mut known).await?;
-    apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
+    let deferred = apply::traffic::Deferred::default();
+    apply::infrastructure(cloud, &stack, plan, &mut observed, &deferred).await?;
     // ARNs of what was just created are now known: look afresh and evaluate again. The
     // evaluation reads no file again (the load's snapshot answers), and instance definitions
     // come from the plan; only those the plan showed as known after apply are taken from it.
@@ -177,13 +178,16 @@ async fn phases(
     observed.known_attributes(&mut known);
     let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
     let plan = &with_definitions(plan, &stack)?;
-    match apply::server_groups(cloud, &stack, plan, &observed, opts, stop).await {
+    match apply::server_groups(cloud, &stack, plan, &observed, opts, stop, &deferred).await {
         Ok(r) => reports.extend(r),
         Err((r, e)) => {
             reports.extend(r);
             return Err(e.into());
         }
     }
+    // Listener changes held back until their new target groups serve, and the detaches that
+    // waited for them.
+    deferred.finish(cloud).await?;
     apply::deletions(cloud, plan, &observed, opts).await?;
     let observed = observe::observe(cloud, &stack.name)
         .await
