@@ -497,3 +497,41 @@ async fn a_holder_whose_lock_is_removed_stops_and_says_so() {
     assert_eq!(lock_record(&cloud, "lost").await, None);
     expect_code(&run(&emu.endpoint, &release, &v2), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_takes_the_lock_it_was_planned_with() {
+    let emu = started();
+    let release = Release::new();
+    let lock = format!("lock=s3://{BUCKET}/planned");
+    let stack = fixture_arg();
+    expect_code(
+        &run(&emu.endpoint, &release, &["apply", &stack, "-var", &lock, "--auto-approve"]),
+        0,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("v2.plan");
+    let plan_arg = plan.to_str().unwrap();
+    let v2 = ["-var", lock.as_str(), "-var", "app_version=1.1.0"];
+    let o = run(
+        &emu.endpoint,
+        &release,
+        &[&["plan", &stack][..], &v2, &["--out", plan_arg]].concat(),
+    );
+    expect_code(&o, 0);
+    let mut holder = spawn(
+        &emu.endpoint,
+        &release,
+        &[&["apply", &stack][..], &v2, &["--auto-approve"]].concat(),
+        dir.path(),
+        "holder",
+    );
+    wait_until("the holder to wait in its hook", || release.held());
+    // The plan's `lock` came from a saved variable: applying it takes that lock, not the
+    // local one.
+    let o = run(&emu.endpoint, &release, &["apply", plan_arg]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("is locked by"), "{}", stderr(&o));
+    assert_eq!(pid_named(&stderr(&o)), Some(holder.id()), "{}", stderr(&o));
+    release.go();
+    assert!(holder.wait().unwrap().success(), "{}", output_of(dir.path(), "holder"));
+}

@@ -21,7 +21,7 @@ use reroll::cloud::Cloud;
 use reroll::engine::{self, EngineError, Session};
 use reroll::forecast;
 use reroll::load::{self, Diagnostics, Inputs, Parsed};
-use reroll::lock::{self as stack_lock, Held, LockKey, LockUrl, Unlocked};
+use reroll::lock::{self as stack_lock, Held, LockKey, LockSetting, LockUrl, Unlocked};
 use reroll::observe;
 use reroll::plan::file::{self as planfile, SavedPlan};
 use reroll::plan::render::{self, Style};
@@ -598,14 +598,9 @@ async fn apply_command(
 ) -> Result<u8> {
     let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
-        let region = Some(saved.region.clone());
-        lock(
-            ctx,
-            &saved.stack_path,
-            &inputs(vars, region),
-            "reroll apply",
-        )
-        .await?;
+        // The lock of the stack as planned: its `lock` may come from a saved variable.
+        let planned = saved_inputs(&saved, vars);
+        lock(ctx, &saved.stack_path, &planned, "reroll apply").await?;
         let (w, plan) = replan_saved(ctx, &saved, vars).await?;
         (w, plan, true)
     } else {
@@ -725,9 +720,10 @@ async fn rollback_command(
 }
 
 /// Rebuilds the world a saved plan was made in and checks that nothing moved since.
-async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(World, Plan)> {
+/// The inputs a saved plan was made with: its saved values win over everything but the
+/// sensitive ones, which must be given again.
+fn saved_inputs(saved: &SavedPlan, vars: &VarArgs) -> Inputs {
     let mut inputs = inputs(vars, Some(saved.region.clone()));
-    // Saved values win over everything but the sensitive ones, which must be given again.
     let given = std::mem::take(&mut inputs.cli);
     inputs.values = saved
         .variables
@@ -743,7 +739,11 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         .into_iter()
         .filter(|(k, _)| saved.sensitive_digests.contains_key(k))
         .collect();
-    let w = world(ctx, &saved.stack_path, inputs).await?;
+    inputs
+}
+
+async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(World, Plan)> {
+    let w = world(ctx, &saved.stack_path, saved_inputs(saved, vars)).await?;
     if sources_digest(&w.session) != saved.sources_digest {
         bail!(
             "the stack files under {}, or files they read, changed since the plan was saved; \
@@ -846,7 +846,7 @@ async fn force_unlock(ctx: &Ctx, path: &Path, id: Option<&str>, vars: &VarArgs) 
         eprintln!("A simulated account without --sim-state has no lock; nothing to remove.");
         return Ok(EXIT_OK);
     };
-    let unlocked = match lock_url(ctx, &stack) {
+    let unlocked = match lock_url(ctx, &stack)? {
         Some(url) => {
             let clock = stack_lock::Clock::new();
             stack_lock::s3::force_unlock(&*cloud, url, &key, id, path, &clock).await?
@@ -879,10 +879,21 @@ async fn force_unlock(ctx: &Ctx, path: &Path, id: Option<&str>, vars: &VarArgs) 
 
 /// Where the stack's lock lives: `--lock`, else the stack's `lock`; `None`: a local file. A
 /// simulated account is always locked locally, on the file it is kept in.
-fn lock_url<'a>(ctx: &'a Ctx, stack: &'a Stack) -> Option<&'a LockUrl> {
-    match ctx.global.cloud {
-        CloudKind::Aws => ctx.global.lock.as_ref().or(stack.lock.as_ref()),
-        CloudKind::Sim => None,
+fn lock_url<'a>(ctx: &'a Ctx, stack: &'a Stack) -> Result<Option<&'a LockUrl>> {
+    if ctx.global.cloud == CloudKind::Sim {
+        return Ok(None);
+    }
+    if let Some(url) = &ctx.global.lock {
+        return Ok(Some(url));
+    }
+    match &stack.lock {
+        LockSetting::Local => Ok(None),
+        LockSetting::Shared(url) => Ok(Some(url)),
+        LockSetting::Unknown => bail!(
+            "the stack's `lock` depends on a value that is not known here (a variable with no \
+             value?); give it (-var, -var-file or REROLL_VAR_…) or pass --lock, so that the \
+             right lock is taken"
+        ),
     }
 }
 
@@ -907,7 +918,7 @@ async fn lock_key(ctx: &Ctx, stack: &Stack, cloud: &dyn Cloud) -> Result<Option<
         ) {
             (CloudKind::Sim, Some(state), _) => key.simulated(state),
             // The shared lock lives behind the endpoint already.
-            (CloudKind::Aws, _, Some(endpoint)) if lock_url(ctx, stack).is_none() => {
+            (CloudKind::Aws, _, Some(endpoint)) if lock_url(ctx, stack)?.is_none() => {
                 key.at_endpoint(stack_lock::endpoint_identity(endpoint).await)
             }
             _ => key,
@@ -926,7 +937,7 @@ async fn lock(ctx: &Ctx, path: &Path, inputs: &Inputs, command: &str) -> Result<
     let Some(key) = lock_key(ctx, &stack, &*cloud).await? else {
         return Ok(());
     };
-    let held = match lock_url(ctx, &stack) {
+    let held = match lock_url(ctx, &stack)? {
         Some(url) => {
             let options = stack_lock::s3::Options {
                 clock: stack_lock::Clock::new(),

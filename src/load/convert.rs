@@ -181,19 +181,18 @@ impl<'a> Conv<'a> {
     }
 
     /// `"30s"`, `"10m"`, `"1h30m"` or a number of seconds.
-    /// A lock URL (`s3://bucket/prefix`); `null` is none (the local lock). A value not known
-    /// yet (`validate` without the variable) is none too: only commands that change the
-    /// account take a lock, and they know every value.
-    pub fn lock_url(&mut self, v: &Value) -> Option<crate::lock::LockUrl> {
+    /// A lock URL (`s3://bucket/prefix`); `null` is the local lock.
+    pub fn lock(&mut self, v: &Value) -> Option<crate::lock::LockSetting> {
+        use crate::lock::LockSetting;
         if v.is_null() {
-            return None;
+            return Some(LockSetting::Local);
         }
         let s = self.string(v)?;
         if is_unknown(&s) {
-            return None;
+            return Some(LockSetting::Unknown);
         }
         match crate::lock::LockUrl::parse(&s) {
-            Ok(url) => Some(url),
+            Ok(url) => Some(LockSetting::Shared(url)),
             Err(e) => {
                 self.problems.push(
                     Problem::new(format!("`{}` is not a usable lock: {e}", self.attr.name))

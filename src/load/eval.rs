@@ -357,7 +357,9 @@ impl<'a> Evaluator<'a> {
         }
         if let Some(attr) = block.attr("lock") {
             if let Some(v) = self.eval(scope, &ctx, attr) {
-                self.stack.lock = self.conv(attr).lock_url(&v);
+                if let Some(lock) = self.conv(attr).lock(&v) {
+                    self.stack.lock = lock;
+                }
             }
         }
         for hook in block.blocks.iter().filter(|b| b.ident == "hook") {

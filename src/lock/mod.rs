@@ -29,6 +29,19 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::CloudError;
 pub use url::{LockUrl, LockUrlError};
 
+/// The stack block's `lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockSetting {
+    /// No `lock` (or `null`): the local lock.
+    #[default]
+    Local,
+    /// `lock = "s3://…"`.
+    Shared(LockUrl),
+    /// It depends on a value not known yet (a variable not given to `validate`). A command
+    /// that takes the lock refuses it: the lock must never fall back to another silently.
+    Unknown,
+}
+
 /// What one lock excludes: applies of one stack to one region of one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LockKey {
@@ -686,6 +699,40 @@ mod tests {
         let emulator = key.clone().at_endpoint("loopback:4566".into());
         assert_ne!(emulator, key);
         assert!(emulator.to_string().ends_with(" at endpoint loopback:4566"));
+    }
+
+    #[test]
+    fn the_stack_blocks_lock_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("main.hcl"),
+            "stack \"shop\" {\n  lock = var.lock\n}\nvariable \"lock\" {}\n",
+        )
+        .unwrap();
+        let setting = |value: Option<&str>, allow_missing: bool| {
+            let inputs = crate::load::Inputs {
+                cli: value
+                    .map(|v| ("lock".to_string(), v.to_string()))
+                    .into_iter()
+                    .collect(),
+                allow_missing,
+                ..Default::default()
+            };
+            crate::load::load(dir.path(), &inputs)
+                .map(|(_, stack)| stack.lock)
+                .ok()
+        };
+        let url = LockUrl::parse("s3://locks/reroll").unwrap();
+        assert_eq!(
+            setting(Some("s3://locks/reroll"), false),
+            Some(LockSetting::Shared(url))
+        );
+        // A variable with no value: unknown, never the local lock in disguise.
+        assert_eq!(setting(None, true), Some(LockSetting::Unknown));
+        assert_eq!(setting(None, false), None);
+        assert_eq!(setting(Some("s3://Bad_Bucket"), false), None);
+        std::fs::write(dir.path().join("main.hcl"), "stack \"shop\" {}\n").unwrap();
+        assert_eq!(setting(None, false), Some(LockSetting::Local));
     }
 
     fn refusal(place: Place, record: LockRecord, now: u64) -> String {
