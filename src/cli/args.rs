@@ -37,7 +37,9 @@ pub enum CloudKind {
     Sim,
 }
 
+/// Options every command takes, shown once under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Run against AWS, or against a simulated account on a virtual clock.
     #[arg(long, global = true, value_enum, default_value_t = CloudKind::Aws)]
@@ -105,12 +107,14 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 pub enum Command {
     /// Check a stack without touching AWS.
     Validate {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Show what apply would change.
     Plan {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -152,23 +156,28 @@ pub enum Command {
     },
     /// Generations, capacities and health of each server group.
     Status {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Go back to the previous retained generation.
     Rollback {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
-        #[arg(long)]
+        /// Only this server group: its name (`web`) or address (`module.api.server_group.main`).
+        #[arg(long, value_name = "GROUP")]
         group: Option<String>,
+        /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         auto_approve: bool,
     },
     /// Remove the apply lock of a stack whose holder is gone. A shared (S3) lock needs the
     /// id its refusal printed; a local one is refused while its holder runs.
     ForceUnlock {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         /// The id of the lock to remove, as a refused command printed it.
         lock_id: Option<String>,
@@ -177,12 +186,23 @@ pub enum Command {
     },
     /// Remove everything the stack owns, and nothing else.
     Destroy {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
+        /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+/// Help as the README teaches it: `-var` and `-var-file` with one dash, as in Terraform (both
+/// spellings are accepted).
+pub fn help_text(rendered: &str) -> String {
+    rendered
+        .replace("--var-file", "-var-file")
+        .replace("--var ", "-var ")
+        .replace("--var\n", "-var\n")
 }
 
 /// Terraform users type `-var` with one dash: accept it as `--var`.

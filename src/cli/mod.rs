@@ -227,14 +227,9 @@ fn save_sim(sim: &SimCloud, path: Option<&Path>) {
     }
 }
 
-/// `41m 12s`: minutes and seconds, hours when there are some.
+/// `41m 12s`: the one way durations are printed.
 fn human_elapsed(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, m, s) => format!("{h}h {m}m {s}s"),
-    }
+    plan::human_duration(d.as_secs())
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
