@@ -505,7 +505,11 @@ async fn a_saved_plan_takes_the_lock_it_was_planned_with() {
     let lock = format!("lock=s3://{BUCKET}/planned");
     let stack = fixture_arg();
     expect_code(
-        &run(&emu.endpoint, &release, &["apply", &stack, "-var", &lock, "--auto-approve"]),
+        &run(
+            &emu.endpoint,
+            &release,
+            &["apply", &stack, "-var", &lock, "--auto-approve"],
+        ),
         0,
     );
     let dir = tempfile::tempdir().unwrap();
@@ -533,5 +537,9 @@ async fn a_saved_plan_takes_the_lock_it_was_planned_with() {
     assert!(stderr(&o).contains("is locked by"), "{}", stderr(&o));
     assert_eq!(pid_named(&stderr(&o)), Some(holder.id()), "{}", stderr(&o));
     release.go();
-    assert!(holder.wait().unwrap().success(), "{}", output_of(dir.path(), "holder"));
+    assert!(
+        holder.wait().unwrap().success(),
+        "{}",
+        output_of(dir.path(), "holder")
+    );
 }
