@@ -16,6 +16,9 @@ pub struct Faults {
     pub unhealthy_images: BTreeSet<String>,
     /// One call that fails.
     pub fail: Option<FailCall>,
+    /// Target health lags deregistrations by this long: a target deregistered less than this
+    /// ago is still reported as it was (`healthy`), as ELB's eventually consistent reads may.
+    pub health_lag: Option<std::time::Duration>,
 }
 
 /// Fails the `at`-th call (counting from 1, since the faults were set) among the calls of
@@ -63,6 +66,8 @@ struct State {
     calls: Vec<&'static str>,
     /// Calls that count towards [`FailCall::at`].
     counted: u64,
+    /// When each target (target group, instance) was deregistered, for the health lag.
+    deregistered: BTreeMap<(String, String), tokio::time::Instant>,
 }
 
 /// A [`Cloud`] that behaves like `inner` except for the configured [`Faults`].
@@ -148,10 +153,33 @@ macro_rules! fault_cloud {
 
 fault_cloud! {
     overrides {
+        async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()> {
+            self.enter("deregister_targets")?;
+            self.inner.deregister_targets(target_group_arn, instance_ids).await?;
+            let now = tokio::time::Instant::now();
+            let mut state = self.state();
+            for id in instance_ids {
+                state
+                    .deregistered
+                    .entry((target_group_arn.to_string(), id.clone()))
+                    .or_insert(now);
+            }
+            Ok(())
+        }
+
         async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
             self.enter("target_health")?;
             let mut health = self.inner.target_health(target_group_arn).await?;
             let faults = self.faults();
+            if let Some(lag) = faults.health_lag {
+                let state = self.state();
+                for t in health.iter_mut().filter(|t| t.state == "draining") {
+                    let key = (target_group_arn.to_string(), t.id.clone());
+                    if state.deregistered.get(&key).is_some_and(|at| at.elapsed() < lag) {
+                        t.state = "healthy".into();
+                    }
+                }
+            }
             if faults.unhealthy_images.is_empty() {
                 return Ok(health);
             }
@@ -209,10 +237,14 @@ fault_cloud! {
         fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
         fn detach_instances(&self, group: &str, instance_ids: &[String], decrement: bool) -> CloudResult<()>;
         fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()>;
-        fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()>;
         fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()>;
         fn run_instances(&self, spec: &RunSpec) -> CloudResult<Vec<String>>;
         fn tag_instances(&self, instance_ids: &[String], tags: &Tags) -> CloudResult<()>;
         fn delete_launch_template_versions(&self, template_id: &str, versions: &[i64]) -> CloudResult<()>;
+        fn account_id(&self) -> CloudResult<String>;
+        fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>>;
+        fn put_object_if_absent(&self, at: &ObjectRef, body: &[u8]) -> CloudResult<String>;
+        fn put_object_if_match(&self, at: &ObjectRef, body: &[u8], etag: &str) -> CloudResult<String>;
+        fn delete_object_if_match(&self, at: &ObjectRef, etag: &str) -> CloudResult<()>;
     }
 }
