@@ -460,3 +460,39 @@ async fn a_refused_call_anywhere_in_a_rollback_leaves_it_consistent() {
 async fn a_refused_call_anywhere_in_a_blue_green_rollback_leaves_it_consistent() {
     sweep(&BLUE_GREEN, Run::Rollback, false).await;
 }
+
+/// A transient error in the middle of a rollout is waited out, logged and counted in
+/// `--stats` as a retried call of its operation.
+#[tokio::test(start_paused = true)]
+async fn a_transient_error_is_retried_and_counted() {
+    let base = base_world(&ROLLING, Run::Apply).await;
+    let sim = Arc::new(SimCloud::from_json(&base, Stats::new()).unwrap());
+    let faulty = FaultCloud::new(
+        sim.clone(),
+        ROLLING.stack,
+        Faults {
+            // The fifth health read is well inside the rollout's rounds.
+            fail: Some(FailCall {
+                at: 5,
+                operations: ["target_health".to_string()].into(),
+                transient: true,
+            }),
+            ..Faults::default()
+        },
+    );
+    let stats = Stats::new();
+    let session = engine::open(&faulty, &fixture(&ROLLING), inputs(&ROLLING, "1.1.0"))
+        .await
+        .unwrap();
+    let plan = session.plan(false).unwrap();
+    let opts = ApplyOptions {
+        poll: Duration::from_secs(5),
+        stats: stats.clone(),
+        ..ApplyOptions::default()
+    };
+    let (result, _) = engine::execute(&faulty, session, &plan, &opts, &Stop::new()).await;
+    assert!(result.is_ok(), "{:?}", result.err());
+    let counted = stats.snapshot();
+    assert_eq!(counted["target_health"].retried, 1, "{counted:?}");
+    assert_eq!(stats.total_retried(), 1);
+}

@@ -689,8 +689,14 @@ async fn lagging_target_health_does_not_make_the_rollout_spin() {
     let calls = lagging.calls();
     let deregistrations = calls.iter().filter(|c| **c == "deregister_targets").count();
     let waves = applied.1[0].waves as usize;
-    assert!(waves <= DESIRED, "{waves} waves to replace {DESIRED} instances");
+    assert!(
+        waves <= DESIRED,
+        "{waves} waves to replace {DESIRED} instances"
+    );
     assert_eq!(deregistrations, waves, "one deregistration a wave");
     let looks = calls.iter().filter(|c| **c == "target_health").count();
-    assert!(looks < 200, "{looks} health reads for a rollout of {waves} waves");
+    assert!(
+        looks < 200,
+        "{looks} health reads for a rollout of {waves} waves"
+    );
 }
