@@ -265,6 +265,7 @@ fn deployed(stack: &Stack) -> Observed {
                 fingerprint: fp,
                 state: GenerationState::Active,
                 applied_desired: Some(g.capacity.desired),
+                instance_refresh: None,
                 failed: None,
                 group: GroupInfo {
                     name: "shop-web-v001".into(),
