@@ -116,7 +116,7 @@ fn hint(reason: &str) -> &'static str {
     } else if r.contains("vcpu") || r.contains("instance limit") {
         " (the account's EC2 quota is reached: request a higher limit in Service Quotas, or \
          lower max_surge)"
-    } else if r.contains("image") && r.contains("does not exist") {
+    } else if r.contains("invalidamiid") || (r.contains("image") && r.contains("does not exist")) {
         " (the image was deregistered, or is not shared with this account in this region)"
     } else if r.contains("launch template") && r.contains("does not exist") {
         " (the generation's launch template or version was deleted)"
@@ -241,15 +241,16 @@ impl Watch {
         for u in unused {
             self.unused_since.entry(u.clone()).or_insert(now);
         }
-        let stuck: BTreeMap<&str, usize> = self
-            .unused_since
-            .iter()
-            .filter(|(_, since)| now.duration_since(**since) >= NOT_IN_USE_PATIENCE)
-            .fold(BTreeMap::new(), |mut m, (u, _)| {
-                *m.entry(target_group_name(&u.target_group_arn)).or_default() += 1;
-                m
-            });
-        let (tg, n) = stuck.into_iter().next()?;
+        // A target group with a target unused for long enough, and how many are unused now.
+        let mut per_tg: BTreeMap<&str, (bool, usize)> = BTreeMap::new();
+        for (u, since) in &self.unused_since {
+            let e = per_tg
+                .entry(target_group_name(&u.target_group_arn))
+                .or_default();
+            e.0 |= now.duration_since(*since) >= NOT_IN_USE_PATIENCE;
+            e.1 += 1;
+        }
+        let (tg, (_, n)) = per_tg.into_iter().find(|(_, (stuck, _))| *stuck)?;
         Some(format!(
             "new instances of {} are never health checked: target group {tg} reports {n} of \
              them unused (Target.NotInUse). No listener forwards to {tg}, or their \
