@@ -135,16 +135,13 @@ pub fn warnings(stack: &Stack, observed: &Observed) -> Vec<String> {
 
 /// Refuses a plan that rolls or resizes a group another controller works on, before anything
 /// changes: every such group, each with what to do.
-pub fn refuse(plan: &Plan, observed: &Observed) -> Result<(), String> {
+pub fn refuse(stack: &Stack, plan: &Plan, observed: &Observed) -> Result<(), String> {
     let refusals: Vec<String> = plan
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Replace | Action::Resume | Action::Resize))
         .filter_map(|c| {
-            let og = observed
-                .groups
-                .values()
-                .find(|og| og.address.as_deref() == Some(c.address.as_str()))?;
+            let og = observed.groups.get(&stack.server_group(&c.address)?.key)?;
             Some(of(og).into_iter().map(|i| i.refusal(&c.address)))
         })
         .flatten()

@@ -159,7 +159,7 @@ async fn phases(
         mut observed,
     } = session;
     refuse_missing_alarms(&stack, plan, &observed)?;
-    crate::controllers::refuse(plan, &observed).map_err(ApplyError::Unsupported)?;
+    crate::controllers::refuse(&stack, plan, &observed).map_err(ApplyError::Unsupported)?;
     copy_images(cloud, &stack, &mut known).await?;
     apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
     // ARNs of what was just created are now known: look afresh and evaluate again.

@@ -17,7 +17,10 @@
 //!   `Unhealthy` after the grace period and replaced (unless `HealthCheck` or
 //!   `ReplaceUnhealthy` is suspended). `Launch`, `Terminate` and `AddToLoadBalancer` can be
 //!   suspended too. Launches into [`SimConfig::insufficient_capacity_azs`] go to the group's
-//!   other zones, or are retried later.
+//!   other zones, or are retried later; each launch is a scaling activity, and a failed one
+//!   (a zone without capacity, a missing launch template or image) is recorded `Failed` with
+//!   AWS's wording. Instance refreshes are kept as records that tests start and end
+//!   ([`SimCloud::start_instance_refresh`]); they replace nothing.
 //! - **Target health** as ELBv2 reports it: `initial` until the instance has booted and
 //!   `interval × healthy_threshold` has passed (`unhealthy` after `interval ×
 //!   unhealthy_threshold` for images in [`SimConfig::bad_images`]), `draining` for the
@@ -37,7 +40,7 @@
 //! stores when things happen and works states out when they are read; it needs no background
 //! task. Given the same seed and the same calls, it behaves the same.
 //!
-//! Not modelled: instance refresh, lifecycle hooks, warm pools, scaling policies and alarms,
+//! Not modelled: instance refreshes that replace instances, lifecycle hooks, warm pools, scaling policies and alarms,
 //! spot, per-instance health beyond the image fault, load balancer provisioning time, image
 //! copies that take time, and API errors other than the ones reroll's calls can provoke.
 //!
@@ -113,7 +116,8 @@ pub struct SimConfig {
     /// Images (ids or names) whose instances never pass a health check.
     pub bad_images: BTreeSet<String>,
     /// Image names that do not exist in this region (other regions, and copies into this one,
-    /// still have them).
+    /// still have them). An image of such a name found before is deregistered: launches of it
+    /// fail, as does any launch of an image id the region does not know.
     pub missing_images: BTreeSet<String>,
     /// Availability zones (`us-east-1b`) without capacity: launches there fail.
     pub insufficient_capacity_azs: BTreeSet<String>,
