@@ -43,7 +43,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef, InterceptorContext,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryReason,
@@ -550,11 +550,7 @@ fn error_code(err: &CloudError) -> Option<&str> {
 /// True when an answer says the endpoint does not implement the operation: one of the codes
 /// for that, HTTP 501, or an HTTP 500 whose body is not an AWS error at all (no code; the
 /// emulator's answer to an action it lacks). AWS's own internal errors carry a code.
-fn not_implemented<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-    R: HttpStatus,
-{
+fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     if err
         .code()
         .is_some_and(|c| NOT_IMPLEMENTED_CODES.contains(&c))
@@ -562,22 +558,11 @@ where
         return true;
     }
     let status = match err {
-        SdkError::ServiceError(e) => e.raw().status_code(),
-        SdkError::ResponseError(e) => e.raw().status_code(),
+        SdkError::ServiceError(e) => e.raw().status().as_u16(),
+        SdkError::ResponseError(e) => e.raw().status().as_u16(),
         _ => return false,
     };
     status == 501 || (status == 500 && err.code().is_none())
-}
-
-/// The HTTP status of a raw response.
-trait HttpStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
 }
 
 /// The ids of `batch` that a failed TerminateInstances says do not exist. EC2 names them in
@@ -2480,6 +2465,14 @@ mod tests {
             "ExpiredToken",
         ] {
             assert_eq!(classify(code, ""), ErrorClass::Unauthorized, "{code}");
+        }
+        for code in [
+            "AlreadyExists",
+            "InvalidLaunchTemplateName.AlreadyExistsException",
+            "DuplicateTargetGroupName",
+            "DuplicateLoadBalancerName",
+        ] {
+            assert_eq!(classify(code, ""), ErrorClass::AlreadyExists, "{code}");
         }
         assert_eq!(classify("InvalidParameterValue", ""), ErrorClass::Other);
     }
