@@ -203,3 +203,76 @@ fn a_saved_world_of_another_region_is_refused() {
         "{err}"
     );
 }
+
+/// The rolling fixture, copied, with `edit` applied to its text.
+fn edited_fixture(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(fixture().join("main.hcl")).unwrap();
+    let edited = edit(src.clone());
+    assert_ne!(edited, src, "the fixture changed shape");
+    std::fs::write(dir.path().join("main.hcl"), edited).unwrap();
+    dir
+}
+
+/// `rollback` needs no value for a variable without a default (the README says so), and no
+/// placeholder for the missing value reaches a lookup or a message.
+#[test]
+fn rollback_needs_no_value_for_a_required_variable() {
+    let stack = edited_fixture(|s| {
+        s.replace(
+            "variable \"app_version\" {\n  default = \"1.0.0\"\n}",
+            "variable \"app_version\" {\n  description = \"set by CI\"\n}",
+        )
+    });
+    let state = stack.path().join("world.json");
+    let path = stack.path().to_str().unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        let v = format!("app_version={version}");
+        code(
+            &sim(&state, &["apply", path, "-var", &v, "--auto-approve"]),
+            0,
+        );
+    }
+    let o = sim(&state, &["rollback", path, "--auto-approve"]);
+    code(&o, 0);
+    let (out, err) = text(&o);
+    assert!(
+        !out.contains("known after") && !err.contains("known after"),
+        "{out}\n{err}"
+    );
+    let o = sim(&state, &["status", path]);
+    code(&o, 0);
+    assert!(!text(&o).0.contains("known after"), "{}", text(&o).0);
+    // The simulated account makes up an image for any name it is asked about: none was asked
+    // about with a placeholder in its name.
+    let world = std::fs::read_to_string(&state).unwrap();
+    assert!(!world.contains("known after"), "a lookup saw a placeholder");
+}
+
+/// A literal AMI id that does not exist is a located error at plan time, before any change.
+#[test]
+fn a_literal_image_that_does_not_exist_is_refused_at_plan_time() {
+    let stack = edited_fixture(|s| {
+        s.replace(
+            "  image           = image.app\n",
+            "  image           = \"ami-0123456789abcdef0\"\n",
+        )
+    });
+    let state = stack.path().join("world.json");
+    let path = stack.path().to_str().unwrap();
+    for command in [&["plan", path][..], &["apply", path, "--auto-approve"][..]] {
+        let o = sim(&state, command);
+        code(&o, 1);
+        let (_, err) = text(&o);
+        assert!(
+            err.contains("server_group.web: there is no image ami-0123456789abcdef0 in us-east-1")
+                && err.contains("main.hcl:")
+                && err.contains("AMI ids differ per region"),
+            "{err}"
+        );
+    }
+    // Nothing was created.
+    let o = sim(&state, &["status", path]);
+    code(&o, 0);
+    assert!(!text(&o).0.contains("v001"), "{}", text(&o).0);
+}

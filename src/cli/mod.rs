@@ -491,8 +491,8 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
     out
 }
 
-fn sources_digest(parsed: &Parsed) -> String {
-    planfile::sources_digest(parsed.sources.iter().map(|f| (f.path.as_path(), &*f.text)))
+fn sources_digest(session: &Session) -> String {
+    planfile::sources_digest(&session.parsed, &session.inputs.files)
 }
 
 fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Result<()> {
@@ -511,7 +511,7 @@ fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Re
         kind: planfile::MAGIC.into(),
         format_version: plan::FORMAT_VERSION,
         stack_path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        sources_digest: sources_digest(&w.session.parsed),
+        sources_digest: sources_digest(&w.session),
         region: plan.region.clone(),
         variables,
         sensitive_digests,
@@ -687,9 +687,10 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         .filter(|(k, _)| saved.sensitive_digests.contains_key(k))
         .collect();
     let w = world(ctx, &saved.stack_path, inputs).await?;
-    if sources_digest(&w.session.parsed) != saved.sources_digest {
+    if sources_digest(&w.session) != saved.sources_digest {
         bail!(
-            "the stack files under {} changed since the plan was saved; run `reroll plan` again",
+            "the stack files under {}, or files they read, changed since the plan was saved; \
+             run `reroll plan` again",
             saved.stack_path.display()
         );
     }
@@ -706,7 +707,11 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         }
     }
     let plan = make_plan(&w, saved.force)?;
-    if plan.observed_digest != saved.plan.observed_digest || plan.changes != saved.plan.changes {
+    // Compared as saved: every change's action, diffs, schedule and instance fingerprint.
+    let as_saved = |p: &Plan| serde_json::to_value(&p.changes).ok();
+    if plan.observed_digest != saved.plan.observed_digest
+        || as_saved(&plan) != as_saved(&saved.plan)
+    {
         bail!(
             "the account changed since the plan was saved, so it cannot be applied as shown; \
              run `reroll plan` again and review the new plan"

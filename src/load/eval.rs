@@ -19,6 +19,10 @@ use crate::stack::{
 
 /// Evaluates a parsed stack. All problems are returned together.
 pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack, Diagnostics> {
+    super::snapshot::with_snapshot(&parsed.files, || evaluate_here(parsed, inputs, known))
+}
+
+fn evaluate_here(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack, Diagnostics> {
     // Var files join the sources, so that a problem in one is shown at its line.
     let with_var_files;
     let parsed = if inputs.files.is_empty() {
@@ -26,8 +30,10 @@ pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack
     } else {
         let mut p = parsed.clone();
         for file in &inputs.files {
-            if let Ok(text) = std::fs::read_to_string(file) {
-                p.sources.add(file, text);
+            if let super::snapshot::Entry::File(bytes) = super::snapshot::read(file) {
+                if let Ok(text) = String::from_utf8(bytes.to_vec()) {
+                    p.sources.add(file, text);
+                }
             }
         }
         with_var_files = p;

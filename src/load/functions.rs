@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -20,6 +19,8 @@ use base64::Engine as _;
 use hcl::eval::{Context, Evaluate, Func, FuncArgs, FuncDef, ParamType};
 use hcl::{Identifier, Map, Number, Template, Value};
 use sha2::{Digest, Sha256};
+
+use super::snapshot::Entry;
 
 type FnResult = Result<Value, String>;
 
@@ -277,15 +278,15 @@ impl<'a> PathArg<'a> {
         Err(format!("{}({:?}): {msg}", self.func, self.raw))
     }
 
+    /// The file's bytes as this load first read them (see [`super::snapshot`]).
     fn read(&self) -> Result<Vec<u8>, String> {
         let shown = self.path.display();
-        std::fs::read(&self.path).or_else(|e| match e.kind() {
-            ErrorKind::NotFound => self.fail(format_args!("no such file: {shown}")),
-            _ if self.path.is_dir() => {
-                self.fail(format_args!("{shown} is a directory, not a file"))
-            }
-            _ => self.fail(format_args!("cannot read {shown}: {e}")),
-        })
+        match super::snapshot::read(&self.path) {
+            Entry::File(bytes) => Ok(bytes.to_vec()),
+            Entry::Missing => self.fail(format_args!("no such file: {shown}")),
+            Entry::Directory => self.fail(format_args!("{shown} is a directory, not a file")),
+            Entry::Error(e) => self.fail(format_args!("cannot read {shown}: {e}")),
+        }
     }
 
     fn read_text(&self) -> Result<String, String> {
@@ -310,11 +311,11 @@ fn filebase64(a: FuncArgs) -> FnResult {
 fn fileexists(a: FuncArgs) -> FnResult {
     let arg = PathArg::new("fileexists", &a)?;
     let shown = arg.path.display();
-    match std::fs::metadata(&arg.path) {
-        Ok(meta) if meta.is_file() => Ok(Value::Bool(true)),
-        Ok(_) => arg.fail(format_args!("{shown} exists but is not a regular file")),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Value::Bool(false)),
-        Err(e) => arg.fail(format_args!("cannot access {shown}: {e}")),
+    match super::snapshot::read(&arg.path) {
+        Entry::File(_) => Ok(Value::Bool(true)),
+        Entry::Directory => arg.fail(format_args!("{shown} exists but is not a regular file")),
+        Entry::Missing => Ok(Value::Bool(false)),
+        Entry::Error(e) => arg.fail(format_args!("cannot access {shown}: {e}")),
     }
 }
 

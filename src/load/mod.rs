@@ -11,6 +11,7 @@ mod eval;
 pub mod functions;
 pub mod parse;
 mod schema;
+pub mod snapshot;
 pub mod vars;
 
 use std::path::Path;
