@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use reroll::cloud::{
     tag, Cloud, Forward, GroupInfo, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, NamedKind, RunSpec, Tags, TargetGroupSpec,
+    ListenerSpec, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec, Tags, TargetGroupSpec,
 };
 use tokio::time::Instant;
 
 const STACK: &str = "conf";
 const OTHER: &str = "other";
+/// The bucket of the object checks (every bucket exists in the simulator).
+const BUCKET: &str = "conf-objects";
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
     pairs
@@ -750,6 +752,63 @@ async fn launch_activities_of_a_healthy_group(cloud: &dyn Cloud) {
     cloud.delete_group(&spec.name).await.unwrap();
 }
 
+/// The account and conditional object writes, as the shared lock uses them: create only if
+/// absent, replace and delete only on the ETag last seen, a failed condition told apart from
+/// a missing object.
+async fn conditional_objects(cloud: &dyn Cloud) {
+    assert_eq!(cloud.account_id().await.unwrap(), "123456789012");
+    let at = ObjectRef {
+        bucket: BUCKET.into(),
+        key: "locks/123456789012/us-east-1/conf.lock".into(),
+        region: None,
+    };
+    assert_eq!(cloud.get_object(&at).await.unwrap(), None);
+    let first = cloud.put_object_if_absent(&at, b"{\"n\":1}").await.unwrap();
+    let err = cloud
+        .put_object_if_absent(&at, b"{\"n\":2}")
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let got = cloud.get_object(&at).await.unwrap().unwrap();
+    assert_eq!(
+        (got.body.as_slice(), got.etag.as_str()),
+        (&b"{\"n\":1}"[..], first.as_str())
+    );
+
+    let second = cloud
+        .put_object_if_match(&at, b"{\"n\":3}", &first)
+        .await
+        .unwrap();
+    assert_ne!(second, first);
+    let err = cloud
+        .put_object_if_match(&at, b"{\"n\":4}", &first)
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let err = cloud.delete_object_if_match(&at, &first).await.unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let got = cloud.get_object(&at).await.unwrap().unwrap();
+    assert_eq!(
+        (got.body.as_slice(), got.etag.as_str()),
+        (&b"{\"n\":3}"[..], second.as_str())
+    );
+
+    cloud.delete_object_if_match(&at, &second).await.unwrap();
+    assert_eq!(cloud.get_object(&at).await.unwrap(), None);
+    let err = cloud
+        .put_object_if_match(&at, b"{}", &second)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    let err = cloud
+        .delete_object_if_match(&at, &second)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    // Absent again: it can be created again.
+    cloud.put_object_if_absent(&at, b"{}").await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two clouds
 
@@ -771,6 +830,7 @@ macro_rules! conformance {
                 async fn $check() {
                     let emulator = super::common::emulator::Emulator::start();
                     emulator.seed("us-east-1");
+                    emulator.create_bucket(super::BUCKET);
                     let cloud = super::aws(&emulator).await;
                     super::$check(&cloud).await;
                 }
@@ -789,6 +849,7 @@ conformance!(
     missing_resources_are_not_found,
     creates_of_a_taken_name_are_already_exists,
     launch_activities_of_a_healthy_group,
+    conditional_objects,
 );
 
 fn simulator() -> reroll::cloud::sim::SimCloud {

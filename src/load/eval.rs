@@ -355,6 +355,13 @@ impl<'a> Evaluator<'a> {
                 self.stack.tags = self.conv(attr).string_map(&v).unwrap_or_default();
             }
         }
+        if let Some(attr) = block.attr("lock") {
+            if let Some(v) = self.eval(scope, &ctx, attr) {
+                if let Some(lock) = self.conv(attr).lock(&v) {
+                    self.stack.lock = lock;
+                }
+            }
+        }
         for hook in block.blocks.iter().filter(|b| b.ident == "hook") {
             let body = self.eval_tree(scope, &ctx, hook);
             if let Some(h) = convert::hook(&body, &scope.module.dir, &mut self.problems) {

@@ -1413,9 +1413,8 @@ fn quota_warnings(stack: &Stack) -> Vec<String> {
 #[cfg(test)]
 mod tests;
 
-/// Durations in plan text: `4m30s`.
+/// Durations as reroll prints them everywhere (plans, summaries, simulated time): `4m 30s`,
+/// `1h 2m 5s`, whole seconds.
 pub fn human_duration(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs))
-        .to_string()
-        .replace(' ', "")
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
