@@ -3,7 +3,7 @@
 //! refusal and once with a transient error, and afterwards:
 //!
 //! - the scaling processes reroll suspended are resumed: no `reroll:suspended` record is left,
-//!   and the only suspended process is the one the user had suspended before;
+//!   and no process is suspended;
 //! - serving capacity never fell below `desired - max_unavailable`;
 //! - no instance was left running outside every generation;
 //! - a second apply converges: one generation on the new image, fully healthy, and no change
@@ -32,8 +32,6 @@ use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 
 const INSTANCES: usize = 4;
-/// Suspended by the user on the serving generation before the rollout: it must stay so.
-const USERS_OWN: &str = "ScheduledActions";
 
 struct Strategy {
     name: &'static str,
@@ -152,17 +150,16 @@ impl Run {
         }
     }
 
-    /// The version the account must end on, and the generation that serves before the run.
-    fn versions(self) -> (&'static str, u32) {
+    /// The version the account must end on.
+    fn version(self) -> &'static str {
         match self {
-            Run::Apply => ("1.1.0", 1),
-            Run::Rollback => ("1.0.0", 2),
+            Run::Apply => "1.1.0",
+            Run::Rollback => "1.0.0",
         }
     }
 }
 
-/// The account before the run, with the user's own suspension on the serving generation, as
-/// saved JSON.
+/// The account before the run, as saved JSON.
 async fn base_world(s: &Strategy, run: Run) -> String {
     let sim = SimCloud::new(SimConfig::default(), Stats::new());
     sim.set_alarm_state("shop-5xx", "OK");
@@ -170,10 +167,6 @@ async fn base_world(s: &Strategy, run: Run) -> String {
     if run == Run::Rollback {
         apply(&sim, s, "1.1.0").await.unwrap();
     }
-    let serving = format!("{}-web-v{:03}", s.stack, run.versions().1);
-    sim.suspend_processes(&serving, &[USERS_OWN.to_string()])
-        .await
-        .unwrap();
     sim.to_json()
 }
 
@@ -244,8 +237,9 @@ impl Watch {
 }
 
 /// What is wrong with the scaling processes: a `reroll:suspended` record left, or a process
-/// suspended that the user did not suspend.
-async fn suspensions(sim: &SimCloud, s: &Strategy, users_group: &str) -> Vec<String> {
+/// still suspended (nothing else suspends any; reroll refuses to roll a group whose processes
+/// someone else suspended).
+async fn suspensions(sim: &SimCloud, s: &Strategy) -> Vec<String> {
     let mut problems = Vec::new();
     for g in sim.list_groups(s.stack).await.unwrap() {
         if g.status.is_some() {
@@ -258,15 +252,11 @@ async fn suspensions(sim: &SimCloud, s: &Strategy, users_group: &str) -> Vec<Str
                 g.tags[tag::SUSPENDED]
             ));
         }
-        let users: &[&str] = if g.name == users_group {
-            &[USERS_OWN]
-        } else {
-            &[]
-        };
-        let mut suspended: Vec<&str> = g.suspended_processes.iter().map(String::as_str).collect();
-        suspended.sort();
-        if suspended != users {
-            problems.push(format!("{} has {suspended:?} suspended", g.name));
+        if !g.suspended_processes.is_empty() {
+            problems.push(format!(
+                "{} has {:?} suspended",
+                g.name, g.suspended_processes
+            ));
         }
     }
     problems
@@ -326,9 +316,7 @@ async fn sweep(
 ) -> BTreeMap<&'static str, Vec<u64>> {
     let base = base_world(s, run).await;
     let sim = Arc::new(SimCloud::from_json(&base, Stats::new()).unwrap());
-    let (version, serving) = run.versions();
-    let users_group = format!("{}-web-v{serving:03}", s.stack);
-    let image = image_id(&*sim, version).await;
+    let image = image_id(&*sim, run.version()).await;
     // The calls of a run without faults.
     let clean = FaultCloud::new(sim.clone(), s.stack, Faults::default());
     run.go(&clean, s).await.unwrap();
@@ -363,7 +351,7 @@ async fn sweep(
             problems.push(format!("left running outside every generation: {left:?}"));
         }
         if !matches!(first, Err(EngineError::Apply(ApplyError::Cleanup { .. }))) {
-            problems.extend(suspensions(&sim, s, &users_group).await);
+            problems.extend(suspensions(&sim, s).await);
         }
         if transient && first.is_err() && k > begins {
             problems.push(format!("a transient error ended the rollout: {first:?}"));
@@ -378,7 +366,7 @@ async fn sweep(
             problems.push(format!("running it again failed: {e}"));
         } else {
             problems.extend(converged(&sim, s, &image).await);
-            problems.extend(suspensions(&sim, s, &users_group).await);
+            problems.extend(suspensions(&sim, s).await);
             if run == Run::Apply && plans_changes(&*sim, s, "1.1.0").await {
                 problems.push("a third plan still has changes".into());
             }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::activities::{self, LaunchError};
 use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
 use super::gates::{self, GateFailure};
@@ -367,7 +368,7 @@ pub(super) async fn prepare(
         tags: tags.clone(),
     };
     if !fleet.instances_mode() {
-        cloud
+        super::adopt::creating(cloud, &stack.name)
             .create_group(&GroupSpec {
                 name: name.clone(),
                 launch_template_id: lt.id.clone(),
@@ -426,6 +427,15 @@ impl From<CloudError> for Failure {
     }
 }
 
+impl From<LaunchError> for Failure {
+    fn from(e: LaunchError) -> Self {
+        match e {
+            LaunchError::Cloud(e) => Failure::Cloud(e),
+            LaunchError::Failed(m) => Failure::Unhealthy(m),
+        }
+    }
+}
+
 impl From<GateFailure> for Failure {
     fn from(e: GateFailure) -> Self {
         match e {
@@ -441,6 +451,8 @@ struct Look {
     view: View,
     new: GroupInfo,
     new_unhealthy: Vec<String>,
+    /// New targets their target group does not health check.
+    unused: Vec<activities::Unused>,
 }
 
 /// Target health of every target group, read at the same time; a target group that no
@@ -608,6 +620,11 @@ async fn look(
             stopping,
             cap: None,
         },
+        unused: activities::unused_targets(
+            &pair.target_group_arns,
+            |arn| health.get(arn).map(Vec::as_slice),
+            Some(&new),
+        ),
         new,
         new_unhealthy,
     })
@@ -698,6 +715,8 @@ struct Rounds<'a> {
     waves: u32,
     last_progress: String,
     started: Instant,
+    /// Signs that the new generation cannot come up (launches failing, targets unused).
+    watch: activities::Watch,
 }
 
 impl<'a> Rounds<'a> {
@@ -752,6 +771,7 @@ impl<'a> Rounds<'a> {
             waves: 0,
             last_progress: String::new(),
             started: Instant::now(),
+            watch: activities::Watch::new(fleet.cloud, &pair.new_name, !fleet.instances_mode()),
         })
     }
 
@@ -825,6 +845,9 @@ impl<'a> Rounds<'a> {
         // A terminate that failed after its detach, last round.
         self.terminate_detached().await?;
         let mut l = self.look(stop.requested()).await?;
+        if let Some(why) = self.watch.check(cloud, Some(&l.new), &l.unused).await {
+            return Err(Failure::Unhealthy(why));
+        }
         gates::check_alarms(cloud, alarms).await?;
         let cap = self.checkpoints.iter().copied().find(|&c| c > self.baked);
         l.view.cap = cap;
@@ -984,9 +1007,8 @@ impl<'a> Rounds<'a> {
         }
         if let Some(n) = d.set_new_desired {
             tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-            fleet
-                .set_capacity(&pair.new_gen, 0, n, self.new_max)
-                .await?;
+            let launched = fleet.set_capacity(&pair.new_gen, 0, n, self.new_max).await;
+            launched.map_err(activities::launch_error)?;
             self.waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {
