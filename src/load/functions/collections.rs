@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use hcl::eval::FuncArgs;
 use hcl::{Map, Value};
 
+use super::super::limits;
 use super::{all, as_text, describe, json, list_fn, strings, Args, FnResult};
 
 pub(super) fn length(a: FuncArgs) -> FnResult {
@@ -38,7 +39,9 @@ pub(super) fn lookup(a: FuncArgs) -> FnResult {
 }
 
 pub(super) fn concat(a: FuncArgs) -> FnResult {
-    Ok(Value::Array(all(&a, <[Value]>::list)?.concat()))
+    let lists = all(&a, <[Value]>::list)?;
+    limits::check_elements(lists.iter().map(|l| l.len()).sum())?;
+    Ok(Value::Array(lists.concat()))
 }
 
 pub(super) fn element(a: FuncArgs) -> FnResult {
@@ -98,14 +101,28 @@ pub(super) fn zipmap(a: FuncArgs) -> FnResult {
         .collect())
 }
 
+/// The first of each group of equal values, in their order: O(n log n), by sorting positions
+/// with the same order `toset` uses (equal values sort together).
 fn dedup(list: Vec<Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(list.len());
-    for v in list {
-        if !out.contains(&v) {
-            out.push(v);
+    let mut by_value: Vec<usize> = (0..list.len()).collect();
+    by_value.sort_by(|&i, &j| order(&list[i], &list[j]).then(i.cmp(&j)));
+    let mut keep = vec![true; list.len()];
+    let mut run_start = 0;
+    for k in 1..by_value.len() {
+        let i = by_value[k];
+        if order(&list[by_value[run_start]], &list[i]) != Ordering::Equal {
+            run_start = k;
+            continue;
         }
+        // Within a run of values that sort equal, drop those equal to an earlier one.
+        keep[i] = !by_value[run_start..k]
+            .iter()
+            .any(|&j| keep[j] && list[j] == list[i]);
     }
-    out
+    list.into_iter()
+        .zip(keep)
+        .filter_map(|(v, k)| k.then_some(v))
+        .collect()
 }
 
 pub(super) fn distinct(a: FuncArgs) -> FnResult {
@@ -232,6 +249,8 @@ mod tests {
         values({b = 1, a = 2})                => [2,1]
         keys([1])                             => !argument 1: expected an object
         distinct([1, 2, 1, "a", "a"])         => [1,2,"a"]
+        distinct([3, [1], "b", 3, {a = 1}, [1], "b", {a = 1}, null, true, null]) => [3,[1],"b",{"a":1},null,true]
+        length(distinct(concat(range(1000), range(1000), range(1000)))) => 1000
         flatten([[1, [2]], 3, []])            => [1,2,3]
         compact(["a", "", null, "b"])         => ["a","b"]
         coalesce(null, "", "x", "y")          => "x"

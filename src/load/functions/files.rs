@@ -5,13 +5,13 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Identifier, Template, Value};
 
+use super::super::limits;
 use super::{declare_all, str_fn, Args, FnResult};
 
 thread_local! {
@@ -65,7 +65,7 @@ impl<'a> PathArg<'a> {
 
     fn read(&self) -> Result<Vec<u8>, String> {
         let shown = self.path.display();
-        std::fs::read(&self.path).or_else(|e| match e.kind() {
+        limits::read_file(&self.path).or_else(|e| match e.kind() {
             ErrorKind::NotFound => self.fail(format_args!("no such file: {shown}")),
             _ if self.path.is_dir() => {
                 self.fail(format_args!("{shown} is a directory, not a file"))
@@ -107,12 +107,14 @@ pub(super) fn fileexists(a: FuncArgs) -> FnResult {
 pub(super) fn templatefile(a: FuncArgs) -> FnResult {
     let arg = PathArg::new("templatefile", &a)?;
     let vars = a.map(1)?;
-    let template = Template::from_str(&arg.read_text()?).or_else(|e| {
+    let mut parsed = hcl_edit::parser::parse_template(&arg.read_text()?).or_else(|e| {
         arg.fail(format_args!(
             "invalid template syntax in {}:\n{e}",
             arg.path.display()
         ))
     })?;
+    limits::instrument_template(&mut parsed);
+    let template = Template::from(parsed);
     let mut ctx = Context::new();
     declare_all(&mut ctx);
     let no_recursion = FuncDef::builder()

@@ -3,6 +3,7 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
+use super::super::limits;
 use super::{as_text, describe, json, to_int, to_number, Args, FnResult};
 
 #[derive(Default)]
@@ -21,7 +22,8 @@ type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
 fn digits(chars: &mut Chars<'_>) -> Option<usize> {
     let mut n = None;
     while let Some((_, d)) = chars.next_if(|(_, c)| c.is_ascii_digit()) {
-        n = Some(n.unwrap_or(0) * 10 + d.to_digit(10).unwrap_or(0) as usize);
+        let d = d.to_digit(10).unwrap_or(0) as usize;
+        n = Some(n.unwrap_or(0usize).saturating_mul(10).saturating_add(d));
     }
     n
 }
@@ -65,6 +67,14 @@ fn sprintf(spec: &str, args: &[Value]) -> Result<String, String> {
             v.precision = Some(digits(&mut chars).unwrap_or(0));
         }
         next = arg_index(&mut chars).map_err(at_offset)?.unwrap_or(next);
+        for (what, n) in [("width", v.width), ("precision", v.precision)] {
+            if let Some(n) = n.filter(|n| *n > limits::MAX_FORMAT_WIDTH) {
+                return Err(at_offset(format!(
+                    "{what} {n} is larger than the limit of {}",
+                    limits::MAX_FORMAT_WIDTH
+                )));
+            }
+        }
         let Some((end, verb)) = chars.next() else {
             return Err(at_offset("incomplete verb at end of format string".into()));
         };
@@ -83,6 +93,7 @@ fn sprintf(spec: &str, args: &[Value]) -> Result<String, String> {
         let (prefix, body) = render(verb, &v, arg)
             .map_err(|e| format!("unsupported value for {raw:?} at offset {start}: {e}"))?;
         pad(&mut out, &v, &prefix, &body);
+        limits::check_string(out.len())?;
         next += 1;
         used = used.max(next);
     }
@@ -254,9 +265,14 @@ pub(super) fn formatlist(a: FuncArgs) -> FnResult {
         rest.iter().map(pick).collect()
     };
     let rows = 0..len.map_or(1, |(n, _)| n);
-    rows.map(|k| sprintf(&spec, &row(k)).map(Value::from))
-        .collect::<Result<_, _>>()
-        .map(Value::Array)
+    rows.map(|k| {
+        let line = sprintf(&spec, &row(k))?;
+        // The rows are only measured together at the end: count each as it is made.
+        limits::produced_bytes(line.len())?;
+        Ok(Value::from(line))
+    })
+    .collect::<Result<_, String>>()
+    .map(Value::Array)
 }
 
 #[cfg(test)]
@@ -291,6 +307,13 @@ mod tests {
         formatlist("%s=%d", ["a", "b"], [1, 2])              => ["a=1","b=2"]
         formatlist("%s-%s", ["a", "b"], "x")                 => ["a-x","b-x"]
         formatlist("%s", ["a"], ["b", "c"])                  => !argument 3 has length 2, which is inconsistent with argument 2 of length 1
+        length(format("%10000d|%.10000f", 1, 1))             => 20003
+        format("%.65536f", 1)                                => !error in format string at offset 0: precision 65536 is larger than the limit of 10000
+        format("%999999999d", 1)                             => !width 999999999 is larger than the limit of 10000
+        format("%99999999999999999999999d", 1)               => !width 18446744073709551615 is larger than the limit of 10000
+        format("%[99999999999999999999]d", 1)                => !need argument 18446744073709551615 but 1 given
+        formatlist("%99999999s", range(1000))                => !width 99999999 is larger than the limit of 10000
+        length(formatlist("%10000s", range(1000)))           => 1000
     "#;
 
     #[test]

@@ -19,7 +19,7 @@ mod strings;
 
 use std::borrow::Cow;
 
-use hcl::eval::{Context, Func, FuncDef, ParamType};
+use hcl::eval::{Context, Func, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Number, Value};
 
 pub use files::with_base_dir;
@@ -27,7 +27,26 @@ pub use files::with_base_dir;
 type FnResult = Result<Value, String>;
 
 /// Every function: name, number of positional parameters, whether more arguments may follow.
-const FUNCTIONS: &[(&str, usize, bool, Func)] = &[
+/// Each is wrapped so that its result is measured against the loading limits.
+macro_rules! functions {
+    ($(($name:literal, $arity:literal, $variadic:literal, $f:path)),* $(,)?) => {
+        const FUNCTIONS: &[(&str, usize, bool, Func)] = &[$((
+            $name,
+            $arity,
+            $variadic,
+            {
+                fn measured(a: FuncArgs) -> FnResult {
+                    let v = $f(a)?;
+                    super::limits::produced(&v)?;
+                    Ok(v)
+                }
+                measured
+            },
+        )),*];
+    };
+}
+
+functions![
     ("abspath", 1, false, files::abspath),
     ("base64decode", 1, false, encoding::base64decode),
     ("base64encode", 1, false, encoding::base64encode),
@@ -81,6 +100,8 @@ const FUNCTIONS: &[(&str, usize, bool, Func)] = &[
 
 /// Declares every function of the stack language in `ctx`.
 pub fn declare_all(ctx: &mut Context<'_>) {
+    // First: hcl-rs looks functions up in order, and these run once per `for` element.
+    super::limits::declare(ctx);
     for &(name, arity, variadic, func) in FUNCTIONS {
         let builder = FuncDef::builder().params(std::iter::repeat_n(ParamType::Any, arity));
         let builder = if variadic {

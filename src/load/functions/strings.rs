@@ -4,6 +4,7 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
+use super::super::limits;
 use super::{str2_fn, str_fn, strings, Args, FnResult};
 
 pub(super) fn lower(a: FuncArgs) -> FnResult {
@@ -35,9 +36,15 @@ pub(super) fn trimsuffix(a: FuncArgs) -> FnResult {
 }
 
 pub(super) fn split(a: FuncArgs) -> FnResult {
-    str2_fn(&a, |sep, s| match sep {
+    let (sep, s) = (a.text(0)?, a.text(1)?);
+    let parts = match sep.as_ref() {
+        "" => s.chars().count(),
+        sep => s.matches(sep).count() + 1,
+    };
+    limits::check_elements(parts)?;
+    Ok(match sep.as_ref() {
         "" => s.chars().map(|c| Value::from(c.to_string())).collect(),
-        _ => s.split(sep).map(Value::from).collect(),
+        sep => s.split(sep).map(Value::from).collect(),
     })
 }
 
@@ -48,6 +55,13 @@ pub(super) fn replace(a: FuncArgs) -> FnResult {
             "regular expression patterns such as {from:?} are not supported; pass a plain substring"
         ));
     }
+    // Rust, like Go, puts `to` between every character when `from` is empty.
+    let matches = match from.as_ref() {
+        "" => s.chars().count() + 1,
+        from => s.matches(from).count(),
+    };
+    let len = (s.len() - matches * from.len()).saturating_add(matches.saturating_mul(to.len()));
+    limits::check_string(len)?;
     Ok(Value::from(s.replace(from.as_ref(), &to)))
 }
 
@@ -78,6 +92,9 @@ pub(super) fn join(a: FuncArgs) -> FnResult {
             &format!("argument {}: element", i + 1),
         )?);
     }
+    let len = parts.iter().map(|p| p.len()).sum::<usize>()
+        + sep.len().saturating_mul(parts.len().saturating_sub(1));
+    limits::check_string(len)?;
     Ok(Value::from(parts.join(&*sep)))
 }
 
@@ -109,6 +126,13 @@ mod tests {
         join(",", "x")                    => !argument 2: expected a list, got string "x"
         join(",", [[1]])                  => !argument 2: element 0: expected a string, got list [1]
         join(",")                         => !at least one list is required
+        replace("aaa", "", "-")           => "-a-a-a-"
+        replace("abab", "ab", "x")        => "xx"
+        length(replace(format("%10000s", ""), " ", format("%10000s", ""))) => !a string of 100000000 bytes is longer than the limit of 16 MiB
+        length(replace(format("%5000s", ""), "", "ab")) => 15002
+        length(join(",", [for i in range(1000): format("%10000s", "")], [for i in range(1000): format("%10000s", "")])) => !a string of 20001999 bytes is longer
+        length(split("", format("%10000s", "")))  => 10000
+        split("", "ab")                   => ["a","b"]
         length("héllo")                   => 5
         upper()                           => !error calling function `upper`: expected 1 positional arguments, got 0
         upper("a", "b")                   => !expected 1 positional arguments, got 2
