@@ -36,6 +36,16 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "object_key_twice",
+        &[],
+        &[
+            "object_key_twice/a.hcl:5:5",
+            "object_key_twice/b.hcl:5:5",
+            "expected unique object key; found redefined object key",
+            "2 problems found",
+        ],
+    ),
+    (
         "attribute_twice",
         &[],
         &[
