@@ -48,6 +48,7 @@ pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack
             ctx
         },
         depends_on: Vec::new(),
+        suggestions_left: 1_000_000,
     };
     ev.stack_block(inputs);
     let values = vars::root_values(parsed, inputs, &mut ev.problems);
@@ -83,6 +84,8 @@ struct Evaluator<'a> {
     ctx: Context<'static>,
     /// Server groups' `depends_on`, with the module path they were declared in.
     depends_on: Vec<(String, Vec<String>, &'a RawAttr)>,
+    /// Declared names "did you mean" may still compare misspelt references with.
+    suggestions_left: usize,
 }
 
 /// What one module instance can see while it is evaluated.
@@ -337,7 +340,14 @@ impl<'a> Evaluator<'a> {
                 let mut p = Problem::new(format!("reference to undeclared {kind} \"{key}\""))
                     .at(r.loc.clone())
                     .label(format!("no {kind} \"{key}\" is declared in this module"));
-                if let Some(s) = did_you_mean(key, declared.iter().map(String::as_str)) {
+                // Each search compares with every declared name: thousands of misspellings in a
+                // stack of thousands of names would take minutes. After the budget, no more.
+                let search = self.suggestions_left >= declared.len();
+                self.suggestions_left = self.suggestions_left.saturating_sub(declared.len());
+                let suggestion = search
+                    .then(|| did_you_mean(key, declared.iter().map(String::as_str)))
+                    .flatten();
+                if let Some(s) = suggestion {
                     p = p.help(format!("did you mean `{}.{s}`?", r.root));
                 } else if !declared.is_empty() && declared.len() <= 12 {
                     let names: Vec<String> =
@@ -879,8 +889,11 @@ fn eval_message(e: &hcl::eval::Error) -> String {
 fn short_eval_message(e: &hcl::eval::Error) -> String {
     use hcl::eval::ErrorKind;
     match e.kind() {
-        ErrorKind::FuncCall(name, _) if limits::is_internal(name.name.as_str()) => {
-            "over a loading limit".to_string()
+        ErrorKind::FuncCall(name, message) if limits::is_internal(name.name.as_str()) => {
+            match message.contains("the limit of") {
+                true => "over a loading limit".to_string(),
+                false => message.clone(),
+            }
         }
         ErrorKind::FuncCall(name, _) => format!("`{name}(…)` failed"),
         ErrorKind::UndefinedFunc(name) => format!("there is no function `{name}`"),

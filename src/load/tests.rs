@@ -206,3 +206,29 @@ fn limits_on_files_and_values() {
         "{got:?}"
     );
 }
+
+/// A value that cannot be computed is reported where it fails, not again at every use.
+#[test]
+fn failures_are_reported_once() {
+    let cases = [
+        (
+            "locals {\n  a = file(\"missing.txt\")\n  b = upper(local.a)\n}\noutput \"b\" { value = local.b }\n",
+            "main.hcl:5:7: cannot evaluate `a`",
+        ),
+        (
+            "locals {\n  a = local.b\n  b = local.a\n  c = local.a\n}\noutput \"c\" { value = local.c }\n",
+            "main.hcl:5:7: local values depend on each other in a cycle: local.a → local.b → local.a",
+        ),
+        (
+            "locals {\n  bad = { (local.list) = 1 }\n  list = [1]\n}\n",
+            "main.hcl:5:9: cannot evaluate `bad`: unexpected list; expected a string, boolean or number as an object key",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = load_files(&[("main.hcl", &format!("{STACK_BLOCK}{text}"))]);
+        match &got {
+            Err(e) if e.lines().count() == 1 && e.contains(want) => {}
+            _ => panic!("want one problem {want:?}, got {got:?}"),
+        }
+    }
+}
