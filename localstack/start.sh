@@ -58,7 +58,7 @@ if [[ -f "$pidfile" ]]; then
 fi
 
 if port_busy; then
-  die "port $port on $host is already in use by another process; stop it or pass another port (start.sh PORT)"
+  die "port $port on $host is already in use by another process; stop it or pass another port (${REROLL_EMULATOR_CALLER:-localstack/start.sh} PORT)"
 fi
 
 "$here/install.sh" >&2

@@ -38,6 +38,13 @@ pub enum EngineError {
     Plan(PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// Apply carried out its plan, but a fresh look still finds differences.
+    #[error(
+        "apply carried out the plan, but the account does not match the stack yet:\n  - {}\n\
+         Run `reroll plan` to review what remains, then `reroll apply` again",
+        remaining.join("\n  - ")
+    )]
+    Unconverged { remaining: Vec<String> },
 }
 
 impl From<ResolveError> for EngineError {
@@ -160,26 +167,75 @@ async fn phases(
     } = session;
     refuse_missing_alarms(&stack, plan, &observed)?;
     copy_images(cloud, &stack, &mut known).await?;
-    apply::infrastructure(cloud, &stack, plan, &mut observed).await?;
-    // ARNs of what was just created are now known: look afresh and evaluate again.
+    let deferred = apply::traffic::Deferred::default();
+    apply::infrastructure(cloud, &stack, plan, &mut observed, &deferred).await?;
+    // ARNs of what was just created are now known: look afresh and evaluate again. The
+    // evaluation reads no file again (the load's snapshot answers), and instance definitions
+    // come from the plan; only those the plan showed as known after apply are taken from it.
     let observed = observe::observe(cloud, &stack.name)
         .await
         .map_err(observing)?;
     observed.known_attributes(&mut known);
     let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
-    match apply::server_groups(cloud, &stack, plan, &observed, opts, stop).await {
+    let plan = &with_definitions(plan, &stack)?;
+    match apply::server_groups(cloud, &stack, plan, &observed, opts, stop, &deferred).await {
         Ok(r) => reports.extend(r),
         Err((r, e)) => {
             reports.extend(r);
             return Err(e.into());
         }
     }
+    // Listener changes held back until their new target groups serve, and the detaches that
+    // waited for them.
+    deferred.finish(cloud).await?;
     apply::deletions(cloud, plan, &observed, opts).await?;
     let observed = observe::observe(cloud, &stack.name)
         .await
         .map_err(observing)?;
     observed.known_attributes(&mut known);
-    Ok(load::evaluate(&parsed, &inputs, &known).unwrap_or(stack))
+    let stack = load::evaluate(&parsed, &inputs, &known).unwrap_or(stack);
+    converged(&stack, &observed)?;
+    Ok(stack)
+}
+
+/// The plan with every instance definition it launches: those it showed as known after apply
+/// (an image copied into this region, a value of a resource just created) are evaluated now.
+fn with_definitions(plan: &Plan, stack: &Stack) -> Result<Plan, EngineError> {
+    let mut plan = plan.clone();
+    for change in plan.changes.iter_mut().filter(|c| c.launches()) {
+        if change.launch.is_some() {
+            continue;
+        }
+        let def = stack
+            .server_group(&change.address)
+            .and_then(|g| plan::LaunchDefinition::of(stack, g))
+            .ok_or_else(|| {
+                ApplyError::Unsupported(format!(
+                    "{}: the instance definition still has unknown values after creating the \
+                     infrastructure; nothing was launched for it",
+                    change.address
+                ))
+            })?;
+        tracing::info!(address = %change.address, fingerprint = %def.fingerprint, "instance definition known now");
+        change.fingerprint = Some(def.fingerprint.clone());
+        change.launch = Some(def);
+    }
+    Ok(plan)
+}
+
+/// Exit 0 means the account matches the stack: a fresh look after apply must plan nothing.
+fn converged(stack: &Stack, observed: &Observed) -> Result<(), EngineError> {
+    let after = plan::plan(stack, observed, true)?;
+    let remaining: Vec<String> = after
+        .changes
+        .iter()
+        .filter(|c| c.action != plan::Action::NoOp)
+        .map(|c| format!("{} ({}): {}", c.address, c.action.name(), c.reason))
+        .collect();
+    if remaining.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Unconverged { remaining })
 }
 
 /// A health gate on an alarm that does not exist would pass whatever happens: refused before

@@ -7,7 +7,26 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse_from(cli::args::normalize_args(std::env::args()));
+    let args = match cli::args::Cli::try_parse_from(cli::args::normalize_args(std::env::args())) {
+        Ok(args) => args,
+        Err(e) => {
+            // Help and version are answers, not errors. A usage error exits 1, never 2: 2 is
+            // what `plan --detailed-exitcode` says when there are changes, and a CI script that
+            // mistypes a flag must not read "changes" and go on.
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    cli::EXIT_OK
+                }
+                _ => cli::EXIT_ERROR,
+            };
+            if code == cli::EXIT_OK {
+                print!("{}", cli::args::help_text(&e.render().to_string()));
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(code);
+        }
+    };
     if let Err(message) = args.global.check() {
         eprintln!("error: {message}");
         return ExitCode::from(cli::EXIT_ERROR);

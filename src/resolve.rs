@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use crate::cloud::{Cloud, CloudError, ImageInfo};
 use crate::load::diag::Problem;
 use crate::load::{evaluate, Diagnostics, Inputs, Parsed};
-use crate::stack::{ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork, Stack};
+use crate::stack::{
+    is_unknown, ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork, Stack,
+};
 
 /// Why resolving failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +28,31 @@ pub async fn resolve(
     cloud: &dyn Cloud,
     known: &mut Known,
 ) -> Result<Stack, ResolveError> {
-    // Lookups may feed other lookups (through modules), so go round until all are known.
+    let stack = lookups(parsed, inputs, cloud, known).await?;
+    check_literal_images(parsed, cloud, &stack).await?;
+    Ok(stack)
+}
+
+async fn lookups(
+    parsed: &Parsed,
+    inputs: &Inputs,
+    cloud: &dyn Cloud,
+    known: &mut Known,
+) -> Result<Stack, ResolveError> {
+    // Lookups may feed other lookups (through modules), so go round until all are known. A
+    // lookup whose own arguments are not known yet (a variable left out where that is allowed,
+    // as in `rollback`) is not run: no placeholder ever reaches a lookup or a message.
     for _ in 0..8 {
         let stack = evaluate(parsed, inputs, known).map_err(ResolveError::Stack)?;
         let pending_images: Vec<&ImageLookup> = stack
             .images
             .iter()
-            .filter(|i| !known.images.contains_key(&i.address))
+            .filter(|i| !known.images.contains_key(&i.address) && !filter_unknown(&i.filter))
             .collect();
         let pending_networks: Vec<&NetworkLookup> = stack
             .networks
             .iter()
-            .filter(|n| !known.networks.contains_key(&n.address))
+            .filter(|n| !known.networks.contains_key(&n.address) && !network_unknown(n))
             .collect();
         if pending_images.is_empty() && pending_networks.is_empty() {
             return Ok(stack);
@@ -72,6 +87,86 @@ pub async fn resolve(
         }
     }
     evaluate(parsed, inputs, known).map_err(ResolveError::Stack)
+}
+
+fn filter_unknown(f: &crate::cloud::ImageFilter) -> bool {
+    f.ids
+        .iter()
+        .chain(&f.owners)
+        .chain(f.name.iter())
+        .chain(f.tags.keys())
+        .chain(f.tags.values())
+        .any(|s| is_unknown(s))
+}
+
+fn network_unknown(n: &NetworkLookup) -> bool {
+    n.vpc_id
+        .iter()
+        .chain(n.vpc_tags.keys())
+        .chain(n.vpc_tags.values())
+        .chain(n.subnet_tags.keys())
+        .chain(n.subnet_tags.values())
+        .chain(&n.security_group_names)
+        .chain(n.security_group_tags.keys())
+        .chain(n.security_group_tags.values())
+        .any(|s| is_unknown(s))
+}
+
+/// A server group whose `image` is an AMI id, not a lookup: the id must exist here (AMI ids
+/// differ per region), and be available, before anything is planned on it.
+async fn check_literal_images(
+    parsed: &Parsed,
+    cloud: &dyn Cloud,
+    stack: &Stack,
+) -> Result<(), ResolveError> {
+    let mut checked: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for g in stack
+        .server_groups
+        .iter()
+        .filter(|g| g.image_address.is_none() && !is_unknown(&g.image_id))
+    {
+        let id = g.image_id.as_str();
+        if !checked.contains_key(id) {
+            let filter = crate::cloud::ImageFilter {
+                ids: vec![id.to_string()],
+                ..Default::default()
+            };
+            let found = match cloud.describe_images(&filter).await {
+                Ok(images) => images.into_iter().find(|i| i.id == id),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            };
+            let problem = match found {
+                None => Some(format!("there is no image {id} in {}", cloud.region())),
+                Some(i) if i.state == "available" || i.state.is_empty() => None,
+                Some(i) => Some(format!(
+                    "image {id} ({}) is {}, not available",
+                    i.name, i.state
+                )),
+            };
+            checked.insert(id, problem);
+        }
+        if let Some(Some(message)) = checked.get(id) {
+            problems.push(
+                Problem::new(format!("{}: {message}", g.address))
+                    .at_opt(parsed.sources.loc_of(&g.origin))
+                    .label("this server group's image")
+                    .help(
+                        "check the id and the region (AMI ids differ per region; --region \
+                         overrides the stack's), or look the image up by name with an `image` \
+                         block, which can copy it from another region",
+                    ),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ResolveError::Stack(
+            parsed.clone().into_diagnostics(problems),
+        ))
+    }
 }
 
 /// A lookup that found nothing usable: what, and what to do about it.

@@ -272,6 +272,8 @@ async fn one(
         reason: format!("rollback to v{:03}", t.to.0),
         diffs: Vec::new(),
         rollout: Some(rollout),
+        fingerprint: None,
+        launch: None,
     };
     let report = if g.rollout.strategy == Strategy::BlueGreen {
         apply::bluegreen::roll(cloud, stack, &g, &change, &observed, opts, stop).await

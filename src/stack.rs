@@ -41,6 +41,10 @@ pub struct Stack {
     pub name: String,
     /// From the stack block (usually `var.region`); `--region` overrides it.
     pub region: Option<String>,
+    /// The apply lock of the stack block (`lock = "s3://…"`, else a local file beside the
+    /// stack); `--lock` overrides it.
+    #[serde(default)]
+    pub lock: crate::lock::LockSetting,
     pub tags: Tags,
     pub images: Vec<ImageLookup>,
     pub networks: Vec<NetworkLookup>,

@@ -554,6 +554,18 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "2 problems found",
         ],
     ),
+    // The stack block.
+    (
+        "lock_url_malformed",
+        &[],
+        &[
+            "lock_url_malformed/main.hcl:3:12",
+            "`lock` is not a usable lock: \"Shop_Locks\" is not a valid S3 bucket name",
+            "expected s3://BUCKET/PREFIX",
+            "bucket names have 3 to 63 lowercase letters",
+            "1 problem found",
+        ],
+    ),
 ];
 
 struct Run {

@@ -154,8 +154,10 @@ fn a_forecast_in_the_simulator_predicts_waves_and_changes_nothing() {
     // 25% of 12: four waves of three.
     let waves = out
         .lines()
-        .filter(|l| l.split_whitespace().count() == 6)
-        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .filter(|l| {
+            let t: Vec<&str> = l.split_whitespace().take(3).collect();
+            t.len() == 3 && t.iter().all(|x| x.parse::<u32>().is_ok())
+        })
         .count();
     assert_eq!(waves, 4, "{out}");
     // Nothing was applied: the plan still replaces.
@@ -202,4 +204,155 @@ fn a_saved_world_of_another_region_is_refused() {
         err.contains("holds a simulated account in us-east-1"),
         "{err}"
     );
+}
+
+/// The rolling fixture, copied, with `edit` applied to its text.
+fn edited_fixture(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(fixture().join("main.hcl")).unwrap();
+    let edited = edit(src.clone());
+    assert_ne!(edited, src, "the fixture changed shape");
+    std::fs::write(dir.path().join("main.hcl"), edited).unwrap();
+    dir
+}
+
+/// `rollback` needs no value for a variable without a default (the README says so), and no
+/// placeholder for the missing value reaches a lookup or a message.
+#[test]
+fn rollback_needs_no_value_for_a_required_variable() {
+    let stack = edited_fixture(|s| {
+        s.replace(
+            "variable \"app_version\" {\n  default = \"1.0.0\"\n}",
+            "variable \"app_version\" {\n  description = \"set by CI\"\n}",
+        )
+    });
+    let state = stack.path().join("world.json");
+    let path = stack.path().to_str().unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        let v = format!("app_version={version}");
+        code(
+            &sim(&state, &["apply", path, "-var", &v, "--auto-approve"]),
+            0,
+        );
+    }
+    let o = sim(&state, &["rollback", path, "--auto-approve"]);
+    code(&o, 0);
+    let (out, err) = text(&o);
+    assert!(
+        !out.contains("known after") && !err.contains("known after"),
+        "{out}\n{err}"
+    );
+    let o = sim(&state, &["status", path]);
+    code(&o, 0);
+    assert!(!text(&o).0.contains("known after"), "{}", text(&o).0);
+    // The simulated account makes up an image for any name it is asked about: none was asked
+    // about with a placeholder in its name.
+    let world = std::fs::read_to_string(&state).unwrap();
+    assert!(!world.contains("known after"), "a lookup saw a placeholder");
+}
+
+/// A literal AMI id that does not exist is a located error at plan time, before any change.
+#[test]
+fn a_literal_image_that_does_not_exist_is_refused_at_plan_time() {
+    let stack = edited_fixture(|s| {
+        s.replace(
+            "  image           = image.app\n",
+            "  image           = \"ami-0123456789abcdef0\"\n",
+        )
+    });
+    let state = stack.path().join("world.json");
+    let path = stack.path().to_str().unwrap();
+    for command in [&["plan", path][..], &["apply", path, "--auto-approve"][..]] {
+        let o = sim(&state, command);
+        code(&o, 1);
+        let (_, err) = text(&o);
+        assert!(
+            err.contains("server_group.web: there is no image ami-0123456789abcdef0 in us-east-1")
+                && err.contains("main.hcl:")
+                && err.contains("AMI ids differ per region"),
+            "{err}"
+        );
+    }
+    // Nothing was created.
+    let o = sim(&state, &["status", path]);
+    code(&o, 0);
+    assert!(!text(&o).0.contains("v001"), "{}", text(&o).0);
+}
+
+/// Usage errors exit 1: exit 2 means "there are changes" to `plan --detailed-exitcode`, and a
+/// CI script that mistypes a flag must not read that.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let path = fixture();
+    let path = path.to_str().unwrap();
+    // (arguments, exit code)
+    let cases: &[(&[&str], i32)] = &[
+        (&[], 1),
+        (&["plna", path], 1),
+        (&["plan"], 1),
+        (&["plan", path, "--detailed-exitcodes"], 1),
+        (&["plan", path, "-var", "no-equals-sign"], 1),
+        (&["apply", path, "--parallelism", "many"], 1),
+        (&["--log-format", "yaml", "plan", path], 1),
+        (&["--help"], 0),
+        (&["plan", "--help"], 0),
+        (&["--version"], 0),
+    ];
+    for (args, want) in cases {
+        let o = reroll(args);
+        assert_eq!(
+            o.status.code(),
+            Some(*want),
+            "reroll {}: {:?}",
+            args.join(" "),
+            text(&o)
+        );
+    }
+}
+
+/// Every argument and option is described; `-var` shows as the README teaches it; global
+/// options come once, under their own heading.
+#[test]
+fn help_describes_everything() {
+    for command in [
+        "plan",
+        "apply",
+        "rollback",
+        "destroy",
+        "status",
+        "validate",
+        "force-unlock",
+    ] {
+        let o = reroll(&[command, "--help"]);
+        code(&o, 0);
+        let (out, _) = text(&o);
+        let headings = out.matches("Global options:").count();
+        assert_eq!(headings, 1, "{command}:\n{out}");
+        assert!(
+            out.contains("  <PATH>\n          The stack")
+                || out.contains("  <PATH>\n          A stack"),
+            "{command}:\n{out}"
+        );
+        if out.contains("NAME=VALUE") {
+            assert!(
+                out.contains("-var <NAME=VALUE>") && !out.contains("--var"),
+                "{out}"
+            );
+        }
+        // No option without a description: an option line is followed by an indented text.
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let opt = l.trim_start();
+            if opt.starts_with('-') && l.starts_with("  ") && !l.starts_with("          ") {
+                let next = lines.get(i + 1).copied().unwrap_or("");
+                assert!(
+                    next.starts_with("          ") && !next.trim().is_empty(),
+                    "{command}: {opt} has no description:\n{out}"
+                );
+            }
+        }
+        if command == "plan" {
+            insta::assert_snapshot!("plan_help", out);
+        }
+    }
 }

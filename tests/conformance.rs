@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use reroll::cloud::{
     tag, Cloud, Forward, GroupInfo, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
+    ListenerSpec, LoadBalancerSpec, ObjectRef, RunSpec, Tags, TargetGroupSpec,
 };
 use tokio::time::Instant;
 
 const STACK: &str = "conf";
 const OTHER: &str = "other";
+/// The bucket of the object checks (every bucket exists in the simulator).
+const BUCKET: &str = "conf-objects";
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
     pairs
@@ -633,6 +635,63 @@ async fn missing_resources_are_not_found(cloud: &dyn Cloud) {
     assert!(err.is_not_found(), "{err:?}");
 }
 
+/// The account and conditional object writes, as the shared lock uses them: create only if
+/// absent, replace and delete only on the ETag last seen, a failed condition told apart from
+/// a missing object.
+async fn conditional_objects(cloud: &dyn Cloud) {
+    assert_eq!(cloud.account_id().await.unwrap(), "123456789012");
+    let at = ObjectRef {
+        bucket: BUCKET.into(),
+        key: "locks/123456789012/us-east-1/conf.lock".into(),
+        region: None,
+    };
+    assert_eq!(cloud.get_object(&at).await.unwrap(), None);
+    let first = cloud.put_object_if_absent(&at, b"{\"n\":1}").await.unwrap();
+    let err = cloud
+        .put_object_if_absent(&at, b"{\"n\":2}")
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let got = cloud.get_object(&at).await.unwrap().unwrap();
+    assert_eq!(
+        (got.body.as_slice(), got.etag.as_str()),
+        (&b"{\"n\":1}"[..], first.as_str())
+    );
+
+    let second = cloud
+        .put_object_if_match(&at, b"{\"n\":3}", &first)
+        .await
+        .unwrap();
+    assert_ne!(second, first);
+    let err = cloud
+        .put_object_if_match(&at, b"{\"n\":4}", &first)
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let err = cloud.delete_object_if_match(&at, &first).await.unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    let got = cloud.get_object(&at).await.unwrap().unwrap();
+    assert_eq!(
+        (got.body.as_slice(), got.etag.as_str()),
+        (&b"{\"n\":3}"[..], second.as_str())
+    );
+
+    cloud.delete_object_if_match(&at, &second).await.unwrap();
+    assert_eq!(cloud.get_object(&at).await.unwrap(), None);
+    let err = cloud
+        .put_object_if_match(&at, b"{}", &second)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    let err = cloud
+        .delete_object_if_match(&at, &second)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    // Absent again: it can be created again.
+    cloud.put_object_if_absent(&at, b"{}").await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two clouds
 
@@ -654,6 +713,7 @@ macro_rules! conformance {
                 async fn $check() {
                     let emulator = super::common::emulator::Emulator::start();
                     emulator.seed("us-east-1");
+                    emulator.create_bucket(super::BUCKET);
                     let cloud = super::aws(&emulator).await;
                     super::$check(&cloud).await;
                 }
@@ -670,6 +730,7 @@ conformance!(
     listings_hold_only_the_stack,
     pagination_is_invisible,
     missing_resources_are_not_found,
+    conditional_objects,
 );
 
 fn simulator() -> reroll::cloud::sim::SimCloud {

@@ -496,3 +496,91 @@ async fn applying_right_after_a_rollback_does_not_resume_it() {
     let err = session.plan(false).unwrap_err().to_string();
     assert!(err.contains("failed its rollout"), "{err}");
 }
+
+/// A rollout from 1.0.0 to 1.1.0 stopped part-way, both generations serving.
+async fn interrupted_at_1_1_0(cloud: &SimCloud) {
+    deploy_v1(cloud, &[]).await;
+    let stop = Stop::new();
+    let stopper = async {
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        stop.request();
+    };
+    let ((result, _), ()) = tokio::join!(apply(cloud, inputs("1.1.0", &[]), &stop), stopper);
+    assert!(
+        matches!(
+            result,
+            Err(EngineError::Apply(ApplyError::Interrupted { .. }))
+        ),
+        "{:?}",
+        result.map(|s| s.name)
+    );
+}
+
+/// Interrupted on the way to 1.1.0, then the stack goes back to 1.0.0 (or on to 1.2.0): the
+/// interrupted generation is rolled back, never finished, capacity holds throughout, and no
+/// failure is recorded against 1.1.0.
+#[tokio::test(start_paused = true)]
+async fn a_reverted_stack_abandons_the_interrupted_rollout() {
+    // (the stack asks for, generation serving at the end)
+    for (version, serving) in [("1.0.0", "001"), ("1.2.0", "003")] {
+        let cloud = sim(SimConfig::default());
+        interrupted_at_1_1_0(&cloud).await;
+        let session = engine::open(&*cloud, &fixture(), inputs(version, &[]))
+            .await
+            .unwrap();
+        let plan = session.plan(false).unwrap();
+        assert_eq!(plan.count(reroll::plan::Action::Resume), 0, "{plan:#?}");
+        let sampler = sample(cloud.clone(), DESIRED);
+        let applied = engine::execute(&*cloud, session, &plan, &options(), &Stop::new()).await;
+        ok(&applied);
+        held(&sampler.finish().await);
+        // The removed generation's group is deleted in the background; give AWS the time.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_converged(&cloud, &image_id(&*cloud, version).await, false).await;
+        let groups = cloud.list_groups(STACK).await.unwrap();
+        let active = groups
+            .iter()
+            .find(|g| g.tags.get(tag::STATE).map(String::as_str) == Some("active"))
+            .unwrap();
+        assert!(active.name.ends_with(serving), "{version}: {groups:#?}");
+        assert!(
+            !groups.iter().any(|g| g.name.ends_with("v002")),
+            "{version}: the interrupted generation is gone: {groups:#?}"
+        );
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.tags.get(tag::FAILED).is_none_or(|f| f.is_empty())),
+            "{version}: nothing is recorded as failed: {groups:#?}"
+        );
+        assert!(!plan_changes(&cloud, version, &[]).await, "{version}");
+        // 1.1.0 may be tried again: it did not fail, it was withdrawn.
+        let session = engine::open(&*cloud, &fixture(), inputs("1.1.0", &[]))
+            .await
+            .unwrap();
+        assert!(session.plan(false).is_ok(), "{version}");
+    }
+}
+
+/// Exit 0 means the account matches the stack: an apply whose plan no longer fits what it finds
+/// ends with an error naming what remains, not with success.
+#[tokio::test(start_paused = true)]
+async fn an_apply_that_leaves_differences_does_not_succeed() {
+    let cloud = sim(SimConfig::default());
+    deploy_v1(&cloud, &[]).await;
+    // Planned at 1.1.0; then, before it runs, someone scales the group by hand and the plan is
+    // carried out as it was (a resize it no longer covers remains).
+    let session = engine::open(&*cloud, &fixture(), inputs("1.0.0", &[("instances", "14")]))
+        .await
+        .unwrap();
+    let mut plan = session.plan(false).unwrap();
+    // A plan that forgets the server group: its resize remains after apply.
+    plan.changes
+        .retain(|c| c.kind != reroll::plan::Kind::ServerGroup);
+    let (result, _) = engine::execute(&*cloud, session, &plan, &options(), &Stop::new()).await;
+    let err = result.expect_err("a difference remains").to_string();
+    assert!(
+        err.contains("does not match the stack yet") && err.contains("server_group.web (resize)"),
+        "{err}"
+    );
+}

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
-use super::rollout::{self, Pair, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
+use super::rollout::{self, Pair, Removal, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
 use super::{longest_drain, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags, TargetGroupSpec};
 use crate::names;
@@ -98,6 +98,16 @@ pub async fn roll(
         address = %g.address, blue = %pair.old.name, green = %pair.new_name,
         "blue/green: {} → {}", active.group.name, pair.new_name
     );
+    if plan.abandon_generation.is_some() {
+        b.withdraw().await?;
+        return Ok(RolloutReport {
+            address: g.address.clone(),
+            from: Some(pair.new_number),
+            to: pair.old_number,
+            waves: 0,
+            duration: started.elapsed(),
+        });
+    }
     match b.run().await {
         Ok(true) => {
             rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
@@ -612,7 +622,7 @@ impl BlueGreen<'_> {
                 ),
             });
         }
-        match self.remove_green().await {
+        match self.remove_green(Removal::Failed).await {
             Ok(()) => Err(ApplyError::RolledBack {
                 address: g.address.clone(),
                 message,
@@ -629,10 +639,35 @@ impl BlueGreen<'_> {
         }
     }
 
-    /// Drains and deletes green and its target groups; records the failed definition on blue.
-    async fn remove_green(&self) -> Result<(), ApplyError> {
+    /// The stack no longer asks for green's definition (an interrupted rollout, then the stack
+    /// changed): traffic goes back to blue, and green is removed without recording a failure.
+    async fn withdraw(&self) -> Result<(), ApplyError> {
+        let (g, pair) = (self.g, self.pair);
+        tracing::warn!(
+            address = %g.address, abandoned = %pair.new_name, serving = %pair.old.name,
+            "abandoning the interrupted blue/green rollout: the stack no longer asks for its definition"
+        );
+        let r = match self.traffic_to_blue().await {
+            Ok(()) => self.remove_green(Removal::Withdrawn).await,
+            Err(e) => Err(ApplyError::Paused {
+                address: g.address.clone(),
+                message: format!(
+                    "moving traffic back to {} failed: {e}. Check the listeners",
+                    pair.old.name
+                ),
+            }),
+        };
+        if r.is_err() {
+            rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
+        }
+        r
+    }
+
+    /// Drains and deletes green and its target groups; for a failure, records the failed
+    /// definition on blue.
+    async fn remove_green(&self, removal: Removal) -> Result<(), ApplyError> {
         let (g, pair, cloud) = (self.g, self.pair, self.cloud);
-        rollout::mark_failed(self.fleet, pair).await?;
+        rollout::mark_removed(self.fleet, pair, removal).await?;
         let ids = self.green_ids().await?;
         let arns: Vec<String> = self.lanes.iter().map(|l| l.green.clone()).collect();
         for arn in &arns {
@@ -656,7 +691,10 @@ impl BlueGreen<'_> {
                 }
             }
         }
-        rollout::remember_failure(self.fleet, pair, None).await?;
+        match removal {
+            Removal::Failed => rollout::remember_failure(self.fleet, pair, None).await?,
+            Removal::Withdrawn => rollout::serves_again(self.fleet, pair).await?,
+        }
         tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back: green removed");
         Ok(())
     }

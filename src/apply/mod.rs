@@ -14,6 +14,7 @@ pub mod gates;
 pub mod hooks;
 pub mod progress;
 pub mod rollout;
+pub mod traffic;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,6 +102,7 @@ pub async fn infrastructure(
     stack: &Stack,
     plan: &Plan,
     observed: &mut Observed,
+    deferred: &traffic::Deferred,
 ) -> Result<usize, ApplyError> {
     let mut changed = 0;
     let create_tg = wants(plan, Kind::TargetGroup, Action::Create);
@@ -199,8 +201,16 @@ pub async fn infrastructure(
             match have.get(&l.port) {
                 Some(h) if plan::listener_equal(&observed.canonical_listener(&h.spec), &want) => {}
                 Some(h) => {
-                    tracing::info!(address = %lb.address, port = l.port, "updating listener");
-                    cloud.modify_listener(&h.arn, &want).await?;
+                    traffic::update_listener(
+                        cloud,
+                        observed,
+                        deferred,
+                        format!("{}:{}", lb.address, l.port),
+                        &h.arn,
+                        &h.spec,
+                        &want,
+                    )
+                    .await?;
                 }
                 None => {
                     tracing::info!(address = %lb.address, port = l.port, "creating listener");
@@ -283,6 +293,7 @@ pub async fn server_groups(
     observed: &Observed,
     opts: &ApplyOptions,
     stop: &rollout::Stop,
+    deferred: &traffic::Deferred,
 ) -> Result<Vec<GroupReport>, (Vec<GroupReport>, ApplyError)> {
     use futures::stream::{self, StreamExt};
     let todo: Vec<&ServerGroup> = stack
@@ -308,7 +319,7 @@ pub async fn server_groups(
                     .find(|c| &c.address == address)
                     .expect("planned");
                 let started = tokio::time::Instant::now();
-                let r = one_group(cloud, stack, g, change, observed, opts, stop).await;
+                let r = one_group(cloud, stack, g, change, observed, opts, stop, deferred).await;
                 let mut report = GroupReport {
                     address: g.address.clone(),
                     action: change.action,
@@ -353,8 +364,107 @@ pub async fn server_groups(
     Ok(reports)
 }
 
-/// One group's change; returns the number of waves.
+/// One group's change; returns the number of waves. Listener changes held back for target
+/// groups this group now serves are made as soon as it is healthy in them.
+#[allow(clippy::too_many_arguments)]
 async fn one_group(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &plan::Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+    stop: &rollout::Stop,
+    deferred: &traffic::Deferred,
+) -> Result<u32, ApplyError> {
+    // The serving generation moves to the stack's target groups first, so that a rollout
+    // starts (and old instances drain) from the target groups the listeners use.
+    let moved = match change.action {
+        Action::Replace | Action::Resize | Action::Update => {
+            move_attachments(cloud, stack, g, observed, deferred, opts).await?
+        }
+        _ => false,
+    };
+    let fresh;
+    let observed = if moved {
+        fresh = crate::observe::observe(cloud, &stack.name).await?;
+        &fresh
+    } else {
+        observed
+    };
+    let waves = change_group(cloud, stack, g, change, observed, opts, stop).await?;
+    deferred.switch_ready(cloud).await?;
+    Ok(waves)
+}
+
+/// Moves the serving generation of `g` to the target groups the stack names: attaches the new
+/// ones, waits until its instances are healthy in them, switches the listeners held back for
+/// them, then detaches the ones no longer named (later, when a listener held back still
+/// forwards to one). Returns whether anything moved.
+async fn move_attachments(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: &Observed,
+    deferred: &traffic::Deferred,
+    opts: &ApplyOptions,
+) -> Result<bool, ApplyError> {
+    if g.mode == GroupMode::Instances {
+        return Ok(false);
+    }
+    let Some(active) = observed.groups.get(&g.key).and_then(|o| o.active()) else {
+        return Ok(false);
+    };
+    let want = plan::target_group_arns(g, observed);
+    if want.iter().any(|a| is_unknown(a)) {
+        return Err(ApplyError::Unsupported(format!(
+            "{}: a target group it uses does not exist in {}",
+            g.address, stack.name
+        )));
+    }
+    let name = &active.group.name;
+    let have = &active.group.target_group_arns;
+    let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
+    let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
+    if attach.is_empty() && detach.is_empty() {
+        return Ok(false);
+    }
+    if !attach.is_empty() {
+        tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
+        cloud.attach_target_groups(name, &attach).await?;
+        let waits = [HealthWait {
+            address: g.address.clone(),
+            group_name: name.clone(),
+            desired: active.group.desired,
+            target_group_arns: want.clone(),
+            is_new: false,
+            fleet: false,
+        }];
+        let outcome = wait_healthy(
+            cloud,
+            &stack.name,
+            &waits,
+            g.rollout.health.timeout,
+            opts.poll,
+        )
+        .await?;
+        if let Some((_, why)) = outcome.failures.into_iter().next() {
+            return Err(ApplyError::Unsupported(format!(
+                "{}: {name} did not become healthy in its new target groups ({why}); nothing \
+                 was detached and the listeners still forward where they did",
+                g.address
+            )));
+        }
+        deferred.switch_ready(cloud).await?;
+    }
+    if !detach.is_empty() {
+        deferred.detach(cloud, name, &detach).await?;
+    }
+    Ok(true)
+}
+
+/// One group's planned change, from the account as `observed`.
+async fn change_group(
     cloud: &dyn Cloud,
     stack: &Stack,
     g: &ServerGroup,
@@ -368,9 +478,38 @@ async fn one_group(
             .rollout
             .as_ref()
             .is_some_and(|r| r.from_generation.is_none());
+    let blue_green = g.rollout.strategy == crate::stack::Strategy::BlueGreen;
+    let abandon = change.rollout.as_ref().and_then(|r| r.abandon_generation);
     let w = match change.action {
+        Action::Replace if abandon.is_some() => {
+            // An interrupted rollout the stack no longer asks for: back to what served first.
+            if blue_green {
+                bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?;
+            } else {
+                rollout::abandon(cloud, stack, g, change, observed, opts).await?;
+            }
+            if change
+                .rollout
+                .as_ref()
+                .is_some_and(plan::RolloutPlan::is_revert)
+            {
+                return Ok(1);
+            }
+            // Then the new definition rolls out from there, as planned.
+            let fresh = crate::observe::observe(cloud, &stack.name).await?;
+            let mut next = change.clone();
+            if let Some(r) = next.rollout.as_mut() {
+                r.abandon_generation = None;
+            }
+            let r = if blue_green {
+                bluegreen::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
+            } else {
+                rollout::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
+            };
+            return Ok(r.waves + 1);
+        }
         Action::Replace | Action::Resume if !first_resume => {
-            let r = if g.rollout.strategy == crate::stack::Strategy::BlueGreen {
+            let r = if blue_green {
                 bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?
             } else {
                 rollout::roll(cloud, stack, g, change, observed, opts, stop).await?
@@ -400,6 +539,21 @@ async fn one_group(
     );
     fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
+    if let Some(number) = abandon {
+        // A first generation the stack no longer asks for, replaced now that the new one is
+        // healthy.
+        let name = names::generation_group_name(&stack.name, &g.key, number);
+        tracing::warn!(address = %g.address, group = %name, "draining and removing the abandoned first generation");
+        if let Some(old) = fleet.find(&name).await? {
+            let ids: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
+            for arn in &w.target_group_arns {
+                cloud.deregister_targets(arn, &ids).await?;
+            }
+            let limit = longest_drain(stack, g) + Duration::from_secs(60);
+            wait::drained(cloud, &w.target_group_arns, &ids, limit, opts.poll).await?;
+            fleet.delete(&name).await?;
+        }
+    }
     Ok(1)
 }
 
@@ -473,14 +627,9 @@ async fn create_generation(
     observed: &Observed,
     change: &plan::Change,
 ) -> Result<HealthWait, ApplyError> {
-    let spec = plan::launch_spec(stack, g);
-    if is_unknown(&spec.image_id) || spec.security_group_ids.iter().any(|s| is_unknown(s)) {
-        return Err(ApplyError::Unsupported(format!(
-            "{}: the instance definition still has unknown values after creating the infrastructure",
-            g.address
-        )));
-    }
-    let fp = plan::fingerprint(&spec, &g.subnets).unwrap_or_default();
+    let def = planned_definition(g, change)?;
+    let spec = def.spec.clone();
+    let fp = def.fingerprint.clone();
     let generation = change.rollout.as_ref().map_or(1, |r| r.to_generation);
     let og = observed.groups.get(&g.key);
     let (lt_id, version) = match og.and_then(|o| o.launch_template.as_ref()) {
@@ -524,7 +673,7 @@ async fn create_generation(
         .as_ref()
         .map_or(g.capacity.desired, |r| r.desired);
     tracing::info!(
-        address = %g.address, group = %name, desired, instance_type = %g.instance_type, image = %g.image_id,
+        address = %g.address, group = %name, desired, instance_type = %spec.instance_type, image = %spec.image_id,
         "creating generation"
     );
     let fleet_mode = g.mode == GroupMode::Instances;
@@ -554,7 +703,7 @@ async fn create_generation(
             min: g.capacity.min,
             max: g.capacity.max,
             desired,
-            subnet_ids: g.subnets.clone(),
+            subnet_ids: def.subnets.clone(),
             target_group_arns: tg_arns.clone(),
             health_check_type: if tg_arns.is_empty() { "EC2" } else { "ELB" }.into(),
             health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
@@ -568,6 +717,21 @@ async fn create_generation(
         target_group_arns: tg_arns,
         is_new: true,
         fleet: false,
+    })
+}
+
+/// The instance definition a Create or Replace launches: the one the plan carries, never a
+/// later evaluation of the stack.
+pub(crate) fn planned_definition<'c>(
+    g: &ServerGroup,
+    change: &'c plan::Change,
+) -> Result<&'c plan::LaunchDefinition, ApplyError> {
+    change.launch.as_ref().ok_or_else(|| {
+        ApplyError::Unsupported(format!(
+            "{}: the instance definition still has unknown values after creating the \
+             infrastructure; nothing was launched for it",
+            g.address
+        ))
     })
 }
 
@@ -601,19 +765,7 @@ async fn resize(
         is_new: false,
         fleet: instances,
     };
-    if !instances {
-        let have = &active.group.target_group_arns;
-        let attach: Vec<String> = want.iter().filter(|a| !have.contains(a)).cloned().collect();
-        let detach: Vec<String> = have.iter().filter(|a| !want.contains(a)).cloned().collect();
-        if !attach.is_empty() {
-            tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
-            cloud.attach_target_groups(name, &attach).await?;
-        }
-        if !detach.is_empty() {
-            tracing::info!(address = %g.address, count = detach.len(), "detaching target groups");
-            cloud.detach_target_groups(name, &detach).await?;
-        }
-    }
+    // Attachments were moved before (`move_attachments`).
     if change.action == Action::Update {
         return Ok(wait(active.group.desired));
     }

@@ -247,17 +247,13 @@ pub(super) async fn prepare(
         .rollout
         .as_ref()
         .map_or(old.number + 1, |r| r.to_generation);
-    let spec = plan::launch_spec(stack, g);
-    let fingerprint = plan::fingerprint(&spec, &g.subnets).ok_or_else(|| {
-        ApplyError::Unsupported(format!(
-            "{}: the instance definition still has unknown values",
-            g.address
-        ))
-    })?;
+    let def = super::planned_definition(g, change)?;
+    let spec = &def.spec;
+    let fingerprint = def.fingerprint.clone();
     let lt = og.launch_template.as_ref().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: its launch template is missing", g.address))
     })?;
-    let version = cloud.create_launch_template_version(&lt.id, &spec).await?;
+    let version = cloud.create_launch_template_version(&lt.id, spec).await?;
     let name = names::generation_group_name(&stack.name, &g.key, number);
     let from = (old.group.min, old.group.desired, old.group.max);
     let mut tags = stack_tags(stack, &g.address);
@@ -272,7 +268,7 @@ pub(super) async fn prepare(
         format!("{} {}/{}/{}", old.group.name, from.0, from.1, from.2),
     );
     tracing::info!(
-        address = %g.address, from = %old.group.name, to = %name, image = %g.image_id,
+        address = %g.address, from = %old.group.name, to = %name, image = %spec.image_id,
         "creating the new generation"
     );
     let tags = if fleet.instances_mode() {
@@ -295,7 +291,7 @@ pub(super) async fn prepare(
                 min: 0,
                 max: g.capacity.max.max(from.1),
                 desired: 0,
-                subnet_ids: g.subnets.clone(),
+                subnet_ids: def.subnets.clone(),
                 target_group_arns: target_group_arns.clone(),
                 health_check_type: if target_group_arns.is_empty() {
                     "EC2"
@@ -968,7 +964,7 @@ async fn fail(
             ),
         });
     }
-    match rollback(fleet, stack, g, pair, unavailable, opts).await {
+    match rollback(fleet, stack, g, pair, unavailable, opts, Removal::Failed).await {
         Ok(()) => Err(ApplyError::RolledBack {
             address: g.address.clone(),
             message,
@@ -983,8 +979,18 @@ async fn fail(
     }
 }
 
+/// Why a new generation is taken away again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Removal {
+    /// Its rollout failed: the definition is recorded as failed, so the next plan refuses it.
+    Failed,
+    /// The stack no longer asks for it (an interrupted rollout, then the stack changed):
+    /// nothing failed, nothing is recorded.
+    Withdrawn,
+}
+
 /// Restores the old generation's capacity, waits until it is healthy, drains and removes the
-/// new generation, and records the failed definition on the old one.
+/// new generation, and (for a failure) records the failed definition on the old one.
 async fn rollback(
     fleet: &Fleet<'_>,
     stack: &Stack,
@@ -992,6 +998,7 @@ async fn rollback(
     pair: &Pair,
     unavailable: u32,
     opts: &ApplyOptions,
+    removal: Removal,
 ) -> Result<(), ApplyError> {
     tracing::warn!(address = %g.address, to = %pair.old.name, "rolling back");
     let cloud = fleet.cloud;
@@ -1055,11 +1062,83 @@ async fn rollback(
     }
     let limit = longest_drain(stack, g) + Duration::from_secs(60);
     wait::drained(cloud, &pair.target_group_arns, &ids, limit, opts.poll).await?;
-    mark_failed(fleet, pair).await?;
+    mark_removed(fleet, pair, removal).await?;
     fleet.delete(&pair.new_name).await?;
-    remember_failure(fleet, pair, Some(&new)).await?;
+    match removal {
+        Removal::Failed => remember_failure(fleet, pair, Some(&new)).await?,
+        Removal::Withdrawn => serves_again(fleet, pair).await?,
+    }
     tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back");
     Ok(())
+}
+
+/// Marks the new generation, before it is deleted, so that while AWS deletes it it is not
+/// taken for a rollout to resume: failed, or retired when it was withdrawn.
+pub(super) async fn mark_removed(
+    fleet: &Fleet<'_>,
+    pair: &Pair,
+    removal: Removal,
+) -> Result<(), CloudError> {
+    match removal {
+        Removal::Failed => mark_failed(fleet, pair).await,
+        Removal::Withdrawn => {
+            let mut t = Tags::new();
+            t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
+            fleet.tag(&pair.new_name, &t).await
+        }
+    }
+}
+
+/// The old generation serves again after a withdrawn rollout; resumes what reroll suspended
+/// on it.
+pub(super) async fn serves_again(fleet: &Fleet<'_>, pair: &Pair) -> Result<(), CloudError> {
+    let mut t = Tags::new();
+    t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
+    fleet.tag(&pair.old.name, &t).await?;
+    restore_processes(fleet, &[&pair.old.name]).await;
+    Ok(())
+}
+
+/// Abandons an interrupted rollout whose definition the stack no longer asks for: the
+/// generation that served before it is restored to its size before the rollout and waited on
+/// until healthy, then the interrupted generation is drained and removed. Nothing is recorded
+/// as failed: the definition did not fail, the stack withdrew it.
+pub async fn abandon(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let og = observed.groups.get(&g.key).ok_or_else(|| {
+        ApplyError::Unsupported(format!(
+            "{}: its generations are no longer in the account; run `reroll plan` again",
+            g.address
+        ))
+    })?;
+    let unavailable = change.rollout.as_ref().map_or(0, |r| r.max_unavailable);
+    let arns = plan::target_group_arns(g, observed);
+    let fleet = Fleet::new(cloud, &stack.name, g, arns);
+    let pair = prepare(&fleet, stack, g, change, og).await?;
+    tracing::warn!(
+        address = %g.address, abandoned = %pair.new_name, serving = %pair.old.name,
+        "abandoning the interrupted rollout: the stack no longer asks for its definition"
+    );
+    let r = rollback(
+        &fleet,
+        stack,
+        g,
+        &pair,
+        unavailable,
+        opts,
+        Removal::Withdrawn,
+    )
+    .await;
+    if r.is_err() {
+        restore_processes(&fleet, &[&pair.old.name, &pair.new_name]).await;
+    }
+    r
 }
 
 /// Marks the new generation failed, before it is deleted: while AWS deletes a group it is

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use reroll::lock::LockUrl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,7 +37,9 @@ pub enum CloudKind {
     Sim,
 }
 
+/// Options every command takes, shown once under their own heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Run against AWS, or against a simulated account on a virtual clock.
     #[arg(long, global = true, value_enum, default_value_t = CloudKind::Aws)]
@@ -54,6 +57,10 @@ pub struct Global {
     /// Send AWS calls to this endpoint (a local emulator).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// The shared apply lock, s3://BUCKET/PREFIX[?lease=60s&region=R]; overrides the stack's
+    /// `lock`. Without either, the lock is a local file beside the stack.
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_lock)]
+    pub lock: Option<LockUrl>,
     /// More detail in logs (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -85,6 +92,10 @@ pub struct VarArgs {
     pub var_files: Vec<PathBuf>,
 }
 
+fn parse_lock(s: &str) -> Result<LockUrl, String> {
+    LockUrl::parse(s).map_err(|e| format!("{e}; {}", e.help()))
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -96,12 +107,14 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 pub enum Command {
     /// Check a stack without touching AWS.
     Validate {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Show what apply would change.
     Plan {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -143,34 +156,53 @@ pub enum Command {
     },
     /// Generations, capacities and health of each server group.
     Status {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Go back to the previous retained generation.
     Rollback {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
-        #[arg(long)]
+        /// Only this server group: its name (`web`) or address (`module.api.server_group.main`).
+        #[arg(long, value_name = "GROUP")]
         group: Option<String>,
+        /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         auto_approve: bool,
     },
-    /// Remove the apply lock of a stack, whoever holds it.
+    /// Remove the apply lock of a stack whose holder is gone. A shared (S3) lock needs the
+    /// id its refusal printed; a local one is refused while its holder runs.
     ForceUnlock {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
+        /// The id of the lock to remove, as a refused command printed it.
+        lock_id: Option<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Remove everything the stack owns, and nothing else.
     Destroy {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
+        /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+/// Help as the README teaches it: `-var` and `-var-file` with one dash, as in Terraform (both
+/// spellings are accepted).
+pub fn help_text(rendered: &str) -> String {
+    rendered
+        .replace("--var-file", "-var-file")
+        .replace("--var ", "-var ")
+        .replace("--var\n", "-var\n")
 }
 
 /// Terraform users type `-var` with one dash: accept it as `--var`.
@@ -196,6 +228,13 @@ impl Global {
         if self.sim_state.is_some() && self.cloud != CloudKind::Sim {
             return Err(
                 "--sim-state needs --cloud sim: it is the file a simulated account is kept in"
+                    .into(),
+            );
+        }
+        if self.lock.is_some() && self.cloud == CloudKind::Sim {
+            return Err(
+                "--lock needs --cloud aws: a simulated account is locked by a local \
+                        lock on its --sim-state file"
                     .into(),
             );
         }

@@ -7,7 +7,7 @@ pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -21,6 +21,7 @@ use reroll::cloud::Cloud;
 use reroll::engine::{self, EngineError, Session};
 use reroll::forecast;
 use reroll::load::{self, Diagnostics, Inputs, Parsed};
+use reroll::lock::{self as stack_lock, Held, LockKey, LockSetting, LockUrl, Unlocked};
 use reroll::observe;
 use reroll::plan::file::{self as planfile, SavedPlan};
 use reroll::plan::render::{self, Style};
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> u8 {
     let stats = Stats::new();
     let stop = Stop::new();
     let sim = Arc::new(OnceLock::new());
+    let held: HeldLock = Arc::default();
     let ctx = Ctx {
         global: cli.global,
         stats: stats.clone(),
@@ -67,6 +69,7 @@ pub async fn run(cli: Cli) -> u8 {
         sim: sim.clone(),
         sim_opened_at: OnceLock::new(),
         wall: std::time::Instant::now(),
+        held: held.clone(),
     };
     let sim_state = ctx.global.sim_state.clone();
     // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
@@ -86,10 +89,13 @@ pub async fn run(cli: Cli) -> u8 {
             if let Some(sim) = sim.get() {
                 save_sim(sim, sim_state.as_deref());
             }
+            release_lock(&held, Duration::from_secs(5)).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
     let result = dispatch(&ctx, cli.command).await;
+    let lost = ctx.lock_lost();
+    release_lock(&ctx.held, Duration::from_secs(30)).await;
     if ctx.global.stats {
         eprintln!("\nAWS API calls:\n{}", stats.render());
     }
@@ -103,7 +109,7 @@ pub async fn run(cli: Cli) -> u8 {
             sim.busy()
         );
     }
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => match e.downcast_ref::<Exit>() {
             Some(Exit(code)) => *code,
@@ -112,6 +118,38 @@ pub async fn run(cli: Cli) -> u8 {
                 EXIT_ERROR
             }
         },
+    };
+    match lost {
+        // Another command may have been changing the stack at the same time: a person must
+        // look, whatever this one reached.
+        Some(_) if matches!(code, EXIT_OK | EXIT_INTERRUPTED) => {
+            eprintln!(
+                "error: this command lost its lock while it ran (see above); look at \
+                 `reroll status` before applying again."
+            );
+            EXIT_PAUSED
+        }
+        _ => code,
+    }
+}
+
+/// The lock a command holds, shared with the Ctrl-C handler so that leaving at once still
+/// gives it back.
+type HeldLock = Arc<Mutex<Option<Held>>>;
+
+/// Gives back the command's lock, if it holds one, waiting at most `patience`.
+async fn release_lock(held: &HeldLock, patience: Duration) {
+    let Some(lock) = held.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    let id = lock.record().id.clone();
+    match tokio::time::timeout(patience, lock.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("error: cannot release the lock {id}: {e}"),
+        Err(_) => eprintln!(
+            "error: releasing the lock {id} took longer than {patience:?}; its lease goes \
+             stale by itself, then `reroll force-unlock PATH {id}` removes it"
+        ),
     }
 }
 
@@ -123,9 +161,17 @@ struct Ctx {
     sim: Arc<OnceLock<Arc<SimCloud>>>,
     sim_opened_at: OnceLock<Duration>,
     wall: std::time::Instant,
+    /// The stack lock this command holds (`lock`), released when the command ends.
+    held: HeldLock,
 }
 
 impl Ctx {
+    /// Set when the command's lock was lost while it ran.
+    fn lock_lost(&self) -> Option<Arc<stack_lock::LockLost>> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()?.lost()?.borrow().clone()
+    }
+
     /// Simulated time of the account when this command opened it.
     fn sim_started(&self) -> Duration {
         self.sim_opened_at.get().copied().unwrap_or_default()
@@ -181,14 +227,9 @@ fn save_sim(sim: &SimCloud, path: Option<&Path>) {
     }
 }
 
-/// `41m 12s`: minutes and seconds, hours when there are some.
+/// `41m 12s`: the one way durations are printed.
 fn human_elapsed(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, m, s) => format!("{h}h {m}m {s}s"),
-    }
+    plan::human_duration(d.as_secs())
 }
 
 async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -231,7 +272,11 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             vars,
             auto_approve,
         } => destroy(ctx, &path, &vars, auto_approve).await,
-        Command::ForceUnlock { path, vars } => force_unlock(ctx, &path, &vars),
+        Command::ForceUnlock {
+            path,
+            lock_id,
+            vars,
+        } => force_unlock(ctx, &path, lock_id.as_deref(), &vars).await,
     }
 }
 
@@ -491,8 +536,8 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
     out
 }
 
-fn sources_digest(parsed: &Parsed) -> String {
-    planfile::sources_digest(parsed.sources.iter().map(|f| (f.path.as_path(), &*f.text)))
+fn sources_digest(session: &Session) -> String {
+    planfile::sources_digest(&session.parsed, &session.inputs.files)
 }
 
 fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Result<()> {
@@ -511,7 +556,7 @@ fn save_plan(w: &World, plan: &Plan, path: &Path, force: bool, out: &Path) -> Re
         kind: planfile::MAGIC.into(),
         format_version: plan::FORMAT_VERSION,
         stack_path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        sources_digest: sources_digest(&w.session.parsed),
+        sources_digest: sources_digest(&w.session),
         region: plan.region.clone(),
         variables,
         sensitive_digests,
@@ -546,16 +591,18 @@ async fn apply_command(
     force: bool,
     json: bool,
 ) -> Result<u8> {
-    let (w, plan, saved, _lock) = if SavedPlan::is_plan_file(path) {
+    let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
-        let held = lock(ctx, &saved.stack_path, &inputs(vars, None), "reroll apply")?;
+        // The lock of the stack as planned: its `lock` may come from a saved variable.
+        let planned = saved_inputs(&saved, vars);
+        lock(ctx, &saved.stack_path, &planned, "reroll apply").await?;
         let (w, plan) = replan_saved(ctx, &saved, vars).await?;
-        (w, plan, true, held)
+        (w, plan, true)
     } else {
-        let held = lock(ctx, path, &inputs(vars, None), "reroll apply")?;
+        lock(ctx, path, &inputs(vars, None), "reroll apply").await?;
         let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
         let plan = make_plan(&w, force)?;
-        (w, plan, false, held)
+        (w, plan, false)
     };
     print_plan(&plan, &w.session.stack, json);
     if !plan.has_changes() {
@@ -631,7 +678,7 @@ async fn rollback_command(
     group: Option<&str>,
     auto_approve: bool,
 ) -> Result<u8> {
-    let _lock = lock(ctx, path, &inputs(vars, None), "reroll rollback")?;
+    lock(ctx, path, &inputs(vars, None), "reroll rollback").await?;
     let mut allow_missing = inputs(vars, ctx.global.region.clone());
     // The stack's variables do not matter for going back: only its names and groups do.
     allow_missing.allow_missing = true;
@@ -668,9 +715,10 @@ async fn rollback_command(
 }
 
 /// Rebuilds the world a saved plan was made in and checks that nothing moved since.
-async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(World, Plan)> {
+/// The inputs a saved plan was made with: its saved values win over everything but the
+/// sensitive ones, which must be given again.
+fn saved_inputs(saved: &SavedPlan, vars: &VarArgs) -> Inputs {
     let mut inputs = inputs(vars, Some(saved.region.clone()));
-    // Saved values win over everything but the sensitive ones, which must be given again.
     let given = std::mem::take(&mut inputs.cli);
     inputs.values = saved
         .variables
@@ -686,10 +734,15 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         .into_iter()
         .filter(|(k, _)| saved.sensitive_digests.contains_key(k))
         .collect();
-    let w = world(ctx, &saved.stack_path, inputs).await?;
-    if sources_digest(&w.session.parsed) != saved.sources_digest {
+    inputs
+}
+
+async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(World, Plan)> {
+    let w = world(ctx, &saved.stack_path, saved_inputs(saved, vars)).await?;
+    if sources_digest(&w.session) != saved.sources_digest {
         bail!(
-            "the stack files under {} changed since the plan was saved; run `reroll plan` again",
+            "the stack files under {}, or files they read, changed since the plan was saved; \
+             run `reroll plan` again",
             saved.stack_path.display()
         );
     }
@@ -706,7 +759,11 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         }
     }
     let plan = make_plan(&w, saved.force)?;
-    if plan.observed_digest != saved.plan.observed_digest || plan.changes != saved.plan.changes {
+    // Compared as saved: every change's action, diffs, schedule and instance fingerprint.
+    let as_saved = |p: &Plan| serde_json::to_value(&p.changes).ok();
+    if plan.observed_digest != saved.plan.observed_digest
+        || as_saved(&plan) != as_saved(&saved.plan)
+    {
         bail!(
             "the account changed since the plan was saved, so it cannot be applied as shown; \
              run `reroll plan` again and review the new plan"
@@ -774,50 +831,130 @@ async fn status(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn force_unlock(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
+/// `reroll force-unlock PATH [LOCK_ID]`: removes a lock whose holder is gone.
+async fn force_unlock(ctx: &Ctx, path: &Path, id: Option<&str>, vars: &VarArgs) -> Result<u8> {
     let mut inputs = inputs(vars, ctx.global.region.clone());
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
-    let key = lock_key(ctx, &stack);
-    if reroll::lock::force_unlock(path, &key)? {
-        eprintln!("Removed the lock {key}.");
-    } else {
-        eprintln!("There was no lock {key}.");
+    let cloud = connect(ctx, &stack).await?;
+    let Some(key) = lock_key(ctx, &stack, &*cloud).await? else {
+        eprintln!("A simulated account without --sim-state has no lock; nothing to remove.");
+        return Ok(EXIT_OK);
+    };
+    let unlocked = match lock_url(ctx, &stack)? {
+        Some(url) => {
+            let clock = stack_lock::Clock::new();
+            stack_lock::s3::force_unlock(&*cloud, url, &key, id, path, &clock).await?
+        }
+        None => stack_lock::local::force_unlock(path, &key, id)?,
+    };
+    match unlocked {
+        Unlocked::Nothing { place } => {
+            eprintln!("There is no lock of {key} in {place}; nothing to remove.");
+        }
+        Unlocked::Removed {
+            place,
+            record,
+            live,
+        } => {
+            let holder = record
+                .map(|r| format!(", held by {r}, lock id {}", r.id))
+                .unwrap_or_default();
+            eprintln!("Removed the lock of {key} from {place}{holder}.");
+            if live {
+                eprintln!(
+                    "Its lease was still being renewed: if that command still runs, it notices \
+                     at its next renewal and stops."
+                );
+            }
+        }
     }
     Ok(EXIT_OK)
 }
 
-/// The lock's name: the stack, its region and (for an emulator) its endpoint.
-fn lock_key(ctx: &Ctx, stack: &Stack) -> String {
-    let region = ctx
-        .global
-        .region
-        .clone()
-        .or_else(|| stack.region.clone())
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "default-region".into());
-    let mut key = format!("\"{}\" in {region}", stack.name);
-    match (ctx.global.cloud, &ctx.global.endpoint_url) {
-        (CloudKind::Sim, _) => {
-            key.push_str(" simulated");
-            if let Some(state) = &ctx.global.sim_state {
-                key.push_str(&format!(" in {}", state.display()));
-            }
-        }
-        (CloudKind::Aws, Some(endpoint)) => key.push_str(&format!(" at {endpoint}")),
-        (CloudKind::Aws, None) => {}
+/// Where the stack's lock lives: `--lock`, else the stack's `lock`; `None`: a local file. A
+/// simulated account is always locked locally, on the file it is kept in.
+fn lock_url<'a>(ctx: &'a Ctx, stack: &'a Stack) -> Result<Option<&'a LockUrl>> {
+    if ctx.global.cloud == CloudKind::Sim {
+        return Ok(None);
     }
-    key
+    if let Some(url) = &ctx.global.lock {
+        return Ok(Some(url));
+    }
+    match &stack.lock {
+        LockSetting::Local => Ok(None),
+        LockSetting::Shared(url) => Ok(Some(url)),
+        LockSetting::Unknown => bail!(
+            "the stack's `lock` depends on a value that is not known here (a variable with no \
+             value?); give it (-var, -var-file or REROLL_VAR_…) or pass --lock, so that the \
+             right lock is taken"
+        ),
+    }
 }
 
-/// Takes the stack's apply lock for the rest of the command, before anything is observed.
-fn lock(ctx: &Ctx, path: &Path, inputs: &Inputs, command: &str) -> Result<reroll::lock::StackLock> {
+/// What the lock excludes: the stack in the region and account the cloud says it is in, not
+/// the endpoint's spelling (for a local lock behind an endpoint override, also where that
+/// endpoint is: every emulator is account 123456789012). A simulated account: its
+/// `--sim-state` file; `None` for one held in memory only, which no other command can reach.
+async fn lock_key(ctx: &Ctx, stack: &Stack, cloud: &dyn Cloud) -> Result<Option<LockKey>> {
+    if ctx.global.cloud == CloudKind::Sim && ctx.global.sim_state.is_none() {
+        return Ok(None);
+    }
+    let account = cloud
+        .account_id()
+        .await
+        .context("cannot tell which AWS account the credentials act in, to lock the stack there")?;
+    let key = LockKey::new(&stack.name, cloud.region(), &account);
+    Ok(Some(
+        match (
+            ctx.global.cloud,
+            &ctx.global.sim_state,
+            &ctx.global.endpoint_url,
+        ) {
+            (CloudKind::Sim, Some(state), _) => key.simulated(state),
+            // The shared lock lives behind the endpoint already.
+            (CloudKind::Aws, _, Some(endpoint)) if lock_url(ctx, stack)?.is_none() => {
+                key.at_endpoint(stack_lock::endpoint_identity(endpoint).await)
+            }
+            _ => key,
+        },
+    ))
+}
+
+/// Takes the stack's apply lock for the rest of the command, before anything is observed. It
+/// is released when the command ends, whatever the outcome. A shared lock lost while held is
+/// reported at once, and the command is asked to stop.
+async fn lock(ctx: &Ctx, path: &Path, inputs: &Inputs, command: &str) -> Result<()> {
     let mut inputs = inputs.clone();
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
-    let key = lock_key(ctx, &stack);
-    Ok(reroll::lock::acquire(path, &key, command)?)
+    let cloud = connect(ctx, &stack).await?;
+    let Some(key) = lock_key(ctx, &stack, &*cloud).await? else {
+        return Ok(());
+    };
+    let held = match lock_url(ctx, &stack)? {
+        Some(url) => {
+            let options = stack_lock::s3::Options {
+                clock: stack_lock::Clock::new(),
+                stop: ctx.stop.clone(),
+            };
+            let held = stack_lock::s3::acquire(cloud, url, &key, command, path, options).await?;
+            Held::S3(Box::new(held))
+        }
+        None => Held::Local(stack_lock::local::acquire(path, &key, command)?),
+    };
+    if let Some(mut lost) = held.lost() {
+        tokio::spawn(async move {
+            while lost.changed().await.is_ok() {
+                if let Some(lost) = lost.borrow_and_update().clone() {
+                    eprintln!("\nerror: {lost}");
+                    break;
+                }
+            }
+        });
+    }
+    *ctx.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
+    Ok(())
 }
 
 async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> Result<u8> {
@@ -825,7 +962,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
     inputs.allow_missing = true;
     let (_, stack) = load_offline(path, &inputs)?;
     let cloud = connect(ctx, &stack).await?;
-    let _lock = lock(ctx, path, &inputs, "reroll destroy")?;
+    lock(ctx, path, &inputs, "reroll destroy").await?;
     let observed = observe::observe(&*cloud, &stack.name).await?;
     let empty = Stack {
         name: stack.name.clone(),

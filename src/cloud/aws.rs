@@ -35,6 +35,8 @@ use aws_sdk_cloudwatch as cw;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_elasticloadbalancingv2 as elb;
+use aws_sdk_s3 as s3;
+use aws_sdk_sts as sts;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
@@ -56,9 +58,12 @@ use super::stats::Stats;
 use super::{
     glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
     HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo,
-    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef, RunSpec,
+    SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
+    TargetHealth, VpcInfo,
 };
+
+mod objects;
 
 // ---------------------------------------------------------------------------------------------
 // Published limits and page sizes
@@ -149,6 +154,8 @@ pub struct AwsCloud {
     asg: asg::Client,
     elb: elb::Client,
     cw: cw::Client,
+    s3: s3::Client,
+    sts: sts::Client,
 }
 
 impl AwsCloud {
@@ -224,6 +231,12 @@ impl AwsCloud {
                 .interceptor(CallCounter::new("CloudWatch", &stats))
                 .build(),
         );
+        let s3 = objects::client(&sdk, &stats, None);
+        let sts = sts::Client::from_conf(
+            sts::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("STS", &stats))
+                .build(),
+        );
         AwsCloud {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint_url: sdk.endpoint_url().map(str::to_owned),
@@ -233,6 +246,8 @@ impl AwsCloud {
             asg,
             elb,
             cw,
+            s3,
+            sts,
         }
     }
 
@@ -421,11 +436,16 @@ const UNAUTHORIZED_CODES: &[&str] = &[
     "OptInRequired",
 ];
 
+/// S3's codes for a conditional request whose condition failed (409: another conditional
+/// write to the same key was in flight).
+const PRECONDITION_CODES: &[&str] = &["PreconditionFailed", "ConditionalRequestConflict"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ErrorClass {
     NotFound,
     Throttled,
     Unauthorized,
+    Precondition,
     Other,
 }
 
@@ -435,6 +455,8 @@ fn classify(code: &str, message: &str) -> ErrorClass {
     let not_found = code.ends_with("NotFound")
         || code.ends_with("NotFoundException")
         || code.ends_with(".Malformed")
+        || code == "NoSuchKey"
+        || code == "NoSuchBucket"
         || (code == "ValidationError" && message.to_ascii_lowercase().contains("not found"));
     if not_found {
         ErrorClass::NotFound
@@ -442,6 +464,8 @@ fn classify(code: &str, message: &str) -> ErrorClass {
         ErrorClass::Throttled
     } else if UNAUTHORIZED_CODES.contains(&code) {
         ErrorClass::Unauthorized
+    } else if PRECONDITION_CODES.contains(&code) {
+        ErrorClass::Precondition
     } else {
         ErrorClass::Other
     }
@@ -493,6 +517,11 @@ where
         ErrorClass::Unauthorized => CloudError::Unauthorized {
             operation,
             message: format!("{}: {message}", code.unwrap_or_default()),
+        },
+        ErrorClass::Precondition => CloudError::PreconditionFailed {
+            operation,
+            what: what.to_string(),
+            code,
         },
         ErrorClass::Other => CloudError::Service {
             operation,
@@ -1525,6 +1554,49 @@ impl Cloud for AwsCloud {
             }
         }
         Ok(out)
+    }
+
+    // --- the account and its objects ---------------------------------------------------------
+
+    async fn account_id(&self) -> CloudResult<String> {
+        let identity = self
+            .call(
+                "STS.GetCallerIdentity",
+                "caller identity",
+                self.sts.get_caller_identity().send(),
+            )
+            .await?;
+        identity
+            .account()
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| CloudError::Service {
+                operation: "STS.GetCallerIdentity",
+                code: None,
+                message: "the answer names no account".into(),
+            })
+    }
+
+    async fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>> {
+        self.object_get(at).await
+    }
+
+    async fn put_object_if_absent(&self, at: &ObjectRef, body: &[u8]) -> CloudResult<String> {
+        self.object_put(at, body, objects::Condition::Absent).await
+    }
+
+    async fn put_object_if_match(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+        etag: &str,
+    ) -> CloudResult<String> {
+        self.object_put(at, body, objects::Condition::Matches(etag))
+            .await
+    }
+
+    async fn delete_object_if_match(&self, at: &ObjectRef, etag: &str) -> CloudResult<()> {
+        self.object_delete(at, etag).await
     }
 }
 

@@ -126,5 +126,10 @@ fault_cloud! {
         fn run_instances(&self, spec: &RunSpec) -> CloudResult<Vec<String>>;
         fn tag_instances(&self, instance_ids: &[String], tags: &Tags) -> CloudResult<()>;
         fn delete_launch_template_versions(&self, template_id: &str, versions: &[i64]) -> CloudResult<()>;
+        fn account_id(&self) -> CloudResult<String>;
+        fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>>;
+        fn put_object_if_absent(&self, at: &ObjectRef, body: &[u8]) -> CloudResult<String>;
+        fn put_object_if_match(&self, at: &ObjectRef, body: &[u8], etag: &str) -> CloudResult<String>;
+        fn delete_object_if_match(&self, at: &ObjectRef, etag: &str) -> CloudResult<()>;
     }
 }

@@ -98,6 +98,14 @@ pub enum CloudError {
         operation: &'static str,
         message: String,
     },
+    /// A conditional request's condition did not hold: the object exists (`If-None-Match: *`)
+    /// or has another ETag (`If-Match`).
+    #[error("{operation}: {what} changed (its condition failed){}", code_suffix(.code))]
+    PreconditionFailed {
+        operation: &'static str,
+        what: String,
+        code: Option<String>,
+    },
     /// Any other service error, with its code.
     #[error("{operation} failed{}: {message}", code_suffix(.code))]
     Service {
@@ -115,6 +123,11 @@ impl CloudError {
     /// True when the error means the resource is already gone.
     pub fn is_not_found(&self) -> bool {
         matches!(self, CloudError::NotFound { .. })
+    }
+
+    /// True when a conditional request found the object not as the condition required.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, CloudError::PreconditionFailed { .. })
     }
 }
 
@@ -546,6 +559,49 @@ pub trait Cloud: Send + Sync {
     /// The state (`OK`, `ALARM`, `INSUFFICIENT_DATA`) of each named CloudWatch alarm, metric
     /// or composite, in batches of 100 names. Names that do not exist are absent from the map.
     async fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>>;
+
+    // --- the account and its objects (the shared lock) ---------------------------------------
+
+    /// The id of the account the credentials act in (STS GetCallerIdentity).
+    async fn account_id(&self) -> CloudResult<String>;
+    /// An object's content and ETag; `None` when there is no such object (a missing bucket is
+    /// an error).
+    async fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>>;
+    /// Creates an object only if there is none (`If-None-Match: *`); returns its ETag.
+    /// [`CloudError::PreconditionFailed`] when one exists.
+    async fn put_object_if_absent(&self, at: &ObjectRef, body: &[u8]) -> CloudResult<String>;
+    /// Replaces an object only if its ETag is `etag` (`If-Match`); returns the new ETag.
+    /// [`CloudError::PreconditionFailed`] when it has another, `NotFound` when it is gone.
+    async fn put_object_if_match(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+        etag: &str,
+    ) -> CloudResult<String>;
+    /// Deletes an object only if its ETag is `etag` (`If-Match`).
+    /// [`CloudError::PreconditionFailed`] when it has another, `NotFound` when it is gone.
+    async fn delete_object_if_match(&self, at: &ObjectRef, etag: &str) -> CloudResult<()>;
+}
+
+/// An S3 object: bucket, key, and the bucket's region when it is not the client's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub region: Option<String>,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// An object's content and the ETag that conditional requests name it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub body: Vec<u8>,
+    pub etag: String,
 }
 
 /// A RunInstances request: `count` instances of one launch template version in one subnet.

@@ -68,8 +68,9 @@ use world::{Ms, World};
 use super::stats::Stats;
 use super::{
     Cloud, CloudResult, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec,
-    SecurityGroupInfo, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef,
+    RunSpec, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
+    TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
@@ -999,6 +1000,42 @@ impl Cloud for SimCloud {
             out.extend(found);
         }
         Ok(out)
+    }
+
+    // --- the account and its objects ---------------------------------------------------------
+
+    async fn account_id(&self) -> CloudResult<String> {
+        self.call("STS.GetCallerIdentity", |w, _, _| {
+            Ok(w.config.account_id.clone())
+        })
+        .await
+    }
+
+    async fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>> {
+        self.call("S3.GetObject", |w, _, _| Ok(w.get_object(at)))
+            .await
+    }
+
+    async fn put_object_if_absent(&self, at: &ObjectRef, body: &[u8]) -> CloudResult<String> {
+        self.call("S3.PutObject", |w, op, _| w.put_object(op, at, body, None))
+            .await
+    }
+
+    async fn put_object_if_match(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+        etag: &str,
+    ) -> CloudResult<String> {
+        self.call("S3.PutObject", |w, op, _| {
+            w.put_object(op, at, body, Some(etag))
+        })
+        .await
+    }
+
+    async fn delete_object_if_match(&self, at: &ObjectRef, etag: &str) -> CloudResult<()> {
+        self.call("S3.DeleteObject", |w, op, _| w.delete_object(op, at, etag))
+            .await
     }
 }
 

@@ -181,6 +181,30 @@ impl<'a> Conv<'a> {
     }
 
     /// `"30s"`, `"10m"`, `"1h30m"` or a number of seconds.
+    /// A lock URL (`s3://bucket/prefix`); `null` is the local lock.
+    pub fn lock(&mut self, v: &Value) -> Option<crate::lock::LockSetting> {
+        use crate::lock::LockSetting;
+        if v.is_null() {
+            return Some(LockSetting::Local);
+        }
+        let s = self.string(v)?;
+        if is_unknown(&s) {
+            return Some(LockSetting::Unknown);
+        }
+        match crate::lock::LockUrl::parse(&s) {
+            Ok(url) => Some(LockSetting::Shared(url)),
+            Err(e) => {
+                self.problems.push(
+                    Problem::new(format!("`{}` is not a usable lock: {e}", self.attr.name))
+                        .at(self.attr.value_loc.clone())
+                        .label("expected s3://BUCKET/PREFIX")
+                        .help(e.help()),
+                );
+                None
+            }
+        }
+    }
+
     pub fn duration(&mut self, v: &Value) -> Option<Duration> {
         match v {
             v if is_unknown_value(v) => Some(Duration::ZERO),

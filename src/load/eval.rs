@@ -22,6 +22,10 @@ use crate::stack::{
 
 /// Evaluates a parsed stack. All problems are returned together.
 pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack, Diagnostics> {
+    super::snapshot::with_snapshot(&parsed.files, || evaluate_here(parsed, inputs, known))
+}
+
+fn evaluate_here(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack, Diagnostics> {
     // Var files join the sources, so that a problem in one is shown at its line.
     let with_var_files;
     let parsed = if inputs.files.is_empty() {
@@ -29,8 +33,10 @@ pub fn evaluate(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stack
     } else {
         let mut p = parsed.clone();
         for file in &inputs.files {
-            if let Ok(text) = limits::read_to_string(file) {
-                p.sources.add(file, text);
+            if let super::snapshot::Entry::File(bytes) = super::snapshot::read(file) {
+                if let Ok(text) = String::from_utf8(bytes.to_vec()) {
+                    p.sources.add(file, text);
+                }
             }
         }
         with_var_files = p;
@@ -522,6 +528,13 @@ impl<'a> Evaluator<'a> {
         if let Some(attr) = block.attr("tags") {
             if let Some(v) = self.eval(scope, attr) {
                 self.stack.tags = self.conv(attr).string_map(&v).unwrap_or_default();
+            }
+        }
+        if let Some(attr) = block.attr("lock") {
+            if let Some(v) = self.eval(scope, attr) {
+                if let Some(lock) = self.conv(attr).lock(&v) {
+                    self.stack.lock = lock;
+                }
             }
         }
         for hook in block.blocks.iter().filter(|b| b.ident == "hook") {

@@ -13,6 +13,7 @@ mod graph;
 pub mod limits;
 pub mod parse;
 mod schema;
+pub mod snapshot;
 pub mod vars;
 
 #[cfg(test)]

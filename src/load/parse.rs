@@ -95,6 +95,9 @@ pub struct Parsed {
     /// Files that could not be parsed at all: their blocks are missing, so problems about
     /// something missing (no `stack` block) would only be noise.
     pub unparsable_files: usize,
+    /// Everything else the stack read while being evaluated (`file()` targets, var files),
+    /// as first read: later evaluations of this stack see the same bytes.
+    pub files: super::snapshot::FileSnapshot,
 }
 
 impl Parsed {
@@ -133,6 +136,7 @@ pub fn parse_stack(path: &Path) -> Result<Parsed, Diagnostics> {
         root,
         problems: p.problems,
         unparsable_files: p.unparsable_files,
+        files: Default::default(),
     })
 }
 

@@ -34,7 +34,7 @@ pub static HOOK: BlockSchema = BlockSchema {
 
 pub static STACK: BlockSchema = BlockSchema {
     labels: NAME,
-    attrs: &[("region", false), ("tags", false)],
+    attrs: &[("region", false), ("tags", false), ("lock", false)],
     blocks: &[("hook", &HOOK, Many)],
     any_attrs: false,
 };

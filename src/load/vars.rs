@@ -203,6 +203,14 @@ pub fn root_values(
     inputs: &Inputs,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, VarValue> {
+    super::snapshot::with_snapshot(&parsed.files, || root_values_here(parsed, inputs, problems))
+}
+
+fn root_values_here(
+    parsed: &Parsed,
+    inputs: &Inputs,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, VarValue> {
     let declared: BTreeMap<&str, &RawBlock> = parsed
         .root
         .blocks_of("variable")
@@ -313,16 +321,28 @@ fn read_var_file(
 ) -> Vec<(String, Value)> {
     let text: std::sync::Arc<str> = match id {
         Some(id) => sources.get(id).text.clone(),
-        None => match limits::read_to_string(path) {
-            Ok(t) => t.into(),
-            Err(e) => {
-                problems.push(
-                    Problem::new(format!("cannot read -var-file {}: {e}", path.display()))
-                        .help("give the path of an .hcl file of `name = value` lines"),
-                );
-                return Vec::new();
+        None => {
+            use super::snapshot::Entry;
+            let why = match super::snapshot::read(path) {
+                Entry::File(bytes) => match String::from_utf8(bytes.to_vec()) {
+                    Ok(t) => Ok(t.into()),
+                    Err(_) => Err("it is not UTF-8 text".to_string()),
+                },
+                Entry::Missing => Err("no such file".to_string()),
+                Entry::Directory => Err("it is a directory".to_string()),
+                Entry::Error(e) => Err(e),
+            };
+            match why {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(
+                        Problem::new(format!("cannot read -var-file {}: {e}", path.display()))
+                            .help("give the path of an .hcl file of `name = value` lines"),
+                    );
+                    return Vec::new();
+                }
             }
-        },
+        }
     };
     let at =
         |span: Option<std::ops::Range<usize>>| id.zip(span).map(|(file, span)| Loc { file, span });

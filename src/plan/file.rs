@@ -110,13 +110,50 @@ impl SavedPlan {
     }
 }
 
-/// A digest of the stack's source files (contents and names).
-pub fn sources_digest<'a>(files: impl IntoIterator<Item = (&'a Path, &'a str)>) -> String {
+/// A digest of everything the stack's evaluation read: its own files (modules included) and
+/// the files its functions read, with their contents. `-var-file`s are left out: their values
+/// are saved with the plan. Each file is named relative to the stack's directory, so the
+/// digest does not depend on how the stack's path was spelled (`.`, relative, absolute).
+pub fn sources_digest(parsed: &crate::load::Parsed, var_files: &[PathBuf]) -> String {
+    use crate::load::snapshot::Entry;
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let root = canonical(&parsed.root.dir);
+    let name = |p: &Path| {
+        let p = canonical(p);
+        p.strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let skip: Vec<PathBuf> = var_files.iter().map(|p| canonical(p)).collect();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for f in parsed.sources.iter() {
+        files.insert(
+            format!("source {}", name(&f.path)),
+            f.text.as_bytes().to_vec(),
+        );
+    }
+    for (path, entry) in parsed.files.files() {
+        if skip.contains(&canonical(&path)) {
+            continue;
+        }
+        let content = match entry {
+            Entry::File(bytes) => bytes.to_vec(),
+            Entry::Directory => b"(directory)".to_vec(),
+            Entry::Missing => b"(missing)".to_vec(),
+            Entry::Error(e) => format!("(unreadable: {e})").into_bytes(),
+        };
+        files.insert(format!("read {}", name(&path)), content);
+    }
     let mut h = Sha256::new();
-    for (path, text) in files {
-        h.update(path.to_string_lossy().as_bytes());
-        h.update([0]);
-        h.update(text.as_bytes());
+    for (name, content) in &files {
+        h.update(format!("{name}:{}\n", content.len()).as_bytes());
+        h.update(content);
         h.update([0]);
     }
     hex::encode(h.finalize())

@@ -47,6 +47,19 @@ impl Action {
         }
     }
 
+    /// The action's name, as in the plan's JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::NoOp => "no_op",
+            Action::Create => "create",
+            Action::Replace => "replace",
+            Action::Resize => "resize",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Resume => "resume",
+        }
+    }
+
     pub fn verb(self) -> &'static str {
         match self {
             Action::NoOp => "unchanged",
@@ -109,6 +122,11 @@ pub struct RolloutPlan {
     pub keep_blue_seconds: u64,
     /// Estimated duration, from boot, health-check and deregistration settings (and bakes).
     pub estimate_seconds: u64,
+    /// A generation left part-way by an interrupted rollout whose definition the stack no
+    /// longer asks for: apply drains and removes it first (its instances are replaced by the
+    /// serving generation's, or by the new one's when none serves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_generation: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +139,63 @@ pub struct Change {
     pub diffs: Vec<AttrDiff>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutPlan>,
+    /// Create and Replace: the fingerprint of the instance definition the new generation is
+    /// launched from (absent while the definition depends on values known only after apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Create and Replace: the whole resolved definition, which apply launches as it is. Kept
+    /// in memory only (it holds user data in full); a saved plan keeps the fingerprint, and
+    /// applying it re-derives the definition and refuses unless the fingerprints are equal.
+    #[serde(skip)]
+    pub launch: Option<LaunchDefinition>,
+}
+
+impl RolloutPlan {
+    /// An interrupted rollout abandoned for the generation that served before it: nothing new
+    /// is launched.
+    pub fn is_revert(&self) -> bool {
+        self.abandon_generation.is_some() && self.abandon_generation == self.from_generation
+    }
+}
+
+impl Change {
+    /// Whether applying this change launches a new generation from a definition.
+    pub fn launches(&self) -> bool {
+        matches!(self.action, Action::Create | Action::Replace)
+            && self.kind == Kind::ServerGroup
+            && !self.rollout.as_ref().is_some_and(RolloutPlan::is_revert)
+    }
+}
+
+/// Everything that defines the instances of a new generation, resolved when the plan was
+/// made: what apply launches, exactly as the plan showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchDefinition {
+    pub spec: LaunchSpec,
+    pub subnets: Vec<String>,
+    pub fingerprint: String,
+}
+
+impl LaunchDefinition {
+    /// The definition of `g`'s instances; `None` while any of it is unknown.
+    pub fn of(stack: &Stack, g: &ServerGroup) -> Option<LaunchDefinition> {
+        let spec = launch_spec(stack, g);
+        let fingerprint = fingerprint(&spec, &g.subnets)?;
+        Some(LaunchDefinition {
+            spec,
+            subnets: g.subnets.clone(),
+            fingerprint,
+        })
+    }
+
+    /// Whether a generation tagged with `observed` (a fingerprint in this or an earlier
+    /// format) was launched from this definition.
+    pub fn matches(&self, observed: Option<&str>) -> bool {
+        observed.is_some_and(|o| {
+            o == self.fingerprint
+                || Some(o) == legacy_fingerprint(&self.spec, &self.subnets).as_deref()
+        })
+    }
 }
 
 /// The whole plan.
@@ -172,9 +247,86 @@ pub fn launch_spec(stack: &Stack, g: &ServerGroup) -> LaunchSpec {
     }
 }
 
+/// The version of the fingerprint's canonical form, the prefix of every fingerprint.
+pub const FINGERPRINT_FORMAT: &str = "f1";
+
 /// The fingerprint of everything that defines an instance; `None` while any of it is unknown.
+///
+/// It hashes a canonical form, never a serialized struct: one `name=value` entry per field in
+/// name order, security groups and subnets as sorted sets, tags by key, user data as its
+/// digest, and fields at their defaults (absent, empty) left out. So a field added in a later
+/// release changes no existing fingerprint until a stack sets it, and reordering subnets or
+/// security groups is no change. The result is `f1:` and 16 hex digits.
 pub fn fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
-    let json = serde_json::to_string(&(spec, subnets)).expect("launch spec serializes");
+    let set = |v: &[String]| {
+        let s: BTreeSet<&str> = v.iter().map(String::as_str).collect();
+        s.into_iter().collect::<Vec<_>>().join(",")
+    };
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut put = |name: &str, value: String| {
+        if !value.is_empty() {
+            fields.insert(name.to_string(), value);
+        }
+    };
+    put("image_id", spec.image_id.clone());
+    put("instance_type", spec.instance_type.clone());
+    put(
+        "user_data.sha256",
+        spec.user_data
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| hex::encode(Sha256::digest(u.as_bytes())))
+            .unwrap_or_default(),
+    );
+    put("security_groups", set(&spec.security_group_ids));
+    put("subnets", set(subnets));
+    put(
+        "instance_profile",
+        spec.instance_profile.clone().unwrap_or_default(),
+    );
+    put("key_name", spec.key_name.clone().unwrap_or_default());
+    for (k, v) in &spec.instance_tags {
+        put(&format!("tag.{k}"), v.clone());
+    }
+    let mut h = Sha256::new();
+    h.update(format!("reroll launch definition {FINGERPRINT_FORMAT}\n"));
+    for (name, value) in &fields {
+        if is_unknown(value) {
+            return None;
+        }
+        // Length-prefixed, so that no value can pose as another field.
+        h.update(format!("{name}:{}={value}\n", value.len()));
+    }
+    Some(format!(
+        "{FINGERPRINT_FORMAT}:{}",
+        hex::encode(&h.finalize()[..8])
+    ))
+}
+
+/// The fingerprint of releases before [`FINGERPRINT_FORMAT`] (the JSON of the launch spec and
+/// the subnets in file order): generations tagged with it still count as the same definition.
+pub fn legacy_fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
+    /// The launch spec as it was serialized then, field for field.
+    #[derive(Serialize)]
+    struct Legacy<'a> {
+        image_id: &'a str,
+        instance_type: &'a str,
+        user_data: &'a Option<String>,
+        security_group_ids: &'a [String],
+        instance_profile: &'a Option<String>,
+        key_name: &'a Option<String>,
+        instance_tags: &'a Tags,
+    }
+    let legacy = Legacy {
+        image_id: &spec.image_id,
+        instance_type: &spec.instance_type,
+        user_data: &spec.user_data,
+        security_group_ids: &spec.security_group_ids,
+        instance_profile: &spec.instance_profile,
+        key_name: &spec.key_name,
+        instance_tags: &spec.instance_tags,
+    };
+    let json = serde_json::to_string(&(legacy, subnets)).ok()?;
     if is_unknown(&json) {
         return None;
     }
@@ -328,6 +480,7 @@ pub fn rollout_plan(
         },
         traffic_steps,
         estimate_seconds,
+        abandon_generation: None,
     }
 }
 
@@ -485,6 +638,8 @@ fn deletion(address: &str, kind: Kind, reason: &str) -> Change {
         reason: reason.to_string(),
         diffs: Vec::new(),
         rollout: None,
+        fingerprint: None,
+        launch: None,
     }
 }
 
@@ -535,6 +690,8 @@ fn plan_target_group(tg: &TargetGroup, observed: &Observed) -> Result<Change, Pl
             reason: format!("{} port {} in {}", tg.protocol, tg.port, tg.vpc_id),
             diffs: Vec::new(),
             rollout: None,
+            fingerprint: None,
+            launch: None,
         });
     };
     let h = &have.info.spec;
@@ -647,6 +804,8 @@ fn settings_change(address: &str, kind: Kind, diffs: Vec<AttrDiff>) -> Change {
         reason: reason.into(),
         diffs,
         rollout: None,
+        fingerprint: None,
+        launch: None,
     }
 }
 
@@ -727,6 +886,8 @@ fn plan_load_balancer(
             ),
             diffs: Vec::new(),
             rollout: None,
+            fingerprint: None,
+            launch: None,
         });
     };
     let h = &have.info.spec;
@@ -877,17 +1038,25 @@ fn plan_server_group(
 ) -> Result<Change, PlanError> {
     let observed = observed_all.groups.get(&g.key);
     let spec = launch_spec(stack, g);
-    let fp = fingerprint(&spec, &g.subnets);
-    let base = |action, reason: String, diffs, rollout| Change {
-        address: g.address.clone(),
-        kind: Kind::ServerGroup,
-        action,
-        reason,
-        diffs,
-        rollout,
+    let def = LaunchDefinition::of(stack, g);
+    let fp = def.as_ref().map(|d| d.fingerprint.clone());
+    // Whether a generation tagged with this fingerprint runs what the stack asks for.
+    let same = |observed: Option<&str>| def.as_ref().is_some_and(|d| d.matches(observed));
+    let base = |action, reason: String, diffs, rollout| {
+        let launches = matches!(action, Action::Create | Action::Replace);
+        Change {
+            address: g.address.clone(),
+            kind: Kind::ServerGroup,
+            action,
+            reason,
+            diffs,
+            rollout,
+            fingerprint: fp.clone().filter(|_| launches),
+            launch: def.clone().filter(|_| launches),
+        }
     };
     let first = observed.map_or(1, ObservedGroup::next_number);
-    let Some(og) = observed.filter(|o| !o.generations.is_empty()) else {
+    let Some((og, newest)) = observed.and_then(|o| Some((o, o.newest()?))) else {
         let mut diffs = Vec::new();
         diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
         diffs.extend(diff(
@@ -916,26 +1085,83 @@ fn plan_server_group(
         ));
     };
 
-    let newest = og.newest().expect("non-empty");
     let next = og.next_number();
-    // A rollout left part-way: the newest generation is still rolling in.
+    // A rollout left part-way: the newest generation is still rolling in. It is continued only
+    // while the stack still asks for its definition; otherwise it is abandoned, never resumed.
     if newest.state == GenerationState::Rolling {
-        let from = og.active().map(|a| a.number);
-        return Ok(base(
-            Action::Resume,
-            format!(
-                "a rollout to generation v{:03} stopped part-way; apply continues it",
-                newest.number
+        let active = og.active();
+        let from = active.map(|a| a.number);
+        if def.is_none() || same(newest.fingerprint.as_deref()) {
+            return Ok(base(
+                Action::Resume,
+                format!(
+                    "a rollout to generation v{:03} stopped part-way; apply continues it",
+                    newest.number
+                ),
+                Vec::new(),
+                Some(rollout_plan(
+                    stack,
+                    g,
+                    g.capacity.desired,
+                    from,
+                    newest.number,
+                )),
+            ));
+        }
+        let abandoned = newest.number;
+        let (reason, mut rollout) = match active {
+            // Back to what serves: the interrupted generation is rolled back.
+            Some(a) if same(a.fingerprint.as_deref()) => (
+                format!(
+                    "the rollout to v{abandoned:03} stopped part-way and the stack asks for \
+                     v{:03}'s definition again: v{abandoned:03} is drained and removed, and \
+                     v{:03} serves at full capacity again",
+                    a.number, a.number
+                ),
+                {
+                    // One step: the old generation back at its size, then the new one drains.
+                    let waves = vec![Wave {
+                        launch: g.capacity.desired,
+                        drain: newest.group.desired,
+                        bake_seconds: 0,
+                    }];
+                    RolloutPlan {
+                        estimate_seconds: estimate(&waves, g, stack),
+                        waves,
+                        ..rollout_plan(stack, g, g.capacity.desired, Some(abandoned), a.number)
+                    }
+                },
             ),
-            Vec::new(),
-            Some(rollout_plan(
-                stack,
-                g,
-                g.capacity.desired,
-                from,
-                newest.number,
-            )),
-        ));
+            Some(a) => (
+                format!(
+                    "the rollout to v{abandoned:03} stopped part-way and the stack no longer asks \
+                     for its definition: v{abandoned:03} is rolled back to v{:03} first, then \
+                     v{:03} → v{next:03}",
+                    a.number, a.number
+                ),
+                rollout_plan(stack, g, g.capacity.desired, Some(a.number), next),
+            ),
+            None => (
+                format!(
+                    "the first generation v{abandoned:03} was being created from a definition \
+                     the stack no longer asks for: v{next:03} is created, and v{abandoned:03} is \
+                     removed once v{next:03} is healthy"
+                ),
+                rollout_plan(stack, g, g.capacity.desired, None, next),
+            ),
+        };
+        rollout.abandon_generation = Some(abandoned);
+        let action = match active {
+            Some(_) => Action::Replace,
+            None => Action::Create,
+        };
+        let mut change = base(action, reason, Vec::new(), Some(rollout));
+        if active.is_some_and(|a| same(a.fingerprint.as_deref())) {
+            // Nothing new is launched: the serving generation's definition stays.
+            change.fingerprint = None;
+            change.launch = None;
+        }
+        return Ok(change);
     }
     let Some(active) = og.active() else {
         return Ok(base(
@@ -951,11 +1177,11 @@ fn plan_server_group(
     let failed: Option<(String, String)> = active
         .failed
         .clone()
-        .filter(|(f, _)| fp.as_deref() == Some(f.as_str()))
+        .filter(|(f, _)| same(Some(f)))
         .or_else(|| {
             og.generations
                 .iter()
-                .find(|x| x.state == GenerationState::Failed && fp.is_some() && x.fingerprint == fp)
+                .find(|x| x.state == GenerationState::Failed && same(x.fingerprint.as_deref()))
                 .map(|x| {
                     let fp = x.fingerprint.clone().unwrap_or_default();
                     (fp, format!("generation v{:03}", x.number))
@@ -964,7 +1190,11 @@ fn plan_server_group(
     let before = og.active_launch.as_ref();
     let mut diffs: Vec<AttrDiff> = Vec::new();
     if let Some(b) = before {
-        let sg = |v: &[String]| v.join(", ");
+        // Sets: an order that differs is no difference.
+        let sg = |v: &[String]| {
+            let set: BTreeSet<&str> = v.iter().map(String::as_str).collect();
+            set.into_iter().collect::<Vec<_>>().join(", ")
+        };
         diffs.extend(
             [
                 diff(
@@ -1010,7 +1240,7 @@ fn plan_server_group(
         );
     }
     let subnets_before = active.group.subnet_ids.join(", ");
-    if active.fingerprint != fp && fp.is_some() {
+    if fp.is_some() && !same(active.fingerprint.as_deref()) {
         let mut sorted_have = active.group.subnet_ids.clone();
         sorted_have.sort();
         let mut sorted_want = g.subnets.clone();
@@ -1061,7 +1291,7 @@ fn plan_server_group(
     .filter(|d| g.mode == crate::stack::GroupMode::Asg || d.name == "capacity.desired")
     .collect();
 
-    let replace = fp.is_none() || active.fingerprint != fp;
+    let replace = !same(active.fingerprint.as_deref());
     if replace {
         if let Some((fp, at)) = failed {
             if !force {
@@ -1198,9 +1428,8 @@ fn quota_warnings(stack: &Stack) -> Vec<String> {
 #[cfg(test)]
 mod tests;
 
-/// Durations in plan text: `4m30s`.
+/// Durations as reroll prints them everywhere (plans, summaries, simulated time): `4m 30s`,
+/// `1h 2m 5s`, whole seconds.
 pub fn human_duration(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs))
-        .to_string()
-        .replace(' ', "")
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
 }

@@ -154,6 +154,20 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
                 human_duration(r.estimate_seconds)
             ),
         };
+        let line = match r.abandon_generation {
+            Some(n) if r.is_revert() => format!(
+                "roll back: v{:03} is restored to {} instances and must be healthy, then \
+                 v{n:03} drains and is removed, about {}",
+                r.to_generation,
+                r.desired,
+                human_duration(r.estimate_seconds)
+            ),
+            Some(n) if r.from_generation.is_none() => {
+                format!("{line}, then v{n:03} drains and is removed")
+            }
+            Some(n) => format!("v{n:03} is rolled back first; then {line}"),
+            None => line,
+        };
         out.push_str(&format!("        {:<name_width$}  {line}\n", "rollout"));
     }
 }

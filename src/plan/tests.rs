@@ -462,3 +462,248 @@ fn a_generation_still_being_deleted_keeps_its_number() {
     assert_eq!(c.action, Action::Create);
     assert_eq!(c.rollout.as_ref().unwrap().to_generation, 2, "{}", c.reason);
 }
+
+fn server_change(p: &Plan) -> &Change {
+    p.changes
+        .iter()
+        .find(|c| c.kind == Kind::ServerGroup)
+        .expect("a server group change")
+}
+
+/// The fingerprint of a reference definition, pinned: a release that changes it would replace
+/// every generation in every account. Change the canonical form only with a new format.
+#[test]
+fn fingerprint_of_the_reference_stack_is_pinned() {
+    let stack = stack_with(&[], "ami-111");
+    let def = LaunchDefinition::of(&stack, &stack.server_groups[0]).unwrap();
+    assert_eq!(def.fingerprint, "f1:2ac83c9999508c0f");
+    let p = plan(
+        &stack,
+        &Observed {
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap();
+    let c = server_change(&p);
+    assert_eq!(c.fingerprint.as_deref(), Some(def.fingerprint.as_str()));
+    assert_eq!(
+        c.launch.as_ref(),
+        Some(&def),
+        "the plan carries the definition"
+    );
+}
+
+#[test]
+fn fingerprint_sees_content_not_order_or_defaults() {
+    let spec = LaunchSpec {
+        image_id: "ami-1".into(),
+        instance_type: "t3.micro".into(),
+        security_group_ids: vec!["sg-a".into(), "sg-b".into()],
+        instance_tags: [("team".to_string(), "shop".to_string())].into(),
+        ..Default::default()
+    };
+    let subnets = vec!["subnet-a".to_string(), "subnet-b".to_string()];
+    let base = fingerprint(&spec, &subnets).unwrap();
+    let with = |f: &dyn Fn(&mut LaunchSpec)| {
+        let mut s = spec.clone();
+        f(&mut s);
+        fingerprint(&s, &subnets)
+    };
+    let b = Some(base.clone());
+    // (what changed, fingerprint, same definition?)
+    let cases: Vec<(&str, Option<String>, bool)> = vec![
+        (
+            "subnets reordered",
+            fingerprint(&spec, &["subnet-b".into(), "subnet-a".into()]),
+            true,
+        ),
+        (
+            "a subnet twice",
+            fingerprint(
+                &spec,
+                &["subnet-b".into(), "subnet-a".into(), "subnet-a".into()],
+            ),
+            true,
+        ),
+        (
+            "security groups reordered",
+            with(&|s| s.security_group_ids.reverse()),
+            true,
+        ),
+        (
+            "empty user data",
+            with(&|s| s.user_data = Some(String::new())),
+            true,
+        ),
+        (
+            "user data",
+            with(&|s| s.user_data = Some("#!/bin/sh".into())),
+            false,
+        ),
+        ("image", with(&|s| s.image_id = "ami-2".into()), false),
+        (
+            "key pair",
+            with(&|s| s.key_name = Some("ops".into())),
+            false,
+        ),
+        (
+            "instance profile",
+            with(&|s| s.instance_profile = Some("web".into())),
+            false,
+        ),
+        (
+            "a tag",
+            with(&|s| {
+                s.instance_tags.insert("role".into(), "web".into());
+            }),
+            false,
+        ),
+        (
+            "a subnet more",
+            fingerprint(&spec, &["subnet-c".into()]),
+            false,
+        ),
+        (
+            "a value posing as another field",
+            with(&|s| s.instance_type = "t3.micro\nkey_name:3=ops".into()),
+            false,
+        ),
+    ];
+    for (what, fp, same) in cases {
+        assert_eq!(fp == b, same, "{what}: {fp:?} vs {base}");
+    }
+    assert!(base.starts_with("f1:") && base.len() == 19, "{base}");
+    let unknown = with(&|s| s.image_id = crate::stack::UNKNOWN_APPLY.into());
+    assert_eq!(unknown, None, "unknown values have no fingerprint");
+}
+
+#[test]
+fn reordered_subnets_and_legacy_fingerprints_are_no_change() {
+    let v1 = stack_with(&[], "ami-111");
+    let mut observed = deployed(&v1);
+    let gen = &mut observed.groups.get_mut("web").unwrap().generations[0];
+    gen.group.subnet_ids.reverse();
+    let p = plan(&v1, &observed, false).unwrap();
+    assert!(!p.has_changes(), "{}", text(&p));
+    // A generation tagged by an earlier release, in the legacy form.
+    let g = &v1.server_groups[0];
+    let legacy = legacy_fingerprint(&launch_spec(&v1, g), &g.subnets);
+    assert!(legacy.as_deref().is_some_and(|l| !l.starts_with("f1:")));
+    observed.groups.get_mut("web").unwrap().generations[0].fingerprint = legacy;
+    let p = plan(&v1, &observed, false).unwrap();
+    assert!(!p.has_changes(), "{}", text(&p));
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    assert_eq!(
+        server_change(&plan(&v2, &observed, false).unwrap()).action,
+        Action::Replace
+    );
+}
+
+/// An interrupted rollout from v1 to v2, as the account shows it.
+fn interrupted(v1: &Stack, v2: &Stack) -> Observed {
+    let mut observed = deployed(v1);
+    let og = observed.groups.get_mut("web").unwrap();
+    let mut rolling = og.generations[0].clone();
+    rolling.number = 2;
+    rolling.state = GenerationState::Rolling;
+    let g2 = &v2.server_groups[0];
+    rolling.fingerprint = fingerprint(&launch_spec(v2, g2), &g2.subnets);
+    rolling.group.name = "shop-web-v002".into();
+    rolling.group.desired = 1;
+    og.generations.push(rolling);
+    observed
+}
+
+#[test]
+fn an_interrupted_rollout_is_resumed_only_while_the_stack_asks_for_it() {
+    let v1 = stack_with(&[], "ami-111");
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let v3 = stack_with(&[("app_version", "1.2.0")], "ami-333");
+    let observed = interrupted(&v1, &v2);
+    // (stack now, action, from, to, abandoned generation, launches a definition)
+    type Case<'a> = (
+        &'a str,
+        &'a Stack,
+        Action,
+        Option<u32>,
+        u32,
+        Option<u32>,
+        bool,
+    );
+    let cases: [Case; 3] = [
+        (
+            "same definition",
+            &v2,
+            Action::Resume,
+            Some(1),
+            2,
+            None,
+            false,
+        ),
+        ("reverted", &v1, Action::Replace, Some(2), 1, Some(2), false),
+        (
+            "another one",
+            &v3,
+            Action::Replace,
+            Some(1),
+            3,
+            Some(2),
+            true,
+        ),
+    ];
+    for (what, stack, action, from, to, abandon, launches) in cases {
+        let p = plan(stack, &observed, false).unwrap();
+        let c = server_change(&p);
+        let r = c.rollout.as_ref().unwrap();
+        assert_eq!(
+            (
+                c.action,
+                r.from_generation,
+                r.to_generation,
+                r.abandon_generation
+            ),
+            (action, from, to, abandon),
+            "{what}: {}",
+            c.reason
+        );
+        assert_eq!(c.launches(), launches, "{what}");
+        assert_eq!(c.launch.is_some(), launches, "{what}");
+        assert_eq!(
+            c.reason.contains("continues"),
+            action == Action::Resume,
+            "{what}: {}",
+            c.reason
+        );
+    }
+    let p = plan(&v1, &observed, false).unwrap();
+    insta::assert_snapshot!("revert_interrupted", text(&p));
+    // A first generation interrupted, then the stack changed: a new first generation.
+    let mut first = interrupted(&v1, &v2);
+    first.groups.get_mut("web").unwrap().generations.remove(0);
+    let c = plan(&v3, &first, false).unwrap().changes.clone();
+    let c = c.iter().find(|c| c.kind == Kind::ServerGroup).unwrap();
+    let r = c.rollout.as_ref().unwrap();
+    assert_eq!(
+        (c.action, r.to_generation, r.abandon_generation),
+        (Action::Create, 3, Some(2)),
+        "{}",
+        c.reason
+    );
+}
+
+#[test]
+fn action_names_are_the_json_names() {
+    for a in [
+        Action::NoOp,
+        Action::Create,
+        Action::Replace,
+        Action::Resize,
+        Action::Update,
+        Action::Delete,
+        Action::Resume,
+    ] {
+        assert_eq!(serde_json::to_value(a).unwrap(), a.name());
+    }
+}

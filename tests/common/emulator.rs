@@ -80,6 +80,27 @@ impl Emulator {
         })
     }
 
+    /// Creates an S3 bucket (the emulator takes unsigned requests: a bare PUT makes one).
+    pub fn create_bucket(&self, bucket: &str) {
+        let mut stream =
+            TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect to the emulator");
+        write!(
+            stream,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            self.port
+        )
+        .expect("send CreateBucket");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("read CreateBucket's answer");
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "CreateBucket {bucket}: {answer}"
+        );
+    }
+
     /// The server's output so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -58,6 +58,9 @@ pub enum Kind {
     RunInstances,
     Elb,
     AutoScaling,
+    /// S3 object requests and STS: their limits (thousands a second) are far above what a
+    /// lock makes.
+    Unlimited,
 }
 
 impl Kind {
@@ -67,6 +70,7 @@ impl Kind {
             Some(("EC2", op)) if op.starts_with("Describe") => Kind::Ec2Describe,
             Some(("EC2", _)) => Kind::Ec2Mutate,
             Some(("ELBv2", _)) => Kind::Elb,
+            Some(("S3" | "STS", _)) => Kind::Unlimited,
             _ => Kind::AutoScaling,
         }
     }
@@ -99,6 +103,7 @@ impl Buckets {
             Kind::RunInstances => (&mut self.run_instances, limits.run_instances),
             Kind::Elb => (&mut self.elb, limits.elb),
             Kind::AutoScaling => (&mut self.autoscaling, limits.autoscaling),
+            Kind::Unlimited => return t,
         };
         let bucket = slot.get_or_insert(Bucket {
             tokens: limit.burst,
@@ -150,5 +155,14 @@ mod tests {
             Kind::of_operation("AutoScaling.UpdateAutoScalingGroup"),
             Kind::AutoScaling
         );
+        assert_eq!(Kind::of_operation("S3.PutObject"), Kind::Unlimited);
+        assert_eq!(Kind::of_operation("STS.GetCallerIdentity"), Kind::Unlimited);
+        let mut b = Buckets::default();
+        for _ in 0..10_000 {
+            assert_eq!(
+                b.reserve(&RateLimits::default(), Kind::Unlimited, 5, 1.0),
+                5
+            );
+        }
     }
 }

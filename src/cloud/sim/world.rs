@@ -18,8 +18,8 @@ use super::{SimConfig, SimGroup, SimInstance, SimSeed, SimSnapshot, SimTargetGro
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
     ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
-    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, RunSpec, SecurityGroupInfo, SubnetInfo, Tags,
-    TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef, RunSpec, SecurityGroupInfo,
+    StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Simulated time: milliseconds since the simulation's epoch.
@@ -236,6 +236,19 @@ pub struct World {
     /// CloudWatch alarms by name, with their state (`OK`, `ALARM`, …).
     #[serde(default)]
     alarms: BTreeMap<String, String>,
+    /// S3 objects by `bucket/key`. Every bucket exists.
+    #[serde(default)]
+    objects: BTreeMap<String, SimObject>,
+    /// Object writes so far: each write's ETag is new.
+    #[serde(default)]
+    object_writes: u64,
+}
+
+/// An S3 object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimObject {
+    pub body: Vec<u8>,
+    pub etag: String,
 }
 
 fn not_found(operation: &'static str, what: impl Into<String>, code: &str) -> CloudError {
@@ -265,6 +278,10 @@ fn hex(parts: &[&str], len: usize) -> String {
         h.update([0]);
     }
     hex::encode(h.finalize())[..len].to_string()
+}
+
+fn object_key(at: &ObjectRef) -> String {
+    format!("{}/{}", at.bucket, at.key)
 }
 
 fn in_stack(tags: &Tags, stack: &str) -> bool {
@@ -336,6 +353,8 @@ impl World {
             client_tokens: BTreeMap::new(),
             buckets: Buckets::default(),
             alarms: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            object_writes: 0,
         }
     }
 
@@ -1063,6 +1082,79 @@ impl World {
     /// Creates the alarm if needed, as PutMetricAlarm then SetAlarmState would.
     pub fn set_alarm_state(&mut self, name: &str, state: &str) {
         self.alarms.insert(name.to_string(), state.to_string());
+    }
+
+    pub fn get_object(&self, at: &ObjectRef) -> Option<StoredObject> {
+        self.objects.get(&object_key(at)).map(|o| StoredObject {
+            body: o.body.clone(),
+            etag: o.etag.clone(),
+        })
+    }
+
+    /// PutObject, with `If-None-Match: *` (`expected` = `None`) or `If-Match` (`Some(etag)`),
+    /// as S3 answers them: 412 when the condition fails, 404 for `If-Match` on no object.
+    pub fn put_object(
+        &mut self,
+        operation: &'static str,
+        at: &ObjectRef,
+        body: &[u8],
+        expected: Option<&str>,
+    ) -> CloudResult<String> {
+        let key = object_key(at);
+        self.check_object(operation, at, expected)?;
+        self.object_writes += 1;
+        let etag = format!(
+            "\"{}\"",
+            hex(
+                &[
+                    &key,
+                    &self.object_writes.to_string(),
+                    &String::from_utf8_lossy(body)
+                ],
+                32
+            )
+        );
+        self.objects.insert(
+            key,
+            SimObject {
+                body: body.to_vec(),
+                etag: etag.clone(),
+            },
+        );
+        Ok(etag)
+    }
+
+    /// DeleteObject with `If-Match`.
+    pub fn delete_object(
+        &mut self,
+        operation: &'static str,
+        at: &ObjectRef,
+        etag: &str,
+    ) -> CloudResult<()> {
+        self.check_object(operation, at, Some(etag))?;
+        self.objects.remove(&object_key(at));
+        Ok(())
+    }
+
+    fn check_object(
+        &self,
+        operation: &'static str,
+        at: &ObjectRef,
+        expected: Option<&str>,
+    ) -> CloudResult<()> {
+        let failed = || CloudError::PreconditionFailed {
+            operation,
+            what: at.to_string(),
+            code: Some("PreconditionFailed".into()),
+        };
+        match (self.objects.get(&object_key(at)), expected) {
+            (Some(_), None) => Err(failed()),
+            (None, Some(_)) => Err(not_found(operation, at.to_string(), "NoSuchKey")),
+            (Some(o), Some(etag)) if o.etag.trim_matches('"') != etag.trim_matches('"') => {
+                Err(failed())
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn find_vpcs(&mut self, tags: &Tags) -> Vec<VpcInfo> {

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -12,6 +11,7 @@ use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Identifier, Template, Value};
 
 use super::super::limits;
+use super::super::snapshot::{self, Entry};
 use super::{declare_all, str_fn, Args, FnResult};
 
 thread_local! {
@@ -63,15 +63,15 @@ impl<'a> PathArg<'a> {
         Err(format!("{}({:?}): {msg}", self.func, self.raw))
     }
 
+    /// The file's bytes as this load first read them (see [`super::super::snapshot`]).
     fn read(&self) -> Result<Vec<u8>, String> {
         let shown = self.path.display();
-        limits::read_file(&self.path).or_else(|e| match e.kind() {
-            ErrorKind::NotFound => self.fail(format_args!("no such file: {shown}")),
-            _ if self.path.is_dir() => {
-                self.fail(format_args!("{shown} is a directory, not a file"))
-            }
-            _ => self.fail(format_args!("cannot read {shown}: {e}")),
-        })
+        match snapshot::read(&self.path) {
+            Entry::File(bytes) => Ok(bytes.to_vec()),
+            Entry::Missing => self.fail(format_args!("no such file: {shown}")),
+            Entry::Directory => self.fail(format_args!("{shown} is a directory, not a file")),
+            Entry::Error(e) => self.fail(format_args!("cannot read {shown}: {e}")),
+        }
     }
 
     fn read_text(&self) -> Result<String, String> {
@@ -96,11 +96,11 @@ pub(super) fn filebase64(a: FuncArgs) -> FnResult {
 pub(super) fn fileexists(a: FuncArgs) -> FnResult {
     let arg = PathArg::new("fileexists", &a)?;
     let shown = arg.path.display();
-    match std::fs::metadata(&arg.path) {
-        Ok(meta) if meta.is_file() => Ok(Value::Bool(true)),
-        Ok(_) => arg.fail(format_args!("{shown} exists but is not a regular file")),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Value::Bool(false)),
-        Err(e) => arg.fail(format_args!("cannot access {shown}: {e}")),
+    match snapshot::read(&arg.path) {
+        Entry::File(_) => Ok(Value::Bool(true)),
+        Entry::Directory => arg.fail(format_args!("{shown} exists but is not a regular file")),
+        Entry::Missing => Ok(Value::Bool(false)),
+        Entry::Error(e) => arg.fail(format_args!("cannot access {shown}: {e}")),
     }
 }
 

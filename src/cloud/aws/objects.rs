@@ -1,0 +1,123 @@
+//! S3 objects with conditional requests: what the shared lock is made of.
+//!
+//! Three requests, each naming the state it expects: PutObject with `If-None-Match: *`
+//! (create, only if absent), PutObject with `If-Match: ETAG` (replace, only if unchanged) and
+//! DeleteObject with `If-Match: ETAG`. S3 answers a failed condition with 412
+//! `PreconditionFailed` (or 409 `ConditionalRequestConflict` while another conditional write to
+//! the key is in flight); both become [`CloudError::PreconditionFailed`].
+//!
+//! Against an endpoint override (a local emulator) requests are path-style
+//! (`http://host:port/bucket/key`): an emulator has no DNS for `bucket.host`.
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_s3 as s3;
+use aws_smithy_types::byte_stream::ByteStream;
+
+use super::{AwsCloud, CallCounter};
+use crate::cloud::stats::Stats;
+use crate::cloud::{CloudError, CloudResult, ObjectRef, StoredObject};
+
+/// What a put requires of the object already there.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Condition<'a> {
+    /// Nothing there.
+    Absent,
+    /// This ETag.
+    Matches(&'a str),
+}
+
+/// An S3 client on `sdk`'s credentials and endpoint, in `region` (default: `sdk`'s).
+pub(super) fn client(sdk: &SdkConfig, stats: &Stats, region: Option<&str>) -> s3::Client {
+    let mut config = s3::config::Builder::from(sdk).interceptor(CallCounter::new("S3", stats));
+    if let Some(region) = region {
+        config = config.region(Region::new(region.to_string()));
+    }
+    if sdk.endpoint_url().is_some() {
+        config = config.force_path_style(true);
+    }
+    s3::Client::from_conf(config.build())
+}
+
+impl AwsCloud {
+    /// The client for the object's bucket: this one, or one for the bucket's own region.
+    fn s3_for(&self, at: &ObjectRef) -> s3::Client {
+        match at.region.as_deref() {
+            Some(region) if region != self.region => client(&self.sdk, &self.stats, Some(region)),
+            _ => self.s3.clone(),
+        }
+    }
+
+    pub(super) async fn object_get(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>> {
+        const OP: &str = "S3.GetObject";
+        let request = self
+            .s3_for(at)
+            .get_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .send();
+        let out = match request.await {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            Err(err) => return Err(self.error(OP, at, err)),
+        };
+        let etag = etag(OP, out.e_tag())?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| CloudError::Service {
+                operation: OP,
+                code: None,
+                message: format!("reading {at}: {e}"),
+            })?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(StoredObject { body, etag }))
+    }
+
+    pub(super) async fn object_put(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+        condition: Condition<'_>,
+    ) -> CloudResult<String> {
+        const OP: &str = "S3.PutObject";
+        let request = self
+            .s3_for(at)
+            .put_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .content_type("application/json")
+            .body(ByteStream::from(body.to_vec()));
+        let request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Matches(etag) => request.if_match(etag),
+        };
+        let out = self.call(OP, at, request.send()).await?;
+        etag(OP, out.e_tag())
+    }
+
+    pub(super) async fn object_delete(&self, at: &ObjectRef, etag: &str) -> CloudResult<()> {
+        let request = self
+            .s3_for(at)
+            .delete_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .if_match(etag)
+            .send();
+        self.call("S3.DeleteObject", at, request).await?;
+        Ok(())
+    }
+}
+
+fn etag(operation: &'static str, etag: Option<&str>) -> CloudResult<String> {
+    etag.filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| CloudError::Service {
+            operation,
+            code: None,
+            message: "the answer has no ETag".into(),
+        })
+}
