@@ -1010,8 +1010,9 @@ async fn batches_respect_published_limits() {
     assert_eq!(calls_of("EC2.TerminateInstances"), 2);
 }
 
-/// The emulator does not implement DeleteLaunchTemplateVersions (it answers HTTP 500): the
-/// stand-in test below covers the call. When this fails, the emulator has learned it.
+/// The emulator does not implement DeleteLaunchTemplateVersions (it answers HTTP 500, which
+/// reads as AWS failing on its side): the stand-in test below covers the call. When this
+/// fails, the emulator has learned it.
 #[tokio::test]
 async fn emulator_lacks_delete_launch_template_versions() {
     let emulator = Emulator::start();
@@ -1029,7 +1030,8 @@ async fn emulator_lacks_delete_launch_template_versions() {
         .delete_launch_template_versions(&template, &[2])
         .await
         .unwrap_err();
-    assert!(matches!(err, CloudError::Service { .. }), "{err:?}");
+    assert!(matches!(err, CloudError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient(), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1115,11 +1117,18 @@ where
 }
 
 /// A stand-in endpoint that answers every request with a canned AWS error: Auto Scaling
-/// calls are throttled, EC2 DescribeInstances hits EC2's request limit, other EC2 calls fail
-/// authentication.
+/// calls are throttled, EC2 DescribeInstances hits EC2's request limit, ELBv2
+/// DescribeTargetHealth fails on AWS's side, other calls fail authentication.
 async fn canned_error_server() -> String {
     stand_in_server(|request| {
-        let (status, body) = if request.contains("Action=DescribeAutoScalingGroups") {
+        let (status, body) = if request.contains("Action=DescribeTargetHealth") {
+            (
+                "500 Internal Server Error",
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>\
+                 <Message>We encountered an internal error.</Message></Error>\
+                 <RequestId>4</RequestId></ErrorResponse>",
+            )
+        } else if request.contains("Action=DescribeAutoScalingGroups") {
             (
                 "400 Bad Request",
                 "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
@@ -1145,6 +1154,31 @@ async fn canned_error_server() -> String {
         (status, body.to_string())
     })
     .await
+}
+
+/// A 5xx that outlives the SDK's retries is a transient error: a rollout waits and tries
+/// again rather than ending.
+#[tokio::test]
+async fn a_server_side_failure_is_transient_after_retries() {
+    let endpoint = canned_error_server().await;
+    let (cloud, stats) = connect(&endpoint, 2).await;
+    let err = cloud
+        .target_health("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CloudError::Unavailable { .. }),
+        "expected Unavailable, got {err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(err.code(), Some("InternalFailure"));
+    let counts = stats.snapshot()["ELBv2.DescribeTargetHealth"];
+    assert_eq!(
+        (counts.calls, counts.attempts),
+        (1, 2),
+        "{}",
+        stats.render()
+    );
 }
 
 #[tokio::test]
