@@ -80,7 +80,7 @@ pub fn run(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> R
     })
 }
 
-/// `--stats` output: calls per operation.
+/// `--stats` output (operation, calls, attempts, throttled, retried): calls per operation.
 pub fn parse_stats(stderr: &str) -> Vec<(String, u64)> {
     let mut rows = Vec::new();
     let mut inside = false;
@@ -93,7 +93,7 @@ pub fn parse_stats(stderr: &str) -> Vec<(String, u64)> {
             continue;
         }
         let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() != 4 {
+        if cols.len() != 5 {
             break;
         }
         if let Ok(n) = cols[1].parse() {
@@ -139,4 +139,31 @@ pub fn simulator_seconds(stderr: &str) -> Option<f64> {
         (spent.strip_suffix('s')?, 1.0)
     };
     Some(number.parse::<f64>().ok()? * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads back exactly what `--stats` prints.
+    #[test]
+    fn parses_the_stats_table_reroll_prints() {
+        let stats = reroll::cloud::stats::Stats::new();
+        stats.record_call("EC2.DescribeInstances");
+        stats.record_call("ELBv2.DescribeTargetHealth");
+        stats.record_call("ELBv2.DescribeTargetHealth");
+        stats.record_retry("ELBv2.DescribeTargetHealth");
+        let stderr = format!(
+            "some log line\n\nAWS API calls:\n{}\nsimulated time: 1s",
+            stats.render()
+        );
+        assert_eq!(
+            parse_stats(&stderr),
+            vec![
+                ("EC2.DescribeInstances".to_string(), 1),
+                ("ELBv2.DescribeTargetHealth".to_string(), 2),
+                ("total".to_string(), 3),
+            ]
+        );
+    }
 }
