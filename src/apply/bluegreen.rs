@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
+use super::progress::{Counts, Reporter};
 use super::rollout::{self, Pair, Removal, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
 use super::{longest_drain, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags, TargetGroupSpec};
@@ -81,6 +82,14 @@ pub async fn roll(
     if let Some(green) = fleet.find(&pair.new_name).await? {
         rollout::suspend(&fleet, &green, SUSPEND_NEW).await?;
     }
+    let reporter = Reporter::new(
+        &opts.progress,
+        &g.address,
+        Some(pair.old_number),
+        pair.new_number,
+        plan,
+        started,
+    );
     let b = BlueGreen {
         cloud,
         stack,
@@ -93,6 +102,7 @@ pub async fn roll(
         desired,
         opts,
         stop,
+        reporter: &reporter,
     };
     tracing::info!(
         address = %g.address, blue = %pair.old.name, green = %pair.new_name,
@@ -108,9 +118,12 @@ pub async fn roll(
             duration: started.elapsed(),
         });
     }
-    match b.run().await {
+    let ended = match b.run().await {
         Ok(true) => {
-            rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
+            if let Err(e) = rollout::finish(&fleet, g, og, &pair, desired, opts).await {
+                reporter.finish(e.outcome());
+                return Err(e);
+            }
             Ok(RolloutReport {
                 address: g.address.clone(),
                 from: Some(pair.old_number),
@@ -137,7 +150,12 @@ pub async fn roll(
             Err(e.into())
         }
         Err(GateFailure::Failed(message)) => b.fail(message).await,
-    }
+    };
+    reporter.finish(match &ended {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    });
+    ended
 }
 
 /// The lanes of a group: for each of its target groups, the one blue serves from (the
@@ -357,6 +375,7 @@ struct BlueGreen<'a> {
     desired: u32,
     opts: &'a ApplyOptions,
     stop: &'a Stop,
+    reporter: &'a Reporter,
 }
 
 impl BlueGreen<'_> {
@@ -385,7 +404,17 @@ impl BlueGreen<'_> {
             .await?;
         self.note(&format!("green launching: {} instances", self.desired))
             .await?;
+        self.reporter.counts(Counts {
+            launching: self.desired,
+            old_serving: self.blue(),
+            traffic: Some(traffic),
+            ..Counts::default()
+        });
         self.wait_green().await?;
+        self.reporter.update(|c| {
+            c.healthy = self.desired;
+            c.launching = 0;
+        });
         gates::check_alarms(self.cloud, alarms).await?;
         let ids = self.green_ids().await?;
         if traffic == 0 {
@@ -411,6 +440,7 @@ impl BlueGreen<'_> {
             gates::run_hooks(self.stack, g, HookEvent::BeforeTrafficShift, &ctx).await?;
             tracing::info!(address = %g.address, "shifting traffic: {step}% to {}", pair.new_name);
             self.shift(step).await?;
+            self.reporter.update(|c| c.traffic = Some(step));
             self.note(&format!("{step}% of traffic on green")).await?;
             if step < 100 {
                 let baked = self
@@ -437,13 +467,21 @@ impl BlueGreen<'_> {
         }
         // Blue leaves the listeners; its instances drain as its group scales to zero.
         self.remove_blue().await?;
+        self.reporter.update(|c| {
+            c.draining = c.old_serving;
+            c.old_serving = 0;
+        });
         Ok(true)
     }
 
     /// Bakes: green must stay whole and healthy, alarms quiet.
     async fn hold(&self, what: &str, duration: Duration) -> Result<bool, GateFailure> {
         let alarms = &self.g.rollout.health.alarms;
-        gates::bake(
+        self.reporter.activity(Some(format!(
+            "holding {what} for {}",
+            crate::plan::human_duration(duration.as_secs())
+        )));
+        let held = gates::bake(
             what,
             &self.g.address,
             duration,
@@ -460,7 +498,14 @@ impl BlueGreen<'_> {
                 gates::check_alarms(self.cloud, alarms).await
             },
         )
-        .await
+        .await;
+        self.reporter.activity(None);
+        held
+    }
+
+    /// Blue's size while it serves: it stays at capacity until its window has passed.
+    fn blue(&self) -> u32 {
+        self.pair.from_capacity.1
     }
 
     /// Green instances healthy in every one of green's target groups.
@@ -600,6 +645,9 @@ impl BlueGreen<'_> {
     async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
+        self.reporter.activity(Some(
+            "moving traffic back to blue, then removing green".into(),
+        ));
         if let Err(e) = self.traffic_to_blue().await {
             rollout::restore_processes(self.fleet, &[&pair.old.name, &pair.new_name]).await;
             return Err(ApplyError::Paused {

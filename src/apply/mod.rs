@@ -78,6 +78,16 @@ impl ApplyError {
             _ => 1,
         }
     }
+
+    /// How a group's change ended, in the words of the summary, the live view and the report.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ApplyError::RolledBack { .. } => "rolled back",
+            ApplyError::Paused { .. } => "stopped part-way",
+            ApplyError::Interrupted { .. } => "interrupted",
+            _ => "failed",
+        }
+    }
 }
 
 fn stack_tags(stack: &Stack, address: &str) -> Tags {
@@ -276,7 +286,11 @@ pub struct GroupReport {
     pub action: Action,
     pub from: Option<u32>,
     pub to: Option<u32>,
+    /// Waves of the plan's schedule got through ([`plan::waves_through`]): all of them when
+    /// the change succeeded, the ones finished when it stopped or failed.
     pub waves: u32,
+    /// Waves in the plan's schedule.
+    pub planned_waves: u32,
     pub duration: Duration,
     /// `ok`, or what went wrong.
     pub result: String,
@@ -319,6 +333,11 @@ pub async fn server_groups(
                     .find(|c| &c.address == address)
                     .expect("planned");
                 let started = tokio::time::Instant::now();
+                let last = progress::LastWaves::default();
+                let opts = &ApplyOptions {
+                    progress: last.watch(&opts.progress),
+                    ..opts.clone()
+                };
                 let r = one_group(cloud, stack, g, change, observed, opts, stop, deferred).await;
                 let mut report = GroupReport {
                     address: g.address.clone(),
@@ -326,6 +345,7 @@ pub async fn server_groups(
                     from: change.rollout.as_ref().and_then(|r| r.from_generation),
                     to: change.rollout.as_ref().map(|r| r.to_generation),
                     waves: 0,
+                    planned_waves: change.rollout.as_ref().map_or(0, |r| r.waves.len() as u32),
                     duration: started.elapsed(),
                     result: "ok".into(),
                 };
@@ -335,12 +355,8 @@ pub async fn server_groups(
                         (report, None)
                     }
                     Err(e) => {
-                        report.result = match &e {
-                            ApplyError::RolledBack { .. } => "rolled back".into(),
-                            ApplyError::Paused { .. } => "stopped part-way".into(),
-                            ApplyError::Interrupted { .. } => "interrupted".into(),
-                            _ => "failed".into(),
-                        };
+                        report.waves = last.get().map_or(0, |(through, _)| through);
+                        report.result = e.outcome().into();
                         (report, Some(e))
                     }
                 }
@@ -506,7 +522,8 @@ async fn change_group(
             } else {
                 rollout::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
             };
-            return Ok(r.waves + 1);
+            // The plan's schedule is the new rollout's: going back first is no wave of it.
+            return Ok(r.waves);
         }
         Action::Replace | Action::Resume if !first_resume => {
             let r = if blue_green {
@@ -554,7 +571,8 @@ async fn change_group(
             fleet.delete(&name).await?;
         }
     }
-    Ok(1)
+    // A first generation is one wave; a resize or an attachment change none.
+    Ok(change.rollout.as_ref().map_or(0, |r| r.waves.len() as u32))
 }
 
 /// A first generation whose creation was interrupted: wait for it again.

@@ -17,6 +17,7 @@ use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
 use super::gates::{self, GateFailure};
 use super::hooks::HookContext;
+use super::progress::{Counts, Reporter};
 use super::{longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
 use crate::names;
@@ -60,7 +61,7 @@ pub struct RolloutReport {
     pub address: String,
     pub from: Option<u32>,
     pub to: u32,
-    /// Rounds in which old instances started draining.
+    /// Waves of the plan's schedule got through ([`plan::waves_through`]).
     pub waves: u32,
     pub duration: Duration,
 }
@@ -75,8 +76,6 @@ pub(super) struct Pair {
     pub(super) new_number: u32,
     /// The old group's capacity before the rollout: what a rollback restores.
     pub(super) from_capacity: (u32, u32, u32),
-    /// The plan's estimate of the rollout's duration.
-    pub(super) estimate: Duration,
     pub(super) target_group_arns: Vec<String>,
 }
 
@@ -104,6 +103,14 @@ pub async fn roll(
     let pair = prepare(&fleet, stack, g, change, og).await?;
     let desired = rollout.desired;
     let (surge, unavailable) = (rollout.max_surge, rollout.max_unavailable);
+    let reporter = Reporter::new(
+        &opts.progress,
+        &g.address,
+        Some(pair.old_number),
+        pair.new_number,
+        rollout,
+        started,
+    );
 
     suspend(&fleet, &pair.old, SUSPEND_OLD).await?;
     if let Some(new_info) = fleet.find(&pair.new_name).await? {
@@ -139,41 +146,28 @@ pub async fn roll(
             opts,
             stop,
             og,
+            &reporter,
         )
         .await
     }
     .await;
-    let outcome = match &result {
-        Ok(Outcome::Done { .. }) => "ok",
-        Ok(Outcome::Stopped) => "interrupted",
-        Err(Failure::Cloud(_)) => "failed",
-        Err(Failure::Unhealthy(_)) => match g.rollout.on_failure {
-            OnFailure::Rollback => "rolling back",
-            OnFailure::Pause => "stopped part-way",
-        },
-    };
-    opts.progress.report(&super::progress::RolloutProgress {
-        address: g.address.clone(),
-        from: Some(pair.old_number),
-        to: pair.new_number,
-        desired,
-        launching: 0,
-        healthy: if outcome == "ok" { desired } else { 0 },
-        old_serving: 0,
-        draining: 0,
-        waves: 0,
-        elapsed: started.elapsed(),
-        estimate: pair.estimate,
-        finished: Some(outcome.to_string()),
-    });
-    match result {
-        Ok(Outcome::Done { waves }) => {
-            finish(&fleet, g, og, &pair, desired, opts).await?;
+    if let Err(Failure::Unhealthy(_)) = &result {
+        reporter.activity(Some(match g.rollout.on_failure {
+            OnFailure::Rollback => "rolling back".into(),
+            OnFailure::Pause => "stopping part-way".into(),
+        }));
+    }
+    let ended = match result {
+        Ok(Outcome::Done) => {
+            if let Err(e) = finish(&fleet, g, og, &pair, desired, opts).await {
+                reporter.finish(e.outcome());
+                return Err(e);
+            }
             Ok(RolloutReport {
                 address: g.address.clone(),
                 from: Some(pair.old_number),
                 to: pair.new_number,
-                waves,
+                waves: reporter.waves(),
                 duration: started.elapsed(),
             })
         }
@@ -194,7 +188,12 @@ pub async fn roll(
         Err(Failure::Unhealthy(message)) => {
             fail(&fleet, stack, g, &pair, message, unavailable, opts).await
         }
-    }
+    };
+    reporter.finish(match &ended {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    });
+    ended
 }
 
 /// Creates the new generation (Replace) or finds it (Resume).
@@ -206,7 +205,6 @@ pub(super) async fn prepare(
     og: &ObservedGroup,
 ) -> Result<Pair, ApplyError> {
     let cloud = fleet.cloud;
-    let estimate = Duration::from_secs(change.rollout.as_ref().map_or(0, |r| r.estimate_seconds));
     let old = og.active().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
     })?;
@@ -239,7 +237,6 @@ pub(super) async fn prepare(
             new_name: new.group.name.clone(),
             new_number: new.number,
             from_capacity: from,
-            estimate,
             target_group_arns,
         });
     }
@@ -311,7 +308,6 @@ pub(super) async fn prepare(
         new_name: name,
         new_number: number,
         from_capacity: from,
-        estimate,
         target_group_arns,
     })
 }
@@ -405,7 +401,7 @@ pub(super) async fn restore_processes(fleet: &Fleet<'_>, names: &[&str]) {
 }
 
 enum Outcome {
-    Done { waves: u32 },
+    Done,
     Stopped,
 }
 
@@ -609,6 +605,7 @@ async fn rounds(
     opts: &ApplyOptions,
     stop: &Stop,
     og: &ObservedGroup,
+    reporter: &Reporter,
 ) -> Result<Outcome, Failure> {
     let cloud = fleet.cloud;
     let alarms = &g.rollout.health.alarms;
@@ -629,9 +626,7 @@ async fn rounds(
     let mut waiting_since = Instant::now();
     let mut last_healthy = 0;
     let mut draining_since: HashMap<String, Instant> = HashMap::new();
-    let mut waves = 0;
     let mut last_progress = String::new();
-    let started = Instant::now();
     loop {
         let mut l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
         if l.new.is_none() {
@@ -647,7 +642,8 @@ async fn rounds(
         // after_wave: once every launched instance is healthy, before old ones drain for it.
         let healthy = l.view.new_healthy;
         if after_wave && healthy > hooked && healthy >= l.view.new_desired && !stop.requested() {
-            let ctx = hook_context(cloud, stack, g, og, pair, waves + 1, &new_ids(&l)).await?;
+            let wave = reporter.wave_healthy(healthy);
+            let ctx = hook_context(cloud, stack, g, og, pair, wave, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterWave, &ctx).await?;
             hooked = healthy;
         }
@@ -667,6 +663,10 @@ async fn rounds(
             } else {
                 format!("checkpoint {cap}/{desired}")
             };
+            reporter.activity(Some(format!(
+                "baking {what} for {}",
+                plan::human_duration(g.rollout.canary.bake.as_secs())
+            )));
             let completed = gates::bake(
                 &what,
                 &g.address,
@@ -690,6 +690,7 @@ async fn rounds(
                 },
             )
             .await?;
+            reporter.activity(None);
             if completed {
                 baked = cap;
                 let mut t = Tags::new();
@@ -726,30 +727,7 @@ async fn rounds(
                 .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
                 .count(),
         );
-        opts.progress.report(&super::progress::RolloutProgress {
-            address: g.address.clone(),
-            from: Some(pair.old_number),
-            to: pair.new_number,
-            desired,
-            launching: l.view.new_desired.saturating_sub(l.view.new_healthy),
-            healthy: l.view.new_healthy,
-            old_serving: l
-                .view
-                .old
-                .iter()
-                .filter(|o| o.state == OldState::Serving)
-                .count() as u32,
-            draining: l
-                .view
-                .old
-                .iter()
-                .filter(|o| o.state != OldState::Serving)
-                .count() as u32,
-            waves,
-            elapsed: started.elapsed(),
-            estimate: pair.estimate,
-            finished: None,
-        });
+        reporter.counts(Counts::after(&l.view, &d));
         if progress != last_progress {
             tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
             let mut t = Tags::new();
@@ -766,9 +744,10 @@ async fn rounds(
             }
         }
         if d.done {
-            let ctx = hook_context(cloud, stack, g, og, pair, waves, &new_ids(&l)).await?;
+            let wave = reporter.waves();
+            let ctx = hook_context(cloud, stack, g, og, pair, wave, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterRollout, &ctx).await?;
-            return Ok(Outcome::Done { waves });
+            return Ok(Outcome::Done);
         }
         if d.stopped {
             // Freeze the new generation where it is.
@@ -788,7 +767,6 @@ async fn rounds(
             waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {
-            waves += 1;
             tracing::info!(address = %g.address, count = d.drain.len(), "draining old instances");
             if pair.target_group_arns.is_empty() {
                 fleet.release(&pair.old.name, &d.drain).await?;

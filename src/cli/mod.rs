@@ -640,7 +640,8 @@ fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
         parallelism,
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
         progress: if live {
-            std::sync::Arc::new(view::LiveView::default()).progress()
+            // Simulated time moves only when the rollout waits: the view shows it as reported.
+            std::sync::Arc::new(view::LiveView::new(ctx.global.cloud != CloudKind::Sim)).progress()
         } else {
             Default::default()
         },
@@ -795,12 +796,22 @@ fn summary_table(reports: &[GroupReport]) -> String {
             r.address,
             format!("{:?}", r.action).to_lowercase(),
             gen,
-            r.waves,
+            waves_column(r),
             plan::human_duration(r.duration.as_secs()),
             r.result
         ));
     }
     out
+}
+
+/// Waves as the plan counts them: all of them, or the ones got through of the plan's when a
+/// change ended early (`2/4`); `-` for a change that has none (a resize).
+fn waves_column(r: &GroupReport) -> String {
+    match (r.waves, r.planned_waves) {
+        (0, 0) => "-".into(),
+        (done, planned) if done >= planned => done.to_string(),
+        (done, planned) => format!("{done}/{planned}"),
+    }
 }
 
 fn print_outputs(stack: &Stack) {

@@ -395,6 +395,26 @@ pub fn checkpointed_waves(
     out
 }
 
+/// How many waves of a schedule a rollout has got through, from what it sees: `healthy` new
+/// instances and `drained` old ones (out of rotation, their drain finished). A wave is got
+/// through once every instance it and the waves before it launch is healthy and every old
+/// instance they drain is gone. The one definition of a wave, shared by the plan, the executor,
+/// the live view, the forecast, the summary and the report: a rollout that ends well has got
+/// through every wave of its plan, one stopped part-way through the ones it finished.
+pub fn waves_through(waves: &[Wave], healthy: u32, drained: u32) -> u32 {
+    let (mut launched, mut gone) = (0u32, 0u32);
+    let mut through = 0;
+    for w in waves {
+        launched += w.launch;
+        gone += w.drain;
+        if healthy < launched || drained < gone {
+            break;
+        }
+        through += 1;
+    }
+    through
+}
+
 /// Rough duration of a rollout: each wave boots, passes health checks, and drains.
 fn estimate(waves: &[Wave], g: &ServerGroup, stack: &Stack) -> u64 {
     const BOOT: u64 = 60;

@@ -150,6 +150,49 @@ fn waves_never_break_capacity_bounds() {
     }
 }
 
+#[test]
+fn waves_got_through_are_counted_against_the_schedule() {
+    // 12 by 3: (3,3) ×4. 10 with no surge, 2 unavailable: (0,2), (2,2) ×4, (2,0).
+    let rolling = waves(12, 3, 0);
+    let in_place = waves(10, 0, 2);
+    // (schedule, new healthy, old drained) => waves got through
+    let cases: &[(&[Wave], u32, u32, u32)] = &[
+        (&rolling, 0, 0, 0),
+        (&rolling, 3, 0, 0),   // healthy, not drained yet
+        (&rolling, 3, 3, 1),   // the first wave done
+        (&rolling, 5, 3, 1),   // the second under way
+        (&rolling, 6, 5, 1),   // healthy, drains in flight
+        (&rolling, 6, 6, 2),   // two done
+        (&rolling, 12, 12, 4), // all of them
+        (&rolling, 12, 11, 3), // the last drain not finished
+        (&in_place, 0, 2, 1),  // a drain-only first wave
+        (&in_place, 2, 4, 2),
+        (&in_place, 10, 10, 6),
+        (&[], 0, 0, 0),
+    ];
+    for (schedule, healthy, drained, want) in cases {
+        assert_eq!(
+            waves_through(schedule, *healthy, *drained),
+            *want,
+            "{healthy} healthy, {drained} drained of {schedule:?}"
+        );
+    }
+    // A finished rollout has got through every wave of its plan, whatever the strategy.
+    for (desired, schedule) in [
+        (12, waves(12, 3, 0)),
+        (10, waves(10, 0, 2)),
+        (7, waves(7, 2, 1)),
+        (12, checkpointed_waves(12, 3, 0, &[1, 6], 600)),
+        (4, checkpointed_waves(4, 0, 1, &[1], 600)),
+    ] {
+        assert_eq!(
+            waves_through(&schedule, desired, desired) as usize,
+            schedule.len(),
+            "{schedule:?}"
+        );
+    }
+}
+
 const STACK: &str = r#"
 stack "shop" {
   region = "us-east-1"
