@@ -686,6 +686,7 @@ async fn create_generation(
     tags.insert(tag::FINGERPRINT.into(), fp);
     tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
     tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    tags.extend(def.image_tags());
     let desired = change
         .rollout
         .as_ref()

@@ -260,6 +260,7 @@ pub(super) async fn prepare(
     tags.insert(tag::FINGERPRINT.into(), fingerprint);
     tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
     tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    tags.extend(def.image_tags());
     tags.insert(
         tag::FROM.into(),
         format!("{} {}/{}/{}", old.group.name, from.0, from.1, from.2),

@@ -67,6 +67,8 @@ pub mod tag {
     pub const BAKED: &str = "reroll:baked";
     /// On a generation that serves again through `reroll rollback`: `from vNNN at <time>`.
     pub const ROLLED_BACK: &str = "reroll:rolled-back";
+    /// On a generation: the image it launches, for people (`<ami id> <created> <name>`).
+    pub const IMAGE: &str = "reroll:image";
 }
 
 /// A failed cloud call.

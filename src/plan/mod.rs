@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
 use crate::observe::{GenerationState, Observed, ObservedGroup};
-use crate::stack::{is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY};
+use crate::stack::{
+    is_unknown, ImageLabel, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
+};
 
 /// Version of the plan's JSON form. Bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -89,6 +91,13 @@ pub struct AttrDiff {
     pub after: Option<String>,
     /// True when this difference alone requires a new generation.
     pub forces_replacement: bool,
+    /// For an image: the name and creation date of the image before, when known (recorded on
+    /// the generation that launched it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_image: Option<ImageLabel>,
+    /// For an image: the name and creation date of the image after, from the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_image: Option<ImageLabel>,
 }
 
 /// One wave of a rollout: how many new instances to launch and old ones to drain.
@@ -174,6 +183,9 @@ pub struct LaunchDefinition {
     pub spec: LaunchSpec,
     pub subnets: Vec<String>,
     pub fingerprint: String,
+    /// The image's name and creation date, for people: recorded on the generation (tag
+    /// `reroll:image`), outside the fingerprint.
+    pub image: Option<ImageLabel>,
 }
 
 impl LaunchDefinition {
@@ -185,7 +197,17 @@ impl LaunchDefinition {
             spec,
             subnets: g.subnets.clone(),
             fingerprint,
+            image: g.image.clone(),
         })
+    }
+
+    /// The tags that record, on a generation launched from this definition, what it runs for
+    /// people to read: `reroll:image` when the image's name is known.
+    pub fn image_tags(&self) -> Tags {
+        self.image
+            .iter()
+            .map(|l| (tag::IMAGE.to_string(), l.tag_value(&self.spec.image_id)))
+            .collect()
     }
 
     /// Whether a generation tagged with `observed` (a fingerprint in this or an earlier
@@ -674,6 +696,23 @@ fn diff(
         before,
         after,
         forces_replacement: forces,
+        before_image: None,
+        after_image: None,
+    })
+}
+
+/// The image diff: AMI ids, each with its name and creation date when known.
+fn image_diff(
+    before: Option<(String, Option<ImageLabel>)>,
+    after: (String, Option<ImageLabel>),
+    forces: bool,
+) -> Option<AttrDiff> {
+    let (before, before_image) = before.unzip();
+    let d = diff("image", before, Some(after.0), forces)?;
+    Some(AttrDiff {
+        before_image: before_image.flatten(),
+        after_image: after.1,
+        ..d
     })
 }
 
@@ -976,6 +1015,8 @@ fn plan_load_balancer(
                 before,
                 after,
                 forces_replacement: false,
+                before_image: None,
+                after_image: None,
             });
         }
     }
@@ -1047,6 +1088,8 @@ fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Opt
         before: Some(names(&have)),
         after: Some(names(&want)),
         forces_replacement: false,
+        before_image: None,
+        after_image: None,
     })
 }
 
@@ -1078,7 +1121,11 @@ fn plan_server_group(
     let first = observed.map_or(1, ObservedGroup::next_number);
     let Some((og, newest)) = observed.and_then(|o| Some((o, o.newest()?))) else {
         let mut diffs = Vec::new();
-        diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
+        diffs.extend(image_diff(
+            None,
+            (g.image_id.clone(), g.image.clone()),
+            false,
+        ));
         diffs.extend(diff(
             "instance_type",
             None,
@@ -1217,10 +1264,9 @@ fn plan_server_group(
         };
         diffs.extend(
             [
-                diff(
-                    "image",
-                    Some(b.image_id.clone()),
-                    Some(spec.image_id.clone()),
+                image_diff(
+                    Some((b.image_id.clone(), active.image_label(&b.image_id))),
+                    (spec.image_id.clone(), g.image.clone()),
                     true,
                 ),
                 diff(

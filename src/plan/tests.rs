@@ -255,6 +255,22 @@ fn stack_rolled(rollout: &str, vars: &[(&str, &str)], image: &str) -> Stack {
     stack_from(&src, vars, image)
 }
 
+/// The images the tests' lookups find: the name a bake gave each AMI, and when.
+fn image_name(id: &str) -> &'static str {
+    match id {
+        "ami-111" => "shop-app-1.0.0",
+        "ami-222" => "shop-app-1.1.0",
+        _ => "shop-app",
+    }
+}
+
+fn image_created(id: &str) -> &'static str {
+    match id {
+        "ami-222" => "2026-02-03T04:05:06.000Z",
+        _ => "2026-01-01T00:00:00.000Z",
+    }
+}
+
 fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("main.hcl"), src).unwrap();
@@ -264,8 +280,8 @@ fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
         "image.app".into(),
         ResolvedImage {
             id: image.into(),
-            name: "demo-app".into(),
-            creation_date: "2026-01-01T00:00:00Z".into(),
+            name: image_name(image).into(),
+            creation_date: image_created(image).into(),
             copy_from: None,
         },
     );
@@ -314,7 +330,10 @@ fn deployed(stack: &Stack) -> Observed {
                     min: g.capacity.min,
                     max: g.capacity.max,
                     desired: g.capacity.desired,
-                    tags: Default::default(),
+                    // As apply records it when it creates the generation.
+                    tags: LaunchDefinition::of(stack, g)
+                        .map(|d| d.image_tags())
+                        .unwrap_or_default(),
                     launch_template_id: Some("lt-1".into()),
                     launch_template_version: Some("1".into()),
                     target_group_arns: vec!["arn:tg/web".into()],
@@ -432,6 +451,85 @@ fn new_image_plans_a_replace_with_waves() {
     assert_eq!(r.desired, 12);
     assert_eq!(r.waves.len(), 4);
     insta::assert_json_snapshot!("replace_json", p);
+}
+
+/// Each side of an image diff shows the image's name and creation date beside its id: the
+/// new one from the lookup, the old one from what its generation recorded. A generation
+/// created before images were recorded shows its id alone.
+#[test]
+fn image_diffs_name_the_images() {
+    let v1 = stack_with(&[], "ami-111");
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let image_line = |observed: &Observed| {
+        let p = plan(&v2, observed, false).unwrap();
+        let c = p
+            .changes
+            .iter()
+            .find(|c| c.kind == Kind::ServerGroup)
+            .unwrap();
+        let d = c.diffs.iter().find(|d| d.name == "image").unwrap().clone();
+        let line = text(&p)
+            .lines()
+            .find(|l| l.trim_start().starts_with("image "))
+            .unwrap()
+            .trim()
+            .to_string();
+        (d, line)
+    };
+    let (d, line) = image_line(&deployed(&v1));
+    assert_eq!(
+        d.before_image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.0.0")
+    );
+    assert_eq!(
+        d.after_image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.1.0")
+    );
+    assert_eq!(
+        line,
+        "image    ami-111 (shop-app-1.0.0, created 2026-01-01 00:00 UTC) → ami-222 \
+         (shop-app-1.1.0, created 2026-02-03 04:05 UTC)   (new generation)"
+    );
+    let mut untagged = deployed(&v1);
+    untagged.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .tags
+        .clear();
+    let (d, line) = image_line(&untagged);
+    assert_eq!(d.before_image, None);
+    assert_eq!(
+        line,
+        "image    ami-111 → ami-222 (shop-app-1.1.0, created 2026-02-03 04:05 UTC)   (new generation)"
+    );
+    // A tag naming another image than the one the generation launches is not believed.
+    let mut stale = deployed(&v1);
+    stale.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .tags
+        .insert(tag::IMAGE.into(), "ami-999 - something else".into());
+    assert_eq!(image_line(&stale).0.before_image, None);
+}
+
+/// The image's name travels with the definition apply launches, and is recorded on the new
+/// generation, but it is not part of what defines an instance: the fingerprint ignores it.
+#[test]
+fn the_image_label_is_carried_but_not_fingerprinted() {
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let g = &v2.server_groups[0];
+    let def = LaunchDefinition::of(&v2, g).unwrap();
+    assert_eq!(
+        def.image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.1.0")
+    );
+    assert_eq!(
+        def.image_tags().get(tag::IMAGE).map(String::as_str),
+        Some("ami-222 2026-02-03T04:05:06.000Z shop-app-1.1.0")
+    );
+    let mut unnamed = g.clone();
+    unnamed.image = None;
+    let bare = LaunchDefinition::of(&v2, &unnamed).unwrap();
+    assert_eq!(bare.fingerprint, def.fingerprint);
+    assert!(bare.image_tags().is_empty());
 }
 
 #[test]
