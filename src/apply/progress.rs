@@ -310,7 +310,8 @@ mod tests {
     /// (launching, healthy, old serving, old unhealthy, draining)
     #[test]
     fn a_round_reports_what_it_just_did() {
-        let cases: &[((u32, u32, &str), (u32, u32, u32, u32, u32))] = &[
+        type Case = ((u32, u32, &'static str), (u32, u32, u32, u32, u32));
+        let cases: &[Case] = &[
             // the first round asks for one new instance: it is launching now, not next round
             ((0, 0, "ssss"), (1, 0, 4, 0, 0)),
             // one healthy: one old starts draining (the next launch is the next look's)

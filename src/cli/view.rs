@@ -124,6 +124,7 @@ impl LiveView {
             .progress_chars("=> "),
         );
         bar.set_prefix(format!("{:<28}", p.address));
+        bar.set_message(line(p));
         // Redrawn four times a second, so the clock ticks without waiting for a report.
         bar.enable_steady_tick(Duration::from_millis(250));
         Bar { bar, clock }
