@@ -245,6 +245,96 @@ fn an_unwritable_report_is_refused_before_any_change() {
     assert_eq!(world["world"]["groups"], after["world"]["groups"]);
 }
 
+/// Ctrl-C: once, the apply stops at a consistent point (exit 130) and the report says it was
+/// interrupted; twice, it leaves at once, and the report says that too.
+#[test]
+fn ctrl_c_leaves_a_report_of_the_interrupted_apply() {
+    // A hook that holds the rollout for a few seconds of real time, long enough to be
+    // interrupted in (a simulated rollout takes milliseconds otherwise).
+    let stack = edited_fixture(|s| {
+        s.replace(
+            "    max_unavailable = 0\n",
+            "    max_unavailable = 0\n    hook \"before_rollout\" {\n      command = [\"sh\", \"-c\", \"touch hook-started && sleep 3\"]\n    }\n",
+        )
+    });
+    let path = stack.path().to_str().unwrap();
+    // (Ctrl-Cs, what the page says)
+    let cases = [
+        (1, "interrupted · exit code 130"),
+        (2, "left at once on a second Ctrl-C"),
+    ];
+    for (presses, says) in cases {
+        let (dir, state) = deployed(stack.path());
+        let marker = stack.path().join("hook-started");
+        let _ = std::fs::remove_file(&marker);
+        let report = dir.path().join("rollout.html");
+        let mut child = Process::new(assert_cmd::cargo::cargo_bin("reroll"))
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(["--cloud", "sim", "--sim-state", state.to_str().unwrap()])
+            .args(["apply", path, "-var", "app_version=1.1.0", "--auto-approve"])
+            .arg("--report")
+            .arg(&report)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stderr, line by line, as it comes.
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "the hook never ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let interrupt = || {
+            let ok = Process::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cannot send SIGINT");
+        };
+        let mut seen = Vec::new();
+        let mut wait_for = |what: &str| loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no `{what}` in:\n{}", seen.join("\n")));
+            let found = line.contains(what);
+            seen.push(line);
+            if found {
+                break;
+            }
+        };
+        interrupt();
+        if presses == 2 {
+            // The second press only once the first one was taken.
+            wait_for("Stopping:");
+            interrupt();
+        }
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        let rest: Vec<String> = lines.try_iter().collect();
+        assert_eq!(status.code(), Some(130), "{seen:?}\n{rest:?}");
+        assert!(
+            rest.iter()
+                .chain(&seen)
+                .any(|l| l.contains("Report written to")),
+            "{seen:?}\n{rest:?}"
+        );
+        let html = page(&report);
+        assert!(html.contains(says), "{presses} Ctrl-C: {says}\n{html}");
+        assert!(html.contains("interrupted · exit code 130"), "{html}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Headless Chromium
 
