@@ -166,6 +166,7 @@ async fn phases(
         mut observed,
     } = session;
     refuse_missing_alarms(&stack, plan, &observed)?;
+    crate::controllers::refuse(&stack, plan, &observed).map_err(ApplyError::Unsupported)?;
     copy_images(cloud, &stack, &mut known).await?;
     let deferred = apply::traffic::Deferred::default();
     apply::infrastructure(cloud, &stack, plan, &mut observed, &deferred).await?;

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod cloud;
+pub mod controllers;
 pub mod engine;
 pub mod forecast;
 pub mod load;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::{
-    tag, Cloud, CloudResult, GroupInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
-    LoadBalancerInfo, TargetGroupInfo, TargetHealth,
+    tag, Cloud, CloudError, CloudResult, GroupInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
+    LaunchTemplateInfo, ListenerInfo, LoadBalancerInfo, TargetGroupInfo, TargetHealth,
 };
 use crate::names;
 use crate::stack::{ImageLabel, Known};
@@ -61,6 +61,10 @@ pub struct Generation {
     pub applied_desired: Option<u32>,
     /// The last definition rolled back from this generation: fingerprint and time.
     pub failed: Option<(String, String)>,
+    /// The group's newest instance refresh, read for serving and rolling generations; `None`
+    /// when there is none, or when the cloud cannot say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_refresh: Option<InstanceRefresh>,
 }
 
 impl Generation {
@@ -466,11 +470,14 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
                 Some((fp.to_string(), at.to_string()))
             }),
             group: g,
+            instance_refresh: None,
         });
     }
     for g in observed.groups.values_mut() {
         g.generations.sort_by_key(|x| x.number);
     }
+
+    read_refreshes(cloud, &mut observed).await?;
 
     // What the active generations launch: one call per group, for the plan's before-values.
     let wanted: Vec<(String, String, String)> = observed
@@ -497,6 +504,44 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         }
     }
     Ok(observed)
+}
+
+/// The newest instance refresh of every serving and rolling Auto Scaling generation: one call
+/// per such group. A cloud that cannot say (an emulator without the call, credentials without
+/// the permission) leaves it unknown rather than failing the observation.
+async fn read_refreshes(cloud: &dyn Cloud, observed: &mut Observed) -> CloudResult<()> {
+    let wanted: Vec<(String, usize, String)> = observed
+        .groups
+        .values()
+        .flat_map(|g| {
+            g.generations.iter().enumerate().filter_map(|(i, x)| {
+                let touched = matches!(x.state, GenerationState::Active | GenerationState::Rolling);
+                (touched && !x.group.tags.contains_key(tag::FLEET))
+                    .then(|| (g.key.clone(), i, x.group.name.clone()))
+            })
+        })
+        .collect();
+    let refreshes = futures_join_all(wanted.iter().map(|(_, _, name)| async move {
+        match cloud.instance_refreshes(name).await {
+            Err(e @ CloudError::Unauthorized { .. }) => {
+                tracing::warn!(group = %name, error = %e, "cannot tell whether an instance refresh is in progress");
+                Ok(None)
+            }
+            r => r,
+        }
+    }))
+    .await?;
+    for ((key, i, _), found) in wanted.into_iter().zip(refreshes) {
+        let newest = found.and_then(|rs| rs.into_iter().next());
+        if let Some(gen) = observed
+            .groups
+            .get_mut(&key)
+            .and_then(|g| g.generations.get_mut(i))
+        {
+            gen.instance_refresh = newest;
+        }
+    }
+    Ok(())
 }
 
 /// Runs futures concurrently (bounded) and collects their results in order.

@@ -194,6 +194,15 @@ pub async fn execute(
     stop: &Stop,
 ) -> (Result<(), EngineError>, Vec<GroupReport>) {
     let mut reports = Vec::new();
+    if let Some(refusal) = targets.iter().find_map(|t| {
+        let og = session.observed.groups.get(&t.key)?;
+        let found = crate::controllers::of(og);
+        let first = found.first()?;
+        Some(first.refusal(&t.address))
+    }) {
+        let e = ApplyError::Unsupported(format!("{refusal}. Nothing was changed."));
+        return (Err(EngineError::Apply(e)), reports);
+    }
     let mut stack = session.stack.clone();
     stack.hooks.clear();
     for t in targets {

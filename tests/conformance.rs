@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use reroll::cloud::{
     tag, Cloud, Forward, GroupInfo, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, ObjectRef, RunSpec, Tags, TargetGroupSpec,
+    ListenerSpec, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec, Tags, TargetGroupSpec,
 };
 use tokio::time::Instant;
 
@@ -635,6 +635,123 @@ async fn missing_resources_are_not_found(cloud: &dyn Cloud) {
     assert!(err.is_not_found(), "{err:?}");
 }
 
+/// A create of a taken name is `AlreadyExists` (a launch template; a target group with other
+/// settings: an identical one is answered with the existing target group); `tags_by_name`
+/// finds the holder's tags whoever it is, and nothing for a free name.
+async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
+    let net = network(cloud).await;
+    let image = image(cloud, "demo-app-1.0.0").await;
+    let mine = tags(&[(tag::STACK, STACK), (tag::ADDRESS, "target_group.dup")]);
+    let foreign = tags(&[("team", "legacy")]);
+
+    let spec = target_group_spec("conf-dup", &net.vpc_id);
+    cloud.create_target_group(&spec, &foreign).await.unwrap();
+    let other = TargetGroupSpec {
+        port: 9090,
+        ..spec.clone()
+    };
+    let err = cloud.create_target_group(&other, &mine).await.unwrap_err();
+    assert!(err.is_already_exists(), "{err:?}");
+    assert_eq!(
+        cloud
+            .tags_by_name(NamedKind::TargetGroup, "conf-dup")
+            .await
+            .unwrap(),
+        Some(foreign.clone())
+    );
+
+    let launch = launch_spec(&image, &net, STACK);
+    cloud
+        .create_launch_template("conf-dup", &launch, &foreign)
+        .await
+        .unwrap();
+    let err = cloud
+        .create_launch_template("conf-dup", &launch, &mine)
+        .await
+        .unwrap_err();
+    assert!(err.is_already_exists(), "{err:?}");
+    assert_eq!(
+        cloud
+            .tags_by_name(NamedKind::LaunchTemplate, "conf-dup")
+            .await
+            .unwrap(),
+        Some(foreign.clone())
+    );
+
+    let lb = LoadBalancerSpec {
+        name: "conf-dup".into(),
+        kind: "application".into(),
+        internal: false,
+        subnet_ids: net.subnet_ids.clone(),
+        security_group_ids: vec![net.security_group_id.clone()],
+    };
+    cloud.create_load_balancer(&lb, &mine).await.unwrap();
+    assert_eq!(
+        cloud
+            .tags_by_name(NamedKind::LoadBalancer, "conf-dup")
+            .await
+            .unwrap(),
+        Some(mine.clone())
+    );
+    for kind in [
+        NamedKind::Group,
+        NamedKind::LaunchTemplate,
+        NamedKind::TargetGroup,
+        NamedKind::LoadBalancer,
+    ] {
+        let free = cloud.tags_by_name(kind, "conf-free").await.unwrap();
+        assert_eq!(free, None, "{kind:?}");
+    }
+}
+
+/// A group that launches without trouble reports no failed launch; activities are the
+/// group's own and no older than asked for, and a group that does not exist has none.
+async fn launch_activities_of_a_healthy_group(cloud: &dyn Cloud) {
+    let net = network(cloud).await;
+    let tg = served_target_group(cloud, &net, STACK).await;
+    let template = template(cloud, &net, STACK).await;
+    let since = cloud.now() - Duration::from_secs(1);
+    let spec = GroupSpec {
+        name: "conf-web-v001".into(),
+        launch_template_id: template,
+        launch_template_version: "1".into(),
+        min: 0,
+        max: 2,
+        desired: 2,
+        subnet_ids: net.subnet_ids.clone(),
+        target_group_arns: vec![tg],
+        health_check_type: "ELB".into(),
+        health_check_grace_seconds: 0,
+        tags: stack_tags(STACK),
+    };
+    cloud.create_group(&spec).await.unwrap();
+    let deadline = Deadline::new();
+    loop {
+        let g = the_group(cloud, &spec.name).await.expect("group listed");
+        if g.instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "InService")
+            .count()
+            == 2
+        {
+            break;
+        }
+        deadline.tick(format!("2 in service: {g:#?}")).await;
+    }
+    let activities = cloud.scaling_activities(&spec.name, since).await.unwrap();
+    for a in &activities {
+        assert_eq!(a.group, spec.name, "{a:#?}");
+        assert!(!(a.is_launch() && a.failed()), "{a:#?}");
+        assert!(a.start_time.is_none_or(|t| t >= since), "{a:#?}");
+    }
+    let none = cloud
+        .scaling_activities("conf-nope-v001", since)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:#?}");
+    cloud.delete_group(&spec.name).await.unwrap();
+}
+
 /// The account and conditional object writes, as the shared lock uses them: create only if
 /// absent, replace and delete only on the ETag last seen, a failed condition told apart from
 /// a missing object.
@@ -730,6 +847,8 @@ conformance!(
     listings_hold_only_the_stack,
     pagination_is_invisible,
     missing_resources_are_not_found,
+    creates_of_a_taken_name_are_already_exists,
+    launch_activities_of_a_healthy_group,
     conditional_objects,
 );
 

@@ -309,6 +309,7 @@ async fn unhealthy_new_instances_roll_back_and_are_remembered() {
         STACK,
         Faults {
             unhealthy_images: [bad.clone()].into(),
+            ..Faults::default()
         },
     );
     let inputs = |version: &str| Inputs {

@@ -218,7 +218,9 @@ async fn lanes(
                 tags.insert(tag::GENERATION.into(), number.to_string());
                 tags.insert(tag::COPY_OF.into(), address.clone());
                 tracing::info!(address = %g.address, target_group = %spec.name, "creating green's target group");
-                cloud.create_target_group(&spec, &tags).await?
+                super::adopt::creating(cloud, &stack.name)
+                    .create_target_group(&spec, &tags)
+                    .await?
             }
         };
         out.push(Lane {
@@ -568,8 +570,7 @@ impl BlueGreen<'_> {
         .await?;
         match outcome.failures.into_iter().next() {
             Some((_, why)) => Err(GateFailure::Failed(format!(
-                "green did not become healthy within {}: {why}",
-                humantime::format_duration(self.g.rollout.health.timeout)
+                "green did not become healthy: {why}"
             ))),
             None => Ok(()),
         }

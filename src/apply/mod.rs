@@ -7,6 +7,8 @@
 //! [`deletions`]. Each step observes before it acts, so running apply again after an
 //! interruption continues from what exists.
 
+mod activities;
+mod adopt;
 pub mod bluegreen;
 mod decide;
 pub mod fleet;
@@ -63,6 +65,10 @@ pub enum ApplyError {
     /// New instances did not become healthy and were left in place for inspection.
     #[error("{address}: {message}")]
     Paused { address: String, message: String },
+    /// A name apply must create is held by a resource it cannot adopt (someone else's, or
+    /// a different definition); nothing of that resource was changed.
+    #[error("{0}")]
+    Taken(String),
     /// Stopped on request (Ctrl-C) at a consistent point; apply again to continue.
     #[error("{address}: {message}")]
     Interrupted { address: String, message: String },
@@ -123,7 +129,9 @@ pub async fn infrastructure(
             let mut tags = stack_tags(stack, &tg.address);
             tags.extend(tg.tags.clone());
             tracing::info!(address = %tg.address, name = %spec.name, "creating target group");
-            let arn = cloud.create_target_group(&spec, &tags).await?;
+            let arn = adopt::creating(cloud, &stack.name)
+                .create_target_group(&spec, &tags)
+                .await?;
             observed.target_groups.insert(
                 tg.address.clone(),
                 crate::observe::ObservedTargetGroup {
@@ -163,7 +171,9 @@ pub async fn infrastructure(
         };
         let (arn, existing) = if create_lb.contains(lb.address.as_str()) {
             tracing::info!(address = %lb.address, name = %spec.name, "creating load balancer");
-            let info = cloud.create_load_balancer(&spec, &tags).await?;
+            let info = adopt::creating(cloud, &stack.name)
+                .create_load_balancer(&spec, &tags)
+                .await?;
             let arn = info.arn.clone();
             observed.load_balancers.insert(
                 lb.address.clone(),
@@ -658,7 +668,7 @@ async fn create_generation(
         None => {
             let mut tags = stack_tags(stack, &g.address);
             tags.insert(tag::GROUP.into(), g.key.clone());
-            cloud
+            adopt::creating(cloud, &stack.name)
                 .create_launch_template(
                     &names::launch_template_name(&stack.name, &g.key),
                     &spec,
@@ -704,17 +714,18 @@ async fn create_generation(
             launch_template_version: Some(version.to_string()),
             tags: fleet::fleet_tags(tags, &name, &lt_id, &version.to_string()),
         };
-        fleet.set_capacity(&gen, 0, desired, desired).await?;
-        return Ok(HealthWait {
+        let w = HealthWait {
             address: g.address.clone(),
             group_name: name,
             desired,
             target_group_arns: tg_arns,
             is_new: true,
             fleet: true,
-        });
+        };
+        activities::launch_first(&fleet, &gen, desired, g, &w).await?;
+        return Ok(w);
     }
-    cloud
+    adopt::creating(cloud, &stack.name)
         .create_group(&GroupSpec {
             name: name.clone(),
             launch_template_id: lt_id,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::activities::{self, LaunchError};
 use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
 use super::gates::{self, GateFailure};
@@ -281,7 +282,7 @@ pub(super) async fn prepare(
         tags: tags.clone(),
     };
     if !fleet.instances_mode() {
-        cloud
+        super::adopt::creating(cloud, &stack.name)
             .create_group(&GroupSpec {
                 name: name.clone(),
                 launch_template_id: lt.id.clone(),
@@ -418,6 +419,15 @@ impl From<CloudError> for Failure {
     }
 }
 
+impl From<LaunchError> for Failure {
+    fn from(e: LaunchError) -> Self {
+        match e {
+            LaunchError::Cloud(e) => Failure::Cloud(e),
+            LaunchError::Failed(m) => Failure::Unhealthy(m),
+        }
+    }
+}
+
 impl From<GateFailure> for Failure {
     fn from(e: GateFailure) -> Self {
         match e {
@@ -432,6 +442,8 @@ struct Look {
     view: View,
     new: Option<GroupInfo>,
     new_unhealthy: Vec<String>,
+    /// New targets their target group does not health check.
+    unused: Vec<activities::Unused>,
 }
 
 async fn look(
@@ -542,6 +554,11 @@ async fn look(
             stopping,
             cap: None,
         },
+        unused: activities::unused_targets(
+            &pair.target_group_arns,
+            |arn| health.get(arn).map(Vec::as_slice),
+            new.as_ref(),
+        ),
         new,
         new_unhealthy,
     })
@@ -628,6 +645,7 @@ async fn rounds(
     let mut last_healthy = 0;
     let mut draining_since: HashMap<String, Instant> = HashMap::new();
     let mut last_progress = String::new();
+    let mut watch = activities::Watch::new(cloud, &pair.new_name, !fleet.instances_mode());
     loop {
         let mut l = look(fleet, pair, desired, surge, unavailable, stop.requested()).await?;
         if l.new.is_none() {
@@ -635,6 +653,9 @@ async fn rounds(
                 "the new generation {} disappeared",
                 pair.new_name
             )));
+        }
+        if let Some(why) = watch.check(cloud, l.new.as_ref(), &l.unused).await {
+            return Err(Failure::Unhealthy(why));
         }
         gates::check_alarms(cloud, alarms).await?;
         let cap = checkpoints.iter().copied().find(|&c| c > baked);
@@ -764,7 +785,8 @@ async fn rounds(
         }
         if let Some(n) = d.set_new_desired {
             tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-            fleet.set_capacity(&pair.new_gen, 0, n, new_max).await?;
+            let launched = fleet.set_capacity(&pair.new_gen, 0, n, new_max).await;
+            launched.map_err(activities::launch_error)?;
             waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {

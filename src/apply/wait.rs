@@ -48,6 +48,7 @@ pub async fn wait_healthy(
     let deadline = Instant::now() + timeout;
     let mut last: BTreeMap<String, Progress> = BTreeMap::new();
     let fleets = waits.iter().any(|w| w.fleet);
+    let mut watches = super::activities::watches(cloud, waits);
     loop {
         let groups = crate::observe::generations(cloud, stack, fleets).await?;
         let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
@@ -129,6 +130,10 @@ pub async fn wait_healthy(
         }
         if done {
             return Ok(WaitOutcome::default());
+        }
+        let stuck = super::activities::check_waits(cloud, &mut watches, waits, &groups, &health);
+        if let Some(failures) = stuck.await {
+            return Ok(WaitOutcome { failures });
         }
         if Instant::now() + poll > deadline {
             let failures = waits

@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -43,7 +45,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef, InterceptorContext,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryReason,
@@ -57,10 +59,10 @@ use base64::Engine as _;
 use super::stats::Stats;
 use super::{
     glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
-    HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef, RunSpec,
-    SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
-    TargetHealth, VpcInfo,
+    HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
+    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind,
+    ObjectRef, RunSpec, ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags,
+    TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 mod objects;
@@ -93,6 +95,10 @@ const EC2_IDS_PER_CALL: usize = 1000;
 const RUN_INSTANCES_PER_CALL: u32 = 1000;
 /// Length limit of an EC2 idempotency token.
 const CLIENT_TOKEN_MAX: usize = 64;
+/// DescribeScalingActivities.
+const ACTIVITY_PAGE: i32 = 100;
+/// DescribeInstanceRefreshes: the newest few are all that matter.
+const REFRESH_PAGE: i32 = 10;
 /// Versions per EC2 DeleteLaunchTemplateVersions call.
 const LAUNCH_TEMPLATE_VERSIONS_PER_CALL: usize = 200;
 /// DescribeAlarms takes up to 100 alarm names.
@@ -156,6 +162,9 @@ pub struct AwsCloud {
     cw: cw::Client,
     s3: s3::Client,
     sts: sts::Client,
+    /// Set once the endpoint answered that it does not implement DescribeInstanceRefreshes,
+    /// so that later observations do not ask again.
+    refreshes_unsupported: Arc<AtomicBool>,
 }
 
 impl AwsCloud {
@@ -248,6 +257,7 @@ impl AwsCloud {
             cw,
             s3,
             sts,
+            refreshes_unsupported: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -436,6 +446,24 @@ const UNAUTHORIZED_CODES: &[&str] = &[
     "OptInRequired",
 ];
 
+/// Error codes for a create whose name is taken (ELBv2 answers an identical CreateTargetGroup
+/// or CreateLoadBalancer with the existing resource instead).
+const ALREADY_EXISTS_CODES: &[&str] = &[
+    "AlreadyExists",
+    "InvalidLaunchTemplateName.AlreadyExistsException",
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+];
+
+/// Answers that mean the endpoint does not implement an operation (an emulator), rather than
+/// that the request failed.
+const NOT_IMPLEMENTED_CODES: &[&str] = &[
+    "InvalidAction",
+    "UnknownOperationException",
+    "NotImplemented",
+    "UnsupportedOperation",
+];
+
 /// S3's codes for a conditional request whose condition failed (409: another conditional
 /// write to the same key was in flight).
 const PRECONDITION_CODES: &[&str] = &["PreconditionFailed", "ConditionalRequestConflict"];
@@ -443,6 +471,7 @@ const PRECONDITION_CODES: &[&str] = &["PreconditionFailed", "ConditionalRequestC
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ErrorClass {
     NotFound,
+    AlreadyExists,
     Throttled,
     Unauthorized,
     Precondition,
@@ -460,6 +489,8 @@ fn classify(code: &str, message: &str) -> ErrorClass {
         || (code == "ValidationError" && message.to_ascii_lowercase().contains("not found"));
     if not_found {
         ErrorClass::NotFound
+    } else if ALREADY_EXISTS_CODES.contains(&code) {
+        ErrorClass::AlreadyExists
     } else if THROTTLING_CODES.contains(&code) {
         ErrorClass::Throttled
     } else if UNAUTHORIZED_CODES.contains(&code) {
@@ -510,6 +541,14 @@ where
                 code,
             }
         }
+        ErrorClass::AlreadyExists => {
+            tracing::debug!(operation, what, ?code, %message, "already exists");
+            CloudError::AlreadyExists {
+                operation,
+                what: what.to_string(),
+                code,
+            }
+        }
         ErrorClass::Throttled => CloudError::Throttled {
             operation,
             message: format!("{}: {message}", code.unwrap_or_default()),
@@ -533,10 +572,25 @@ where
 
 /// The service's error code of a mapped error, when it kept one.
 fn error_code(err: &CloudError) -> Option<&str> {
-    match err {
-        CloudError::NotFound { code, .. } | CloudError::Service { code, .. } => code.as_deref(),
-        _ => None,
+    err.code()
+}
+
+/// True when an answer says the endpoint does not implement the operation: one of the codes
+/// for that, HTTP 501, or an HTTP 500 whose body is not an AWS error at all (no code; the
+/// emulator's answer to an action it lacks). AWS's own internal errors carry a code.
+fn not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    if err
+        .code()
+        .is_some_and(|c| NOT_IMPLEMENTED_CODES.contains(&c))
+    {
+        return true;
     }
+    let status = match err {
+        SdkError::ServiceError(e) => e.raw().status().as_u16(),
+        SdkError::ResponseError(e) => e.raw().status().as_u16(),
+        _ => return false,
+    };
+    status == 501 || (status == 500 && err.code().is_none())
 }
 
 /// The ids of `batch` that a failed TerminateInstances says do not exist. EC2 names them in
@@ -1313,6 +1367,163 @@ impl Cloud for AwsCloud {
         }
     }
 
+    async fn scaling_activities(
+        &self,
+        group: &str,
+        since: SystemTime,
+    ) -> CloudResult<Vec<ScalingActivity>> {
+        const OP: &str = "AutoScaling.DescribeScalingActivities";
+        let what = format!("group {group}");
+        let mut pages = self
+            .asg
+            .describe_scaling_activities()
+            .auto_scaling_group_name(group)
+            .max_records(ACTIVITY_PAGE)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        // Newest first: once a page reaches back past `since`, later pages are older still.
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| self.error(OP, &what, err))?;
+            let mut older = false;
+            for a in page.activities() {
+                let activity = scaling_activity(a);
+                match activity.start_time {
+                    Some(t) if t < since => older = true,
+                    _ => out.push(activity),
+                }
+            }
+            if older {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>> {
+        const OP: &str = "AutoScaling.DescribeInstanceRefreshes";
+        if self.refreshes_unsupported.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let what = format!("group {group}");
+        let request = || {
+            self.asg
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(group)
+                .max_records(REFRESH_PAGE)
+        };
+        // Asked once without retries: an endpoint that lacks the operation answers with a
+        // server error, which the retry policy would repeat for seconds. Any other failure is
+        // asked again under the usual policy.
+        let once = asg::config::Builder::default()
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        let out = match request().customize().config_override(once).send().await {
+            Ok(out) => out,
+            Err(err) if not_implemented(&err) => {
+                self.refreshes_unsupported.store(true, Ordering::Relaxed);
+                tracing::debug!(
+                    %group, error = %error_chain(&err),
+                    "the endpoint does not implement DescribeInstanceRefreshes; whether an \
+                     instance refresh is in progress is unknown"
+                );
+                return Ok(None);
+            }
+            Err(_) => self.call(OP, &what, request().send()).await?,
+        };
+        Ok(Some(
+            out.instance_refreshes()
+                .iter()
+                .map(instance_refresh)
+                .collect(),
+        ))
+    }
+
+    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>> {
+        let what = format!("{} {name}", kind.noun());
+        let found = match kind {
+            NamedKind::Group => {
+                let request = self
+                    .asg
+                    .describe_auto_scaling_groups()
+                    .auto_scaling_group_names(name);
+                let out = self
+                    .call(
+                        "AutoScaling.DescribeAutoScalingGroups",
+                        &what,
+                        request.send(),
+                    )
+                    .await?;
+                return Ok(out
+                    .auto_scaling_groups()
+                    .iter()
+                    .find(|g| g.auto_scaling_group_name() == Some(name))
+                    .map(|g| tags_of(g.tags())));
+            }
+            NamedKind::LaunchTemplate => {
+                let request = self
+                    .ec2
+                    .describe_launch_templates()
+                    .launch_template_names(name);
+                let out = self
+                    .call("EC2.DescribeLaunchTemplates", &what, request.send())
+                    .await;
+                return match out {
+                    Ok(out) => Ok(out
+                        .launch_templates()
+                        .iter()
+                        .find(|t| t.launch_template_name() == Some(name))
+                        .map(|t| tags_of(t.tags()))),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+            NamedKind::TargetGroup => {
+                let request = self.elb.describe_target_groups().names(name);
+                match self
+                    .call("ELBv2.DescribeTargetGroups", &what, request.send())
+                    .await
+                {
+                    Ok(out) => out
+                        .target_groups()
+                        .iter()
+                        .find(|t| t.target_group_name() == Some(name))
+                        .and_then(|t| t.target_group_arn().map(str::to_owned)),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            NamedKind::LoadBalancer => {
+                let request = self.elb.describe_load_balancers().names(name);
+                match self
+                    .call("ELBv2.DescribeLoadBalancers", &what, request.send())
+                    .await
+                {
+                    Ok(out) => out
+                        .load_balancers()
+                        .iter()
+                        .find(|l| l.load_balancer_name() == Some(name))
+                        .and_then(|l| l.load_balancer_arn().map(str::to_owned)),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let Some(arn) = found else {
+            return Ok(None);
+        };
+        let request = self.elb.describe_tags().resource_arns(&arn);
+        let out = self
+            .call("ELBv2.DescribeTags", &what, request.send())
+            .await?;
+        Ok(Some(
+            out.tag_descriptions()
+                .iter()
+                .find(|d| d.resource_arn() == Some(arn.as_str()))
+                .map(|d| tags_of(d.tags()))
+                .unwrap_or_default(),
+        ))
+    }
+
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {
         scaling_processes!(
             self,
@@ -2009,6 +2220,29 @@ fn group_instance(instance: &asg::types::Instance) -> GroupInstance {
     }
 }
 
+fn scaling_activity(a: &asg::types::Activity) -> ScalingActivity {
+    ScalingActivity {
+        id: text(a.activity_id()),
+        group: text(a.auto_scaling_group_name()),
+        description: text(a.description()),
+        cause: text(a.cause()),
+        status: text(a.status_code().map(|c| c.as_str())),
+        status_message: a.status_message().map(str::to_owned),
+        start_time: a.start_time().and_then(|t| SystemTime::try_from(*t).ok()),
+        end_time: a.end_time().and_then(|t| SystemTime::try_from(*t).ok()),
+    }
+}
+
+fn instance_refresh(r: &asg::types::InstanceRefresh) -> InstanceRefresh {
+    InstanceRefresh {
+        id: text(r.instance_refresh_id()),
+        status: text(r.status().map(|s| s.as_str())),
+        status_reason: r.status_reason().map(str::to_owned),
+        percentage_complete: r.percentage_complete().map(count_i32),
+        start_time: r.start_time().and_then(|t| SystemTime::try_from(*t).ok()),
+    }
+}
+
 fn instance_info(instance: &ec2::types::Instance) -> InstanceInfo {
     InstanceInfo {
         id: text(instance.instance_id()),
@@ -2302,6 +2536,14 @@ mod tests {
             "ExpiredToken",
         ] {
             assert_eq!(classify(code, ""), ErrorClass::Unauthorized, "{code}");
+        }
+        for code in [
+            "AlreadyExists",
+            "InvalidLaunchTemplateName.AlreadyExistsException",
+            "DuplicateTargetGroupName",
+            "DuplicateLoadBalancerName",
+        ] {
+            assert_eq!(classify(code, ""), ErrorClass::AlreadyExists, "{code}");
         }
         assert_eq!(classify("InvalidParameterValue", ""), ErrorClass::Other);
     }

@@ -1,5 +1,6 @@
 //! A wrapper that injects faults into any [`Cloud`]: the way to test what a real account does
-//! and an emulator cannot (an image whose instances never pass health checks).
+//! and an emulator cannot (an image whose instances never pass health checks, a reply lost
+//! on the way back).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,22 @@ use super::*;
 pub struct Faults {
     /// Instances launched from these images report `unhealthy` in every target group.
     pub unhealthy_images: BTreeSet<String>,
+    /// Creates whose reply is lost, by operation (`CreateAutoScalingGroup`,
+    /// `CreateLaunchTemplate`, `CreateTargetGroup`, `CreateLoadBalancer`), and how many more
+    /// times: the call takes effect in the inner cloud, but its caller gets a timeout.
+    pub lost_replies: BTreeMap<String, u32>,
+    /// After a lost reply the call is sent again at once, as the SDK's retry policy does after
+    /// a timeout, and the caller gets the answer to that second call instead of the timeout.
+    pub retry_lost_replies: bool,
+}
+
+/// What happens to a call's reply.
+enum Reply {
+    Delivered,
+    /// Lost: the caller times out.
+    TimedOut,
+    /// Lost, and the call sent again.
+    Retried,
 }
 
 /// A [`Cloud`] that behaves like `inner` except for the configured [`Faults`].
@@ -39,6 +56,41 @@ impl FaultCloud {
     fn faults(&self) -> Faults {
         self.faults.lock().expect("faults lock").clone()
     }
+
+    /// Whether the reply of this call of `operation` is lost, counting it.
+    fn reply(&self, operation: &str) -> Reply {
+        let mut faults = self.faults.lock().expect("faults lock");
+        let retry = faults.retry_lost_replies;
+        match faults.lost_replies.get_mut(operation) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                tracing::debug!(operation, "losing the reply");
+                if retry {
+                    Reply::Retried
+                } else {
+                    Reply::TimedOut
+                }
+            }
+            _ => Reply::Delivered,
+        }
+    }
+}
+
+/// Runs a create through the lost-reply fault of `operation`.
+macro_rules! lossy {
+    ($self:ident, $operation:literal, $call:expr) => {{
+        let reply = $self.reply($operation);
+        let first = $call.await;
+        match reply {
+            Reply::Delivered => first,
+            Reply::Retried => $call.await,
+            Reply::TimedOut => Err(CloudError::Unreachable {
+                operation: concat!("fault.", $operation),
+                message: "the request timed out (the reply was lost; the call took effect)"
+                    .to_string(),
+            }),
+        }
+    }};
 }
 
 /// Implements `Cloud` for `FaultCloud`: the listed overrides, and everything else passed
@@ -52,6 +104,9 @@ macro_rules! fault_cloud {
         impl Cloud for FaultCloud {
             fn region(&self) -> &str {
                 self.inner.region()
+            }
+            fn now(&self) -> std::time::SystemTime {
+                self.inner.now()
             }
             $($over)*
             $( async fn $name(&self $(, $arg: $ty)*) -> $ret { self.inner.$name($($arg),*).await } )*
@@ -83,6 +138,22 @@ fault_cloud! {
             }
             Ok(health)
         }
+
+        async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
+            lossy!(self, "CreateAutoScalingGroup", self.inner.create_group(spec))
+        }
+
+        async fn create_launch_template(&self, name: &str, spec: &LaunchSpec, tags: &Tags) -> CloudResult<(String, i64)> {
+            lossy!(self, "CreateLaunchTemplate", self.inner.create_launch_template(name, spec, tags))
+        }
+
+        async fn create_target_group(&self, spec: &TargetGroupSpec, tags: &Tags) -> CloudResult<String> {
+            lossy!(self, "CreateTargetGroup", self.inner.create_target_group(spec, tags))
+        }
+
+        async fn create_load_balancer(&self, spec: &LoadBalancerSpec, tags: &Tags) -> CloudResult<LoadBalancerInfo> {
+            lossy!(self, "CreateLoadBalancer", self.inner.create_load_balancer(spec, tags))
+        }
     }
     pass {
         fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
@@ -99,24 +170,23 @@ fault_cloud! {
         fn list_target_groups(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<TargetGroupInfo>>;
         fn list_load_balancers(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<LoadBalancerInfo>>;
         fn list_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<ListenerInfo>>;
-        fn create_target_group(&self, spec: &TargetGroupSpec, tags: &Tags) -> CloudResult<String>;
         fn modify_target_group(&self, arn: &str, spec: &TargetGroupSpec) -> CloudResult<()>;
         fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
-        fn create_load_balancer(&self, spec: &LoadBalancerSpec, tags: &Tags) -> CloudResult<LoadBalancerInfo>;
         fn modify_load_balancer(&self, arn: &str, spec: &LoadBalancerSpec) -> CloudResult<()>;
         fn delete_load_balancer(&self, arn: &str) -> CloudResult<()>;
         fn create_listener(&self, load_balancer_arn: &str, spec: &ListenerSpec, tags: &Tags) -> CloudResult<String>;
         fn modify_listener(&self, arn: &str, spec: &ListenerSpec) -> CloudResult<()>;
         fn delete_listener(&self, arn: &str) -> CloudResult<()>;
-        fn create_launch_template(&self, name: &str, spec: &LaunchSpec, tags: &Tags) -> CloudResult<(String, i64)>;
         fn create_launch_template_version(&self, template_id: &str, spec: &LaunchSpec) -> CloudResult<i64>;
         fn delete_launch_template(&self, template_id: &str) -> CloudResult<()>;
-        fn create_group(&self, spec: &GroupSpec) -> CloudResult<()>;
         fn set_group_capacity(&self, name: &str, min: u32, desired: u32, max: u32) -> CloudResult<()>;
         fn set_group_tags(&self, name: &str, tags: &Tags) -> CloudResult<()>;
         fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
         fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
         fn delete_group(&self, name: &str) -> CloudResult<()>;
+        fn scaling_activities(&self, group: &str, since: std::time::SystemTime) -> CloudResult<Vec<ScalingActivity>>;
+        fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>>;
+        fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>>;
         fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
         fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
         fn detach_instances(&self, group: &str, instance_ids: &[String], decrement: bool) -> CloudResult<()>;

@@ -100,6 +100,16 @@ pub enum CloudError {
         operation: &'static str,
         message: String,
     },
+    /// A create found a resource of that name already there (`AlreadyExists`,
+    /// `DuplicateTargetGroupName`, `DuplicateLoadBalancerName`,
+    /// `InvalidLaunchTemplateName.AlreadyExistsException`): perhaps created by this very call
+    /// whose reply was lost, perhaps someone else's.
+    #[error("{operation}: {what} already exists{}", code_suffix(.code))]
+    AlreadyExists {
+        operation: &'static str,
+        what: String,
+        code: Option<String>,
+    },
     /// A conditional request's condition did not hold: the object exists (`If-None-Match: *`)
     /// or has another ETag (`If-Match`).
     #[error("{operation}: {what} changed (its condition failed){}", code_suffix(.code))]
@@ -125,6 +135,35 @@ impl CloudError {
     /// True when the error means the resource is already gone.
     pub fn is_not_found(&self) -> bool {
         matches!(self, CloudError::NotFound { .. })
+    }
+
+    /// True when a create found the name taken.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, CloudError::AlreadyExists { .. })
+    }
+
+    /// The operation that failed (`EC2.RunInstances`, …).
+    pub fn operation(&self) -> &'static str {
+        match self {
+            CloudError::NotFound { operation, .. }
+            | CloudError::Throttled { operation, .. }
+            | CloudError::Unauthorized { operation, .. }
+            | CloudError::Unreachable { operation, .. }
+            | CloudError::AlreadyExists { operation, .. }
+            | CloudError::PreconditionFailed { operation, .. }
+            | CloudError::Service { operation, .. } => operation,
+        }
+    }
+
+    /// The service's error code, when the error kept one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CloudError::NotFound { code, .. }
+            | CloudError::AlreadyExists { code, .. }
+            | CloudError::PreconditionFailed { code, .. }
+            | CloudError::Service { code, .. } => code.as_deref(),
+            _ => None,
+        }
     }
 
     /// True when a conditional request found the object not as the condition required.
@@ -390,6 +429,78 @@ pub struct ListenerInfo {
     pub spec: ListenerSpec,
 }
 
+/// One Auto Scaling scaling activity: a launch, a termination, …
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScalingActivity {
+    pub id: String,
+    pub group: String,
+    /// `Launching a new EC2 instance: i-…`, `Launching a new EC2 instance.  Status Reason: …`,
+    /// `Terminating EC2 instance: i-…`, …
+    pub description: String,
+    pub cause: String,
+    /// `Successful`, `Failed`, `Cancelled`, `InProgress`, `PreInService`, `WaitingFor…`, …
+    pub status: String,
+    /// Why the activity failed or was cancelled, as AWS words it.
+    pub status_message: Option<String>,
+    pub start_time: Option<SystemTime>,
+    pub end_time: Option<SystemTime>,
+}
+
+impl ScalingActivity {
+    /// An attempt to launch an instance into the group.
+    pub fn is_launch(&self) -> bool {
+        self.description.starts_with("Launching a new EC2 instance")
+    }
+
+    /// Ended without doing what it set out to do.
+    pub fn failed(&self) -> bool {
+        matches!(self.status.as_str(), "Failed" | "Cancelled")
+    }
+}
+
+/// One instance refresh of an Auto Scaling group: another controller replacing its instances.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceRefresh {
+    pub id: String,
+    /// `Pending`, `InProgress`, `Baking`, `Cancelling`, `RollbackInProgress`, `Successful`,
+    /// `Failed`, `Cancelled`, `RollbackFailed`, `RollbackSuccessful`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub percentage_complete: Option<u32>,
+    pub start_time: Option<SystemTime>,
+}
+
+impl InstanceRefresh {
+    /// Still at work on the group: it may launch, terminate or roll back instances. `Baking`
+    /// (the wait after the last replacement) counts: the refresh can still roll back.
+    pub fn in_progress(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Baking" | "Cancelling" | "RollbackInProgress"
+        )
+    }
+}
+
+/// The kinds of resource reroll creates by name, for finding who holds a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum NamedKind {
+    Group,
+    LaunchTemplate,
+    TargetGroup,
+    LoadBalancer,
+}
+
+impl NamedKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            NamedKind::Group => "Auto Scaling group",
+            NamedKind::LaunchTemplate => "launch template",
+            NamedKind::TargetGroup => "target group",
+            NamedKind::LoadBalancer => "load balancer",
+        }
+    }
+}
+
 /// Everything needed to create one generation's Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupSpec {
@@ -413,6 +524,12 @@ pub struct GroupSpec {
 pub trait Cloud: Send + Sync {
     /// The region this client talks to.
     fn region(&self) -> &str;
+
+    /// The time now, on the clock the cloud's timestamps (scaling activities, launch times)
+    /// are on: the system clock for AWS, simulated time for a simulator.
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 
     // --- lookups -----------------------------------------------------------------------------
     async fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
@@ -517,6 +634,20 @@ pub trait Cloud: Send + Sync {
     async fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
     /// Deletes the group and terminates its instances.
     async fn delete_group(&self, name: &str) -> CloudResult<()>;
+    /// The group's scaling activities that started at or after `since`, newest first. Pages
+    /// (100 a page) only as far back as `since`.
+    async fn scaling_activities(
+        &self,
+        group: &str,
+        since: SystemTime,
+    ) -> CloudResult<Vec<ScalingActivity>>;
+    /// The group's most recent instance refreshes, newest first (one page: at most one refresh
+    /// runs at a time, and it is the newest). `None` when the service does not implement the
+    /// call (an emulator): unknown, not "none".
+    async fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>>;
+    /// The tags of the resource of `kind` named `name`, whoever owns it; `None` when no such
+    /// resource exists. For telling whose a taken name is.
+    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>>;
     /// Suspends Auto Scaling processes (`AZRebalance`, `AlarmNotification`, …) on a group.
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
     async fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;

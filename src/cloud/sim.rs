@@ -17,7 +17,10 @@
 //!   `Unhealthy` after the grace period and replaced (unless `HealthCheck` or
 //!   `ReplaceUnhealthy` is suspended). `Launch`, `Terminate` and `AddToLoadBalancer` can be
 //!   suspended too. Launches into [`SimConfig::insufficient_capacity_azs`] go to the group's
-//!   other zones, or are retried later.
+//!   other zones, or are retried later; each launch is a scaling activity, and a failed one
+//!   (a zone without capacity, a missing launch template or image) is recorded `Failed` with
+//!   AWS's wording. Instance refreshes are kept as records that tests start and end
+//!   ([`SimCloud::start_instance_refresh`]); they replace nothing.
 //! - **Target health** as ELBv2 reports it: `initial` until the instance has booted and
 //!   `interval × healthy_threshold` has passed (`unhealthy` after `interval ×
 //!   unhealthy_threshold` for images in [`SimConfig::bad_images`]), `draining` for the
@@ -37,7 +40,7 @@
 //! stores when things happen and works states out when they are read; it needs no background
 //! task. Given the same seed and the same calls, it behaves the same.
 //!
-//! Not modelled: instance refresh, lifecycle hooks, warm pools, scaling policies and alarms,
+//! Not modelled: instance refreshes that replace instances, lifecycle hooks, warm pools, scaling policies and alarms,
 //! spot, per-instance health beyond the image fault, load balancer provisioning time, image
 //! copies that take time, and API errors other than the ones reroll's calls can provoke.
 //!
@@ -67,16 +70,17 @@ use world::{Ms, World};
 
 use super::stats::Stats;
 use super::{
-    Cloud, CloudResult, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef,
-    RunSpec, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
-    TargetHealth, VpcInfo,
+    Cloud, CloudResult, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo,
+    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo,
+    LoadBalancerSpec, NamedKind, ObjectRef, RunSpec, ScalingActivity, SecurityGroupInfo,
+    StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
 const EC2_PAGE: usize = 1000;
 const LAUNCH_TEMPLATE_PAGE: usize = 200;
 const ASG_PAGE: usize = 100;
+const ACTIVITY_PAGE: usize = 100;
 const ELB_PAGE: usize = 400;
 const ELB_DESCRIBE_TAGS_MAX: usize = 20;
 const ASG_TARGET_GROUPS_PER_CALL: usize = 10;
@@ -112,7 +116,8 @@ pub struct SimConfig {
     /// Images (ids or names) whose instances never pass a health check.
     pub bad_images: BTreeSet<String>,
     /// Image names that do not exist in this region (other regions, and copies into this one,
-    /// still have them).
+    /// still have them). An image of such a name found before is deregistered: launches of it
+    /// fail, as does any launch of an image id the region does not know.
     pub missing_images: BTreeSet<String>,
     /// Availability zones (`us-east-1b`) without capacity: launches there fail.
     pub insufficient_capacity_azs: BTreeSet<String>,
@@ -356,13 +361,25 @@ impl SimCloud {
         self.with(|w, _| w.set_alarm_state(name, state));
     }
 
+    /// Starts an instance refresh on a group, as another controller would (it replaces
+    /// nothing here); returns its id.
+    pub fn start_instance_refresh(&self, group: &str) -> CloudResult<String> {
+        self.with(|w, t| w.start_instance_refresh("AutoScaling.StartInstanceRefresh", group, t))
+    }
+
+    /// Moves the group's instance refresh in progress to `status` (`Successful`, `Cancelled`,
+    /// `Cancelling`, …).
+    pub fn set_instance_refresh(&self, group: &str, status: &str) {
+        self.with(|w, _| w.set_instance_refresh(group, status, None));
+    }
+
     pub fn elapsed(&self) -> Duration {
-        Duration::from_millis(self.now())
+        Duration::from_millis(self.now_ms())
     }
 
     /// A consistent view of every instance, group and target group now.
     pub fn snapshot(&self) -> SimSnapshot {
-        let t = self.now();
+        let t = self.now_ms();
         self.timed(|| {
             let mut w = self.lock();
             w.settle(t);
@@ -379,7 +396,7 @@ impl SimCloud {
 
     /// Writes the world as JSON without copying it first.
     fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
-        let t = self.now();
+        let t = self.now_ms();
         self.timed(|| {
             let mut w = self.lock();
             w.settle(t);
@@ -423,7 +440,7 @@ impl SimCloud {
         Self::from_json(&std::fs::read_to_string(path)?, stats)
     }
 
-    fn now(&self) -> Ms {
+    fn now_ms(&self) -> Ms {
         self.base + self.epoch.elapsed().as_millis() as Ms
     }
 
@@ -439,7 +456,7 @@ impl SimCloud {
     async fn request(&self, operation: &'static str) {
         self.stats.record_call(operation);
         self.stats.record_attempt(operation);
-        let t = self.now();
+        let t = self.now_ms();
         let (ready, latency) = {
             let mut w = self.lock();
             let ready = w.reserve(Kind::of_operation(operation), t, 1.0);
@@ -464,7 +481,7 @@ impl SimCloud {
 
     /// Runs `f` on the world brought up to now, and settles again after it.
     fn with<T>(&self, f: impl FnOnce(&mut World, Ms) -> T) -> T {
-        let t = self.now();
+        let t = self.now_ms();
         self.timed(|| {
             let mut w = self.lock();
             w.settle(t);
@@ -516,6 +533,10 @@ impl SimCloud {
 impl Cloud for SimCloud {
     fn region(&self) -> &str {
         &self.region
+    }
+
+    fn now(&self) -> std::time::SystemTime {
+        world::wall_time(self.now_ms())
     }
 
     // --- lookups -----------------------------------------------------------------------------
@@ -853,6 +874,42 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn scaling_activities(
+        &self,
+        group: &str,
+        since: std::time::SystemTime,
+    ) -> CloudResult<Vec<ScalingActivity>> {
+        const OP: &str = "AutoScaling.DescribeScalingActivities";
+        self.request(OP).await;
+        let since = world::sim_time(since);
+        let activities = self.with(|w, t| w.scaling_activities(group, since, t));
+        self.more_pages(OP, activities.len(), ACTIVITY_PAGE).await;
+        Ok(activities)
+    }
+
+    async fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>> {
+        self.call("AutoScaling.DescribeInstanceRefreshes", |w, _, _| {
+            Ok(Some(w.instance_refreshes(group)))
+        })
+        .await
+    }
+
+    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>> {
+        let (operation, pages) = match kind {
+            NamedKind::Group => ("AutoScaling.DescribeAutoScalingGroups", 1),
+            NamedKind::LaunchTemplate => ("EC2.DescribeLaunchTemplates", 1),
+            // DescribeTargetGroups / DescribeLoadBalancers, then DescribeTags.
+            NamedKind::TargetGroup => ("ELBv2.DescribeTargetGroups", 2),
+            NamedKind::LoadBalancer => ("ELBv2.DescribeLoadBalancers", 2),
+        };
+        self.request(operation).await;
+        let tags = self.with(|w, _| w.tags_by_name(kind, name));
+        if pages == 2 && tags.is_some() {
+            self.request("ELBv2.DescribeTags").await;
+        }
+        Ok(tags)
+    }
+
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {
         if processes.is_empty() {
             return Ok(());
@@ -949,7 +1006,7 @@ impl Cloud for SimCloud {
             });
             let (batch, start) =
                 self.with(|w, t| w.run_instances(OP, spec, count, token.as_deref(), t))?;
-            if start > self.now() {
+            if start > self.now_ms() {
                 // Beyond the RunInstances burst: the call is throttled until the bucket allows.
                 self.stats.record_throttle(OP);
                 self.stats.record_attempt(OP);

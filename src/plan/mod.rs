@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod render;
+mod warnings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -598,24 +599,8 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
     }
 
     warnings.extend(quota_warnings(stack));
-    for g in stack
-        .server_groups
-        .iter()
-        .filter(|g| g.rollout.strategy == crate::stack::Strategy::BlueGreen)
-    {
-        let fronted = stack.load_balancers.iter().any(|lb| {
-            lb.listeners
-                .iter()
-                .any(|l| l.forward.iter().any(|(tg, _)| g.target_groups.contains(tg)))
-        });
-        if !fronted {
-            warnings.push(format!(
-                "{}: blue/green, but no listener of this stack forwards to its target groups; \
-                 its next rollout will be refused",
-                g.address
-            ));
-        }
-    }
+    warnings.extend(self::warnings::unserved_target_groups(stack, observed));
+    warnings.extend(crate::controllers::warnings(stack, observed));
     for g in &stack.server_groups {
         for alarm in &g.rollout.health.alarms {
             match observed.alarms.get(alarm).map(String::as_str) {

@@ -324,6 +324,7 @@ fn deployed(stack: &Stack) -> Observed {
                 fingerprint: fp,
                 state: GenerationState::Active,
                 applied_desired: Some(g.capacity.desired),
+                instance_refresh: None,
                 failed: None,
                 group: GroupInfo {
                     name: "shop-web-v001".into(),
@@ -602,6 +603,58 @@ fn a_generation_still_being_deleted_keeps_its_number() {
         .unwrap();
     assert_eq!(c.action, Action::Create);
     assert_eq!(c.rollout.as_ref().unwrap().to_generation, 2, "{}", c.reason);
+}
+
+#[test]
+fn a_target_group_no_listener_serves_is_warned_about_for_every_strategy() {
+    let start = STACK.find("load_balancer \"public\" {").unwrap();
+    let end = start + STACK[start..].find("\n}\n").unwrap() + "\n}\n".len();
+    let unserved = format!("{}{}", &STACK[..start], &STACK[end..]);
+    let with_rollout = |rollout: &str| {
+        let start = unserved.find("  rollout {").unwrap();
+        let end = start + unserved[start..].find("\n  }\n").unwrap() + "\n  }\n".len();
+        format!("{}{rollout}{}", &unserved[..start], &unserved[end..])
+    };
+    let warned = "server_group.web: no listener forwards to target_group.web; AWS does not \
+                  health check its targets (they stay `unused`, Target.NotInUse)";
+    // (rollout block, a load balancer outside the stack uses the target group, warning)
+    let cases = [
+        ("  rollout {\n  }\n", false, Some(warned)),
+        (
+            "  rollout {\n    strategy = \"canary\"\n  }\n",
+            false,
+            Some(warned),
+        ),
+        ("  mode = \"instances\"\n", false, Some(warned)),
+        (
+            "  rollout {\n    strategy = \"blue_green\"\n  }\n",
+            false,
+            Some("server_group.web: blue/green, but no listener of this stack forwards"),
+        ),
+        ("  rollout {\n  }\n", true, None),
+    ];
+    for (rollout, elsewhere, want) in cases {
+        let stack = stack_from(&with_rollout(rollout), &[], "ami-111");
+        let mut observed = deployed(&stack_with(&[], "ami-111"));
+        observed.load_balancers.clear();
+        if elsewhere {
+            let tg = observed.target_groups.get_mut("target_group.web").unwrap();
+            tg.info.load_balancer_arns = vec!["arn:lb/someone-elses".into()];
+        }
+        let p = plan(&stack, &observed, false).unwrap();
+        let found: Vec<&String> = p
+            .warnings
+            .iter()
+            .filter(|w| w.contains("no listener"))
+            .collect();
+        match want {
+            Some(w) => {
+                assert_eq!(found.len(), 1, "{rollout}: {:#?}", p.warnings);
+                assert!(found[0].starts_with(w), "{}", found[0]);
+            }
+            None => assert!(found.is_empty(), "{rollout}: {found:#?}"),
+        }
+    }
 }
 
 fn server_change(p: &Plan) -> &Change {

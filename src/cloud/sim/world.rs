@@ -17,9 +17,10 @@ use super::limits::{Buckets, Kind};
 use super::{SimConfig, SimGroup, SimInstance, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
-    ImageFilter, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
-    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, ObjectRef, RunSpec, SecurityGroupInfo,
-    StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec,
+    ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
+    TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Simulated time: milliseconds since the simulation's epoch.
@@ -166,6 +167,41 @@ impl Group {
     }
 }
 
+/// One launch attempt of an Auto Scaling group, as DescribeScalingActivities reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Activity {
+    id: String,
+    /// Recording order, to sort activities that start at the same moment.
+    seq: u64,
+    start: Ms,
+    /// `InProgress` until then, `Successful` after (failed ones end when they start).
+    end: Ms,
+    description: String,
+    cause: String,
+    /// Why the launch failed; `None` for one that succeeded.
+    failure: Option<String>,
+}
+
+impl Activity {
+    fn info(&self, group: &str, t: Ms) -> ScalingActivity {
+        let status = match (&self.failure, t < self.end) {
+            (Some(_), _) => "Failed",
+            (None, true) => "InProgress",
+            (None, false) => "Successful",
+        };
+        ScalingActivity {
+            id: self.id.clone(),
+            group: group.to_string(),
+            description: self.description.clone(),
+            cause: self.cause.clone(),
+            status: status.to_string(),
+            status_message: self.failure.clone(),
+            start_time: Some(wall_time(self.start)),
+            end_time: (t >= self.end).then(|| wall_time(self.end)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Registration {
     registered_at: Ms,
@@ -236,6 +272,16 @@ pub struct World {
     /// CloudWatch alarms by name, with their state (`OK`, `ALARM`, …).
     #[serde(default)]
     alarms: BTreeMap<String, String>,
+    /// Launch activities by Auto Scaling group, oldest first.
+    #[serde(default)]
+    activities: BTreeMap<String, Vec<Activity>>,
+    /// Activities recorded so far (their ids).
+    #[serde(default)]
+    activity_seq: u64,
+    /// Instance refreshes by Auto Scaling group, oldest first. Tests start and end them; they
+    /// replace nothing.
+    #[serde(default)]
+    refreshes: BTreeMap<String, Vec<InstanceRefresh>>,
     /// S3 objects by `bucket/key`. Every bucket exists.
     #[serde(default)]
     objects: BTreeMap<String, SimObject>,
@@ -267,8 +313,28 @@ fn refused(operation: &'static str, code: &str, message: impl Into<String>) -> C
     }
 }
 
+fn already_exists(operation: &'static str, what: String, code: &str) -> CloudError {
+    CloudError::AlreadyExists {
+        operation,
+        what,
+        code: Some(code.to_string()),
+    }
+}
+
 fn group_not_found(operation: &'static str, name: &str) -> CloudError {
     not_found(operation, format!("group {name}"), "ValidationError")
+}
+
+/// EC2's message for a launch into a zone without capacity.
+fn insufficient_capacity(instance_type: &str, zone: &str) -> String {
+    format!(
+        "We currently do not have sufficient {instance_type} capacity in the Availability Zone \
+         you requested ({zone}). Our system will be working on provisioning additional capacity"
+    )
+}
+
+fn hex_u32(s: &str) -> u32 {
+    u32::from_str_radix(&hex(&[s], 8), 16).unwrap_or_default()
 }
 
 fn hex(parts: &[&str], len: usize) -> String {
@@ -353,6 +419,9 @@ impl World {
             client_tokens: BTreeMap::new(),
             buckets: Buckets::default(),
             alarms: BTreeMap::new(),
+            activities: BTreeMap::new(),
+            activity_seq: 0,
+            refreshes: BTreeMap::new(),
             objects: BTreeMap::new(),
             object_writes: 0,
         }
@@ -593,6 +662,8 @@ impl World {
             .collect();
         for name in empty {
             self.groups.remove(&name);
+            self.activities.remove(&name);
+            self.refreshes.remove(&name);
         }
     }
 
@@ -692,29 +763,55 @@ impl World {
 
     fn launch_into_group(&mut self, name: &str, count: usize, t: Ms) {
         let g = self.groups[name].clone();
-        let template = self.templates.get(&g.spec.launch_template_id);
-        let Some((_, spec)) = template.and_then(|lt| lt.version(&g.spec.launch_template_version))
-        else {
+        let (template_id, version) = (&g.spec.launch_template_id, &g.spec.launch_template_version);
+        let template = self.templates.get(template_id);
+        let Some((_, spec)) = template.and_then(|lt| lt.version(version)) else {
+            let failure = match template {
+                None => format!(
+                    "The specified launch template, with template ID {template_id}, does not exist"
+                ),
+                Some(_) => format!(
+                    "The specified launch template, with template ID {template_id}, version \
+                     {version}, does not exist"
+                ),
+            };
+            self.fail_launch(name, t, &failure);
             self.retry_group(name, t);
             return;
         };
         let spec = spec.clone();
-        let subnets: Vec<SubnetInfo> = g
+        if !self.image_exists(&spec.image_id) {
+            let failure = format!("The image id '[{}]' does not exist", spec.image_id);
+            self.fail_launch(name, t, &failure);
+            self.retry_group(name, t);
+            return;
+        }
+        let (subnets, full): (Vec<SubnetInfo>, Vec<SubnetInfo>) = g
             .spec
             .subnet_ids
             .iter()
             .filter_map(|s| self.subnets.get(s).cloned())
-            .filter(|s| {
+            .partition(|s| {
                 !self
                     .config
                     .insufficient_capacity_azs
                     .contains(&s.availability_zone)
-            })
-            .collect();
+            });
+        // Auto Scaling tries a zone without capacity, records the failure, and launches in the
+        // group's other zones (or tries again later when there are none).
+        if let Some(zone) = full.first() {
+            let failure = insufficient_capacity(&spec.instance_type, &zone.availability_zone);
+            self.fail_launch(name, t, &failure);
+        }
         if subnets.is_empty() {
             self.retry_group(name, t);
             return;
         }
+        let live = self
+            .instances
+            .values()
+            .filter(|i| i.live_member_of(name))
+            .count();
         let mut per_az: BTreeMap<String, usize> = BTreeMap::new();
         for i in self.instances.values().filter(|i| i.live_member_of(name)) {
             *per_az.entry(i.availability_zone.clone()).or_default() += 1;
@@ -743,7 +840,74 @@ impl World {
             let inst = self.instances.get_mut(&id).expect("instance");
             inst.group = Some(name.to_string());
             inst.launched_by = Some(name.to_string());
+            let running_at = inst.running_at;
+            let cause = format!(
+                "At {} an instance was started in response to a difference between desired \
+                 and actual capacity, increasing the capacity from {live} to {}.",
+                humantime::format_rfc3339_seconds(wall_time(t)),
+                live + count
+            );
+            self.record_activity(
+                name,
+                launch_at,
+                running_at,
+                format!("Launching a new EC2 instance: {id}"),
+                cause,
+                None,
+            );
         }
+    }
+
+    /// Records a launch of group `name` that failed at `t`.
+    fn fail_launch(&mut self, name: &str, t: Ms, reason: &str) {
+        let failure = format!("{reason}. Launching EC2 instance failed.");
+        let cause = format!(
+            "At {} an instance was started in response to a difference between desired and \
+             actual capacity.",
+            humantime::format_rfc3339_seconds(wall_time(t))
+        );
+        self.record_activity(
+            name,
+            t,
+            t,
+            format!("Launching a new EC2 instance.  Status Reason: {failure}"),
+            cause,
+            Some(failure),
+        );
+    }
+
+    fn record_activity(
+        &mut self,
+        name: &str,
+        start: Ms,
+        end: Ms,
+        description: String,
+        cause: String,
+        failure: Option<String>,
+    ) {
+        self.activity_seq += 1;
+        let seq = self.activity_seq;
+        self.activities
+            .entry(name.to_string())
+            .or_default()
+            .push(Activity {
+                id: format!("{:08x}-5eed-4000-8000-{seq:012x}", hex_u32(name)),
+                seq,
+                start,
+                end,
+                description,
+                cause,
+                failure,
+            });
+    }
+
+    /// EC2 knows the image in this region, and it has not been deregistered (its name is not
+    /// among the missing images).
+    fn image_exists(&self, id: &str) -> bool {
+        self.images
+            .get(self.region())
+            .and_then(|r| r.get(id))
+            .is_some_and(|img| !self.config.missing_images.contains(&img.name))
     }
 
     fn retry_group(&mut self, name: &str, t: Ms) {
@@ -1478,10 +1642,10 @@ impl World {
             if existing.spec == spec {
                 return Ok(existing.arn.clone());
             }
-            return Err(refused(
+            return Err(already_exists(
                 operation,
+                format!("target group {}", spec.name),
                 "DuplicateTargetGroupName",
-                format!("A target group with the same name '{}' exists", spec.name),
             ));
         }
         let arn = self.elb_arn("targetgroup", &spec.name);
@@ -1572,10 +1736,10 @@ impl World {
             if existing.spec == spec {
                 return Ok(load_balancer_info(existing));
             }
-            return Err(refused(
+            return Err(already_exists(
                 operation,
+                format!("load balancer {}", spec.name),
                 "DuplicateLoadBalancerName",
-                format!("A load balancer with the same name '{}' exists", spec.name),
             ));
         }
         let kind = if spec.kind == "application" {
@@ -1778,10 +1942,10 @@ impl World {
         tags: &Tags,
     ) -> CloudResult<(String, i64)> {
         if self.templates.values().any(|lt| lt.name == name) {
-            return Err(refused(
+            return Err(already_exists(
                 operation,
+                format!("launch template {name}"),
                 "InvalidLaunchTemplateName.AlreadyExistsException",
-                format!("Launch template name already in use: {name}"),
             ));
         }
         let id = format!("lt-0{:016x}", self.next_u64());
@@ -1880,13 +2044,10 @@ impl World {
         t: Ms,
     ) -> CloudResult<()> {
         if self.groups.contains_key(&spec.name) {
-            return Err(refused(
+            return Err(already_exists(
                 operation,
+                format!("group {}", spec.name),
                 "AlreadyExists",
-                format!(
-                    "AutoScalingGroup by this name already exists: {}",
-                    spec.name
-                ),
             ));
         }
         if !(spec.min <= spec.desired && spec.desired <= spec.max) {
@@ -2074,6 +2235,101 @@ impl World {
             }
         }
         self.drop_deleted_groups();
+    }
+
+    /// The group's launch activities that started in `[since, t]`, newest first.
+    pub fn scaling_activities(&self, group: &str, since: Ms, t: Ms) -> Vec<ScalingActivity> {
+        let mut out: Vec<&Activity> = self
+            .activities
+            .get(group)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.start >= since && a.start <= t)
+            .collect();
+        out.sort_by_key(|a| std::cmp::Reverse((a.start, a.seq)));
+        out.into_iter().map(|a| a.info(group, t)).collect()
+    }
+
+    /// The group's instance refreshes, newest first.
+    pub fn instance_refreshes(&self, group: &str) -> Vec<InstanceRefresh> {
+        self.refreshes
+            .get(group)
+            .into_iter()
+            .flatten()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    /// Starts an instance refresh on a group (for tests: it replaces nothing); returns its id.
+    pub fn start_instance_refresh(
+        &mut self,
+        operation: &'static str,
+        group: &str,
+        t: Ms,
+    ) -> CloudResult<String> {
+        self.group_mut(operation, group)?;
+        if self
+            .instance_refreshes(group)
+            .iter()
+            .any(|r| r.in_progress())
+        {
+            return Err(refused(
+                operation,
+                "InstanceRefreshInProgress",
+                format!("An Instance Refresh is already in progress for {group}"),
+            ));
+        }
+        let n = self.refreshes.get(group).map_or(0, Vec::len) + 1;
+        let id = format!("{:08x}-0000-4000-8000-{n:012x}", hex_u32(group));
+        self.refreshes
+            .entry(group.to_string())
+            .or_default()
+            .push(InstanceRefresh {
+                id: id.clone(),
+                status: "InProgress".into(),
+                status_reason: None,
+                percentage_complete: Some(0),
+                start_time: Some(wall_time(t)),
+            });
+        Ok(id)
+    }
+
+    /// Ends the group's refresh in progress with `status` (`Successful`, `Cancelled`, …), or
+    /// moves it along (`Cancelling`, a percentage).
+    pub fn set_instance_refresh(&mut self, group: &str, status: &str, percent: Option<u32>) {
+        if let Some(r) = self
+            .refreshes
+            .get_mut(group)
+            .and_then(|rs| rs.iter_mut().rev().find(|r| r.in_progress()))
+        {
+            r.status = status.to_string();
+            if percent.is_some() {
+                r.percentage_complete = percent;
+            }
+        }
+    }
+
+    /// The tags of the resource of `kind` named `name`, whoever owns it.
+    pub fn tags_by_name(&self, kind: NamedKind, name: &str) -> Option<Tags> {
+        match kind {
+            NamedKind::Group => self.groups.get(name).map(|g| g.spec.tags.clone()),
+            NamedKind::LaunchTemplate => self
+                .templates
+                .values()
+                .find(|lt| lt.name == name)
+                .map(|lt| lt.tags.clone()),
+            NamedKind::TargetGroup => self
+                .target_groups
+                .values()
+                .find(|tg| tg.spec.name == name)
+                .map(|tg| tg.tags.clone()),
+            NamedKind::LoadBalancer => self
+                .load_balancers
+                .values()
+                .find(|lb| lb.spec.name == name)
+                .map(|lb| lb.tags.clone()),
+        }
     }
 
     pub fn set_processes(
@@ -2273,10 +2529,16 @@ impl World {
                 operation,
                 "InsufficientInstanceCapacity",
                 format!(
-                    "We currently do not have sufficient {} capacity in the Availability Zone \
-                     you requested ({}).",
-                    launch.instance_type, subnet.availability_zone
+                    "{}.",
+                    insufficient_capacity(&launch.instance_type, &subnet.availability_zone)
                 ),
+            ));
+        }
+        if !self.image_exists(&launch.image_id) {
+            return Err(not_found(
+                operation,
+                format!("image {}", launch.image_id),
+                "InvalidAMIID.NotFound",
             ));
         }
         let start = self.reserve(Kind::RunInstances, t, count as f64);
@@ -2355,6 +2617,27 @@ impl World {
         }
         for sg in &seed.security_groups {
             self.security_groups.insert(sg.id.clone(), sg.clone());
+        }
+        // What the imported generations launch exists in the account, whether or not the
+        // stack still looks it up.
+        for spec in seed
+            .launch_templates
+            .iter()
+            .flat_map(|lt| lt.versions.values())
+        {
+            let region = self.config.region.clone();
+            let images = self.images.entry(region).or_default();
+            images
+                .entry(spec.image_id.clone())
+                .or_insert_with(|| ImageInfo {
+                    id: spec.image_id.clone(),
+                    name: spec.image_id.clone(),
+                    owner: self.config.account_id.clone(),
+                    creation_date: IMAGE_CREATION_DATE.to_string(),
+                    state: "available".into(),
+                    architecture: None,
+                    tags: Tags::new(),
+                });
         }
         for lt in &seed.launch_templates {
             let latest = lt
@@ -2570,8 +2853,14 @@ impl World {
 }
 
 /// The wall-clock time a simulated time stands for (launch times).
-fn wall_time(t: Ms) -> SystemTime {
+pub fn wall_time(t: Ms) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS) + Duration::from_millis(t)
+}
+
+/// The simulated time a wall-clock time stands for (0 for anything before the epoch).
+pub fn sim_time(at: SystemTime) -> Ms {
+    at.duration_since(UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS))
+        .map_or(0, |d| d.as_millis() as Ms)
 }
 
 fn load_balancer_info(lb: &LoadBalancer) -> LoadBalancerInfo {

@@ -1,0 +1,560 @@
+//! Telling early that new instances will not come up, instead of waiting out the health
+//! deadline: Auto Scaling launches that keep failing (no capacity, the vCPU quota, a missing
+//! image or launch template), RunInstances refusing an instance-mode launch, and targets that
+//! their target group never health checks (`unused`, reason `Target.NotInUse`).
+//!
+//! A [`Watch`] follows one generation through the rounds of a rollout or a wait. Each look
+//! costs at most one DescribeScalingActivities call (usually one page), and only while the
+//! group has fewer instances than it asks for; the targets come from the health the round
+//! read anyway.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::fleet::{Fleet, Generation};
+use super::wait::HealthWait;
+use super::ApplyError;
+use crate::cloud::{Cloud, CloudError, GroupInfo, ScalingActivity, TargetHealth};
+use crate::stack::ServerGroup;
+
+/// Launch failures in a row, with no launch succeeding since, that stop a wave. Auto Scaling
+/// retries a failed launch (in another zone, or a little later), and a failure it gets past
+/// (capacity in one zone, a brief shortage) is no reason to stop; three in a row with nothing
+/// launched in between is a pattern, reached within a minute or so of retries rather than the
+/// ten minutes of a health deadline.
+const REPEATED_FAILURES: usize = 3;
+
+/// How long before a watch starts its scaling activities are read from. Auto Scaling starts
+/// launching the moment a group is created or resized, before the call returns, and its
+/// timestamps come from AWS's clock, not this machine's.
+const SINCE_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a new target may report `unused (Target.NotInUse)` before the wave stops. A
+/// listener created or changed a moment ago may not count its target groups yet; one that
+/// forwards nowhere never will.
+const NOT_IN_USE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Phrases of launch failures that a retry does not cure (lower case): a missing image,
+/// launch template or security group, an invalid setting, a quota. Anything else (capacity,
+/// internal errors) counts only when it repeats.
+const PERMANENT: &[&str] = &[
+    "does not exist",
+    "vcpu limit",
+    "instance limit",
+    "is invalid",
+    "not authorized",
+    "you must use a valid",
+];
+
+/// What the launch activities since the last successful launch say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Launches {
+    /// Launches fail and waiting will not help: why.
+    Failing(String),
+    /// Nothing to stop for. The start of the newest launch that did not fail, if any: the
+    /// next look need not read further back.
+    Fine { newest_launch: Option<SystemTime> },
+}
+
+/// Decides from a group's scaling activities (any order) whether its launches are failing.
+/// Only failures since the newest launch that did not fail count; one whose reason a retry
+/// does not cure is enough, others must repeat [`REPEATED_FAILURES`] times.
+pub(crate) fn launches(group: &str, activities: &[ScalingActivity]) -> Launches {
+    let mut launches: Vec<&ScalingActivity> = activities.iter().filter(|a| a.is_launch()).collect();
+    launches.sort_by_key(|a| std::cmp::Reverse(a.start_time));
+    let newest_launch = launches
+        .iter()
+        .find(|a| !a.failed())
+        .and_then(|a| a.start_time);
+    let failures: Vec<&ScalingActivity> = launches
+        .iter()
+        .take_while(|a| a.failed())
+        .copied()
+        .collect();
+    let reason = |a: &ScalingActivity| {
+        a.status_message
+            .clone()
+            .unwrap_or_else(|| a.description.clone())
+    };
+    if let Some(permanent) = failures.iter().find(|a| is_permanent(&reason(a))) {
+        let why = reason(permanent);
+        return Launches::Failing(format!(
+            "new instances cannot launch: Auto Scaling reports for {group}: {why}{}",
+            hint(&why)
+        ));
+    }
+    if failures.len() >= REPEATED_FAILURES {
+        let why = reason(failures[0]);
+        let first = failures
+            .last()
+            .and_then(|a| a.start_time)
+            .map(|t| format!(" since {}", humantime::format_rfc3339_seconds(t)))
+            .unwrap_or_default();
+        return Launches::Failing(format!(
+            "new instances cannot launch: {} launches into {group} failed{first} and none \
+             succeeded: {why}{}",
+            failures.len(),
+            hint(&why)
+        ));
+    }
+    Launches::Fine { newest_launch }
+}
+
+fn is_permanent(reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    PERMANENT.iter().any(|p| reason.contains(p))
+}
+
+/// What to do about a launch failure, when its reason says.
+fn hint(reason: &str) -> &'static str {
+    let r = reason.to_lowercase();
+    if r.contains("capacity") && r.contains("sufficient") {
+        " (AWS has no spare capacity of this instance type there: add subnets in other zones, \
+         choose another instance type, or try again later)"
+    } else if r.contains("vcpu") || r.contains("instance limit") {
+        " (the account's EC2 quota is reached: request a higher limit in Service Quotas, or \
+         lower max_surge)"
+    } else if r.contains("invalidamiid") || (r.contains("image") && r.contains("does not exist")) {
+        " (the image was deregistered, or is not shared with this account in this region)"
+    } else if r.contains("launch template") && r.contains("does not exist") {
+        " (the generation's launch template or version was deleted)"
+    } else {
+        ""
+    }
+}
+
+/// A target of the new generation that its target group reports `unused (Target.NotInUse)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Unused {
+    pub target_group_arn: String,
+    pub instance_id: String,
+}
+
+/// The members of `group` that a target group reports `unused` with reason
+/// `Target.NotInUse`: AWS does not health check them, so they never become healthy.
+pub(crate) fn unused_targets<'h>(
+    target_group_arns: &[String],
+    health_of: impl Fn(&str) -> Option<&'h [TargetHealth]>,
+    group: Option<&GroupInfo>,
+) -> Vec<Unused> {
+    let Some(group) = group else {
+        return Vec::new();
+    };
+    let members: std::collections::HashSet<&str> =
+        group.instances.iter().map(|i| i.id.as_str()).collect();
+    let mut out = Vec::new();
+    for arn in target_group_arns {
+        for t in health_of(arn).unwrap_or_default() {
+            if t.state == "unused"
+                && t.reason.as_deref() == Some("Target.NotInUse")
+                && members.contains(t.id.as_str())
+            {
+                out.push(Unused {
+                    target_group_arn: arn.clone(),
+                    instance_id: t.id.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The name in a target group ARN (`…:targetgroup/NAME/0123…`).
+fn target_group_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
+}
+
+/// Follows one generation for signs that it cannot come up.
+pub(crate) struct Watch {
+    /// The Auto Scaling group whose activities are read; `None` for an instance-mode
+    /// generation (RunInstances reports its failures directly).
+    group: Option<String>,
+    name: String,
+    since: SystemTime,
+    unused_since: HashMap<Unused, Instant>,
+    /// Reading activities failed once: said once, and the health deadline still applies.
+    warned: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(cloud: &dyn Cloud, name: &str, auto_scaling: bool) -> Watch {
+        Watch {
+            group: auto_scaling.then(|| name.to_string()),
+            name: name.to_string(),
+            since: cloud.now() - SINCE_MARGIN,
+            unused_since: HashMap::new(),
+            warned: false,
+        }
+    }
+
+    /// One look at the generation (`group` as just listed) and its `unused` targets: why it
+    /// cannot come up, if that is clear now.
+    pub(crate) async fn check(
+        &mut self,
+        cloud: &dyn Cloud,
+        group: Option<&GroupInfo>,
+        unused: &[Unused],
+    ) -> Option<String> {
+        if let Some(why) = self.not_in_use(unused) {
+            return Some(why);
+        }
+        let (Some(name), Some(g)) = (&self.group, group) else {
+            return None;
+        };
+        let live = g
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .count();
+        if live >= g.desired as usize {
+            return None;
+        }
+        match cloud.scaling_activities(name, self.since).await {
+            Ok(activities) => match launches(name, &activities) {
+                Launches::Failing(why) => Some(why),
+                Launches::Fine { newest_launch } => {
+                    if let Some(t) = newest_launch {
+                        self.since = self.since.max(t);
+                    }
+                    None
+                }
+            },
+            Err(e) => {
+                if !self.warned {
+                    self.warned = true;
+                    tracing::warn!(
+                        group = %name, error = %e,
+                        "cannot read the group's scaling activities; failed launches are noticed \
+                         only at the health deadline"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn not_in_use(&mut self, unused: &[Unused]) -> Option<String> {
+        let now = Instant::now();
+        self.unused_since.retain(|u, _| unused.contains(u));
+        for u in unused {
+            self.unused_since.entry(u.clone()).or_insert(now);
+        }
+        // A target group with a target unused for long enough, and how many are unused now.
+        let mut per_tg: BTreeMap<&str, (bool, usize)> = BTreeMap::new();
+        for (u, since) in &self.unused_since {
+            let e = per_tg
+                .entry(target_group_name(&u.target_group_arn))
+                .or_default();
+            e.0 |= now.duration_since(*since) >= NOT_IN_USE_PATIENCE;
+            e.1 += 1;
+        }
+        let (tg, (_, n)) = per_tg.into_iter().find(|(_, (stuck, _))| *stuck)?;
+        Some(format!(
+            "new instances of {} are never health checked: target group {tg} reports {n} of \
+             them unused (Target.NotInUse). No listener forwards to {tg}, or their \
+             Availability Zone is not enabled on its load balancer: add a listener that \
+             forwards to the target group (or enable the zone on the load balancer)",
+            self.name
+        ))
+    }
+}
+
+/// One watch per wait, in order.
+pub(crate) fn watches(cloud: &dyn Cloud, waits: &[HealthWait]) -> Vec<Watch> {
+    waits
+        .iter()
+        .map(|w| Watch::new(cloud, &w.group_name, !w.fleet))
+        .collect()
+}
+
+/// Looks at every wait's generation (`groups` and `health` as the poll read them); the waits
+/// that cannot succeed, with why.
+pub(crate) async fn check_waits(
+    cloud: &dyn Cloud,
+    watches: &mut [Watch],
+    waits: &[HealthWait],
+    groups: &[GroupInfo],
+    health: &BTreeMap<String, Vec<TargetHealth>>,
+) -> Option<Vec<(HealthWait, String)>> {
+    let mut failures = Vec::new();
+    for (w, watch) in waits.iter().zip(watches.iter_mut()) {
+        let group = groups.iter().find(|g| g.name == w.group_name);
+        let unused = unused_targets(
+            &w.target_group_arns,
+            |arn| health.get(arn).map(Vec::as_slice),
+            group,
+        );
+        if let Some(why) = watch.check(cloud, group, &unused).await {
+            failures.push((w.clone(), why));
+        }
+    }
+    (!failures.is_empty()).then_some(failures)
+}
+
+/// A failed attempt to grow a generation.
+#[derive(Debug)]
+pub(crate) enum LaunchError {
+    Cloud(CloudError),
+    /// RunInstances refused to launch (instance mode): why.
+    Failed(String),
+}
+
+/// Sorts an error of growing a generation: RunInstances refusing the launch (no capacity, a
+/// quota, a missing image, not allowed) is the generation failing; throttling and an
+/// unreachable endpoint are errors of the call.
+pub(crate) fn launch_error(e: CloudError) -> LaunchError {
+    let refused = e.operation() == "EC2.RunInstances"
+        && !matches!(
+            e,
+            CloudError::Throttled { .. } | CloudError::Unreachable { .. }
+        );
+    if !refused {
+        return LaunchError::Cloud(e);
+    }
+    let why = e.to_string();
+    let hint = hint(&why);
+    LaunchError::Failed(format!("new instances cannot launch: {why}{hint}"))
+}
+
+/// Launches a first instance-mode generation; a launch EC2 refuses is handled like new
+/// instances that do not become healthy (removed, or kept with `on_failure = "pause"`).
+pub(crate) async fn launch_first(
+    fleet: &Fleet<'_>,
+    gen: &Generation,
+    desired: u32,
+    g: &ServerGroup,
+    w: &HealthWait,
+) -> Result<(), ApplyError> {
+    match fleet.set_capacity(gen, 0, desired, desired).await {
+        Ok(()) => Ok(()),
+        Err(e) => match launch_error(e) {
+            LaunchError::Cloud(e) => Err(e.into()),
+            LaunchError::Failed(why) => Err(super::fail_new_generation(fleet, g, w, why).await),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_767_225_600;
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + s)
+    }
+
+    /// A launch activity at second `s`: `ok`, `run` (in progress), or a failure reason.
+    fn launch(s: u64, outcome: &str) -> ScalingActivity {
+        let (status, message) = match outcome {
+            "ok" => ("Successful", None),
+            "run" => ("PreInService", None),
+            "cancelled" => ("Cancelled", Some("Launch cancelled".to_string())),
+            why => (
+                "Failed",
+                Some(format!("{why}. Launching EC2 instance failed.")),
+            ),
+        };
+        ScalingActivity {
+            id: format!("a-{s}"),
+            group: "g".into(),
+            description: if status == "Failed" {
+                "Launching a new EC2 instance.  Status Reason: …".into()
+            } else {
+                format!("Launching a new EC2 instance: i-{s}")
+            },
+            cause: String::new(),
+            status: status.into(),
+            status_message: message,
+            start_time: Some(at(s)),
+            end_time: None,
+        }
+    }
+
+    fn terminate(s: u64) -> ScalingActivity {
+        ScalingActivity {
+            description: format!("Terminating EC2 instance: i-{s}"),
+            status: "Failed".into(),
+            ..launch(s, "ok")
+        }
+    }
+
+    const CAPACITY: &str = "We currently do not have sufficient t3.micro capacity in the \
+                            Availability Zone you requested (us-east-1b)";
+    const NO_IMAGE: &str = "The image id '[ami-0123]' does not exist";
+    const VCPU: &str = "You have requested more vCPU capacity than your current vCPU limit of 32 \
+                        allows for the instance bucket that the specified instance type belongs to";
+
+    /// (activities, stops?, text the message holds)
+    #[test]
+    fn launch_failures_stop_only_on_evidence() {
+        let cases: Vec<(Vec<ScalingActivity>, bool, &str)> = vec![
+            (vec![], false, ""),
+            (vec![launch(1, "ok"), launch(2, "run")], false, ""),
+            // A capacity failure Auto Scaling got past: launched elsewhere right after.
+            (
+                vec![launch(1, CAPACITY), launch(1, "ok"), launch(2, "ok")],
+                false,
+                "",
+            ),
+            // Two in a row may still be a brief shortage.
+            (vec![launch(1, CAPACITY), launch(11, CAPACITY)], false, ""),
+            // Three in a row with nothing launched in between is not.
+            (
+                vec![
+                    launch(1, CAPACITY),
+                    launch(11, CAPACITY),
+                    launch(21, CAPACITY),
+                ],
+                true,
+                "3 launches into g failed since 2026-01-01T00:00:01Z and none succeeded",
+            ),
+            // Failures before a launch that worked do not count.
+            (
+                vec![
+                    launch(1, CAPACITY),
+                    launch(11, CAPACITY),
+                    launch(15, "run"),
+                    launch(21, CAPACITY),
+                ],
+                false,
+                "",
+            ),
+            // Cancelled launches count like failed ones.
+            (
+                vec![
+                    launch(1, "cancelled"),
+                    launch(2, CAPACITY),
+                    launch(3, "cancelled"),
+                ],
+                true,
+                "3 launches",
+            ),
+            // A reason a retry does not cure stops at once.
+            (vec![launch(1, "ok"), launch(5, NO_IMAGE)], true, "ami-0123"),
+            (vec![launch(5, VCPU)], true, "Service Quotas"),
+            // Only launches count.
+            (vec![terminate(1), terminate(2), terminate(3)], false, ""),
+        ];
+        for (activities, stops, text) in cases {
+            // Order does not matter: sorted by start time.
+            let mut newest_first = activities.clone();
+            newest_first.reverse();
+            for list in [&activities, &newest_first] {
+                match launches("g", list) {
+                    Launches::Failing(why) => {
+                        assert!(stops, "stopped on {activities:#?}: {why}");
+                        assert!(why.contains(text), "{why}");
+                        assert!(why.starts_with("new instances cannot launch"), "{why}");
+                    }
+                    Launches::Fine { .. } => assert!(!stops, "did not stop: {activities:#?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_newest_launch_that_did_not_fail_moves_the_window() {
+        let list = [launch(1, "ok"), launch(7, "run"), launch(9, CAPACITY)];
+        assert_eq!(
+            launches("g", &list),
+            Launches::Fine {
+                newest_launch: Some(at(7))
+            }
+        );
+        assert_eq!(
+            launches("g", &[launch(9, CAPACITY)]),
+            Launches::Fine {
+                newest_launch: None
+            }
+        );
+    }
+
+    fn health(id: &str, state: &str, reason: Option<&str>) -> TargetHealth {
+        TargetHealth {
+            id: id.into(),
+            port: Some(80),
+            state: state.into(),
+            reason: reason.map(String::from),
+        }
+    }
+
+    fn group(ids: &[&str]) -> GroupInfo {
+        GroupInfo {
+            name: "s-web-v002".into(),
+            min: 0,
+            max: 4,
+            desired: ids.len() as u32,
+            tags: Default::default(),
+            launch_template_id: None,
+            launch_template_version: None,
+            target_group_arns: Vec::new(),
+            subnet_ids: Vec::new(),
+            instances: ids
+                .iter()
+                .map(|id| crate::cloud::GroupInstance {
+                    id: id.to_string(),
+                    lifecycle_state: "InService".into(),
+                    health_status: "Healthy".into(),
+                    availability_zone: None,
+                    launch_template_version: None,
+                })
+                .collect(),
+            suspended_processes: Vec::new(),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn only_members_not_in_use_count() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/s-web/0abc".to_string();
+        let targets = vec![
+            health("i-new", "unused", Some("Target.NotInUse")),
+            health("i-old", "unused", Some("Target.NotInUse")),
+            health("i-gone", "unused", Some("Target.NotRegistered")),
+            health("i-fine", "healthy", None),
+        ];
+        let g = group(&["i-new", "i-gone", "i-fine"]);
+        let unused = unused_targets(
+            std::slice::from_ref(&arn),
+            |a| (a == arn).then_some(targets.as_slice()),
+            Some(&g),
+        );
+        assert_eq!(
+            unused,
+            vec![Unused {
+                target_group_arn: arn.clone(),
+                instance_id: "i-new".into()
+            }]
+        );
+        assert_eq!(target_group_name(&arn), "s-web");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn targets_not_in_use_stop_after_a_while() {
+        let cloud = crate::cloud::sim::SimCloud::new(
+            crate::cloud::sim::SimConfig::default(),
+            crate::cloud::stats::Stats::new(),
+        );
+        let mut watch = Watch::new(&cloud, "s-web-v002", false);
+        let unused = vec![Unused {
+            target_group_arn: "arn:x:targetgroup/s-web/1".into(),
+            instance_id: "i-1".into(),
+        }];
+        assert_eq!(watch.check(&cloud, None, &unused).await, None);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(watch.check(&cloud, None, &unused).await, None);
+        // Seen in use once: the clock starts again.
+        assert_eq!(watch.check(&cloud, None, &[]).await, None);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(watch.check(&cloud, None, &unused).await, None);
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let why = watch.check(&cloud, None, &unused).await.unwrap();
+        assert!(
+            why.contains("target group s-web reports 1 of them unused (Target.NotInUse)"),
+            "{why}"
+        );
+    }
+}
