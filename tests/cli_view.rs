@@ -150,12 +150,6 @@ fn page(path: &Path) -> String {
 /// However an apply ends, `--report` leaves a page with its result and exit code.
 #[test]
 fn the_report_is_written_however_an_apply_ends() {
-    let paused = edited_fixture(|s| {
-        s.replace(
-            "    max_unavailable = 0\n",
-            "    max_unavailable = 0\n    on_failure      = \"pause\"\n",
-        )
-    });
     // (stack, bad image, arguments, exit code, what the page says)
     let cases: Vec<(PathBuf, bool, Vec<&str>, i32, &str)> = vec![
         (
@@ -174,9 +168,16 @@ fn the_report_is_written_however_an_apply_ends() {
             "rolled back · exit code 3",
         ),
         (
-            paused.path().to_path_buf(),
+            fixture(),
             true,
-            vec!["-var", "app_version=1.1.0", "-var", "health_timeout=3m"],
+            vec![
+                "-var",
+                "app_version=1.1.0",
+                "-var",
+                "health_timeout=3m",
+                "-var",
+                "on_failure=pause",
+            ],
             4,
             "stopped part-way · exit code 4",
         ),
@@ -285,7 +286,10 @@ fn ctrl_c_leaves_a_report_of_the_interrupted_apply() {
         let stderr = child.stderr.take().unwrap();
         let reader = std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = tx.send(line);
             }
         });
