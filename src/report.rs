@@ -207,7 +207,11 @@ pub fn build(input: &Input<'_>) -> Report {
                 address: clean(&t.address),
                 from: t.from,
                 to: t.to,
-                strategy: format!("{:?}", r.strategy).to_lowercase(),
+                // As the stack spells it: `rolling`, `canary`, `blue_green`.
+                strategy: serde_json::to_value(r.strategy)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
                 desired: r.desired,
                 max_surge: r.max_surge,
                 max_unavailable: r.max_unavailable,
@@ -923,6 +927,7 @@ mod tests {
             panic!("{:#?}", r.rollouts)
         };
         assert_eq!((ro.floor(), ro.waves_through, ro.points.len()), (3, 1, 4));
+        assert_eq!(ro.strategy, "rolling");
         // (launch, drain, started, healthy, drained)
         type Row = (u32, u32, Option<u64>, Option<u64>, Option<u64>);
         let waves: Vec<Row> = ro
