@@ -7,6 +7,7 @@
 //! counted against the plan's schedule with [`plan::waves_through`], so the live view, the
 //! summary and the report count what the plan counted.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,11 +143,14 @@ impl Counts {
             healthy: view.new_healthy,
             ..Counts::default()
         };
+        // Sets, so that a round stays linear in the number of instances.
+        let finish: HashSet<&str> = d.finish.iter().map(String::as_str).collect();
+        let drain: HashSet<&str> = d.drain.iter().map(String::as_str).collect();
         for o in &view.old {
-            if d.finish.contains(&o.id) {
+            if finish.contains(o.id.as_str()) {
                 continue;
             }
-            let slot = if d.drain.contains(&o.id) {
+            let slot = if drain.contains(o.id.as_str()) {
                 &mut c.draining
             } else {
                 match o.state {
