@@ -36,6 +36,16 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "object_key_twice",
+        &[],
+        &[
+            "object_key_twice/a.hcl:5:5",
+            "object_key_twice/b.hcl:5:5",
+            "expected unique object key; found redefined object key",
+            "2 problems found",
+        ],
+    ),
+    (
         "attribute_twice",
         &[],
         &[
@@ -261,14 +271,95 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "depends_on_undeclared",
+        &[],
+        &[
+            "depends_on_undeclared/main.hcl:10:20",
+            "reference to undeclared server_group \"db\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "depends_on_cycle",
+        &["plan"],
+        &[
+            "depends_on_cycle/main.hcl:10:20",
+            "server groups depend on each other in a cycle: server_group.web → server_group.api → server_group.web",
+            "waits for server_group.api, which waits back",
+            "1 problem found",
+        ],
+    ),
+    (
+        "depends_on_cycle_long",
+        &[],
+        &[
+            "depends_on_cycle_long/main.hcl:10:20",
+            "cycle: server_group.a → server_group.b → server_group.c → server_group.a",
+            "depends_on_cycle_long/main.hcl:34:20",
+            "cycle: server_group.solo → server_group.solo",
+            "a server group cannot wait for itself",
+            "2 problems found",
+        ],
+    ),
+    // Locals and other named values, in any order; cycles named once.
+    (
         "local_cycle",
         &[],
         &[
             "local_cycle/main.hcl:6:7",
-            "local value `a` depends on itself",
-            "local_cycle/main.hcl:7:7",
-            "local value `b` depends on itself",
+            "local values depend on each other in a cycle: local.a → local.b → local.a",
+            "refers to `local.b`, which leads back here",
+            "1 problem found",
+        ],
+    ),
+    (
+        "local_cycle_across_files",
+        &[],
+        &[
+            "local_cycle_across_files/a.hcl:7:31",
+            "local values depend on each other in a cycle: local.a → local.c → local.b → local.a",
+            "1 problem found",
+        ],
+    ),
+    (
+        "value_cycle_through_lookup",
+        &[],
+        &[
+            "value_cycle_through_lookup/main.hcl:6:23",
+            "these values depend on each other in a cycle: local.image_name → local.ami → image.app → local.image_name",
+            "1 problem found",
+        ],
+    ),
+    // Limits on the work of loading.
+    (
+        "limit_format_width",
+        &[],
+        &[
+            "limit_format_width/main.hcl:6:12",
+            "width 999999999 is larger than the limit of 10000",
+            "limit_format_width/main.hcl:7:12",
+            "precision 65536 is larger than the limit of 10000",
+            "the limits on loading are in the README",
             "2 problems found",
+        ],
+    ),
+    (
+        "limit_formatlist",
+        &[],
+        &[
+            "limit_formatlist/main.hcl:6:11",
+            "width 99999999 is larger than the limit of 10000",
+            "1 problem found",
+        ],
+    ),
+    (
+        "limit_nested_for",
+        &[],
+        &[
+            "limit_nested_for/main.hcl:7:11",
+            "cannot evaluate `cube`: `for` loops here would run more than the limit of 1000000 iterations",
+            "over a loading limit",
+            "1 problem found",
         ],
     ),
     // Functions.

@@ -4,7 +4,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
+};
 
 use crate::stack::Origin;
 
@@ -15,16 +18,38 @@ pub struct SourceFile {
     pub display: String,
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// Byte offset of the start of every line, so that finding a line does not scan the file
+    /// (problems and origins are located by the thousand in large stacks).
+    line_starts: Arc<[usize]>,
 }
 
 impl SourceFile {
+    fn new(display: String, path: PathBuf, text: Arc<str>) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile {
+            display,
+            path,
+            text,
+            line_starts,
+        }
+    }
+
+    /// Zero-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset) - 1
+    }
+
     /// One-based line and column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_of(offset);
+        let col = self.text[self.line_starts[line]..offset].chars().count() + 1;
+        (line + 1, col)
     }
 
     pub fn origin(&self, span: &Range<usize>) -> Origin {
@@ -49,11 +74,8 @@ pub type FileId = usize;
 impl Sources {
     pub fn add(&mut self, path: &Path, text: String) -> FileId {
         let display = display_path(path);
-        self.files.push(SourceFile {
-            display,
-            path: path.to_path_buf(),
-            text: text.into(),
-        });
+        self.files
+            .push(SourceFile::new(display, path.to_path_buf(), text.into()));
         self.files.len() - 1
     }
 
@@ -72,12 +94,11 @@ impl Sources {
             .iter()
             .enumerate()
             .find(|(_, f)| f.display == origin.file)?;
-        let line_start: usize = f
-            .text
-            .split_inclusive('\n')
-            .take(origin.line.saturating_sub(1))
-            .map(str::len)
-            .sum();
+        let line_start = f
+            .line_starts
+            .get(origin.line.saturating_sub(1))
+            .copied()
+            .unwrap_or(f.text.len());
         let start = line_start + origin.column.saturating_sub(1);
         let end = f.text[start.min(f.text.len())..]
             .find(['\n', '{'])
@@ -224,7 +245,7 @@ impl std::error::Error for Diagnostics {}
 struct Report {
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<NamedSource<Indexed>>,
     labels: Vec<LabeledSpan>,
 }
 
@@ -236,7 +257,7 @@ impl Report {
                 let len = loc.span.end.saturating_sub(loc.span.start);
                 let label = LabeledSpan::new(p.label.clone(), loc.span.start, len);
                 (
-                    Some(NamedSource::new(f.display.clone(), f.text.clone())),
+                    Some(NamedSource::new(f.display.clone(), Indexed(f.clone()))),
                     vec![label],
                 )
             }
@@ -248,6 +269,45 @@ impl Report {
             source,
             labels,
         }
+    }
+}
+
+/// A source file for miette that reads a snippet from the lines around it only: miette's own
+/// reading counts lines from the start of the file for every snippet, quadratic in a report of
+/// many problems in one large file.
+struct Indexed(SourceFile);
+
+impl SourceCode for Indexed {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let f = &self.0;
+        let end = span.offset() + span.len();
+        if end > f.text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        // A window of whole lines with room around the context; miette's reading of the window
+        // gives the same snippet, with lines and offsets counted from the window's start.
+        let first = f
+            .line_of(span.offset())
+            .saturating_sub(context_lines_before + 1);
+        let last = f.line_of(end) + context_lines_after + 2;
+        let start = f.line_starts[first];
+        let stop = f.line_starts.get(last).copied().unwrap_or(f.text.len());
+        let window = &f.text[start..stop];
+        let inner = SourceSpan::new((span.offset() - start).into(), span.len());
+        let c = window.read_span(&inner, context_lines_before, context_lines_after)?;
+        let shifted = SourceSpan::new((c.span().offset() + start).into(), c.span().len());
+        Ok(Box::new(MietteSpanContents::new(
+            c.data(),
+            shifted,
+            c.line() + first,
+            c.column(),
+            c.line_count() + first,
+        )))
     }
 }
 
@@ -290,10 +350,14 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let close_enough = |c: &str| c.len().max(word.len()).div_ceil(3);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: skip the costly ones that cannot
+        // be close enough.
+        .filter(|c| c.len().abs_diff(word.len()) <= close_enough(c))
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= c.len().max(word.len()).div_ceil(3))
+        .filter(|(d, c)| *d <= close_enough(c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -330,6 +394,38 @@ mod tests {
         }
     }
 
+    /// Snippets read through the line index are the ones miette reads from the whole file.
+    #[test]
+    fn indexed_snippets_match_miette() {
+        let text = "a = 1\nbb = 22\r\n\nccc = \"é\"\nlast";
+        let mut s = Sources::default();
+        let id = s.add(Path::new("/x/a.hcl"), text.into());
+        let indexed = Indexed(s.get(id).clone());
+        for start in 0..text.len() {
+            for len in 0..=(text.len() - start).min(8) {
+                for ctx in 0..3 {
+                    let span = SourceSpan::new(start.into(), len);
+                    let want = text.read_span(&span, ctx, ctx).map_err(|e| e.to_string());
+                    let got = indexed
+                        .read_span(&span, ctx, ctx)
+                        .map_err(|e| e.to_string());
+                    let show = |c: Result<Box<dyn SpanContents>, String>| {
+                        c.map(|c| {
+                            (
+                                c.data().to_vec(),
+                                *c.span(),
+                                c.line(),
+                                c.column(),
+                                c.line_count(),
+                            )
+                        })
+                    };
+                    assert_eq!(show(got), show(want), "span {start}+{len}, context {ctx}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn line_and_column_are_one_based() {
         let mut s = Sources::default();
@@ -337,5 +433,7 @@ mod tests {
         let f = s.get(id);
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(4), (2, 2));
+        assert_eq!(f.line_col(6), (3, 1));
+        assert_eq!(f.line_col(99), (3, 1));
     }
 }

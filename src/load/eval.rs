@@ -1,15 +1,18 @@
 //! Evaluating a parsed stack into a [`Stack`]: variables, locals, lookups, references,
 //! modules, resources and outputs. Pure: what the cloud knows arrives as [`Known`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use hcl::eval::{Context, Evaluate};
+use hcl::eval::Context;
 use hcl::{Map, Value};
 
 use super::convert::{self, Conv};
 use super::diag::{did_you_mean, Diagnostics, Loc, Problem};
-use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
+use super::graph;
+use super::limits::{self, Failure};
+use super::parse::{Parsed, RawAttr, RawBlock, RawModule, Reference};
 use super::vars::{self, Inputs, VarValue};
 use crate::cloud::ImageFilter;
 use crate::names;
@@ -45,10 +48,18 @@ fn evaluate_here(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stac
         stack: Stack::default(),
         problems: Vec::new(),
         root_dir: parsed.root.dir.clone(),
+        ctx: {
+            let mut ctx = Context::new();
+            super::functions::declare_all(&mut ctx);
+            ctx
+        },
+        depends_on: Vec::new(),
+        suggestions_left: 1_000_000,
     };
     ev.stack_block(inputs);
     let values = vars::root_values(parsed, inputs, &mut ev.problems);
     ev.module(&parsed.root, &[], values);
+    ev.depends_on_cycles();
     if ev.problems.is_empty() && parsed.problems.is_empty() {
         Ok(ev.stack)
     } else {
@@ -75,26 +86,29 @@ struct Evaluator<'a> {
     stack: Stack,
     problems: Vec<Problem>,
     root_dir: PathBuf,
+    /// Every function of the stack language; values reach expressions through `__ref` slots.
+    ctx: Context<'static>,
+    /// Server groups' `depends_on`, with the module path they were declared in.
+    depends_on: Vec<(String, Vec<String>, &'a RawAttr)>,
+    /// Declared names "did you mean" may still compare misspelt references with.
+    suggestions_left: usize,
 }
 
 /// What one module instance can see while it is evaluated.
-struct Scope<'m> {
-    module: &'m RawModule,
+struct Scope<'a> {
+    module: &'a RawModule,
     path: Vec<String>,
-    vars: Map<String, Value>,
-    locals: Map<String, Value>,
-    images: Map<String, Value>,
-    networks: Map<String, Value>,
-    target_groups: Map<String, Value>,
-    load_balancers: Map<String, Value>,
-    server_groups: Map<String, Value>,
-    modules: Map<String, Value>,
+    /// Values references name, by root and key: `local.name` is `("local", "name")`.
+    values: HashMap<(String, String), Rc<Value>>,
+    /// Declared names whose value could not be computed (the reason is reported): attributes
+    /// that use them are skipped rather than reported again.
+    failed: HashSet<(String, String)>,
     /// Declared names per root, for checking references before evaluating.
     declared: BTreeMap<&'static str, BTreeSet<String>>,
 }
 
-impl<'m> Scope<'m> {
-    fn new(module: &'m RawModule, path: Vec<String>) -> Self {
+impl<'a> Scope<'a> {
+    fn new(module: &'a RawModule, path: Vec<String>, root_dir: &Path) -> Self {
         let mut declared: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
         for root in ROOTS {
             declared.insert(root, BTreeSet::new());
@@ -122,46 +136,80 @@ impl<'m> Scope<'m> {
                     .extend(b.attrs.keys().cloned());
             }
         }
-        declared
-            .get_mut("path")
-            .expect("root declared")
-            .extend(["module", "root", "cwd"].map(String::from));
-        Scope {
+        let mut scope = Scope {
             module,
             path,
-            vars: Map::new(),
-            locals: Map::new(),
-            images: Map::new(),
-            networks: Map::new(),
-            target_groups: Map::new(),
-            load_balancers: Map::new(),
-            server_groups: Map::new(),
-            modules: Map::new(),
+            values: HashMap::new(),
+            failed: HashSet::new(),
             declared,
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        for (key, dir) in [
+            ("module", module.dir.as_path()),
+            ("root", root_dir),
+            ("cwd", cwd.as_path()),
+        ] {
+            scope
+                .declared
+                .get_mut("path")
+                .expect("root declared")
+                .insert(key.to_string());
+            scope.set("path", key, Value::from(dir.display().to_string()));
+        }
+        scope
+    }
+
+    fn set(&mut self, root: &str, key: &str, value: Value) {
+        self.values
+            .insert((root.to_string(), key.to_string()), Rc::new(value));
+    }
+
+    fn fail(&mut self, root: &str, key: &str) {
+        self.failed.insert((root.to_string(), key.to_string()));
+    }
+}
+
+/// Something in a module that others refer to by name and that is computed from other names:
+/// a local value, a lookup, a module call.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Local(&'a RawAttr),
+    Image(&'a RawBlock),
+    Network(&'a RawBlock),
+    Module(&'a RawBlock),
+}
+
+impl<'a> Node<'a> {
+    /// The reference that names it: `("local", "name")`.
+    fn name(&self) -> (&'static str, &'a str) {
+        match self {
+            Node::Local(a) => ("local", a.name.as_str()),
+            Node::Image(b) => ("image", b.label()),
+            Node::Network(b) => ("network", b.label()),
+            Node::Module(b) => ("module", b.label()),
         }
     }
 
-    fn context(&self, root_dir: &Path) -> Context<'static> {
-        let mut ctx = Context::new();
-        super::functions::declare_all(&mut ctx);
-        let mut path = Map::new();
-        path.insert(
-            "module".into(),
-            Value::from(self.module.dir.display().to_string()),
-        );
-        path.insert("root".into(), Value::from(root_dir.display().to_string()));
-        let cwd = std::env::current_dir().unwrap_or_default();
-        path.insert("cwd".into(), Value::from(cwd.display().to_string()));
-        ctx.declare_var("path", Value::Object(path));
-        ctx.declare_var("var", Value::Object(self.vars.clone()));
-        ctx.declare_var("local", Value::Object(self.locals.clone()));
-        ctx.declare_var("image", Value::Object(self.images.clone()));
-        ctx.declare_var("network", Value::Object(self.networks.clone()));
-        ctx.declare_var("target_group", Value::Object(self.target_groups.clone()));
-        ctx.declare_var("load_balancer", Value::Object(self.load_balancers.clone()));
-        ctx.declare_var("server_group", Value::Object(self.server_groups.clone()));
-        ctx.declare_var("module", Value::Object(self.modules.clone()));
-        ctx
+    /// The phase it was evaluated in before ordering by references; kept where it can be.
+    fn phase(&self) -> u8 {
+        match self {
+            Node::Local(_) => 0,
+            Node::Image(_) => 1,
+            Node::Network(_) => 2,
+            Node::Module(_) => 3,
+        }
+    }
+
+    fn refs(&self) -> Vec<&'a Reference> {
+        match self {
+            Node::Local(a) => a.refs.iter().collect(),
+            Node::Image(b) | Node::Network(b) | Node::Module(b) => b
+                .attrs
+                .values()
+                .filter(|a| !(matches!(self, Node::Module(_)) && a.name == "source"))
+                .flat_map(|a| &a.refs)
+                .collect(),
+        }
     }
 }
 
@@ -193,49 +241,72 @@ impl<'a> Evaluator<'a> {
     /// Evaluates one module instance and returns its outputs as an object.
     fn module(
         &mut self,
-        module: &RawModule,
+        module: &'a RawModule,
         path: &[String],
         var_values: BTreeMap<String, VarValue>,
     ) -> Value {
-        let mut scope = Scope::new(module, path.to_vec());
+        let mut scope = Scope::new(module, path.to_vec(), &self.root_dir);
         for (name, v) in var_values {
             if v.sensitive {
                 collect_strings(&v.value, &mut self.stack.sensitive_values);
             }
-            scope.vars.insert(name, v.value);
+            scope.set("var", &name, v.value);
         }
-        self.locals(&mut scope);
+        self.resource_refs(&mut scope);
+        self.named_values(&mut scope);
         if path.is_empty() {
             self.stack_attrs(&scope);
         }
-        self.lookups(&mut scope);
-        self.resource_refs(&mut scope);
-        self.child_modules(&mut scope);
         self.resources(&scope);
         self.outputs(&scope)
     }
 
     /// Evaluates one attribute, after checking its references.
-    fn eval(&mut self, scope: &Scope, ctx: &Context, attr: &RawAttr) -> Option<Value> {
+    fn eval(&mut self, scope: &Scope, attr: &RawAttr) -> Option<Value> {
         if !self.check_refs(scope, attr) {
             return None;
         }
-        let result = super::functions::with_base_dir(&scope.module.dir, || attr.expr.evaluate(ctx));
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.problems.push(
-                    Problem::new(format!(
-                        "cannot evaluate `{}`: {}",
-                        attr.name,
-                        eval_message(&e)
-                    ))
-                    .at(attr.value_loc.clone())
-                    .label(short_eval_message(&e)),
-                );
-                None
+        let mut slots = Vec::with_capacity(attr.slots.len());
+        for (root, key) in &attr.slots {
+            let name = (root.clone(), key.clone());
+            if scope.failed.contains(&name) {
+                return None; // the reason is reported where it failed
+            }
+            match scope.values.get(&name) {
+                Some(v) => slots.push(Rc::clone(v)),
+                None => {
+                    let r = attr
+                        .refs
+                        .iter()
+                        .find(|r| r.root == *root && r.key.as_ref() == Some(key));
+                    self.problems.push(
+                        Problem::new(format!(
+                            "cannot evaluate `{}`: `{root}.{key}` has no value here",
+                            attr.name
+                        ))
+                        .at(r.map_or_else(|| attr.value_loc.clone(), |r| r.loc.clone()))
+                        .label("not known at this point"),
+                    );
+                    return None;
+                }
             }
         }
+        let result = super::functions::with_base_dir(&scope.module.dir, || {
+            limits::evaluate(&attr.expr, &self.ctx, slots)
+        });
+        let (message, label) = match result {
+            Ok(v) => return Some(v),
+            Err(Failure::Eval(e)) => (eval_message(&e), short_eval_message(&e)),
+            Err(Failure::Limit(m)) => (m, "over a loading limit".to_string()),
+        };
+        let mut p = Problem::new(format!("cannot evaluate `{}`: {message}", attr.name))
+            .at(attr.value_loc.clone())
+            .label(label);
+        if message.contains("the limit of") {
+            p = p.help("the limits on loading are in the README, under \"The stack language\"");
+        }
+        self.problems.push(p);
+        None
     }
 
     /// Reports references to names that are not declared. True when all are fine.
@@ -275,7 +346,14 @@ impl<'a> Evaluator<'a> {
                 let mut p = Problem::new(format!("reference to undeclared {kind} \"{key}\""))
                     .at(r.loc.clone())
                     .label(format!("no {kind} \"{key}\" is declared in this module"));
-                if let Some(s) = did_you_mean(key, declared.iter().map(String::as_str)) {
+                // Each search compares with every declared name: thousands of misspellings in a
+                // stack of thousands of names would take minutes. After the budget, no more.
+                let search = self.suggestions_left >= declared.len();
+                self.suggestions_left = self.suggestions_left.saturating_sub(declared.len());
+                let suggestion = search
+                    .then(|| did_you_mean(key, declared.iter().map(String::as_str)))
+                    .flatten();
+                if let Some(s) = suggestion {
                     p = p.help(format!("did you mean `{}.{s}`?", r.root));
                 } else if !declared.is_empty() && declared.len() <= 12 {
                     let names: Vec<String> =
@@ -289,81 +367,178 @@ impl<'a> Evaluator<'a> {
         ok
     }
 
-    /// Locals may refer to each other: evaluate in rounds until nothing more resolves.
-    fn locals(&mut self, scope: &mut Scope) {
-        let mut pending: Vec<&RawAttr> = scope
-            .module
-            .blocks_of("locals")
-            .flat_map(|b| b.attrs.values())
-            .collect();
-        let names: BTreeSet<String> = pending.iter().map(|a| a.name.clone()).collect();
-        pending.retain(|a| self.check_refs(scope, a));
-        loop {
-            let before = pending.len();
-            let ctx = scope.context(&self.root_dir);
-            let mut still = Vec::new();
-            for attr in pending {
-                let waits = attr.refs.iter().any(|r| {
-                    r.root == "local"
-                        && r.key
-                            .as_ref()
-                            .is_some_and(|k| names.contains(k) && !scope.locals.contains_key(k))
-                });
-                if waits {
-                    still.push(attr);
-                    continue;
-                }
-                if let Some(v) = self.eval(scope, &ctx, attr) {
-                    scope.locals.insert(attr.name.clone(), v);
-                } else {
-                    // Reported; make dependants wait on something that will never come.
-                    scope.locals.insert(attr.name.clone(), Value::Null);
-                }
-            }
-            pending = still;
-            if pending.is_empty() || pending.len() == before {
-                break;
+    /// Locals, lookups and module calls, each after the names it refers to, whatever their
+    /// order in the files. A cycle is reported once, naming the references along it.
+    fn named_values(&mut self, scope: &mut Scope<'a>) {
+        let module: &'a RawModule = scope.module;
+        let mut nodes: Vec<Node<'a>> = Vec::new();
+        for block in &module.blocks {
+            match block.ident.as_str() {
+                "locals" => nodes.extend(block.attrs.values().map(Node::Local)),
+                "image" => nodes.push(Node::Image(block)),
+                "network" => nodes.push(Node::Network(block)),
+                "module" => nodes.push(Node::Module(block)),
+                _ => {}
             }
         }
-        for attr in pending {
+        let index: HashMap<(&str, &str), usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|n| {
+                let mut d: Vec<usize> = n
+                    .refs()
+                    .iter()
+                    .filter_map(|r| index.get(&(r.root.as_str(), r.key.as_deref()?)).copied())
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            })
+            .collect();
+        let order = graph::order(&deps, |i| (nodes[i].phase(), i));
+        for cycle in &order.cycles {
+            self.report_cycle(&nodes, cycle);
+        }
+        let mut evaluated = vec![false; nodes.len()];
+        for &i in &order.order {
+            evaluated[i] = true;
+            match nodes[i] {
+                Node::Local(attr) => match self.eval(scope, attr) {
+                    Some(v) => scope.set("local", &attr.name, v),
+                    None => scope.fail("local", &attr.name),
+                },
+                Node::Image(block) => self.image(scope, block),
+                Node::Network(block) => self.network(scope, block),
+                Node::Module(call) => self.child_module(scope, call),
+            }
+        }
+        // On a cycle or depending on one: reported above.
+        for (node, _) in nodes.iter().zip(evaluated).filter(|(_, done)| !done) {
+            let (root, key) = node.name();
+            scope.fail(root, key);
+        }
+    }
+
+    fn report_cycle(&mut self, nodes: &[Node], cycle: &[usize]) {
+        let name = |i: usize| {
+            let (root, key) = nodes[i].name();
+            format!("{root}.{key}")
+        };
+        let mut path: Vec<String> = cycle.iter().map(|&i| name(i)).collect();
+        path.push(name(cycle[0]));
+        let (first, next) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
+        let (root, key) = nodes[next].name();
+        let at = nodes[first]
+            .refs()
+            .into_iter()
+            .find(|r| r.root == root && r.key.as_deref() == Some(key))
+            .map(|r| r.loc.clone());
+        let what = match cycle.iter().all(|&i| matches!(nodes[i], Node::Local(_))) {
+            true => "local values",
+            false => "these values",
+        };
+        self.problems.push(
+            Problem::new(format!(
+                "{what} depend on each other in a cycle: {}",
+                path.join(" → ")
+            ))
+            .at_opt(at)
+            .label(match cycle.len() {
+                1 => "refers to itself".to_string(),
+                _ => format!("refers to `{}`, which leads back here", name(next)),
+            })
+            .help("break the cycle: a value may not depend on itself, directly or through others"),
+        );
+    }
+
+    /// Server groups that depend on each other in a cycle cannot be rolled in any order.
+    fn depends_on_cycles(&mut self) {
+        let groups: Vec<&str> = self
+            .stack
+            .server_groups
+            .iter()
+            .map(|g| g.address.as_str())
+            .collect();
+        let index: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        let deps: Vec<Vec<usize>> = self
+            .stack
+            .server_groups
+            .iter()
+            .map(|g| {
+                let mut d: Vec<usize> = g
+                    .depends_on
+                    .iter()
+                    .filter_map(|a| index.get(a.as_str()).copied())
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            })
+            .collect();
+        let order = graph::order(&deps, |i| i);
+        for cycle in order.cycles {
+            let mut path: Vec<&str> = cycle.iter().map(|&i| groups[i]).collect();
+            path.push(groups[cycle[0]]);
+            let (first, next) = (groups[cycle[0]], groups[*cycle.get(1).unwrap_or(&cycle[0])]);
+            let at = self
+                .depends_on
+                .iter()
+                .find(|(address, ..)| address == first)
+                .map(|(_, module_path, attr)| {
+                    attr.refs
+                        .iter()
+                        .find(|r| {
+                            r.root == "server_group"
+                                && r.key.as_deref().is_some_and(|k| {
+                                    names::address(module_path, "server_group", k) == next
+                                })
+                        })
+                        .map_or_else(|| attr.value_loc.clone(), |r| r.loc.clone())
+                });
             self.problems.push(
                 Problem::new(format!(
-                    "local value `{}` depends on itself through other locals",
-                    attr.name
+                    "server groups depend on each other in a cycle: {}",
+                    path.join(" → ")
                 ))
-                .at(attr.value_loc.clone())
-                .label("cycle")
-                .help("break the cycle: a local may not refer back to itself"),
+                .at_opt(at)
+                .label(match cycle.len() {
+                    1 => "a server group cannot wait for itself".to_string(),
+                    _ => format!("waits for {next}, which waits back"),
+                })
+                .help("remove one `depends_on` entry along the cycle: apply rolls a group only after those it depends on"),
             );
         }
     }
 
-    fn stack_attrs(&mut self, scope: &Scope) {
+    fn stack_attrs(&mut self, scope: &Scope<'a>) {
         let Some(block) = scope.module.blocks_of("stack").next() else {
             return;
         };
-        let ctx = scope.context(&self.root_dir);
         if let Some(attr) = block.attr("region") {
-            if let Some(v) = self.eval(scope, &ctx, attr) {
+            if let Some(v) = self.eval(scope, attr) {
                 if self.stack.region.is_none() {
                     self.stack.region = self.conv(attr).string(&v);
                 }
             }
         }
         if let Some(attr) = block.attr("tags") {
-            if let Some(v) = self.eval(scope, &ctx, attr) {
+            if let Some(v) = self.eval(scope, attr) {
                 self.stack.tags = self.conv(attr).string_map(&v).unwrap_or_default();
             }
         }
         if let Some(attr) = block.attr("lock") {
-            if let Some(v) = self.eval(scope, &ctx, attr) {
+            if let Some(v) = self.eval(scope, attr) {
                 if let Some(lock) = self.conv(attr).lock(&v) {
                     self.stack.lock = lock;
                 }
             }
         }
         for hook in block.blocks.iter().filter(|b| b.ident == "hook") {
-            let body = self.eval_tree(scope, &ctx, hook);
+            let body = self.eval_tree(scope, hook);
             if let Some(h) = convert::hook(&body, &scope.module.dir, &mut self.problems) {
                 self.stack.hooks.push(h);
             }
@@ -375,153 +550,142 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates every attribute of a block (skipping failed ones).
-    fn eval_block(
-        &mut self,
-        scope: &Scope,
-        ctx: &Context,
-        block: &RawBlock,
-    ) -> BTreeMap<String, Value> {
+    fn eval_block(&mut self, scope: &Scope, block: &RawBlock) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
         for attr in block.attrs.values() {
-            if let Some(v) = self.eval(scope, ctx, attr) {
+            if let Some(v) = self.eval(scope, attr) {
                 out.insert(attr.name.clone(), v);
             }
         }
         out
     }
 
-    fn lookups(&mut self, scope: &mut Scope) {
-        let ctx = scope.context(&self.root_dir);
-        for block in scope.module.blocks_of("image") {
-            let address = names::address(&scope.path, "image", block.label());
-            let origin = self.origin(&block.loc);
-            let values = self.eval_block(scope, &ctx, block);
-            let mut filter = ImageFilter::default();
-            let mut most_recent = false;
-            let mut copy_from = None;
-            for (name, v) in &values {
-                let attr = block.attr(name).expect("evaluated attribute exists");
-                let mut c = self.conv(attr);
-                match name.as_str() {
-                    "id" => filter.ids = c.string(v).into_iter().collect(),
-                    "owners" => filter.owners = c.string_list(v).unwrap_or_default(),
-                    "name" => filter.name = c.string(v),
-                    "tags" => filter.tags = c.string_map(v).unwrap_or_default(),
-                    "most_recent" => most_recent = c.boolean(v).unwrap_or(false),
-                    "copy_from" => copy_from = c.string(v),
-                    _ => {}
-                }
+    fn image(&mut self, scope: &mut Scope<'a>, block: &'a RawBlock) {
+        let address = names::address(&scope.path, "image", block.label());
+        let origin = self.origin(&block.loc);
+        let values = self.eval_block(scope, block);
+        let mut filter = ImageFilter::default();
+        let mut most_recent = false;
+        let mut copy_from = None;
+        for (name, v) in &values {
+            let attr = block.attr(name).expect("evaluated attribute exists");
+            let mut c = self.conv(attr);
+            match name.as_str() {
+                "id" => filter.ids = c.string(v).into_iter().collect(),
+                "owners" => filter.owners = c.string_list(v).unwrap_or_default(),
+                "name" => filter.name = c.string(v),
+                "tags" => filter.tags = c.string_map(v).unwrap_or_default(),
+                "most_recent" => most_recent = c.boolean(v).unwrap_or(false),
+                "copy_from" => copy_from = c.string(v),
+                _ => {}
             }
-            let all_evaluated = values.len() == block.attrs.len();
-            if all_evaluated
-                && filter.ids.is_empty()
-                && filter.name.is_none()
-                && filter.tags.is_empty()
-            {
-                self.problems.push(
-                    Problem::new(format!("image \"{}\" matches any image", block.label()))
-                        .at(block.loc.clone())
-                        .label("expected `id`, or `name` and/or `tags` to look it up by")
-                        .help("for example: owners = [\"self\"], name = \"app-${var.version}\", most_recent = true"),
-                );
-            }
-            let resolved = self.known.images.get(&address);
-            let value = match resolved {
-                Some(r) => object([
-                    ("id", Value::from(r.id.clone())),
-                    ("name", Value::from(r.name.clone())),
-                    ("creation_date", Value::from(r.creation_date.clone())),
-                ]),
-                None => object([
-                    ("id", Value::from(UNKNOWN_LOOKUP)),
-                    (
-                        "name",
-                        Value::from(filter.name.clone().unwrap_or_else(|| UNKNOWN_LOOKUP.into())),
-                    ),
-                    ("creation_date", Value::from(UNKNOWN_LOOKUP)),
-                ]),
-            };
-            scope.images.insert(
-                block.label().to_string(),
-                with_ref(value, "image", &address),
-            );
-            self.stack.images.push(ImageLookup {
-                address,
-                filter,
-                most_recent,
-                copy_from,
-                origin,
-            });
         }
-        for block in scope.module.blocks_of("network") {
-            let address = names::address(&scope.path, "network", block.label());
-            let origin = self.origin(&block.loc);
-            let values = self.eval_block(scope, &ctx, block);
-            let mut lookup = NetworkLookup {
-                address: address.clone(),
-                vpc_id: None,
-                vpc_tags: Default::default(),
-                subnet_tags: Default::default(),
-                security_group_names: Vec::new(),
-                security_group_tags: Default::default(),
-                origin,
-            };
-            for (name, v) in &values {
-                let attr = block.attr(name).expect("evaluated attribute exists");
-                let mut c = self.conv(attr);
-                match name.as_str() {
-                    "vpc_id" => lookup.vpc_id = c.string(v),
-                    "vpc_tags" => lookup.vpc_tags = c.string_map(v).unwrap_or_default(),
-                    "subnet_tags" => lookup.subnet_tags = c.string_map(v).unwrap_or_default(),
-                    "security_group_names" => {
-                        lookup.security_group_names = c.string_list(v).unwrap_or_default()
-                    }
-                    "security_group_tags" => {
-                        lookup.security_group_tags = c.string_map(v).unwrap_or_default()
-                    }
-                    _ => {}
-                }
-            }
-            let all_evaluated = values.len() == block.attrs.len();
-            if all_evaluated && lookup.vpc_id.is_none() && lookup.vpc_tags.is_empty() {
-                self.problems.push(
-                    Problem::new(format!(
-                        "network \"{}\" does not say which VPC",
-                        block.label()
-                    ))
+        let all_evaluated = values.len() == block.attrs.len();
+        if all_evaluated && filter.ids.is_empty() && filter.name.is_none() && filter.tags.is_empty()
+        {
+            self.problems.push(
+                Problem::new(format!("image \"{}\" matches any image", block.label()))
                     .at(block.loc.clone())
-                    .label("expected `vpc_tags` (or `vpc_id`)"),
-                );
-            }
-            let value = match self.known.networks.get(&address) {
-                Some(n) => object([
-                    ("vpc_id", Value::from(n.vpc_id.clone())),
-                    ("subnet_ids", strings(&n.subnet_ids)),
-                    ("security_group_ids", strings(&n.security_group_ids)),
-                    ("availability_zones", strings(&n.availability_zones)),
-                ]),
-                None => {
-                    let unknown = Value::Array(vec![Value::from(UNKNOWN_LOOKUP)]);
-                    object([
-                        ("vpc_id", Value::from(UNKNOWN_LOOKUP)),
-                        ("subnet_ids", unknown.clone()),
-                        ("security_group_ids", unknown.clone()),
-                        ("availability_zones", unknown),
-                    ])
-                }
-            };
-            scope.networks.insert(
-                block.label().to_string(),
-                with_ref(value, "network", &address),
+                    .label("expected `id`, or `name` and/or `tags` to look it up by")
+                    .help("for example: owners = [\"self\"], name = \"app-${var.version}\", most_recent = true"),
             );
-            self.stack.networks.push(lookup);
         }
+        let resolved = self.known.images.get(&address);
+        let value = match resolved {
+            Some(r) => object([
+                ("id", Value::from(r.id.clone())),
+                ("name", Value::from(r.name.clone())),
+                ("creation_date", Value::from(r.creation_date.clone())),
+            ]),
+            None => object([
+                ("id", Value::from(UNKNOWN_LOOKUP)),
+                (
+                    "name",
+                    Value::from(filter.name.clone().unwrap_or_else(|| UNKNOWN_LOOKUP.into())),
+                ),
+                ("creation_date", Value::from(UNKNOWN_LOOKUP)),
+            ]),
+        };
+        scope.set("image", block.label(), with_ref(value, "image", &address));
+        self.stack.images.push(ImageLookup {
+            address,
+            filter,
+            most_recent,
+            copy_from,
+            origin,
+        });
+    }
+
+    fn network(&mut self, scope: &mut Scope<'a>, block: &'a RawBlock) {
+        let address = names::address(&scope.path, "network", block.label());
+        let origin = self.origin(&block.loc);
+        let values = self.eval_block(scope, block);
+        let mut lookup = NetworkLookup {
+            address: address.clone(),
+            vpc_id: None,
+            vpc_tags: Default::default(),
+            subnet_tags: Default::default(),
+            security_group_names: Vec::new(),
+            security_group_tags: Default::default(),
+            origin,
+        };
+        for (name, v) in &values {
+            let attr = block.attr(name).expect("evaluated attribute exists");
+            let mut c = self.conv(attr);
+            match name.as_str() {
+                "vpc_id" => lookup.vpc_id = c.string(v),
+                "vpc_tags" => lookup.vpc_tags = c.string_map(v).unwrap_or_default(),
+                "subnet_tags" => lookup.subnet_tags = c.string_map(v).unwrap_or_default(),
+                "security_group_names" => {
+                    lookup.security_group_names = c.string_list(v).unwrap_or_default()
+                }
+                "security_group_tags" => {
+                    lookup.security_group_tags = c.string_map(v).unwrap_or_default()
+                }
+                _ => {}
+            }
+        }
+        let all_evaluated = values.len() == block.attrs.len();
+        if all_evaluated && lookup.vpc_id.is_none() && lookup.vpc_tags.is_empty() {
+            self.problems.push(
+                Problem::new(format!(
+                    "network \"{}\" does not say which VPC",
+                    block.label()
+                ))
+                .at(block.loc.clone())
+                .label("expected `vpc_tags` (or `vpc_id`)"),
+            );
+        }
+        let value = match self.known.networks.get(&address) {
+            Some(n) => object([
+                ("vpc_id", Value::from(n.vpc_id.clone())),
+                ("subnet_ids", strings(&n.subnet_ids)),
+                ("security_group_ids", strings(&n.security_group_ids)),
+                ("availability_zones", strings(&n.availability_zones)),
+            ]),
+            None => {
+                let unknown = Value::Array(vec![Value::from(UNKNOWN_LOOKUP)]);
+                object([
+                    ("vpc_id", Value::from(UNKNOWN_LOOKUP)),
+                    ("subnet_ids", unknown.clone()),
+                    ("security_group_ids", unknown.clone()),
+                    ("availability_zones", unknown),
+                ])
+            }
+        };
+        scope.set(
+            "network",
+            block.label(),
+            with_ref(value, "network", &address),
+        );
+        self.stack.networks.push(lookup);
     }
 
     /// Objects standing for target groups, load balancers and server groups, so that other
     /// blocks can refer to them before (or without) evaluating them.
-    fn resource_refs(&mut self, scope: &mut Scope) {
-        for block in &scope.module.blocks {
+    fn resource_refs(&mut self, scope: &mut Scope<'a>) {
+        let module: &'a RawModule = scope.module;
+        for block in &module.blocks {
             let label = block.label().to_string();
             let address = names::address(&scope.path, &block.ident, &label);
             let key = names::key(&scope.path, &label);
@@ -533,82 +697,57 @@ impl<'a> Evaluator<'a> {
                         .unwrap_or_else(|| UNKNOWN_APPLY.to_string()),
                 )
             };
-            let (map, value) = match block.ident.as_str() {
-                "target_group" => (
-                    &mut scope.target_groups,
-                    object([
-                        ("name", Value::from(names::elb_name(&self.stack.name, &key))),
-                        ("arn", attr("arn")),
-                    ]),
-                ),
-                "load_balancer" => (
-                    &mut scope.load_balancers,
-                    object([
-                        ("name", Value::from(names::elb_name(&self.stack.name, &key))),
-                        ("arn", attr("arn")),
-                        ("dns_name", attr("dns_name")),
-                    ]),
-                ),
-                "server_group" => (
-                    &mut scope.server_groups,
-                    object([("name", Value::from(format!("{}-{key}", self.stack.name)))]),
-                ),
+            let value = match block.ident.as_str() {
+                "target_group" => object([
+                    ("name", Value::from(names::elb_name(&self.stack.name, &key))),
+                    ("arn", attr("arn")),
+                ]),
+                "load_balancer" => object([
+                    ("name", Value::from(names::elb_name(&self.stack.name, &key))),
+                    ("arn", attr("arn")),
+                    ("dns_name", attr("dns_name")),
+                ]),
+                "server_group" => {
+                    object([("name", Value::from(format!("{}-{key}", self.stack.name)))])
+                }
                 _ => continue,
             };
-            map.insert(label, with_ref(value, &block.ident.clone(), &address));
+            scope.set(
+                &block.ident,
+                &label,
+                with_ref(value, &block.ident, &address),
+            );
         }
     }
 
-    fn child_modules(&mut self, scope: &mut Scope) {
-        let calls: Vec<&RawBlock> = scope.module.blocks_of("module").collect();
-        let order = match module_order(&calls) {
-            Ok(order) => order,
-            Err(cycle) => {
-                let first = calls
-                    .iter()
-                    .find(|c| c.label() == cycle[0])
-                    .expect("in calls");
-                self.problems.push(
-                    Problem::new(format!(
-                        "modules depend on each other in a cycle: {}",
-                        cycle.join(" → ")
-                    ))
-                    .at(first.loc.clone())
-                    .label("part of the cycle")
-                    .help("a module's inputs may not use outputs of a module that uses it"),
-                );
-                return;
-            }
+    fn child_module(&mut self, scope: &mut Scope<'a>, call: &'a RawBlock) {
+        let label = call.label().to_string();
+        let Some(child) = scope.module.children.get(&label) else {
+            scope.fail("module", &label); // loading it failed, already reported
+            return;
         };
-        for call in order.into_iter().map(|i| calls[i]) {
-            let label = call.label().to_string();
-            let Some(child) = scope.module.children.get(&label) else {
-                continue; // loading it failed, already reported
-            };
-            let ctx = scope.context(&self.root_dir);
-            let mut inputs = BTreeMap::new();
-            for attr in call.attrs.values().filter(|a| a.name != "source") {
-                if let Some(v) = self.eval(scope, &ctx, attr) {
-                    inputs.insert(attr.name.clone(), (v, attr));
-                }
+        let mut inputs = BTreeMap::new();
+        for attr in call.attrs.values().filter(|a| a.name != "source") {
+            if let Some(v) = self.eval(scope, attr) {
+                inputs.insert(attr.name.clone(), (v, attr));
             }
-            let values = vars::module_values(child, call, inputs, &mut self.problems);
-            let mut path = scope.path.clone();
-            path.push(label.clone());
-            let outputs = self.module(child, &path, values);
-            scope.modules.insert(label, outputs);
         }
+        let values = vars::module_values(child, call, inputs, &mut self.problems);
+        let mut path = scope.path.clone();
+        path.push(label.clone());
+        let outputs = self.module(child, &path, values);
+        scope.set("module", &label, outputs);
     }
 
-    fn resources(&mut self, scope: &Scope) {
-        let ctx = scope.context(&self.root_dir);
-        for block in &scope.module.blocks {
+    fn resources(&mut self, scope: &Scope<'a>) {
+        let module: &'a RawModule = scope.module;
+        for block in &module.blocks {
             let label = block.label();
             let key = names::key(&scope.path, label);
             let address = names::address(&scope.path, &block.ident, label);
             match block.ident.as_str() {
                 "target_group" => {
-                    let body = self.eval_tree(scope, &ctx, block);
+                    let body = self.eval_tree(scope, block);
                     if let Some(tg) = convert::target_group(
                         &body,
                         &self.stack.name,
@@ -621,7 +760,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 "load_balancer" => {
-                    let body = self.eval_tree(scope, &ctx, block);
+                    let body = self.eval_tree(scope, block);
                     if let Some(lb) = convert::load_balancer(
                         &body,
                         &self.stack.name,
@@ -634,7 +773,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 "server_group" => {
-                    let body = self.eval_tree(scope, &ctx, block);
+                    let body = self.eval_tree(scope, block);
                     if let Some(g) = convert::server_group(
                         &body,
                         &key,
@@ -643,6 +782,10 @@ impl<'a> Evaluator<'a> {
                         &scope.module.dir,
                         &mut self.problems,
                     ) {
+                        if let Some(attr) = block.attr("depends_on") {
+                            self.depends_on
+                                .push((g.address.clone(), scope.path.clone(), attr));
+                        }
                         self.stack.server_groups.push(g);
                     }
                 }
@@ -652,22 +795,17 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates a block and its nested blocks, keeping each value with its attribute.
-    fn eval_tree<'b>(
-        &mut self,
-        scope: &Scope,
-        ctx: &Context,
-        block: &'b RawBlock,
-    ) -> convert::Evaluated<'b> {
+    fn eval_tree<'b>(&mut self, scope: &Scope, block: &'b RawBlock) -> convert::Evaluated<'b> {
         let mut attrs = BTreeMap::new();
         for attr in block.attrs.values() {
-            if let Some(v) = self.eval(scope, ctx, attr) {
+            if let Some(v) = self.eval(scope, attr) {
                 attrs.insert(attr.name.as_str(), (v, attr));
             }
         }
         let blocks = block
             .blocks
             .iter()
-            .map(|b| self.eval_tree(scope, ctx, b))
+            .map(|b| self.eval_tree(scope, b))
             .collect();
         convert::Evaluated {
             block,
@@ -677,10 +815,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn outputs(&mut self, scope: &Scope) -> Value {
-        let ctx = scope.context(&self.root_dir);
         let mut out = Map::new();
         for block in scope.module.blocks_of("output") {
-            let values = self.eval_block(scope, &ctx, block);
+            let values = self.eval_block(scope, block);
             let Some(value) = values.get("value").cloned() else {
                 continue;
             };
@@ -709,64 +846,6 @@ impl<'a> Evaluator<'a> {
     fn origin(&self, loc: &Loc) -> crate::stack::Origin {
         self.parsed.sources.get(loc.file).origin(&loc.span)
     }
-}
-
-/// Order module calls so that a module comes after the modules its inputs use.
-/// On a cycle, returns the labels along it.
-fn module_order(calls: &[&RawBlock]) -> Result<Vec<usize>, Vec<String>> {
-    let index: BTreeMap<&str, usize> = calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.label(), i))
-        .collect();
-    let deps: Vec<BTreeSet<usize>> = calls
-        .iter()
-        .map(|c| {
-            c.attrs
-                .values()
-                .flat_map(|a| &a.refs)
-                .filter(|r| r.root == "module")
-                .filter_map(|r| r.key.as_deref().and_then(|k| index.get(k).copied()))
-                .collect()
-        })
-        .collect();
-    let mut state = vec![0u8; calls.len()]; // 0 new, 1 on path, 2 done
-    let mut order = Vec::new();
-    fn visit(
-        i: usize,
-        deps: &[BTreeSet<usize>],
-        state: &mut [u8],
-        order: &mut Vec<usize>,
-        path: &mut Vec<usize>,
-    ) -> Result<(), Vec<usize>> {
-        match state[i] {
-            2 => return Ok(()),
-            1 => {
-                let start = path.iter().position(|p| *p == i).unwrap_or(0);
-                let mut cycle = path[start..].to_vec();
-                cycle.push(i);
-                return Err(cycle);
-            }
-            _ => {}
-        }
-        state[i] = 1;
-        path.push(i);
-        for d in &deps[i] {
-            visit(*d, deps, state, order, path)?;
-        }
-        path.pop();
-        state[i] = 2;
-        order.push(i);
-        Ok(())
-    }
-    for i in 0..calls.len() {
-        visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|c| {
-            c.into_iter()
-                .map(|i| calls[i].label().to_string())
-                .collect::<Vec<_>>()
-        })?;
-    }
-    Ok(order)
 }
 
 fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
@@ -803,7 +882,15 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
 }
 
 fn eval_message(e: &hcl::eval::Error) -> String {
-    let message = e.kind().to_string();
+    let message = match e.kind() {
+        // A limit checked by instrumentation: the call is not one the user wrote.
+        hcl::eval::ErrorKind::FuncCall(name, message)
+            if limits::is_internal(name.name.as_str()) =>
+        {
+            message.clone()
+        }
+        other => other.to_string(),
+    };
     // Paths in function errors read like the file names: relative to the working directory.
     match std::env::current_dir() {
         Ok(cwd) => message.replace(&format!("{}/", cwd.display()), ""),
@@ -815,6 +902,12 @@ fn eval_message(e: &hcl::eval::Error) -> String {
 fn short_eval_message(e: &hcl::eval::Error) -> String {
     use hcl::eval::ErrorKind;
     match e.kind() {
+        ErrorKind::FuncCall(name, message) if limits::is_internal(name.name.as_str()) => {
+            match message.contains("the limit of") {
+                true => "over a loading limit".to_string(),
+                false => message.clone(),
+            }
+        }
         ErrorKind::FuncCall(name, _) => format!("`{name}(…)` failed"),
         ErrorKind::UndefinedFunc(name) => format!("there is no function `{name}`"),
         ErrorKind::NoSuchKey(key) => format!("no `{key}` here"),

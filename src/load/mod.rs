@@ -9,10 +9,15 @@ mod convert;
 pub mod diag;
 mod eval;
 pub mod functions;
+mod graph;
+pub mod limits;
 pub mod parse;
 mod schema;
 pub mod snapshot;
 pub mod vars;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

@@ -27,7 +27,10 @@ pub struct Reference {
 #[derive(Debug, Clone)]
 pub struct RawAttr {
     pub name: String,
+    /// The value, instrumented for the loading limits (see [`super::limits::instrument`]).
     pub expr: hcl::Expression,
+    /// The references `expr` reads, in the order of its `__ref` slots, as (root, key).
+    pub slots: Vec<(String, String)>,
     /// The whole `name = value`.
     pub loc: Loc,
     /// Just the value.
@@ -249,7 +252,7 @@ impl Parser {
     }
 
     fn file(&mut self, path: &Path, is_root: bool) -> Vec<RawBlock> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match super::limits::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
                 self.problems
@@ -315,11 +318,13 @@ impl Parser {
                     let value_loc = loc_or(file, a.value.span(), &loc);
                     let source_text =
                         self.sources.get(file).text[value_loc.span.clone()].to_string();
+                    let value = super::limits::instrument(&a.value, true);
                     attrs.insert(
                         name.clone(),
                         RawAttr {
                             name,
-                            expr: hcl::Expression::from(a.value.clone()),
+                            expr: value.expr,
+                            slots: value.slots,
                             loc,
                             value_loc,
                             refs: references(file, &a.value),

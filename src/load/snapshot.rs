@@ -43,7 +43,8 @@ impl FileSnapshot {
         if let Some(e) = self.entries().get(path) {
             return e.clone();
         }
-        let entry = match std::fs::read(path) {
+        // Within the size limit of loading: a larger file is an error, found without reading it.
+        let entry = match super::limits::read_file(path) {
             Ok(bytes) => Entry::File(bytes.into()),
             Err(e) if e.kind() == ErrorKind::NotFound => Entry::Missing,
             Err(_) if path.is_dir() => Entry::Directory,

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
 use hcl_edit::Span;
 
 use super::diag::{did_you_mean, FileId, Loc, Problem, Sources};
+use super::limits;
 use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
 
 /// Where variable values come from, as the user gave them.
@@ -140,21 +140,35 @@ fn declared_type(block: &RawBlock, problems: &mut Vec<Problem>) -> VarType {
 }
 
 fn literal(attr: &RawAttr, problems: &mut Vec<Problem>) -> Option<Value> {
-    match attr.expr.evaluate(&Context::new()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            problems.push(
-                Problem::new(format!(
-                    "`{}` must be a constant value here: {}",
-                    attr.name,
-                    e.kind()
-                ))
-                .at(attr.value_loc.clone())
-                .label("references and functions are not allowed here"),
-            );
-            None
-        }
-    }
+    let message = match constant(&attr.expr) {
+        Ok(v) => return Some(v),
+        Err(message) => message,
+    };
+    problems.push(
+        Problem::new(format!(
+            "`{}` must be a constant value here: {message}",
+            attr.name
+        ))
+        .at(attr.value_loc.clone())
+        .label("references and functions are not allowed here"),
+    );
+    None
+}
+
+/// Evaluates a constant (an instrumented expression without references or functions) within
+/// the loading limits.
+fn constant(expr: &hcl::Expression) -> Result<Value, String> {
+    limits::evaluate(expr, &limits::constants(), Vec::new()).map_err(|e| match e {
+        limits::Failure::Eval(e) => match e.kind() {
+            hcl::eval::ErrorKind::FuncCall(name, message)
+                if limits::is_internal(name.name.as_str()) =>
+            {
+                message.clone()
+            }
+            other => other.to_string(),
+        },
+        limits::Failure::Limit(message) => message,
+    })
 }
 
 fn is_sensitive(block: &RawBlock, problems: &mut Vec<Problem>) -> bool {
@@ -170,10 +184,9 @@ fn parse_text(t: VarType, text: &str) -> Result<Value, String> {
         VarType::String | VarType::Number | VarType::Bool => Ok(Value::String(text.to_string())),
         VarType::Any if !looks_structured(text) => Ok(Value::String(text.to_string())),
         _ => {
-            let expr: hcl::Expression = text
-                .parse()
-                .map_err(|e: hcl::Error| format!("not a valid HCL value: {e}"))?;
-            expr.evaluate(&Context::new())
+            let expr = hcl_edit::parser::parse_expr(text)
+                .map_err(|e| format!("not a valid HCL value: {e}"))?;
+            constant(&limits::instrument(&expr, false).expr)
                 .map_err(|e| format!("not a constant value: {e}"))
         }
     }
@@ -372,13 +385,12 @@ fn read_var_file(
             problems.push(p);
             continue;
         }
-        match hcl::Expression::from(attr.value.clone()).evaluate(&Context::new()) {
+        match constant(&limits::instrument(&attr.value, false).expr) {
             Ok(v) => out.push((name, v)),
             Err(e) => problems.push(
                 Problem::new(format!(
-                    "-var-file {}: `{name}` must be a constant: {}",
+                    "-var-file {}: `{name}` must be a constant: {e}",
                     path.display(),
-                    e.kind()
                 ))
                 .at_opt(at(attr.value.span()))
                 .label("references and functions are not allowed in a var file"),

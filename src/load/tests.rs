@@ -1,0 +1,234 @@
+//! Whole stacks through parsing and evaluation: what may refer to what, in any order, and
+//! stacks as large as generated ones get. (Malformed stacks go through the binary in
+//! `tests/bad_stacks.rs`.)
+
+use std::path::Path;
+
+use super::*;
+use crate::stack::Stack;
+
+const STACK_BLOCK: &str = "stack \"shop\" {\n  region = \"us-east-1\"\n}\n";
+
+/// Writes `files` (name, text) into a fresh directory and loads it as a stack.
+fn load_files(files: &[(&str, &str)]) -> Result<Stack, String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    load_dir(dir.path())
+}
+
+fn load_dir(dir: &Path) -> Result<Stack, String> {
+    load(dir, &Inputs::default())
+        .map(|(_, stack)| stack)
+        .map_err(|d| d.short())
+}
+
+/// The outputs of a stack, as compact JSON by name.
+fn outputs(stack: &Stack) -> Vec<(String, String)> {
+    stack
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), o.value.to_string()))
+        .collect()
+}
+
+/// `(case, files, outputs)`: every case loads, and its outputs are as given.
+#[test]
+fn names_may_be_used_before_they_are_declared() {
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (
+            "a local refers to an earlier one in the same block",
+            &[(
+                "main.hcl",
+                "locals {\n  a = \"x\"\n  b = local.a\n}\noutput \"b\" { value = local.b }\n",
+            )],
+            &[("b", r#""x""#)],
+        ),
+        (
+            "and to a later one",
+            &[(
+                "main.hcl",
+                "locals {\n  b = local.a\n  a = \"x\"\n}\noutput \"b\" { value = local.b }\n",
+            )],
+            &[("b", r#""x""#)],
+        ),
+        (
+            "a chain in both directions across blocks",
+            &[(
+                "main.hcl",
+                "locals {\n  c = \"${local.b}c\"\n  a = \"a\"\n}\nlocals {\n  d = \"${local.c}d\"\n  b = \"${local.a}b\"\n}\noutput \"d\" { value = local.d }\n",
+            )],
+            &[("d", r#""abcd""#)],
+        ),
+        (
+            "across files",
+            &[
+                ("a.hcl", "locals {\n  both = \"${local.first}+${local.second}\"\n  first = \"1\"\n}\noutput \"both\" { value = local.both }\n"),
+                ("b.hcl", "locals {\n  second = upper(local.first)\n}\n"),
+            ],
+            &[("both", r#""1+1""#)],
+        ),
+        (
+            "locals and lookups in either direction",
+            &[(
+                "main.hcl",
+                "locals {\n  ami = image.app.id\n  name = \"app-${var.v}\"\n}\nvariable \"v\" { default = \"1\" }\nimage \"app\" {\n  owners = [\"self\"]\n  name = local.name\n}\noutput \"ami\" { value = local.ami }\noutput \"name\" { value = local.name }\n",
+            )],
+            &[("ami", r#""(known after lookup)""#), ("name", r#""app-1""#)],
+        ),
+        (
+            "locals using resources and modules",
+            &[(
+                "main.hcl",
+                "locals {\n  tg = target_group.web.name\n  url = module.api.url\n}\ntarget_group \"web\" {\n  vpc_id = \"vpc-1\"\n  port = 80\n}\nmodule \"api\" {\n  source = \"./api\"\n  name = local.tg\n}\noutput \"url\" { value = local.url }\n",
+            )],
+            &[("url", r#""http://shop-web/""#)],
+        ),
+        (
+            "a `for` variable named like a root is not a reference",
+            &[(
+                "main.hcl",
+                "locals {\n  l = [for local in [1, 2] : local * 2]\n  m = { for var, v in { a = 1 } : var => v }\n}\noutput \"l\" { value = local.l }\noutput \"m\" { value = local.m }\n",
+            )],
+            &[("l", "[2,4]"), ("m", r#"{"a":1}"#)],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, files, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stack.hcl"), STACK_BLOCK).unwrap();
+        for (name, text) in *files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let api = dir.path().join("api");
+        std::fs::create_dir(&api).unwrap();
+        std::fs::write(
+            api.join("main.hcl"),
+            "variable \"name\" {}\noutput \"url\" { value = \"http://${var.name}/\" }\n",
+        )
+        .unwrap();
+        match load_dir(dir.path()) {
+            Ok(stack) => {
+                let mut got = outputs(&stack);
+                got.sort();
+                let mut want: Vec<(String, String)> = want
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                want.sort();
+                if got != want {
+                    failures.push(format!("{case}: outputs {got:?}, want {want:?}"));
+                }
+            }
+            Err(e) => failures.push(format!("{case}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Generated stacks of the sizes a generator produces load (in time close to linear in their
+/// size; timing is left to the report, a test would fail on a slow machine).
+#[test]
+fn large_generated_stacks_load() {
+    let mut tags = String::from("stack \"big\" {\n  region = \"us-east-1\"\n  tags = {\n");
+    for i in 0..60_000 {
+        tags.push_str(&format!("    k{i} = \"v{i}\"\n"));
+    }
+    tags.push_str("  }\n}\n");
+    let stack = load_files(&[("main.hcl", &tags)]).expect("60k tags load");
+    assert_eq!(stack.tags.len(), 60_000);
+    assert_eq!(stack.tags["k59999"], "v59999");
+
+    let mut chain = format!("{STACK_BLOCK}locals {{\n  l0 = 1\n");
+    for i in 1..5_000 {
+        chain.push_str(&format!("  l{i} = local.l{} + 1\n", i - 1));
+    }
+    chain.push_str("}\noutput \"last\" { value = local.l4999 }\n");
+    let stack = load_files(&[("main.hcl", &chain)]).expect("5000 chained locals load");
+    assert_eq!(outputs(&stack), [("last".to_string(), "5000".to_string())]);
+
+    // The same chain written backwards, each local before the one it uses.
+    let mut lines: Vec<&str> = chain.lines().collect();
+    let end = lines.len() - 2; // before `}` and the output
+    lines[4..end].reverse(); // after the stack block and `locals {`
+    let stack = load_files(&[("main.hcl", &lines.join("\n"))]).expect("reversed chain loads");
+    assert_eq!(outputs(&stack), [("last".to_string(), "5000".to_string())]);
+}
+
+/// Limits that cannot be shown with a small fixture file.
+#[test]
+fn limits_on_files_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = std::fs::File::create(dir.path().join("big.txt")).unwrap();
+    big.set_len(limits::MAX_FILE_BYTES + 1).unwrap();
+    let deep = (0..=limits::MAX_DEPTH).fold(String::from("1"), |s, _| format!("[{s}]"));
+    let mut nesting = format!("{STACK_BLOCK}locals {{\n  l0 = 1\n");
+    for i in 1..=limits::MAX_DEPTH + 1 {
+        nesting.push_str(&format!("  l{i} = [local.l{}]\n", i - 1));
+    }
+    nesting.push('}');
+    let cases = [
+        (
+            format!("{STACK_BLOCK}locals {{\n  x = file(\"big.txt\")\n}}\n"),
+            "more than the limit of 16 MiB for a file read while loading",
+        ),
+        (
+            format!("{STACK_BLOCK}locals {{\n  x = {deep}\n}}\n"),
+            "nesting depth; expected at most 64 nested levels",
+        ),
+        (
+            nesting,
+            "main.hcl:70:9: cannot evaluate `l65`: lists and maps are nested deeper than the limit of 64 levels",
+        ),
+        (
+            format!("{STACK_BLOCK}locals {{\n  x = split(\"\", format(\"%10000s\", \"\"))\n  y = flatten([for i in range(200) : local.x])\n}}\n"),
+            "cannot evaluate `y`: error calling function `flatten`: a value holds more than the limit of 1000000 elements",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(dir.path().join("main.hcl"), &text).unwrap();
+        let got = load_dir(dir.path());
+        assert!(
+            matches!(&got, Err(e) if e.contains(want)),
+            "want an error with {want:?}, got {got:?}"
+        );
+    }
+    // A stack file over the limit is not read.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.hcl"), STACK_BLOCK).unwrap();
+    let big = std::fs::File::create(dir.path().join("big.hcl")).unwrap();
+    big.set_len(limits::MAX_FILE_BYTES + 1).unwrap();
+    let got = load_dir(dir.path());
+    assert!(
+        matches!(&got, Err(e) if e.contains("cannot read") && e.contains("big.hcl: it has 16777217 bytes")),
+        "{got:?}"
+    );
+}
+
+/// A value that cannot be computed is reported where it fails, not again at every use.
+#[test]
+fn failures_are_reported_once() {
+    let cases = [
+        (
+            "locals {\n  a = file(\"missing.txt\")\n  b = upper(local.a)\n}\noutput \"b\" { value = local.b }\n",
+            "main.hcl:5:7: cannot evaluate `a`",
+        ),
+        (
+            "locals {\n  a = local.b\n  b = local.a\n  c = local.a\n}\noutput \"c\" { value = local.c }\n",
+            "main.hcl:5:7: local values depend on each other in a cycle: local.a → local.b → local.a",
+        ),
+        (
+            "locals {\n  bad = { (local.list) = 1 }\n  list = [1]\n}\n",
+            "main.hcl:5:9: cannot evaluate `bad`: unexpected list; expected a string, boolean or number as an object key",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = load_files(&[("main.hcl", &format!("{STACK_BLOCK}{text}"))]);
+        match &got {
+            Err(e) if e.lines().count() == 1 && e.contains(want) => {}
+            _ => panic!("want one problem {want:?}, got {got:?}"),
+        }
+    }
+}
