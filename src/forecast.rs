@@ -326,25 +326,19 @@ pub fn timeline(plan: &Plan, samples: &[Sample]) -> Vec<GroupForecast> {
         let (Some(first), Some(last)) = (mine.first(), mine.last()) else {
             continue;
         };
-        let old_desired = mine
-            .iter()
-            .map(|s| s.progress.old_serving + s.progress.draining)
-            .max()
-            .unwrap_or(0);
         let mut waves = Vec::new();
-        let (mut launched, mut drained) = (0u32, 0u32);
-        for w in &rollout.waves {
+        let mut launched = 0u32;
+        for (n, w) in rollout.waves.iter().enumerate() {
             launched += w.launch;
-            drained += w.drain;
             let when = |f: &dyn Fn(&RolloutProgress) -> bool| {
                 mine.iter().find(|s| f(&s.progress)).map(|s| s.at)
             };
             // A wave starts when the new generation is asked for its instances, is healthy
-            // when they all are, and has drained when the old ones it replaces are gone.
+            // when they all are, and has drained once the rollout has got through it (the old
+            // instances it replaces are gone), as the executor counts waves.
             let start = when(&|p| p.healthy + p.launching >= launched);
             let healthy = when(&|p| p.healthy >= launched && p.finished.is_none());
-            let left = old_desired.saturating_sub(drained);
-            let drained_at = when(&|p| p.old_serving + p.draining <= left && p.healthy >= launched);
+            let drained_at = when(&|p| p.waves > n as u32);
             waves.push(WaveForecast {
                 launch: w.launch,
                 drain: w.drain,

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod names;
 pub mod observe;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 pub mod rollback;
 pub mod stack;

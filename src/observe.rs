@@ -13,7 +13,7 @@ use crate::cloud::{
     LaunchTemplateInfo, ListenerInfo, LoadBalancerInfo, TargetGroupInfo, TargetHealth,
 };
 use crate::names;
-use crate::stack::Known;
+use crate::stack::{ImageLabel, Known};
 
 /// Lifecycle of one generation, kept in its `reroll:state` tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,20 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// The image this generation launches and its name and creation date, as recorded on it
+    /// when it was created (`reroll:image`); generations created before that was recorded
+    /// have none.
+    pub fn image(&self) -> Option<(String, ImageLabel)> {
+        ImageLabel::from_tag(self.group.tags.get(tag::IMAGE)?)
+    }
+
+    /// The name and creation date of `image_id`, if this generation recorded them for it.
+    pub fn image_label(&self, image_id: &str) -> Option<ImageLabel> {
+        self.image()
+            .filter(|(id, _)| id == image_id)
+            .map(|(_, label)| label)
+    }
+
     /// Instances that are in service and healthy as far as Auto Scaling knows.
     pub fn in_service(&self) -> usize {
         self.group

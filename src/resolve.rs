@@ -7,7 +7,8 @@ use crate::cloud::{Cloud, CloudError, ImageInfo};
 use crate::load::diag::Problem;
 use crate::load::{evaluate, Diagnostics, Inputs, Parsed};
 use crate::stack::{
-    is_unknown, ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork, Stack,
+    is_unknown, ImageLabel, ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork,
+    Stack,
 };
 
 /// Why resolving failed.
@@ -28,8 +29,11 @@ pub async fn resolve(
     cloud: &dyn Cloud,
     known: &mut Known,
 ) -> Result<Stack, ResolveError> {
-    let stack = lookups(parsed, inputs, cloud, known).await?;
-    check_literal_images(parsed, cloud, &stack).await?;
+    let mut stack = lookups(parsed, inputs, cloud, known).await?;
+    let labels = check_literal_images(parsed, cloud, &stack).await?;
+    for g in stack.server_groups.iter_mut().filter(|g| g.image.is_none()) {
+        g.image = labels.get(&g.image_id).cloned();
+    }
     Ok(stack)
 }
 
@@ -113,13 +117,15 @@ fn network_unknown(n: &NetworkLookup) -> bool {
 }
 
 /// A server group whose `image` is an AMI id, not a lookup: the id must exist here (AMI ids
-/// differ per region), and be available, before anything is planned on it.
+/// differ per region), and be available, before anything is planned on it. Returns the
+/// images found, by id, to be shown by name.
 async fn check_literal_images(
     parsed: &Parsed,
     cloud: &dyn Cloud,
     stack: &Stack,
-) -> Result<(), ResolveError> {
+) -> Result<BTreeMap<String, ImageLabel>, ResolveError> {
     let mut checked: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut labels = BTreeMap::new();
     let mut problems = Vec::new();
     for g in stack
         .server_groups
@@ -137,6 +143,15 @@ async fn check_literal_images(
                 Err(e) if e.is_not_found() => None,
                 Err(e) => return Err(e.into()),
             };
+            if let Some(i) = found.as_ref().filter(|i| !i.name.is_empty()) {
+                labels.insert(
+                    id.to_string(),
+                    ImageLabel {
+                        name: i.name.clone(),
+                        created: i.creation_date.clone(),
+                    },
+                );
+            }
             let problem = match found {
                 None => Some(format!("there is no image {id} in {}", cloud.region())),
                 Some(i) if i.state == "available" || i.state.is_empty() => None,
@@ -161,7 +176,7 @@ async fn check_literal_images(
         }
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(labels)
     } else {
         Err(ResolveError::Stack(
             parsed.clone().into_diagnostics(problems),

@@ -214,13 +214,20 @@ pub async fn execute(
     stack.hooks.clear();
     for t in targets {
         let started = tokio::time::Instant::now();
-        let r = one(cloud, &stack, t, opts, stop).await;
+        let last = apply::progress::LastWaves::default();
+        let watched = ApplyOptions {
+            progress: last.watch(&opts.progress),
+            ..opts.clone()
+        };
+        let r = one(cloud, &stack, t, &watched, stop).await;
+        let (through, planned) = last.get().unwrap_or_default();
         reports.push(GroupReport {
             address: t.address.clone(),
             action: Action::Replace,
             from: Some(t.from.0),
             to: Some(t.to.0),
-            waves: *r.as_ref().unwrap_or(&0),
+            waves: *r.as_ref().unwrap_or(&through),
+            planned_waves: planned,
             duration: started.elapsed(),
             result: match &r {
                 Ok(_) => "ok".into(),

@@ -331,6 +331,65 @@ impl Default for Rollout {
     }
 }
 
+/// What an image is, for people: its name and when it was created, shown beside its AMI id.
+/// Not part of the instance definition (the id is): it changes no fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLabel {
+    pub name: String,
+    /// As EC2 reports it (`2026-01-01T00:00:00.000Z`); empty when not known.
+    pub created: String,
+}
+
+impl ImageLabel {
+    /// The value of a generation's `reroll:image` tag: the AMI id, the creation date (`-`
+    /// when not known) and the name, which may hold spaces, last.
+    pub fn tag_value(&self, image_id: &str) -> String {
+        let created = if self.created.is_empty() {
+            "-"
+        } else {
+            &self.created
+        };
+        format!("{image_id} {created} {}", self.name)
+    }
+
+    /// The AMI id and label a `reroll:image` tag holds.
+    pub fn from_tag(value: &str) -> Option<(String, ImageLabel)> {
+        let mut parts = value.splitn(3, ' ');
+        let (id, created, name) = (parts.next()?, parts.next()?, parts.next()?);
+        if id.is_empty() || name.is_empty() {
+            return None;
+        }
+        let created = if created == "-" { "" } else { created };
+        Some((
+            id.to_string(),
+            ImageLabel {
+                name: name.to_string(),
+                created: created.to_string(),
+            },
+        ))
+    }
+}
+
+/// `demo-app-1.1.0, created 2026-01-01 00:00 UTC`.
+impl std::fmt::Display for ImageLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        let c = self.created.as_str();
+        let iso = c.len() >= 16
+            && c.is_char_boundary(16)
+            && c.as_bytes()[4] == b'-'
+            && c.as_bytes()[10] == b'T';
+        match c {
+            "" => Ok(()),
+            _ if iso && c.ends_with('Z') => {
+                write!(f, ", created {} {} UTC", &c[..10], &c[11..16])
+            }
+            _ if iso => write!(f, ", created {} {}", &c[..10], &c[11..16]),
+            _ => write!(f, ", created {c}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerGroup {
     pub address: String,
@@ -339,6 +398,10 @@ pub struct ServerGroup {
     /// The image address (`image.app`) when the image came from a lookup.
     pub image_address: Option<String>,
     pub image_id: String,
+    /// The image's name and creation date, when known (from the lookup, or from checking a
+    /// literal AMI id).
+    #[serde(default)]
+    pub image: Option<ImageLabel>,
     pub instance_type: String,
     pub capacity: Capacity,
     pub subnets: Vec<String>,
@@ -430,6 +493,44 @@ pub struct Known {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_labels_read_back_from_their_tag_and_show_the_date() {
+        let cases = [
+            (
+                ImageLabel {
+                    name: "demo-app-1.1.0".into(),
+                    created: "2026-01-01T09:30:12.000Z".into(),
+                },
+                "demo-app-1.1.0, created 2026-01-01 09:30 UTC",
+            ),
+            (
+                ImageLabel {
+                    name: "web (nightly) build 7".into(),
+                    created: String::new(),
+                },
+                "web (nightly) build 7",
+            ),
+            (
+                ImageLabel {
+                    name: "odd".into(),
+                    created: "yesterday".into(),
+                },
+                "odd, created yesterday",
+            ),
+        ];
+        for (label, shown) in cases {
+            assert_eq!(label.to_string(), shown);
+            let tag = label.tag_value("ami-0123");
+            assert_eq!(
+                ImageLabel::from_tag(&tag),
+                Some(("ami-0123".to_string(), label.clone())),
+                "{tag}"
+            );
+        }
+        assert_eq!(ImageLabel::from_tag(""), None);
+        assert_eq!(ImageLabel::from_tag("ami-1 -"), None);
+    }
 
     #[test]
     fn quantities_round_like_kubernetes() {

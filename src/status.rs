@@ -1,7 +1,20 @@
 //! `reroll status`: what runs, per server group and generation, as a table.
 
-use crate::observe::Observed;
+use crate::observe::{Generation, Observed, ObservedGroup};
 use crate::stack::Stack;
+
+/// What a generation runs: the AMI id with the image's name and creation date, as recorded
+/// on it when it was created; a generation created before that was recorded shows its id
+/// alone when it is the active one (read from its launch template), else `-`.
+fn image(g: &ObservedGroup, gen: &Generation) -> String {
+    match gen.image() {
+        Some((id, label)) => format!("{id} ({label})"),
+        None => match (&g.active_launch, g.active()) {
+            (Some(spec), Some(active)) if active.number == gen.number => spec.image_id.clone(),
+            _ => "-".into(),
+        },
+    }
+}
 
 /// Renders the observed state of a stack for people.
 pub fn render(stack: &Stack, observed: &Observed) -> String {
@@ -20,7 +33,7 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
             .unwrap_or_else(|| format!("server_group.{}", g.key));
         out.push_str(&format!("\n{address}\n"));
         out.push_str(&format!(
-            "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {}\n",
+            "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
             "gen",
             "auto scaling group",
             "state",
@@ -28,11 +41,12 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
             "min",
             "max",
             "in service",
-            "fingerprint"
+            "fingerprint",
+            "image"
         ));
         for gen in &g.generations {
             out.push_str(&format!(
-                "  v{:03} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {}\n",
+                "  v{:03} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
                 gen.number,
                 gen.group.name,
                 gen.state.as_str(),
@@ -41,6 +55,7 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
                 gen.group.max,
                 gen.in_service(),
                 gen.fingerprint.as_deref().unwrap_or("-"),
+                image(g, gen),
             ));
         }
         for gen in g

@@ -688,15 +688,12 @@ async fn lagging_target_health_does_not_make_the_rollout_spin() {
     assert_converged(&cloud, &image_id(&*cloud, "1.1.0").await, false).await;
     let calls = lagging.calls();
     let deregistrations = calls.iter().filter(|c| **c == "deregister_targets").count();
-    let waves = applied.1[0].waves as usize;
+    // Each call deregisters at least one old instance, none twice: a spinning rollout would
+    // deregister the same ones over and over.
     assert!(
-        waves <= DESIRED,
-        "{waves} waves to replace {DESIRED} instances"
+        deregistrations <= DESIRED,
+        "{deregistrations} deregistrations to replace {DESIRED} instances"
     );
-    assert_eq!(deregistrations, waves, "one deregistration a wave");
     let looks = calls.iter().filter(|c| **c == "target_health").count();
-    assert!(
-        looks < 200,
-        "{looks} health reads for a rollout of {waves} waves"
-    );
+    assert!(looks < 200, "{looks} health reads");
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
+use super::progress::{Counts, Reporter};
 use super::retry::Retry;
 use super::rollout::{self, Pair, Removal, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
 use super::{cleanup, longest_drain, wait, ApplyError, ApplyOptions};
@@ -70,8 +71,16 @@ pub async fn roll(
     let pair = rollout::prepare(&fleet, stack, g, change, og).await?;
     debug_assert_eq!(pair.new_number, number);
 
+    let reporter = Reporter::new(
+        &opts.progress,
+        &g.address,
+        Some(pair.old_number),
+        pair.new_number,
+        plan,
+        started,
+    );
     let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
-    cleanup::scoped(&fleet, &g.address, &generations, opts, async {
+    let ended = cleanup::scoped(&fleet, &g.address, &generations, opts, async {
         let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
         retry
             .run(async || {
@@ -96,6 +105,7 @@ pub async fn roll(
             desired,
             opts,
             stop,
+            reporter: &reporter,
         };
         tracing::info!(
             address = %g.address, blue = %pair.old.name, green = %pair.new_name,
@@ -149,7 +159,12 @@ pub async fn roll(
             Err(GateFailure::Changed(what)) => b.changed(what).await,
         }
     })
-    .await
+    .await;
+    reporter.finish(match &ended {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    });
+    ended
 }
 
 /// The lanes of a group: for each of its target groups, the one blue serves from (the
@@ -377,6 +392,7 @@ struct BlueGreen<'a> {
     desired: u32,
     opts: &'a ApplyOptions,
     stop: &'a Stop,
+    reporter: &'a Reporter,
 }
 
 impl BlueGreen<'_> {
@@ -405,7 +421,17 @@ impl BlueGreen<'_> {
             .await?;
         self.note(&format!("green launching: {} instances", self.desired))
             .await?;
+        self.reporter.counts(Counts {
+            launching: self.desired,
+            old_serving: self.blue(),
+            traffic: Some(traffic),
+            ..Counts::default()
+        });
         self.wait_green().await?;
+        self.reporter.update(|c| {
+            c.healthy = self.desired;
+            c.launching = 0;
+        });
         gates::check_alarms(self.cloud, alarms).await?;
         let ids = self.green_ids().await?;
         if traffic == 0 {
@@ -431,6 +457,7 @@ impl BlueGreen<'_> {
             gates::run_hooks(self.stack, g, HookEvent::BeforeTrafficShift, &ctx).await?;
             tracing::info!(address = %g.address, "shifting traffic: {step}% to {}", pair.new_name);
             self.shift(step).await?;
+            self.reporter.update(|c| c.traffic = Some(step));
             self.note(&format!("{step}% of traffic on green")).await?;
             if step < 100 {
                 let baked = self
@@ -457,6 +484,10 @@ impl BlueGreen<'_> {
         }
         // Blue leaves the listeners; its instances drain as its group scales to zero.
         self.remove_blue().await?;
+        self.reporter.update(|c| {
+            c.draining = c.old_serving;
+            c.old_serving = 0;
+        });
         Ok(true)
     }
 
@@ -464,7 +495,11 @@ impl BlueGreen<'_> {
     async fn hold(&self, what: &str, duration: Duration) -> Result<bool, GateFailure> {
         let alarms = &self.g.rollout.health.alarms;
         let mut retry = self.retry();
-        gates::bake(
+        self.reporter.activity(Some(format!(
+            "holding {what} for {}",
+            crate::plan::human_duration(duration.as_secs())
+        )));
+        let held = gates::bake(
             what,
             &self.g.address,
             duration,
@@ -482,7 +517,14 @@ impl BlueGreen<'_> {
                 gates::check_alarms(self.cloud, alarms).await
             },
         )
-        .await
+        .await;
+        self.reporter.activity(None);
+        held
+    }
+
+    /// Blue's size while it serves: it stays at capacity until its window has passed.
+    fn blue(&self) -> u32 {
+        self.pair.from_capacity.1
     }
 
     fn retry(&self) -> Retry {
@@ -677,6 +719,9 @@ impl BlueGreen<'_> {
     async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
+        self.reporter.activity(Some(
+            "moving traffic back to blue, then removing green".into(),
+        ));
         match self.back_to_blue().await {
             Ok(()) => {}
             Err(GateFailure::Changed(what)) => {

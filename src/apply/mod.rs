@@ -105,17 +105,17 @@ impl ApplyError {
         }
     }
 
-    /// What the summary table says about a group that ended this way.
-    pub fn result(&self) -> String {
+    /// How a group's change ended, in the words of the summary, the live view and the report.
+    pub fn outcome(&self) -> &'static str {
         match self {
-            ApplyError::RolledBack { .. } => "rolled back".into(),
-            ApplyError::Paused { .. } => "stopped part-way".into(),
-            ApplyError::Interrupted { .. } => "interrupted".into(),
-            ApplyError::Cleanup { outcome, .. } => format!(
-                "{}, cleanup failed",
-                outcome.as_ref().map_or("ok".into(), |o| o.result())
-            ),
-            _ => "failed".into(),
+            ApplyError::RolledBack { .. } => "rolled back",
+            ApplyError::Paused { .. } => "stopped part-way",
+            ApplyError::Interrupted { .. } => "interrupted",
+            ApplyError::Cleanup {
+                outcome: Some(o), ..
+            } => o.outcome(),
+            ApplyError::Cleanup { outcome: None, .. } => "cleanup failed",
+            _ => "failed",
         }
     }
 
@@ -382,7 +382,11 @@ pub struct GroupReport {
     pub action: Action,
     pub from: Option<u32>,
     pub to: Option<u32>,
+    /// Waves of the plan's schedule got through ([`plan::waves_through`]): all of them when
+    /// the change succeeded, the ones finished when it stopped or failed.
     pub waves: u32,
+    /// Waves in the plan's schedule.
+    pub planned_waves: u32,
     pub duration: Duration,
     /// `ok`, or what went wrong.
     pub result: String,
@@ -435,10 +439,16 @@ pub async fn server_groups(
                             to: None,
                             waves: 0,
                             duration: started.elapsed(),
-                            result: e.result(),
+                            result: e.outcome().into(),
+                            planned_waves: 0,
                         };
                         return (report, Some(e));
                     }
+                };
+                let last = progress::LastWaves::default();
+                let opts = &ApplyOptions {
+                    progress: last.watch(&opts.progress),
+                    ..opts.clone()
                 };
                 let r = one_group(cloud, stack, g, change, observed, opts, stop, deferred).await;
                 let mut report = GroupReport {
@@ -447,6 +457,7 @@ pub async fn server_groups(
                     from: change.rollout.as_ref().and_then(|r| r.from_generation),
                     to: change.rollout.as_ref().map(|r| r.to_generation),
                     waves: 0,
+                    planned_waves: change.rollout.as_ref().map_or(0, |r| r.waves.len() as u32),
                     duration: started.elapsed(),
                     result: "ok".into(),
                 };
@@ -456,7 +467,8 @@ pub async fn server_groups(
                         (report, None)
                     }
                     Err(e) => {
-                        report.result = e.result();
+                        report.waves = last.get().map_or(0, |(through, _)| through);
+                        report.result = e.outcome().into();
                         (report, Some(e))
                     }
                 }
@@ -623,7 +635,8 @@ async fn change_group(
             } else {
                 rollout::roll(cloud, stack, g, &next, &fresh, opts, stop).await?
             };
-            return Ok(r.waves + 1);
+            // The plan's schedule is the new rollout's: going back first is no wave of it.
+            return Ok(r.waves);
         }
         Action::Replace | Action::Resume if !first_resume => {
             let r = if blue_green {
@@ -685,7 +698,8 @@ async fn change_group(
             fleet.delete(&name).await?;
         }
     }
-    Ok(1)
+    // A first generation is one wave; a resize or an attachment change none.
+    Ok(change.rollout.as_ref().map_or(0, |r| r.waves.len() as u32))
 }
 
 /// A first generation whose creation was interrupted: wait for it again.
@@ -827,6 +841,7 @@ async fn create_generation(
     tags.insert(tag::FINGERPRINT.into(), fp);
     tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
     tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    tags.extend(def.image_tags());
     let desired = change
         .rollout
         .as_ref()

@@ -18,6 +18,7 @@ use super::decide::{decide, OldInstance, OldState, View};
 use super::fleet::{self, Fleet};
 use super::gates::{self, GateFailure};
 use super::hooks::HookContext;
+use super::progress::{Counts, Reporter};
 use super::retry::Retry;
 use super::{cleanup, longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
@@ -62,7 +63,7 @@ pub struct RolloutReport {
     pub address: String,
     pub from: Option<u32>,
     pub to: u32,
-    /// Rounds in which old instances started draining.
+    /// Waves of the plan's schedule got through ([`plan::waves_through`]).
     pub waves: u32,
     pub duration: Duration,
 }
@@ -77,8 +78,6 @@ pub(super) struct Pair {
     pub(super) new_number: u32,
     /// The old group's capacity before the rollout: what a rollback restores.
     pub(super) from_capacity: (u32, u32, u32),
-    /// The plan's estimate of the rollout's duration.
-    pub(super) estimate: Duration,
     pub(super) target_group_arns: Vec<String>,
 }
 
@@ -102,8 +101,16 @@ pub async fn roll(
     let desired = rollout.desired;
     let (surge, unavailable) = (rollout.max_surge, rollout.max_unavailable);
     let new_max = g.capacity.max.max(desired);
+    let reporter = Reporter::new(
+        &opts.progress,
+        &g.address,
+        Some(pair.old_number),
+        pair.new_number,
+        rollout,
+        started,
+    );
     let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
-    cleanup::scoped(&fleet, &g.address, &generations, opts, async {
+    let ended = cleanup::scoped(&fleet, &g.address, &generations, opts, async {
         let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
         let old = retry
             .run(async || fleet.find(&pair.old.name).await)
@@ -141,10 +148,8 @@ pub async fn roll(
                 og,
                 opts,
                 stop,
-                desired,
-                surge,
-                unavailable,
-                new_max,
+                &reporter,
+                (desired, surge, unavailable, new_max),
                 retry,
             )
             .await?
@@ -152,38 +157,20 @@ pub async fn roll(
             .await
         }
         .await;
-        let outcome = match &result {
-            Ok(Outcome::Done { .. }) => "ok",
-            Ok(Outcome::Stopped) => "interrupted",
-            Err(Failure::Cloud(_)) => "failed",
-            Err(Failure::Changed(_)) => "stopped part-way",
-            Err(Failure::Unhealthy(_)) => match g.rollout.on_failure {
-                OnFailure::Rollback => "rolling back",
-                OnFailure::Pause => "stopped part-way",
-            },
-        };
-        opts.progress.report(&super::progress::RolloutProgress {
-            address: g.address.clone(),
-            from: Some(pair.old_number),
-            to: pair.new_number,
-            desired,
-            launching: 0,
-            healthy: if outcome == "ok" { desired } else { 0 },
-            old_serving: 0,
-            draining: 0,
-            waves: 0,
-            elapsed: started.elapsed(),
-            estimate: pair.estimate,
-            finished: Some(outcome.to_string()),
-        });
+        if let Err(Failure::Unhealthy(_)) = &result {
+            reporter.activity(Some(match g.rollout.on_failure {
+                OnFailure::Rollback => "rolling back".into(),
+                OnFailure::Pause => "stopping part-way".into(),
+            }));
+        }
         match result {
-            Ok(Outcome::Done { waves }) => {
+            Ok(Outcome::Done) => {
                 finish(&fleet, g, og, &pair, desired, opts).await?;
                 Ok(RolloutReport {
                     address: g.address.clone(),
                     from: Some(pair.old_number),
                     to: pair.new_number,
-                    waves,
+                    waves: reporter.waves(),
                     duration: started.elapsed(),
                 })
             }
@@ -220,7 +207,12 @@ pub async fn roll(
             }
         }
     })
-    .await
+    .await;
+    reporter.finish(match &ended {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    });
+    ended
 }
 
 /// After the account changed under a rollout: if the old generation is still the stack's, its
@@ -291,7 +283,6 @@ pub(super) async fn prepare(
     og: &ObservedGroup,
 ) -> Result<Pair, ApplyError> {
     let cloud = fleet.cloud;
-    let estimate = Duration::from_secs(change.rollout.as_ref().map_or(0, |r| r.estimate_seconds));
     let old = og.active().ok_or_else(|| {
         ApplyError::Unsupported(format!("{}: no serving generation to replace", g.address))
     })?;
@@ -324,7 +315,6 @@ pub(super) async fn prepare(
             new_name: new.group.name.clone(),
             new_number: new.number,
             from_capacity: from,
-            estimate,
             target_group_arns,
         });
     }
@@ -348,6 +338,7 @@ pub(super) async fn prepare(
     tags.insert(tag::FINGERPRINT.into(), fingerprint);
     tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
     tags.insert(tag::DESIRED.into(), g.capacity.desired.to_string());
+    tags.extend(def.image_tags());
     tags.insert(
         tag::FROM.into(),
         format!("{} {}/{}/{}", old.group.name, from.0, from.1, from.2),
@@ -396,7 +387,6 @@ pub(super) async fn prepare(
         new_name: name,
         new_number: number,
         from_capacity: from,
-        estimate,
         target_group_arns,
     })
 }
@@ -409,7 +399,7 @@ pub(crate) fn parse_from(tag: Option<&String>) -> Option<(u32, u32, u32)> {
 }
 
 enum Outcome {
-    Done { waves: u32 },
+    Done,
     Stopped,
 }
 
@@ -691,6 +681,8 @@ struct Rounds<'a> {
     og: &'a ObservedGroup,
     opts: &'a ApplyOptions,
     stop: &'a Stop,
+    /// What the live view and the report are told, waves counted.
+    reporter: &'a Reporter,
     desired: u32,
     surge: u32,
     unavailable: u32,
@@ -712,9 +704,7 @@ struct Rounds<'a> {
     deregistered: HashMap<String, Instant>,
     /// Old instances detached and not yet terminated.
     detached: Vec<String>,
-    waves: u32,
     last_progress: String,
-    started: Instant,
     /// Signs that the new generation cannot come up (launches failing, targets unused).
     watch: activities::Watch,
 }
@@ -729,10 +719,8 @@ impl<'a> Rounds<'a> {
         og: &'a ObservedGroup,
         opts: &'a ApplyOptions,
         stop: &'a Stop,
-        desired: u32,
-        surge: u32,
-        unavailable: u32,
-        new_max: u32,
+        reporter: &'a Reporter,
+        (desired, surge, unavailable, new_max): (u32, u32, u32, u32),
         mut retry: Retry,
     ) -> Result<Rounds<'a>, Failure> {
         let checkpoints = if g.rollout.strategy == Strategy::Canary {
@@ -753,6 +741,7 @@ impl<'a> Rounds<'a> {
             og,
             opts,
             stop,
+            reporter,
             desired,
             surge,
             unavailable,
@@ -768,9 +757,7 @@ impl<'a> Rounds<'a> {
             draining_since: HashMap::new(),
             deregistered: HashMap::new(),
             detached: Vec::new(),
-            waves: 0,
             last_progress: String::new(),
-            started: Instant::now(),
             watch: activities::Watch::new(fleet.cloud, &pair.new_name, !fleet.instances_mode()),
         })
     }
@@ -859,7 +846,8 @@ impl<'a> Rounds<'a> {
             && healthy >= l.view.new_desired
             && !stop.requested()
         {
-            let ctx = hook_context(cloud, stack, g, og, pair, self.waves + 1, &new_ids(&l)).await?;
+            let wave = self.reporter.wave_healthy(healthy);
+            let ctx = hook_context(cloud, stack, g, og, pair, wave, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterWave, &ctx).await?;
             self.hooked = healthy;
         }
@@ -879,6 +867,10 @@ impl<'a> Rounds<'a> {
             } else {
                 format!("checkpoint {cap}/{desired}")
             };
+            self.reporter.activity(Some(format!(
+                "baking {what} for {}",
+                plan::human_duration(g.rollout.canary.bake.as_secs())
+            )));
             let this = &*self;
             let mut retry = Retry::new(&g.address, opts, timeout);
             let completed = gates::bake(
@@ -907,6 +899,7 @@ impl<'a> Rounds<'a> {
                 },
             )
             .await?;
+            self.reporter.activity(None);
             if completed {
                 self.baked = cap;
                 let mut t = Tags::new();
@@ -944,30 +937,7 @@ impl<'a> Rounds<'a> {
                 .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
                 .count(),
         );
-        opts.progress.report(&super::progress::RolloutProgress {
-            address: g.address.clone(),
-            from: Some(pair.old_number),
-            to: pair.new_number,
-            desired,
-            launching: l.view.new_desired.saturating_sub(l.view.new_healthy),
-            healthy: l.view.new_healthy,
-            old_serving: l
-                .view
-                .old
-                .iter()
-                .filter(|o| o.state == OldState::Serving)
-                .count() as u32,
-            draining: l
-                .view
-                .old
-                .iter()
-                .filter(|o| o.state != OldState::Serving)
-                .count() as u32,
-            waves: self.waves,
-            elapsed: self.started.elapsed(),
-            estimate: pair.estimate,
-            finished: None,
-        });
+        self.reporter.counts(Counts::after(&l.view, &d));
         if progress != self.last_progress {
             tracing::info!(address = %g.address, group = %pair.new_name, "{progress}");
             let mut t = Tags::new();
@@ -991,9 +961,10 @@ impl<'a> Rounds<'a> {
             }
         }
         if d.done {
-            let ctx = hook_context(cloud, stack, g, og, pair, self.waves, &new_ids(&l)).await?;
+            let wave = self.reporter.waves();
+            let ctx = hook_context(cloud, stack, g, og, pair, wave, &new_ids(&l)).await?;
             gates::run_hooks(stack, g, HookEvent::AfterRollout, &ctx).await?;
-            return Ok(Next::Finished(Outcome::Done { waves: self.waves }));
+            return Ok(Next::Finished(Outcome::Done));
         }
         if d.stopped {
             // Freeze the new generation where it is.
@@ -1012,7 +983,6 @@ impl<'a> Rounds<'a> {
             self.waiting_since = Instant::now();
         }
         if !d.drain.is_empty() {
-            self.waves += 1;
             tracing::info!(address = %g.address, count = d.drain.len(), "draining old instances");
             if pair.target_group_arns.is_empty() {
                 self.release(&d.drain).await?;

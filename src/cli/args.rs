@@ -153,6 +153,11 @@ pub enum Command {
         /// Print the plan as JSON instead of text before applying.
         #[arg(long)]
         json: bool,
+        /// Write an HTML page of the apply to FILE: each rollout's capacity over time, its
+        /// waves, the events, the result and exit code. Written however the apply ends;
+        /// self-contained (nothing is fetched when it is opened).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Generations, capacities and health of each server group.
     Status {

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod logging;
+pub mod report_file;
 pub mod view;
 
 use std::io::{IsTerminal, Write};
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> u8 {
     let stop = Stop::new();
     let sim = Arc::new(OnceLock::new());
     let held: HeldLock = Arc::default();
+    let report: report_file::Slot = Arc::default();
     let ctx = Ctx {
         global: cli.global,
         stats: stats.clone(),
@@ -70,6 +72,7 @@ pub async fn run(cli: Cli) -> u8 {
         sim_opened_at: OnceLock::new(),
         wall: std::time::Instant::now(),
         held: held.clone(),
+        report: report.clone(),
     };
     let sim_state = ctx.global.sim_state.clone();
     // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
@@ -89,6 +92,11 @@ pub async fn run(cli: Cli) -> u8 {
             if let Some(sim) = sim.get() {
                 save_sim(sim, sim_state.as_deref());
             }
+            report_file::finish(
+                &report,
+                EXIT_INTERRUPTED,
+                Some("left at once on a second Ctrl-C: steps in flight may not have finished"),
+            );
             release_lock(&held, Duration::from_secs(5)).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
@@ -109,28 +117,41 @@ pub async fn run(cli: Cli) -> u8 {
             sim.busy()
         );
     }
+    let mut error = None;
     let code = match result {
         Ok(code) => code,
         Err(e) => match e.downcast_ref::<Exit>() {
             Some(Exit(code)) => *code,
             None => {
                 eprintln!("error: {e:#}");
+                error = Some(format!("{e:#}"));
                 EXIT_ERROR
             }
         },
     };
-    match lost {
+    let code = match lost {
         // Another command may have been changing the stack at the same time: a person must
         // look, whatever this one reached.
         Some(_) if matches!(code, EXIT_OK | EXIT_INTERRUPTED) => {
-            eprintln!(
-                "error: this command lost its lock while it ran (see above); look at \
-                 `reroll status` before applying again."
-            );
+            let lost = "this command lost its lock while it ran (see above); look at \
+                        `reroll status` before applying again.";
+            eprintln!("error: {lost}");
+            error = Some(lost.into());
+            if let Some(d) = ctx
+                .report
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                d.result = Some("lost its lock".into());
+                d.message = Some(lost.into());
+            }
             EXIT_PAUSED
         }
         _ => code,
-    }
+    };
+    report_file::finish(&ctx.report, code, error.as_deref());
+    code
 }
 
 /// The lock a command holds, shared with the Ctrl-C handler so that leaving at once still
@@ -163,6 +184,8 @@ struct Ctx {
     wall: std::time::Instant,
     /// The stack lock this command holds (`lock`), released when the command ends.
     held: HeldLock,
+    /// `apply --report`: the page kept as the apply goes, written when it ends.
+    report: report_file::Slot,
 }
 
 impl Ctx {
@@ -259,7 +282,17 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             parallelism,
             force,
             json,
-        } => apply_command(ctx, &path, &vars, auto_approve, parallelism, force, json).await,
+            report,
+        } => {
+            let flags = ApplyFlags {
+                auto_approve,
+                parallelism,
+                force,
+                json,
+                report,
+            };
+            apply_command(ctx, &path, &vars, &flags).await
+        }
         Command::Status { path, vars } => status(ctx, &path, &vars).await,
         Command::Rollback {
             path,
@@ -582,15 +615,34 @@ fn confirm(question: &str, auto_approve: bool) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-async fn apply_command(
-    ctx: &Ctx,
-    path: &Path,
-    vars: &VarArgs,
-    auto_approve: bool,
-    parallelism: usize,
-    force: bool,
-    json: bool,
-) -> Result<u8> {
+/// What `apply` was asked to do, besides the stack.
+pub struct ApplyFlags {
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub force: bool,
+    pub json: bool,
+    /// `--report FILE`: the HTML page of the apply.
+    pub report: Option<std::path::PathBuf>,
+}
+
+async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlags) -> Result<u8> {
+    if let Some(file) = &flags.report {
+        // Written once now, so that a path that cannot be written stops the apply before it
+        // changes anything; written again however the apply ends.
+        let stack = path.display().to_string();
+        let draft = report_file::Draft::start(file, &stack, ctx.global.cloud == CloudKind::Sim)?;
+        *ctx.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(draft);
+    }
+    let draft = |f: &dyn Fn(&mut report_file::Draft)| {
+        if let Some(d) = ctx
+            .report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f(d);
+        }
+    };
     let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
         // The lock of the stack as planned: its `lock` may come from a saved variable.
@@ -601,22 +653,39 @@ async fn apply_command(
     } else {
         lock(ctx, path, &inputs(vars, None), "reroll apply").await?;
         let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
-        let plan = make_plan(&w, force)?;
+        let plan = make_plan(&w, flags.force)?;
         (w, plan, false)
     };
-    print_plan(&plan, &w.session.stack, json);
+    draft(&|d| {
+        d.stack = plan.stack.clone();
+        d.region = plan.region.clone();
+        d.secrets = w.session.stack.sensitive_values.clone();
+        d.plan = Some(plan.clone());
+    });
+    print_plan(&plan, &w.session.stack, flags.json);
     if !plan.has_changes() {
+        draft(&|d| d.result = Some("no changes".into()));
         print_outputs(&w.session.stack);
         return Ok(EXIT_OK);
     }
-    if !saved && !confirm("Apply these changes?", auto_approve)? {
+    if !saved && !confirm("Apply these changes?", flags.auto_approve)? {
+        draft(&|d| d.result = Some("cancelled".into()));
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
-    let opts = apply_options(ctx, parallelism);
+    let mut opts = apply_options(ctx, flags.parallelism);
+    if let Some(d) = ctx
+        .report
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+    {
+        opts.progress = opts.progress.and(d.begin());
+    }
     // Virtual time on a simulated account.
     let started = tokio::time::Instant::now();
     let (result, reports) = engine::execute(&*w.cloud, w.session, &plan, &opts, &ctx.stop).await;
+    draft(&|d| d.reports = reports.clone());
     if !reports.is_empty() {
         eprint!("\n{}", summary_table(&reports));
     }
@@ -630,7 +699,15 @@ async fn apply_command(
             print_outputs(&stack);
             Ok(EXIT_OK)
         }
-        Err(e) => rollout_failure(e, "reroll apply"),
+        Err(e) => {
+            draft(&|d| {
+                if let EngineError::Apply(a) = &e {
+                    d.result = Some(a.outcome().into());
+                }
+                d.message = Some(e.to_string());
+            });
+            rollout_failure(e, "reroll apply")
+        }
     }
 }
 
@@ -641,7 +718,8 @@ fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
         stats: ctx.stats.clone(),
         poll: Duration::from_secs_f64(ctx.global.poll_seconds.max(0.05)),
         progress: if live {
-            std::sync::Arc::new(view::LiveView::default()).progress()
+            // Simulated time moves only when the rollout waits: the view shows it as reported.
+            std::sync::Arc::new(view::LiveView::new(ctx.global.cloud != CloudKind::Sim)).progress()
         } else {
             Default::default()
         },
@@ -818,12 +896,22 @@ fn summary_table(reports: &[GroupReport]) -> String {
             r.address,
             format!("{:?}", r.action).to_lowercase(),
             gen,
-            r.waves,
+            waves_column(r),
             plan::human_duration(r.duration.as_secs()),
             r.result
         ));
     }
     out
+}
+
+/// Waves as the plan counts them: all of them, or the ones got through of the plan's when a
+/// change ended early (`2/4`); `-` for a change that has none (a resize).
+fn waves_column(r: &GroupReport) -> String {
+    match (r.waves, r.planned_waves) {
+        (0, 0) => "-".into(),
+        (done, planned) if done >= planned => done.to_string(),
+        (done, planned) => format!("{done}/{planned}"),
+    }
 }
 
 fn print_outputs(stack: &Stack) {

@@ -70,6 +70,8 @@ pub mod tag {
     /// On an instance a rollout is taking out of its generation (drained, about to be
     /// detached and terminated): when. One found running outside every group is terminated.
     pub const RELEASED: &str = "reroll:released";
+    /// On a generation: the image it launches, for people (`<ami id> <created> <name>`).
+    pub const IMAGE: &str = "reroll:image";
 }
 
 /// A failed cloud call.

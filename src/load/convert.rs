@@ -11,8 +11,9 @@ use super::parse::{RawAttr, RawBlock};
 use crate::cloud::Tags;
 use crate::names;
 use crate::stack::{
-    is_unknown, Canary, Capacity, GroupMode, HealthCheck, HealthGate, Hook, HookEvent, Listener,
-    LoadBalancer, OnFailure, Origin, Quantity, Rollout, ServerGroup, Strategy, TargetGroup,
+    is_unknown, Canary, Capacity, GroupMode, HealthCheck, HealthGate, Hook, HookEvent, ImageLabel,
+    Listener, LoadBalancer, OnFailure, Origin, Quantity, Rollout, ServerGroup, Strategy,
+    TargetGroup,
 };
 
 /// A block after evaluation: values of the attributes that evaluated, and nested blocks.
@@ -647,12 +648,13 @@ pub fn server_group(
     if !ok {
         return None;
     }
-    let (image_address, image_id) = image?;
+    let (image_address, image_id, image) = image?;
     Some(ServerGroup {
         address,
         key: key.to_string(),
         image_address,
         image_id,
+        image,
         instance_type: instance_type?,
         capacity: capacity?,
         subnets: subnets?,
@@ -669,14 +671,27 @@ pub fn server_group(
     })
 }
 
+/// What `image = …` names: the lookup's address, the AMI id, and the image's name and
+/// creation date when a lookup found them.
+type ImageRef = (Option<String>, String, Option<ImageLabel>);
+
 /// `image = image.app` or `image = "ami-0123…"`.
-fn image(c: &mut Conv, v: &Value) -> Option<(Option<String>, String)> {
+fn image(c: &mut Conv, v: &Value) -> Option<ImageRef> {
     match v {
-        Value::String(s) => Some((None, s.clone())),
+        Value::String(s) => Some((None, s.clone(), None)),
         Value::Object(o) if o.get("kind") == Some(&Value::from("image")) => {
             let address = o.get("address").and_then(Value::as_str).map(String::from);
             let id = o.get("id").and_then(Value::as_str)?.to_string();
-            Some((address, id))
+            let text = |k: &str| o.get(k).and_then(Value::as_str);
+            // Before the lookup ran, `name` is its pattern, not an image's name.
+            let found = text("creation_date").is_some_and(|d| !is_unknown(d));
+            let label = text("name")
+                .filter(|n| found && !n.is_empty() && !is_unknown(n))
+                .map(|name| ImageLabel {
+                    name: name.to_string(),
+                    created: text("creation_date").unwrap_or_default().to_string(),
+                });
+            Some((address, id, label))
         }
         _ => {
             c.wrong("an image reference (image.app) or an AMI id", v);

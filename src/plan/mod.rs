@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
 use crate::observe::{GenerationState, Observed, ObservedGroup};
-use crate::stack::{is_unknown, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY};
+use crate::stack::{
+    is_unknown, ImageLabel, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
+};
 
 /// Version of the plan's JSON form. Bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -90,6 +92,13 @@ pub struct AttrDiff {
     pub after: Option<String>,
     /// True when this difference alone requires a new generation.
     pub forces_replacement: bool,
+    /// For an image: the name and creation date of the image before, when known (recorded on
+    /// the generation that launched it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_image: Option<ImageLabel>,
+    /// For an image: the name and creation date of the image after, from the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_image: Option<ImageLabel>,
 }
 
 /// One wave of a rollout: how many new instances to launch and old ones to drain.
@@ -175,6 +184,9 @@ pub struct LaunchDefinition {
     pub spec: LaunchSpec,
     pub subnets: Vec<String>,
     pub fingerprint: String,
+    /// The image's name and creation date, for people: recorded on the generation (tag
+    /// `reroll:image`), outside the fingerprint.
+    pub image: Option<ImageLabel>,
 }
 
 impl LaunchDefinition {
@@ -186,7 +198,17 @@ impl LaunchDefinition {
             spec,
             subnets: g.subnets.clone(),
             fingerprint,
+            image: g.image.clone(),
         })
+    }
+
+    /// The tags that record, on a generation launched from this definition, what it runs for
+    /// people to read: `reroll:image` when the image's name is known.
+    pub fn image_tags(&self) -> Tags {
+        self.image
+            .iter()
+            .map(|l| (tag::IMAGE.to_string(), l.tag_value(&self.spec.image_id)))
+            .collect()
     }
 
     /// Whether a generation tagged with `observed` (a fingerprint in this or an earlier
@@ -394,6 +416,26 @@ pub fn checkpointed_waves(
         }
     }
     out
+}
+
+/// How many waves of a schedule a rollout has got through, from what it sees: `healthy` new
+/// instances and `drained` old ones (out of rotation, their drain finished). A wave is got
+/// through once every instance it and the waves before it launch is healthy and every old
+/// instance they drain is gone. The one definition of a wave, shared by the plan, the executor,
+/// the live view, the forecast, the summary and the report: a rollout that ends well has got
+/// through every wave of its plan, one stopped part-way through the ones it finished.
+pub fn waves_through(waves: &[Wave], healthy: u32, drained: u32) -> u32 {
+    let (mut launched, mut gone) = (0u32, 0u32);
+    let mut through = 0;
+    for w in waves {
+        launched += w.launch;
+        gone += w.drain;
+        if healthy < launched || drained < gone {
+            break;
+        }
+        through += 1;
+    }
+    through
 }
 
 /// Rough duration of a rollout: each wave boots, passes health checks, and drains.
@@ -639,6 +681,23 @@ fn diff(
         before,
         after,
         forces_replacement: forces,
+        before_image: None,
+        after_image: None,
+    })
+}
+
+/// The image diff: AMI ids, each with its name and creation date when known.
+fn image_diff(
+    before: Option<(String, Option<ImageLabel>)>,
+    after: (String, Option<ImageLabel>),
+    forces: bool,
+) -> Option<AttrDiff> {
+    let (before, before_image) = before.unzip();
+    let d = diff("image", before, Some(after.0), forces)?;
+    Some(AttrDiff {
+        before_image: before_image.flatten(),
+        after_image: after.1,
+        ..d
     })
 }
 
@@ -941,6 +1000,8 @@ fn plan_load_balancer(
                 before,
                 after,
                 forces_replacement: false,
+                before_image: None,
+                after_image: None,
             });
         }
     }
@@ -1012,6 +1073,8 @@ fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Opt
         before: Some(names(&have)),
         after: Some(names(&want)),
         forces_replacement: false,
+        before_image: None,
+        after_image: None,
     })
 }
 
@@ -1043,7 +1106,11 @@ fn plan_server_group(
     let first = observed.map_or(1, ObservedGroup::next_number);
     let Some((og, newest)) = observed.and_then(|o| Some((o, o.newest()?))) else {
         let mut diffs = Vec::new();
-        diffs.extend(diff("image", None, Some(g.image_id.clone()), false));
+        diffs.extend(image_diff(
+            None,
+            (g.image_id.clone(), g.image.clone()),
+            false,
+        ));
         diffs.extend(diff(
             "instance_type",
             None,
@@ -1182,10 +1249,9 @@ fn plan_server_group(
         };
         diffs.extend(
             [
-                diff(
-                    "image",
-                    Some(b.image_id.clone()),
-                    Some(spec.image_id.clone()),
+                image_diff(
+                    Some((b.image_id.clone(), active.image_label(&b.image_id))),
+                    (spec.image_id.clone(), g.image.clone()),
                     true,
                 ),
                 diff(

@@ -78,8 +78,18 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
         .max()
         .unwrap_or(0);
     for d in &c.diffs {
-        let before = d.before.as_deref().unwrap_or("(none)");
-        let after = d.after.as_deref().unwrap_or("(none)");
+        // An image is shown by its id and, when known, its name and creation date.
+        let labelled =
+            |value: &Option<String>, image: &Option<crate::stack::ImageLabel>| match (value, image)
+            {
+                (Some(v), Some(l)) => format!("{v} ({l})"),
+                (Some(v), None) => v.clone(),
+                (None, _) => "(none)".to_string(),
+            };
+        let (before, after) = (
+            labelled(&d.before, &d.before_image),
+            labelled(&d.after, &d.after_image),
+        );
         let arrow = match (&d.before, &d.after) {
             (None, Some(_)) => after.to_string(),
             (Some(_), None) => format!("{before} → (removed)"),

@@ -150,6 +150,49 @@ fn waves_never_break_capacity_bounds() {
     }
 }
 
+#[test]
+fn waves_got_through_are_counted_against_the_schedule() {
+    // 12 by 3: (3,3) ×4. 10 with no surge, 2 unavailable: (0,2), (2,2) ×4, (2,0).
+    let rolling = waves(12, 3, 0);
+    let in_place = waves(10, 0, 2);
+    // (schedule, new healthy, old drained) => waves got through
+    let cases: &[(&[Wave], u32, u32, u32)] = &[
+        (&rolling, 0, 0, 0),
+        (&rolling, 3, 0, 0),   // healthy, not drained yet
+        (&rolling, 3, 3, 1),   // the first wave done
+        (&rolling, 5, 3, 1),   // the second under way
+        (&rolling, 6, 5, 1),   // healthy, drains in flight
+        (&rolling, 6, 6, 2),   // two done
+        (&rolling, 12, 12, 4), // all of them
+        (&rolling, 12, 11, 3), // the last drain not finished
+        (&in_place, 0, 2, 1),  // a drain-only first wave
+        (&in_place, 2, 4, 2),
+        (&in_place, 10, 10, 6),
+        (&[], 0, 0, 0),
+    ];
+    for (schedule, healthy, drained, want) in cases {
+        assert_eq!(
+            waves_through(schedule, *healthy, *drained),
+            *want,
+            "{healthy} healthy, {drained} drained of {schedule:?}"
+        );
+    }
+    // A finished rollout has got through every wave of its plan, whatever the strategy.
+    for (desired, schedule) in [
+        (12, waves(12, 3, 0)),
+        (10, waves(10, 0, 2)),
+        (7, waves(7, 2, 1)),
+        (12, checkpointed_waves(12, 3, 0, &[1, 6], 600)),
+        (4, checkpointed_waves(4, 0, 1, &[1], 600)),
+    ] {
+        assert_eq!(
+            waves_through(&schedule, desired, desired) as usize,
+            schedule.len(),
+            "{schedule:?}"
+        );
+    }
+}
+
 const STACK: &str = r#"
 stack "shop" {
   region = "us-east-1"
@@ -212,6 +255,22 @@ fn stack_rolled(rollout: &str, vars: &[(&str, &str)], image: &str) -> Stack {
     stack_from(&src, vars, image)
 }
 
+/// The images the tests' lookups find: the name a bake gave each AMI, and when.
+fn image_name(id: &str) -> &'static str {
+    match id {
+        "ami-111" => "shop-app-1.0.0",
+        "ami-222" => "shop-app-1.1.0",
+        _ => "shop-app",
+    }
+}
+
+fn image_created(id: &str) -> &'static str {
+    match id {
+        "ami-222" => "2026-02-03T04:05:06.000Z",
+        _ => "2026-01-01T00:00:00.000Z",
+    }
+}
+
 fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("main.hcl"), src).unwrap();
@@ -221,8 +280,8 @@ fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
         "image.app".into(),
         ResolvedImage {
             id: image.into(),
-            name: "demo-app".into(),
-            creation_date: "2026-01-01T00:00:00Z".into(),
+            name: image_name(image).into(),
+            creation_date: image_created(image).into(),
             copy_from: None,
         },
     );
@@ -272,7 +331,10 @@ fn deployed(stack: &Stack) -> Observed {
                     min: g.capacity.min,
                     max: g.capacity.max,
                     desired: g.capacity.desired,
-                    tags: Default::default(),
+                    // As apply records it when it creates the generation.
+                    tags: LaunchDefinition::of(stack, g)
+                        .map(|d| d.image_tags())
+                        .unwrap_or_default(),
                     launch_template_id: Some("lt-1".into()),
                     launch_template_version: Some("1".into()),
                     target_group_arns: vec!["arn:tg/web".into()],
@@ -390,6 +452,85 @@ fn new_image_plans_a_replace_with_waves() {
     assert_eq!(r.desired, 12);
     assert_eq!(r.waves.len(), 4);
     insta::assert_json_snapshot!("replace_json", p);
+}
+
+/// Each side of an image diff shows the image's name and creation date beside its id: the
+/// new one from the lookup, the old one from what its generation recorded. A generation
+/// created before images were recorded shows its id alone.
+#[test]
+fn image_diffs_name_the_images() {
+    let v1 = stack_with(&[], "ami-111");
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let image_line = |observed: &Observed| {
+        let p = plan(&v2, observed, false).unwrap();
+        let c = p
+            .changes
+            .iter()
+            .find(|c| c.kind == Kind::ServerGroup)
+            .unwrap();
+        let d = c.diffs.iter().find(|d| d.name == "image").unwrap().clone();
+        let line = text(&p)
+            .lines()
+            .find(|l| l.trim_start().starts_with("image "))
+            .unwrap()
+            .trim()
+            .to_string();
+        (d, line)
+    };
+    let (d, line) = image_line(&deployed(&v1));
+    assert_eq!(
+        d.before_image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.0.0")
+    );
+    assert_eq!(
+        d.after_image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.1.0")
+    );
+    assert_eq!(
+        line,
+        "image    ami-111 (shop-app-1.0.0, created 2026-01-01 00:00 UTC) → ami-222 \
+         (shop-app-1.1.0, created 2026-02-03 04:05 UTC)   (new generation)"
+    );
+    let mut untagged = deployed(&v1);
+    untagged.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .tags
+        .clear();
+    let (d, line) = image_line(&untagged);
+    assert_eq!(d.before_image, None);
+    assert_eq!(
+        line,
+        "image    ami-111 → ami-222 (shop-app-1.1.0, created 2026-02-03 04:05 UTC)   (new generation)"
+    );
+    // A tag naming another image than the one the generation launches is not believed.
+    let mut stale = deployed(&v1);
+    stale.groups.get_mut("web").unwrap().generations[0]
+        .group
+        .tags
+        .insert(tag::IMAGE.into(), "ami-999 - something else".into());
+    assert_eq!(image_line(&stale).0.before_image, None);
+}
+
+/// The image's name travels with the definition apply launches, and is recorded on the new
+/// generation, but it is not part of what defines an instance: the fingerprint ignores it.
+#[test]
+fn the_image_label_is_carried_but_not_fingerprinted() {
+    let v2 = stack_with(&[("app_version", "1.1.0")], "ami-222");
+    let g = &v2.server_groups[0];
+    let def = LaunchDefinition::of(&v2, g).unwrap();
+    assert_eq!(
+        def.image.as_ref().map(|l| l.name.as_str()),
+        Some("shop-app-1.1.0")
+    );
+    assert_eq!(
+        def.image_tags().get(tag::IMAGE).map(String::as_str),
+        Some("ami-222 2026-02-03T04:05:06.000Z shop-app-1.1.0")
+    );
+    let mut unnamed = g.clone();
+    unnamed.image = None;
+    let bare = LaunchDefinition::of(&v2, &unnamed).unwrap();
+    assert_eq!(bare.fingerprint, def.fingerprint);
+    assert!(bare.image_tags().is_empty());
 }
 
 #[test]
