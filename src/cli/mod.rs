@@ -770,6 +770,44 @@ fn rollout_failure(e: EngineError, command: &str) -> Result<u8> {
     }
 }
 
+/// What the stack file says now that a rollback is done: whether `apply` would roll forward
+/// again. Only said when it is known (the stack's variables were given).
+async fn stack_after_rollback(w: &World) -> String {
+    let unknown_definition = w
+        .session
+        .stack
+        .server_groups
+        .iter()
+        .any(|g| plan::LaunchDefinition::of(&w.session.stack, g).is_none());
+    if unknown_definition {
+        return "Run `reroll plan` with the stack's variables to compare the stack file with what \
+                runs now."
+            .into();
+    }
+    let ahead = match observe::observe(&*w.cloud, &w.session.stack.name).await {
+        Ok(observed) => plan::plan(&w.session.stack, &observed, true).map(|p| {
+            p.changes
+                .iter()
+                .filter(|c| c.action == Action::Replace)
+                .map(|c| c.address.clone())
+                .collect::<Vec<_>>()
+        }),
+        Err(_) => return "`reroll plan` compares the stack file with what runs now.".into(),
+    };
+    match ahead {
+        Ok(groups) if groups.is_empty() => {
+            "The stack file describes what runs now: `reroll plan` has nothing to roll forward."
+                .into()
+        }
+        Ok(groups) => format!(
+            "The stack file still describes a newer definition of {}: `reroll plan` shows the \
+             difference, and `reroll apply` would roll forward again.",
+            groups.join(", ")
+        ),
+        Err(_) => "`reroll plan` compares the stack file with what runs now.".into(),
+    }
+}
+
 /// `reroll rollback`: the previous retained generation of each group (or of `--group`)
 /// serves again.
 async fn rollback_command(
@@ -804,11 +842,9 @@ async fn rollback_command(
     }
     match result {
         Ok(()) => {
-            eprintln!(
-                "Rollback complete in {}. The stack file still describes the newer definition: \
-                 `reroll plan` shows the difference, and `reroll apply` would roll forward again.",
-                plan::human_duration(started.elapsed().as_secs())
-            );
+            let took = plan::human_duration(started.elapsed().as_secs());
+            let after = stack_after_rollback(&w).await;
+            eprintln!("Rollback complete in {took}. {after}");
             Ok(EXIT_OK)
         }
         Err(e) => rollout_failure(e, "reroll rollback"),
@@ -1080,7 +1116,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         region: stack.region.clone(),
         ..Default::default()
     };
-    let plan = plan::plan(&empty, &observed, true)?;
+    let plan = plan::destroy_plan(plan::plan(&empty, &observed, true)?);
     print_plan(&plan, &stack, false);
     if !plan.has_changes() {
         return Ok(EXIT_OK);

@@ -527,6 +527,24 @@ pub fn rollout_plan(
     }
 }
 
+/// A plan of `destroy` (an empty stack against what the stack owns): the same deletions, with
+/// reasons that say why.
+pub fn destroy_plan(mut plan: Plan) -> Plan {
+    for c in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.action == Action::Delete)
+    {
+        c.reason = c
+            .reason
+            .replacen(NO_LONGER_DECLARED, "destroyed with the stack", 1);
+    }
+    plan
+}
+
+/// Why something the stack owns is deleted by a plan.
+const NO_LONGER_DECLARED: &str = "no longer in the stack";
+
 /// Computes the plan. Pure: everything it needs is in its arguments.
 pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, PlanError> {
     let mut changes = Vec::new();
@@ -555,22 +573,14 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         .iter()
         .filter(|(a, _)| !declared.contains(a.as_str()))
     {
-        changes.push(deletion(
-            address,
-            Kind::TargetGroup,
-            "no longer in the stack",
-        ));
+        changes.push(deletion(address, Kind::TargetGroup, NO_LONGER_DECLARED));
     }
     for (address, _) in observed
         .load_balancers
         .iter()
         .filter(|(a, _)| !declared.contains(a.as_str()))
     {
-        changes.push(deletion(
-            address,
-            Kind::LoadBalancer,
-            "no longer in the stack",
-        ));
+        changes.push(deletion(address, Kind::LoadBalancer, NO_LONGER_DECLARED));
     }
     let keys: BTreeSet<&str> = stack.server_groups.iter().map(|g| g.key.as_str()).collect();
     for (key, g) in observed
@@ -590,7 +600,7 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
             &address,
             Kind::ServerGroup,
             &format!(
-                "no longer in the stack ({n} instance{}, {} generation{})",
+                "{NO_LONGER_DECLARED} ({n} instance{}, {} generation{})",
                 if n == 1 { "" } else { "s" },
                 g.generations.len(),
                 if g.generations.len() == 1 { "" } else { "s" }

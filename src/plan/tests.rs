@@ -901,3 +901,22 @@ fn action_names_are_the_json_names() {
         assert_eq!(serde_json::to_value(a).unwrap(), a.name());
     }
 }
+
+#[test]
+fn destroy_says_why_everything_goes() {
+    let v1 = stack_with(&[], "ami-111");
+    let empty = Stack {
+        name: "shop".into(),
+        ..Default::default()
+    };
+    let p = destroy_plan(plan(&empty, &deployed(&v1), true).unwrap());
+    assert_eq!(p.count(Action::Delete), 3);
+    for c in &p.changes {
+        assert!(
+            c.reason.starts_with("destroyed with the stack") && !c.reason.contains("no longer"),
+            "{}: {}",
+            c.address,
+            c.reason
+        );
+    }
+}
