@@ -158,6 +158,11 @@ pub enum Command {
         /// self-contained (nothing is fetched when it is opened).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Write the apply's events to FILE (`-`: stdout, the plan then goes to stderr) as
+        /// JSON Lines, one versioned object per event, ending with `done` however the apply
+        /// ends.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
     /// Generations, capacities and health of each server group.
     Status {
