@@ -53,6 +53,7 @@ pub async fn seed(cloud: &dyn Cloud, session: &Session) -> Result<SimSeed, Cloud
             state: "available".into(),
             architecture: None,
             tags: Default::default(),
+            snapshots: Vec::new(),
         });
     }
     for lookup in &session.stack.networks {

@@ -68,6 +68,10 @@ pub struct ImageLookup {
     pub most_recent: bool,
     /// Region to copy the image from when this region has no match (disaster recovery).
     pub copy_from: Option<String>,
+    /// A KMS key in this region for the copy's snapshots: needed when the source's are
+    /// encrypted.
+    #[serde(default)]
+    pub copy_kms_key: Option<String>,
     pub origin: Origin,
 }
 
@@ -470,7 +474,7 @@ pub struct ResolvedImage {
     pub name: String,
     pub creation_date: String,
     /// Set when the image was found in another region and must be copied here on apply.
-    pub copy_from: Option<(String, String)>,
+    pub copy: Option<crate::plan::copy::ImageCopy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

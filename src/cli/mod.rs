@@ -434,6 +434,7 @@ fn plan_json(plan: &Plan) -> String {
         "update": plan.count(Action::Update),
         "resume": plan.count(Action::Resume),
         "delete": plan.count(Action::Delete),
+        "copy": plan.copies.len(),
         "has_changes": plan.has_changes(),
     });
     v["summary"] = summary;
@@ -896,8 +897,9 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         }
     }
     let plan = make_plan(&w, saved.force)?;
-    // Compared as saved: every change's action, diffs, schedule and instance fingerprint.
-    let as_saved = |p: &Plan| serde_json::to_value(&p.changes).ok();
+    // Compared as saved: every change's action, diffs, schedule and instance fingerprint, and
+    // every image copy's source.
+    let as_saved = |p: &Plan| serde_json::to_value((&p.changes, &p.copies)).ok();
     if plan.observed_digest != saved.plan.observed_digest
         || as_saved(&plan) != as_saved(&saved.plan)
     {

@@ -58,11 +58,12 @@ use base64::Engine as _;
 
 use super::stats::Stats;
 use super::{
-    glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
-    HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind,
-    ObjectRef, RetryPolicy, RunSpec, ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo,
-    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    glob_match, tag, Cloud, CloudError, CloudResult, CopyImageRequest, Forward, GroupInfo,
+    GroupInstance, GroupSpec, HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo,
+    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo,
+    LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec, ScalingActivity,
+    SecurityGroupInfo, Snapshot, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
+    TargetHealth, VpcInfo,
 };
 
 mod objects;
@@ -835,30 +836,30 @@ impl Cloud for AwsCloud {
         self.for_region(region).describe_images(filter).await
     }
 
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String> {
-        let request = self
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String> {
+        let mut call = self
             .ec2
             .copy_image()
-            .source_region(source_region)
-            .source_image_id(source_image_id)
-            .name(name);
-        let what = format!("image {source_image_id} in {source_region}");
-        let out = self.call("EC2.CopyImage", what, request.send()).await?;
+            .source_region(request.source_region)
+            .source_image_id(request.source_image_id)
+            .name(request.name);
+        if let Some(key) = request.kms_key {
+            call = call.encrypted(true).kms_key_id(key);
+        }
+        let what = format!(
+            "image {} in {}",
+            request.source_image_id, request.source_region
+        );
+        let out = self.call("EC2.CopyImage", what, call.send()).await?;
         let image_id = text(out.image_id());
-        if !tags.is_empty() {
-            let request = self
+        if !request.tags.is_empty() {
+            let call = self
                 .ec2
                 .create_tags()
                 .resources(&image_id)
-                .set_tags(Some(ec2_tags(tags)));
+                .set_tags(Some(ec2_tags(request.tags)));
             let what = format!("image {image_id}");
-            self.call("EC2.CreateTags", what, request.send()).await?;
+            self.call("EC2.CreateTags", what, call.send()).await?;
         }
         Ok(image_id)
     }
@@ -2192,6 +2193,16 @@ fn image_info(image: &ec2::types::Image) -> ImageInfo {
         state: text(image.state().map(|s| s.as_str())),
         architecture: image.architecture().map(|a| a.as_str().to_string()),
         tags: tags_of(image.tags()),
+        snapshots: image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs())
+            .map(|ebs| Snapshot {
+                id: text(ebs.snapshot_id()),
+                size_gib: ebs.volume_size().map_or(0, |s| s.max(0) as u64),
+                encrypted: ebs.encrypted().unwrap_or(false),
+            })
+            .collect(),
     }
 }
 

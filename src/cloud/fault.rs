@@ -277,7 +277,7 @@ fault_cloud! {
     pass {
         fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
         fn describe_images_in(&self, region: &str, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
-        fn copy_image(&self, source_region: &str, source_image_id: &str, name: &str, tags: &Tags) -> CloudResult<String>;
+        fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String>;
         fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
         fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
         fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;

@@ -61,6 +61,9 @@ pub mod tag {
     /// On a blue/green generation's own copy of a target group: the address of the stack's
     /// target group it copies (with `reroll:group` and `reroll:generation` naming its owner).
     pub const COPY_OF: &str = "reroll:copy-of";
+    /// On an image reroll copied from another region: `<region>:<ami id>` of its source, so
+    /// that a later plan finds the copy (pending or available) instead of copying again.
+    pub const SOURCE_IMAGE: &str = "reroll:source-image";
     /// On a blue/green generation: the share of listener traffic (percent) moved to it.
     pub const TRAFFIC: &str = "reroll:traffic";
     /// On a canary generation: the largest checkpoint (new instances) whose bake passed.
@@ -302,6 +305,28 @@ pub struct ImageInfo {
     pub state: String,
     pub architecture: Option<String>,
     pub tags: Tags,
+    /// The EBS snapshots behind the image's block devices.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// One EBS snapshot of an image: what a cross-region copy has to move.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub size_gib: u64,
+    pub encrypted: bool,
+}
+
+/// A cross-region image copy (CopyImage) as reroll asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyImageRequest<'a> {
+    pub source_region: &'a str,
+    pub source_image_id: &'a str,
+    pub name: &'a str,
+    /// A KMS key in this region: the copy's snapshots are encrypted with it.
+    pub kms_key: Option<&'a str>,
+    pub tags: &'a Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -612,14 +637,9 @@ pub trait Cloud: Send + Sync {
         region: &str,
         filter: &ImageFilter,
     ) -> CloudResult<Vec<ImageInfo>>;
-    /// Copies an image from another region into this one; returns the new image id.
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String>;
+    /// Starts copying an image from another region into this one (the copy is `pending`
+    /// until it is `available`) and tags it; returns the new image id.
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String>;
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
     async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
     /// Security groups in `vpc_id` whose name is in `names` (when non-empty) and that carry `tags`.

@@ -73,11 +73,11 @@ use world::{Ms, World};
 
 use super::stats::Stats;
 use super::{
-    Cloud, CloudResult, Forward, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo,
-    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo,
-    LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec, ScalingActivity,
-    SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
-    TargetHealth, VpcInfo,
+    Cloud, CloudResult, CopyImageRequest, Forward, GroupInfo, GroupSpec, ImageFilter, ImageInfo,
+    InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec,
+    LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
+    ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
+    TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
@@ -398,7 +398,11 @@ impl SimCloud {
         w.config.region = self.region.clone();
     }
 
-    /// Simulated time since the world was created.
+    /// Registers an image in `region` (a bake, for tests): it replaces one of the same id.
+    pub fn put_image(&self, region: &str, image: ImageInfo) {
+        self.with(|w, _| w.put_image(region, image));
+    }
+
     /// Sets a CloudWatch alarm's state, creating the alarm if needed (for tests).
     pub fn set_alarm_state(&self, name: &str, state: &str) {
         self.with(|w, _| w.set_alarm_state(name, state));
@@ -627,7 +631,7 @@ impl SimCloud {
     ) -> CloudResult<Vec<ImageInfo>> {
         const OP: &str = "EC2.DescribeImages";
         self.request(OP).await?;
-        let images = self.with(|w, _| w.describe_images(OP, region, filter))?;
+        let images = self.with(|w, t| w.describe_images(OP, region, filter, t))?;
         self.more_pages(OP, images.len(), EC2_PAGE).await?;
         Ok(images)
     }
@@ -657,19 +661,11 @@ impl Cloud for SimCloud {
         self.describe_images_of(region, filter).await
     }
 
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String> {
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String> {
         let id = self
-            .call("EC2.CopyImage", |w, op, _| {
-                w.copy_image(op, source_region, source_image_id, name, tags)
-            })
+            .call("EC2.CopyImage", |w, op, t| w.copy_image(op, request, t))
             .await?;
-        if !tags.is_empty() {
+        if !request.tags.is_empty() {
             self.request("EC2.CreateTags").await?;
         }
         Ok(id)

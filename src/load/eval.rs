@@ -567,6 +567,7 @@ impl<'a> Evaluator<'a> {
         let mut filter = ImageFilter::default();
         let mut most_recent = false;
         let mut copy_from = None;
+        let mut copy_kms_key = None;
         for (name, v) in &values {
             let attr = block.attr(name).expect("evaluated attribute exists");
             let mut c = self.conv(attr);
@@ -577,6 +578,9 @@ impl<'a> Evaluator<'a> {
                 "tags" => filter.tags = c.string_map(v).unwrap_or_default(),
                 "most_recent" => most_recent = c.boolean(v).unwrap_or(false),
                 "copy_from" => copy_from = c.string(v),
+                // null: no key, as when the attribute is left out.
+                "copy_kms_key" if v.is_null() => {}
+                "copy_kms_key" => copy_kms_key = c.string(v),
                 _ => {}
             }
         }
@@ -612,6 +616,7 @@ impl<'a> Evaluator<'a> {
             filter,
             most_recent,
             copy_from,
+            copy_kms_key,
             origin,
         });
     }

@@ -67,6 +67,7 @@ pub static IMAGE: BlockSchema = BlockSchema {
         ("tags", false),
         ("most_recent", false),
         ("copy_from", false),
+        ("copy_kms_key", false),
     ],
     blocks: &[],
     any_attrs: false,
