@@ -144,6 +144,7 @@ fn a_stack_is_restored_into_a_region_that_holds_only_its_network() {
     for want in [
         format!("('reroll:source-image', '{A}:{source}')"),
         "('reroll:stack', 'dr')".to_string(),
+        "('reroll:address', 'image.app')".to_string(),
         "('team', 'demo')".to_string(),
         "('app', 'demo')".to_string(),
         " available ".to_string(),
