@@ -243,3 +243,175 @@ async fn encrypted_snapshots_need_a_key_in_the_target_region() {
     assert_eq!(copies.len(), 1);
     assert!(copies[0].snapshots.iter().all(|s| s.encrypted));
 }
+
+/// Preflight as `plan` runs it, on a simulated target region configured by `config`.
+async fn preflight_of(
+    config: impl FnOnce(&mut SimConfig),
+    instances: &str,
+) -> reroll::preflight::Preflight {
+    let mut c = SimConfig {
+        region: TARGET.into(),
+        ..SimConfig::default()
+    };
+    config(&mut c);
+    let cloud = SimCloud::new(c, Stats::new());
+    let session = engine::open(&cloud, &stack(), inputs(&[("web_instances", instances)]))
+        .await
+        .unwrap();
+    let plan = session.plan(false).unwrap();
+    let account = reroll::preflight::gather(&cloud, &session.stack, &plan).await;
+    reroll::preflight::check(&session.stack, &plan, &account)
+}
+
+#[tokio::test(start_paused = true)]
+async fn preflight_compares_quotas_with_the_plan_and_never_fails_on_an_unknown_one() {
+    const VCPU: &str =
+        "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances (L-1216C47A)";
+    // (web instances, Service Quotas answers, vCPU line, shortfalls)
+    let cases: [(&str, bool, String, usize); 3] = [
+        (
+            "5000",
+            true,
+            format!("{VCPU}: need 10000 more vCPUs, 0 in use, limit 10000"),
+            0,
+        ),
+        (
+            "5001",
+            true,
+            format!("{VCPU}: need 10002 more vCPUs, 0 in use, limit 10000"),
+            1,
+        ),
+        (
+            "5001",
+            false,
+            format!("{VCPU}: need 10002 more vCPUs, 0 in use, limit unknown"),
+            0,
+        ),
+    ];
+    for (instances, answers, vcpu_line, shortfalls) in cases {
+        let found = preflight_of(
+            |c| {
+                if !answers {
+                    c.service_quotas.clear();
+                }
+            },
+            instances,
+        )
+        .await;
+        let lines: Vec<String> = found.checks.iter().map(|c| c.describe()).collect();
+        assert_eq!(
+            lines,
+            [
+                vcpu_line.as_str(),
+                "Auto Scaling groups: need 1 more group, 0 in use, limit 500",
+                "Target groups: need 1 more target group, 0 in use, limit 3000",
+                "Application load balancers: need 1 more load balancer, 0 in use, limit 50",
+            ],
+            "{instances} instances, quotas answered: {answers}"
+        );
+        assert_eq!(found.problems().len(), shortfalls, "{:?}", found.problems());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn preflight_counts_what_runs_already_and_names_missing_key_pairs() {
+    let cloud = SimCloud::new(
+        SimConfig {
+            region: TARGET.into(),
+            max_auto_scaling_groups: 1,
+            ..SimConfig::default()
+        },
+        Stats::new(),
+    );
+    // Something else runs in the region: one Auto Scaling group, its instances' vCPUs.
+    let other = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim-rolling");
+    let session = engine::open(&cloud, &other, Inputs::default())
+        .await
+        .unwrap();
+    let plan = session.plan(false).unwrap();
+    let (r, _) = engine::execute(&cloud, session, &plan, &options(), &Stop::new()).await;
+    r.unwrap();
+    let session = engine::open(&cloud, &stack(), inputs(&[])).await.unwrap();
+    let plan = session.plan(false).unwrap();
+    let account = reroll::preflight::gather(&cloud, &session.stack, &plan).await;
+    let found = reroll::preflight::check(&session.stack, &plan, &account);
+    assert_eq!(
+        found.problems(),
+        ["quota shortfall in us-west-2: Auto Scaling groups: need 1 more group, 1 in use, limit 1"]
+    );
+    assert!(
+        found.checks[0]
+            .describe()
+            .contains("need 6 more vCPUs, 24 in use"),
+        "{:?}",
+        found.checks
+    );
+
+    let cloud = SimCloud::new(
+        SimConfig {
+            region: TARGET.into(),
+            missing_key_pairs: ["ops".to_string()].into(),
+            ..SimConfig::default()
+        },
+        Stats::new(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(stack().join("main.hcl"))
+        .unwrap()
+        .replace(
+            "  target_groups   = [target_group.web]\n",
+            "  target_groups   = [target_group.web]\n  key_name        = \"ops\"\n",
+        );
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let session = engine::open(&cloud, dir.path(), inputs(&[])).await.unwrap();
+    let plan = session.plan(false).unwrap();
+    let account = reroll::preflight::gather(&cloud, &session.stack, &plan).await;
+    let found = reroll::preflight::check(&session.stack, &plan, &account);
+    assert_eq!(
+        found.problems(),
+        ["key pair \"ops\" does not exist in us-west-2: import or create it there first"]
+    );
+}
+
+#[test]
+fn plan_strict_makes_a_shortfall_an_error() {
+    let run = |strict: bool| {
+        let mut args = vec![
+            "--cloud",
+            "sim",
+            "plan",
+            "stacks/dr",
+            "--region",
+            TARGET,
+            "-var",
+            "web_instances=5001",
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        assert_cmd::Command::cargo_bin("reroll")
+            .unwrap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let shortfall = "quota shortfall in us-west-2: Running On-Demand Standard (A, C, D, H, I, M, \
+                     R, T, Z) instances (L-1216C47A): need 10002 more vCPUs, 0 in use, limit 10000";
+    let warned = run(false);
+    let out = String::from_utf8_lossy(&warned.stdout);
+    assert_eq!(warned.status.code(), Some(0), "{out}");
+    assert!(out.contains(&format!("Warning: {shortfall}")), "{out}");
+    assert!(out.contains("  short    Running On-Demand"), "{out}");
+
+    let refused = run(true);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("preflight in us-west-2 found 1 shortfall (--strict)"),
+        "{err}"
+    );
+    assert!(err.contains(shortfall), "{err}");
+    assert!(err.contains("Nothing was changed"), "{err}");
+}

@@ -134,6 +134,10 @@ pub enum Command {
         /// predicted timeline of each rollout. Changes nothing.
         #[arg(long)]
         forecast: bool,
+        /// Make every preflight shortfall (a quota the plan would exceed, a missing key pair)
+        /// an error instead of a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Make the account match the stack (or a saved plan).
     Apply {
@@ -158,6 +162,9 @@ pub enum Command {
         /// self-contained (nothing is fetched when it is opened).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Refuse to apply when preflight finds a shortfall (as `plan --strict`).
+        #[arg(long)]
+        strict: bool,
     },
     /// Generations, capacities and health of each server group.
     Status {

@@ -266,12 +266,14 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             detailed_exitcode,
             force,
             forecast,
+            strict,
         } => {
             let flags = PlanFlags {
                 json,
                 detailed: detailed_exitcode,
                 force,
                 forecast,
+                strict,
             };
             plan_command(ctx, &path, &vars, out.as_deref(), flags).await
         }
@@ -283,6 +285,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             force,
             json,
             report,
+            strict,
         } => {
             let flags = ApplyFlags {
                 auto_approve,
@@ -290,6 +293,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 force,
                 json,
                 report,
+                strict,
             };
             apply_command(ctx, &path, &vars, &flags).await
         }
@@ -446,6 +450,47 @@ struct PlanFlags {
     detailed: bool,
     force: bool,
     forecast: bool,
+    strict: bool,
+}
+
+/// Preflight in the plan's region (quotas with surge included, key pairs): shortfalls join the
+/// plan's warnings. Nothing to check for a plan without changes.
+async fn preflight(w: &World, plan: &mut Plan) -> Option<reroll::preflight::Preflight> {
+    if !plan.has_changes() {
+        return None;
+    }
+    let account = reroll::preflight::gather(&*w.cloud, &w.session.stack, plan).await;
+    let found = reroll::preflight::check(&w.session.stack, plan, &account);
+    plan.warnings.extend(found.problems());
+    Some(found)
+}
+
+/// After the plan: the preflight table (text mode), and with `--strict` an error for any
+/// shortfall, before anything changes.
+fn after_preflight(
+    found: Option<&reroll::preflight::Preflight>,
+    strict: bool,
+    json: bool,
+) -> Result<()> {
+    let Some(found) = found else {
+        return Ok(());
+    };
+    if !json {
+        println!("{}", found.render());
+    }
+    let problems = found.problems();
+    if strict && !problems.is_empty() {
+        bail!(
+            "preflight in {} found {} shortfall{} (--strict):\n  - {}\nNothing was changed. \
+             Ask for a quota increase (Service Quotas), lower the stack's capacity or surge, or \
+             create what is missing, then plan again",
+            found.region,
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n  - ")
+        );
+    }
+    Ok(())
 }
 
 async fn plan_command(
@@ -460,10 +505,13 @@ async fn plan_command(
         detailed,
         force,
         forecast,
+        strict,
     } = flags;
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
-    let plan = make_plan(&w, force)?;
+    let mut plan = make_plan(&w, force)?;
+    let found = preflight(&w, &mut plan).await;
     print_plan(&plan, &w.session.stack, json);
+    after_preflight(found.as_ref(), strict, json)?;
     if forecast {
         forecast_command(&w, &plan, force).await?;
     }
@@ -624,6 +672,8 @@ pub struct ApplyFlags {
     pub json: bool,
     /// `--report FILE`: the HTML page of the apply.
     pub report: Option<std::path::PathBuf>,
+    /// `--strict`: a preflight shortfall is an error.
+    pub strict: bool,
 }
 
 async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlags) -> Result<u8> {
@@ -644,7 +694,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
             f(d);
         }
     };
-    let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
+    let (w, mut plan, saved) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
         // The lock of the stack as planned: its `lock` may come from a saved variable.
         let planned = saved_inputs(&saved, vars);
@@ -663,7 +713,9 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
         d.secrets = w.session.stack.sensitive_values.clone();
         d.plan = Some(plan.clone());
     });
+    let found = preflight(&w, &mut plan).await;
     print_plan(&plan, &w.session.stack, flags.json);
+    after_preflight(found.as_ref(), flags.strict, flags.json)?;
     if !plan.has_changes() {
         draft(&|d| d.result = Some("no changes".into()));
         print_outputs(&w.session.stack);

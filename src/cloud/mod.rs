@@ -318,6 +318,25 @@ pub struct Snapshot {
     pub encrypted: bool,
 }
 
+/// An account limit in this region and how much of it is used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limit {
+    pub max: u64,
+    pub used: u64,
+}
+
+/// ELBv2's account limits in this region, and what counts against them now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ElbLimits {
+    /// DescribeAccountLimits, by name (`target-groups`, `application-load-balancers`,
+    /// `network-load-balancers`, …).
+    pub limits: BTreeMap<String, u64>,
+    /// Target groups in the region, anyone's.
+    pub target_groups: u64,
+    /// Load balancers in the region, anyone's, by type (`application`, `network`).
+    pub load_balancers: BTreeMap<String, u64>,
+}
+
 /// A cross-region image copy (CopyImage) as reroll asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyImageRequest<'a> {
@@ -641,6 +660,24 @@ pub trait Cloud: Send + Sync {
     /// until it is `available`) and tags it; returns the new image id.
     async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String>;
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
+
+    // --- quotas (plan's preflight) -------------------------------------------------------------
+    /// A quota's applied value from Service Quotas (GetServiceQuota), `None` when Service
+    /// Quotas does not know it here (NoSuchResourceException): unknown, not zero.
+    async fn service_quota(&self, service_code: &str, quota_code: &str)
+        -> CloudResult<Option<u64>>;
+    /// The vCPUs of each instance type (DescribeInstanceTypes); types EC2 does not know are
+    /// left out.
+    async fn instance_type_vcpus(&self, types: &[String]) -> CloudResult<BTreeMap<String, u32>>;
+    /// Pending and running instances in the region, anyone's, counted by instance type: what
+    /// the On-Demand vCPU quotas count.
+    async fn running_instance_types(&self) -> CloudResult<BTreeMap<String, u64>>;
+    /// Auto Scaling groups allowed and in use (Auto Scaling's DescribeAccountLimits).
+    async fn auto_scaling_limits(&self) -> CloudResult<Limit>;
+    /// ELBv2's DescribeAccountLimits and the target groups and load balancers in use.
+    async fn elb_limits(&self) -> CloudResult<ElbLimits>;
+    /// Which of `names` are not key pairs in this region (DescribeKeyPairs).
+    async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>>;
     async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
     /// Security groups in `vpc_id` whose name is in `names` (when non-empty) and that carry `tags`.
     async fn find_security_groups(

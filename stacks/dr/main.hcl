@@ -69,7 +69,7 @@ load_balancer "public" {
 server_group "web" {
   image           = image.app
   instance_type   = "t3.micro"
-  capacity        = { min = 2, desired = var.web_instances, max = 6 }
+  capacity        = { min = 1, desired = var.web_instances, max = min(var.web_instances * 2, 10000) }
   subnets         = network.main.subnet_ids
   security_groups = network.main.security_group_ids
   target_groups   = [target_group.web]

@@ -35,6 +35,21 @@ const IMAGE_CREATION_DATE: &str = "2026-01-01T00:00:00.000Z";
 /// The root volume of an image the simulator makes up: 8 GiB, unencrypted.
 const IMAGE_ROOT_GIB: u64 = 8;
 
+/// vCPUs of an instance type as EC2 lists them for current generations: 2 up to `large`,
+/// then 4 per `xlarge` (`8xlarge`: 32). `None` for a name that is not `family.size`.
+pub fn vcpus_of(instance_type: &str) -> Option<u32> {
+    let (_, size) = instance_type.split_once('.')?;
+    match size {
+        "nano" | "micro" | "small" | "medium" | "large" => Some(2),
+        "xlarge" => Some(4),
+        "metal" => Some(96),
+        _ => {
+            let n: u32 = size.strip_suffix("xlarge")?.parse().ok()?;
+            Some(4 * n)
+        }
+    }
+}
+
 fn default_snapshot(image_id: &str) -> Snapshot {
     Snapshot {
         id: format!("snap-{}", image_id.trim_start_matches("ami-")),
@@ -1215,6 +1230,33 @@ impl World {
             return Ok(Vec::new());
         }
         Ok(vec![self.synthesize_image(region, &name, &filter.tags)])
+    }
+
+    /// Pending and running instances by type (anyone's): what vCPU quotas count.
+    pub fn running_instance_types(&self, now: Ms) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for i in self.instances.values().filter(|i| i.visible(now)) {
+            if matches!(i.state(now), "pending" | "running") {
+                *out.entry(i.instance_type.clone()).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn target_group_count(&self) -> usize {
+        self.target_groups.len()
+    }
+
+    pub fn load_balancer_kinds(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for lb in self.load_balancers.values() {
+            *out.entry(lb.spec.kind.clone()).or_default() += 1;
+        }
+        out
     }
 
     pub fn put_image(&mut self, region: &str, image: ImageInfo) {
