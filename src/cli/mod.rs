@@ -578,6 +578,12 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
     let t = |d: Option<Duration>| {
         d.map_or_else(|| "-".to_string(), |d| plan::human_duration(d.as_secs()))
     };
+    for (address, from, took) in &f.copies {
+        out.push_str(&format!(
+            "\n{address}  copy from {from}: {} (the copy-time model), before any group starts\n",
+            plan::human_duration(took.as_secs())
+        ));
+    }
     for g in &f.groups {
         let gen = match g.from {
             Some(from) => format!("v{from:03} → v{:03}", g.to),
@@ -605,6 +611,12 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
                 t(w.drained)
             ));
         }
+    }
+    for (address, desired, took, result) in &f.created {
+        out.push_str(&format!(
+            "\n{address}  v001, {desired} instances: {result}, launched and healthy in {}\n",
+            plan::human_duration(took.as_secs())
+        ));
     }
     if let Some(failure) = &f.failure {
         out.push_str(&format!("\nIn the model, the apply failed: {failure}\n"));
