@@ -7,6 +7,9 @@ group demo-web. In the first region only: two baked AMIs owned by the
 calling account, demo-app-1.0.0 and demo-app-1.1.0 (tags app=demo,
 version=...), so cross-region image copy can be demonstrated.
 
+With --split, the first region holds only the AMIs and the others only the
+network: a restore into another region from scratch.
+
 Idempotent: every resource is looked up first and only created if missing.
 Run with the emulator venv's python (see seed.sh).
 """
@@ -192,10 +195,13 @@ class Seeder:
         self.note("alarm", ALARM_NAME, "5xx gate", not found)
         return ALARM_NAME
 
-    def run(self, with_amis):
-        vpc_id = self.vpc()
-        subnets = self.subnets(vpc_id)
-        sg_id = self.security_group(vpc_id)
+    def run(self, with_amis, with_network=True):
+        if with_network:
+            vpc_id = self.vpc()
+            subnets = self.subnets(vpc_id)
+            sg_id = self.security_group(vpc_id)
+        else:
+            vpc_id, subnets, sg_id = None, [], None
         amis = self.amis() if with_amis else []
         alarm = self.alarm() if with_amis else None
         return {
@@ -222,6 +228,12 @@ def parse_args(argv):
     p.add_argument(
         "--regions",
         help="comma-separated regions; networks in each, AMIs only in the first",
+    )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="with --regions: the first region holds only the AMIs, the others only the "
+        "network (a restore into a region from scratch)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     args = p.parse_args(argv)
@@ -260,7 +272,9 @@ def main(argv=None):
         account = sts.get_caller_identity()["Account"]
         results = []
         for i, region in enumerate(args.region_list):
-            results.append(Seeder(session, args.endpoint_url, region, log).run(with_amis=(i == 0)))
+            seeder = Seeder(session, args.endpoint_url, region, log)
+            with_network = not (args.split and i == 0)
+            results.append(seeder.run(with_amis=(i == 0), with_network=with_network))
     except (BotoCoreError, ClientError) as e:
         sys.exit(f"seed.py: {e} (is the emulator running at {args.endpoint_url}? see localstack/start.sh)")
 

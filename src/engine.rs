@@ -41,6 +41,9 @@ pub enum EngineError {
     Plan(PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// An image copy failed or did not finish in time.
+    #[error("{0}")]
+    ImageCopy(String),
     /// Apply carried out its plan, but a fresh look still finds differences.
     #[error(
         "apply carried out the plan, but the account does not match the stack yet:\n  - {}\n\
@@ -133,8 +136,16 @@ pub async fn open(
 }
 
 impl Session {
+    /// The plan, with the image copies the lookups found necessary first.
     pub fn plan(&self, force: bool) -> Result<Plan, EngineError> {
-        Ok(plan::plan(&self.stack, &self.observed, force)?)
+        let mut plan = plan::plan(&self.stack, &self.observed, force)?;
+        plan.copies = self
+            .known
+            .images
+            .values()
+            .filter_map(|i| i.copy.clone())
+            .collect();
+        Ok(plan)
     }
 }
 
@@ -170,7 +181,7 @@ async fn phases(
     } = session;
     refuse_missing_alarms(&stack, plan, &observed)?;
     crate::controllers::refuse(&stack, plan, &observed).map_err(ApplyError::Unsupported)?;
-    copy_images(cloud, &stack, &mut known).await?;
+    copy_images(cloud, &stack, plan, &mut known, opts).await?;
     let deferred = apply::traffic::Deferred::default();
     apply::infrastructure(cloud, &stack, plan, &mut observed, &deferred).await?;
     // Once changes have begun, a look that fails for a transient error is tried again.
@@ -281,28 +292,135 @@ fn refuse_missing_alarms(
     .into())
 }
 
-/// Disaster recovery: images found only in another region are copied here first.
+/// Disaster recovery: the plan's image copies, each started (or, if one is under way, found
+/// by its `reroll:source-image` tag) and waited on until it is available. The source image is
+/// the plan's, not a fresh lookup's.
 async fn copy_images(
     cloud: &dyn Cloud,
     stack: &Stack,
+    plan: &Plan,
     known: &mut Known,
+    opts: &ApplyOptions,
 ) -> Result<(), EngineError> {
-    for (address, img) in known.images.iter_mut() {
-        let Some((region, id)) = img.copy_from.clone() else {
-            continue;
+    for c in &plan.copies {
+        let failed = |source| EngineError::Cloud {
+            context: "copying an image into this region",
+            cause: source,
         };
-        tracing::info!(%address, from = %region, image = %id, "copying image into this region");
-        let mut tags = stack.tags.clone();
-        tags.insert(tag::STACK.into(), stack.name.clone());
-        tags.insert(tag::SOURCE_IMAGE.into(), format!("{region}:{id}"));
-        img.id = cloud
-            .copy_image(&region, &id, &img.name, &tags)
-            .await
-            .map_err(|source| EngineError::Cloud {
-                context: "copying an image into this region",
-                cause: source,
-            })?;
-        img.copy_from = None;
+        let id = match &c.in_progress {
+            Some(id) => id.clone(),
+            None => match started_copy(cloud, c).await.map_err(failed)? {
+                Some(id) => id,
+                None => {
+                    let mut tags = c.source_tags.clone();
+                    tags.extend(stack.tags.clone());
+                    tags.insert(tag::STACK.into(), stack.name.clone());
+                    tags.insert(tag::ADDRESS.into(), c.address.clone());
+                    tags.insert(tag::SOURCE_IMAGE.into(), c.source_tag());
+                    let request = crate::cloud::CopyImageRequest {
+                        source_region: &c.source_region,
+                        source_image_id: &c.source_image_id,
+                        name: &c.name,
+                        kms_key: c.kms_key.as_deref(),
+                        tags: &tags,
+                    };
+                    cloud.copy_image(&request).await.map_err(failed)?
+                }
+            },
+        };
+        tracing::info!(address = %c.address, from = %c.source_region, source = %c.source_image_id,
+            image = %id, "copying image into this region, about {}", plan::human_duration(c.estimate_seconds));
+        wait_for_copy(cloud, c, &id, opts.poll).await?;
+        if let Some(img) = known.images.get_mut(&c.address) {
+            img.id = id;
+            img.copy = None;
+        }
     }
     Ok(())
+}
+
+/// A copy of the plan's source image started since the plan was made (by an apply that was
+/// interrupted): found by its tag, pending or available.
+async fn started_copy(
+    cloud: &dyn Cloud,
+    c: &plan::copy::ImageCopy,
+) -> Result<Option<String>, CloudError> {
+    let filter = crate::cloud::ImageFilter {
+        owners: vec!["self".into()],
+        tags: [(tag::SOURCE_IMAGE.to_string(), c.source_tag())].into(),
+        ..Default::default()
+    };
+    let mut found = match cloud.describe_images(&filter).await {
+        Ok(images) => images,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    found.retain(|i| i.state == "pending" || i.state == "available");
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found.into_iter().next().map(|i| i.id))
+}
+
+/// Waits until the copy `id` is available, saying how far it has got: a copy that fails, or
+/// that takes four times its estimate (at least an hour), stops the apply before anything else
+/// changes.
+async fn wait_for_copy(
+    cloud: &dyn Cloud,
+    c: &plan::copy::ImageCopy,
+    id: &str,
+    poll: Duration,
+) -> Result<(), EngineError> {
+    let started = cloud.now();
+    let timeout = Duration::from_secs((c.estimate_seconds * 4).max(3600));
+    let filter = crate::cloud::ImageFilter {
+        ids: vec![id.to_string()],
+        ..Default::default()
+    };
+    let mut last_said = None::<Duration>;
+    loop {
+        let image = match cloud.describe_images(&filter).await {
+            Ok(images) => images.into_iter().find(|i| i.id == id),
+            Err(e) if e.is_not_found() => None,
+            Err(e) if e.is_transient() => None,
+            Err(cause) => {
+                return Err(EngineError::Cloud {
+                    context: "waiting for an image copy",
+                    cause,
+                })
+            }
+        };
+        let elapsed = cloud.now().duration_since(started).unwrap_or_default();
+        let state = image
+            .as_ref()
+            .map_or("not visible yet", |i| i.state.as_str());
+        match state {
+            "available" => {
+                tracing::info!(address = %c.address, image = %id, "image copy available after {}",
+                    plan::human_duration(elapsed.as_secs()));
+                return Ok(());
+            }
+            "failed" | "invalid" | "deregistered" | "error" => {
+                return Err(EngineError::ImageCopy(format!(
+                    "{}: the copy {id} of {} from {} is {state}; nothing else was changed.                      Deregister it and apply again, or check the source image and the KMS key",
+                    c.address, c.source_image_id, c.source_region
+                )));
+            }
+            _ => {}
+        }
+        if elapsed >= timeout {
+            return Err(EngineError::ImageCopy(format!(
+                "{}: the copy {id} of {} from {} is still {state} after {} (estimate {});                  nothing else was changed. Apply again to keep waiting for it",
+                c.address,
+                c.source_image_id,
+                c.source_region,
+                plan::human_duration(elapsed.as_secs()),
+                plan::human_duration(c.estimate_seconds)
+            )));
+        }
+        if last_said.is_none_or(|t| elapsed >= t + Duration::from_secs(30)) {
+            tracing::info!(address = %c.address, image = %id, "image copy {state}: {} of about {}",
+                plan::human_duration(elapsed.as_secs()), plan::human_duration(c.estimate_seconds));
+            last_said = Some(elapsed);
+        }
+        tokio::time::sleep(poll).await;
+    }
 }

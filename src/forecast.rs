@@ -53,6 +53,7 @@ pub async fn seed(cloud: &dyn Cloud, session: &Session) -> Result<SimSeed, Cloud
             state: "available".into(),
             architecture: None,
             tags: Default::default(),
+            snapshots: Vec::new(),
         });
     }
     for lookup in &session.stack.networks {
@@ -219,6 +220,12 @@ pub struct Forecast {
     /// API calls the apply made in the model.
     pub calls: u64,
     pub config: SimConfig,
+    /// Image copies the plan starts with (address, source region, the model's copy time):
+    /// every group starts after them.
+    pub copies: Vec<(String, String, Duration)>,
+    /// First generations (no waves to time): address, instances, how long from asking for
+    /// them to all healthy, result.
+    pub created: Vec<(String, u32, Duration, String)>,
 }
 
 /// Everything a forecast needs, owned, so that it can run on its own thread and clock.
@@ -260,6 +267,22 @@ async fn run(input: ForecastInput) -> Result<Forecast, ForecastError> {
     } = input;
     let stats = Stats::new();
     let sim = Arc::new(SimCloud::seeded(config.clone(), &seed, stats.clone()));
+    // Images the plan copies in: the model's source regions hold them, as planned.
+    for c in &plan.copies {
+        sim.put_image(
+            &c.source_region,
+            crate::cloud::ImageInfo {
+                id: c.source_image_id.clone(),
+                name: c.name.clone(),
+                owner: "self".into(),
+                creation_date: String::new(),
+                state: "available".into(),
+                architecture: None,
+                tags: c.source_tags.clone(),
+                snapshots: c.snapshots.clone(),
+            },
+        );
+    }
     let observed = observe::observe(&*sim, &plan.stack)
         .await
         .map_err(|source| EngineError::Cloud {
@@ -301,13 +324,40 @@ async fn run(input: ForecastInput) -> Result<Forecast, ForecastError> {
         ..ApplyOptions::default()
     };
     let played = play(sim, session, &model_plan, &opts, &Stop::new()).await;
+    let groups = timeline(&model_plan, &played.samples);
+    let created = played
+        .reports
+        .iter()
+        .filter(|r| r.action == Action::Create && !groups.iter().any(|g| g.address == r.address))
+        .map(|r| {
+            let desired = model_plan
+                .changes
+                .iter()
+                .find(|c| c.address == r.address)
+                .and_then(|c| c.rollout.as_ref())
+                .map_or(0, |ro| ro.desired);
+            (r.address.clone(), desired, r.duration, r.result.clone())
+        })
+        .collect();
     Ok(Forecast {
+        created,
         total: played.duration,
-        groups: timeline(&model_plan, &played.samples),
+        groups,
         failure: played.result.err().map(|e| e.to_string()),
         differences,
         calls: stats.total_calls() - before,
         config,
+        copies: model_plan
+            .copies
+            .iter()
+            .map(|c| {
+                (
+                    c.address.clone(),
+                    c.source_region.clone(),
+                    Duration::from_secs(crate::plan::copy::copy_seconds(&c.snapshots)),
+                )
+            })
+            .collect(),
     })
 }
 

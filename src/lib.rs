@@ -15,6 +15,7 @@ pub mod lock;
 pub mod names;
 pub mod observe;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod resolve;
 pub mod rollback;

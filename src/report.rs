@@ -870,6 +870,7 @@ mod tests {
             }],
             warnings: Vec::new(),
             observed_digest: String::new(),
+            copies: Vec::new(),
         }
     }
 

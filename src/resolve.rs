@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::cloud::{tag, Cloud, CloudError, ImageInfo};
+use crate::cloud::{tag, Cloud, CloudError, ImageFilter, ImageInfo};
 use crate::load::diag::Problem;
 use crate::load::{evaluate, Diagnostics, Inputs, Parsed};
+use crate::plan::copy;
 use crate::stack::{
     is_unknown, ImageLabel, ImageLookup, Known, NetworkLookup, PackerBuild, ResolvedImage,
     ResolvedNetwork, Stack,
@@ -220,7 +221,7 @@ async fn find_image(
             id: img.id,
             name: img.name,
             creation_date: img.creation_date,
-            copy_from: None,
+            copy: None,
             source: None,
         }));
     }
@@ -228,14 +229,10 @@ async fn find_image(
         if source != cloud.region() {
             // Disaster recovery: the image lives in another region; apply copies it here.
             let images = cloud.describe_images_in(source, &lookup.filter).await?;
-            if let Ok(Some(img)) = pick(images, lookup) {
-                return Ok(Ok(ResolvedImage {
-                    id: crate::stack::UNKNOWN_APPLY.to_string(),
-                    name: img.name,
-                    creation_date: img.creation_date,
-                    copy_from: Some((source.clone(), img.id)),
-                    source: None,
-                }));
+            match pick(images, lookup) {
+                Ok(Some(img)) => return planned_copy(cloud, lookup, source, img).await,
+                Ok(None) => {}
+                Err(problem) => return Ok(Err(problem)),
             }
         }
     }
@@ -268,15 +265,11 @@ async fn find_packer_image(
             .into_iter()
             .find(|i| i.id == id && (i.state == "available" || i.state.is_empty()))
     };
-    let resolved = |img: ImageInfo, copy_from: Option<(String, String)>| ResolvedImage {
-        id: if copy_from.is_some() {
-            crate::stack::UNKNOWN_APPLY.to_string()
-        } else {
-            img.id
-        },
+    let resolved = |img: ImageInfo| ResolvedImage {
+        id: img.id,
         name: img.name,
         creation_date: img.creation_date,
-        copy_from,
+        copy: None,
         source: Some(build.source()),
     };
     let gone = |id: &str, in_region: &str| {
@@ -296,7 +289,7 @@ async fn find_packer_image(
     if let Some(id) = build.amis.get(region) {
         let images = found(cloud.describe_images(&by_id(id)).await)?;
         return Ok(match usable(images, id) {
-            Some(img) => Ok(resolved(img, None)),
+            Some(img) => Ok(resolved(img)),
             None => Err(gone(id, region)),
         });
     }
@@ -324,34 +317,105 @@ async fn find_packer_image(
             help,
         )));
     };
-    // A copy made by an earlier apply carries the original's region and id.
-    let copies = crate::cloud::ImageFilter {
-        owners: vec!["self".to_string()],
-        tags: [(
-            tag::SOURCE_IMAGE.to_string(),
-            format!("{source_region}:{source_id}"),
-        )]
-        .into(),
-        ..Default::default()
-    };
-    let mut copies = found(cloud.describe_images(&copies).await)?;
-    copies.retain(|i| i.state == "available" || i.state.is_empty());
-    copies.sort_by(|a, b| a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id)));
-    if let Some(copy) = copies.pop() {
-        return Ok(Ok(resolved(copy, None)));
-    }
+    // A copy made by an earlier apply (available, or under way) is found by its source tag.
     let images = found(
         cloud
             .describe_images_in(source_region, &by_id(source_id))
             .await,
     )?;
-    Ok(match usable(images, source_id) {
-        Some(img) => Ok(resolved(
-            img,
-            Some((source_region.to_string(), source_id.clone())),
-        )),
-        None => Err(gone(source_id, source_region)),
-    })
+    let Some(img) = usable(images, source_id) else {
+        return Ok(Err(gone(source_id, source_region)));
+    };
+    let planned = planned_copy(cloud, lookup, source_region, img).await?;
+    Ok(planned.map(|r| ResolvedImage {
+        source: Some(build.source()),
+        ..r
+    }))
+}
+
+/// The copy of `source`'s image `img` this region needs: none when a copy (found by its
+/// `reroll:source-image` tag) is available here already, a wait when one is under way, else a
+/// new copy. Encrypted snapshots need `copy_kms_key`.
+async fn planned_copy(
+    cloud: &dyn Cloud,
+    lookup: &ImageLookup,
+    source: &str,
+    img: ImageInfo,
+) -> Result<Result<ResolvedImage, Miss>, CloudError> {
+    let source_tag = copy::source_tag(source, &img.id);
+    let filter = ImageFilter {
+        owners: vec!["self".into()],
+        tags: [(tag::SOURCE_IMAGE.to_string(), source_tag)].into(),
+        ..Default::default()
+    };
+    let mut copies = match cloud.describe_images(&filter).await {
+        Ok(images) => images,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    copies.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(done) = copies.iter().find(|c| c.state == "available") {
+        return Ok(Ok(ResolvedImage {
+            id: done.id.clone(),
+            name: done.name.clone(),
+            creation_date: done.creation_date.clone(),
+            copy: None,
+            source: None,
+        }));
+    }
+    let in_progress = copies
+        .iter()
+        .find(|c| c.state == "pending")
+        .map(|c| c.id.clone());
+    let encrypted: Vec<&str> = img
+        .snapshots
+        .iter()
+        .filter(|s| s.encrypted)
+        .map(|s| s.id.as_str())
+        .collect();
+    if !encrypted.is_empty() && lookup.copy_kms_key.is_none() && in_progress.is_none() {
+        return Ok(Err(miss(
+            format!(
+                "{}: image {} ({}) in {source} has encrypted snapshots ({}); copying it into {} \
+                 needs a KMS key in {}",
+                lookup.address,
+                img.id,
+                img.name,
+                encrypted.join(", "),
+                cloud.region(),
+                cloud.region()
+            ),
+            format!(
+                "set `copy_kms_key` in this image block to a KMS key in {} that this account \
+                 may use (a key ARN, id or alias/NAME), for example copy_kms_key = \"alias/dr\"",
+                cloud.region()
+            ),
+        )));
+    }
+    let source_tags = img
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && !k.starts_with("reroll:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let estimate_seconds = copy::copy_seconds(&img.snapshots);
+    Ok(Ok(ResolvedImage {
+        id: crate::stack::UNKNOWN_APPLY.to_string(),
+        name: img.name.clone(),
+        creation_date: img.creation_date.clone(),
+        copy: Some(copy::ImageCopy {
+            address: lookup.address.clone(),
+            source_region: source.to_string(),
+            source_image_id: img.id,
+            name: img.name,
+            snapshots: img.snapshots,
+            kms_key: lookup.copy_kms_key.clone(),
+            in_progress,
+            source_tags,
+            estimate_seconds,
+        }),
+        source: None,
+    }))
 }
 
 /// The image among `images` a lookup means; an error when several match without

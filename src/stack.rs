@@ -72,6 +72,10 @@ pub struct ImageLookup {
     /// than a search: the build the manifest names, read when the stack was loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packer: Option<PackerBuild>,
+    /// A KMS key in this region for the copy's snapshots: needed when the source's are
+    /// encrypted.
+    #[serde(default)]
+    pub copy_kms_key: Option<String>,
     pub origin: Origin,
 }
 
@@ -502,11 +506,11 @@ pub struct ResolvedImage {
     pub id: String,
     pub name: String,
     pub creation_date: String,
-    /// Set when the image was found in another region and must be copied here on apply.
-    pub copy_from: Option<(String, String)>,
     /// Where the image came from, for people (a Packer build); see [`ImageLabel::source`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Set when the image was found in another region and must be copied here on apply.
+    pub copy: Option<crate::plan::copy::ImageCopy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,8 +12,8 @@ use common::emulator::{free_port, Emulator};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::{
-    tag, Cloud, CloudError, Forward, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
+    tag, Cloud, CloudError, CopyImageRequest, Forward, GroupSpec, HealthCheckSpec, ImageFilter,
+    LaunchSpec, ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
 };
 use serde_json::Value;
 
@@ -309,7 +309,13 @@ async fn copies_an_image_across_regions() {
     assert_eq!(target.region(), target_region);
     let copy_tags = tags(&[(tag::STACK, STACK), ("copied-from", &source)]);
     let copy = target
-        .copy_image(REGION, &source, "demo-app-copy", &copy_tags)
+        .copy_image(&CopyImageRequest {
+            source_region: REGION,
+            source_image_id: &source,
+            name: "demo-app-copy",
+            kms_key: None,
+            tags: &copy_tags,
+        })
         .await
         .unwrap();
     assert_ne!(copy, source);

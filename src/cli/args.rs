@@ -134,6 +134,10 @@ pub enum Command {
         /// predicted timeline of each rollout. Changes nothing.
         #[arg(long)]
         forecast: bool,
+        /// Make every preflight shortfall (a quota the plan would exceed, a missing key pair)
+        /// an error instead of a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Make the account match the stack (or a saved plan).
     Apply {
@@ -163,6 +167,9 @@ pub enum Command {
         /// ends.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        /// Refuse to apply when preflight finds a shortfall (as `plan --strict`).
+        #[arg(long)]
+        strict: bool,
     },
     /// Generations, capacities and health of each server group.
     Status {

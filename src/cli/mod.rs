@@ -274,12 +274,14 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             detailed_exitcode,
             force,
             forecast,
+            strict,
         } => {
             let flags = PlanFlags {
                 json,
                 detailed: detailed_exitcode,
                 force,
                 forecast,
+                strict,
             };
             plan_command(ctx, &path, &vars, out.as_deref(), flags).await
         }
@@ -292,6 +294,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             json,
             report,
             events,
+            strict,
         } => {
             let flags = ApplyFlags {
                 auto_approve,
@@ -300,6 +303,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 json,
                 report,
                 events,
+                strict,
             };
             apply_command(ctx, &path, &vars, &flags).await
         }
@@ -459,6 +463,7 @@ fn plan_json(plan: &Plan) -> String {
         "update": plan.count(Action::Update),
         "resume": plan.count(Action::Resume),
         "delete": plan.count(Action::Delete),
+        "copy": plan.copies.len(),
         "has_changes": plan.has_changes(),
     });
     v["summary"] = summary;
@@ -470,6 +475,50 @@ struct PlanFlags {
     detailed: bool,
     force: bool,
     forecast: bool,
+    strict: bool,
+}
+
+/// Preflight in the plan's region (quotas with surge included, key pairs): shortfalls join the
+/// plan's warnings. Nothing to check for a plan without changes.
+async fn preflight(w: &World, plan: &mut Plan) -> Option<reroll::preflight::Preflight> {
+    if !plan.has_changes() {
+        return None;
+    }
+    let account = reroll::preflight::gather(&*w.cloud, &w.session.stack, plan).await;
+    let found = reroll::preflight::check(&w.session.stack, plan, &account);
+    plan.warnings.extend(found.problems());
+    Some(found)
+}
+
+/// After the plan: the preflight table (text mode), and with `--strict` an error for any
+/// shortfall, before anything changes.
+fn after_preflight(
+    found: Option<&reroll::preflight::Preflight>,
+    strict: bool,
+    json: bool,
+    to_stderr: bool,
+) -> Result<()> {
+    let Some(found) = found else {
+        return Ok(());
+    };
+    if to_stderr {
+        eprintln!("{}", found.render());
+    } else if !json {
+        println!("{}", found.render());
+    }
+    let problems = found.problems();
+    if strict && !problems.is_empty() {
+        bail!(
+            "preflight in {} found {} shortfall{} (--strict):\n  - {}\nNothing was changed. \
+             Ask for a quota increase (Service Quotas), lower the stack's capacity or surge, or \
+             create what is missing, then plan again",
+            found.region,
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n  - ")
+        );
+    }
+    Ok(())
 }
 
 async fn plan_command(
@@ -484,10 +533,13 @@ async fn plan_command(
         detailed,
         force,
         forecast,
+        strict,
     } = flags;
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
-    let plan = make_plan(&w, force)?;
+    let mut plan = make_plan(&w, force)?;
+    let found = preflight(&w, &mut plan).await;
     print_plan(&plan, &w.session.stack, json);
+    after_preflight(found.as_ref(), strict, json, false)?;
     if forecast {
         forecast_command(&w, &plan, force).await?;
     }
@@ -554,6 +606,12 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
     let t = |d: Option<Duration>| {
         d.map_or_else(|| "-".to_string(), |d| plan::human_duration(d.as_secs()))
     };
+    for (address, from, took) in &f.copies {
+        out.push_str(&format!(
+            "\n{address}  copy from {from}: {} (the copy-time model), before any group starts\n",
+            plan::human_duration(took.as_secs())
+        ));
+    }
     for g in &f.groups {
         let gen = match g.from {
             Some(from) => format!("v{from:03} → v{:03}", g.to),
@@ -581,6 +639,12 @@ fn render_forecast(f: &forecast::Forecast, wall: Duration) -> String {
                 t(w.drained)
             ));
         }
+    }
+    for (address, desired, took, result) in &f.created {
+        out.push_str(&format!(
+            "\n{address}  v001, {desired} instances: {result}, launched and healthy in {}\n",
+            plan::human_duration(took.as_secs())
+        ));
     }
     if let Some(failure) = &f.failure {
         out.push_str(&format!("\nIn the model, the apply failed: {failure}\n"));
@@ -650,6 +714,8 @@ pub struct ApplyFlags {
     pub report: Option<std::path::PathBuf>,
     /// `--events FILE|-`: the apply's events as JSON Lines.
     pub events: Option<std::path::PathBuf>,
+    /// `--strict`: a preflight shortfall is an error.
+    pub strict: bool,
 }
 
 async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlags) -> Result<u8> {
@@ -675,7 +741,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
             f(d);
         }
     };
-    let (w, plan, saved) = if SavedPlan::is_plan_file(path) {
+    let (w, mut plan, saved) = if SavedPlan::is_plan_file(path) {
         let saved = SavedPlan::read(path)?;
         // The lock of the stack as planned: its `lock` may come from a saved variable.
         let planned = saved_inputs(&saved, vars);
@@ -694,6 +760,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
         d.secrets = w.session.stack.sensitive_values.clone();
         d.plan = Some(plan.clone());
     });
+    let found = preflight(&w, &mut plan).await;
     events_file::with(&ctx.events, |log| {
         log.secrets = w.session.stack.sensitive_values.clone();
         log.follow(&plan);
@@ -707,6 +774,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
     } else {
         print_plan(&plan, &w.session.stack, flags.json);
     }
+    after_preflight(found.as_ref(), flags.strict, flags.json, events_to_stdout)?;
     if !plan.has_changes() {
         draft(&|d| d.result = Some("no changes".into()));
         events_file::with(&ctx.events, |log| log.result = Some("no changes".into()));
@@ -990,8 +1058,9 @@ async fn replan_saved(ctx: &Ctx, saved: &SavedPlan, vars: &VarArgs) -> Result<(W
         }
     }
     let plan = make_plan(&w, saved.force)?;
-    // Compared as saved: every change's action, diffs, schedule and instance fingerprint.
-    let as_saved = |p: &Plan| serde_json::to_value(&p.changes).ok();
+    // Compared as saved: every change's action, diffs, schedule and instance fingerprint, and
+    // every image copy's source.
+    let as_saved = |p: &Plan| serde_json::to_value((&p.changes, &p.copies)).ok();
     if plan.observed_digest != saved.plan.observed_digest
         || as_saved(&plan) != as_saved(&saved.plan)
     {

@@ -38,6 +38,7 @@ use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_elasticloadbalancingv2 as elb;
 use aws_sdk_s3 as s3;
+use aws_sdk_servicequotas as quotas;
 use aws_sdk_sts as sts;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -58,11 +59,12 @@ use base64::Engine as _;
 
 use super::stats::Stats;
 use super::{
-    glob_match, tag, Cloud, CloudError, CloudResult, Forward, GroupInfo, GroupInstance, GroupSpec,
-    HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind,
-    ObjectRef, RetryPolicy, RunSpec, ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo,
-    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    glob_match, tag, Cloud, CloudError, CloudResult, CopyImageRequest, ElbLimits, Forward,
+    GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo,
+    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit, ListenerInfo, ListenerSpec,
+    LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
+    ScalingActivity, SecurityGroupInfo, Snapshot, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
+    TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 mod objects;
@@ -163,6 +165,7 @@ pub struct AwsCloud {
     cw: cw::Client,
     s3: s3::Client,
     sts: sts::Client,
+    quotas: quotas::Client,
     /// Set once the endpoint answered that it does not implement DescribeInstanceRefreshes,
     /// so that later observations do not ask again.
     refreshes_unsupported: Arc<AtomicBool>,
@@ -255,6 +258,11 @@ impl AwsCloud {
                 .interceptor(CallCounter::new("STS", &stats))
                 .build(),
         );
+        let quotas = quotas::Client::from_conf(
+            quotas::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("ServiceQuotas", &stats))
+                .build(),
+        );
         AwsCloud {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint_url: sdk.endpoint_url().map(str::to_owned),
@@ -266,6 +274,7 @@ impl AwsCloud {
             cw,
             s3,
             sts,
+            quotas,
             refreshes_unsupported: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -835,32 +844,180 @@ impl Cloud for AwsCloud {
         self.for_region(region).describe_images(filter).await
     }
 
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String> {
-        let request = self
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String> {
+        let mut call = self
             .ec2
             .copy_image()
-            .source_region(source_region)
-            .source_image_id(source_image_id)
-            .name(name);
-        let what = format!("image {source_image_id} in {source_region}");
-        let out = self.call("EC2.CopyImage", what, request.send()).await?;
+            .source_region(request.source_region)
+            .source_image_id(request.source_image_id)
+            .name(request.name);
+        if let Some(key) = request.kms_key {
+            call = call.encrypted(true).kms_key_id(key);
+        }
+        let what = format!(
+            "image {} in {}",
+            request.source_image_id, request.source_region
+        );
+        let out = self.call("EC2.CopyImage", what, call.send()).await?;
         let image_id = text(out.image_id());
-        if !tags.is_empty() {
-            let request = self
+        if !request.tags.is_empty() {
+            let call = self
                 .ec2
                 .create_tags()
                 .resources(&image_id)
-                .set_tags(Some(ec2_tags(tags)));
+                .set_tags(Some(ec2_tags(request.tags)));
             let what = format!("image {image_id}");
-            self.call("EC2.CreateTags", what, request.send()).await?;
+            self.call("EC2.CreateTags", what, call.send()).await?;
         }
         Ok(image_id)
+    }
+
+    async fn service_quota(
+        &self,
+        service_code: &str,
+        quota_code: &str,
+    ) -> CloudResult<Option<u64>> {
+        let request = self
+            .quotas
+            .get_service_quota()
+            .service_code(service_code)
+            .quota_code(quota_code)
+            .send();
+        let what = format!("quota {service_code}/{quota_code}");
+        match request.await {
+            Ok(out) => Ok(out
+                .quota()
+                .and_then(|q| q.value())
+                .map(|v| v.max(0.0) as u64)),
+            Err(err) if err.code() == Some("NoSuchResourceException") => Ok(None),
+            Err(err) => Err(self.error("ServiceQuotas.GetServiceQuota", what, err)),
+        }
+    }
+
+    async fn instance_type_vcpus(&self, types: &[String]) -> CloudResult<BTreeMap<String, u32>> {
+        let mut out = BTreeMap::new();
+        // DescribeInstanceTypes takes up to 100 types a call.
+        for chunk in types.chunks(100) {
+            let request = self
+                .ec2
+                .describe_instance_types()
+                .set_instance_types(Some(chunk.iter().map(|t| t.as_str().into()).collect()));
+            let page = self
+                .call(
+                    "EC2.DescribeInstanceTypes",
+                    "instance types",
+                    request.send(),
+                )
+                .await?;
+            for t in page.instance_types() {
+                let (Some(name), Some(vcpus)) = (
+                    t.instance_type(),
+                    t.v_cpu_info().and_then(|v| v.default_v_cpus()),
+                ) else {
+                    continue;
+                };
+                out.insert(name.as_str().to_string(), vcpus.max(0) as u32);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn running_instance_types(&self) -> CloudResult<BTreeMap<String, u64>> {
+        let request = self
+            .ec2
+            .describe_instances()
+            .filters(ec2_filter("instance-state-name", ["pending", "running"]))
+            .max_results(EC2_PAGE);
+        let reservations = self
+            .call("EC2.DescribeInstances", "instances", all_items!(request))
+            .await?;
+        let mut out = BTreeMap::new();
+        for i in reservations.iter().flat_map(|r| r.instances()) {
+            let state = i.state().and_then(|s| s.name()).map(|n| n.as_str());
+            if !matches!(state, Some("pending" | "running")) {
+                continue;
+            }
+            if let Some(t) = i.instance_type() {
+                *out.entry(t.as_str().to_string()).or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn auto_scaling_limits(&self) -> CloudResult<Limit> {
+        let request = self.asg.describe_account_limits().send();
+        let out = self
+            .call(
+                "AutoScaling.DescribeAccountLimits",
+                "account limits",
+                request,
+            )
+            .await?;
+        Ok(Limit {
+            max: out.max_number_of_auto_scaling_groups().unwrap_or(0).max(0) as u64,
+            used: out.number_of_auto_scaling_groups().unwrap_or(0).max(0) as u64,
+        })
+    }
+
+    async fn elb_limits(&self) -> CloudResult<ElbLimits> {
+        let request = self.elb.describe_account_limits().send();
+        let out = self
+            .call("ELBv2.DescribeAccountLimits", "account limits", request)
+            .await?;
+        let limits = out
+            .limits()
+            .iter()
+            .filter_map(|l| {
+                let max = l.max()?.parse::<f64>().ok()?;
+                Some((l.name()?.to_string(), max.max(0.0) as u64))
+            })
+            .collect();
+        let request = self.elb.describe_target_groups().page_size(400);
+        let target_groups = self
+            .call(
+                "ELBv2.DescribeTargetGroups",
+                "target groups",
+                all_items!(request),
+            )
+            .await?;
+        let request = self.elb.describe_load_balancers().page_size(400);
+        let lbs = self
+            .call(
+                "ELBv2.DescribeLoadBalancers",
+                "load balancers",
+                all_items!(request),
+            )
+            .await?;
+        let mut load_balancers = BTreeMap::new();
+        for lb in &lbs {
+            let kind = lb.r#type().map_or("application", |t| t.as_str());
+            *load_balancers.entry(kind.to_string()).or_default() += 1;
+        }
+        Ok(ElbLimits {
+            limits,
+            target_groups: target_groups.len() as u64,
+            load_balancers,
+        })
+    }
+
+    async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = self.ec2.describe_key_pairs().send();
+        let out = self
+            .call("EC2.DescribeKeyPairs", "key pairs", request)
+            .await?;
+        let known: HashSet<&str> = out
+            .key_pairs()
+            .iter()
+            .filter_map(|k| k.key_name())
+            .collect();
+        Ok(names
+            .iter()
+            .filter(|n| !known.contains(n.as_str()))
+            .cloned()
+            .collect())
     }
 
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {
@@ -2192,6 +2349,16 @@ fn image_info(image: &ec2::types::Image) -> ImageInfo {
         state: text(image.state().map(|s| s.as_str())),
         architecture: image.architecture().map(|a| a.as_str().to_string()),
         tags: tags_of(image.tags()),
+        snapshots: image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs())
+            .map(|ebs| Snapshot {
+                id: text(ebs.snapshot_id()),
+                size_gib: ebs.volume_size().map_or(0, |s| s.max(0) as u64),
+                encrypted: ebs.encrypted().unwrap_or(false),
+            })
+            .collect(),
     }
 }
 

@@ -277,8 +277,14 @@ fault_cloud! {
     pass {
         fn describe_images(&self, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
         fn describe_images_in(&self, region: &str, filter: &ImageFilter) -> CloudResult<Vec<ImageInfo>>;
-        fn copy_image(&self, source_region: &str, source_image_id: &str, name: &str, tags: &Tags) -> CloudResult<String>;
+        fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String>;
         fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
+        fn service_quota(&self, service_code: &str, quota_code: &str) -> CloudResult<Option<u64>>;
+        fn instance_type_vcpus(&self, types: &[String]) -> CloudResult<BTreeMap<String, u32>>;
+        fn running_instance_types(&self) -> CloudResult<BTreeMap<String, u64>>;
+        fn auto_scaling_limits(&self) -> CloudResult<Limit>;
+        fn elb_limits(&self) -> CloudResult<ElbLimits>;
+        fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>>;
         fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
         fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;
         fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;

@@ -61,6 +61,9 @@ pub mod tag {
     /// On a blue/green generation's own copy of a target group: the address of the stack's
     /// target group it copies (with `reroll:group` and `reroll:generation` naming its owner).
     pub const COPY_OF: &str = "reroll:copy-of";
+    /// On an image reroll copied from another region: `<region>:<ami id>` of its source, so
+    /// that a later plan finds the copy (pending or available) instead of copying again.
+    pub const SOURCE_IMAGE: &str = "reroll:source-image";
     /// On a blue/green generation: the share of listener traffic (percent) moved to it.
     pub const TRAFFIC: &str = "reroll:traffic";
     /// On a canary generation: the largest checkpoint (new instances) whose bake passed.
@@ -74,9 +77,6 @@ pub mod tag {
     pub const IMAGE: &str = "reroll:image";
     /// On a generation whose image a Packer manifest named: `Packer build <name>, run <uuid>`.
     pub const IMAGE_SOURCE: &str = "reroll:image-source";
-    /// On an image reroll copied from another region: `<region>:<ami id>` of the original,
-    /// so that a later plan finds the copy instead of copying again.
-    pub const SOURCE_IMAGE: &str = "reroll:source-image";
 }
 
 /// A failed cloud call.
@@ -307,6 +307,47 @@ pub struct ImageInfo {
     pub state: String,
     pub architecture: Option<String>,
     pub tags: Tags,
+    /// The EBS snapshots behind the image's block devices.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// One EBS snapshot of an image: what a cross-region copy has to move.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub size_gib: u64,
+    pub encrypted: bool,
+}
+
+/// An account limit in this region and how much of it is used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limit {
+    pub max: u64,
+    pub used: u64,
+}
+
+/// ELBv2's account limits in this region, and what counts against them now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ElbLimits {
+    /// DescribeAccountLimits, by name (`target-groups`, `application-load-balancers`,
+    /// `network-load-balancers`, …).
+    pub limits: BTreeMap<String, u64>,
+    /// Target groups in the region, anyone's.
+    pub target_groups: u64,
+    /// Load balancers in the region, anyone's, by type (`application`, `network`).
+    pub load_balancers: BTreeMap<String, u64>,
+}
+
+/// A cross-region image copy (CopyImage) as reroll asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyImageRequest<'a> {
+    pub source_region: &'a str,
+    pub source_image_id: &'a str,
+    pub name: &'a str,
+    /// A KMS key in this region: the copy's snapshots are encrypted with it.
+    pub kms_key: Option<&'a str>,
+    pub tags: &'a Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -617,15 +658,28 @@ pub trait Cloud: Send + Sync {
         region: &str,
         filter: &ImageFilter,
     ) -> CloudResult<Vec<ImageInfo>>;
-    /// Copies an image from another region into this one; returns the new image id.
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String>;
+    /// Starts copying an image from another region into this one (the copy is `pending`
+    /// until it is `available`) and tags it; returns the new image id.
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String>;
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>>;
+
+    // --- quotas (plan's preflight) -------------------------------------------------------------
+    /// A quota's applied value from Service Quotas (GetServiceQuota), `None` when Service
+    /// Quotas does not know it here (NoSuchResourceException): unknown, not zero.
+    async fn service_quota(&self, service_code: &str, quota_code: &str)
+        -> CloudResult<Option<u64>>;
+    /// The vCPUs of each instance type (DescribeInstanceTypes); types EC2 does not know are
+    /// left out.
+    async fn instance_type_vcpus(&self, types: &[String]) -> CloudResult<BTreeMap<String, u32>>;
+    /// Pending and running instances in the region, anyone's, counted by instance type: what
+    /// the On-Demand vCPU quotas count.
+    async fn running_instance_types(&self) -> CloudResult<BTreeMap<String, u64>>;
+    /// Auto Scaling groups allowed and in use (Auto Scaling's DescribeAccountLimits).
+    async fn auto_scaling_limits(&self) -> CloudResult<Limit>;
+    /// ELBv2's DescribeAccountLimits and the target groups and load balancers in use.
+    async fn elb_limits(&self) -> CloudResult<ElbLimits>;
+    /// Which of `names` are not key pairs in this region (DescribeKeyPairs).
+    async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>>;
     async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
     /// Security groups in `vpc_id` whose name is in `names` (when non-empty) and that carry `tags`.
     async fn find_security_groups(

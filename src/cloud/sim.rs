@@ -73,11 +73,11 @@ use world::{Ms, World};
 
 use super::stats::Stats;
 use super::{
-    Cloud, CloudResult, Forward, GroupInfo, GroupSpec, ImageFilter, ImageInfo, InstanceInfo,
-    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo,
-    LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec, ScalingActivity,
-    SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec,
-    TargetHealth, VpcInfo,
+    Cloud, CloudResult, CopyImageRequest, ElbLimits, Forward, GroupInfo, GroupSpec, ImageFilter,
+    ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit, ListenerInfo,
+    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
+    ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
+    TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
@@ -139,6 +139,15 @@ pub struct SimConfig {
     pub api_faults: ApiFaults,
     /// How the client retries a failed attempt: reroll's policy unless changed.
     pub retry: RetryPolicy,
+    /// Service Quotas values this account answers for (`ec2/L-1216C47A`: running On-Demand
+    /// Standard vCPUs); any other quota is unknown (NoSuchResourceException).
+    pub service_quotas: BTreeMap<String, u64>,
+    /// Auto Scaling's MaxNumberOfAutoScalingGroups.
+    pub max_auto_scaling_groups: u64,
+    /// ELBv2's DescribeAccountLimits, by name.
+    pub elb_limits: BTreeMap<String, u64>,
+    /// Key pairs that do not exist (every other name does).
+    pub missing_key_pairs: BTreeSet<String>,
 }
 
 impl Default for SimConfig {
@@ -162,6 +171,17 @@ impl Default for SimConfig {
             asg_health_check_seconds: 10.0,
             api_faults: ApiFaults::default(),
             retry: RetryPolicy::default(),
+            // AWS's defaults for an established account; the vCPU quota is one a restore of
+            // thousands of instances can exceed.
+            service_quotas: [("ec2/L-1216C47A".to_string(), 10_000)].into(),
+            max_auto_scaling_groups: 500,
+            elb_limits: [
+                ("target-groups".to_string(), 3000),
+                ("application-load-balancers".to_string(), 50),
+                ("network-load-balancers".to_string(), 50),
+            ]
+            .into(),
+            missing_key_pairs: BTreeSet::new(),
         }
     }
 }
@@ -398,7 +418,11 @@ impl SimCloud {
         w.config.region = self.region.clone();
     }
 
-    /// Simulated time since the world was created.
+    /// Registers an image in `region` (a bake, for tests): it replaces one of the same id.
+    pub fn put_image(&self, region: &str, image: ImageInfo) {
+        self.with(|w, _| w.put_image(region, image));
+    }
+
     /// Sets a CloudWatch alarm's state, creating the alarm if needed (for tests).
     pub fn set_alarm_state(&self, name: &str, state: &str) {
         self.with(|w, _| w.set_alarm_state(name, state));
@@ -627,7 +651,7 @@ impl SimCloud {
     ) -> CloudResult<Vec<ImageInfo>> {
         const OP: &str = "EC2.DescribeImages";
         self.request(OP).await?;
-        let images = self.with(|w, _| w.describe_images(OP, region, filter))?;
+        let images = self.with(|w, t| w.describe_images(OP, region, filter, t))?;
         self.more_pages(OP, images.len(), EC2_PAGE).await?;
         Ok(images)
     }
@@ -657,22 +681,95 @@ impl Cloud for SimCloud {
         self.describe_images_of(region, filter).await
     }
 
-    async fn copy_image(
-        &self,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
-    ) -> CloudResult<String> {
+    async fn copy_image(&self, request: &CopyImageRequest<'_>) -> CloudResult<String> {
         let id = self
-            .call("EC2.CopyImage", |w, op, _| {
-                w.copy_image(op, source_region, source_image_id, name, tags)
-            })
+            .call("EC2.CopyImage", |w, op, t| w.copy_image(op, request, t))
             .await?;
-        if !tags.is_empty() {
+        if !request.tags.is_empty() {
             self.request("EC2.CreateTags").await?;
         }
         Ok(id)
+    }
+
+    async fn service_quota(
+        &self,
+        service_code: &str,
+        quota_code: &str,
+    ) -> CloudResult<Option<u64>> {
+        let key = format!("{service_code}/{quota_code}");
+        self.call("ServiceQuotas.GetServiceQuota", |w, _, _| {
+            Ok(w.config.service_quotas.get(&key).copied())
+        })
+        .await
+    }
+
+    async fn instance_type_vcpus(&self, types: &[String]) -> CloudResult<BTreeMap<String, u32>> {
+        self.call("EC2.DescribeInstanceTypes", |_, _, _| {
+            Ok(types
+                .iter()
+                .filter_map(|t| Some((t.clone(), world::vcpus_of(t)?)))
+                .collect())
+        })
+        .await
+    }
+
+    async fn running_instance_types(&self) -> CloudResult<BTreeMap<String, u64>> {
+        let counts = self
+            .call("EC2.DescribeInstances", |w, _, t| {
+                Ok(w.running_instance_types(t))
+            })
+            .await?;
+        let n: u64 = counts.values().sum();
+        self.more_pages("EC2.DescribeInstances", n as usize, EC2_PAGE)
+            .await?;
+        Ok(counts)
+    }
+
+    async fn auto_scaling_limits(&self) -> CloudResult<Limit> {
+        self.call("AutoScaling.DescribeAccountLimits", |w, _, _| {
+            Ok(Limit {
+                max: w.config.max_auto_scaling_groups,
+                used: w.group_count() as u64,
+            })
+        })
+        .await
+    }
+
+    async fn elb_limits(&self) -> CloudResult<ElbLimits> {
+        let limits = self
+            .call("ELBv2.DescribeAccountLimits", |w, _, _| {
+                Ok(w.config.elb_limits.clone())
+            })
+            .await?;
+        let target_groups = self
+            .call("ELBv2.DescribeTargetGroups", |w, _, _| {
+                Ok(w.target_group_count() as u64)
+            })
+            .await?;
+        let load_balancers = self
+            .call("ELBv2.DescribeLoadBalancers", |w, _, _| {
+                Ok(w.load_balancer_kinds())
+            })
+            .await?;
+        Ok(ElbLimits {
+            limits,
+            target_groups,
+            load_balancers,
+        })
+    }
+
+    async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call("EC2.DescribeKeyPairs", |w, _, _| {
+            Ok(names
+                .iter()
+                .filter(|n| w.config.missing_key_pairs.contains(*n))
+                .cloned()
+                .collect())
+        })
+        .await
     }
 
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {

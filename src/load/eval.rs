@@ -569,6 +569,7 @@ impl<'a> Evaluator<'a> {
         let mut copy_from = None;
         let mut manifest = None;
         let mut build = None;
+        let mut copy_kms_key = None;
         for (name, v) in &values {
             let attr = block.attr(name).expect("evaluated attribute exists");
             let mut c = self.conv(attr);
@@ -581,6 +582,9 @@ impl<'a> Evaluator<'a> {
                 "copy_from" => copy_from = c.string(v),
                 "packer_manifest" => manifest = c.string(v),
                 "build" => build = c.string(v),
+                // null: no key, as when the attribute is left out.
+                "copy_kms_key" if v.is_null() => {}
+                "copy_kms_key" => copy_kms_key = c.string(v),
                 _ => {}
             }
         }
@@ -633,6 +637,7 @@ impl<'a> Evaluator<'a> {
             most_recent,
             copy_from,
             packer,
+            copy_kms_key,
             origin,
         });
     }

@@ -69,6 +69,7 @@ pub static IMAGE: BlockSchema = BlockSchema {
         ("copy_from", false),
         ("packer_manifest", false),
         ("build", false),
+        ("copy_kms_key", false),
     ],
     blocks: &[],
     any_attrs: false,

@@ -4,6 +4,7 @@
 //! one [`Action`] per address. The human-readable reason is for display only; decisions look
 //! at the action and the data.
 
+pub mod copy;
 pub mod file;
 pub mod render;
 mod warnings;
@@ -235,12 +236,15 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Digest of the observed state this plan was computed from.
     pub observed_digest: String,
+    /// Images to copy into this region before anything else (disaster recovery).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<copy::ImageCopy>,
 }
 
 impl Plan {
     /// The one place that decides whether applying would do anything.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.copies.is_empty() || self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 
     pub fn count(&self, action: Action) -> usize {
@@ -640,6 +644,7 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         changes,
         warnings,
         observed_digest: observed.digest(),
+        copies: Vec::new(),
     })
 }
 

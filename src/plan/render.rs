@@ -33,6 +33,19 @@ pub fn render(plan: &Plan, style: Style) -> String {
         .map(|c| c.address.len())
         .max()
         .unwrap_or(0);
+    let width = plan
+        .copies
+        .iter()
+        .map(|c| c.address.len())
+        .fold(width, usize::max);
+    for c in &plan.copies {
+        let head = format!("+ {:<width$}", c.address);
+        out.push_str(&format!(
+            "  {}  {}\n",
+            paint(&head, Action::Create, style),
+            c.describe()
+        ));
+    }
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
         render_change(&mut out, c, width, style);
     }
@@ -187,17 +200,28 @@ pub fn summary(plan: &Plan) -> String {
     if !plan.has_changes() {
         return "Plan: no changes.".into();
     }
-    let parts: Vec<String> = [
-        (Action::Create, "to create"),
-        (Action::Replace, "to replace"),
-        (Action::Resize, "to resize"),
-        (Action::Update, "to update"),
-        (Action::Resume, "to resume"),
-        (Action::Delete, "to destroy"),
-    ]
-    .iter()
-    .filter(|(a, _)| plan.count(*a) > 0)
-    .map(|(a, what)| format!("{} {what}", plan.count(*a)))
-    .collect();
+    let copies = (!plan.copies.is_empty()).then(|| {
+        format!(
+            "{} image{} to copy",
+            plan.copies.len(),
+            if plan.copies.len() == 1 { "" } else { "s" }
+        )
+    });
+    let parts: Vec<String> = copies
+        .into_iter()
+        .chain(
+            [
+                (Action::Create, "to create"),
+                (Action::Replace, "to replace"),
+                (Action::Resize, "to resize"),
+                (Action::Update, "to update"),
+                (Action::Resume, "to resume"),
+                (Action::Delete, "to destroy"),
+            ]
+            .iter()
+            .filter(|(a, _)| plan.count(*a) > 0)
+            .map(|(a, what)| format!("{} {what}", plan.count(*a))),
+        )
+        .collect();
     format!("Plan: {}.", parts.join(", "))
 }

@@ -282,7 +282,7 @@ fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
             id: image.into(),
             name: image_name(image).into(),
             creation_date: image_created(image).into(),
-            copy_from: None,
+            copy: None,
             source: None,
         },
     );

@@ -80,6 +80,49 @@ impl Emulator {
         })
     }
 
+    /// Seeds the first of `regions` with the demo AMIs only and the others with the demo
+    /// network only (`seed.py --regions … --split`): a restore from scratch.
+    pub fn seed_split(&self, regions: &[&str]) -> serde_json::Value {
+        let out = Command::new(localstack().join(".venv/bin/python"))
+            .arg(localstack().join("seed.py"))
+            .args([
+                "--endpoint-url",
+                &self.endpoint,
+                "--regions",
+                &regions.join(","),
+                "--split",
+                "--json",
+            ])
+            .output()
+            .expect("run localstack/seed.py");
+        assert!(
+            out.status.success(),
+            "seed.py failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
+    }
+
+    /// Runs a Python snippet with boto3 against this emulator (`ENDPOINT` is set in it);
+    /// returns what it printed.
+    pub fn python(&self, code: &str) -> String {
+        let out = Command::new(localstack().join(".venv/bin/python"))
+            .args(["-c", code])
+            .env("ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("run the emulator venv's python");
+        assert!(
+            out.status.success(),
+            "python failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Creates an S3 bucket (the emulator takes unsigned requests: a bare PUT makes one).
     pub fn create_bucket(&self, bucket: &str) {
         let mut stream =

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use super::limits::{Buckets, Kind};
 use super::{SimConfig, SimGroup, SimInstance, SimListener, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
-    glob_match, tag, CloudError, CloudResult, GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec,
-    ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo,
-    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec,
-    ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
-    TargetGroupSpec, TargetHealth, VpcInfo,
+    glob_match, tag, CloudError, CloudResult, CopyImageRequest, GroupInfo, GroupInstance,
+    GroupSpec, HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
+    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind,
+    ObjectRef, RunSpec, ScalingActivity, SecurityGroupInfo, Snapshot, StoredObject, SubnetInfo,
+    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Simulated time: milliseconds since the simulation's epoch.
@@ -32,6 +32,31 @@ const SECOND: Ms = 1000;
 /// times and image creation dates.
 const EPOCH_UNIX_SECONDS: u64 = 1_767_225_600;
 const IMAGE_CREATION_DATE: &str = "2026-01-01T00:00:00.000Z";
+/// The root volume of an image the simulator makes up: 8 GiB, unencrypted.
+const IMAGE_ROOT_GIB: u64 = 8;
+
+/// vCPUs of an instance type as EC2 lists them for current generations: 2 up to `large`,
+/// then 4 per `xlarge` (`8xlarge`: 32). `None` for a name that is not `family.size`.
+pub fn vcpus_of(instance_type: &str) -> Option<u32> {
+    let (_, size) = instance_type.split_once('.')?;
+    match size {
+        "nano" | "micro" | "small" | "medium" | "large" => Some(2),
+        "xlarge" => Some(4),
+        "metal" => Some(96),
+        _ => {
+            let n: u32 = size.strip_suffix("xlarge")?.parse().ok()?;
+            Some(4 * n)
+        }
+    }
+}
+
+fn default_snapshot(image_id: &str) -> Snapshot {
+    Snapshot {
+        id: format!("snap-{}", image_id.trim_start_matches("ami-")),
+        size_gib: IMAGE_ROOT_GIB,
+        encrypted: false,
+    }
+}
 
 /// Auto Scaling processes a group can suspend.
 const PROCESSES: &[&str] = &[
@@ -288,6 +313,9 @@ pub struct World {
     /// Object writes so far: each write's ETag is new.
     #[serde(default)]
     object_writes: u64,
+    /// Images being copied into a region, by id: when each becomes `available`.
+    #[serde(default)]
+    image_ready: BTreeMap<String, Ms>,
 }
 
 /// An S3 object.
@@ -424,6 +452,7 @@ impl World {
             refreshes: BTreeMap::new(),
             objects: BTreeMap::new(),
             object_writes: 0,
+            image_ready: BTreeMap::new(),
         }
     }
 
@@ -907,7 +936,13 @@ impl World {
         self.images
             .get(self.region())
             .and_then(|r| r.get(id))
-            .is_some_and(|img| !self.config.missing_images.contains(&img.name))
+            .is_some_and(|img| {
+                // A copy into this region is launchable once available, whatever its name.
+                match self.image_ready.get(id) {
+                    Some(&ready) => self.settled >= ready,
+                    None => !self.config.missing_images.contains(&img.name),
+                }
+            })
     }
 
     fn retry_group(&mut self, name: &str, t: Ms) {
@@ -1133,6 +1168,7 @@ impl World {
         let account = self.config.account_id.clone();
         let images = self.images.entry(region.to_string()).or_default();
         let image = images.entry(id.clone()).or_insert_with(|| ImageInfo {
+            snapshots: vec![default_snapshot(&id)],
             id,
             name: name.to_string(),
             owner: account,
@@ -1152,11 +1188,12 @@ impl World {
         operation: &'static str,
         region: &str,
         filter: &ImageFilter,
+        now: Ms,
     ) -> CloudResult<Vec<ImageInfo>> {
         let known: Vec<ImageInfo> = self
             .images
             .get(region)
-            .map(|r| r.values().cloned().collect())
+            .map(|r| r.values().map(|i| self.image_at(i, now)).collect())
             .unwrap_or_default();
         let matches = |img: &ImageInfo| {
             (filter.ids.is_empty() || filter.ids.contains(&img.id))
@@ -1195,36 +1232,95 @@ impl World {
         Ok(vec![self.synthesize_image(region, &name, &filter.tags)])
     }
 
+    /// Pending and running instances by type (anyone's): what vCPU quotas count.
+    pub fn running_instance_types(&self, now: Ms) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for i in self.instances.values().filter(|i| i.visible(now)) {
+            if matches!(i.state(now), "pending" | "running") {
+                *out.entry(i.instance_type.clone()).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn target_group_count(&self) -> usize {
+        self.target_groups.len()
+    }
+
+    pub fn load_balancer_kinds(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for lb in self.load_balancers.values() {
+            *out.entry(lb.spec.kind.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    pub fn put_image(&mut self, region: &str, image: ImageInfo) {
+        self.images
+            .entry(region.to_string())
+            .or_default()
+            .insert(image.id.clone(), image);
+    }
+
+    /// An image as it is at `now`: a copy is `pending` until its copy time has passed.
+    fn image_at(&self, image: &ImageInfo, now: Ms) -> ImageInfo {
+        let mut image = image.clone();
+        if self.image_ready.get(&image.id).is_some_and(|&t| now < t) {
+            image.state = "pending".into();
+        }
+        image
+    }
+
+    /// CopyImage: the copy is `pending` for the copy time [`crate::plan::copy::copy_seconds`]
+    /// models, then `available`.
     pub fn copy_image(
         &mut self,
         operation: &'static str,
-        source_region: &str,
-        source_image_id: &str,
-        name: &str,
-        tags: &Tags,
+        request: &CopyImageRequest<'_>,
+        now: Ms,
     ) -> CloudResult<String> {
-        if !self
+        let Some(source) = self
             .images
-            .get(source_region)
-            .is_some_and(|r| r.contains_key(source_image_id))
-        {
+            .get(request.source_region)
+            .and_then(|r| r.get(request.source_image_id))
+            .cloned()
+        else {
             return Err(not_found(
                 operation,
-                format!("image {source_image_id} in {source_region}"),
+                format!(
+                    "image {} in {}",
+                    request.source_image_id, request.source_region
+                ),
                 "InvalidAMIID.NotFound",
             ));
-        }
+        };
         let id = self.new_id("ami");
         let region = self.region().to_string();
+        let encrypt = request.kms_key.is_some();
         let image = ImageInfo {
             id: id.clone(),
-            name: name.to_string(),
+            name: request.name.to_string(),
             owner: self.config.account_id.clone(),
             creation_date: IMAGE_CREATION_DATE.to_string(),
             state: "available".into(),
-            architecture: Some("x86_64".into()),
-            tags: tags.clone(),
+            architecture: source.architecture.clone(),
+            tags: request.tags.clone(),
+            snapshots: source
+                .snapshots
+                .iter()
+                .map(|s| Snapshot {
+                    id: format!("snap-copy-{}", &id[4..]),
+                    size_gib: s.size_gib,
+                    encrypted: s.encrypted || encrypt,
+                })
+                .collect(),
         };
+        let seconds = crate::plan::copy::copy_seconds(&source.snapshots);
+        self.image_ready.insert(id.clone(), now + seconds * 1000);
         self.images
             .entry(region)
             .or_default()
@@ -2637,6 +2733,7 @@ impl World {
                     state: "available".into(),
                     architecture: None,
                     tags: Tags::new(),
+                    snapshots: Vec::new(),
                 });
         }
         for lt in &seed.launch_templates {
