@@ -301,6 +301,28 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "2 problems found",
         ],
     ),
+    (
+        "depends_on_module_cycle",
+        &[],
+        &[
+            "depends_on_module_cycle/svc/main.hcl:10:19",
+            "cycle: module.api.server_group.svc → server_group.web → module.api.server_group.svc",
+            "waits for server_group.web, which waits back",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_member_undeclared",
+        &[],
+        &[
+            "module_member_undeclared/main.hcl:14:20",
+            "module \"api\" declares no server_group \"sevice\"",
+            "did you mean `module.api.server_group.service`?",
+            "module_member_undeclared/main.hcl:15:20",
+            "module \"api\" declares no target_group at all",
+            "2 problems found",
+        ],
+    ),
     // Locals and other named values, in any order; cycles named once.
     (
         "local_cycle",
