@@ -249,9 +249,6 @@ pub(super) fn setsubtract(a: FuncArgs) -> FnResult {
 
 pub(super) fn coalescelist(a: FuncArgs) -> FnResult {
     for i in 0..a.len() {
-        if a[i].is_null() {
-            continue;
-        }
         if !a.list(i)?.is_empty() {
             return Ok(a[i].clone());
         }

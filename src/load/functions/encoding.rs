@@ -436,9 +436,10 @@ fn resolve_plain(s: &str) -> FnResult {
         None => (false, plain.strip_prefix('+').unwrap_or(plain)),
     };
     let radix = |digits: &str, base: u32| i64::from_str_radix(digits, base).ok();
-    let int = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+    let signed = plain.starts_with(['-', '+']);
+    let int = if let Some(h) = body.strip_prefix("0x").filter(|_| !signed) {
         radix(h, 16)
-    } else if let Some(o) = body.strip_prefix("0o") {
+    } else if let Some(o) = body.strip_prefix("0o").filter(|_| !signed) {
         radix(o, 8)
     } else if body.chars().all(|c| c.is_ascii_digit()) {
         radix(body, 10)
