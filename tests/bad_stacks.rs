@@ -301,6 +301,52 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "2 problems found",
         ],
     ),
+    (
+        "depends_on_module_cycle",
+        &[],
+        &[
+            "depends_on_module_cycle/svc/main.hcl:10:19",
+            "cycle: module.api.server_group.svc → server_group.web → module.api.server_group.svc",
+            "waits for server_group.web, which waits back",
+            "1 problem found",
+        ],
+    ),
+    (
+        "module_member_undeclared",
+        &[],
+        &[
+            "module_member_undeclared/main.hcl:14:20",
+            "module \"api\" declares no server_group \"sevice\"",
+            "did you mean `module.api.server_group.service`?",
+            "module_member_undeclared/main.hcl:15:20",
+            "module \"api\" declares no target_group at all",
+            "2 problems found",
+        ],
+    ),
+    // Functions: each failure at its call, with what went wrong.
+    (
+        "function_errors",
+        &[],
+        &[
+            "function_errors/main.hcl:6:13",
+            "error calling function `regex`: invalid regular expression",
+            "function_errors/main.hcl:7:13",
+            "error calling function `try`: no expression succeeded",
+            "function_errors/main.hcl:8:13",
+            "prefix extension of 4 does not accommodate a subnet numbered 16",
+            "function_errors/main.hcl:9:13",
+            "error calling function `yamldecode`: invalid YAML on line 2, column 1",
+            "function_errors/main.hcl:10:13",
+            "not enough arguments: can takes one expression",
+            "function_errors/main.hcl:11:13",
+            "fileset(\"function_errors\"): unclosed `{` in the pattern",
+            "function_errors/main.hcl:12:13",
+            "not a valid RFC 3339 timestamp: \"2018-01-02\"",
+            "function_errors/main.hcl:13:13",
+            "cannot sum an empty list",
+            "8 problems found",
+        ],
+    ),
     // Locals and other named values, in any order; cycles named once.
     (
         "local_cycle",

@@ -281,6 +281,31 @@ impl<'a> Conv<'a> {
         None
     }
 
+    /// `depends_on`: server group references, and module references standing for every
+    /// server group in the module.
+    pub fn group_references(&mut self, v: &Value) -> Option<Vec<String>> {
+        let Value::Array(items) = v else {
+            return self.references(v, "server_group");
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                Value::Object(o) if o.get("kind") == Some(&Value::from("module")) => {
+                    let groups = o.get("server_groups").and_then(Value::as_array);
+                    out.extend(
+                        groups
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(String::from),
+                    );
+                }
+                other => out.push(self.reference(other, "server_group")?),
+            }
+        }
+        Some(out)
+    }
+
     pub fn references(&mut self, v: &Value, kind: &str) -> Option<Vec<String>> {
         match v {
             Value::Array(items) => items.iter().map(|i| self.reference(i, kind)).collect(),
@@ -611,7 +636,7 @@ pub fn server_group(
         .get("target_groups", |c, v| c.references(v, "target_group"))
         .unwrap_or_default();
     let depends_on = f
-        .get("depends_on", |c, v| c.references(v, "server_group"))
+        .get("depends_on", |c, v| c.group_references(v))
         .unwrap_or_default();
     let mode = match f
         .get("mode", |c, v| c.one_of(v, &["asg", "instances"]))

@@ -105,6 +105,9 @@ struct Scope<'a> {
     failed: HashSet<(String, String)>,
     /// Declared names per root, for checking references before evaluating.
     declared: BTreeMap<&'static str, BTreeSet<String>>,
+    /// The addresses of every server group in each child module (its own modules' included),
+    /// by the module's label: what `depends_on = [module.NAME]` waits for.
+    members: HashMap<String, Vec<String>>,
 }
 
 impl<'a> Scope<'a> {
@@ -142,6 +145,7 @@ impl<'a> Scope<'a> {
             values: HashMap::new(),
             failed: HashSet::new(),
             declared,
+            members: HashMap::new(),
         };
         let cwd = std::env::current_dir().unwrap_or_default();
         for (key, dir) in [
@@ -269,11 +273,17 @@ impl<'a> Evaluator<'a> {
         let mut slots = Vec::with_capacity(attr.slots.len());
         for (root, key) in &attr.slots {
             let name = (root.clone(), key.clone());
-            if scope.failed.contains(&name) {
+            // `module.api.server_group.web` fails with `module.api`.
+            let base = key.split_once('.').map_or(key.as_str(), |(m, _)| m);
+            if scope.failed.contains(&name) || scope.failed.contains(&(root.clone(), base.into())) {
                 return None; // the reason is reported where it failed
             }
             match scope.values.get(&name) {
                 Some(v) => slots.push(Rc::clone(v)),
+                None if root == "module" && key.contains('.') => {
+                    self.undeclared_member(scope, attr, key);
+                    return None;
+                }
                 None => {
                     let r = attr
                         .refs
@@ -307,6 +317,45 @@ impl<'a> Evaluator<'a> {
         }
         self.problems.push(p);
         None
+    }
+
+    /// `module.api.server_group.nope`: the module declares no such resource.
+    fn undeclared_member(&mut self, scope: &Scope, attr: &RawAttr, key: &str) {
+        let mut parts = key.splitn(3, '.');
+        let (module, kind, name) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let at = attr
+            .refs
+            .iter()
+            .find(|r| r.root == "module" && r.key.as_deref() == Some(module))
+            .map_or_else(|| attr.value_loc.clone(), |r| r.loc.clone());
+        let declared: Vec<String> = scope
+            .module
+            .children
+            .get(module)
+            .map(|child| {
+                child
+                    .blocks_of(kind)
+                    .map(|b| format!("module.{module}.{kind}.{}", b.label()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut p = Problem::new(format!("module \"{module}\" declares no {kind} \"{name}\""))
+            .at(at)
+            .label(format!("no {kind} \"{name}\" in module \"{module}\""));
+        let prefix = format!("module.{module}.{kind}.");
+        let labels = declared.iter().map(|d| &d[prefix.len()..]);
+        p = match did_you_mean(name, labels) {
+            Some(s) => p.help(format!("did you mean `{prefix}{s}`?")),
+            None if declared.is_empty() => {
+                p.help(format!("module \"{module}\" declares no {kind} at all"))
+            }
+            None => p.help(format!("it declares: {}", declared.join(", "))),
+        };
+        self.problems.push(p);
     }
 
     /// Reports references to names that are not declared. True when all are fine.
@@ -492,10 +541,18 @@ impl<'a> Evaluator<'a> {
                     attr.refs
                         .iter()
                         .find(|r| {
-                            r.root == "server_group"
-                                && r.key.as_deref().is_some_and(|k| {
+                            r.key.as_deref().is_some_and(|k| match r.root.as_str() {
+                                "server_group" => {
                                     names::address(module_path, "server_group", k) == next
-                                })
+                                }
+                                // `module.api` or `module.api.server_group.x`: inside it.
+                                "module" => next.starts_with(&names::address(
+                                    module_path,
+                                    "module",
+                                    &format!("{k}."),
+                                )),
+                                _ => false,
+                            })
                         })
                         .map_or_else(|| attr.value_loc.clone(), |r| r.loc.clone())
                 });
@@ -791,11 +848,23 @@ impl<'a> Evaluator<'a> {
     /// Objects standing for target groups, load balancers and server groups, so that other
     /// blocks can refer to them before (or without) evaluating them.
     fn resource_refs(&mut self, scope: &mut Scope<'a>) {
-        let module: &'a RawModule = scope.module;
+        for (ident, label, value) in self.ref_objects(scope.module, &scope.path) {
+            scope.set(ident, label, value);
+        }
+    }
+
+    /// The reference objects of a module instance's target groups, load balancers and server
+    /// groups, as (kind, label, object).
+    fn ref_objects<'m>(
+        &self,
+        module: &'m RawModule,
+        path: &[String],
+    ) -> Vec<(&'m str, &'m str, Value)> {
+        let mut out = Vec::new();
         for block in &module.blocks {
-            let label = block.label().to_string();
-            let address = names::address(&scope.path, &block.ident, &label);
-            let key = names::key(&scope.path, &label);
+            let label = block.label();
+            let address = names::address(path, &block.ident, label);
+            let key = names::key(path, label);
             let known = self.known.attributes.get(&address);
             let attr = |name: &str| -> Value {
                 Value::from(
@@ -819,12 +888,13 @@ impl<'a> Evaluator<'a> {
                 }
                 _ => continue,
             };
-            scope.set(
-                &block.ident,
-                &label,
+            out.push((
+                block.ident.as_str(),
+                label,
                 with_ref(value, &block.ident, &address),
-            );
+            ));
         }
+        out
     }
 
     fn child_module(&mut self, scope: &mut Scope<'a>, call: &'a RawBlock) {
@@ -843,7 +913,22 @@ impl<'a> Evaluator<'a> {
         let mut path = scope.path.clone();
         path.push(label.clone());
         let outputs = self.module(child, &path, values);
+        // An output named `server_group` (or `target_group`) keeps its meaning for keys that are
+        // not resources of the module.
+        for kind in limits::MODULE_MEMBER_KINDS {
+            if let Some(Value::Object(output)) = outputs.as_object().and_then(|o| o.get(*kind)) {
+                for (key, value) in output {
+                    scope.set("module", &format!("{label}.{kind}.{key}"), value.clone());
+                }
+            }
+        }
         scope.set("module", &label, outputs);
+        for (kind, name, value) in self.ref_objects(child, &path) {
+            if limits::MODULE_MEMBER_KINDS.contains(&kind) {
+                scope.set("module", &format!("{label}.{kind}.{name}"), value);
+            }
+        }
+        scope.members.insert(label, server_groups_in(child, &path));
     }
 
     fn resources(&mut self, scope: &Scope<'a>) {
@@ -880,7 +965,10 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 "server_group" => {
-                    let body = self.eval_tree(scope, block);
+                    let mut body = self.eval_tree(scope, block);
+                    if let Some((v, attr)) = body.attrs.get_mut("depends_on") {
+                        modules_waited_for(scope, attr, v);
+                    }
                     if let Some(g) = convert::server_group(
                         &body,
                         &key,
@@ -952,6 +1040,55 @@ impl<'a> Evaluator<'a> {
 
     fn origin(&self, loc: &Loc) -> crate::stack::Origin {
         self.parsed.sources.get(loc.file).origin(&loc.span)
+    }
+}
+
+/// The addresses of every server group in a module instance, its own modules' included.
+fn server_groups_in(module: &RawModule, path: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = module
+        .blocks_of("server_group")
+        .map(|b| names::address(path, "server_group", b.label()))
+        .collect();
+    for (label, child) in &module.children {
+        let mut inner = path.to_vec();
+        inner.push(label.clone());
+        out.extend(server_groups_in(child, &inner));
+    }
+    out
+}
+
+/// In `depends_on = [module.api, …]`, each element that is a bare module reference stands for
+/// the module's server groups (as Terraform, `depends_on` names things, it computes nothing):
+/// replaced by a marker object the conversion expands.
+fn modules_waited_for(scope: &Scope, attr: &RawAttr, value: &mut Value) {
+    let (hcl::Expression::Array(items), Value::Array(values)) = (&attr.expr, value) else {
+        return;
+    };
+    if items.len() != values.len() {
+        return;
+    }
+    for (item, v) in items.iter().zip(values.iter_mut()) {
+        let Some(slot) = limits::ref_slot(item) else {
+            continue;
+        };
+        let Some((root, key)) = attr.slots.get(slot) else {
+            continue;
+        };
+        if root != "module" || key.contains('.') {
+            continue;
+        }
+        let groups = scope.members.get(key).cloned().unwrap_or_default();
+        *v = with_ref(
+            object([("server_groups", strings(&groups))]),
+            "module",
+            &scope
+                .path
+                .iter()
+                .chain([key])
+                .map(|m| format!("module.{m}"))
+                .collect::<Vec<_>>()
+                .join("."),
+        );
     }
 }
 

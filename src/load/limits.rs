@@ -468,13 +468,21 @@ impl Rewriter {
         if self.bound.iter().any(|b| b == root) {
             return false;
         }
-        let slot = self.slot(root, key.as_str());
+        // `module.NAME.server_group.X` (or `target_group`) names a resource of the module: one
+        // slot, `NAME.server_group.X`, served with the resource's reference object.
+        let mut taken = 1;
+        let mut key = key.as_str().to_string();
+        if let Some(member) = module_member(root, &t.operators) {
+            key = format!("{key}.{member}");
+            taken = 3;
+        }
+        let slot = self.slot(root, &key);
         let slot_call = call(REF, vec![EditExpr::from(slot as u64)]);
-        if t.operators.len() == 1 {
+        if t.operators.len() == taken {
             *expr = slot_call;
         } else {
             t.expr = slot_call;
-            t.operators.remove(0);
+            t.operators.drain(..taken);
             for op in &mut t.operators {
                 self.visit_traversal_operator_mut(op);
             }
@@ -489,6 +497,43 @@ impl Rewriter {
         n
     }
 }
+
+/// The slot of an instrumented expression that is a whole reference (`__ref(3)`), nothing more.
+pub fn ref_slot(expr: &hcl::Expression) -> Option<usize> {
+    let hcl::Expression::FuncCall(f) = expr else {
+        return None;
+    };
+    match (f.name.name.as_str(), f.args.as_slice()) {
+        (REF, [hcl::Expression::Number(n)]) => usize::try_from(n.as_u64()?).ok(),
+        _ => None,
+    }
+}
+
+/// `server_group.X` in `module.NAME.server_group.X` (or `target_group.X`): the kinds of
+/// resource a module's caller may name directly.
+pub fn module_member(
+    root: &str,
+    operators: &[hcl_edit::Decorated<hcl_edit::expr::TraversalOperator>],
+) -> Option<String> {
+    use hcl_edit::expr::TraversalOperator::GetAttr;
+    if root != "module" {
+        return None;
+    }
+    match (
+        operators.get(1).map(|op| op.value()),
+        operators.get(2).map(|op| op.value()),
+    ) {
+        (Some(GetAttr(kind)), Some(GetAttr(name)))
+            if MODULE_MEMBER_KINDS.contains(&kind.as_str()) =>
+        {
+            Some(format!("{}.{}", kind.as_str(), name.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// Resources a module's caller can name as `module.NAME.KIND.X`.
+pub const MODULE_MEMBER_KINDS: &[&str] = &["server_group", "target_group"];
 
 /// Bytes of literal text a template adds each time it is evaluated, not counting nested `for`
 /// directives (they count their own).

@@ -18,6 +18,8 @@ pub mod snapshot;
 pub mod vars;
 
 #[cfg(test)]
+mod oracle;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

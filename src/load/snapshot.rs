@@ -22,9 +22,17 @@ pub enum Entry {
     Error(String),
 }
 
-/// The files one load has read, shared by every evaluation of it (clones share it).
+/// The files one load has read, shared by every evaluation of it (clones share it), and the
+/// directory listings `fileset` took.
 #[derive(Debug, Clone, Default)]
-pub struct FileSnapshot(Arc<Mutex<BTreeMap<PathBuf, Entry>>>);
+pub struct FileSnapshot(
+    Arc<Mutex<BTreeMap<PathBuf, Entry>>>,
+    Arc<Mutex<BTreeMap<PathBuf, Listing>>>,
+);
+
+/// The regular files under a directory, as paths relative to it with `/` between names, in
+/// order; or why it could not be listed.
+pub type Listing = Result<Arc<[String]>, String>;
 
 impl PartialEq for FileSnapshot {
     fn eq(&self, other: &Self) -> bool {
@@ -33,6 +41,18 @@ impl PartialEq for FileSnapshot {
 }
 
 impl FileSnapshot {
+    /// The files under `dir` (every level) when it was first listed in this load; at most
+    /// `max` of them.
+    pub fn list(&self, dir: &Path, max: usize) -> Listing {
+        let mut listings = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = listings.get(dir) {
+            return l.clone();
+        }
+        let listing = walk(dir, max).map(Arc::from);
+        listings.insert(dir.to_path_buf(), listing.clone());
+        listing
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Entry>> {
         // A panic while holding the lock cannot leave the map half-written: inserts are atomic.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -63,6 +83,39 @@ impl FileSnapshot {
             .map(|(p, e)| (p.clone(), e.clone()))
             .collect()
     }
+}
+
+fn walk(dir: &Path, max: usize) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((path, prefix)) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&path).map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("{prefix}{name}");
+            let kind = std::fs::metadata(entry.path()).map(|m| m.file_type());
+            match kind {
+                Ok(k) if k.is_dir() => pending.push((entry.path(), format!("{relative}/"))),
+                Ok(k) if k.is_file() => out.push(relative),
+                _ => {}
+            }
+            if out.len() > max {
+                return Err(format!("{} holds more than {max} files", dir.display()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Lists `dir` through the snapshot installed with [`with_snapshot`] (see [`FileSnapshot::list`]).
+pub fn list(dir: &Path, max: usize) -> Listing {
+    CURRENT
+        .with_borrow(Clone::clone)
+        .unwrap_or_default()
+        .list(dir, max)
 }
 
 thread_local! {
@@ -113,6 +166,14 @@ mod tests {
         for (entry, how) in cases {
             assert_eq!(entry, Entry::File(b"v1".to_vec().into()), "{how}");
         }
+        let listed = snap.list(dir.path(), 10);
+        std::fs::write(dir.path().join("later.txt"), "x").unwrap();
+        assert_eq!(snap.list(dir.path(), 10), listed, "a listing is kept");
+        assert_eq!(listed.unwrap().to_vec(), vec!["user-data.yaml".to_string()]);
+        assert!(
+            FileSnapshot::default().list(dir.path(), 1).is_err(),
+            "over the limit"
+        );
         let missing = dir.path().join("nope");
         assert_eq!(snap.get(&missing), Entry::Missing);
         std::fs::write(&missing, "late").unwrap();

@@ -232,3 +232,113 @@ fn failures_are_reported_once() {
         }
     }
 }
+
+/// Writes `files` (path, text), subdirectories included, into a fresh directory and loads it.
+fn load_tree(files: &[(&str, &str)]) -> Result<Stack, String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    load_dir(dir.path())
+}
+
+const SERVICE_MODULE: &str = r#"
+variable "name" {}
+target_group "tg" {
+  vpc_id = "vpc-1"
+  port   = 80
+}
+server_group "svc" {
+  image         = "ami-1"
+  instance_type = "t3.micro"
+  capacity      = 1
+  subnets       = ["subnet-1"]
+  target_groups = [target_group.tg]
+}
+server_group "worker" {
+  image         = "ami-1"
+  instance_type = "t3.micro"
+  capacity      = 1
+  subnets       = ["subnet-1"]
+  depends_on    = [server_group.svc]
+}
+module "inner" {
+  source = "./inner"
+}
+output "server_group" { value = server_group.svc }
+"#;
+
+const INNER_MODULE: &str = r#"
+server_group "deep" {
+  image         = "ami-1"
+  instance_type = "t3.micro"
+  capacity      = 1
+  subnets       = ["subnet-1"]
+}
+"#;
+
+/// `depends_on = [module.NAME]` waits for every server group in the module (its own modules'
+/// included); `module.NAME.server_group.X` and `module.NAME.target_group.X` name one resource
+/// wherever a reference to one is accepted. `(case, web's attributes, depends_on, target groups)`.
+#[test]
+fn module_resources_can_be_named_and_waited_for() {
+    let cases: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            "a whole module",
+            "depends_on = [module.api]",
+            &[
+                "module.api.server_group.svc",
+                "module.api.server_group.worker",
+                "module.api.module.inner.server_group.deep",
+            ],
+            &[],
+        ),
+        (
+            "one server group of a module, and a plain one",
+            "depends_on = [module.api.server_group.worker, server_group.db]",
+            &["module.api.server_group.worker", "server_group.db"],
+            &[],
+        ),
+        (
+            "a module's target group",
+            "target_groups = [module.api.target_group.tg]",
+            &[],
+            &["module.api.target_group.tg"],
+        ),
+        (
+            "an output named server_group is still the output",
+            "target_groups = []\n  tags = { of = module.api.server_group.name }",
+            &[],
+            &[],
+        ),
+    ];
+    for (case, attrs, depends_on, target_groups) in cases {
+        let root = format!(
+            "{STACK_BLOCK}module \"api\" {{\n  source = \"./api\"\n  name = \"api\"\n}}\n\
+             server_group \"db\" {{\n  image = \"ami-1\"\n  instance_type = \"t3.micro\"\n  capacity = 1\n  subnets = [\"subnet-1\"]\n}}\n\
+             server_group \"web\" {{\n  image = \"ami-1\"\n  instance_type = \"t3.micro\"\n  capacity = 1\n  subnets = [\"subnet-1\"]\n  {attrs}\n}}\n"
+        );
+        let stack = load_tree(&[
+            ("main.hcl", &root),
+            ("api/main.hcl", SERVICE_MODULE),
+            ("api/inner/main.hcl", INNER_MODULE),
+        ])
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let web = stack
+            .server_groups
+            .iter()
+            .find(|g| g.address == "server_group.web")
+            .unwrap();
+        assert_eq!(web.depends_on, *depends_on, "{case}");
+        assert_eq!(web.target_groups, *target_groups, "{case}");
+        if attrs.contains("tags") {
+            assert_eq!(
+                web.tags.get("of").map(String::as_str),
+                Some("shop-api-svc"),
+                "{case}"
+            );
+        }
+    }
+}

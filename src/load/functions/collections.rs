@@ -1,6 +1,7 @@
 //! Collection functions: `length`, `merge`, `lookup`, `concat`, `element`, `contains`, `index`,
 //! `keys`, `values`, `zipmap`, `distinct`, `flatten`, `reverse`, `compact`, `sort`, `toset`,
-//! `slice`, `coalesce`.
+//! `slice`, `coalesce`, `coalescelist`, `one`, `alltrue`, `anytrue`, `setunion`,
+//! `setintersection`, `setsubtract`, `tomap`, `chunklist`, `transpose`.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -39,6 +40,9 @@ pub(super) fn lookup(a: FuncArgs) -> FnResult {
 }
 
 pub(super) fn concat(a: FuncArgs) -> FnResult {
+    if a.is_empty() {
+        return Err("at least one list is required".into());
+    }
     let lists = all(&a, <[Value]>::list)?;
     limits::check_elements(lists.iter().map(|l| l.len()).sum())?;
     Ok(Value::Array(lists.concat()))
@@ -186,7 +190,12 @@ fn order(x: &Value, y: &Value) -> Ordering {
 }
 
 pub(super) fn toset(a: FuncArgs) -> FnResult {
-    let list = a.list(0)?;
+    Ok(Value::Array(set_of(a.list(0)?)?))
+}
+
+/// A set's elements in Terraform's order (strings and numbers sorted), without duplicates;
+/// mixed strings, numbers and bools become strings, as Terraform's type unification.
+fn set_of(list: &[Value]) -> Result<Vec<Value>, String> {
     let mixed = list.iter().any(Value::is_string) && list.iter().all(|v| as_text(v).is_some());
     let mut items: Vec<Value> = match mixed {
         true => strings(list, "element")?
@@ -197,7 +206,167 @@ pub(super) fn toset(a: FuncArgs) -> FnResult {
     };
     items.sort_by(order);
     items.dedup();
-    Ok(Value::Array(items))
+    Ok(items)
+}
+
+/// The sets given as arguments, each in Terraform's order.
+fn sets(a: &[Value], at_least: usize) -> Result<Vec<Vec<Value>>, String> {
+    if a.len() < at_least {
+        return Err(format!("at least {at_least} set(s) are required"));
+    }
+    let mut out = Vec::new();
+    for i in 0..a.len() {
+        out.push(set_of(a.list(i)?)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn setunion(a: FuncArgs) -> FnResult {
+    let all: Vec<Value> = sets(&a, 1)?.concat();
+    Ok(Value::Array(set_of(&all)?))
+}
+
+pub(super) fn setintersection(a: FuncArgs) -> FnResult {
+    let mut sets = sets(&a, 1)?.into_iter();
+    let first = sets.next().unwrap_or_default();
+    let rest: Vec<Vec<Value>> = sets.collect();
+    Ok(Value::Array(
+        first
+            .into_iter()
+            .filter(|v| rest.iter().all(|s| s.contains(v)))
+            .collect(),
+    ))
+}
+
+pub(super) fn setsubtract(a: FuncArgs) -> FnResult {
+    a.at_most(2)?;
+    let [from, minus]: [Vec<Value>; 2] =
+        sets(&a, 2)?.try_into().map_err(|_| "expected two sets")?;
+    Ok(Value::Array(
+        from.into_iter().filter(|v| !minus.contains(v)).collect(),
+    ))
+}
+
+pub(super) fn coalescelist(a: FuncArgs) -> FnResult {
+    for i in 0..a.len() {
+        if !a.list(i)?.is_empty() {
+            return Ok(a[i].clone());
+        }
+    }
+    Err("no non-null arguments".into())
+}
+
+pub(super) fn one(a: FuncArgs) -> FnResult {
+    match a.list(0)? {
+        [] => Ok(Value::Null),
+        [only] => Ok(only.clone()),
+        more => Err(format!(
+            "must be a list, set, or tuple value with either zero or one elements, got {} elements",
+            more.len()
+        )),
+    }
+}
+
+/// The elements of a list of bools (`"true"` and `"false"` count, as Terraform converts them).
+fn bools(a: &[Value]) -> Result<Vec<bool>, String> {
+    let list = a.list(0)?;
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s == "true" => Ok(true),
+            Value::String(s) if s == "false" => Ok(false),
+            other => Err(format!(
+                "element {i}: expected a bool, got {}",
+                describe(other)
+            )),
+        })
+        .collect()
+}
+
+pub(super) fn alltrue(a: FuncArgs) -> FnResult {
+    Ok(Value::Bool(bools(&a)?.into_iter().all(|b| b)))
+}
+
+pub(super) fn anytrue(a: FuncArgs) -> FnResult {
+    Ok(Value::Bool(bools(&a)?.into_iter().any(|b| b)))
+}
+
+/// An object as a map: every value of one type; strings, numbers and bools mixed with strings
+/// become strings (Terraform's unification); anything else mixed is an error.
+pub(super) fn tomap(a: FuncArgs) -> FnResult {
+    if a.first().is_some_and(Value::is_null) {
+        return Ok(Value::Null);
+    }
+    let map = a.map(0)?;
+    let kinds: std::collections::BTreeSet<&str> = map
+        .values()
+        .filter(|v| !v.is_null())
+        .map(|v| match v {
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "list",
+            _ => "object",
+        })
+        .collect();
+    let to_strings = kinds.len() > 1
+        && kinds.contains("string")
+        && kinds
+            .iter()
+            .all(|k| ["bool", "number", "string"].contains(k));
+    if kinds.len() > 1 && !to_strings {
+        return Err(format!(
+            "cannot convert to a map: all map elements must have the same type (found {})",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(Value::Object(
+        map.iter()
+            .map(|(k, v)| {
+                let v = match (to_strings, as_text(v)) {
+                    (true, Some(t)) => Value::from(t.into_owned()),
+                    _ => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    ))
+}
+
+pub(super) fn chunklist(a: FuncArgs) -> FnResult {
+    let list = a.list(0)?;
+    let size = a.int(1)?;
+    let size = usize::try_from(size).map_err(|_| "the size argument must be positive")?;
+    if size == 0 {
+        return Ok(Value::Array(vec![Value::from(list)]));
+    }
+    Ok(Value::Array(list.chunks(size).map(Value::from).collect()))
+}
+
+/// A map of lists of strings turned inside out: each string to the keys whose list holds it,
+/// in key order.
+pub(super) fn transpose(a: FuncArgs) -> FnResult {
+    let map = a.map(0)?;
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let Value::Array(items) = &map[key] else {
+            return Err(format!(
+                "element {key:?}: expected a list of strings, got {}",
+                describe(&map[key])
+            ));
+        };
+        for item in strings(items, &format!("element {key:?}: item"))? {
+            out.entry(item.into_owned())
+                .or_default()
+                .push(Value::from(key.as_str()));
+        }
+    }
+    Ok(Value::Object(
+        out.into_iter().map(|(k, v)| (k, Value::Array(v))).collect(),
+    ))
 }
 
 pub(super) fn slice(a: FuncArgs) -> FnResult {

@@ -1,5 +1,7 @@
-//! Files and paths: `file`, `filebase64`, `fileexists`, `templatefile`, `abspath`, `basename`,
-//! `dirname`, and the base directory relative paths resolve against.
+//! Files and paths: `file`, `filebase64`, `filesha256`, `fileexists`, `fileset`,
+//! `templatefile`, `templatestring`, `abspath`, `basename`, `dirname`, and the base directory
+//! relative paths resolve against. Every read and listing goes through the load's snapshot
+//! (`load/snapshot.rs`) and its file-size limit.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -104,32 +106,152 @@ pub(super) fn fileexists(a: FuncArgs) -> FnResult {
     }
 }
 
+pub(super) fn filesha256(a: FuncArgs) -> FnResult {
+    use sha2::Digest as _;
+    let bytes = PathArg::new("filesha256", &a)?.read()?;
+    Ok(Value::from(hex::encode(sha2::Sha256::digest(bytes))))
+}
+
+/// The regular files under `path` whose path relative to it matches `pattern` (`*`, `**`, `?`,
+/// `[…]`, `{a,b}`), relative to it, sorted.
+pub(super) fn fileset(a: FuncArgs) -> FnResult {
+    let arg = PathArg::new("fileset", &a)?;
+    let pattern = a.text(1)?;
+    let re = glob(&pattern).or_else(|e| arg.fail(e))?;
+    let max = usize::try_from(limits::MAX_ELEMENTS).unwrap_or(usize::MAX);
+    let files = match snapshot::read(&arg.path) {
+        Entry::Missing => return Ok(Value::Array(Vec::new())),
+        Entry::Directory => snapshot::list(&arg.path, max).or_else(|e| arg.fail(e))?,
+        Entry::File(_) => {
+            return arg.fail(format_args!(
+                "{} is a file, not a directory",
+                arg.path.display()
+            ))
+        }
+        Entry::Error(e) => {
+            return arg.fail(format_args!("cannot read {}: {e}", arg.path.display()))
+        }
+    };
+    Ok(Value::Array(
+        files
+            .iter()
+            .filter(|f| re.is_match(f))
+            .map(|f| Value::from(f.as_str()))
+            .collect(),
+    ))
+}
+
+/// A glob pattern as a regular expression over `/`-separated relative paths.
+fn glob(pattern: &str) -> Result<regex::Regex, String> {
+    let mut re = String::from("^");
+    let chars: Vec<char> = pattern.trim_start_matches("./").chars().collect();
+    let mut i = 0;
+    let mut braces = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                if chars.get(i + 2) == Some(&'/') {
+                    re.push_str("(?:[^/]*/)*");
+                    i += 3;
+                } else {
+                    re.push_str(".*");
+                    i += 2;
+                }
+                continue;
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .ok_or("unclosed `[` in the pattern")?;
+                let class: String = chars[i + 1..i + end].iter().collect();
+                let class = class
+                    .strip_prefix(['!', '^'])
+                    .map_or(class.clone(), |c| format!("^{c}"));
+                re.push('[');
+                re.push_str(&class.replace('\\', "\\\\"));
+                re.push(']');
+                i += end + 1;
+                continue;
+            }
+            '{' => {
+                braces += 1;
+                re.push_str("(?:");
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                re.push(')');
+            }
+            ',' if braces > 0 => re.push('|'),
+            '\\' if i + 1 < chars.len() => {
+                re.push_str(&regex::escape(&chars[i + 1].to_string()));
+                i += 2;
+                continue;
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    if braces > 0 {
+        return Err("unclosed `{` in the pattern".into());
+    }
+    re.push('$');
+    regex::Regex::new(&re).map_err(|e| format!("invalid pattern: {e}"))
+}
+
 pub(super) fn templatefile(a: FuncArgs) -> FnResult {
     let arg = PathArg::new("templatefile", &a)?;
     let vars = a.map(1)?;
-    let mut parsed = hcl_edit::parser::parse_template(&arg.read_text()?).or_else(|e| {
-        arg.fail(format_args!(
+    let text = arg.read_text()?;
+    render(&text, vars).or_else(|e| match e {
+        Render::Syntax(e) => arg.fail(format_args!(
             "invalid template syntax in {}:\n{e}",
             arg.path.display()
-        ))
-    })?;
+        )),
+        Render::Other(e) => arg.fail(e),
+    })
+}
+
+/// Renders a template string given as a value (`templatestring(local.t, { … })`).
+pub(super) fn templatestring(a: FuncArgs) -> FnResult {
+    let (text, vars) = (a.text(0)?, a.map(1)?);
+    render(&text, vars).map_err(|e| match e {
+        Render::Syntax(e) => format!("invalid template syntax:\n{e}"),
+        Render::Other(e) => e,
+    })
+}
+
+enum Render {
+    Syntax(String),
+    Other(String),
+}
+
+fn render(text: &str, vars: &hcl::Map<String, Value>) -> Result<Value, Render> {
+    let mut parsed =
+        hcl_edit::parser::parse_template(text).map_err(|e| Render::Syntax(e.to_string()))?;
     limits::instrument_template(&mut parsed);
     let template = Template::from(parsed);
     let mut ctx = Context::new();
     declare_all(&mut ctx);
-    let no_recursion = FuncDef::builder()
-        .variadic_param(ParamType::Any)
-        .build(|_| Err("cannot recursively call templatefile from inside a template".into()));
-    ctx.declare_func("templatefile", no_recursion);
+    for name in ["templatefile", "templatestring"] {
+        let no_recursion = FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|_| {
+                Err("cannot recursively call a template function from inside a template".into())
+            });
+        ctx.declare_func(name, no_recursion);
+    }
     for (name, value) in vars {
         let ident = Identifier::new(name.as_str())
-            .or_else(|_| arg.fail(format_args!("invalid template variable name {name:?}")))?;
+            .map_err(|_| Render::Other(format!("invalid template variable name {name:?}")))?;
         ctx.declare_var(ident, value.clone());
     }
     template
         .evaluate(&ctx)
         .map(Value::from)
-        .or_else(|e| arg.fail(e))
+        .map_err(|e| Render::Other(e.to_string()))
 }
 
 /// Go's `path.Clean`: lexical normalisation of `.`, `..` and repeated slashes.
@@ -207,9 +329,19 @@ mod tests {
         templatefile("missing.tpl", {})                          => !no such file: {dir}/missing.tpl
         templatefile("t.tpl", "x")                               => !argument 2: expected an object, got string "x"
         templatefile("if.tpl", {"no way" = true})                => !templatefile("if.tpl"): invalid template variable name "no way"
-        templatefile("rec.tpl", {})                              => !cannot recursively call templatefile
+        templatefile("rec.tpl", {})                              => !cannot recursively call a template function
         templatefile("bad.tpl", {})                              => !templatefile("bad.tpl"): invalid template syntax in {dir}/bad.tpl
         abspath("x/../y")                                        => "{dir}/y"
+        templatestring("Hi $${upper(name)}", {name = "web"})     => "Hi WEB"
+        templatestring("%{ for p in ps }${p};%{ endfor }", {ps = [1, 2]}) => !undefined variable
+        templatestring("$${", {})                                => !invalid template syntax
+        templatestring("$${templatefile(\"t.tpl\", {})}", {})    => !cannot recursively call a template function
+        filesha256("bin.dat")                                    => "a8100ae6aa1940d0b663bb31cd466142ebbdbd5187131b92d93818987832eb89"
+        fileset("{dir}", "*.tpl")                                => ["bad.tpl","if.tpl","rec.tpl","t.tpl"]
+        fileset("{dir}", "**/*.yaml")                            => ["cloud-init/web.yaml"]
+        fileset("{dir}", "[bc]*")                                => ["bad.tpl","bin.dat"]
+        fileset("{dir}/missing", "*")                            => []
+        fileset("{dir}/bin.dat", "*")                            => !is a file, not a directory
     "##;
 
     fn fixture() -> tempfile::TempDir {

@@ -1,6 +1,8 @@
 //! The function library of the stack language, one module per family: [`strings`],
 //! [`format`] (`format`, `formatlist`), [`collections`], [`numbers`] (and conversions),
-//! [`encoding`] and [`files`] (file reading and paths).
+//! [`encoding`], [`files`] (file reading and paths), [`net`] (CIDR arithmetic) and [`time`]
+//! (timestamps); `try` and `can`, whose arguments the evaluator evaluates one at a time
+//! (vendor/hcl-rs/PATCHED.md), are declared here.
 //!
 //! Names, argument order and result types follow Terraform's functions of the same name. Every
 //! parameter is declared as `any` and checked here, so that type errors name the argument
@@ -14,8 +16,10 @@ mod collections;
 mod encoding;
 mod files;
 mod format;
+mod net;
 mod numbers;
 mod strings;
+mod time;
 
 use std::borrow::Cow;
 
@@ -46,8 +50,55 @@ macro_rules! functions {
     };
 }
 
+/// `try(a, b, …)`: the evaluator hands over the first argument that evaluated without error.
+fn try_(a: FuncArgs) -> FnResult {
+    Ok(a.first().cloned().unwrap_or(Value::Null))
+}
+
+/// `can(expr)`: the evaluator hands over whether the argument evaluated without error.
+fn can(a: FuncArgs) -> FnResult {
+    Ok(a.first().cloned().unwrap_or(Value::Bool(false)))
+}
+
 functions![
+    ("abs", 1, false, numbers::abs),
     ("abspath", 1, false, files::abspath),
+    ("alltrue", 1, false, collections::alltrue),
+    ("anytrue", 1, false, collections::anytrue),
+    ("base64gzip", 1, false, encoding::base64gzip),
+    ("can", 1, false, can),
+    ("ceil", 1, false, numbers::ceil),
+    ("chomp", 1, false, strings::chomp),
+    ("chunklist", 2, false, collections::chunklist),
+    ("cidrhost", 2, false, net::cidrhost),
+    ("cidrsubnet", 3, false, net::cidrsubnet),
+    ("coalescelist", 0, true, collections::coalescelist),
+    ("filesha256", 1, false, files::filesha256),
+    ("fileset", 2, false, files::fileset),
+    ("floor", 1, false, numbers::floor),
+    ("formatdate", 2, false, time::formatdate),
+    ("indent", 2, false, strings::indent),
+    ("md5", 1, false, encoding::md5),
+    ("one", 1, false, collections::one),
+    ("parseint", 2, false, numbers::parseint),
+    ("regex", 2, false, strings::regex),
+    ("regexall", 2, false, strings::regexall),
+    ("setintersection", 1, true, collections::setintersection),
+    ("setsubtract", 2, false, collections::setsubtract),
+    ("setunion", 1, true, collections::setunion),
+    ("sha1", 1, false, encoding::sha1),
+    ("strrev", 1, false, strings::strrev),
+    ("sum", 1, false, numbers::sum),
+    ("templatestring", 2, false, files::templatestring),
+    ("timeadd", 2, false, time::timeadd),
+    ("title", 1, false, strings::title),
+    ("tomap", 1, false, collections::tomap),
+    ("transpose", 1, false, collections::transpose),
+    ("trim", 2, false, strings::trim),
+    ("try", 0, true, try_),
+    ("urlencode", 1, false, encoding::urlencode),
+    ("yamldecode", 1, false, encoding::yamldecode),
+    ("yamlencode", 1, false, encoding::yamlencode),
     ("base64decode", 1, false, encoding::base64decode),
     ("base64encode", 1, false, encoding::base64encode),
     ("basename", 1, false, files::basename),

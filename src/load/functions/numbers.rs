@@ -1,4 +1,5 @@
-//! Numbers and conversions: `min`, `max`, `range`, `tostring`, `tonumber`, `tolist`.
+//! Numbers and conversions: `min`, `max`, `sum`, `abs`, `ceil`, `floor`, `parseint`, `range`,
+//! `tostring`, `tonumber`, `tolist`.
 
 use std::cmp::Ordering;
 
@@ -43,6 +44,12 @@ pub(super) fn range(a: FuncArgs) -> FnResult {
     if step == 0.0 {
         return Err("step must not be zero".into());
     }
+    if (step < 0.0 && start < limit) || (step > 0.0 && start > limit) {
+        return Err(format!(
+            "a step of {step} never gets from {start} to {limit}: use a {} step",
+            if step < 0.0 { "positive" } else { "negative" }
+        ));
+    }
     let mut out = Vec::new();
     let mut x = start;
     while (step > 0.0 && x < limit) || (step < 0.0 && x > limit) {
@@ -55,6 +62,83 @@ pub(super) fn range(a: FuncArgs) -> FnResult {
         x = start + step * out.len() as f64;
     }
     Ok(Value::Array(out))
+}
+
+/// A whole number as a value: an integer when it fits, else the float.
+fn whole(f: f64) -> Value {
+    if f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
+
+pub(super) fn abs(a: FuncArgs) -> FnResult {
+    let n = a.num(0)?;
+    Ok(match n.as_i64() {
+        Some(i) if n.is_i64() || n.is_u64() => Value::from(i.unsigned_abs()),
+        _ => Value::from(n.as_f64().unwrap_or_default().abs()),
+    })
+}
+
+pub(super) fn ceil(a: FuncArgs) -> FnResult {
+    Ok(whole(a.num(0)?.as_f64().unwrap_or_default().ceil()))
+}
+
+pub(super) fn floor(a: FuncArgs) -> FnResult {
+    Ok(whole(a.num(0)?.as_f64().unwrap_or_default().floor()))
+}
+
+pub(super) fn sum(a: FuncArgs) -> FnResult {
+    let list = a.list(0)?;
+    if list.is_empty() {
+        return Err("cannot sum an empty list".into());
+    }
+    let mut total = Number::from(0);
+    for (i, v) in list.iter().enumerate() {
+        let n = to_number(v)
+            .ok_or_else(|| format!("element {i}: expected a number, got {}", super::describe(v)))?;
+        total = total + n;
+    }
+    Ok(Value::Number(total))
+}
+
+/// Go's `big.Int.SetString` digits: `0-9a-z` up to base 36, then `A-Z` for 36 to 61.
+pub(super) fn parseint(a: FuncArgs) -> FnResult {
+    let (s, base) = (a.text(0)?, a.int(1)?);
+    if !(2..=62).contains(&base) {
+        return Err("base must be a whole number between 2 and 62 inclusive".into());
+    }
+    let fail = || format!("cannot parse {s:?} as a base {base} integer");
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(&s)),
+    };
+    if digits.is_empty() {
+        return Err(fail());
+    }
+    let mut n: i128 = 0;
+    for c in digits.chars() {
+        let d = match c {
+            '0'..='9' => c as i128 - '0' as i128,
+            'a'..='z' => c as i128 - 'a' as i128 + 10,
+            'A'..='Z' if base <= 36 => c as i128 - 'A' as i128 + 10,
+            'A'..='Z' => c as i128 - 'A' as i128 + 36,
+            _ => return Err(fail()),
+        };
+        if d >= i128::from(base) {
+            return Err(fail());
+        }
+        n = n
+            .checked_mul(i128::from(base))
+            .and_then(|n| n.checked_add(d))
+            .ok_or("the number is too large")?;
+    }
+    let n = if negative { -n } else { n };
+    match i64::try_from(n) {
+        Ok(i) => Ok(Value::from(i)),
+        Err(_) => Ok(Value::from(n as f64)),
+    }
 }
 
 /// A conversion function: null stays null, anything else goes through `f`.
@@ -97,7 +181,7 @@ mod tests {
         range(3, 0)       => [3,2,1]
         range(5, 1, -2)   => [5,3]
         range(0, 1, 0.25) => [0,0.25,0.5,0.75]
-        range(0, 3, -1)   => []
+        range(0, 3, -1)   => !never gets from 0 to 3
         range(0, 1, 0)    => !step must not be zero
         range(0, 2000)    => !more than 1024 values
         range(1, 2, 3, 4) => !expected at most 3 arguments, got 4
