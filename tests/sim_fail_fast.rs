@@ -521,7 +521,8 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
     // (identical settings: ELBv2 answers with the existing target group; or different ones)
     for identical in [true, false] {
         let cloud = sim(SimConfig::default());
-        let (s, _) = session(&*cloud, &rolling(), inputs("1.0.0", &[])).await;
+        // Planned while the name was free.
+        let (s, planned) = session(&*cloud, &rolling(), inputs("1.0.0", &[])).await;
         let mut spec = reroll::plan::target_group_spec(&s.stack.target_groups[0]);
         if !identical {
             spec.port = 9090;
@@ -530,7 +531,23 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
             .create_target_group(&spec, &Tags::from([("team".into(), "legacy".into())]))
             .await
             .unwrap();
-        let message = failure(&apply(&*cloud, &rolling(), inputs("1.0.0", &[])).await);
+        // A plan now shows the collision, naming the resource.
+        let refused = engine::open(&*cloud, &rolling(), inputs("1.0.0", &[]))
+            .await
+            .unwrap()
+            .plan(false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(&format!(
+                "cannot plan: target_group.web: target group simroll-web ({foreign}) exists and is not this \
+                 stack's: it has no reroll:stack tag (team=legacy)\nreroll never takes over"
+            )),
+            "{refused}"
+        );
+        // The plan made before it appeared: the create finds it and refuses.
+        let message =
+            failure(&engine::execute(&*cloud, s, &planned, &options(), &Stop::new()).await);
         eprintln!("{message}");
         assert_eq!(
             message,
@@ -543,10 +560,11 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
         // Nothing was attached to it, and it still has only its own tags.
         assert!(cloud.list_groups(STACK).await.unwrap().is_empty());
         let tags = cloud
-            .tags_by_name(reroll::cloud::NamedKind::TargetGroup, "simroll-web")
+            .find_by_name(reroll::cloud::NamedKind::TargetGroup, "simroll-web")
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .tags;
         assert!(!tags.contains_key(tag::STACK), "{tags:?}");
         assert!(cloud.target_health(&foreign).await.unwrap().is_empty());
     }

@@ -410,7 +410,8 @@ fn make_plan(w: &World, force: bool) -> Result<Plan> {
     w.session.plan(force).map_err(engine_error)
 }
 
-fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
+/// The plan holds no sensitive value: each shows as `(sensitive)` (`plan::plan`).
+fn print_plan(plan: &Plan, json: bool) {
     let text = if json {
         plan_json(plan)
     } else {
@@ -421,7 +422,7 @@ fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
             },
         )
     };
-    println!("{}", stack.redact(&text));
+    println!("{text}");
 }
 
 /// The plan's JSON form (documented in the README): the plan plus a summary.
@@ -462,7 +463,7 @@ async fn plan_command(
     } = flags;
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
     let plan = make_plan(&w, force)?;
-    print_plan(&plan, &w.session.stack, json);
+    print_plan(&plan, json);
     if forecast {
         forecast_command(&w, &plan, force).await?;
     }
@@ -659,10 +660,9 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
     draft(&|d| {
         d.stack = plan.stack.clone();
         d.region = plan.region.clone();
-        d.secrets = w.session.stack.sensitive_values.clone();
         d.plan = Some(plan.clone());
     });
-    print_plan(&plan, &w.session.stack, flags.json);
+    print_plan(&plan, flags.json);
     if !plan.has_changes() {
         draft(&|d| d.result = Some("no changes".into()));
         print_outputs(&w.session.stack);
@@ -964,7 +964,7 @@ fn print_outputs(stack: &Stack) {
                 other => other.to_string(),
             }
         };
-        println!("  {} = {}", o.name, stack.redact(&value));
+        println!("  {} = {value}", o.name);
     }
 }
 
@@ -1117,7 +1117,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         ..Default::default()
     };
     let plan = plan::destroy_plan(plan::plan(&empty, &observed, true)?);
-    print_plan(&plan, &stack, false);
+    print_plan(&plan, false);
     if !plan.has_changes() {
         return Ok(EXIT_OK);
     }

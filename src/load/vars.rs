@@ -10,6 +10,7 @@ use hcl_edit::Span;
 
 use super::diag::{did_you_mean, FileId, Loc, Problem, Sources};
 use super::limits;
+use super::marks::Marks;
 use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
 
 /// Where variable values come from, as the user gave them.
@@ -43,7 +44,11 @@ impl Inputs {
 #[derive(Debug, Clone)]
 pub struct VarValue {
     pub value: Value,
+    /// Declared `sensitive = true`.
     pub sensitive: bool,
+    /// Which parts of the value are sensitive: all of it when declared so, else what the
+    /// module input it was given was computed from.
+    pub marks: Marks,
 }
 
 /// The declared type of a variable, from `type = …`.
@@ -305,7 +310,18 @@ fn root_values_here(
                 }
             },
         };
-        out.insert(name.to_string(), VarValue { value, sensitive });
+        let marks = match sensitive {
+            true => Marks::All,
+            false => Marks::None,
+        };
+        out.insert(
+            name.to_string(),
+            VarValue {
+                value,
+                sensitive,
+                marks,
+            },
+        );
     }
     out
 }
@@ -414,14 +430,14 @@ fn read_var_file(
 pub fn module_values(
     module: &RawModule,
     call: &RawBlock,
-    mut inputs: BTreeMap<String, (Value, &RawAttr)>,
+    mut inputs: BTreeMap<String, (Value, &RawAttr, Marks)>,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, VarValue> {
     let declared: BTreeMap<&str, &RawBlock> = module
         .blocks_of("variable")
         .map(|b| (b.label(), b))
         .collect();
-    for (name, (_, attr)) in &inputs {
+    for (name, (_, attr, _)) in &inputs {
         if !declared.contains_key(name.as_str()) {
             let mut p = Problem::new(format!("module \"{}\" has no input `{name}`", call.label()))
                 .at(attr.loc.clone())
@@ -439,15 +455,25 @@ pub fn module_values(
     for (name, block) in declared {
         let t = declared_type(block, problems);
         let sensitive = is_sensitive(block, problems);
+        let mut marks = match sensitive {
+            true => Marks::All,
+            false => Marks::None,
+        };
         let value = match inputs.remove(name) {
-            Some((v, attr)) => match t.coerce(v) {
-                Ok(v) => v,
+            Some((v, attr, given)) => match t.coerce(v) {
+                Ok(v) => {
+                    marks = marks.merge(given);
+                    v
+                }
                 Err(v) => {
                     problems.push(
                         Problem::new(format!(
                             "module input `{name}` expects a {}, found {}",
                             t.name(),
-                            v
+                            match given.any() {
+                                true => "a sensitive value".to_string(),
+                                false => v.to_string(),
+                            }
                         ))
                         .at(attr.value_loc.clone())
                         .label(format!("expected {}", t.name())),
@@ -470,7 +496,14 @@ pub fn module_values(
                 }
             },
         };
-        out.insert(name.to_string(), VarValue { value, sensitive });
+        out.insert(
+            name.to_string(),
+            VarValue {
+                value,
+                sensitive,
+                marks,
+            },
+        );
     }
     out
 }
