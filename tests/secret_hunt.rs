@@ -235,6 +235,11 @@ fn life(account: &Account, global: &[&str], dir: &Path) -> Haystack {
         ("plan", args(&["plan", &stack], &first), 0),
         ("plan --json", args(&["plan", &stack, "--json"], &first), 0),
         (
+            "plan --forecast",
+            args(&["plan", &stack, "--forecast"], &first),
+            0,
+        ),
+        (
             "plan --out",
             args(&["plan", &stack, "--out", &p], &first),
             0,
@@ -427,6 +432,32 @@ fn a_secret_where_it_would_show_is_refused_without_showing_it() {
         }
         hay.output(what, &o);
     }
+    // A value that does not parse as the sensitive variable's type.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        "stack \"bad\" {\n  region = \"us-east-1\"\n}\n\
+         variable \"token\" {\n  type = list(string)\n  sensitive = true\n}\n",
+    )
+    .unwrap();
+    let stack = dir.path().to_str().unwrap().to_string();
+    let a = args(
+        &["validate", &stack, "-var", &format!("token=[\"{}", TOKEN.value)],
+        &[],
+    );
+    let o = run(
+        &Account::Sim(dir.path().join("w.json")),
+        &[],
+        &a,
+        &dir.path().join("hooks.txt"),
+    );
+    expect(&o, 1, "a malformed sensitive -var");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the details are withheld"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    hay.output("a malformed sensitive -var", &o);
     hay.assert_clean();
 }
 

@@ -197,6 +197,17 @@ fn parse_text(t: VarType, text: &str) -> Result<Value, String> {
     }
 }
 
+/// A parse error of a given value: the parser quotes the text, so for a sensitive variable
+/// only what was expected is said.
+fn withheld(block: &RawBlock, message: String) -> String {
+    match is_sensitive(block, &mut Vec::new()) {
+        true => "not a valid value of its type (the details are withheld: the variable is \
+                 sensitive)"
+            .to_string(),
+        false => message,
+    }
+}
+
 fn looks_structured(text: &str) -> bool {
     let t = text.trim_start();
     t.starts_with('[') || t.starts_with('{')
@@ -231,7 +242,10 @@ fn root_values_here(
                 Ok(v) => {
                     given.insert(name.clone(), (v, format!("REROLL_VAR_{name}")));
                 }
-                Err(e) => problems.push(Problem::new(format!("REROLL_VAR_{name}: {e}"))),
+                Err(e) => problems.push(Problem::new(format!(
+                    "REROLL_VAR_{name}: {}",
+                    withheld(block, e)
+                ))),
             }
         }
     }
@@ -258,7 +272,7 @@ fn root_values_here(
             Ok(v) => {
                 given.insert(name.clone(), (v, "-var".to_string()));
             }
-            Err(e) => problems.push(Problem::new(format!("-var {name}: {e}"))),
+            Err(e) => problems.push(Problem::new(format!("-var {name}: {}", withheld(block, e)))),
         }
     }
     for (name, value) in &inputs.values {
