@@ -442,7 +442,12 @@ fn a_secret_where_it_would_show_is_refused_without_showing_it() {
     .unwrap();
     let stack = dir.path().to_str().unwrap().to_string();
     let a = args(
-        &["validate", &stack, "-var", &format!("token=[\"{}", TOKEN.value)],
+        &[
+            "validate",
+            &stack,
+            "-var",
+            &format!("token=[\"{}", TOKEN.value),
+        ],
         &[],
     );
     let o = run(
