@@ -366,6 +366,7 @@ async fn copy_images(
         tracing::info!(%address, from = %region, image = %id, "copying image into this region");
         let mut tags = stack.tags.clone();
         tags.insert(tag::STACK.into(), stack.name.clone());
+        tags.insert(tag::SOURCE_IMAGE.into(), format!("{region}:{id}"));
         img.id = cloud
             .copy_image(&region, &id, &img.name, &tags)
             .await

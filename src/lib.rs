@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cloud;
 pub mod controllers;
 pub mod engine;
+pub mod events;
 pub mod forecast;
 pub mod load;
 pub mod lock;

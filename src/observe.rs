@@ -72,7 +72,9 @@ impl Generation {
     /// when it was created (`reroll:image`); generations created before that was recorded
     /// have none.
     pub fn image(&self) -> Option<(String, ImageLabel)> {
-        ImageLabel::from_tag(self.group.tags.get(tag::IMAGE)?)
+        let (id, mut label) = ImageLabel::from_tag(self.group.tags.get(tag::IMAGE)?)?;
+        label.source = self.group.tags.get(tag::IMAGE_SOURCE).cloned();
+        Some((id, label))
     }
 
     /// The name and creation date of `image_id`, if this generation recorded them for it.

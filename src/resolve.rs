@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::cloud::{Cloud, CloudError, ImageInfo};
+use crate::cloud::{tag, Cloud, CloudError, ImageInfo};
 use crate::load::diag::Problem;
 use crate::load::{evaluate, Diagnostics, Inputs, Parsed};
 use crate::stack::{
-    is_unknown, ImageLabel, ImageLookup, Known, NetworkLookup, ResolvedImage, ResolvedNetwork,
-    Stack,
+    is_unknown, ImageLabel, ImageLookup, Known, NetworkLookup, PackerBuild, ResolvedImage,
+    ResolvedNetwork, Stack,
 };
 
 /// Why resolving failed.
@@ -149,6 +149,7 @@ async fn check_literal_images(
                     ImageLabel {
                         name: i.name.clone(),
                         created: i.creation_date.clone(),
+                        source: None,
                     },
                 );
             }
@@ -202,6 +203,9 @@ async fn find_image(
     cloud: &dyn Cloud,
     lookup: &ImageLookup,
 ) -> Result<Result<ResolvedImage, Miss>, CloudError> {
+    if let Some(build) = &lookup.packer {
+        return find_packer_image(cloud, lookup, build).await;
+    }
     let images = match cloud.describe_images(&lookup.filter).await {
         Ok(images) => images,
         Err(e) if e.is_not_found() => Vec::new(),
@@ -217,6 +221,7 @@ async fn find_image(
             name: img.name,
             creation_date: img.creation_date,
             copy_from: None,
+            source: None,
         }));
     }
     if let Some(source) = &lookup.copy_from {
@@ -229,6 +234,7 @@ async fn find_image(
                     name: img.name,
                     creation_date: img.creation_date,
                     copy_from: Some((source.clone(), img.id)),
+                    source: None,
                 }));
             }
         }
@@ -243,6 +249,109 @@ async fn find_image(
         "check the name and owners (has the image been baked and shared with this account?), \
          or set `copy_from` to copy it from another region",
     )))
+}
+
+/// The image a Packer build made for this region; else, with `copy_from`, the copy made here
+/// of the one it made there (found by its `reroll:source-image` tag), or that one to copy.
+async fn find_packer_image(
+    cloud: &dyn Cloud,
+    lookup: &ImageLookup,
+    build: &PackerBuild,
+) -> Result<Result<ResolvedImage, Miss>, CloudError> {
+    let region = cloud.region();
+    let by_id = |id: &str| crate::cloud::ImageFilter {
+        ids: vec![id.to_string()],
+        ..Default::default()
+    };
+    let usable = |images: Vec<ImageInfo>, id: &str| {
+        images
+            .into_iter()
+            .find(|i| i.id == id && (i.state == "available" || i.state.is_empty()))
+    };
+    let resolved = |img: ImageInfo, copy_from: Option<(String, String)>| ResolvedImage {
+        id: if copy_from.is_some() {
+            crate::stack::UNKNOWN_APPLY.to_string()
+        } else {
+            img.id
+        },
+        name: img.name,
+        creation_date: img.creation_date,
+        copy_from,
+        source: Some(build.source()),
+    };
+    let gone = |id: &str, in_region: &str| {
+        miss(
+            format!(
+                "{}: {} (Packer build {}, run {}) names {id} for {in_region}, and there is no such available image there",
+                lookup.address, build.manifest, build.build, build.run_uuid
+            ),
+            "the image was deregistered, or was built in another account: run `packer build` again, or check the credentials' account",
+        )
+    };
+    let found = |result: Result<Vec<ImageInfo>, CloudError>| match result {
+        Ok(images) => Ok(images),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    if let Some(id) = build.amis.get(region) {
+        let images = found(cloud.describe_images(&by_id(id)).await)?;
+        return Ok(match usable(images, id) {
+            Some(img) => Ok(resolved(img, None)),
+            None => Err(gone(id, region)),
+        });
+    }
+    let regions: Vec<&str> = build.amis.keys().map(String::as_str).collect();
+    let source = lookup
+        .copy_from
+        .as_deref()
+        .and_then(|r| Some((r, build.amis.get(r)?)));
+    let Some((source_region, source_id)) = source else {
+        let help = match regions.first() {
+            Some(first) => format!(
+                "add {region} to the Packer source's `ami_regions`, or set copy_from = \"{first}\" to copy the image here"
+            ),
+            None => "run `packer build` again".to_string(),
+        };
+        return Ok(Err(miss(
+            format!(
+                "{}: {} (Packer build {}, run {}) has no AMI for {region}: it has {}",
+                lookup.address,
+                build.manifest,
+                build.build,
+                build.run_uuid,
+                regions.join(", ")
+            ),
+            help,
+        )));
+    };
+    // A copy made by an earlier apply carries the original's region and id.
+    let copies = crate::cloud::ImageFilter {
+        owners: vec!["self".to_string()],
+        tags: [(
+            tag::SOURCE_IMAGE.to_string(),
+            format!("{source_region}:{source_id}"),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let mut copies = found(cloud.describe_images(&copies).await)?;
+    copies.retain(|i| i.state == "available" || i.state.is_empty());
+    copies.sort_by(|a, b| a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id)));
+    if let Some(copy) = copies.pop() {
+        return Ok(Ok(resolved(copy, None)));
+    }
+    let images = found(
+        cloud
+            .describe_images_in(source_region, &by_id(source_id))
+            .await,
+    )?;
+    Ok(match usable(images, source_id) {
+        Some(img) => Ok(resolved(
+            img,
+            Some((source_region.to_string(), source_id.clone())),
+        )),
+        None => Err(gone(source_id, source_region)),
+    })
 }
 
 /// The image among `images` a lookup means; an error when several match without

@@ -121,7 +121,31 @@ pub struct ImageLookup {
     pub most_recent: bool,
     /// Region to copy the image from when this region has no match (disaster recovery).
     pub copy_from: Option<String>,
+    /// Set when the image comes from a Packer manifest (`packer_manifest`, `build`) rather
+    /// than a search: the build the manifest names, read when the stack was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packer: Option<PackerBuild>,
     pub origin: Origin,
+}
+
+/// The build of a Packer manifest an `image` block names: its AMI per region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackerBuild {
+    /// The manifest's path as the stack wrote it, for messages.
+    pub manifest: String,
+    /// `builds[].name`.
+    pub build: String,
+    /// `builds[].packer_run_uuid` (the manifest's `last_run_uuid`).
+    pub run_uuid: String,
+    /// Region → AMI id, from `builds[].artifact_id` (`region:ami-…,region:ami-…`).
+    pub amis: BTreeMap<String, String>,
+}
+
+impl PackerBuild {
+    /// How people see where the image came from: `Packer build app, run 1b2c…`.
+    pub fn source(&self) -> String {
+        format!("Packer build {}, run {}", self.build, self.run_uuid)
+    }
 }
 
 /// A `network` block: VPC, subnets and security groups found by tags and names.
@@ -395,6 +419,10 @@ pub struct ImageLabel {
     pub name: String,
     /// As EC2 reports it (`2026-01-01T00:00:00.000Z`); empty when not known.
     pub created: String,
+    /// Where the image came from, when a Packer manifest named it (`Packer build app, run
+    /// <uuid>`); recorded in `reroll:image-source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl ImageLabel {
@@ -422,6 +450,7 @@ impl ImageLabel {
             ImageLabel {
                 name: name.to_string(),
                 created: created.to_string(),
+                source: None,
             },
         ))
     }
@@ -443,6 +472,10 @@ impl std::fmt::Display for ImageLabel {
             }
             _ if iso => write!(f, ", created {} {}", &c[..10], &c[11..16]),
             _ => write!(f, ", created {c}"),
+        }?;
+        match &self.source {
+            Some(source) => write!(f, ", from {source}"),
+            None => Ok(()),
         }
     }
 }
@@ -511,6 +544,9 @@ pub struct ResolvedImage {
     pub creation_date: String,
     /// Set when the image was found in another region and must be copied here on apply.
     pub copy_from: Option<(String, String)>,
+    /// Where the image came from, for people (a Packer build); see [`ImageLabel::source`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -536,35 +572,41 @@ mod tests {
 
     #[test]
     fn image_labels_read_back_from_their_tag_and_show_the_date() {
+        let label = |name: &str, created: &str, source: Option<&str>| ImageLabel {
+            name: name.into(),
+            created: created.into(),
+            source: source.map(String::from),
+        };
         let cases = [
             (
-                ImageLabel {
-                    name: "demo-app-1.1.0".into(),
-                    created: "2026-01-01T09:30:12.000Z".into(),
-                },
+                label("demo-app-1.1.0", "2026-01-01T09:30:12.000Z", None),
                 "demo-app-1.1.0, created 2026-01-01 09:30 UTC",
             ),
             (
-                ImageLabel {
-                    name: "web (nightly) build 7".into(),
-                    created: String::new(),
-                },
+                label("web (nightly) build 7", "", None),
                 "web (nightly) build 7",
             ),
+            (label("odd", "yesterday", None), "odd, created yesterday"),
             (
-                ImageLabel {
-                    name: "odd".into(),
-                    created: "yesterday".into(),
-                },
-                "odd, created yesterday",
+                label(
+                    "app-7",
+                    "2026-01-01T09:30:12.000Z",
+                    Some("Packer build app, run 6c1e"),
+                ),
+                "app-7, created 2026-01-01 09:30 UTC, from Packer build app, run 6c1e",
             ),
         ];
         for (label, shown) in cases {
             assert_eq!(label.to_string(), shown);
+            // The source has a tag of its own (`reroll:image-source`).
             let tag = label.tag_value("ami-0123");
+            let without_source = ImageLabel {
+                source: None,
+                ..label.clone()
+            };
             assert_eq!(
                 ImageLabel::from_tag(&tag),
-                Some(("ami-0123".to_string(), label.clone())),
+                Some(("ami-0123".to_string(), without_source)),
                 "{tag}"
             );
         }

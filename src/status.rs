@@ -147,3 +147,179 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
     }
     out
 }
+
+/// Instances of `gen` in service and healthy as Auto Scaling knows them and, when the
+/// generation is attached to target groups the stack owns, healthy in every one of them.
+pub fn healthy(observed: &Observed, gen: &Generation) -> usize {
+    let groups: Vec<&crate::observe::ObservedTargetGroup> = observed
+        .target_groups
+        .values()
+        .filter(|tg| gen.group.target_group_arns.contains(&tg.info.arn))
+        .collect();
+    gen.group
+        .instances
+        .iter()
+        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+        .filter(|i| {
+            groups.iter().all(|tg| {
+                tg.health
+                    .iter()
+                    .any(|t| t.id == i.id && t.state == "healthy")
+            })
+        })
+        .count()
+}
+
+fn address(g: &ObservedGroup) -> String {
+    g.address
+        .clone()
+        .unwrap_or_else(|| format!("server_group.{}", g.key))
+}
+
+/// `status --check`: one line per problem, none when every group serves its desired capacity
+/// healthy with no rollout interrupted, no failed definition pending and nothing the stack
+/// asks for left to do. `changes` are the plan's changes (address, action, reason), or why
+/// the stack could not be planned.
+pub fn problems(
+    observed: &Observed,
+    changes: Result<&[(String, String, String)], &str>,
+) -> Vec<String> {
+    use crate::observe::GenerationState;
+    let mut out = Vec::new();
+    for g in observed.groups.values() {
+        let address = address(g);
+        if let Some(active) = g.active() {
+            let healthy = healthy(observed, active);
+            let desired = active.group.desired as usize;
+            if healthy < desired {
+                out.push(format!(
+                    "degraded: {address}: {healthy} of {desired} healthy in v{:03} ({})",
+                    active.number, active.group.name
+                ));
+            }
+            if let Some((fp, at)) = &active.failed {
+                out.push(format!(
+                    "failed definition pending: {address}: {fp} failed its rollout and was rolled \
+                     back at {at}; `reroll plan` refuses it until the stack changes (or --force)"
+                ));
+            }
+        } else if !g
+            .generations
+            .iter()
+            .any(|x| x.state == GenerationState::Rolling)
+        {
+            out.push(format!("degraded: {address}: no generation serves"));
+        }
+        for gen in g
+            .generations
+            .iter()
+            .filter(|x| x.state == GenerationState::Rolling)
+        {
+            let progress = gen
+                .group
+                .tags
+                .get(crate::cloud::tag::PROGRESS)
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
+            out.push(format!(
+                "interrupted rollout: {address}: v{:03} is rolling{progress}; `reroll apply` \
+                 continues it",
+                gen.number
+            ));
+        }
+    }
+    match changes {
+        Ok(changes) => {
+            for (address, action, reason) in changes {
+                out.push(format!("drift: {address}: {action} ({reason})"));
+            }
+        }
+        Err(why) => out.push(format!("drift: not checked: {why}")),
+    }
+    out
+}
+
+/// A label value in the text exposition format: `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `status --format openmetrics`: Prometheus' text exposition format (for node_exporter's
+/// textfile collector): per group and generation desired, in service and healthy; per group
+/// whether a rollout is in progress, and the last failed rollout's time.
+pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
+    let mut out = String::new();
+    let stack_label = label(&stack.name);
+    let mut family = |name: &str, help: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+        }
+    };
+    let gen_labels = |g: &ObservedGroup, gen: &Generation| {
+        format!(
+            "stack=\"{stack_label}\",group=\"{}\",generation=\"v{:03}\",state=\"{}\"",
+            label(&address(g)),
+            gen.number,
+            gen.state.as_str()
+        )
+    };
+    let per_gen = |f: &dyn Fn(&Generation) -> f64| {
+        observed
+            .groups
+            .values()
+            .flat_map(|g| g.generations.iter().map(move |gen| (g, gen)))
+            .map(|(g, gen)| (gen_labels(g, gen), f(gen)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "reroll_desired_instances",
+        "Desired capacity of a server group's generation.",
+        per_gen(&|gen| f64::from(gen.group.desired)),
+    );
+    family(
+        "reroll_in_service_instances",
+        "Instances of the generation in service and healthy as Auto Scaling knows them.",
+        per_gen(&|gen| gen.in_service() as f64),
+    );
+    family(
+        "reroll_healthy_instances",
+        "Instances of the generation in service and healthy in every target group.",
+        per_gen(&|gen| healthy(observed, gen) as f64),
+    );
+    let group_labels =
+        |g: &ObservedGroup| format!("stack=\"{stack_label}\",group=\"{}\"", label(&address(g)));
+    family(
+        "reroll_rollout_in_progress",
+        "1 while a rollout of the group is in progress or stopped part-way.",
+        observed
+            .groups
+            .values()
+            .map(|g| {
+                let rolling = g
+                    .generations
+                    .iter()
+                    .any(|x| x.state == crate::observe::GenerationState::Rolling);
+                (group_labels(g), if rolling { 1.0 } else { 0.0 })
+            })
+            .collect(),
+    );
+    family(
+        "reroll_last_failed_rollout_timestamp_seconds",
+        "When the group's last failed rollout was rolled back (Unix time).",
+        observed
+            .groups
+            .values()
+            .filter_map(|g| {
+                let (_, at) = g.active()?.failed.as_ref()?;
+                let t = humantime::parse_rfc3339_weak(at).ok()?;
+                let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+                Some((group_labels(g), secs as f64))
+            })
+            .collect(),
+    );
+    out.push_str("# EOF\n");
+    out
+}

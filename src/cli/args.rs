@@ -158,6 +158,11 @@ pub enum Command {
         /// self-contained (nothing is fetched when it is opened).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Write the apply's events to FILE (`-`: stdout, the plan then goes to stderr) as
+        /// JSON Lines, one versioned object per event, ending with `done` however the apply
+        /// ends.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
     /// Generations, capacities and health of each server group.
     Status {
@@ -165,6 +170,15 @@ pub enum Command {
         path: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
+        /// Exit 0 when every group serves its desired capacity healthy with nothing pending;
+        /// otherwise exit 1 with one line per problem (degraded, interrupted rollout, failed
+        /// definition pending, drift from the stack).
+        #[arg(long)]
+        check: bool,
+        /// `text` (default) or `openmetrics`: Prometheus' text exposition format, for
+        /// node_exporter's textfile collector.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
     },
     /// Go back to the previous retained generation.
     Rollback {
@@ -245,4 +259,11 @@ impl Global {
         }
         Ok(())
     }
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Openmetrics,
 }

@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code. anyhow lives here and nowhere else.
 
 pub mod args;
+pub mod events_file;
 pub mod logging;
 pub mod report_file;
 pub mod view;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> u8 {
     let sim = Arc::new(OnceLock::new());
     let held: HeldLock = Arc::default();
     let report: report_file::Slot = Arc::default();
+    let events: events_file::Slot = Arc::default();
     let ctx = Ctx {
         global: cli.global,
         stats: stats.clone(),
@@ -73,6 +75,7 @@ pub async fn run(cli: Cli) -> u8 {
         wall: std::time::Instant::now(),
         held: held.clone(),
         report: report.clone(),
+        events: events.clone(),
     };
     let sim_state = ctx.global.sim_state.clone();
     // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
@@ -92,11 +95,9 @@ pub async fn run(cli: Cli) -> u8 {
             if let Some(sim) = sim.get() {
                 save_sim(sim, sim_state.as_deref());
             }
-            report_file::finish(
-                &report,
-                EXIT_INTERRUPTED,
-                Some("left at once on a second Ctrl-C: steps in flight may not have finished"),
-            );
+            let why = "left at once on a second Ctrl-C: steps in flight may not have finished";
+            report_file::finish(&report, EXIT_INTERRUPTED, Some(why));
+            events_file::finish(&events, EXIT_INTERRUPTED, Some(why));
             release_lock(&held, Duration::from_secs(5)).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
@@ -146,11 +147,16 @@ pub async fn run(cli: Cli) -> u8 {
                 d.result = Some("lost its lock".into());
                 d.message = Some(lost.into());
             }
+            events_file::with(&ctx.events, |log| {
+                log.result = Some("lost its lock".into());
+                log.message = Some(lost.into());
+            });
             EXIT_PAUSED
         }
         _ => code,
     };
     report_file::finish(&ctx.report, code, error.as_deref());
+    events_file::finish(&ctx.events, code, error.as_deref());
     code
 }
 
@@ -186,6 +192,8 @@ struct Ctx {
     held: HeldLock,
     /// `apply --report`: the page kept as the apply goes, written when it ends.
     report: report_file::Slot,
+    /// `apply --events`: the event log, its `done` line written when the command ends.
+    events: events_file::Slot,
 }
 
 impl Ctx {
@@ -283,6 +291,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             force,
             json,
             report,
+            events,
         } => {
             let flags = ApplyFlags {
                 auto_approve,
@@ -290,10 +299,16 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 force,
                 json,
                 report,
+                events,
             };
             apply_command(ctx, &path, &vars, &flags).await
         }
-        Command::Status { path, vars } => status(ctx, &path, &vars).await,
+        Command::Status {
+            path,
+            vars,
+            check,
+            format,
+        } => status(ctx, &path, &vars, check, format).await,
         Command::Rollback {
             path,
             vars,
@@ -326,6 +341,9 @@ fn inputs(vars: &VarArgs, region: Option<String>) -> Inputs {
 /// Prints stack problems and turns them into an exit.
 fn report(d: &Diagnostics) -> anyhow::Error {
     eprint!("{}", d.render(color_stderr()));
+    if events_file::github() {
+        eprint!("{}", events_file::error_commands(d));
+    }
     anyhow::Error::new(Exit(EXIT_ERROR))
 }
 
@@ -410,8 +428,15 @@ fn make_plan(w: &World, force: bool) -> Result<Plan> {
     w.session.plan(force).map_err(engine_error)
 }
 
-/// The plan holds no sensitive value: each shows as `(sensitive)` (`plan::plan`).
 fn print_plan(plan: &Plan, json: bool) {
+    let mut text = String::new();
+    plan_text(&mut text, plan, json);
+    println!("{text}");
+}
+
+/// The plan as `plan` prints it. It holds no sensitive value: `plan::plan` shows each as
+/// `(sensitive)`.
+fn plan_text(out: &mut String, plan: &Plan, json: bool) {
     let text = if json {
         plan_json(plan)
     } else {
@@ -422,7 +447,7 @@ fn print_plan(plan: &Plan, json: bool) {
             },
         )
     };
-    println!("{text}");
+    out.push_str(&text);
 }
 
 /// The plan's JSON form (documented in the README): the plan plus a summary.
@@ -624,6 +649,8 @@ pub struct ApplyFlags {
     pub json: bool,
     /// `--report FILE`: the HTML page of the apply.
     pub report: Option<std::path::PathBuf>,
+    /// `--events FILE|-`: the apply's events as JSON Lines.
+    pub events: Option<std::path::PathBuf>,
 }
 
 async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlags) -> Result<u8> {
@@ -634,6 +661,11 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
         let draft = report_file::Draft::start(file, &stack, ctx.global.cloud == CloudKind::Sim)?;
         *ctx.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(draft);
     }
+    if let Some(file) = &flags.events {
+        let log = events_file::EventLog::open(file)?;
+        *ctx.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(log);
+    }
+    let events_to_stdout = flags.events.as_deref() == Some(Path::new("-"));
     let draft = |f: &dyn Fn(&mut report_file::Draft)| {
         if let Some(d) = ctx
             .report
@@ -662,14 +694,27 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
         d.region = plan.region.clone();
         d.plan = Some(plan.clone());
     });
-    print_plan(&plan, flags.json);
+    events_file::with(&ctx.events, |log| {
+        log.follow(&plan);
+        log.write(&reroll::events::Event::plan_made(&plan));
+    });
+    if events_to_stdout {
+        // stdout carries the events alone.
+        let mut text = String::new();
+        plan_text(&mut text, &plan, flags.json);
+        eprintln!("{text}");
+    } else {
+        print_plan(&plan, flags.json);
+    }
     if !plan.has_changes() {
         draft(&|d| d.result = Some("no changes".into()));
+        events_file::with(&ctx.events, |log| log.result = Some("no changes".into()));
         print_outputs(&w.session.stack);
         return Ok(EXIT_OK);
     }
     if !saved && !confirm("Apply these changes?", flags.auto_approve)? {
         draft(&|d| d.result = Some("cancelled".into()));
+        events_file::with(&ctx.events, |log| log.result = Some("cancelled".into()));
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
@@ -681,6 +726,12 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
         .as_mut()
     {
         opts.progress = opts.progress.and(d.begin());
+    }
+    if flags.events.is_some() {
+        events_file::with(&ctx.events, |log| {
+            log.write(&reroll::events::Event::apply_started(&plan))
+        });
+        opts.progress = opts.progress.and(events_file::progress(&ctx.events));
     }
     // Virtual time on a simulated account.
     let started = tokio::time::Instant::now();
@@ -697,6 +748,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
                 render::summary(&plan).trim_start_matches("Plan: ")
             );
             print_outputs(&stack);
+            github_summary(&plan, None, EXIT_OK, &reports);
             Ok(EXIT_OK)
         }
         Err(e) => {
@@ -706,9 +758,37 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
                 }
                 d.message = Some(e.to_string());
             });
-            rollout_failure(e, "reroll apply")
+            events_file::with(&ctx.events, |log| {
+                if let EngineError::Apply(a) = &e {
+                    log.result = Some(a.outcome().into());
+                }
+                log.message = Some(e.to_string());
+            });
+            let said = match &e {
+                EngineError::Apply(a) => Some(a.outcome()),
+                _ => None,
+            };
+            let message = e.to_string();
+            let code = rollout_failure(e, "reroll apply");
+            let exit = *code.as_ref().unwrap_or(&EXIT_ERROR);
+            github_summary(&plan, said, exit, &reports);
+            if events_file::github() {
+                eprint!("{}", events_file::error_command("reroll apply", &message));
+            }
+            code
         }
     }
+}
+
+/// On GitHub Actions, the apply's outcome and per-group table in the step summary.
+fn github_summary(plan: &Plan, said: Option<&str>, exit_code: u8, reports: &[GroupReport]) {
+    if !events_file::github() {
+        return;
+    }
+    let outcome = report_file::result_name(said, exit_code);
+    let summary =
+        events_file::step_summary(&plan.stack, &outcome, exit_code, reports, waves_column);
+    events_file::append_step_summary(&summary);
 }
 
 fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
@@ -968,14 +1048,65 @@ fn print_outputs(stack: &Stack) {
     }
 }
 
-async fn status(ctx: &Ctx, path: &Path, vars: &VarArgs) -> Result<u8> {
-    let mut inputs = inputs(vars, ctx.global.region.clone());
-    inputs.allow_missing = true;
-    let (_, stack) = load_offline(path, &inputs)?;
+async fn status(
+    ctx: &Ctx,
+    path: &Path,
+    vars: &VarArgs,
+    check: bool,
+    format: args::StatusFormat,
+) -> Result<u8> {
+    let mut offline_inputs = inputs(vars, ctx.global.region.clone());
+    offline_inputs.allow_missing = true;
+    let (parsed, stack) = load_offline(path, &offline_inputs)?;
     let cloud = connect(ctx, &stack).await?;
     let observed = observe::observe(&*cloud, &stack.name).await?;
-    print!("{}", reroll::status::render(&stack, &observed));
-    Ok(EXIT_OK)
+    if format == args::StatusFormat::Openmetrics {
+        print!("{}", reroll::status::openmetrics(&stack, &observed));
+    }
+    if !check {
+        if format == args::StatusFormat::Text {
+            print!("{}", reroll::status::render(&stack, &observed));
+        }
+        return Ok(EXIT_OK);
+    }
+    // Drift: what a plan of the stack as it stands would change.
+    let full = inputs(vars, ctx.global.region.clone());
+    let planned = match engine::session(&*cloud, parsed, full, &stack.name).await {
+        Ok(session) => session.plan(false).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let changes: Result<Vec<(String, String, String)>, String> = planned.map(|p| {
+        p.changes
+            .iter()
+            .filter(|c| c.action != Action::NoOp)
+            .map(|c| {
+                (
+                    c.address.clone(),
+                    c.action.name().to_string(),
+                    c.reason.clone(),
+                )
+            })
+            .collect()
+    });
+    let problems = reroll::status::problems(&observed, changes.as_deref().map_err(|e| e.as_str()));
+    let out = |line: &str| {
+        if format == args::StatusFormat::Text {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    if problems.is_empty() {
+        out(&format!(
+            "ok: stack \"{}\" in {}: every group serves its desired capacity healthy",
+            stack.name, observed.region
+        ));
+        return Ok(EXIT_OK);
+    }
+    for p in &problems {
+        out(p);
+    }
+    Ok(EXIT_ERROR)
 }
 
 /// `reroll force-unlock PATH [LOCK_ID]`: removes a lock whose holder is gone.

@@ -65,14 +65,7 @@ impl Draft {
     /// Writes the page for an apply that ended with `exit_code`; `error` is what was printed
     /// for an error the apply did not describe itself.
     pub fn finish(&self, exit_code: u8, error: Option<&str>) -> Result<()> {
-        let result = match (&self.result, exit_code) {
-            (Some(r), _) => r.clone(),
-            (None, 0) => "ok".into(),
-            (None, 3) => "rolled back".into(),
-            (None, 4) => "stopped part-way".into(),
-            (None, 130) => "interrupted".into(),
-            (None, _) => "failed".into(),
-        };
+        let result = result_name(self.result.as_deref(), exit_code);
         let message = self.message.as_deref().or(error);
         self.write(&result, exit_code, message)
     }
@@ -98,6 +91,19 @@ impl Draft {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How an apply ended, in a word: what it said itself (`no changes`, `cancelled`, a
+/// rollout's outcome), else what its exit code means.
+pub fn result_name(said: Option<&str>, exit_code: u8) -> String {
+    match (said, exit_code) {
+        (Some(r), _) => r.to_string(),
+        (None, 0) => "ok".into(),
+        (None, 3) => "rolled back".into(),
+        (None, 4) => "stopped part-way".into(),
+        (None, 130) => "interrupted".into(),
+        (None, _) => "failed".into(),
     }
 }
 

@@ -72,6 +72,11 @@ pub mod tag {
     pub const RELEASED: &str = "reroll:released";
     /// On a generation: the image it launches, for people (`<ami id> <created> <name>`).
     pub const IMAGE: &str = "reroll:image";
+    /// On a generation whose image a Packer manifest named: `Packer build <name>, run <uuid>`.
+    pub const IMAGE_SOURCE: &str = "reroll:image-source";
+    /// On an image reroll copied from another region: `<region>:<ami id>` of the original,
+    /// so that a later plan finds the copy instead of copying again.
+    pub const SOURCE_IMAGE: &str = "reroll:source-image";
 }
 
 /// A failed cloud call.

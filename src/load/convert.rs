@@ -726,6 +726,7 @@ fn image(c: &mut Conv, v: &Value) -> Option<ImageRef> {
                 .map(|name| ImageLabel {
                     name: name.to_string(),
                     created: text("creation_date").unwrap_or_default().to_string(),
+                    source: text("source").map(String::from),
                 });
             Some((address, id, label))
         }

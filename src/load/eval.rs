@@ -18,7 +18,8 @@ use super::vars::{self, Inputs, VarValue};
 use crate::cloud::ImageFilter;
 use crate::names;
 use crate::stack::{
-    ImageLookup, Known, NetworkLookup, Output, Stack, STACK_TAGS, UNKNOWN_APPLY, UNKNOWN_LOOKUP,
+    is_unknown, ImageLookup, Known, NetworkLookup, Output, Stack, STACK_TAGS, UNKNOWN_APPLY,
+    UNKNOWN_LOOKUP,
 };
 
 /// Evaluates a parsed stack. All problems are returned together.
@@ -609,6 +610,8 @@ impl<'a> Evaluator<'a> {
         let mut filter = ImageFilter::default();
         let mut most_recent = false;
         let mut copy_from = None;
+        let mut manifest = None;
+        let mut build = None;
         for (name, (v, _)) in &values {
             let attr = block.attr(name).expect("evaluated attribute exists");
             let mut c = self.conv(attr);
@@ -619,11 +622,24 @@ impl<'a> Evaluator<'a> {
                 "tags" => filter.tags = c.string_map(v).unwrap_or_default(),
                 "most_recent" => most_recent = c.boolean(v).unwrap_or(false),
                 "copy_from" => copy_from = c.string(v),
+                "packer_manifest" => manifest = c.string(v),
+                "build" => build = c.string(v),
                 _ => {}
             }
         }
         let all_evaluated = values.len() == block.attrs.len();
-        if all_evaluated && filter.ids.is_empty() && filter.name.is_none() && filter.tags.is_empty()
+        let named_by_packer = block.attr("packer_manifest").is_some();
+        let packer = self.packer(scope, block, manifest, build);
+        if named_by_packer && packer.is_none() {
+            // Its manifest or build is not known yet (or is wrong, and said so): the lookup is
+            // not run, as any lookup with an unknown argument.
+            filter.name = Some(UNKNOWN_LOOKUP.into());
+        }
+        if !named_by_packer
+            && all_evaluated
+            && filter.ids.is_empty()
+            && filter.name.is_none()
+            && filter.tags.is_empty()
         {
             self.problems.push(
                 Problem::new(format!("image \"{}\" matches any image", block.label()))
@@ -638,6 +654,10 @@ impl<'a> Evaluator<'a> {
                 ("id", Value::from(r.id.clone())),
                 ("name", Value::from(r.name.clone())),
                 ("creation_date", Value::from(r.creation_date.clone())),
+                (
+                    "source",
+                    r.source.clone().map(Value::from).unwrap_or(Value::Null),
+                ),
             ]),
             None => object([
                 ("id", Value::from(UNKNOWN_LOOKUP)),
@@ -646,6 +666,7 @@ impl<'a> Evaluator<'a> {
                     Value::from(filter.name.clone().unwrap_or_else(|| UNKNOWN_LOOKUP.into())),
                 ),
                 ("creation_date", Value::from(UNKNOWN_LOOKUP)),
+                ("source", Value::Null),
             ]),
         };
         scope.set("image", block.label(), with_ref(value, "image", &address));
@@ -654,8 +675,90 @@ impl<'a> Evaluator<'a> {
             filter,
             most_recent,
             copy_from,
+            packer,
             origin,
         });
+    }
+
+    /// The Packer build an image block names (`packer_manifest`, `build`), read through the
+    /// load's snapshot; `None`, with any problem reported, when the block names none or it
+    /// cannot be read. A search (`id`, `name`, `tags`, `owners`, `most_recent`) cannot be
+    /// combined with it.
+    fn packer(
+        &mut self,
+        scope: &Scope,
+        block: &RawBlock,
+        manifest: Option<String>,
+        build: Option<String>,
+    ) -> Option<crate::stack::PackerBuild> {
+        use super::snapshot::{read, Entry};
+        let Some(manifest_attr) = block.attr("packer_manifest") else {
+            if let Some(attr) = block.attr("build") {
+                self.problems.push(
+                    Problem::new(format!(
+                        "image \"{}\": `build` names a build of a Packer manifest, and there is none",
+                        block.label()
+                    ))
+                    .at(attr.loc.clone())
+                    .label("needs `packer_manifest`")
+                    .help("add packer_manifest = \"packer-manifest.json\" (the file Packer's manifest post-processor writes), or remove `build`"),
+                );
+            }
+            return None;
+        };
+        for name in ["id", "owners", "name", "tags", "most_recent"] {
+            if let Some(attr) = block.attr(name) {
+                self.problems.push(
+                    Problem::new(format!(
+                        "image \"{}\": `{name}` searches for an image, and `packer_manifest` already names it",
+                        block.label()
+                    ))
+                    .at(attr.loc.clone())
+                    .label("not with packer_manifest")
+                    .help("use either a Packer manifest (`packer_manifest`, `build`) or a search (`id`, `owners`, `name`, `tags`, `most_recent`)"),
+                );
+            }
+        }
+        let manifest = manifest.filter(|m| !is_unknown(m))?;
+        if block.attr("build").is_some() && build.as_deref().is_none_or(is_unknown) {
+            return None;
+        }
+        let path = scope.module.dir.join(&manifest);
+        let bytes = match read(&path) {
+            Entry::File(bytes) => bytes,
+            other => {
+                let why = match other {
+                    Entry::Missing => "does not exist".to_string(),
+                    Entry::Directory => "is a directory".to_string(),
+                    Entry::Error(e) => format!("cannot be read: {e}"),
+                    Entry::File(_) => unreachable!("matched above"),
+                };
+                self.problems.push(
+                    Problem::new(format!(
+                        "image \"{}\": the Packer manifest {} {why}",
+                        block.label(),
+                        path.display()
+                    ))
+                    .at(manifest_attr.value_loc.clone())
+                    .label("this manifest")
+                    .help("run `packer build` (with the `manifest` post-processor) first; a relative path is relative to the directory of this file"),
+                );
+                return None;
+            }
+        };
+        match super::packer::build(&bytes, &manifest, build.as_deref()) {
+            Ok(b) => Some(b),
+            Err(refusal) => {
+                let at = block.attr("build").unwrap_or(manifest_attr);
+                self.problems.push(
+                    Problem::new(format!("image \"{}\": {}", block.label(), refusal.message))
+                        .at(at.value_loc.clone())
+                        .label("this build")
+                        .help(refusal.help),
+                );
+                None
+            }
+        }
     }
 
     fn network(&mut self, scope: &mut Scope<'a>, block: &'a RawBlock) {

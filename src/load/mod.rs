@@ -12,6 +12,7 @@ pub mod functions;
 mod graph;
 pub mod limits;
 pub mod marks;
+pub mod packer;
 pub mod parse;
 mod schema;
 pub mod snapshot;

@@ -67,6 +67,8 @@ pub static IMAGE: BlockSchema = BlockSchema {
         ("tags", false),
         ("most_recent", false),
         ("copy_from", false),
+        ("packer_manifest", false),
+        ("build", false),
     ],
     blocks: &[],
     any_attrs: false,

@@ -206,10 +206,14 @@ impl LaunchDefinition {
     /// The tags that record, on a generation launched from this definition, what it runs for
     /// people to read: `reroll:image` when the image's name is known.
     pub fn image_tags(&self) -> Tags {
-        self.image
-            .iter()
-            .map(|l| (tag::IMAGE.to_string(), l.tag_value(&self.spec.image_id)))
-            .collect()
+        let mut tags = Tags::new();
+        if let Some(l) = &self.image {
+            tags.insert(tag::IMAGE.to_string(), l.tag_value(&self.spec.image_id));
+            if let Some(source) = &l.source {
+                tags.insert(tag::IMAGE_SOURCE.to_string(), source.clone());
+            }
+        }
+        tags
     }
 
     /// Whether a generation tagged with `observed` (a fingerprint in this or an earlier

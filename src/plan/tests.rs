@@ -283,6 +283,7 @@ fn stack_from(src: &str, vars: &[(&str, &str)], image: &str) -> Stack {
             name: image_name(image).into(),
             creation_date: image_created(image).into(),
             copy_from: None,
+            source: None,
         },
     );
     known.networks.insert(
