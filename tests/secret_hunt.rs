@@ -230,6 +230,8 @@ fn life(account: &Account, global: &[&str], dir: &Path) -> Haystack {
     let report = dir.join("report.html");
     let p = plan_file.to_str().unwrap().to_string();
     let r = report.to_str().unwrap().to_string();
+    let events = dir.join("events.jsonl");
+    let ev = events.to_str().unwrap().to_string();
     let steps: Vec<(&str, Vec<String>, i32)> = vec![
         ("validate", args(&["validate", &stack], &first), 0),
         ("plan", args(&["plan", &stack], &first), 0),
@@ -260,7 +262,16 @@ fn life(account: &Account, global: &[&str], dir: &Path) -> Haystack {
         (
             "apply with a report",
             args(
-                &["apply", &stack, "--auto-approve", "--json", "--report", &r],
+                &[
+                    "apply",
+                    &stack,
+                    "--auto-approve",
+                    "--json",
+                    "--report",
+                    &r,
+                    "--events",
+                    &ev,
+                ],
                 &second,
             ),
             0,
@@ -289,6 +300,7 @@ fn life(account: &Account, global: &[&str], dir: &Path) -> Haystack {
     }
     hay.file("saved plan", &plan_file);
     hay.file("report", &report);
+    hay.file("events", &events);
     hay.file("hook record", &record);
     // The hooks ran, with the new password in their environment.
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(DB_PW_NEW.value));
