@@ -93,6 +93,7 @@ pub async fn session(
     let stack = resolve::resolve(&parsed, &inputs, cloud, &mut known).await?;
     let mut observed = observed;
     observed.alarms = alarm_states(cloud, &stack).await?;
+    observed.taken = collisions(cloud, &stack, &observed).await?;
     Ok(Session {
         parsed,
         inputs,
@@ -100,6 +101,77 @@ pub async fn session(
         known,
         observed,
     })
+}
+
+/// The names the stack would create (target groups, load balancers, a server group's launch
+/// template and first Auto Scaling group) that a resource without this stack's `reroll:stack`
+/// tag holds. Only names not observed as the stack's are looked up: nothing when the stack
+/// exists already.
+pub async fn collisions(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    observed: &Observed,
+) -> Result<std::collections::BTreeMap<String, observe::Taken>, EngineError> {
+    use crate::cloud::NamedKind;
+    use crate::stack::GroupMode;
+    let mut wanted: Vec<(String, NamedKind, String)> = Vec::new();
+    for tg in &stack.target_groups {
+        if !observed.target_groups.contains_key(&tg.address) {
+            wanted.push((tg.address.clone(), NamedKind::TargetGroup, tg.name.clone()));
+        }
+    }
+    for lb in &stack.load_balancers {
+        if !observed.load_balancers.contains_key(&lb.address) {
+            wanted.push((lb.address.clone(), NamedKind::LoadBalancer, lb.name.clone()));
+        }
+    }
+    for g in &stack.server_groups {
+        let known = observed.groups.get(&g.key);
+        if known.is_none_or(|o| o.launch_template.is_none()) {
+            let name = crate::names::launch_template_name(&stack.name, &g.key);
+            wanted.push((g.address.clone(), NamedKind::LaunchTemplate, name));
+        }
+        if g.mode == GroupMode::Asg && known.is_none_or(|o| o.generations.is_empty()) {
+            let number = known.map_or(1, |o| o.next_number());
+            let name = crate::names::generation_group_name(&stack.name, &g.key, number);
+            wanted.push((g.address.clone(), NamedKind::Group, name));
+        }
+    }
+    let mut taken = std::collections::BTreeMap::new();
+    for (address, kind, name) in wanted {
+        let found = cloud
+            .find_by_name(kind, &name)
+            .await
+            .map_err(|cause| EngineError::Cloud {
+                context: "cannot check whether the names the stack would create are free",
+                cause,
+            })?;
+        let Some(holder) = found else { continue };
+        if holder.tags.get(tag::STACK) == Some(&stack.name) {
+            continue;
+        }
+        let owner = match holder.tags.get(tag::STACK) {
+            None if holder.tags.is_empty() => "it has no tags at all".to_string(),
+            None => format!(
+                "it has no {} tag ({})",
+                tag::STACK,
+                holder
+                    .tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(other) => format!("it belongs to stack {other:?}"),
+        };
+        taken.entry(address).or_insert(observe::Taken {
+            noun: kind.noun().to_string(),
+            name,
+            id: holder.id,
+            owner,
+        });
+    }
+    Ok(taken)
 }
 
 /// The state of every alarm the stack's rollouts watch: one call per 100 names.

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::apply::progress::RolloutProgress;
 use crate::plan::{Action, Plan};
-use crate::stack::redact;
 
 /// The schema version of every line.
 pub const VERSION: u32 = 1;
@@ -131,11 +130,10 @@ impl Event {
         }
     }
 
-    /// The line: `{"v":1,"time":…,"elapsed":…,"event":…,…}`, with every sensitive value
-    /// replaced by `(sensitive)` in every string.
-    pub fn line(&self, time: &str, elapsed_seconds: f64, secrets: &[String]) -> String {
-        let mut body = serde_json::to_value(self).expect("events serialize");
-        redact_strings(&mut body, secrets);
+    /// The line: `{"v":1,"time":…,"elapsed":…,"event":…,…}`. Events are made from the plan
+    /// and progress, which hold no sensitive value (`plan::plan` shows each as `(sensitive)`).
+    pub fn line(&self, time: &str, elapsed_seconds: f64) -> String {
+        let body = serde_json::to_value(self).expect("events serialize");
         let elapsed = (elapsed_seconds * 1000.0).round() / 1000.0;
         // `v`, `time`, `elapsed` and `event` first, for people reading the file too.
         let mut line = format!(
@@ -152,19 +150,6 @@ impl Event {
         }
         line.push('}');
         line
-    }
-}
-
-fn redact_strings(v: &mut serde_json::Value, secrets: &[String]) {
-    match v {
-        serde_json::Value::String(s) => *s = redact(s, secrets),
-        serde_json::Value::Array(items) => {
-            items.iter_mut().for_each(|i| redact_strings(i, secrets));
-        }
-        serde_json::Value::Object(fields) => {
-            fields.values_mut().for_each(|f| redact_strings(f, secrets));
-        }
-        _ => {}
     }
 }
 
@@ -512,16 +497,16 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_versioned_and_never_hold_a_secret() {
+    fn lines_are_versioned() {
         let e = Event::Done {
             result: "failed".into(),
             exit_code: 1,
-            message: Some("hook saw hunter2 and failed".into()),
+            message: Some("hook failed".into()),
         };
-        let line = e.line("2026-01-01T00:00:00.000Z", 1.23456, &["hunter2".into()]);
+        let line = e.line("2026-01-01T00:00:00.000Z", 1.23456);
         assert_eq!(
             line,
-            r#"{"v":1,"time":"2026-01-01T00:00:00.000Z","elapsed":1.235,"event":"done","exit_code":1,"message":"hook saw (sensitive) and failed","result":"failed"}"#
+            r#"{"v":1,"time":"2026-01-01T00:00:00.000Z","elapsed":1.235,"event":"done","exit_code":1,"message":"hook failed","result":"failed"}"#
         );
     }
 }

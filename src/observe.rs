@@ -184,6 +184,22 @@ pub struct Observed {
     pub copies: Vec<TargetGroupCopy>,
     /// State of each CloudWatch alarm the stack's rollouts watch; missing alarms are absent.
     pub alarms: BTreeMap<String, String>,
+    /// Names the stack would create that a resource without this stack's tag holds, by the
+    /// address that would create them (`engine::collisions`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub taken: BTreeMap<String, Taken>,
+}
+
+/// A name the stack would create, held by a resource that is not the stack's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taken {
+    /// `target group`, `load balancer`, `Auto Scaling group`, `launch template`.
+    pub noun: String,
+    pub name: String,
+    /// Its ARN (target groups, load balancers), template id, or group name.
+    pub id: String,
+    /// Who it belongs to, for people: `it has no reroll:stack tag (team=legacy)`.
+    pub owner: String,
 }
 
 impl Observed {

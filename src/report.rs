@@ -4,8 +4,9 @@
 //! when each started, was healthy and had drained, and the events of the apply.
 //!
 //! [`Recorder`] is the progress sink that collects what to draw. [`build`] turns what it
-//! collected, the plan and the outcome into a [`Report`], redacting the stack's sensitive
-//! values from every text. [`render`] is pure: a report in, HTML out.
+//! collected, the plan and the outcome into a [`Report`]; what it is built from holds no
+//! sensitive value (the plan shows them as `(sensitive)`, and the loader refuses them
+//! wherever a message could quote them). [`render`] is pure: a report in, HTML out.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,6 @@ use crate::apply::progress::{Progress, RolloutProgress};
 use crate::apply::GroupReport;
 use crate::forecast::{self, Sample, WaveForecast};
 use crate::plan::{human_duration, Action, Plan};
-use crate::stack::redact;
 
 /// Collects every progress report with the time since the apply began, on tokio's clock:
 /// simulated time on a simulated account.
@@ -82,8 +82,6 @@ pub struct Input<'a> {
     pub duration: Duration,
     /// Times are simulated (`--cloud sim`).
     pub simulated: bool,
-    /// Values of sensitive variables: they appear nowhere in the page.
-    pub secrets: &'a [String],
 }
 
 /// The page's content.
@@ -159,16 +157,15 @@ pub struct Event {
     pub text: String,
 }
 
-/// The report of an apply, every text redacted.
+/// The report of an apply.
 pub fn build(input: &Input<'_>) -> Report {
-    let clean = |s: &str| redact(s, input.secrets);
     let mut changes = Vec::new();
     let mut rollouts = Vec::new();
     let mut events = vec![Event {
         at: Duration::ZERO,
         address: None,
         text: match input.plan {
-            Some(p) => clean(&crate::plan::render::summary(p)),
+            Some(p) => crate::plan::render::summary(p),
             None => "no plan was made".into(),
         },
     }];
@@ -176,15 +173,15 @@ pub fn build(input: &Input<'_>) -> Report {
         for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
             let report = input.reports.iter().find(|r| r.address == c.address);
             changes.push(ChangeRow {
-                address: clean(&c.address),
+                address: c.address.clone(),
                 action: c.action.name().into(),
-                reason: clean(&c.reason),
+                reason: c.reason.clone(),
                 waves: report.map(|r| match (r.waves, r.planned_waves) {
                     (done, planned) if done >= planned => done.to_string(),
                     (done, planned) => format!("{done}/{planned}"),
                 }),
                 duration: report.map(|r| r.duration),
-                result: report.map(|r| clean(&r.result)),
+                result: report.map(|r| r.result.clone()),
             });
         }
         for t in forecast::timeline(plan, input.samples) {
@@ -199,12 +196,12 @@ pub fn build(input: &Input<'_>) -> Report {
                 .collect();
             events.extend(group_events(&mine).into_iter().map(|(at, text)| Event {
                 at,
-                address: Some(clean(&t.address)),
-                text: clean(&text),
+                address: Some(t.address.clone()),
+                text,
             }));
             let last = mine.last().map(|s| &s.progress);
             rollouts.push(Rollout {
-                address: clean(&t.address),
+                address: t.address.clone(),
                 from: t.from,
                 to: t.to,
                 // As the stack spells it: `rolling`, `canary`, `blue_green`.
@@ -215,7 +212,7 @@ pub fn build(input: &Input<'_>) -> Report {
                 desired: r.desired,
                 max_surge: r.max_surge,
                 max_unavailable: r.max_unavailable,
-                result: clean(&t.result),
+                result: t.result.clone(),
                 waves_through: last.map_or(0, |p| p.waves),
                 waves: t.waves,
                 points: points(&mine),
@@ -226,23 +223,23 @@ pub fn build(input: &Input<'_>) -> Report {
     events.push(Event {
         at: input.duration,
         address: None,
-        text: clean(&format!(
+        text: format!(
             "apply ended: {}, exit code {}{}",
             input.result,
             input.exit_code,
             input.message.map(|m| format!(": {m}")).unwrap_or_default()
-        )),
+        ),
     });
     events.sort_by_key(|e| e.at);
     Report {
-        stack: clean(input.stack),
-        region: clean(input.region),
+        stack: input.stack.to_string(),
+        region: input.region.to_string(),
         started: humantime::format_rfc3339_seconds(input.started).to_string(),
         duration: input.duration,
         simulated: input.simulated,
-        result: clean(input.result),
+        result: input.result.to_string(),
         exit_code: input.exit_code,
-        message: input.message.map(clean),
+        message: input.message.map(str::to_string),
         changes,
         rollouts,
         events,
@@ -895,18 +892,11 @@ mod tests {
             reports,
             result: "interrupted",
             exit_code: 130,
-            message: Some("server_group.web: stopped between waves (password hunter2)"),
+            message: Some("server_group.web: stopped between waves"),
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000),
             duration: Duration::from_secs(131),
             simulated: true,
-            secrets: secrets(),
         }
-    }
-
-    /// The stack's one sensitive value.
-    fn secrets() -> &'static [String] {
-        static SECRETS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        SECRETS.get_or_init(|| vec!["hunter2".to_string()])
     }
 
     #[test]
@@ -968,19 +958,17 @@ mod tests {
                 (
                     131,
                     "apply ended: interrupted, exit code 130: server_group.web: stopped between \
-                     waves (password (sensitive))"
+                     waves"
                 ),
             ]
         );
     }
 
     #[test]
-    fn the_page_is_self_contained_escaped_and_redacted() {
+    fn the_page_is_self_contained_and_escaped() {
         let (plan, samples) = (plan(), samples());
         let html = render(&build(&input(&plan, &samples, &[])));
         assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(!html.contains("hunter2"), "a secret reached the page");
-        assert!(html.contains("(sensitive)"));
         // Text is escaped; the only elements are the page's own.
         assert!(html.contains("v001 → v002 &lt;b&gt;"), "{html}");
         assert!(!html.contains("<b>"));

@@ -4,7 +4,7 @@
 //! or before the cloud lookups ran (an AMI id in `validate`) are carried as strings containing
 //! an [`UNKNOWN_APPLY`] or [`UNKNOWN_LOOKUP`] marker, which the plan shows as such.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -55,9 +55,62 @@ pub struct Stack {
     /// Hooks of the `stack` block: they run for every server group's rollout, before the
     /// group's own hooks for the same event.
     pub hooks: Vec<Hook>,
-    /// Values of `sensitive` variables, to be redacted from everything printed or saved.
-    #[serde(skip)]
-    pub sensitive_values: Vec<String>,
+    /// What in the stack is derived from a sensitive value.
+    #[serde(default)]
+    pub sensitive: Sensitive,
+}
+
+/// The address [`Sensitive::tags`] files the `stack` block's tags under.
+pub const STACK_TAGS: &str = "stack";
+
+/// What in a stack is derived from a sensitive value, so that every output shows
+/// `(sensitive)` in its place. Sensitive values are allowed only in these places (the loader
+/// refuses them elsewhere, with the attribute's location); hook environments and output values
+/// are sensitive by their own flags (`Output::sensitive`; a hook's `env` is never shown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sensitive {
+    /// Tag keys whose values are sensitive, by the address of the block that sets them
+    /// ([`STACK_TAGS`] for the stack block's).
+    pub tags: BTreeMap<String, BTreeSet<String>>,
+    /// Server groups (by address) whose user data is sensitive.
+    pub user_data: BTreeSet<String>,
+}
+
+/// What outputs show in place of a sensitive value.
+pub const REDACTED: &str = "(sensitive)";
+
+impl Sensitive {
+    /// Records the sensitive tag keys of the block at `address`.
+    pub fn set_tags(&mut self, address: &str, keys: BTreeSet<String>) {
+        if !keys.is_empty() {
+            self.tags.insert(address.to_string(), keys);
+        }
+    }
+
+    /// The tag keys whose values are sensitive on what `addresses` tag together (a server
+    /// group's instances carry the stack's tags and the group's).
+    pub fn tag_keys<'a>(&'a self, addresses: &[&str]) -> BTreeSet<&'a str> {
+        addresses
+            .iter()
+            .filter_map(|a| self.tags.get(*a))
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// `tags` with the values of sensitive keys replaced by [`REDACTED`].
+    pub fn redact_tags(&self, addresses: &[&str], tags: &Tags) -> Tags {
+        let keys = self.tag_keys(addresses);
+        tags.iter()
+            .map(|(k, v)| {
+                let v = match keys.contains(k.as_str()) {
+                    true => REDACTED.to_string(),
+                    false => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
 }
 
 /// An `image` block: a lookup resolved at plan time.
@@ -316,6 +369,10 @@ pub struct Hook {
     pub timeout: Duration,
     /// The directory the command runs in: the one of the file that declares the hook.
     pub dir: std::path::PathBuf,
+    /// `env = { NAME = value }`: added to the command's environment, the one way a hook
+    /// receives sensitive values. Never logged, never serialized.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,23 +538,6 @@ impl Stack {
             .filter(|h| h.event == event)
             .collect()
     }
-
-    /// Replaces every sensitive value in `text` by `(sensitive)`.
-    pub fn redact(&self, text: &str) -> String {
-        redact(text, &self.sensitive_values)
-    }
-}
-
-/// Replaces every occurrence of each secret by `(sensitive)`. Longest secrets first, so that
-/// a secret containing another is hidden whole.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for s in secrets {
-        out = out.replace(s.as_str(), "(sensitive)");
-    }
-    out
 }
 
 /// Resolved lookups, by address.
@@ -628,11 +668,5 @@ mod tests {
         for (canary, desired, want) in cases {
             assert_eq!(canary.checkpoints(desired), want, "{canary:?} of {desired}");
         }
-    }
-
-    #[test]
-    fn redacts_longest_secret_first() {
-        let s = redact("pw=abc123 and abc", &["abc".into(), "abc123".into()]);
-        assert_eq!(s, "pw=(sensitive) and (sensitive)");
     }
 }

@@ -636,7 +636,7 @@ async fn missing_resources_are_not_found(cloud: &dyn Cloud) {
 }
 
 /// A create of a taken name is `AlreadyExists` (a launch template; a target group with other
-/// settings: an identical one is answered with the existing target group); `tags_by_name`
+/// settings: an identical one is answered with the existing target group); `find_by_name`
 /// finds the holder's tags whoever it is, and nothing for a free name.
 async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
     let net = network(cloud).await;
@@ -654,9 +654,10 @@ async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
     assert!(err.is_already_exists(), "{err:?}");
     assert_eq!(
         cloud
-            .tags_by_name(NamedKind::TargetGroup, "conf-dup")
+            .find_by_name(NamedKind::TargetGroup, "conf-dup")
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|h| h.tags),
         Some(foreign.clone())
     );
 
@@ -672,9 +673,10 @@ async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
     assert!(err.is_already_exists(), "{err:?}");
     assert_eq!(
         cloud
-            .tags_by_name(NamedKind::LaunchTemplate, "conf-dup")
+            .find_by_name(NamedKind::LaunchTemplate, "conf-dup")
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|h| h.tags),
         Some(foreign.clone())
     );
 
@@ -688,9 +690,10 @@ async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
     cloud.create_load_balancer(&lb, &mine).await.unwrap();
     assert_eq!(
         cloud
-            .tags_by_name(NamedKind::LoadBalancer, "conf-dup")
+            .find_by_name(NamedKind::LoadBalancer, "conf-dup")
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|h| h.tags),
         Some(mine.clone())
     );
     for kind in [
@@ -699,7 +702,7 @@ async fn creates_of_a_taken_name_are_already_exists(cloud: &dyn Cloud) {
         NamedKind::TargetGroup,
         NamedKind::LoadBalancer,
     ] {
-        let free = cloud.tags_by_name(kind, "conf-free").await.unwrap();
+        let free = cloud.find_by_name(kind, "conf-free").await.unwrap();
         assert_eq!(free, None, "{kind:?}");
     }
 }

@@ -521,7 +521,8 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
     // (identical settings: ELBv2 answers with the existing target group; or different ones)
     for identical in [true, false] {
         let cloud = sim(SimConfig::default());
-        let (s, _) = session(&*cloud, &rolling(), inputs("1.0.0", &[])).await;
+        // Planned while the name was free.
+        let (s, planned) = session(&*cloud, &rolling(), inputs("1.0.0", &[])).await;
         let mut spec = reroll::plan::target_group_spec(&s.stack.target_groups[0]);
         if !identical {
             spec.port = 9090;
@@ -530,7 +531,23 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
             .create_target_group(&spec, &Tags::from([("team".into(), "legacy".into())]))
             .await
             .unwrap();
-        let message = failure(&apply(&*cloud, &rolling(), inputs("1.0.0", &[])).await);
+        // A plan now shows the collision, naming the resource.
+        let refused = engine::open(&*cloud, &rolling(), inputs("1.0.0", &[]))
+            .await
+            .unwrap()
+            .plan(false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(&format!(
+                "cannot plan: target_group.web: target group simroll-web ({foreign}) exists and is not this \
+                 stack's: it has no reroll:stack tag (team=legacy)\nreroll never takes over"
+            )),
+            "{refused}"
+        );
+        // The plan made before it appeared: the create finds it and refuses.
+        let message =
+            failure(&engine::execute(&*cloud, s, &planned, &options(), &Stop::new()).await);
         eprintln!("{message}");
         assert_eq!(
             message,
@@ -543,11 +560,115 @@ async fn a_name_held_by_an_untagged_resource_is_not_taken_over() {
         // Nothing was attached to it, and it still has only its own tags.
         assert!(cloud.list_groups(STACK).await.unwrap().is_empty());
         let tags = cloud
-            .tags_by_name(reroll::cloud::NamedKind::TargetGroup, "simroll-web")
+            .find_by_name(reroll::cloud::NamedKind::TargetGroup, "simroll-web")
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .tags;
         assert!(!tags.contains_key(tag::STACK), "{tags:?}");
         assert!(cloud.target_health(&foreign).await.unwrap().is_empty());
     }
+}
+
+/// Look-alikes of every kind the stack creates: an untagged load balancer and an untagged
+/// Auto Scaling group with the names the stack would give its own. `plan` refuses, naming each
+/// with its id, before anything is created.
+#[tokio::test(start_paused = true)]
+async fn plan_shows_names_held_by_look_alikes_with_their_ids() {
+    let cloud = sim(SimConfig::default());
+    let (s, _) = session(&*cloud, &rolling(), inputs("1.0.0", &[])).await;
+    let legacy = Tags::from([("team".to_string(), "legacy".to_string())]);
+    let lb = &s.stack.load_balancers[0];
+    let lb_spec = reroll::cloud::LoadBalancerSpec {
+        name: lb.name.clone(),
+        kind: lb.kind.clone(),
+        internal: lb.internal,
+        subnet_ids: lb.subnets.clone(),
+        security_group_ids: lb.security_groups.clone(),
+    };
+    let lb_arn = cloud
+        .create_load_balancer(&lb_spec, &Tags::new())
+        .await
+        .unwrap()
+        .arn;
+    let g = &s.stack.server_groups[0];
+    let launch = reroll::plan::launch_spec(&s.stack, g);
+    let (template, _) = cloud
+        .create_launch_template("legacy-web", &launch, &legacy)
+        .await
+        .unwrap();
+    cloud
+        .create_group(&reroll::cloud::GroupSpec {
+            name: "simroll-web-v001".into(),
+            launch_template_id: template,
+            launch_template_version: "1".into(),
+            min: 0,
+            max: 1,
+            desired: 0,
+            subnet_ids: g.subnets.clone(),
+            target_group_arns: Vec::new(),
+            health_check_type: "EC2".into(),
+            health_check_grace_seconds: 0,
+            tags: legacy.clone(),
+        })
+        .await
+        .unwrap();
+    let refused = engine::open(&*cloud, &rolling(), inputs("1.0.0", &[]))
+        .await
+        .unwrap()
+        .plan(false)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        format!(
+            "load_balancer.public: load balancer simroll-public ({lb_arn}) exists and is not \
+             this stack's: it has no tags at all"
+        ),
+        "server_group.web: Auto Scaling group simroll-web-v001 (simroll-web-v001) exists and \
+         is not this stack's: it has no reroll:stack tag (team=legacy)"
+            .to_string(),
+    ] {
+        assert!(refused.contains(&want), "{want}\nnot in:\n{refused}");
+    }
+    // Nothing of the stack's was created.
+    assert!(cloud
+        .list_target_groups(STACK, "simroll")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A resource that lost the stack's tag after the plan is not deleted.
+#[tokio::test(start_paused = true)]
+async fn a_delete_checks_the_stack_tag_first() {
+    let cloud = sim(SimConfig::default());
+    deploy_v1(&*cloud, &[]).await;
+    let observed = reroll::observe::observe(&*cloud, STACK).await.unwrap();
+    let empty = Stack {
+        name: STACK.into(),
+        ..Stack::default()
+    };
+    let plan = reroll::plan::destroy_plan(reroll::plan::plan(&empty, &observed, true).unwrap());
+    let group = observed.groups.values().next().unwrap().generations[0]
+        .group
+        .name
+        .clone();
+    let other = Tags::from([(tag::STACK.to_string(), "other".to_string())]);
+    cloud.set_group_tags(&group, &other).await.unwrap();
+    let e = reroll::apply::deletions(&*cloud, &plan, &observed, &options())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "Auto Scaling group {group} ({group}) no longer carries this stack's reroll:stack \
+             tag, so it is not deleted"
+        )),
+        "{e}"
+    );
+    assert!(cloud
+        .find_by_name(reroll::cloud::NamedKind::Group, &group)
+        .await
+        .unwrap()
+        .is_some());
 }

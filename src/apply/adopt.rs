@@ -78,9 +78,9 @@ async fn target_group(
     const KIND: NamedKind = NamedKind::TargetGroup;
     match cloud.create_target_group(spec, tags).await {
         Ok(arn) => {
-            let have = cloud.tags_by_name(KIND, &spec.name).await?;
+            let have = cloud.find_by_name(KIND, &spec.name).await?;
             if let Some(have) = have {
-                owned(KIND, &spec.name, tags, &have)?;
+                owned(KIND, &spec.name, tags, &have.tags)?;
             }
             Ok(arn)
         }
@@ -110,9 +110,9 @@ async fn load_balancer(
     const KIND: NamedKind = NamedKind::LoadBalancer;
     match cloud.create_load_balancer(spec, tags).await {
         Ok(info) => {
-            let have = cloud.tags_by_name(KIND, &spec.name).await?;
+            let have = cloud.find_by_name(KIND, &spec.name).await?;
             if let Some(have) = have {
-                owned(KIND, &spec.name, tags, &have)?;
+                owned(KIND, &spec.name, tags, &have.tags)?;
             }
             Ok(info)
         }
@@ -222,6 +222,36 @@ async fn group(cloud: &dyn Cloud, stack: &str, spec: &GroupSpec) -> Result<(), A
     }
 }
 
+/// Before a delete: whether the resource of `kind` named `name` with id `id` (an ARN, a
+/// template id, a group name) is still there and still this stack's. `Ok(false)` when it is
+/// gone, or the name now belongs to another resource (ours is gone then too): nothing to
+/// delete. A resource that lost this stack's `reroll:stack` tag is left alone, with an error.
+pub(super) async fn still_ours(
+    cloud: &dyn Cloud,
+    stack: &str,
+    kind: NamedKind,
+    name: &str,
+    id: &str,
+) -> Result<bool, ApplyError> {
+    let Some(have) = cloud.find_by_name(kind, name).await? else {
+        return Ok(false);
+    };
+    if have.id != id {
+        return Ok(false);
+    }
+    if have.tags.get(tag::STACK).map(String::as_str) == Some(stack) {
+        return Ok(true);
+    }
+    Err(ApplyError::Taken(format!(
+        "{} {name} ({id}) no longer carries this stack's {} tag, so it is not deleted: reroll \
+         deletes only what it created. Tag it `{}={stack}` again to let reroll delete it, or \
+         delete it yourself",
+        kind.noun(),
+        tag::STACK,
+        tag::STACK
+    )))
+}
+
 /// Whether the resource that holds `name` is the one this create would have made: `Ok(false)`
 /// when nothing holds the name any more (the create's own error stands).
 async fn ours(
@@ -230,9 +260,9 @@ async fn ours(
     name: &str,
     want: &Tags,
 ) -> Result<bool, ApplyError> {
-    match cloud.tags_by_name(kind, name).await? {
+    match cloud.find_by_name(kind, name).await? {
         None => Ok(false),
-        Some(have) => owned(kind, name, want, &have).map(|()| true),
+        Some(have) => owned(kind, name, want, &have.tags).map(|()| true),
     }
 }
 
@@ -258,7 +288,8 @@ fn owned(kind: NamedKind, name: &str, want: &Tags, have: &Tags) -> Result<(), Ap
                     .unwrap_or("this one")
             )
         }
-        _ => format!("its tags differ ({})", tags_text(have)),
+        // This stack's own resource: its other tags may hold sensitive values.
+        _ => format!("its identity tags differ ({})", tags_text(&identity(have))),
     };
     let rename = match kind {
         NamedKind::TargetGroup | NamedKind::LoadBalancer => {
@@ -294,6 +325,14 @@ fn differs(kind: NamedKind, name: &str, want: &Tags, diffs: Vec<String>) -> Resu
         diffs.join(", "),
         if diffs.len() == 1 { "s" } else { "" }
     )))
+}
+
+/// The identity tags among `tags`.
+fn identity(tags: &Tags) -> Tags {
+    tags.iter()
+        .filter(|(k, _)| IDENTITY.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// `k=v, k=v` of a resource's tags.

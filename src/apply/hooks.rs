@@ -135,6 +135,8 @@ async fn run_here(hook: &Hook, ctx: &HookContext) -> Result<(), HookError> {
         .args(&hook.command[1..])
         .current_dir(&hook.dir)
         .envs(ctx.env(hook.event))
+        // The hook's own `env`, possibly sensitive: passed, never logged.
+        .envs(&hook.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -211,6 +213,7 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             timeout,
             dir: std::env::temp_dir(),
+            env: Default::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cloud::stats::Stats;
-use crate::cloud::{tag, Cloud, CloudError, GroupSpec, Tags};
+use crate::cloud::{tag, Cloud, CloudError, GroupSpec, NamedKind, Tags};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::{self, Action, Kind, Plan};
@@ -1100,8 +1100,11 @@ pub async fn deletions(
                 cloud.terminate_instances(&ids).await?;
                 continue;
             }
-            cloud.delete_group(&gen.group.name).await?;
-            deleting.push(gen.group.name.clone());
+            let name = &gen.group.name;
+            if adopt::still_ours(cloud, &observed.stack, NamedKind::Group, name, name).await? {
+                cloud.delete_group(name).await?;
+                deleting.push(name.clone());
+            }
         }
         changed += 1;
     }
@@ -1120,6 +1123,10 @@ pub async fn deletions(
             .clone()
             .unwrap_or_else(|| format!("server_group.{}", og.key));
         if let (true, Some(lt)) = (groups.contains(address.as_str()), &og.launch_template) {
+            let kind = NamedKind::LaunchTemplate;
+            if !adopt::still_ours(cloud, &observed.stack, kind, &lt.name, &lt.id).await? {
+                continue;
+            }
             match cloud.delete_launch_template(&lt.id).await {
                 Err(e) if !e.is_not_found() => return Err(e.into()),
                 _ => {}
@@ -1129,6 +1136,12 @@ pub async fn deletions(
     for address in wants(plan, Kind::LoadBalancer, Action::Delete) {
         if let Some(lb) = observed.load_balancers.get(address) {
             tracing::info!(%address, "deleting load balancer");
+            let (name, arn) = (&lb.info.spec.name, &lb.info.arn);
+            if !adopt::still_ours(cloud, &observed.stack, NamedKind::LoadBalancer, name, arn)
+                .await?
+            {
+                continue;
+            }
             match cloud.delete_load_balancer(&lb.info.arn).await {
                 Err(e) if !e.is_not_found() => return Err(e.into()),
                 _ => {}
@@ -1140,6 +1153,11 @@ pub async fn deletions(
     for address in wants(plan, Kind::TargetGroup, Action::Delete) {
         if let Some(tg) = observed.target_groups.get(address) {
             tracing::info!(%address, "deleting target group");
+            let (name, arn) = (&tg.info.spec.name, &tg.info.arn);
+            if !adopt::still_ours(cloud, &observed.stack, NamedKind::TargetGroup, name, arn).await?
+            {
+                continue;
+            }
             match cloud.delete_target_group(&tg.info.arn).await {
                 Err(e) if !e.is_not_found() => return Err(e.into()),
                 _ => {}

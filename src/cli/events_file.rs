@@ -23,7 +23,6 @@ pub struct EventLog {
     tracker: Tracker,
     started_wall: SystemTime,
     started: tokio::time::Instant,
-    pub secrets: Vec<String>,
     /// How the apply ended, when it said so itself, and why (as for the report).
     pub result: Option<String>,
     pub message: Option<String>,
@@ -46,7 +45,6 @@ impl EventLog {
             tracker: Tracker::new(),
             started_wall: SystemTime::now(),
             started: tokio::time::Instant::now(),
-            secrets: Vec::new(),
             result: None,
             message: None,
         })
@@ -58,7 +56,7 @@ impl EventLog {
         let elapsed = self.started.elapsed();
         let time = self.started_wall + elapsed;
         let stamp = humantime::format_rfc3339_millis(time).to_string();
-        let line = event.line(&stamp, elapsed.as_secs_f64(), &self.secrets);
+        let line = event.line(&stamp, elapsed.as_secs_f64());
         // An events file that stops taking lines must not stop the rollout.
         let _ = writeln!(self.out, "{line}").and_then(|()| self.out.flush());
     }

@@ -432,14 +432,15 @@ fn make_plan(w: &World, force: bool) -> Result<Plan> {
     w.session.plan(force).map_err(engine_error)
 }
 
-fn print_plan(plan: &Plan, stack: &Stack, json: bool) {
+fn print_plan(plan: &Plan, json: bool) {
     let mut text = String::new();
-    plan_text(&mut text, plan, stack, json);
+    plan_text(&mut text, plan, json);
     println!("{text}");
 }
 
-/// The plan as `plan` prints it, redacted.
-fn plan_text(out: &mut String, plan: &Plan, stack: &Stack, json: bool) {
+/// The plan as `plan` prints it. It holds no sensitive value: `plan::plan` shows each as
+/// `(sensitive)`.
+fn plan_text(out: &mut String, plan: &Plan, json: bool) {
     let text = if json {
         plan_json(plan)
     } else {
@@ -450,7 +451,7 @@ fn plan_text(out: &mut String, plan: &Plan, stack: &Stack, json: bool) {
             },
         )
     };
-    out.push_str(&stack.redact(&text));
+    out.push_str(&text);
 }
 
 /// The plan's JSON form (documented in the README): the plan plus a summary.
@@ -538,7 +539,7 @@ async fn plan_command(
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
     let mut plan = make_plan(&w, force)?;
     let found = preflight(&w, &mut plan).await;
-    print_plan(&plan, &w.session.stack, json);
+    print_plan(&plan, json);
     after_preflight(found.as_ref(), strict, json, false)?;
     if forecast {
         forecast_command(&w, &plan, force).await?;
@@ -757,22 +758,20 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
     draft(&|d| {
         d.stack = plan.stack.clone();
         d.region = plan.region.clone();
-        d.secrets = w.session.stack.sensitive_values.clone();
         d.plan = Some(plan.clone());
     });
     let found = preflight(&w, &mut plan).await;
     events_file::with(&ctx.events, |log| {
-        log.secrets = w.session.stack.sensitive_values.clone();
         log.follow(&plan);
         log.write(&reroll::events::Event::plan_made(&plan));
     });
     if events_to_stdout {
         // stdout carries the events alone.
         let mut text = String::new();
-        plan_text(&mut text, &plan, &w.session.stack, flags.json);
+        plan_text(&mut text, &plan, flags.json);
         eprintln!("{text}");
     } else {
-        print_plan(&plan, &w.session.stack, flags.json);
+        print_plan(&plan, flags.json);
     }
     after_preflight(found.as_ref(), flags.strict, flags.json, events_to_stdout)?;
     if !plan.has_changes() {
@@ -804,7 +803,6 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
     }
     // Virtual time on a simulated account.
     let started = tokio::time::Instant::now();
-    let secrets = w.session.stack.sensitive_values.clone();
     let (result, reports) = engine::execute(&*w.cloud, w.session, &plan, &opts, &ctx.stop).await;
     draft(&|d| d.reports = reports.clone());
     if !reports.is_empty() {
@@ -818,7 +816,7 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
                 render::summary(&plan).trim_start_matches("Plan: ")
             );
             print_outputs(&stack);
-            github_summary(&plan, None, EXIT_OK, &reports, &secrets);
+            github_summary(&plan, None, EXIT_OK, &reports);
             Ok(EXIT_OK)
         }
         Err(e) => {
@@ -841,15 +839,9 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
             let message = e.to_string();
             let code = rollout_failure(e, "reroll apply");
             let exit = *code.as_ref().unwrap_or(&EXIT_ERROR);
-            github_summary(&plan, said, exit, &reports, &secrets);
+            github_summary(&plan, said, exit, &reports);
             if events_file::github() {
-                eprint!(
-                    "{}",
-                    events_file::error_command(
-                        "reroll apply",
-                        &reroll::stack::redact(&message, &secrets)
-                    )
-                );
+                eprint!("{}", events_file::error_command("reroll apply", &message));
             }
             code
         }
@@ -857,20 +849,14 @@ async fn apply_command(ctx: &Ctx, path: &Path, vars: &VarArgs, flags: &ApplyFlag
 }
 
 /// On GitHub Actions, the apply's outcome and per-group table in the step summary.
-fn github_summary(
-    plan: &Plan,
-    said: Option<&str>,
-    exit_code: u8,
-    reports: &[GroupReport],
-    secrets: &[String],
-) {
+fn github_summary(plan: &Plan, said: Option<&str>, exit_code: u8, reports: &[GroupReport]) {
     if !events_file::github() {
         return;
     }
     let outcome = report_file::result_name(said, exit_code);
     let summary =
         events_file::step_summary(&plan.stack, &outcome, exit_code, reports, waves_column);
-    events_file::append_step_summary(&reroll::stack::redact(&summary, secrets));
+    events_file::append_step_summary(&summary);
 }
 
 fn apply_options(ctx: &Ctx, parallelism: usize) -> ApplyOptions {
@@ -1127,7 +1113,7 @@ fn print_outputs(stack: &Stack) {
                 other => other.to_string(),
             }
         };
-        println!("  {} = {}", o.name, stack.redact(&value));
+        println!("  {} = {value}", o.name);
     }
 }
 
@@ -1173,7 +1159,6 @@ async fn status(
     });
     let problems = reroll::status::problems(&observed, changes.as_deref().map_err(|e| e.as_str()));
     let out = |line: &str| {
-        let line = stack.redact(line);
         if format == args::StatusFormat::Text {
             println!("{line}");
         } else {
@@ -1332,7 +1317,7 @@ async fn destroy(ctx: &Ctx, path: &Path, vars: &VarArgs, auto_approve: bool) -> 
         ..Default::default()
     };
     let plan = plan::destroy_plan(plan::plan(&empty, &observed, true)?);
-    print_plan(&plan, &stack, false);
+    print_plan(&plan, false);
     if !plan.has_changes() {
         return Ok(EXIT_OK);
     }

@@ -22,7 +22,6 @@ pub struct Draft {
     simulated: bool,
     pub stack: String,
     pub region: String,
-    pub secrets: Vec<String>,
     pub plan: Option<Plan>,
     pub reports: Vec<GroupReport>,
     /// How the apply ended, when it said so itself (`no changes`, `cancelled`, a rollout's
@@ -42,7 +41,6 @@ impl Draft {
             simulated,
             stack: stack.to_string(),
             region: String::new(),
-            secrets: Vec::new(),
             plan: None,
             reports: Vec::new(),
             result: None,
@@ -86,7 +84,6 @@ impl Draft {
             started: self.started,
             duration: self.recorder.elapsed(),
             simulated: self.simulated,
-            secrets: &self.secrets,
         }));
         std::fs::write(&self.path, page)
             .with_context(|| format!("cannot write the report to {}", self.path.display()))

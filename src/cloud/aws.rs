@@ -60,9 +60,9 @@ use base64::Engine as _;
 use super::stats::Stats;
 use super::{
     glob_match, tag, Cloud, CloudError, CloudResult, CopyImageRequest, ElbLimits, Forward,
-    GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo,
-    InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit, ListenerInfo, ListenerSpec,
-    LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
+    GroupInfo, GroupInstance, GroupSpec, HealthCheckSpec, Holder, ImageFilter, ImageInfo,
+    InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit, ListenerInfo,
+    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
     ScalingActivity, SecurityGroupInfo, Snapshot, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
     TargetGroupSpec, TargetHealth, VpcInfo,
 };
@@ -1646,7 +1646,7 @@ impl Cloud for AwsCloud {
         ))
     }
 
-    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>> {
+    async fn find_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Holder>> {
         let what = format!("{} {name}", kind.noun());
         let found = match kind {
             NamedKind::Group => {
@@ -1665,7 +1665,10 @@ impl Cloud for AwsCloud {
                     .auto_scaling_groups()
                     .iter()
                     .find(|g| g.auto_scaling_group_name() == Some(name))
-                    .map(|g| tags_of(g.tags())));
+                    .map(|g| Holder {
+                        id: name.to_string(),
+                        tags: tags_of(g.tags()),
+                    }));
             }
             NamedKind::LaunchTemplate => {
                 let request = self
@@ -1680,7 +1683,10 @@ impl Cloud for AwsCloud {
                         .launch_templates()
                         .iter()
                         .find(|t| t.launch_template_name() == Some(name))
-                        .map(|t| tags_of(t.tags()))),
+                        .map(|t| Holder {
+                            id: t.launch_template_id().unwrap_or(name).to_string(),
+                            tags: tags_of(t.tags()),
+                        })),
                     Err(e) if e.is_not_found() => Ok(None),
                     Err(e) => Err(e),
                 };
@@ -1723,13 +1729,13 @@ impl Cloud for AwsCloud {
         let out = self
             .call("ELBv2.DescribeTags", &what, request.send())
             .await?;
-        Ok(Some(
-            out.tag_descriptions()
-                .iter()
-                .find(|d| d.resource_arn() == Some(arn.as_str()))
-                .map(|d| tags_of(d.tags()))
-                .unwrap_or_default(),
-        ))
+        let tags = out
+            .tag_descriptions()
+            .iter()
+            .find(|d| d.resource_arn() == Some(arn.as_str()))
+            .map(|d| tags_of(d.tags()))
+            .unwrap_or_default();
+        Ok(Some(Holder { id: arn, tags }))
     }
 
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {

@@ -311,7 +311,7 @@ fault_cloud! {
         fn delete_group(&self, name: &str) -> CloudResult<()>;
         fn scaling_activities(&self, group: &str, since: std::time::SystemTime) -> CloudResult<Vec<ScalingActivity>>;
         fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>>;
-        fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>>;
+        fn find_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Holder>>;
         fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
         fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
         fn detach_instances(&self, group: &str, instance_ids: &[String], decrement: bool) -> CloudResult<()>;

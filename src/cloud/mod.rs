@@ -601,6 +601,14 @@ impl InstanceRefresh {
 }
 
 /// The kinds of resource reroll creates by name, for finding who holds a name.
+/// A resource found by its name: its id (an ARN for target groups and load balancers, the
+/// template id for launch templates, the name for Auto Scaling groups) and its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: String,
+    pub tags: Tags,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NamedKind {
     Group,
@@ -777,9 +785,9 @@ pub trait Cloud: Send + Sync {
     /// runs at a time, and it is the newest). `None` when the service does not implement the
     /// call (an emulator): unknown, not "none".
     async fn instance_refreshes(&self, group: &str) -> CloudResult<Option<Vec<InstanceRefresh>>>;
-    /// The tags of the resource of `kind` named `name`, whoever owns it; `None` when no such
-    /// resource exists. For telling whose a taken name is.
-    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>>;
+    /// The resource of `kind` named `name` (its id and tags), whoever owns it; `None` when no
+    /// such resource exists. For telling whose a taken name is.
+    async fn find_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Holder>>;
     /// Suspends Auto Scaling processes (`AZRebalance`, `AlarmNotification`, …) on a group.
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;
     async fn resume_processes(&self, group: &str, processes: &[String]) -> CloudResult<()>;

@@ -73,11 +73,11 @@ use world::{Ms, World};
 
 use super::stats::Stats;
 use super::{
-    Cloud, CloudResult, CopyImageRequest, ElbLimits, Forward, GroupInfo, GroupSpec, ImageFilter,
-    ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit, ListenerInfo,
-    ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef, RetryPolicy, RunSpec,
-    ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags, TargetGroupInfo,
-    TargetGroupSpec, TargetHealth, VpcInfo,
+    Cloud, CloudResult, CopyImageRequest, ElbLimits, Forward, GroupInfo, GroupSpec, Holder,
+    ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec, LaunchTemplateInfo, Limit,
+    ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, ObjectRef,
+    RetryPolicy, RunSpec, ScalingActivity, SecurityGroupInfo, StoredObject, SubnetInfo, Tags,
+    TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Page sizes and batch limits, the same as the AWS implementation's.
@@ -1095,7 +1095,7 @@ impl Cloud for SimCloud {
         .await
     }
 
-    async fn tags_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Tags>> {
+    async fn find_by_name(&self, kind: NamedKind, name: &str) -> CloudResult<Option<Holder>> {
         let (operation, pages) = match kind {
             NamedKind::Group => ("AutoScaling.DescribeAutoScalingGroups", 1),
             NamedKind::LaunchTemplate => ("EC2.DescribeLaunchTemplates", 1),
@@ -1104,11 +1104,11 @@ impl Cloud for SimCloud {
             NamedKind::LoadBalancer => ("ELBv2.DescribeLoadBalancers", 2),
         };
         self.request(operation).await?;
-        let tags = self.with(|w, _| w.tags_by_name(kind, name));
-        if pages == 2 && tags.is_some() {
+        let found = self.with(|w, _| w.find_by_name(kind, name));
+        if pages == 2 && found.is_some() {
             self.request("ELBv2.DescribeTags").await?;
         }
-        Ok(tags)
+        Ok(found)
     }
 
     async fn suspend_processes(&self, group: &str, processes: &[String]) -> CloudResult<()> {

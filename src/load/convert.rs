@@ -7,6 +7,7 @@ use std::time::Duration;
 use hcl::Value;
 
 use super::diag::Problem;
+use super::marks::Marks;
 use super::parse::{RawAttr, RawBlock};
 use crate::cloud::Tags;
 use crate::names;
@@ -20,10 +21,17 @@ use crate::stack::{
 pub struct Evaluated<'b> {
     pub block: &'b RawBlock,
     pub attrs: BTreeMap<&'b str, (Value, &'b RawAttr)>,
+    /// Which parts of the attributes' values are sensitive (absent: nothing).
+    pub marks: BTreeMap<&'b str, Marks>,
     pub blocks: Vec<Evaluated<'b>>,
 }
 
 impl<'b> Evaluated<'b> {
+    /// The marks of attribute `name`'s value.
+    pub fn marks_of(&self, name: &str) -> Marks {
+        self.marks.get(name).cloned().unwrap_or_default()
+    }
+
     fn nested(&self, ident: &str) -> Option<&Evaluated<'b>> {
         self.blocks.iter().find(|b| b.block.ident == ident)
     }
@@ -34,12 +42,26 @@ impl<'b> Evaluated<'b> {
 pub struct Conv<'a> {
     attr: &'a RawAttr,
     problems: &'a mut Vec<Problem>,
+    /// The value is (partly) sensitive: errors do not show it.
+    sensitive: bool,
 }
 
 /// A value not known yet (a lookup in `validate`, a variable not given to `validate`):
 /// typed conversions accept it, since the real value is checked when it is known.
 fn is_unknown_value(v: &Value) -> bool {
     matches!(v, Value::String(s) if is_unknown(s))
+}
+
+/// What kind of value `v` is, without its content.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
 }
 
 fn describe(v: &Value) -> String {
@@ -66,15 +88,28 @@ fn describe(v: &Value) -> String {
 
 impl<'a> Conv<'a> {
     pub fn new(attr: &'a RawAttr, problems: &'a mut Vec<Problem>) -> Self {
-        Conv { attr, problems }
+        Conv {
+            attr,
+            problems,
+            sensitive: false,
+        }
+    }
+
+    /// Whether the value is sensitive, so that errors describe only its kind.
+    pub fn sensitive(mut self, sensitive: bool) -> Self {
+        self.sensitive = sensitive;
+        self
     }
 
     fn wrong(&mut self, expected: &str, v: &Value) {
+        let found = match self.sensitive {
+            true => format!("a sensitive {}", kind(v)),
+            false => describe(v),
+        };
         self.problems.push(
             Problem::new(format!(
-                "`{}` must be {expected}, found {}",
-                self.attr.name,
-                describe(v)
+                "`{}` must be {expected}, found {found}",
+                self.attr.name
             ))
             .at(self.attr.value_loc.clone())
             .label(format!("expected {expected}")),
@@ -340,7 +375,8 @@ impl<'e, 'b> Fields<'e, 'b> {
     fn get<T>(&mut self, name: &str, f: impl FnOnce(&mut Conv, &Value) -> Option<T>) -> Option<T> {
         let (v, attr) = self.e.attrs.get(name)?;
         let before = self.problems.len();
-        let out = f(&mut Conv::new(attr, self.problems), v);
+        let sensitive = self.e.marks.contains_key(name);
+        let out = f(&mut Conv::new(attr, self.problems).sensitive(sensitive), v);
         if out.is_none() || self.problems.len() > before {
             self.ok = false;
         }
@@ -999,6 +1035,21 @@ pub fn hook(e: &Evaluated, dir: &Path, problems: &mut Vec<Problem>) -> Option<Ho
     let timeout = f
         .get("timeout", |c, v| c.duration(v))
         .unwrap_or(Duration::from_secs(300));
+    let env = f
+        .get("env", |c, v| {
+            let env = c.string_map(v)?;
+            match env.keys().find(|k| !is_env_name(k)) {
+                Some(bad) => {
+                    c.invalid(
+                        format!("`env` name {bad:?} is not an environment variable name"),
+                        "expected names of letters, digits and underscores, not starting with a digit",
+                    );
+                    None
+                }
+                None => Some(env),
+            }
+        })
+        .unwrap_or_default();
     if !f.ok {
         return None;
     }
@@ -1007,7 +1058,14 @@ pub fn hook(e: &Evaluated, dir: &Path, problems: &mut Vec<Problem>) -> Option<Ho
         command: command?,
         timeout,
         dir: dir.to_path_buf(),
+        env,
     })
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Settings that belong to another strategy are errors rather than silently ignored, and each

@@ -12,12 +12,14 @@ use super::convert::{self, Conv};
 use super::diag::{did_you_mean, Diagnostics, Loc, Problem};
 use super::graph;
 use super::limits::{self, Failure};
+use super::marks::Marks;
 use super::parse::{Parsed, RawAttr, RawBlock, RawModule, Reference};
 use super::vars::{self, Inputs, VarValue};
 use crate::cloud::ImageFilter;
 use crate::names;
 use crate::stack::{
-    is_unknown, ImageLookup, Known, NetworkLookup, Output, Stack, UNKNOWN_APPLY, UNKNOWN_LOOKUP,
+    is_unknown, ImageLookup, Known, NetworkLookup, Output, Stack, STACK_TAGS, UNKNOWN_APPLY,
+    UNKNOWN_LOOKUP,
 };
 
 /// Evaluates a parsed stack. All problems are returned together.
@@ -100,6 +102,8 @@ struct Scope<'a> {
     path: Vec<String>,
     /// Values references name, by root and key: `local.name` is `("local", "name")`.
     values: HashMap<(String, String), Rc<Value>>,
+    /// Which parts of those values are sensitive (absent: nothing).
+    marks: HashMap<(String, String), Marks>,
     /// Declared names whose value could not be computed (the reason is reported): attributes
     /// that use them are skipped rather than reported again.
     failed: HashSet<(String, String)>,
@@ -143,6 +147,7 @@ impl<'a> Scope<'a> {
             module,
             path,
             values: HashMap::new(),
+            marks: HashMap::new(),
             failed: HashSet::new(),
             declared,
             members: HashMap::new(),
@@ -166,6 +171,14 @@ impl<'a> Scope<'a> {
     fn set(&mut self, root: &str, key: &str, value: Value) {
         self.values
             .insert((root.to_string(), key.to_string()), Rc::new(value));
+    }
+
+    fn set_marked(&mut self, root: &str, key: &str, value: Value, marks: Marks) {
+        if marks.any() {
+            self.marks
+                .insert((root.to_string(), key.to_string()), marks);
+        }
+        self.set(root, key, value);
     }
 
     fn fail(&mut self, root: &str, key: &str) {
@@ -248,13 +261,10 @@ impl<'a> Evaluator<'a> {
         module: &'a RawModule,
         path: &[String],
         var_values: BTreeMap<String, VarValue>,
-    ) -> Value {
+    ) -> (Value, Marks) {
         let mut scope = Scope::new(module, path.to_vec(), &self.root_dir);
         for (name, v) in var_values {
-            if v.sensitive {
-                collect_strings(&v.value, &mut self.stack.sensitive_values);
-            }
-            scope.set("var", &name, v.value);
+            scope.set_marked("var", &name, v.value, v.marks);
         }
         self.resource_refs(&mut scope);
         self.named_values(&mut scope);
@@ -265,12 +275,26 @@ impl<'a> Evaluator<'a> {
         self.outputs(&scope)
     }
 
-    /// Evaluates one attribute, after checking its references.
-    fn eval(&mut self, scope: &Scope, attr: &RawAttr) -> Option<Value> {
+    /// Evaluates an attribute of a block of kind `ident` (`server_group`, `hook`, …),
+    /// refusing a sensitive value where one cannot be kept secret (see
+    /// [`may_be_sensitive`]).
+    fn eval(&mut self, scope: &Scope, ident: &str, attr: &RawAttr) -> Option<(Value, Marks)> {
+        let (value, marks) = self.eval_marked(scope, attr)?;
+        if marks.any() && !may_be_sensitive(ident, &attr.name) {
+            self.problems.push(not_sensitive(ident, attr));
+            return None;
+        }
+        Some((value, marks))
+    }
+
+    /// Evaluates one attribute, after checking its references: its value and which parts of
+    /// it are sensitive.
+    fn eval_marked(&mut self, scope: &Scope, attr: &RawAttr) -> Option<(Value, Marks)> {
         if !self.check_refs(scope, attr) {
             return None;
         }
         let mut slots = Vec::with_capacity(attr.slots.len());
+        let mut slot_marks = Vec::with_capacity(attr.slots.len());
         for (root, key) in &attr.slots {
             let name = (root.clone(), key.clone());
             // `module.api.server_group.web` fails with `module.api`.
@@ -278,6 +302,7 @@ impl<'a> Evaluator<'a> {
             if scope.failed.contains(&name) || scope.failed.contains(&(root.clone(), base.into())) {
                 return None; // the reason is reported where it failed
             }
+            slot_marks.push(scope.marks.get(&name).cloned().unwrap_or_default());
             match scope.values.get(&name) {
                 Some(v) => slots.push(Rc::clone(v)),
                 None if root == "module" && key.contains('.') => {
@@ -304,8 +329,16 @@ impl<'a> Evaluator<'a> {
         let result = super::functions::with_base_dir(&scope.module.dir, || {
             limits::evaluate(&attr.expr, &self.ctx, slots)
         });
+        let sensitive = slot_marks.iter().any(Marks::any);
         let (message, label) = match result {
-            Ok(v) => return Some(v),
+            Ok(v) => return Some((v, Marks::of(&attr.expr, &slot_marks))),
+            // The evaluator's message may quote the values it failed on.
+            Err(Failure::Eval(_)) if sensitive => (
+                "it failed on a value derived from a sensitive one (the details are withheld so \
+                 that the value is not shown)"
+                    .to_string(),
+                "failed on a sensitive value".to_string(),
+            ),
             Err(Failure::Eval(e)) => (eval_message(&e), short_eval_message(&e)),
             Err(Failure::Limit(m)) => (m, "over a loading limit".to_string()),
         };
@@ -456,8 +489,8 @@ impl<'a> Evaluator<'a> {
         for &i in &order.order {
             evaluated[i] = true;
             match nodes[i] {
-                Node::Local(attr) => match self.eval(scope, attr) {
-                    Some(v) => scope.set("local", &attr.name, v),
+                Node::Local(attr) => match self.eval_marked(scope, attr) {
+                    Some((v, marks)) => scope.set_marked("local", &attr.name, v, marks),
                     None => scope.fail("local", &attr.name),
                 },
                 Node::Image(block) => self.image(scope, block),
@@ -576,19 +609,24 @@ impl<'a> Evaluator<'a> {
             return;
         };
         if let Some(attr) = block.attr("region") {
-            if let Some(v) = self.eval(scope, attr) {
+            if let Some((v, _)) = self.eval(scope, "stack", attr) {
                 if self.stack.region.is_none() {
                     self.stack.region = self.conv(attr).string(&v);
                 }
             }
         }
         if let Some(attr) = block.attr("tags") {
-            if let Some(v) = self.eval(scope, attr) {
-                self.stack.tags = self.conv(attr).string_map(&v).unwrap_or_default();
+            if let Some((v, marks)) = self.eval(scope, "stack", attr) {
+                self.stack.tags = self
+                    .conv_marked(attr, &marks)
+                    .string_map(&v)
+                    .unwrap_or_default();
+                let keys = marks.keys(&self.stack.tags);
+                self.stack.sensitive.set_tags(STACK_TAGS, keys);
             }
         }
         if let Some(attr) = block.attr("lock") {
-            if let Some(v) = self.eval(scope, attr) {
+            if let Some((v, _)) = self.eval(scope, "stack", attr) {
                 if let Some(lock) = self.conv(attr).lock(&v) {
                     self.stack.lock = lock;
                 }
@@ -606,11 +644,16 @@ impl<'a> Evaluator<'a> {
         Conv::new(attr, &mut self.problems)
     }
 
+    /// A conversion whose errors do not show the value when any of it is sensitive.
+    fn conv_marked<'c>(&'c mut self, attr: &'c RawAttr, marks: &Marks) -> Conv<'c> {
+        Conv::new(attr, &mut self.problems).sensitive(marks.any())
+    }
+
     /// Evaluates every attribute of a block (skipping failed ones).
-    fn eval_block(&mut self, scope: &Scope, block: &RawBlock) -> BTreeMap<String, Value> {
+    fn eval_block(&mut self, scope: &Scope, block: &RawBlock) -> BTreeMap<String, (Value, Marks)> {
         let mut out = BTreeMap::new();
         for attr in block.attrs.values() {
-            if let Some(v) = self.eval(scope, attr) {
+            if let Some(v) = self.eval(scope, &block.ident, attr) {
                 out.insert(attr.name.clone(), v);
             }
         }
@@ -627,7 +670,7 @@ impl<'a> Evaluator<'a> {
         let mut manifest = None;
         let mut build = None;
         let mut copy_kms_key = None;
-        for (name, v) in &values {
+        for (name, (v, _)) in &values {
             let attr = block.attr(name).expect("evaluated attribute exists");
             let mut c = self.conv(attr);
             match name.as_str() {
@@ -793,7 +836,7 @@ impl<'a> Evaluator<'a> {
             security_group_tags: Default::default(),
             origin,
         };
-        for (name, v) in &values {
+        for (name, (v, _)) in &values {
             let attr = block.attr(name).expect("evaluated attribute exists");
             let mut c = self.conv(attr);
             match name.as_str() {
@@ -905,24 +948,30 @@ impl<'a> Evaluator<'a> {
         };
         let mut inputs = BTreeMap::new();
         for attr in call.attrs.values().filter(|a| a.name != "source") {
-            if let Some(v) = self.eval(scope, attr) {
-                inputs.insert(attr.name.clone(), (v, attr));
+            if let Some((v, marks)) = self.eval_marked(scope, attr) {
+                inputs.insert(attr.name.clone(), (v, attr, marks));
             }
         }
         let values = vars::module_values(child, call, inputs, &mut self.problems);
         let mut path = scope.path.clone();
         path.push(label.clone());
-        let outputs = self.module(child, &path, values);
+        let (outputs, marks) = self.module(child, &path, values);
         // An output named `server_group` (or `target_group`) keeps its meaning for keys that are
         // not resources of the module.
         for kind in limits::MODULE_MEMBER_KINDS {
             if let Some(Value::Object(output)) = outputs.as_object().and_then(|o| o.get(*kind)) {
+                let kind_marks = marks.key(kind);
                 for (key, value) in output {
-                    scope.set("module", &format!("{label}.{kind}.{key}"), value.clone());
+                    scope.set_marked(
+                        "module",
+                        &format!("{label}.{kind}.{key}"),
+                        value.clone(),
+                        kind_marks.key(key),
+                    );
                 }
             }
         }
-        scope.set("module", &label, outputs);
+        scope.set_marked("module", &label, outputs, marks);
         for (kind, name, value) in self.ref_objects(child, &path) {
             if limits::MODULE_MEMBER_KINDS.contains(&kind) {
                 scope.set("module", &format!("{label}.{kind}.{name}"), value);
@@ -948,6 +997,8 @@ impl<'a> Evaluator<'a> {
                         self.origin(&block.loc),
                         &mut self.problems,
                     ) {
+                        let keys = body.marks_of("tags").keys(&tg.tags);
+                        self.stack.sensitive.set_tags(&tg.address, keys);
                         self.stack.target_groups.push(tg);
                     }
                 }
@@ -961,6 +1012,8 @@ impl<'a> Evaluator<'a> {
                         self.origin(&block.loc),
                         &mut self.problems,
                     ) {
+                        let keys = body.marks_of("tags").keys(&lb.tags);
+                        self.stack.sensitive.set_tags(&lb.address, keys);
                         self.stack.load_balancers.push(lb);
                     }
                 }
@@ -977,6 +1030,11 @@ impl<'a> Evaluator<'a> {
                         &scope.module.dir,
                         &mut self.problems,
                     ) {
+                        let keys = body.marks_of("tags").keys(&g.tags);
+                        self.stack.sensitive.set_tags(&g.address, keys);
+                        if body.marks_of("user_data").any() {
+                            self.stack.sensitive.user_data.insert(g.address.clone());
+                        }
                         if let Some(attr) = block.attr("depends_on") {
                             self.depends_on
                                 .push((g.address.clone(), scope.path.clone(), attr));
@@ -992,9 +1050,13 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a block and its nested blocks, keeping each value with its attribute.
     fn eval_tree<'b>(&mut self, scope: &Scope, block: &'b RawBlock) -> convert::Evaluated<'b> {
         let mut attrs = BTreeMap::new();
+        let mut marks = BTreeMap::new();
         for attr in block.attrs.values() {
-            if let Some(v) = self.eval(scope, attr) {
+            if let Some((v, m)) = self.eval(scope, &block.ident, attr) {
                 attrs.insert(attr.name.as_str(), (v, attr));
+                if m.any() {
+                    marks.insert(attr.name.as_str(), m);
+                }
             }
         }
         let blocks = block
@@ -1005,27 +1067,37 @@ impl<'a> Evaluator<'a> {
         convert::Evaluated {
             block,
             attrs,
+            marks,
             blocks,
         }
     }
 
-    fn outputs(&mut self, scope: &Scope) -> Value {
+    /// A module's outputs as an object, and which of them are sensitive: derived from a
+    /// sensitive value, or declared `sensitive = true`.
+    fn outputs(&mut self, scope: &Scope) -> (Value, Marks) {
         let mut out = Map::new();
+        let mut marks = Marks::None;
         for block in scope.module.blocks_of("output") {
             let values = self.eval_block(scope, block);
-            let Some(value) = values.get("value").cloned() else {
+            let Some((value, value_marks)) = values.get("value").cloned() else {
                 continue;
             };
+            let declared = match (values.get("sensitive"), block.attr("sensitive")) {
+                (Some((v, _)), Some(attr)) => self.conv(attr).boolean(v).unwrap_or(false),
+                _ => false,
+            };
+            let value_marks = match declared {
+                true => Marks::All,
+                false => value_marks,
+            };
             out.insert(block.label().to_string(), value.clone());
+            marks = marks.merge(Marks::entry(block.label(), value_marks.clone()));
             if !scope.path.is_empty() {
                 continue;
             }
-            let sensitive = match (values.get("sensitive"), block.attr("sensitive")) {
-                (Some(v), Some(attr)) => self.conv(attr).boolean(v).unwrap_or(false),
-                _ => false,
-            };
+            let sensitive = value_marks.any();
             let description = match (values.get("description"), block.attr("description")) {
-                (Some(v), Some(attr)) => self.conv(attr).string(v),
+                (Some((v, _)), Some(attr)) => self.conv(attr).string(v),
                 _ => None,
             };
             self.stack.outputs.push(Output {
@@ -1035,7 +1107,7 @@ impl<'a> Evaluator<'a> {
                 description,
             });
         }
-        Value::Object(out)
+        (Value::Object(out), marks)
     }
 
     fn origin(&self, loc: &Loc) -> crate::stack::Origin {
@@ -1115,13 +1187,41 @@ fn with_ref(mut value: Value, kind: &str, address: &str) -> Value {
     value
 }
 
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Number(n) => out.push(n.to_string()),
-        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
-        Value::Object(map) => map.values().for_each(|i| collect_strings(i, out)),
-        _ => {}
+/// The attributes that may hold a sensitive value, by the kind of block they are in: what
+/// reroll can keep out of every plan, log and message (tag values, user data, a hook's
+/// environment, outputs, and module inputs and locals, which only pass values on). Everything
+/// else is shown in plans, logs and AWS names, or sent to AWS in lookups.
+fn may_be_sensitive(ident: &str, attr: &str) -> bool {
+    matches!(
+        (ident, attr),
+        (
+            "stack" | "server_group" | "target_group" | "load_balancer",
+            "tags"
+        ) | ("server_group", "user_data")
+            | ("hook", "env")
+            | ("output", "value")
+    )
+}
+
+/// The problem of a sensitive value where it cannot be kept secret.
+fn not_sensitive(ident: &str, attr: &RawAttr) -> Problem {
+    let p = Problem::new(format!(
+        "`{}` is derived from a sensitive value, which would be shown",
+        attr.name
+    ))
+    .at(attr.value_loc.clone())
+    .label("sensitive");
+    match (ident, attr.name.as_str()) {
+        ("hook", "command") => p.help(
+            "a hook's command line is logged and shown in errors: pass the value in the \
+             hook's environment, `env = { DB_PW = var.db_pw }`, and read it there",
+        ),
+        ("output", _) => p.help("an output's description and `sensitive` cannot be sensitive"),
+        _ => p.help(format!(
+            "`{}` is shown in plans, logs or AWS names, or sent in lookups. Sensitive values \
+             may go only in tag values, `user_data`, a hook's `env` and outputs",
+            attr.name
+        )),
     }
 }
 

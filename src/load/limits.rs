@@ -86,7 +86,41 @@ pub fn bytes(n: u64) -> String {
 
 /// Reads a file of at most [`MAX_FILE_BYTES`]; a larger one is an error of kind
 /// `FileTooLarge`, found without reading it all.
+///
+/// Only regular files are read: a device (`/dev/zero`, `/dev/stdin`), a pipe or a socket
+/// could be endless or block, and a file of a pseudo file system (`/proc`, `/sys`) has no size
+/// known in advance and holds the state of processes and the machine (`/proc/self/environ`
+/// holds this process's credentials). Each is an error of kind `InvalidInput`.
 pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    let refused = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}; only regular files are read while loading"),
+        )
+    };
+    // Before opening: opening a pipe waits for a writer.
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(refused("a device, a pipe or a socket, not a regular file"));
+    }
+    if let Ok(real) = std::fs::canonicalize(path) {
+        if real.starts_with("/proc") || real.starts_with("/sys") {
+            return Err(refused(&format!(
+                "in {}, a pseudo file system whose files have no size known in advance",
+                if real.starts_with("/proc") {
+                    "/proc"
+                } else {
+                    "/sys"
+                }
+            )));
+        }
+    }
     let file = std::fs::File::open(path)?;
     let too_large = |size: u64| {
         io::Error::new(
@@ -106,6 +140,12 @@ pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut out)?;
     if out.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(out.len() as u64));
+    }
+    // A regular file that said it was empty but was not: a pseudo file elsewhere.
+    if size == 0 && !out.is_empty() {
+        return Err(refused(
+            "a pseudo file whose size is not known in advance, not a regular file",
+        ));
     }
     Ok(out)
 }
@@ -630,6 +670,7 @@ impl VisitMut for Rewriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn eval(text: &str, refs: &[(&str, &str, Value)]) -> Result<Value, String> {
         let expr = hcl_edit::parser::parse_expr(text).map_err(|e| e.to_string())?;
@@ -833,6 +874,42 @@ mod tests {
         );
         std::fs::write(&path, "ok").unwrap();
         assert_eq!(read_file(&path).unwrap(), b"ok");
+    }
+
+    #[test]
+    fn devices_pipes_and_pseudo_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        let mut cases = vec![
+            (PathBuf::from("/dev/zero"), "a device, a pipe or a socket"),
+            (PathBuf::from("/dev/null"), "a device, a pipe or a socket"),
+            (
+                PathBuf::from("/proc/self/environ"),
+                "in /proc, a pseudo file system",
+            ),
+            (
+                PathBuf::from("/proc/self/status"),
+                "in /proc, a pseudo file system",
+            ),
+        ];
+        if made.is_ok_and(|s| s.success()) {
+            // Opening it would wait for a writer forever: refused before it is opened.
+            cases.push((fifo, "a device, a pipe or a socket"));
+        }
+        let link = dir.path().join("environ");
+        if std::os::unix::fs::symlink("/proc/self/environ", &link).is_ok() {
+            cases.push((link, "in /proc"));
+        }
+        for (path, want) in cases {
+            if !path.exists() {
+                continue;
+            }
+            let e = read_file(&path).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{}", path.display());
+            assert!(e.to_string().contains(want), "{}: {e}", path.display());
+            assert!(e.to_string().contains("only regular files are read"), "{e}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod eval;
 pub mod functions;
 mod graph;
 pub mod limits;
+pub mod marks;
 pub mod packer;
 pub mod parse;
 mod schema;

@@ -27,7 +27,7 @@ const NAME: &[&str] = &["name"];
 
 pub static HOOK: BlockSchema = BlockSchema {
     labels: &["event"],
-    attrs: &[("command", true), ("timeout", false)],
+    attrs: &[("command", true), ("timeout", false), ("env", false)],
     blocks: &[],
     any_attrs: false,
 };

@@ -342,3 +342,88 @@ fn module_resources_can_be_named_and_waited_for() {
         }
     }
 }
+
+/// Sensitivity follows values: `(case, expression, sensitive)` for an output's value, and
+/// `(expression, sensitive tag keys)` for a server group's tags.
+#[test]
+fn values_derived_from_sensitive_ones_are_sensitive() {
+    let head = "variable \"pw\" {\n  sensitive = true\n  default = \"s3cr3t\"\n}\n\
+                variable \"plain\" {\n  default = \"p\"\n}\n\
+                locals {\n  up = upper(var.pw)\n  obj = { a = var.pw, b = \"x\" }\n  \
+                list = [\"x\", var.pw]\n}\n\
+                module \"m\" {\n  source = \"./m\"\n  secret = var.pw\n  plain = var.plain\n}\n";
+    let module = "variable \"secret\" {}\nvariable \"plain\" {}\n\
+                  output \"derived\" { value = \"k-${var.secret}\" }\n\
+                  output \"plain\" { value = var.plain }\n\
+                  output \"declared\" {\n  value = var.plain\n  sensitive = true\n}\n";
+    let outputs = [
+        ("the variable", "var.pw", true),
+        ("another variable", "var.plain", false),
+        ("a function of it", "local.up", true),
+        ("its base64", "base64encode(var.pw)", true),
+        ("an interpolation", "\"pw=${var.pw}\"", true),
+        ("its length", "length(var.pw)", true),
+        ("an object holding it", "local.obj", true),
+        ("the entry holding it", "local.obj.a", true),
+        ("the other entry", "local.obj.b", false),
+        ("the other entry, by index", "local.obj[\"b\"]", false),
+        ("a list element", "local.list[1]", true),
+        ("another list element", "local.list[0]", false),
+        (
+            "a conditional on it",
+            "var.pw == \"x\" ? \"a\" : \"b\"",
+            true,
+        ),
+        ("a conditional choosing it", "true ? var.pw : \"b\"", true),
+        ("a module output computed from it", "module.m.derived", true),
+        ("a module output that is not", "module.m.plain", false),
+        (
+            "a module output declared sensitive",
+            "module.m.declared",
+            true,
+        ),
+        ("a for over it", "[for c in [var.pw] : c]", true),
+    ];
+    let mut text = String::from(head);
+    for (i, (_, expr, _)) in outputs.iter().enumerate() {
+        text.push_str(&format!("output \"o{i}\" {{\n  value = {expr}\n}}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), format!("{STACK_BLOCK}{text}")).unwrap();
+    std::fs::create_dir(dir.path().join("m")).unwrap();
+    std::fs::write(dir.path().join("m/main.hcl"), module).unwrap();
+    let stack = load_dir(dir.path()).unwrap();
+    for (i, (case, expr, sensitive)) in outputs.iter().enumerate() {
+        let o = &stack.outputs[i];
+        assert_eq!(o.sensitive, *sensitive, "{case}: {expr}");
+    }
+
+    let tags = [
+        ("{ a = var.pw, b = \"x\" }", &["a"][..]),
+        ("{ a = \"x\" }", &[][..]),
+        ("merge({ a = var.pw }, { b = \"x\" })", &["a", "b"][..]),
+        ("{ a = \"k=${local.up}\", b = local.obj.b }", &["a"][..]),
+    ];
+    for (expr, keys) in tags {
+        let dir = tempfile::tempdir().unwrap();
+        let group = format!(
+            "server_group \"web\" {{\n  image = \"ami-12345678\"\n  instance_type = \"t3.micro\"\n  \
+             capacity = {{ min = 1, desired = 1, max = 2 }}\n  subnets = [\"subnet-1\"]\n  \
+             tags = {expr}\n}}\n"
+        );
+        std::fs::write(
+            dir.path().join("main.hcl"),
+            format!("{STACK_BLOCK}{head}{group}"),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/main.hcl"), module).unwrap();
+        let stack = load_dir(dir.path()).unwrap();
+        let got: Vec<&str> = stack
+            .sensitive
+            .tag_keys(&["server_group.web"])
+            .into_iter()
+            .collect();
+        assert_eq!(got, keys, "{expr}");
+    }
+}

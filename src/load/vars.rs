@@ -10,6 +10,7 @@ use hcl_edit::Span;
 
 use super::diag::{did_you_mean, FileId, Loc, Problem, Sources};
 use super::limits;
+use super::marks::Marks;
 use super::parse::{Parsed, RawAttr, RawBlock, RawModule};
 
 /// Where variable values come from, as the user gave them.
@@ -43,7 +44,11 @@ impl Inputs {
 #[derive(Debug, Clone)]
 pub struct VarValue {
     pub value: Value,
+    /// Declared `sensitive = true`.
     pub sensitive: bool,
+    /// Which parts of the value are sensitive: all of it when declared so, else what the
+    /// module input it was given was computed from.
+    pub marks: Marks,
 }
 
 /// The declared type of a variable, from `type = …`.
@@ -192,6 +197,17 @@ fn parse_text(t: VarType, text: &str) -> Result<Value, String> {
     }
 }
 
+/// A parse error of a given value: the parser quotes the text, so for a sensitive variable
+/// only what was expected is said.
+fn withheld(block: &RawBlock, message: String) -> String {
+    match is_sensitive(block, &mut Vec::new()) {
+        true => "not a valid value of its type (the details are withheld: the variable is \
+                 sensitive)"
+            .to_string(),
+        false => message,
+    }
+}
+
 fn looks_structured(text: &str) -> bool {
     let t = text.trim_start();
     t.starts_with('[') || t.starts_with('{')
@@ -226,7 +242,10 @@ fn root_values_here(
                 Ok(v) => {
                     given.insert(name.clone(), (v, format!("REROLL_VAR_{name}")));
                 }
-                Err(e) => problems.push(Problem::new(format!("REROLL_VAR_{name}: {e}"))),
+                Err(e) => problems.push(Problem::new(format!(
+                    "REROLL_VAR_{name}: {}",
+                    withheld(block, e)
+                ))),
             }
         }
     }
@@ -253,7 +272,7 @@ fn root_values_here(
             Ok(v) => {
                 given.insert(name.clone(), (v, "-var".to_string()));
             }
-            Err(e) => problems.push(Problem::new(format!("-var {name}: {e}"))),
+            Err(e) => problems.push(Problem::new(format!("-var {name}: {}", withheld(block, e)))),
         }
     }
     for (name, value) in &inputs.values {
@@ -305,7 +324,18 @@ fn root_values_here(
                 }
             },
         };
-        out.insert(name.to_string(), VarValue { value, sensitive });
+        let marks = match sensitive {
+            true => Marks::All,
+            false => Marks::None,
+        };
+        out.insert(
+            name.to_string(),
+            VarValue {
+                value,
+                sensitive,
+                marks,
+            },
+        );
     }
     out
 }
@@ -414,14 +444,14 @@ fn read_var_file(
 pub fn module_values(
     module: &RawModule,
     call: &RawBlock,
-    mut inputs: BTreeMap<String, (Value, &RawAttr)>,
+    mut inputs: BTreeMap<String, (Value, &RawAttr, Marks)>,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, VarValue> {
     let declared: BTreeMap<&str, &RawBlock> = module
         .blocks_of("variable")
         .map(|b| (b.label(), b))
         .collect();
-    for (name, (_, attr)) in &inputs {
+    for (name, (_, attr, _)) in &inputs {
         if !declared.contains_key(name.as_str()) {
             let mut p = Problem::new(format!("module \"{}\" has no input `{name}`", call.label()))
                 .at(attr.loc.clone())
@@ -439,15 +469,25 @@ pub fn module_values(
     for (name, block) in declared {
         let t = declared_type(block, problems);
         let sensitive = is_sensitive(block, problems);
+        let mut marks = match sensitive {
+            true => Marks::All,
+            false => Marks::None,
+        };
         let value = match inputs.remove(name) {
-            Some((v, attr)) => match t.coerce(v) {
-                Ok(v) => v,
+            Some((v, attr, given)) => match t.coerce(v) {
+                Ok(v) => {
+                    marks = marks.merge(given);
+                    v
+                }
                 Err(v) => {
                     problems.push(
                         Problem::new(format!(
                             "module input `{name}` expects a {}, found {}",
                             t.name(),
-                            v
+                            match given.any() {
+                                true => "a sensitive value".to_string(),
+                                false => v.to_string(),
+                            }
                         ))
                         .at(attr.value_loc.clone())
                         .label(format!("expected {}", t.name())),
@@ -470,7 +510,14 @@ pub fn module_values(
                 }
             },
         };
-        out.insert(name.to_string(), VarValue { value, sensitive });
+        out.insert(
+            name.to_string(),
+            VarValue {
+                value,
+                sensitive,
+                marks,
+            },
+        );
     }
     out
 }

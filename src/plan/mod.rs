@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::stack::{
-    is_unknown, ImageLabel, LoadBalancer, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
+    is_unknown, ImageLabel, LoadBalancer, ServerGroup, Stack, TargetGroup, REDACTED, STACK_TAGS,
+    UNKNOWN_APPLY,
 };
 
 /// Version of the plan's JSON form. Bumped on any incompatible change.
@@ -257,6 +258,28 @@ impl Plan {
 pub enum PlanError {
     #[error("{address}: {message}")]
     Unsupported { address: String, message: String },
+    /// Names the stack would create are held by resources that are not the stack's.
+    #[error("{}", taken_message(.0))]
+    Taken(Vec<(String, crate::observe::Taken)>),
+}
+
+fn taken_message(taken: &[(String, crate::observe::Taken)]) -> String {
+    let lines: Vec<String> = taken
+        .iter()
+        .map(|(address, t)| {
+            format!(
+                "{address}: {} {} ({}) exists and is not this stack's: {}",
+                t.noun, t.name, t.id, t.owner
+            )
+        })
+        .collect();
+    format!(
+        "{}\nreroll never takes over or deletes a resource it did not create: give each one \
+         another name in the stack (a target group's or load balancer's `name`; for a server \
+         group, rename the stack or the group), or delete the existing resource if nothing uses \
+         it, then plan again",
+        lines.join("\n")
+    )
 }
 
 /// What instances of a server group are launched from: the launch template's content.
@@ -637,6 +660,15 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         }
     }
     changes.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
+    // A create whose name someone else holds: AWS would answer it with their resource.
+    let taken: Vec<(String, crate::observe::Taken)> = changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .filter_map(|c| Some((c.address.clone(), observed.taken.get(&c.address)?.clone())))
+        .collect();
+    if !taken.is_empty() {
+        return Err(PlanError::Taken(taken));
+    }
     Ok(Plan {
         format_version: FORMAT_VERSION,
         stack: stack.name.clone(),
@@ -1284,7 +1316,12 @@ fn plan_server_group(
                     b.user_data.as_deref().map(short_hash),
                     spec.user_data.as_deref().map(short_hash),
                     true,
-                ),
+                )
+                .map(|d| match stack.sensitive.user_data.contains(&g.address) {
+                    // Not even a hash of it: a short one is quickly brute-forced.
+                    true => redacted(d),
+                    false => d,
+                }),
                 diff(
                     "security_groups",
                     Some(sg(&b.security_group_ids)),
@@ -1303,7 +1340,18 @@ fn plan_server_group(
                     Some(tags_text(&b.instance_tags)),
                     Some(tags_text(&spec.instance_tags)),
                     true,
-                ),
+                )
+                .map(|d| {
+                    // A key sensitive now is redacted before too: the old value may be the
+                    // secret's previous one.
+                    let keys = [STACK_TAGS, g.address.as_str()];
+                    let shown = |t: &Tags| tags_text(&stack.sensitive.redact_tags(&keys, t));
+                    AttrDiff {
+                        before: Some(shown(&b.instance_tags)),
+                        after: Some(shown(&spec.instance_tags)),
+                        ..d
+                    }
+                }),
             ]
             .into_iter()
             .flatten(),
@@ -1444,6 +1492,15 @@ fn plan_server_group(
         Vec::new(),
         None,
     ))
+}
+
+/// A difference in a sensitive value: found on the values, shown as `(sensitive)`.
+fn redacted(d: AttrDiff) -> AttrDiff {
+    AttrDiff {
+        before: d.before.map(|_| REDACTED.to_string()),
+        after: d.after.map(|_| REDACTED.to_string()),
+        ..d
+    }
 }
 
 fn short_hash(s: &str) -> String {

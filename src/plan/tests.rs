@@ -921,3 +921,41 @@ fn destroy_says_why_everything_goes() {
         );
     }
 }
+
+/// A sensitive tag and user data that change: found as a change (a new generation), shown as
+/// `(sensitive)` on both sides, the old value read from the account included.
+#[test]
+fn sensitive_values_are_redacted_in_diffs_old_values_included() {
+    let src = STACK.replace(
+        "server_group \"web\" {\n",
+        "variable \"pw\" {\n  sensitive = true\n}\n\
+             server_group \"web\" {\n  user_data = \"#!/bin/sh\\necho ${var.pw}\"\n  \
+             tags = { dbpw = \"dbpw=${var.pw}\", role = \"web\" }\n",
+    );
+    let before = stack_from(&src, &[("pw", r#"old"Secret\1"#)], "ami-111");
+    let after = stack_from(&src, &[("pw", "new-Secret-2")], "ami-111");
+    let p = plan(&after, &deployed(&before), false).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.address == "server_group.web")
+        .unwrap();
+    assert_eq!(c.action, Action::Replace, "{c:#?}");
+    let shown = |name: &str| {
+        let d = c.diffs.iter().find(|d| d.name == name).unwrap();
+        (d.before.clone().unwrap(), d.after.clone().unwrap())
+    };
+    assert_eq!(
+        shown("user_data"),
+        ("(sensitive)".to_string(), "(sensitive)".to_string())
+    );
+    let (old, new) = shown("tags");
+    for t in [&old, &new] {
+        assert!(
+            t.contains("dbpw=(sensitive)") && t.contains("role=web"),
+            "{t}"
+        );
+    }
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("Secret"), "{json}");
+}

@@ -17,10 +17,10 @@ use super::limits::{Buckets, Kind};
 use super::{SimConfig, SimGroup, SimInstance, SimListener, SimSeed, SimSnapshot, SimTargetGroup};
 use crate::cloud::{
     glob_match, tag, CloudError, CloudResult, CopyImageRequest, GroupInfo, GroupInstance,
-    GroupSpec, HealthCheckSpec, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
-    LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind,
-    ObjectRef, RunSpec, ScalingActivity, SecurityGroupInfo, Snapshot, StoredObject, SubnetInfo,
-    Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
+    GroupSpec, HealthCheckSpec, Holder, ImageFilter, ImageInfo, InstanceInfo, InstanceRefresh,
+    LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo, LoadBalancerSpec,
+    NamedKind, ObjectRef, RunSpec, ScalingActivity, SecurityGroupInfo, Snapshot, StoredObject,
+    SubnetInfo, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
 /// Simulated time: milliseconds since the simulation's epoch.
@@ -2407,24 +2407,31 @@ impl World {
     }
 
     /// The tags of the resource of `kind` named `name`, whoever owns it.
-    pub fn tags_by_name(&self, kind: NamedKind, name: &str) -> Option<Tags> {
+    pub fn find_by_name(&self, kind: NamedKind, name: &str) -> Option<Holder> {
+        let holder = |id: &String, tags: &Tags| Holder {
+            id: id.clone(),
+            tags: tags.clone(),
+        };
         match kind {
-            NamedKind::Group => self.groups.get(name).map(|g| g.spec.tags.clone()),
+            NamedKind::Group => self
+                .groups
+                .get(name)
+                .map(|g| holder(&name.to_string(), &g.spec.tags)),
             NamedKind::LaunchTemplate => self
                 .templates
-                .values()
-                .find(|lt| lt.name == name)
-                .map(|lt| lt.tags.clone()),
+                .iter()
+                .find(|(_, lt)| lt.name == name)
+                .map(|(id, lt)| holder(id, &lt.tags)),
             NamedKind::TargetGroup => self
                 .target_groups
-                .values()
-                .find(|tg| tg.spec.name == name)
-                .map(|tg| tg.tags.clone()),
+                .iter()
+                .find(|(_, tg)| tg.spec.name == name)
+                .map(|(arn, tg)| holder(arn, &tg.tags)),
             NamedKind::LoadBalancer => self
                 .load_balancers
-                .values()
-                .find(|lb| lb.spec.name == name)
-                .map(|lb| lb.tags.clone()),
+                .iter()
+                .find(|(_, lb)| lb.spec.name == name)
+                .map(|(arn, lb)| holder(arn, &lb.tags)),
         }
     }
 
