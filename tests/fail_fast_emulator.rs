@@ -107,6 +107,7 @@ async fn names_held_by_untagged_resources_are_refused_with_their_owner() {
         .id
         .clone();
     let launch = LaunchSpec {
+        options: Default::default(),
         image_id: image,
         instance_type: "t3.micro".into(),
         ..Default::default()

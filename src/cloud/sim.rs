@@ -927,6 +927,17 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn configure_group(
+        &self,
+        name: &str,
+        settings: &crate::cloud::scaling::GroupSettings,
+    ) -> CloudResult<()> {
+        self.call("AutoScaling.PutScalingPolicy", |w, op, _| {
+            w.configure_group(op, name, settings)
+        })
+        .await
+    }
+
     async fn set_group_capacity(
         &self,
         name: &str,
@@ -1315,6 +1326,7 @@ mod tests {
             health_check_type: "ELB".into(),
             health_check_grace_seconds: 0,
             tags: tags(&[(tag::STACK, "s")]),
+            settings: Default::default(),
         }
     }
 

@@ -2154,6 +2154,40 @@ impl World {
         Ok(())
     }
 
+    /// PutScalingPolicy, PutScheduledUpdateGroupAction and PutLifecycleHook for each: one by
+    /// name, created or overwritten.
+    pub fn configure_group(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        settings: &crate::cloud::scaling::GroupSettings,
+    ) -> CloudResult<()> {
+        let g = self.group_mut(operation, name)?;
+        let have = &mut g.spec.settings;
+        fn put<T: Clone>(have: &mut Vec<T>, want: &[T], name: impl Fn(&T) -> &str) {
+            for w in want {
+                match have.iter_mut().find(|h| name(h) == name(w)) {
+                    Some(h) => *h = w.clone(),
+                    None => have.push(w.clone()),
+                }
+            }
+        }
+        put(
+            &mut have.scaling_policies,
+            &settings.scaling_policies,
+            |p| &p.name,
+        );
+        put(
+            &mut have.scheduled_actions,
+            &settings.scheduled_actions,
+            |a| &a.name,
+        );
+        put(&mut have.lifecycle_hooks, &settings.lifecycle_hooks, |h| {
+            &h.name
+        });
+        Ok(())
+    }
+
     pub fn attach_target_groups(
         &mut self,
         operation: &'static str,
@@ -2736,6 +2770,7 @@ impl World {
                         health_check_type: "ELB".into(),
                         health_check_grace_seconds: 0,
                         tags: g.tags.clone(),
+                        settings: Default::default(),
                     },
                     suspended: g.suspended_processes.clone(),
                     deleting: false,
