@@ -209,6 +209,8 @@ pub struct SimGroup {
     /// Member instance ids.
     pub instances: Vec<String>,
     pub deleting: bool,
+    /// What it was created with (and put since: policies, scheduled actions, hooks).
+    pub spec: crate::cloud::GroupSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -408,6 +410,25 @@ impl SimCloud {
     /// nothing here); returns its id.
     pub fn start_instance_refresh(&self, group: &str) -> CloudResult<String> {
         self.with(|w, t| w.start_instance_refresh("AutoScaling.StartInstanceRefresh", group, t))
+    }
+
+    /// Completes the lifecycle action holding an instance of `group` (`CONTINUE` or
+    /// `ABANDON`), as the instance's bootstrap or a drain script would.
+    pub fn complete_lifecycle_action(
+        &self,
+        group: &str,
+        instance_id: &str,
+        result: &str,
+    ) -> CloudResult<()> {
+        self.with(|w, t| {
+            w.complete_lifecycle_action(
+                "AutoScaling.CompleteLifecycleAction",
+                group,
+                instance_id,
+                result,
+                t,
+            )
+        })
     }
 
     /// Moves the group's instance refresh in progress to `status` (`Successful`, `Cancelled`,

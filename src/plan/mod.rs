@@ -685,6 +685,23 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
     })
 }
 
+/// The launch template settings that differ, each by its name (`metadata.http_tokens`,
+/// `block_device./dev/xvda`, `placement.tenancy`, …).
+fn launch_option_diffs(
+    before: &crate::cloud::launch::LaunchOptions,
+    after: &crate::cloud::launch::LaunchOptions,
+) -> Vec<AttrDiff> {
+    let (have, want) = (before.settings(), after.settings());
+    let value = |all: &[(String, String)], name: &str| {
+        all.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+    let names: BTreeSet<&String> = have.iter().chain(&want).map(|(n, _)| n).collect();
+    names
+        .into_iter()
+        .filter_map(|n| diff(n, value(&have, n), value(&want, n), true))
+        .collect()
+}
+
 /// A blue/green group moves its target groups' listener traffic to its own copies: another
 /// group behind the same target group would be cut off.
 fn shared_blue_green_target_groups(stack: &Stack) -> Result<(), PlanError> {
@@ -1345,6 +1362,7 @@ fn plan_server_group(
             .into_iter()
             .flatten(),
         );
+        diffs.extend(launch_option_diffs(&b.options, &spec.options));
     }
     let subnets_before = active.group.subnet_ids.join(", ");
     if fp.is_some() && !same(active.fingerprint.as_deref()) {
