@@ -69,6 +69,11 @@ impl<'a> Conv<'a> {
         Conv { attr, problems }
     }
 
+    /// The attribute being converted.
+    pub(super) fn name(&self) -> &str {
+        &self.attr.name
+    }
+
     pub(super) fn wrong(&mut self, expected: &str, v: &Value) {
         self.problems.push(
             Problem::new(format!(

@@ -83,7 +83,7 @@ fn seconds(c: &mut Conv, v: &Value, lo: u64, hi: u64) -> Option<u32> {
     let s = d.as_secs();
     if d.subsec_nanos() != 0 || !(lo..=hi).contains(&s) {
         c.invalid(
-            format!("{}s is out of range", d.as_secs_f64()),
+            format!("`{}` is {}s, out of range", c.name(), d.as_secs_f64()),
             &format!(
                 "expected whole seconds from {} to {}",
                 humantime::format_duration(Duration::from_secs(lo)),
@@ -622,51 +622,53 @@ fn scaling_policy(
                 "TargetTrackingScaling",
                 problems,
             );
-            if steps.is_empty() || adjustment_type.is_none() {
-                // A wrong adjustment_type was reported where it is written.
-                if steps.is_empty() || !p.attrs.contains_key("adjustment_type") {
+            let mut out = Vec::new();
+            for s in &steps {
+                let mut f = Fields::new(s, problems);
+                let adj = f.req("scaling_adjustment", signed);
+                let lower = f.get("metric_interval_lower_bound", decimal);
+                let upper = f.get("metric_interval_upper_bound", decimal);
+                pok &= f.ok;
+                if lower.is_none() && upper.is_none() && f.ok {
                     problems.push(
-                        Problem::new(format!(
-                            "step scaling policy {name:?} needs `adjustment_type` and at least one step_adjustment"
-                        ))
+                        Problem::new("a step adjustment with neither bound")
+                            .at(block_loc(s))
+                            .label("a step covers an interval of the alarm's breach")
+                            .help("set metric_interval_lower_bound, metric_interval_upper_bound, or both"),
+                    );
+                    pok = false;
+                }
+                if let Some(adj) = adj {
+                    out.push(StepAdjustment {
+                        scaling_adjustment: adj,
+                        lower_bound: lower,
+                        upper_bound: upper,
+                    });
+                }
+            }
+            // A wrong adjustment_type was reported where it is written.
+            let no_type = adjustment_type.is_none() && !p.attrs.contains_key("adjustment_type");
+            if steps.is_empty() || no_type {
+                let what = match (no_type, steps.is_empty()) {
+                    (true, true) => "`adjustment_type` and at least one step_adjustment",
+                    (true, false) => "`adjustment_type`",
+                    _ => "at least one step_adjustment",
+                };
+                problems.push(
+                    Problem::new(format!("step scaling policy {name:?} needs {what}"))
                         .at(block_loc(p))
                         .label("how much to scale, for which alarm breach")
                         .help("add adjustment_type = \"ChangeInCapacity\" and step_adjustment { scaling_adjustment = 1, metric_interval_lower_bound = 0 }"),
-                    );
-                }
+                );
                 pok = false;
-                None
-            } else {
-                let mut out = Vec::new();
-                for s in &steps {
-                    let mut f = Fields::new(s, problems);
-                    let adj = f.req("scaling_adjustment", signed);
-                    let lower = f.get("metric_interval_lower_bound", decimal);
-                    let upper = f.get("metric_interval_upper_bound", decimal);
-                    pok &= f.ok;
-                    if lower.is_none() && upper.is_none() && f.ok {
-                        problems.push(
-                            Problem::new("a step adjustment with neither bound")
-                                .at(block_loc(s))
-                                .label("a step covers an interval of the alarm's breach")
-                                .help("set metric_interval_lower_bound, metric_interval_upper_bound, or both"),
-                        );
-                        pok = false;
-                    }
-                    if let Some(adj) = adj {
-                        out.push(StepAdjustment {
-                            scaling_adjustment: adj,
-                            lower_bound: lower,
-                            upper_bound: upper,
-                        });
-                    }
-                }
-                Some(PolicyKind::Step {
-                    adjustment_type: adjustment_type.clone().unwrap_or_default(),
+            }
+            adjustment_type
+                .clone()
+                .map(|adjustment_type| PolicyKind::Step {
+                    adjustment_type,
                     metric_aggregation_type: aggregation,
                     steps: out,
                 })
-            }
         }
         _ => None,
     };
