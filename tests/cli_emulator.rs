@@ -303,7 +303,7 @@ fn missing_image_and_empty_network_are_located_errors() {
 fn plan_calls_do_not_grow_with_instances() {
     let emu = started();
     let stack = root().join("tests/fixtures/three-groups");
-    let calls = |n: &str| -> u64 {
+    let calls = |n: &str| -> (u64, String) {
         let o = reroll(
             &emu,
             &[
@@ -319,7 +319,8 @@ fn plan_calls_do_not_grow_with_instances() {
             .lines()
             .find(|l| l.starts_with("total"))
             .unwrap_or_else(|| panic!("{err}"));
-        total.split_whitespace().nth(1).unwrap().parse().unwrap()
+        let total = total.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (total, err)
     };
     expect_code(
         &reroll(
@@ -350,7 +351,8 @@ fn plan_calls_do_not_grow_with_instances() {
     );
     let large = calls("50");
     assert_eq!(
-        small, large,
-        "plan made {small} calls at 3×1 and {large} at 3×50"
+        small.0, large.0,
+        "plan made {} calls at 3×1 and {} at 3×50\n{}\n{}",
+        small.0, large.0, small.1, large.1
     );
 }
