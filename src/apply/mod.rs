@@ -872,7 +872,7 @@ async fn create_generation(
     }
     adopt::creating(cloud, &stack.name)
         .create_group(&fleet::group_spec(
-            &def,
+            def,
             g,
             &name,
             (&lt_id, &version.to_string()),

@@ -361,7 +361,7 @@ pub(super) async fn prepare(
     if !fleet.instances_mode() {
         super::adopt::creating(cloud, &stack.name)
             .create_group(&fleet::group_spec(
-                &def,
+                def,
                 g,
                 &name,
                 (&lt.id, &version.to_string()),

@@ -108,17 +108,20 @@ fn unique(
     at: Loc,
     problems: &mut Vec<Problem>,
 ) -> bool {
-    if seen.contains_key(&key) {
-        problems.push(
-            Problem::new(format!("duplicate {what} {key:?}"))
-                .at(at)
-                .label("declared twice in this server group")
-                .help("each must be unique within its server group; rename or merge them"),
-        );
-        false
-    } else {
-        seen.insert(key, at);
-        true
+    match seen.entry(key) {
+        std::collections::btree_map::Entry::Occupied(e) => {
+            problems.push(
+                Problem::new(format!("duplicate {what} {:?}", e.key()))
+                    .at(at)
+                    .label("declared twice in this server group")
+                    .help("each must be unique within its server group; rename or merge them"),
+            );
+            false
+        }
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(at);
+            true
+        }
     }
 }
 
@@ -154,7 +157,7 @@ pub fn launch_options(
         let mut f = Fields::new(b, problems);
         let device_name = f.req("device_name", |c, v| {
             let s = c.string(v)?;
-            if !is_unknown(&s) && !(s.starts_with("/dev/") || s.starts_with("xvd")) {
+            if !(is_unknown(&s) || s.starts_with("/dev/") || s.starts_with("xvd")) {
                 c.invalid(
                     format!("device name {s:?} is not a device"),
                     "expected a device name such as \"/dev/xvda\" or \"xvdf\"",
