@@ -509,6 +509,12 @@ pub struct ServerGroup {
     pub depends_on: Vec<String>,
     pub mode: GroupMode,
     pub tags: Tags,
+    /// The launch template settings beyond the fields above (`metadata`, block devices, …).
+    #[serde(default)]
+    pub launch: crate::cloud::launch::LaunchOptions,
+    /// The Auto Scaling settings every new generation is created with.
+    #[serde(default)]
+    pub scaling: crate::cloud::scaling::GroupSettings,
     pub rollout: Rollout,
     pub origin: Origin,
 }

@@ -100,6 +100,7 @@ fn load_balancer_spec(name: &str, seed: &Value) -> LoadBalancerSpec {
 
 fn launch_spec(image_id: &str, seed: &Value) -> LaunchSpec {
     LaunchSpec {
+        options: Default::default(),
         image_id: image_id.to_string(),
         instance_type: "t3.micro".to_string(),
         user_data: Some("#cloud-config\nruncmd: [echo hello]\n".to_string()),
@@ -156,6 +157,7 @@ async fn web_group(
     target_groups: &[String],
 ) -> String {
     let spec = GroupSpec {
+        settings: Default::default(),
         name: "shop-web-v001".to_string(),
         launch_template_id: web_template(cloud, seed).await,
         launch_template_version: "1".to_string(),
@@ -563,6 +565,7 @@ async fn launch_templates_and_versions() {
         .unwrap();
     assert_eq!(version, 1);
     let v2 = LaunchSpec {
+        options: Default::default(),
         image_id: amis[1].clone(),
         instance_type: "t3.small".to_string(),
         instance_profile: Some("arn:aws:iam::123456789012:instance-profile/web".to_string()),
@@ -632,6 +635,7 @@ async fn groups_register_instances_and_resize() {
         (tag::GENERATION, "1"),
     ]);
     let spec = GroupSpec {
+        settings: Default::default(),
         name: "shop-web-v001".to_string(),
         launch_template_id: template.clone(),
         launch_template_version: version.to_string(),
@@ -648,6 +652,7 @@ async fn groups_register_instances_and_resize() {
     // Another stack's group in the same account, from its own template (the emulator lets a
     // template's instance tags win over the group's propagated tags; AWS does the opposite).
     let other_launch = LaunchSpec {
+        options: Default::default(),
         instance_tags: stack_tags(OTHER_STACK),
         ..launch_spec(&amis[0], &seed)
     };
@@ -657,6 +662,7 @@ async fn groups_register_instances_and_resize() {
         .unwrap();
     cloud
         .create_group(&GroupSpec {
+            settings: Default::default(),
             name: "other-web-v001".to_string(),
             launch_template_id: other_template.clone(),
             desired: 1,

@@ -156,6 +156,7 @@ async fn served_target_group(cloud: &dyn Cloud, net: &Network, stack: &str) -> S
 
 fn launch_spec(image_id: &str, net: &Network, stack: &str) -> LaunchSpec {
     LaunchSpec {
+        options: Default::default(),
         image_id: image_id.into(),
         instance_type: "t3.micro".into(),
         user_data: Some("#cloud-config\n".into()),
@@ -279,6 +280,7 @@ async fn launch_templates(cloud: &dyn Cloud) {
         .unwrap();
     assert_eq!(version, 1);
     let v2 = LaunchSpec {
+        options: Default::default(),
         instance_type: "t3.small".into(),
         user_data: Some("#cloud-config\nruncmd: [echo v2]\n".into()),
         ..v1.clone()
@@ -329,6 +331,7 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
         (tag::GENERATION, "1"),
     ]);
     let spec = GroupSpec {
+        settings: Default::default(),
         name: "conf-web-v001".into(),
         launch_template_id: template.clone(),
         launch_template_version: "1".into(),
@@ -346,6 +349,7 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
     let other_template = template_for_other(cloud, &net).await;
     cloud
         .create_group(&GroupSpec {
+            settings: Default::default(),
             name: "other-web-v001".into(),
             launch_template_id: other_template,
             desired: 0,
@@ -715,6 +719,7 @@ async fn launch_activities_of_a_healthy_group(cloud: &dyn Cloud) {
     let template = template(cloud, &net, STACK).await;
     let since = cloud.now() - Duration::from_secs(1);
     let spec = GroupSpec {
+        settings: Default::default(),
         name: "conf-web-v001".into(),
         launch_template_id: template,
         launch_template_version: "1".into(),

@@ -117,6 +117,7 @@ async fn names_held_by_untagged_resources_are_refused_with_their_owner() {
         .id
         .clone();
     let launch = LaunchSpec {
+        options: Default::default(),
         image_id: image,
         instance_type: "t3.micro".into(),
         ..Default::default()
@@ -142,6 +143,7 @@ async fn names_held_by_untagged_resources_are_refused_with_their_owner() {
             health_check_type: "EC2".into(),
             health_check_grace_seconds: 0,
             tags: untagged(),
+            settings: Default::default(),
         })
         .await
         .unwrap();

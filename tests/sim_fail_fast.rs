@@ -610,6 +610,7 @@ async fn plan_shows_names_held_by_look_alikes_with_their_ids() {
             health_check_type: "EC2".into(),
             health_check_grace_seconds: 0,
             tags: legacy.clone(),
+            settings: Default::default(),
         })
         .await
         .unwrap();

@@ -63,8 +63,16 @@ impl Creator<'_> {
         launch_template(self.cloud, self.stack, name, spec, tags).await
     }
 
+    /// Creates (or adopts) the group, then puts its scaling policies, scheduled actions and
+    /// lifecycle hooks, which may be put again at no harm.
     pub(super) async fn create_group(&self, spec: &GroupSpec) -> Result<(), ApplyError> {
-        group(self.cloud, self.stack, spec).await
+        group(self.cloud, self.stack, spec).await?;
+        if super::fleet::needs_configuring(&spec.settings) {
+            self.cloud
+                .configure_group(&spec.name, &spec.settings)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -249,3 +249,50 @@ pub fn fleet_tags(mut tags: Tags, name: &str, template: &str, version: &str) -> 
     tags.insert(tag::LAUNCH_VERSION.into(), version.into());
     tags
 }
+
+/// The Auto Scaling group of a new generation launched from `def`: the stack's health check
+/// type (else `ELB` with target groups, `EC2` without) and grace (else the rollout's
+/// `health.grace`), and the rest of its settings as they are.
+pub fn group_spec(
+    def: &crate::plan::LaunchDefinition,
+    g: &ServerGroup,
+    name: &str,
+    launch_template: (&str, &str),
+    (min, desired, max): (u32, u32, u32),
+    target_group_arns: &[String],
+    tags: Tags,
+) -> crate::cloud::GroupSpec {
+    let s = &def.settings;
+    let health_check_type = s.health_check_type.clone().unwrap_or_else(|| {
+        if target_group_arns.is_empty() {
+            "EC2"
+        } else {
+            "ELB"
+        }
+        .into()
+    });
+    crate::cloud::GroupSpec {
+        name: name.to_string(),
+        launch_template_id: launch_template.0.to_string(),
+        launch_template_version: launch_template.1.to_string(),
+        min,
+        max,
+        desired,
+        subnet_ids: def.subnets.clone(),
+        target_group_arns: target_group_arns.to_vec(),
+        health_check_type,
+        health_check_grace_seconds: s
+            .health_check_grace_period
+            .unwrap_or(g.rollout.health.grace.as_secs() as u32),
+        tags,
+        settings: s.clone(),
+    }
+}
+
+/// Whether a group's settings need calls after its create: scaling policies, scheduled
+/// actions or lifecycle hooks.
+pub fn needs_configuring(s: &crate::cloud::scaling::GroupSettings) -> bool {
+    !(s.scaling_policies.is_empty()
+        && s.scheduled_actions.is_empty()
+        && s.lifecycle_hooks.is_empty())
+}

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cloud::stats::Stats;
-use crate::cloud::{tag, Cloud, CloudError, GroupSpec, NamedKind, Tags};
+use crate::cloud::{tag, Cloud, CloudError, NamedKind, Tags};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::{self, Action, Kind, Plan};
@@ -871,19 +871,15 @@ async fn create_generation(
         return Ok(w);
     }
     adopt::creating(cloud, &stack.name)
-        .create_group(&GroupSpec {
-            name: name.clone(),
-            launch_template_id: lt_id,
-            launch_template_version: version.to_string(),
-            min: g.capacity.min,
-            max: g.capacity.max,
-            desired,
-            subnet_ids: def.subnets.clone(),
-            target_group_arns: tg_arns.clone(),
-            health_check_type: if tg_arns.is_empty() { "EC2" } else { "ELB" }.into(),
-            health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
+        .create_group(&fleet::group_spec(
+            def,
+            g,
+            &name,
+            (&lt_id, &version.to_string()),
+            (g.capacity.min, desired, g.capacity.max),
+            &tg_arns,
             tags,
-        })
+        ))
         .await?;
     Ok(HealthWait {
         address: g.address.clone(),

@@ -21,7 +21,7 @@ use super::hooks::HookContext;
 use super::progress::{Counts, Reporter};
 use super::retry::Retry;
 use super::{cleanup, longest_drain, stack_tags, wait, ApplyError, ApplyOptions};
-use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupSpec, Tags, TargetHealth};
+use crate::cloud::{tag, Cloud, CloudError, GroupInfo, Tags, TargetHealth};
 use crate::names;
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::plan::{self, Change};
@@ -360,24 +360,15 @@ pub(super) async fn prepare(
     };
     if !fleet.instances_mode() {
         super::adopt::creating(cloud, &stack.name)
-            .create_group(&GroupSpec {
-                name: name.clone(),
-                launch_template_id: lt.id.clone(),
-                launch_template_version: version.to_string(),
-                min: 0,
-                max: g.capacity.max.max(from.1),
-                desired: 0,
-                subnet_ids: def.subnets.clone(),
-                target_group_arns: target_group_arns.clone(),
-                health_check_type: if target_group_arns.is_empty() {
-                    "EC2"
-                } else {
-                    "ELB"
-                }
-                .into(),
-                health_check_grace_seconds: g.rollout.health.grace.as_secs() as u32,
+            .create_group(&fleet::group_spec(
+                def,
+                g,
+                &name,
+                (&lt.id, &version.to_string()),
+                (0, 0, g.capacity.max.max(from.1)),
+                &target_group_arns,
                 tags,
-            })
+            ))
             .await?;
     }
     Ok(Pair {

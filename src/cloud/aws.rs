@@ -67,6 +67,7 @@ use super::{
     TargetGroupSpec, TargetHealth, VpcInfo,
 };
 
+mod fleet;
 mod objects;
 
 // ---------------------------------------------------------------------------------------------
@@ -1478,22 +1479,56 @@ impl Cloud for AwsCloud {
             .launch_template_id(&spec.launch_template_id)
             .version(&spec.launch_template_version)
             .build();
-        let request = self
-            .asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(&spec.name)
-            .launch_template(template)
-            .min_size(to_i32(spec.min))
-            .max_size(to_i32(spec.max))
-            .desired_capacity(to_i32(spec.desired))
-            .vpc_zone_identifier(spec.subnet_ids.join(","))
-            .set_target_group_arns(non_empty_vec(&spec.target_group_arns))
-            .set_health_check_type(non_empty(&spec.health_check_type).map(str::to_owned))
-            .health_check_grace_period(to_i32(spec.health_check_grace_seconds))
-            .set_tags(non_empty_vec(&asg_tags(&spec.name, &spec.tags)));
+        let request = fleet::create_group(
+            self.asg.create_auto_scaling_group(),
+            template,
+            &spec.settings,
+        )
+        .auto_scaling_group_name(&spec.name)
+        .min_size(to_i32(spec.min))
+        .max_size(to_i32(spec.max))
+        .desired_capacity(to_i32(spec.desired))
+        .vpc_zone_identifier(spec.subnet_ids.join(","))
+        .set_target_group_arns(non_empty_vec(&spec.target_group_arns))
+        .set_health_check_type(non_empty(&spec.health_check_type).map(str::to_owned))
+        .health_check_grace_period(to_i32(spec.health_check_grace_seconds))
+        .set_tags(non_empty_vec(&asg_tags(&spec.name, &spec.tags)));
         let what = format!("group {}", spec.name);
         self.call("AutoScaling.CreateAutoScalingGroup", what, request.send())
             .await?;
+        Ok(())
+    }
+
+    async fn configure_group(
+        &self,
+        name: &str,
+        settings: &crate::cloud::scaling::GroupSettings,
+    ) -> CloudResult<()> {
+        for p in &settings.scaling_policies {
+            let request =
+                fleet::put_policy(self.asg.put_scaling_policy(), p).auto_scaling_group_name(name);
+            let what = format!("scaling policy {} of group {name}", p.name);
+            self.call("AutoScaling.PutScalingPolicy", what, request.send())
+                .await?;
+        }
+        for a in &settings.scheduled_actions {
+            let request = fleet::put_scheduled(self.asg.put_scheduled_update_group_action(), a)?
+                .auto_scaling_group_name(name);
+            let what = format!("scheduled action {} of group {name}", a.name);
+            self.call(
+                "AutoScaling.PutScheduledUpdateGroupAction",
+                what,
+                request.send(),
+            )
+            .await?;
+        }
+        for h in &settings.lifecycle_hooks {
+            let request =
+                fleet::put_hook(self.asg.put_lifecycle_hook(), h).auto_scaling_group_name(name);
+            let what = format!("lifecycle hook {} of group {name}", h.name);
+            self.call("AutoScaling.PutLifecycleHook", what, request.send())
+                .await?;
+        }
         Ok(())
     }
 
@@ -2297,25 +2332,33 @@ fn launch_template_data(spec: &LaunchSpec) -> ec2::types::RequestLaunchTemplateD
             builder.name(p).build()
         }
     });
-    let tag_specs = launched_tag_specs(&spec.instance_tags, |kind, tags| {
-        ec2::types::LaunchTemplateTagSpecificationRequest::builder()
-            .resource_type(kind)
-            .set_tags(Some(tags))
-            .build()
-    });
-    ec2::types::RequestLaunchTemplateData::builder()
-        .image_id(&spec.image_id)
-        .instance_type(spec.instance_type.as_str().into())
-        .set_user_data(
-            spec.user_data
-                .as_ref()
-                .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
-        )
-        .set_security_group_ids(non_empty_vec(&spec.security_group_ids))
-        .set_iam_instance_profile(profile)
-        .set_key_name(spec.key_name.clone())
-        .set_tag_specifications(tag_specs)
-        .build()
+    let tag_specs: Vec<_> = fleet::launched_tags(&spec.instance_tags, &spec.options)
+        .into_iter()
+        .filter(|(_, tags)| !tags.is_empty())
+        .map(|(kind, tags)| {
+            ec2::types::LaunchTemplateTagSpecificationRequest::builder()
+                .resource_type(kind)
+                .set_tags(Some(ec2_tags(&tags)))
+                .build()
+        })
+        .collect();
+    let tag_specs = (!tag_specs.is_empty()).then_some(tag_specs);
+    fleet::request_data(
+        ec2::types::RequestLaunchTemplateData::builder(),
+        &spec.options,
+    )
+    .image_id(&spec.image_id)
+    .instance_type(spec.instance_type.as_str().into())
+    .set_user_data(
+        spec.user_data
+            .as_ref()
+            .map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
+    )
+    .set_security_group_ids(non_empty_vec(&spec.security_group_ids))
+    .set_iam_instance_profile(profile)
+    .set_key_name(spec.key_name.clone())
+    .set_tag_specifications(tag_specs)
+    .build()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2496,12 +2539,7 @@ fn launch_template_info(template: &ec2::types::LaunchTemplate) -> LaunchTemplate
 }
 
 fn launch_spec(data: &ec2::types::ResponseLaunchTemplateData) -> LaunchSpec {
-    let instance_tags = data
-        .tag_specifications()
-        .iter()
-        .find(|s| s.resource_type() == Some(&ec2::types::ResourceType::Instance))
-        .map(|s| tags_of(s.tags()))
-        .unwrap_or_default();
+    let (options, instance_tags) = fleet::response_options(data);
     let user_data = data.user_data().map(|encoded| {
         base64::engine::general_purpose::STANDARD
             .decode(encoded)
@@ -2519,6 +2557,7 @@ fn launch_spec(data: &ec2::types::ResponseLaunchTemplateData) -> LaunchSpec {
             .map(str::to_owned),
         key_name: data.key_name().map(str::to_owned),
         instance_tags,
+        options,
     }
 }
 

@@ -306,6 +306,7 @@ fault_cloud! {
         fn delete_launch_template(&self, template_id: &str) -> CloudResult<()>;
         fn set_group_capacity(&self, name: &str, min: u32, desired: u32, max: u32) -> CloudResult<()>;
         fn set_group_tags(&self, name: &str, tags: &Tags) -> CloudResult<()>;
+        fn configure_group(&self, name: &str, settings: &crate::cloud::scaling::GroupSettings) -> CloudResult<()>;
         fn attach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
         fn detach_target_groups(&self, name: &str, arns: &[String]) -> CloudResult<()>;
         fn delete_group(&self, name: &str) -> CloudResult<()>;

@@ -13,6 +13,8 @@
 
 pub mod aws;
 pub mod fault;
+pub mod launch;
+pub mod scaling;
 pub mod sim;
 pub mod stats;
 
@@ -440,6 +442,9 @@ pub struct LaunchSpec {
     pub key_name: Option<String>,
     /// Tags applied to instances and volumes launched from this version.
     pub instance_tags: Tags,
+    /// Metadata, block devices, monitoring, interfaces, placement, credits, extra tags.
+    #[serde(default)]
+    pub options: launch::LaunchOptions,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -644,6 +649,11 @@ pub struct GroupSpec {
     pub health_check_grace_seconds: u32,
     /// Tags on the group; those in `propagate` are copied to instances at launch.
     pub tags: Tags,
+    /// Warm-up, termination policies, rebalancing, mixed instances, policies, scheduled
+    /// actions and lifecycle hooks (`health_check_type` and `health_check_grace_seconds`
+    /// above are already resolved from them).
+    #[serde(default)]
+    pub settings: scaling::GroupSettings,
 }
 
 /// The narrow interface between reroll and a cloud account (one region).
@@ -762,6 +772,14 @@ pub trait Cloud: Send + Sync {
     async fn delete_launch_template(&self, template_id: &str) -> CloudResult<()>;
 
     async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()>;
+    /// Puts a group's scaling policies, scheduled actions and lifecycle hooks (each call
+    /// creates or overwrites one by name, so it can be repeated). Called on every new
+    /// generation after its create, before it launches anything from a rollout.
+    async fn configure_group(
+        &self,
+        name: &str,
+        settings: &scaling::GroupSettings,
+    ) -> CloudResult<()>;
     async fn set_group_capacity(
         &self,
         name: &str,

@@ -229,6 +229,8 @@ pub struct SimGroup {
     /// Member instance ids.
     pub instances: Vec<String>,
     pub deleting: bool,
+    /// What it was created with (and put since: policies, scheduled actions, hooks).
+    pub spec: crate::cloud::GroupSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -432,6 +434,25 @@ impl SimCloud {
     /// nothing here); returns its id.
     pub fn start_instance_refresh(&self, group: &str) -> CloudResult<String> {
         self.with(|w, t| w.start_instance_refresh("AutoScaling.StartInstanceRefresh", group, t))
+    }
+
+    /// Completes the lifecycle action holding an instance of `group` (`CONTINUE` or
+    /// `ABANDON`), as the instance's bootstrap or a drain script would.
+    pub fn complete_lifecycle_action(
+        &self,
+        group: &str,
+        instance_id: &str,
+        result: &str,
+    ) -> CloudResult<()> {
+        self.with(|w, t| {
+            w.complete_lifecycle_action(
+                "AutoScaling.CompleteLifecycleAction",
+                group,
+                instance_id,
+                result,
+                t,
+            )
+        })
     }
 
     /// Moves the group's instance refresh in progress to `status` (`Successful`, `Cancelled`,
@@ -1024,6 +1045,17 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn configure_group(
+        &self,
+        name: &str,
+        settings: &crate::cloud::scaling::GroupSettings,
+    ) -> CloudResult<()> {
+        self.call("AutoScaling.PutScalingPolicy", |w, op, _| {
+            w.configure_group(op, name, settings)
+        })
+        .await
+    }
+
     async fn set_group_capacity(
         &self,
         name: &str,
@@ -1412,6 +1444,7 @@ mod tests {
             health_check_type: "ELB".into(),
             health_check_grace_seconds: 0,
             tags: tags(&[(tag::STACK, "s")]),
+            settings: Default::default(),
         }
     }
 

@@ -32,7 +32,7 @@ impl<'b> Evaluated<'b> {
         self.marks.get(name).cloned().unwrap_or_default()
     }
 
-    fn nested(&self, ident: &str) -> Option<&Evaluated<'b>> {
+    pub(super) fn nested(&self, ident: &str) -> Option<&Evaluated<'b>> {
         self.blocks.iter().find(|b| b.block.ident == ident)
     }
 }
@@ -48,7 +48,7 @@ pub struct Conv<'a> {
 
 /// A value not known yet (a lookup in `validate`, a variable not given to `validate`):
 /// typed conversions accept it, since the real value is checked when it is known.
-fn is_unknown_value(v: &Value) -> bool {
+pub(super) fn is_unknown_value(v: &Value) -> bool {
     matches!(v, Value::String(s) if is_unknown(s))
 }
 
@@ -101,7 +101,12 @@ impl<'a> Conv<'a> {
         self
     }
 
-    fn wrong(&mut self, expected: &str, v: &Value) {
+    /// The attribute being converted.
+    pub(super) fn name(&self) -> &str {
+        &self.attr.name
+    }
+
+    pub(super) fn wrong(&mut self, expected: &str, v: &Value) {
         let found = match self.sensitive {
             true => format!("a sensitive {}", kind(v)),
             false => describe(v),
@@ -116,7 +121,7 @@ impl<'a> Conv<'a> {
         );
     }
 
-    fn invalid(&mut self, message: String, label: &str) {
+    pub(super) fn invalid(&mut self, message: String, label: &str) {
         self.problems.push(
             Problem::new(message)
                 .at(self.attr.value_loc.clone())
@@ -356,14 +361,14 @@ impl<'a> Conv<'a> {
 }
 
 /// Pulls typed attributes out of an [`Evaluated`] block.
-struct Fields<'e, 'b> {
-    e: &'e Evaluated<'b>,
-    problems: &'e mut Vec<Problem>,
-    ok: bool,
+pub(super) struct Fields<'e, 'b> {
+    pub(super) e: &'e Evaluated<'b>,
+    pub(super) problems: &'e mut Vec<Problem>,
+    pub(super) ok: bool,
 }
 
 impl<'e, 'b> Fields<'e, 'b> {
-    fn new(e: &'e Evaluated<'b>, problems: &'e mut Vec<Problem>) -> Self {
+    pub(super) fn new(e: &'e Evaluated<'b>, problems: &'e mut Vec<Problem>) -> Self {
         Fields {
             e,
             problems,
@@ -372,7 +377,11 @@ impl<'e, 'b> Fields<'e, 'b> {
     }
 
     /// Converts attribute `name` with `f` when present; `None` when absent or invalid.
-    fn get<T>(&mut self, name: &str, f: impl FnOnce(&mut Conv, &Value) -> Option<T>) -> Option<T> {
+    pub(super) fn get<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Conv, &Value) -> Option<T>,
+    ) -> Option<T> {
         let (v, attr) = self.e.attrs.get(name)?;
         let before = self.problems.len();
         let sensitive = self.e.marks.contains_key(name);
@@ -384,7 +393,11 @@ impl<'e, 'b> Fields<'e, 'b> {
     }
 
     /// Like [`Fields::get`], for required attributes: absence was reported by the parser.
-    fn req<T>(&mut self, name: &str, f: impl FnOnce(&mut Conv, &Value) -> Option<T>) -> Option<T> {
+    pub(super) fn req<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Conv, &Value) -> Option<T>,
+    ) -> Option<T> {
         let out = self.get(name, f);
         if out.is_none() {
             self.ok = false;
@@ -684,6 +697,8 @@ pub fn server_group(
     let tags = f.get("tags", |c, v| c.string_map(v)).unwrap_or_default();
     let rollout_block = e.nested("rollout");
     let mut ok = f.ok;
+    let launch = super::fleet::launch_options(e, &tags, problems, &mut ok);
+    let scaling = super::fleet::group_settings(e, mode == GroupMode::Instances, problems, &mut ok);
     let rollout = rollout(rollout_block, dir, problems, &mut ok);
     if let Some(r) = rollout_block {
         ok &= check_strategy(
@@ -727,6 +742,8 @@ pub fn server_group(
         depends_on,
         mode,
         tags,
+        launch,
+        scaling,
         rollout,
         origin,
     })

@@ -8,6 +8,7 @@
 mod convert;
 pub mod diag;
 mod eval;
+mod fleet;
 pub mod functions;
 mod graph;
 pub mod limits;

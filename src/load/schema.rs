@@ -178,6 +178,180 @@ pub static ROLLOUT: BlockSchema = BlockSchema {
     any_attrs: false,
 };
 
+pub static METADATA: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("http_tokens", false), ("hop_limit", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static EBS: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("volume_size", false),
+        ("volume_type", false),
+        ("iops", false),
+        ("throughput", false),
+        ("encrypted", false),
+        ("kms_key_id", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static BLOCK_DEVICE: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("device_name", true)],
+    blocks: &[("ebs", &EBS, AtMostOne)],
+    any_attrs: false,
+};
+
+pub static MONITORING: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("enabled", true)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static NETWORK_INTERFACE: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("device_index", false),
+        ("associate_public_ip_address", false),
+        ("delete_on_termination", false),
+        ("security_groups", false),
+        ("description", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static PLACEMENT: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("group_name", false),
+        ("tenancy", false),
+        ("partition_number", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static CREDIT_SPECIFICATION: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("cpu_credits", true)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static TAG_SPECIFICATION: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("resource_type", true), ("tags", true)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static INSTANCES_DISTRIBUTION: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("on_demand_base_capacity", false),
+        ("on_demand_percentage_above_base_capacity", false),
+        ("spot_allocation_strategy", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static OVERRIDE: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("instance_type", true), ("weighted_capacity", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static MIXED_INSTANCES_POLICY: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[],
+    blocks: &[
+        ("instances_distribution", &INSTANCES_DISTRIBUTION, AtMostOne),
+        ("override", &OVERRIDE, Many),
+    ],
+    any_attrs: false,
+};
+
+pub static PREDEFINED_METRIC: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("predefined_metric_type", true), ("resource_label", false)],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static TARGET_TRACKING: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[("target_value", true), ("disable_scale_in", false)],
+    blocks: &[(
+        "predefined_metric_specification",
+        &PREDEFINED_METRIC,
+        AtMostOne,
+    )],
+    any_attrs: false,
+};
+
+pub static STEP_ADJUSTMENT: BlockSchema = BlockSchema {
+    labels: &[],
+    attrs: &[
+        ("scaling_adjustment", true),
+        ("metric_interval_lower_bound", false),
+        ("metric_interval_upper_bound", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static SCALING_POLICY: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("policy_type", true),
+        ("estimated_instance_warmup", false),
+        ("adjustment_type", false),
+        ("metric_aggregation_type", false),
+    ],
+    blocks: &[
+        ("target_tracking_configuration", &TARGET_TRACKING, AtMostOne),
+        ("step_adjustment", &STEP_ADJUSTMENT, Many),
+    ],
+    any_attrs: false,
+};
+
+pub static SCHEDULED_ACTION: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("recurrence", false),
+        ("start_time", false),
+        ("end_time", false),
+        ("time_zone", false),
+        ("min_size", false),
+        ("max_size", false),
+        ("desired_capacity", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
+pub static LIFECYCLE_HOOK: BlockSchema = BlockSchema {
+    labels: NAME,
+    attrs: &[
+        ("lifecycle_transition", true),
+        ("heartbeat_timeout", false),
+        ("default_result", false),
+        ("notification_target_arn", false),
+        ("role_arn", false),
+        ("notification_metadata", false),
+    ],
+    blocks: &[],
+    any_attrs: false,
+};
+
 pub static SERVER_GROUP: BlockSchema = BlockSchema {
     labels: NAME,
     attrs: &[
@@ -194,8 +368,27 @@ pub static SERVER_GROUP: BlockSchema = BlockSchema {
         ("depends_on", false),
         ("mode", false),
         ("tags", false),
+        ("ebs_optimized", false),
+        ("health_check_type", false),
+        ("health_check_grace_period", false),
+        ("default_instance_warmup", false),
+        ("termination_policies", false),
+        ("capacity_rebalance", false),
     ],
-    blocks: &[("rollout", &ROLLOUT, AtMostOne)],
+    blocks: &[
+        ("rollout", &ROLLOUT, AtMostOne),
+        ("metadata", &METADATA, AtMostOne),
+        ("block_device_mappings", &BLOCK_DEVICE, Many),
+        ("monitoring", &MONITORING, AtMostOne),
+        ("network_interfaces", &NETWORK_INTERFACE, Many),
+        ("placement", &PLACEMENT, AtMostOne),
+        ("credit_specification", &CREDIT_SPECIFICATION, AtMostOne),
+        ("tag_specifications", &TAG_SPECIFICATION, Many),
+        ("mixed_instances_policy", &MIXED_INSTANCES_POLICY, AtMostOne),
+        ("scaling_policy", &SCALING_POLICY, Many),
+        ("scheduled_action", &SCHEDULED_ACTION, Many),
+        ("lifecycle_hook", &LIFECYCLE_HOOK, Many),
+    ],
     any_attrs: false,
 };
 

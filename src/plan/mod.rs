@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cloud::scaling::GroupSettings;
 use crate::cloud::{tag, LaunchSpec, ListenerSpec, Tags, TargetGroupSpec};
 use crate::observe::{GenerationState, Observed, ObservedGroup};
 use crate::stack::{
@@ -185,6 +186,8 @@ impl Change {
 pub struct LaunchDefinition {
     pub spec: LaunchSpec,
     pub subnets: Vec<String>,
+    /// The Auto Scaling settings the generation's group is created with.
+    pub settings: GroupSettings,
     pub fingerprint: String,
     /// The image's name and creation date, for people: recorded on the generation (tag
     /// `reroll:image`), outside the fingerprint.
@@ -195,10 +198,11 @@ impl LaunchDefinition {
     /// The definition of `g`'s instances; `None` while any of it is unknown.
     pub fn of(stack: &Stack, g: &ServerGroup) -> Option<LaunchDefinition> {
         let spec = launch_spec(stack, g);
-        let fingerprint = fingerprint(&spec, &g.subnets)?;
+        let fingerprint = fingerprint_of(&spec, &g.subnets, &g.scaling)?;
         Some(LaunchDefinition {
             spec,
             subnets: g.subnets.clone(),
+            settings: g.scaling.clone(),
             fingerprint,
             image: g.image.clone(),
         })
@@ -220,10 +224,16 @@ impl LaunchDefinition {
     /// Whether a generation tagged with `observed` (a fingerprint in this or an earlier
     /// format) was launched from this definition.
     pub fn matches(&self, observed: Option<&str>) -> bool {
-        observed.is_some_and(|o| {
-            o == self.fingerprint
-                || Some(o) == legacy_fingerprint(&self.spec, &self.subnets).as_deref()
-        })
+        // The legacy form knows nothing of launch options or group settings: it stands for a
+        // definition that sets none of them.
+        let legacy = || {
+            self.spec.options.canonical().is_empty()
+                && self.settings.canonical().is_empty()
+                && observed.is_some_and(|o| {
+                    Some(o) == legacy_fingerprint(&self.spec, &self.subnets).as_deref()
+                })
+        };
+        observed.is_some_and(|o| o == self.fingerprint) || legacy()
     }
 }
 
@@ -290,14 +300,32 @@ pub fn launch_spec(stack: &Stack, g: &ServerGroup) -> LaunchSpec {
     instance_tags.insert(tag::STACK.into(), stack.name.clone());
     instance_tags.insert(tag::GROUP.into(), g.key.clone());
     instance_tags.insert(tag::ADDRESS.into(), g.address.clone());
+    let mut options = g.launch.clone();
+    let mut security_group_ids = g.security_groups.clone();
+    // EC2 takes security groups either on the template or on its interfaces: with interfaces
+    // declared, the group's go on the primary one unless it lists its own.
+    if let Some(primary) = options
+        .network_interfaces
+        .iter_mut()
+        .find(|n| n.device_index == 0)
+    {
+        if primary.security_groups.is_empty() {
+            primary.security_groups = std::mem::take(&mut security_group_ids);
+        } else {
+            security_group_ids.clear();
+        }
+    } else if !options.network_interfaces.is_empty() {
+        security_group_ids.clear();
+    }
     LaunchSpec {
         image_id: g.image_id.clone(),
         instance_type: g.instance_type.clone(),
         user_data: g.user_data.clone(),
-        security_group_ids: g.security_groups.clone(),
+        security_group_ids,
         instance_profile: g.instance_profile.clone(),
         key_name: g.key_name.clone(),
         instance_tags,
+        options,
     }
 }
 
@@ -312,6 +340,16 @@ pub const FINGERPRINT_FORMAT: &str = "f1";
 /// release changes no existing fingerprint until a stack sets it, and reordering subnets or
 /// security groups is no change. The result is `f1:` and 16 hex digits.
 pub fn fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
+    fingerprint_of(spec, subnets, &GroupSettings::default())
+}
+
+/// [`fingerprint`] of a definition that includes its group's Auto Scaling settings (under
+/// `group.…` names, what the stack does not set left out).
+pub fn fingerprint_of(
+    spec: &LaunchSpec,
+    subnets: &[String],
+    settings: &GroupSettings,
+) -> Option<String> {
     let set = |v: &[String]| {
         let s: BTreeSet<&str> = v.iter().map(String::as_str).collect();
         s.into_iter().collect::<Vec<_>>().join(",")
@@ -341,6 +379,14 @@ pub fn fingerprint(spec: &LaunchSpec, subnets: &[String]) -> Option<String> {
     put("key_name", spec.key_name.clone().unwrap_or_default());
     for (k, v) in &spec.instance_tags {
         put(&format!("tag.{k}"), v.clone());
+    }
+    for (k, v) in spec
+        .options
+        .canonical()
+        .into_iter()
+        .chain(settings.canonical())
+    {
+        put(&k, v);
     }
     let mut h = Sha256::new();
     h.update(format!("reroll launch definition {FINGERPRINT_FORMAT}\n"));
@@ -678,6 +724,23 @@ pub fn plan(stack: &Stack, observed: &Observed, force: bool) -> Result<Plan, Pla
         observed_digest: observed.digest(),
         copies: Vec::new(),
     })
+}
+
+/// The launch template settings that differ, each by its name (`metadata.http_tokens`,
+/// `block_device./dev/xvda`, `placement.tenancy`, …).
+fn launch_option_diffs(
+    before: &crate::cloud::launch::LaunchOptions,
+    after: &crate::cloud::launch::LaunchOptions,
+) -> Vec<AttrDiff> {
+    let (have, want) = (before.settings(), after.settings());
+    let value = |all: &[(String, String)], name: &str| {
+        all.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+    let names: BTreeSet<&String> = have.iter().chain(&want).map(|(n, _)| n).collect();
+    names
+        .into_iter()
+        .filter_map(|n| diff(n, value(&have, n), value(&want, n), true))
+        .collect()
 }
 
 /// A blue/green group moves its target groups' listener traffic to its own copies: another
@@ -1356,6 +1419,7 @@ fn plan_server_group(
             .into_iter()
             .flatten(),
         );
+        diffs.extend(launch_option_diffs(&b.options, &spec.options));
     }
     let subnets_before = active.group.subnet_ids.join(", ");
     if fp.is_some() && !same(active.fingerprint.as_deref()) {

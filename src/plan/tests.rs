@@ -959,3 +959,137 @@ fn sensitive_values_are_redacted_in_diffs_old_values_included() {
     let json = serde_json::to_string(&p).unwrap();
     assert!(!json.contains("Secret"), "{json}");
 }
+
+#[test]
+fn launch_options_and_group_settings_change_the_fingerprint_only_when_set() {
+    use crate::cloud::launch::{BlockDevice, Metadata, NetworkInterface};
+    use crate::cloud::scaling::{LifecycleHook, Transition};
+    let stack = stack_with(&[], "ami-111");
+    let base = LaunchDefinition::of(&stack, &stack.server_groups[0])
+        .unwrap()
+        .fingerprint;
+    let with = |f: &dyn Fn(&mut ServerGroup)| {
+        let mut s = stack.clone();
+        f(&mut s.server_groups[0]);
+        LaunchDefinition::of(&s, &s.server_groups[0])
+            .unwrap()
+            .fingerprint
+    };
+    // (what changed, same definition?)
+    let cases: Vec<(&str, String, bool)> = vec![
+        (
+            "metadata at its defaults, written out",
+            with(&|g| g.launch.metadata = Metadata::default()),
+            true,
+        ),
+        (
+            "IMDSv1 allowed",
+            with(&|g| g.launch.metadata.http_tokens = "optional".into()),
+            false,
+        ),
+        (
+            "two hops",
+            with(&|g| g.launch.metadata.hop_limit = 2),
+            false,
+        ),
+        (
+            "a root volume",
+            with(&|g| {
+                g.launch.block_devices.push(BlockDevice {
+                    device_name: "/dev/xvda".into(),
+                    ..BlockDevice::default()
+                })
+            }),
+            false,
+        ),
+        ("monitoring", with(&|g| g.launch.monitoring = true), false),
+        (
+            "ebs_optimized = false",
+            with(&|g| g.launch.ebs_optimized = Some(false)),
+            false,
+        ),
+        (
+            "a public IP",
+            with(&|g| {
+                g.launch.network_interfaces.push(NetworkInterface {
+                    associate_public_ip_address: Some(true),
+                    ..NetworkInterface::default()
+                })
+            }),
+            false,
+        ),
+        (
+            "dedicated tenancy",
+            with(&|g| g.launch.placement.tenancy = Some("dedicated".into())),
+            false,
+        ),
+        (
+            "unlimited credits",
+            with(&|g| g.launch.cpu_credits = Some("unlimited".into())),
+            false,
+        ),
+        (
+            "a volume tag",
+            with(&|g| {
+                g.launch.volume_tags.insert("backup".into(), "daily".into());
+            }),
+            false,
+        ),
+        (
+            "ELB health checks",
+            with(&|g| g.scaling.health_check_type = Some("ELB".into())),
+            false,
+        ),
+        (
+            "capacity rebalance",
+            with(&|g| g.scaling.capacity_rebalance = true),
+            false,
+        ),
+        (
+            "a lifecycle hook",
+            with(&|g| {
+                g.scaling.lifecycle_hooks.push(LifecycleHook {
+                    name: "boot".into(),
+                    transition: Transition::Launching,
+                    heartbeat_timeout: 300,
+                    default_result: "CONTINUE".into(),
+                    notification_target_arn: None,
+                    role_arn: None,
+                    notification_metadata: None,
+                })
+            }),
+            false,
+        ),
+    ];
+    for (what, fp, same) in cases {
+        assert_eq!(fp == base, same, "{what}: {fp} vs {base}");
+    }
+}
+
+#[test]
+fn a_changed_launch_option_is_shown_by_name() {
+    let v1 = stack_with(&[], "ami-111");
+    let mut observed = deployed(&v1);
+    observed.groups.get_mut("web").unwrap().active_launch =
+        Some(launch_spec(&v1, &v1.server_groups[0]));
+    let mut v2 = v1.clone();
+    v2.server_groups[0].launch.metadata.hop_limit = 2;
+    v2.server_groups[0].launch.monitoring = true;
+    let p = plan(&v2, &observed, false).unwrap();
+    let c = server_change(&p);
+    assert_eq!(c.action, Action::Replace, "{}", text(&p));
+    let shown: Vec<(&str, Option<&str>, Option<&str>)> = c
+        .diffs
+        .iter()
+        .map(|d| (d.name.as_str(), d.before.as_deref(), d.after.as_deref()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("metadata.hop_limit", Some("1"), Some("2")),
+            ("monitoring", None, Some("true")),
+        ],
+        "{}",
+        text(&p)
+    );
+}

@@ -260,6 +260,7 @@ pub async fn replace(
         let mut tags = g.tags.clone();
         tags.retain(|k, _| k == tag::STACK);
         sim.create_group(&GroupSpec {
+            settings: Default::default(),
             name: new.clone(),
             launch_template_id: lt,
             launch_template_version: v.to_string(),

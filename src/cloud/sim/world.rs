@@ -97,8 +97,18 @@ struct Instance {
     launched_by: Option<String>,
     /// EC2 knows it from here on (`pending`); later than the request when launches queue.
     launch_at: Ms,
-    /// Booted: `running`, and `InService` in its group.
+    /// Booted: `running`, and `InService` in its group (after `held_until`).
     running_at: Ms,
+    /// A launching lifecycle hook holds it in `Pending:Wait` until then (its heartbeat
+    /// timeout, or the CompleteLifecycleAction that came first).
+    #[serde(default)]
+    held_until: Option<Ms>,
+    /// The hook's result when the hold ends by timeout is ABANDON: terminated, not InService.
+    #[serde(default)]
+    abandon_on_timeout: bool,
+    /// A terminating lifecycle hook holds it in `Terminating:Wait` until then.
+    #[serde(default)]
+    terminate_held_until: Option<Ms>,
     /// Its group has handled the boot (registered it in the group's target groups).
     booted: bool,
     /// Its group found it unhealthy (ELB health checks).
@@ -144,9 +154,21 @@ impl Instance {
         self.group.as_deref() == Some(group) && self.terminating_at.is_none()
     }
 
+    /// When it joins its group's service: booted, and let go by any launching hook.
+    fn in_service_at(&self) -> Ms {
+        self.held_until
+            .map_or(self.running_at, |h| h.max(self.running_at))
+    }
+
     fn lifecycle(&self, t: Ms) -> &'static str {
         if self.terminating_at.is_some_and(|x| x <= t) {
-            "Terminating"
+            if self.terminate_held_until.is_some_and(|h| t < h) {
+                "Terminating:Wait"
+            } else {
+                "Terminating"
+            }
+        } else if self.running_at <= t && self.in_service_at() > t {
+            "Pending:Wait"
         } else if self.running_at <= t {
             "InService"
         } else {
@@ -520,7 +542,7 @@ impl World {
         // Terminated instances whose termination was handled have no transitions left.
         for i in self.instances.values().filter(|i| !i.gone) {
             if i.group.is_some() && !i.booted {
-                at(i.running_at);
+                at(i.in_service_at());
             }
             if let (Some(s), false) = (i.shutdown_at, i.shut_down) {
                 at(s);
@@ -593,13 +615,20 @@ impl World {
         let booted: Vec<(String, String)> = self
             .instances
             .values()
-            .filter(|i| !i.booted && i.running_at <= t)
+            .filter(|i| !i.booted && i.in_service_at() <= t)
             .filter_map(|i| Some((i.id.clone(), i.group.clone()?)))
             .collect();
         for (id, group) in booted {
             let inst = self.instances.get_mut(&id).expect("instance");
             inst.booted = true;
-            let (running_at, terminating) = (inst.running_at, inst.terminating_at.is_some());
+            let (running_at, terminating) = (inst.in_service_at(), inst.terminating_at.is_some());
+            if inst.abandon_on_timeout && inst.held_until.is_some() && !terminating {
+                // The launching hook timed out with ABANDON: Auto Scaling terminates it and
+                // launches another.
+                self.asg_terminate(&id, running_at);
+                reconcile.push((running_at, group));
+                continue;
+            }
             let Some(g) = self.groups.get(&group) else {
                 continue;
             };
@@ -866,9 +895,19 @@ impl World {
                 )),
                 launch_at,
             );
+            let hook = g
+                .spec
+                .settings
+                .hooks(crate::cloud::scaling::Transition::Launching)
+                .next()
+                .cloned();
             let inst = self.instances.get_mut(&id).expect("instance");
             inst.group = Some(name.to_string());
             inst.launched_by = Some(name.to_string());
+            if let Some(h) = hook {
+                inst.held_until = Some(inst.running_at + h.heartbeat_timeout as Ms * SECOND);
+                inst.abandon_on_timeout = h.default_result == "ABANDON";
+            }
             let running_at = inst.running_at;
             let cause = format!(
                 "At {} an instance was started in response to a difference between desired \
@@ -986,6 +1025,9 @@ impl World {
                 launched_by: None,
                 launch_at,
                 running_at: launch_at + boot,
+                held_until: None,
+                abandon_on_timeout: false,
+                terminate_held_until: None,
                 booted: false,
                 unhealthy_at: None,
                 terminating_at: None,
@@ -1008,19 +1050,29 @@ impl World {
         if inst.terminating_at.is_some() || inst.shutdown_at.is_some() {
             return;
         }
-        let arns = inst
-            .group
-            .as_ref()
-            .and_then(|g| self.groups.get(g))
+        let group = inst.group.as_ref().and_then(|g| self.groups.get(g));
+        let arns = group
             .map(|g| g.spec.target_group_arns.clone())
             .unwrap_or_default();
+        let hold = group
+            .and_then(|g| {
+                g.spec
+                    .settings
+                    .hooks(crate::cloud::scaling::Transition::Terminating)
+                    .next()
+            })
+            .map(|h| h.heartbeat_timeout as Ms * SECOND);
         let mut drain = 0;
         for arn in arns {
             drain = drain.max(self.deregister_one(&arn, id, t));
         }
+        // A terminating hook holds it (`Terminating:Wait`) once it is out of its target
+        // groups, until the hook's action completes or its heartbeat runs out.
+        let drain = drain + hold.unwrap_or(0);
         let shutdown = self.shutdown_time();
         let inst = self.instances.get_mut(id).expect("instance");
         inst.terminating_at = Some(t);
+        inst.terminate_held_until = hold.map(|_| t + drain);
         inst.shutdown_at = Some(t + drain);
         inst.terminated_at = Some(t + drain + shutdown);
     }
@@ -2250,6 +2302,40 @@ impl World {
         Ok(())
     }
 
+    /// PutScalingPolicy, PutScheduledUpdateGroupAction and PutLifecycleHook for each: one by
+    /// name, created or overwritten.
+    pub fn configure_group(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        settings: &crate::cloud::scaling::GroupSettings,
+    ) -> CloudResult<()> {
+        let g = self.group_mut(operation, name)?;
+        let have = &mut g.spec.settings;
+        fn put<T: Clone>(have: &mut Vec<T>, want: &[T], name: impl Fn(&T) -> &str) {
+            for w in want {
+                match have.iter_mut().find(|h| name(h) == name(w)) {
+                    Some(h) => *h = w.clone(),
+                    None => have.push(w.clone()),
+                }
+            }
+        }
+        put(
+            &mut have.scaling_policies,
+            &settings.scaling_policies,
+            |p| &p.name,
+        );
+        put(
+            &mut have.scheduled_actions,
+            &settings.scheduled_actions,
+            |a| &a.name,
+        );
+        put(&mut have.lifecycle_hooks, &settings.lifecycle_hooks, |h| {
+            &h.name
+        });
+        Ok(())
+    }
+
     pub fn attach_target_groups(
         &mut self,
         operation: &'static str,
@@ -2355,6 +2441,45 @@ impl World {
             .rev()
             .cloned()
             .collect()
+    }
+
+    /// CompleteLifecycleAction: lets an instance held by a lifecycle hook of `group` go on,
+    /// `CONTINUE` or `ABANDON` (what an instance's bootstrap or a drain script sends).
+    pub fn complete_lifecycle_action(
+        &mut self,
+        operation: &'static str,
+        group: &str,
+        instance_id: &str,
+        result: &str,
+        t: Ms,
+    ) -> CloudResult<()> {
+        self.group_mut(operation, group)?;
+        let no_action = || {
+            refused(
+                operation,
+                "ValidationError",
+                format!("No active Lifecycle Action found with instance ID {instance_id}"),
+            )
+        };
+        let inst = self
+            .instances
+            .get_mut(instance_id)
+            .filter(|i| i.group.as_deref() == Some(group))
+            .ok_or_else(no_action)?;
+        match inst.lifecycle(t) {
+            "Pending:Wait" => {
+                inst.held_until = Some(t);
+                inst.abandon_on_timeout = result == "ABANDON";
+            }
+            "Terminating:Wait" => {
+                let early = inst.terminate_held_until.map_or(0, |h| h.saturating_sub(t));
+                inst.terminate_held_until = Some(t);
+                inst.shutdown_at = inst.shutdown_at.map(|x| x - early);
+                inst.terminated_at = inst.terminated_at.map(|x| x - early);
+            }
+            _ => return Err(no_action()),
+        }
+        Ok(())
     }
 
     /// Starts an instance refresh on a group (for tests: it replaces nothing); returns its id.
@@ -2840,6 +2965,7 @@ impl World {
                         health_check_type: "ELB".into(),
                         health_check_grace_seconds: 0,
                         tags: g.tags.clone(),
+                        settings: Default::default(),
                     },
                     suspended: g.suspended_processes.clone(),
                     deleting: false,
@@ -2882,6 +3008,9 @@ impl World {
                     launched_by: group,
                     launch_at: t,
                     running_at: t,
+                    held_until: None,
+                    abandon_on_timeout: false,
+                    terminate_held_until: None,
                     booted: true,
                     unhealthy_at: None,
                     terminating_at: None,
@@ -2933,6 +3062,7 @@ impl World {
                         .map(|i| i.id.clone())
                         .collect(),
                     deleting: g.deleting,
+                    spec: g.spec.clone(),
                 })
                 .collect(),
             target_groups: self

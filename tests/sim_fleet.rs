@@ -1,0 +1,240 @@
+//! A fleet with launch template options, Auto Scaling settings and a launching lifecycle hook,
+//! deployed and rolled by the real engine on the simulator, in simulated time: every new
+//! generation gets the settings, and an instance held in `Pending:Wait` is not counted until
+//! its hook lets it go.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reroll::apply::rollout::Stop;
+use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
+use reroll::cloud::launch::{BlockDevice, LaunchOptions, Metadata, Placement};
+use reroll::cloud::scaling::{GroupSettings, PolicyKind, Transition};
+use reroll::cloud::sim::{SimCloud, SimConfig, SimGroup};
+use reroll::cloud::stats::Stats;
+use reroll::cloud::Cloud;
+use reroll::engine::{self, EngineError};
+use reroll::load::Inputs;
+use reroll::stack::Stack;
+
+const STACK: &str = "simfleet";
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim-fleet")
+}
+
+fn inputs(vars: &[(&str, &str)]) -> Inputs {
+    Inputs {
+        cli: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+type Applied = (Result<Stack, EngineError>, Vec<GroupReport>);
+
+async fn apply(cloud: &SimCloud, vars: &[(&str, &str)]) -> Applied {
+    let session = engine::open(cloud, &fixture(), inputs(vars)).await.unwrap();
+    let plan = session.plan(false).unwrap();
+    assert!(plan.has_changes());
+    let options = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    engine::execute(cloud, session, &plan, &options, &Stop::new()).await
+}
+
+#[track_caller]
+fn ok(applied: &Applied) {
+    if let Err(e) = &applied.0 {
+        panic!("apply failed: {e}\nreports: {:#?}", applied.1);
+    }
+}
+
+/// The stack's groups, oldest generation first, deleted ones left out.
+fn generations(cloud: &SimCloud) -> Vec<SimGroup> {
+    let mut groups: Vec<SimGroup> = cloud
+        .snapshot()
+        .groups
+        .into_iter()
+        .filter(|g| g.stack.as_deref() == Some(STACK) && !g.deleting)
+        .collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    groups
+}
+
+/// Completes the launching lifecycle action of every instance held in `Pending:Wait` for
+/// `after`, as an instance's bootstrap would once it is ready, until stopped.
+fn bootstrap(
+    cloud: Arc<SimCloud>,
+    after: Duration,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<usize>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = tokio::spawn(async move {
+        let mut seen: std::collections::BTreeMap<String, Duration> = Default::default();
+        let mut completed = 0;
+        while !flag.load(Ordering::SeqCst) {
+            let snap = cloud.snapshot();
+            for i in &snap.instances {
+                if i.lifecycle.as_deref() != Some("Pending:Wait") {
+                    continue;
+                }
+                let since = *seen.entry(i.id.clone()).or_insert(snap.at);
+                if snap.at - since >= after {
+                    let group = i.group.clone().unwrap();
+                    cloud
+                        .complete_lifecycle_action(&group, &i.id, "CONTINUE")
+                        .unwrap();
+                    completed += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        completed
+    });
+    (done, handle)
+}
+
+fn expected_options() -> LaunchOptions {
+    LaunchOptions {
+        metadata: Metadata {
+            http_tokens: "required".into(),
+            hop_limit: 2,
+        },
+        block_devices: vec![BlockDevice {
+            device_name: "/dev/xvda".into(),
+            volume_size: Some(30),
+            volume_type: Some("gp3".into()),
+            iops: Some(4000),
+            throughput: Some(250),
+            encrypted: Some(true),
+            kms_key_id: Some("alias/shop".into()),
+        }],
+        monitoring: true,
+        ebs_optimized: Some(true),
+        network_interfaces: Vec::new(),
+        placement: Placement {
+            tenancy: Some("default".into()),
+            ..Placement::default()
+        },
+        cpu_credits: Some("unlimited".into()),
+        instance_tags: Default::default(),
+        volume_tags: [("backup".to_string(), "daily".to_string())].into(),
+    }
+}
+
+fn check_settings(g: &SimGroup) {
+    let s: &GroupSettings = &g.spec.settings;
+    assert_eq!(g.spec.health_check_type, "ELB", "{}", g.name);
+    assert_eq!(g.spec.health_check_grace_seconds, 90, "{}", g.name);
+    assert_eq!(s.default_instance_warmup, Some(120));
+    assert_eq!(s.termination_policies, ["OldestLaunchTemplate", "Default"]);
+    assert!(s.capacity_rebalance);
+    assert_eq!(s.scaling_policies.len(), 1);
+    assert!(matches!(
+        &s.scaling_policies[0].kind,
+        PolicyKind::TargetTracking { predefined_metric_type, target_value, .. }
+            if predefined_metric_type == "ASGAverageCPUUtilization" && target_value == "55.5"
+    ));
+    assert_eq!(
+        s.scheduled_actions[0].recurrence.as_deref(),
+        Some("0 22 * * *")
+    );
+    assert_eq!(s.lifecycle_hooks.len(), 1);
+    assert_eq!(s.lifecycle_hooks[0].transition, Transition::Launching);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_new_generation_gets_the_launch_options_and_group_settings() {
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(20));
+    ok(&apply(&cloud, &[]).await);
+    ok(&apply(&cloud, &[("app_version", "1.1.0")]).await);
+    stop.store(true, Ordering::SeqCst);
+    assert!(boot.await.unwrap() >= 6, "each launch was held and let go");
+
+    let gens = generations(&cloud);
+    assert_eq!(gens.len(), 2, "the new generation and the one retained");
+    for g in &gens {
+        check_settings(g);
+        let spec = cloud
+            .launch_template_version(&g.spec.launch_template_id, &g.spec.launch_template_version)
+            .await
+            .unwrap();
+        assert_eq!(spec.options, expected_options(), "{}", g.name);
+        assert_eq!(spec.key_name.as_deref(), Some("ops"));
+    }
+    let session = engine::open(&*cloud, &fixture(), inputs(&[("app_version", "1.1.0")]))
+        .await
+        .unwrap();
+    assert!(
+        !session.plan(false).unwrap().has_changes(),
+        "what was launched is what the stack asks for"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_launch_held_by_its_hook_is_counted_once_it_continues() {
+    // Let go after a minute by the instance's bootstrap: the deploy waits that long, not for
+    // the heartbeat timeout.
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(60));
+    let started = cloud.elapsed();
+    ok(&apply(&cloud, &[]).await);
+    let took = cloud.elapsed() - started;
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(boot.await.unwrap(), 3);
+    assert!(
+        took >= Duration::from_secs(60) && took < Duration::from_secs(600),
+        "{took:?}"
+    );
+
+    // Nobody completes the action: the heartbeat (20 minutes, far longer than a boot and its
+    // health checks) runs out and CONTINUE lets the instances in.
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let started = cloud.elapsed();
+    ok(&apply(&cloud, &[("heartbeat", "20m")]).await);
+    let took = cloud.elapsed() - started;
+    assert!(took >= Duration::from_secs(1200), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_abandoned_by_their_hook_never_count_and_the_rollout_rolls_back() {
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(10));
+    ok(&apply(&cloud, &[]).await);
+    stop.store(true, Ordering::SeqCst);
+    boot.await.unwrap();
+    let v1 = generations(&cloud);
+
+    // v1.1.0's launches wait for an action nobody sends; at the heartbeat's end they are
+    // abandoned (terminated), so the rollout never sees them healthy.
+    let vars = [
+        ("app_version", "1.1.0"),
+        ("hook_result", "ABANDON"),
+        ("heartbeat", "1m"),
+        ("health_timeout", "5m"),
+    ];
+    let (result, _) = apply(&cloud, &vars).await;
+    assert!(
+        matches!(
+            result,
+            Err(EngineError::Apply(ApplyError::RolledBack { .. }))
+        ),
+        "{result:?}"
+    );
+    let snap = cloud.snapshot();
+    let serving = snap
+        .groups
+        .iter()
+        .find(|g| g.name == v1[0].name)
+        .expect("v1 is kept");
+    assert_eq!(serving.desired, 3);
+    assert_eq!(snap.targets_in("simfleet-web", "healthy"), 3, "{snap:#?}");
+    let _ = cloud.list_groups(STACK).await.unwrap();
+}
