@@ -237,17 +237,7 @@ impl Tracker {
                     planned_waves: p.planned_waves,
                 });
                 Seen {
-                    // Against the start: nothing new yet, the old generation as first seen.
-                    last: RolloutProgress {
-                        launching: 0,
-                        healthy: 0,
-                        draining: 0,
-                        waves: 0,
-                        traffic: None,
-                        activity: None,
-                        finished: None,
-                        ..p.clone()
-                    },
+                    last: p.at_start(),
                     started: 0,
                 }
             }

@@ -290,17 +290,7 @@ fn group_events(samples: &[&Sample]) -> Vec<(Duration, String)> {
                     ),
                     None => format!("v{:03} begins", p.to),
                 });
-                // Against the start: nothing new yet, the old generation as first seen.
-                RolloutProgress {
-                    launching: 0,
-                    healthy: 0,
-                    draining: 0,
-                    waves: 0,
-                    traffic: None,
-                    activity: None,
-                    finished: None,
-                    ..p.clone()
-                }
+                p.at_start()
             }
         };
         let (asked, asked_before) = (p.healthy + p.launching, q.healthy + q.launching);

@@ -392,6 +392,17 @@ pub struct GroupReport {
     pub result: String,
 }
 
+impl GroupReport {
+    /// The generations it went between, for a summary: `v001 → v002`, `v001`, or `-`.
+    pub fn generations(&self) -> String {
+        match (self.from, self.to) {
+            (Some(a), Some(b)) => format!("v{a:03} → v{b:03}"),
+            (None, Some(b)) => format!("v{b:03}"),
+            _ => "-".into(),
+        }
+    }
+}
+
 /// Carries out the server group changes of a plan: first generations, resizes, attachment
 /// updates and rollouts, `depends_on` level by level, up to `parallelism` groups at a time.
 /// Returns a report per group; on failure the worst error, after the level's other groups

@@ -53,6 +53,21 @@ impl RolloutProgress {
     pub fn old_left(&self) -> u32 {
         self.old_serving + self.old_unhealthy + self.draining
     }
+
+    /// The rollout as it stood when it began: nothing new yet, the old generation as first
+    /// seen. What later reports are compared against.
+    pub fn at_start(&self) -> RolloutProgress {
+        RolloutProgress {
+            launching: 0,
+            healthy: 0,
+            draining: 0,
+            waves: 0,
+            traffic: None,
+            activity: None,
+            finished: None,
+            ..self.clone()
+        }
+    }
 }
 
 type Sink = dyn Fn(&RolloutProgress) + Send + Sync;

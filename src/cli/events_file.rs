@@ -168,11 +168,7 @@ pub fn step_summary(
         out.push_str("| group | action | generation | waves | duration | result |\n");
         out.push_str("|---|---|---|---:|---:|---|\n");
         for r in reports {
-            let gen = match (r.from, r.to) {
-                (Some(a), Some(b)) => format!("v{a:03} → v{b:03}"),
-                (None, Some(b)) => format!("v{b:03}"),
-                _ => "-".into(),
-            };
+            let gen = r.generations();
             out.push_str(&format!(
                 "| {} | {} | {gen} | {} | {} | {} |\n",
                 cell(&r.address),

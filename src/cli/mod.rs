@@ -1071,11 +1071,7 @@ fn summary_table(reports: &[GroupReport]) -> String {
         "group", "action", "generation", "waves", "duration"
     );
     for r in reports {
-        let gen = match (r.from, r.to) {
-            (Some(a), Some(b)) => format!("v{a:03} → v{b:03}"),
-            (None, Some(b)) => format!("v{b:03}"),
-            _ => "-".into(),
-        };
+        let gen = r.generations();
         out.push_str(&format!(
             "{:<width$}  {:<8}  {:<12}  {:>5}  {:>9}  {}\n",
             r.address,
