@@ -351,8 +351,34 @@ fn help_describes_everything() {
                 );
             }
         }
+        assert!(
+            out.contains(&format!("Examples:\n  reroll {command} ")),
+            "{command}: no examples:\n{out}"
+        );
         if command == "plan" {
             insta::assert_snapshot!("plan_help", out);
         }
     }
+}
+
+/// `reroll completions SHELL` prints a script that knows every command.
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = reroll(&["completions", shell]);
+        code(&o, 0);
+        let (out, _) = text(&o);
+        for command in [
+            "validate",
+            "plan",
+            "apply",
+            "status",
+            "rollback",
+            "force-unlock",
+        ] {
+            assert!(out.contains(command), "{shell}: {command} missing:\n{out}");
+        }
+    }
+    let o = reroll(&["completions", "tcsh"]);
+    code(&o, 1);
 }

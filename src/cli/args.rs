@@ -11,7 +11,9 @@ use reroll::lock::LockUrl;
     version,
     about = "Immutable machine-image rollouts for AWS fleets, from declarative HCL stacks",
     long_about = None,
-    after_help = "Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, \
+    after_help = "Examples:\n  reroll validate stacks/demo\n  reroll plan stacks/demo -var app_version=1.4.2\n  \
+                  reroll apply stacks/demo -var app_version=1.4.2\n  reroll status stacks/demo\n\n\
+                  Exit codes: 0 success (plan --detailed-exitcode: no changes), 1 error, \
                   2 plan --detailed-exitcode with changes, 3 rollout failed and was rolled back, \
                   4 rollout stopped part-way (a person must look), 130 interrupted."
 )]
@@ -106,6 +108,9 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a stack without touching AWS.
+    #[command(
+        after_help = "Examples:\n  reroll validate stacks/demo\n  reroll validate . -var app_version=1.4.2"
+    )]
     Validate {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -113,6 +118,9 @@ pub enum Command {
         vars: VarArgs,
     },
     /// Show what apply would change.
+    #[command(
+        after_help = "Examples:\n  reroll plan stacks/demo -var app_version=1.4.2\n  reroll plan . -var-file prod.hcl --out plan.bin --detailed-exitcode\n  reroll plan . --json > plan.json\n  reroll --cloud sim plan . --forecast"
+    )]
     Plan {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -140,6 +148,9 @@ pub enum Command {
         strict: bool,
     },
     /// Make the account match the stack (or a saved plan).
+    #[command(
+        after_help = "Examples:\n  reroll apply stacks/demo -var app_version=1.4.2\n  reroll apply plan.bin\n  reroll apply . -var-file prod.hcl --auto-approve --events events.jsonl --report rollout.html"
+    )]
     Apply {
         /// A stack (file or directory) or a plan saved with `plan --out`.
         path: PathBuf,
@@ -172,6 +183,9 @@ pub enum Command {
         strict: bool,
     },
     /// Generations, capacities and health of each server group.
+    #[command(
+        after_help = "Examples:\n  reroll status stacks/demo\n  reroll status . --check -var-file prod.hcl\n  reroll status . --format openmetrics > /var/lib/node_exporter/reroll.prom"
+    )]
     Status {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -188,6 +202,9 @@ pub enum Command {
         format: StatusFormat,
     },
     /// Go back to the previous retained generation.
+    #[command(
+        after_help = "Examples:\n  reroll rollback stacks/demo\n  reroll rollback . --group server_group.web --auto-approve"
+    )]
     Rollback {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -202,6 +219,9 @@ pub enum Command {
     },
     /// Remove the apply lock of a stack whose holder is gone. A shared (S3) lock needs the
     /// id its refusal printed; a local one is refused while its holder runs.
+    #[command(
+        after_help = "Examples:\n  reroll force-unlock stacks/demo\n  reroll force-unlock . 3f2c9a1e-5b7d-4c1a-9e8f-0a1b2c3d4e5f"
+    )]
     ForceUnlock {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -211,6 +231,9 @@ pub enum Command {
         vars: VarArgs,
     },
     /// Remove everything the stack owns, and nothing else.
+    #[command(
+        after_help = "Examples:\n  reroll destroy stacks/demo\n  reroll destroy . --auto-approve"
+    )]
     Destroy {
         /// The stack: one .hcl file, or a directory whose .hcl files are merged.
         path: PathBuf,
@@ -219,6 +242,14 @@ pub enum Command {
         /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         auto_approve: bool,
+    },
+    /// Print a shell completion script for reroll.
+    #[command(
+        after_help = "Examples:\n  reroll completions bash > ~/.local/share/bash-completion/completions/reroll\n  reroll completions zsh > \"${fpath[1]}/_reroll\"\n  reroll completions fish > ~/.config/fish/completions/reroll.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
     },
 }
 

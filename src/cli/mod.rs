@@ -329,6 +329,16 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             lock_id,
             vars,
         } => force_unlock(ctx, &path, lock_id.as_deref(), &vars).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut args::Cli::command(),
+                "reroll",
+                &mut std::io::stdout(),
+            );
+            Ok(EXIT_OK)
+        }
     }
 }
 
