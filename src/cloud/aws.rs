@@ -946,14 +946,18 @@ impl Cloud for AwsCloud {
     }
 
     async fn auto_scaling_limits(&self) -> CloudResult<Limit> {
-        let request = self.asg.describe_account_limits().send();
-        let out = self
-            .call(
-                "AutoScaling.DescribeAccountLimits",
-                "account limits",
-                request,
-            )
-            .await?;
+        const OP: &str = "AutoScaling.DescribeAccountLimits";
+        let request = || self.asg.describe_account_limits();
+        // Asked once without retries first, as DescribeInstanceRefreshes is: an endpoint that
+        // lacks the operation answers with a server error the retry policy would repeat for
+        // seconds on every plan. Any other failure is asked again under the usual policy.
+        let once = asg::config::Builder::default()
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        let out = match request().customize().config_override(once).send().await {
+            Ok(out) => out,
+            Err(err) if not_implemented(&err) => return Err(self.error(OP, "account limits", err)),
+            Err(_) => self.call(OP, "account limits", request().send()).await?,
+        };
         Ok(Limit {
             max: out.max_number_of_auto_scaling_groups().unwrap_or(0).max(0) as u64,
             used: out.number_of_auto_scaling_groups().unwrap_or(0).max(0) as u64,
