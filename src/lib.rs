@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod engine;
 pub mod events;
 pub mod forecast;
+pub mod iam;
 pub mod load;
 pub mod lock;
 pub mod names;
