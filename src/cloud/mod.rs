@@ -16,6 +16,7 @@ pub mod fault;
 pub mod launch;
 pub mod scaling;
 pub mod sim;
+pub mod states;
 pub mod stats;
 
 use std::collections::BTreeMap;

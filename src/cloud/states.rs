@@ -1,0 +1,154 @@
+//! The states AWS reports, as types: an Auto Scaling instance's lifecycle and health, an EC2
+//! instance's state, a target's health. Each reads AWS's own spelling (`InService`,
+//! `shutting-down`, `unhealthy.draining`) and writes it back, in saved simulator state too;
+//! a value AWS adds later is kept as `Other` rather than refused.
+
+use std::fmt;
+
+macro_rules! aws_state {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// A state this version of reroll does not know, as AWS spelled it.
+            Other(String),
+        }
+
+        impl $name {
+            /// AWS's spelling.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+
+            /// From AWS's spelling; anything else is `Other`.
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name::parse(text)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Ok($name::parse(&text))
+            }
+        }
+    };
+}
+
+aws_state! {
+    /// Where an instance is in its Auto Scaling group's lifecycle.
+    Lifecycle {
+        Pending = "Pending",
+        /// Held by a launching lifecycle hook.
+        PendingWait = "Pending:Wait",
+        PendingProceed = "Pending:Proceed",
+        Quarantined = "Quarantined",
+        InService = "InService",
+        Terminating = "Terminating",
+        /// Held by a terminating lifecycle hook.
+        TerminatingWait = "Terminating:Wait",
+        TerminatingProceed = "Terminating:Proceed",
+        Terminated = "Terminated",
+        Detaching = "Detaching",
+        Detached = "Detached",
+        EnteringStandby = "EnteringStandby",
+        Standby = "Standby",
+    }
+}
+
+aws_state! {
+    /// Auto Scaling's health verdict on an instance.
+    InstanceHealth {
+        Healthy = "Healthy",
+        Unhealthy = "Unhealthy",
+    }
+}
+
+aws_state! {
+    /// An EC2 instance's state.
+    InstanceState {
+        Pending = "pending",
+        Running = "running",
+        ShuttingDown = "shutting-down",
+        Terminated = "terminated",
+        Stopping = "stopping",
+        Stopped = "stopped",
+    }
+}
+
+aws_state! {
+    /// A target's health in a target group.
+    TargetState {
+        Initial = "initial",
+        Healthy = "healthy",
+        Unhealthy = "unhealthy",
+        UnhealthyDraining = "unhealthy.draining",
+        Unused = "unused",
+        Draining = "draining",
+        Unavailable = "unavailable",
+    }
+}
+
+impl InstanceState {
+    /// Pending or running: an instance that exists and counts.
+    pub fn is_live(&self) -> bool {
+        matches!(self, InstanceState::Pending | InstanceState::Running)
+    }
+}
+
+impl TargetState {
+    /// Leaving the target group: draining, or draining after failing its checks.
+    pub fn is_draining(&self) -> bool {
+        matches!(self, TargetState::Draining | TargetState::UnhealthyDraining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_and_write_aws_spelling() {
+        for (text, lifecycle) in [
+            ("InService", Lifecycle::InService),
+            ("Pending:Wait", Lifecycle::PendingWait),
+            ("Terminating:Wait", Lifecycle::TerminatingWait),
+            ("Warmed:Hibernated", Lifecycle::Other("Warmed:Hibernated".into())),
+        ] {
+            assert_eq!(Lifecycle::parse(text), lifecycle);
+            assert_eq!(lifecycle.as_str(), text);
+            let json = serde_json::to_string(&lifecycle).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), lifecycle);
+        }
+        assert_eq!(TargetState::parse("unhealthy.draining"), TargetState::UnhealthyDraining);
+        assert!(TargetState::UnhealthyDraining.is_draining());
+        assert!(InstanceState::parse("pending").is_live());
+        assert!(!InstanceState::parse("shutting-down").is_live());
+    }
+}
