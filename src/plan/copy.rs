@@ -7,7 +7,7 @@
 //! of the stack's model ([`crate::stack::ImageCopy`], found by `resolve`); here are its
 //! estimate and its line in the plan.
 
-use super::human_duration;
+use super::render::human_duration;
 use crate::stack::Snapshot;
 pub use crate::stack::{source_tag, ImageCopy};
 

@@ -2,7 +2,7 @@
 
 use owo_colors::OwoColorize;
 
-use super::{human_duration, Action, Change, Plan};
+use super::types::{Action, Change, Plan};
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -224,4 +224,10 @@ pub fn summary(plan: &Plan) -> String {
         )
         .collect();
     format!("Plan: {}.", parts.join(", "))
+}
+
+/// Durations as reroll prints them everywhere (plans, summaries, simulated time): `4m 30s`,
+/// `1h 2m 5s`, whole seconds.
+pub fn human_duration(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }

@@ -1,8 +1,10 @@
 use super::*;
-use crate::cloud::{GroupInfo, GroupInstance};
+use crate::cloud::{tag, GroupInfo, GroupInstance, LaunchSpec};
 use crate::load::{evaluate, parse_stack, Inputs};
 use crate::observe::{Generation, ObservedGroup};
+use crate::observe::{GenerationState, Observed};
 use crate::stack::{Known, ResolvedImage, ResolvedNetwork};
+use crate::stack::{ServerGroup, Stack};
 
 #[test]
 fn wave_schedules() {
