@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::diff::{diff, settings_change};
 use super::types::{Action, AttrDiff, Change, Kind, PlanError};
 use crate::cloud::{Forward, HealthCheckSpec, ListenerSpec, TargetGroupSpec};
-use crate::observe::Observed;
+use crate::observe::{Observed, ObservedLoadBalancer};
 use crate::stack::{Listener, LoadBalancer, Stack, TargetGroup, UNKNOWN_APPLY};
 
 /// The target group settings AWS would hold for a desired target group.
@@ -32,6 +32,7 @@ pub fn target_group_spec(tg: &TargetGroup) -> TargetGroupSpec {
     }
 }
 
+/// A target group: created, updated in place, or refused where AWS would need a new one.
 pub(super) fn plan_target_group(
     tg: &TargetGroup,
     observed: &Observed,
@@ -87,8 +88,15 @@ pub(super) fn plan_target_group(
             ),
         });
     }
+    let diffs = settings_diffs(h, &want);
+    Ok(settings_change(&tg.address, Kind::TargetGroup, diffs))
+}
+
+/// The settings of a target group that AWS changes in place: deregistration delay and health
+/// check.
+fn settings_diffs(h: &TargetGroupSpec, want: &TargetGroupSpec) -> Vec<AttrDiff> {
     let (hh, wh) = (&h.health_check, &want.health_check);
-    let diffs: Vec<AttrDiff> = [
+    [
         diff(
             "deregistration_delay",
             Some(format!("{}s", h.deregistration_delay_seconds)),
@@ -141,8 +149,7 @@ pub(super) fn plan_target_group(
     ]
     .into_iter()
     .flatten()
-    .collect();
-    Ok(settings_change(&tg.address, Kind::TargetGroup, diffs))
+    .collect()
 }
 
 /// The listener as AWS would hold it, with target group ARNs where they are known.
@@ -195,6 +202,8 @@ fn forward_text(spec: &ListenerSpec, observed: &Observed) -> String {
     format!("{} {} → {}", spec.protocol, spec.port, parts.join(", "))
 }
 
+/// A load balancer and its listeners: created, updated in place, or refused where AWS would
+/// need a new one.
 pub(super) fn plan_load_balancer(
     _stack: &Stack,
     lb: &LoadBalancer,
@@ -264,6 +273,17 @@ pub(super) fn plan_load_balancer(
     .into_iter()
     .flatten()
     .collect();
+    diffs.extend(listener_diffs(lb, have, observed));
+    Ok(settings_change(&lb.address, Kind::LoadBalancer, diffs))
+}
+
+/// The listeners that differ, by port: added, removed, or forwarding elsewhere.
+fn listener_diffs(
+    lb: &LoadBalancer,
+    have: &ObservedLoadBalancer,
+    observed: &Observed,
+) -> Vec<AttrDiff> {
+    let mut diffs = Vec::new();
     let have_listeners: BTreeMap<u16, ListenerSpec> = have
         .listeners
         .iter()
@@ -297,7 +317,7 @@ pub(super) fn plan_load_balancer(
             });
         }
     }
-    Ok(settings_change(&lb.address, Kind::LoadBalancer, diffs))
+    diffs
 }
 
 /// Listener equality that ignores weights of a single-target forward (AWS reports 1 or none).

@@ -72,7 +72,7 @@ impl Placement {
     }
 }
 
-/// Everything a launch template holds besides [`crate::cloud::LaunchSpec`]'s first fields.
+/// Everything a launch template holds besides the first fields of `cloud::LaunchSpec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchOptions {
     #[serde(default)]
