@@ -16,6 +16,10 @@ pub fn waves(desired: u32, surge: u32, unavailable: u32) -> Vec<Wave> {
 
 /// Waves that stop at canary checkpoints (numbers of new instances), each baked for `bake`
 /// seconds, before the rest rolls with the usual surge and unavailability.
+///
+/// These are the waves the executor's `apply::decide::decide` makes on a fleet where every
+/// launch is healthy at once and every drain is done at once
+/// (`tests::the_schedule_is_what_decide_does_on_an_idealised_fleet`).
 pub fn checkpointed_waves(
     desired: u32,
     surge: u32,
