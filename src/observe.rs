@@ -406,31 +406,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 
     let health = futures_join_all(tgs.iter().map(|tg| cloud.target_health(&tg.arn))).await?;
     for (info, health) in tgs.into_iter().zip(health) {
-        if let (Some(of), Some(group), Some(generation)) = (
-            info.tags.get(tag::COPY_OF).cloned(),
-            info.tags.get(tag::GROUP).cloned(),
-            info.tags.get(tag::GENERATION).and_then(|g| g.parse().ok()),
-        ) {
-            observed.copies.push(TargetGroupCopy {
-                of,
-                group,
-                generation,
-                info,
-                health,
-            });
-            continue;
-        }
-        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
-            continue;
-        };
-        observed.target_groups.insert(
-            address.clone(),
-            ObservedTargetGroup {
-                address,
-                info,
-                health,
-            },
-        );
+        observed.add_target_group(info, health);
     }
 
     let listeners = futures_join_all(lbs.iter().map(|lb| cloud.list_listeners(&lb.arn))).await?;
@@ -454,8 +430,52 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         }
     }
     for g in groups {
+        observed.add_generation(g);
+    }
+    for g in observed.groups.values_mut() {
+        g.generations.sort_by_key(|x| x.number);
+    }
+
+    read_refreshes(cloud, &mut observed).await?;
+    read_active_launches(cloud, &mut observed).await?;
+    Ok(observed)
+}
+
+impl Observed {
+    /// A target group of the stack, by its address, or a blue/green copy of one.
+    fn add_target_group(&mut self, info: TargetGroupInfo, health: Vec<TargetHealth>) {
+        if let (Some(of), Some(group), Some(generation)) = (
+            info.tags.get(tag::COPY_OF).cloned(),
+            info.tags.get(tag::GROUP).cloned(),
+            info.tags.get(tag::GENERATION).and_then(|g| g.parse().ok()),
+        ) {
+            self.copies.push(TargetGroupCopy {
+                of,
+                group,
+                generation,
+                info,
+                health,
+            });
+            return;
+        }
+        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
+            return;
+        };
+        self.target_groups.insert(
+            address.clone(),
+            ObservedTargetGroup {
+                address,
+                info,
+                health,
+            },
+        );
+    }
+
+    /// One generation of a server group, by its tags; a group AWS is deleting only keeps its
+    /// number taken.
+    fn add_generation(&mut self, g: GroupInfo) {
         let Some(key) = g.tags.get(tag::GROUP).cloned() else {
-            continue;
+            return;
         };
         let number = g
             .tags
@@ -466,15 +486,15 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         // A group AWS is deleting is on its way out, whatever its tags say; only its name is
         // still taken.
         if g.status.as_deref().is_some_and(|s| s.starts_with("Delete")) {
-            observed.group_entry(key).deleting.push(number);
-            continue;
+            self.group_entry(key).deleting.push(number);
+            return;
         }
         let state = g
             .tags
             .get(tag::STATE)
             .and_then(|s| GenerationState::parse(s))
             .unwrap_or(GenerationState::Rolling);
-        let entry = observed.group_entry(key);
+        let entry = self.group_entry(key);
         if entry.address.is_none() {
             entry.address = g.tags.get(tag::ADDRESS).cloned();
         }
@@ -491,13 +511,10 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
             instance_refresh: None,
         });
     }
-    for g in observed.groups.values_mut() {
-        g.generations.sort_by_key(|x| x.number);
-    }
+}
 
-    read_refreshes(cloud, &mut observed).await?;
-
-    // What the active generations launch: one call per group, for the plan's before-values.
+/// What the active generations launch: one call per group, for the plan's before-values.
+async fn read_active_launches(cloud: &dyn Cloud, observed: &mut Observed) -> CloudResult<()> {
     let wanted: Vec<(String, String, String)> = observed
         .groups
         .values()
@@ -521,7 +538,7 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
             g.active_launch = Some(spec);
         }
     }
-    Ok(observed)
+    Ok(())
 }
 
 /// The newest instance refresh of every serving and rolling Auto Scaling generation: one call

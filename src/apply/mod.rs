@@ -11,7 +11,7 @@ mod activities;
 mod adopt;
 pub mod bluegreen;
 mod cleanup;
-mod decide;
+pub(crate) mod decide;
 pub mod fleet;
 pub mod gates;
 pub mod hooks;

@@ -13,8 +13,6 @@
 
 pub mod aws;
 pub mod fault;
-pub mod launch;
-pub mod scaling;
 pub mod sim;
 pub mod states;
 pub mod stats;
@@ -24,8 +22,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-/// Tags as AWS stores them.
-pub type Tags = BTreeMap<String, String>;
+/// The plain data of launch templates, Auto Scaling settings, tags, image filters and
+/// snapshots belongs to the stack's model; the cloud speaks it too.
+pub use crate::stack::{launch, scaling, ImageFilter, Snapshot, Tags};
 
 /// Tag keys reroll writes on everything it owns.
 pub mod tag {
@@ -286,19 +285,6 @@ pub(crate) fn glob_match(pattern: &str, value: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Lookups
 
-/// What an `image` block asks for. Every set field must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ImageFilter {
-    /// Exact image ids.
-    pub ids: Vec<String>,
-    /// Owners: account ids, `self`, `amazon`, …
-    pub owners: Vec<String>,
-    /// Name pattern, `*` and `?` wildcards as in EC2's `name` filter.
-    pub name: Option<String>,
-    /// Tags that must all be present with these values.
-    pub tags: Tags,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageInfo {
     pub id: String,
@@ -313,14 +299,6 @@ pub struct ImageInfo {
     /// The EBS snapshots behind the image's block devices.
     #[serde(default)]
     pub snapshots: Vec<Snapshot>,
-}
-
-/// One EBS snapshot of an image: what a cross-region copy has to move.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    pub id: String,
-    pub size_gib: u64,
-    pub encrypted: bool,
 }
 
 /// An account limit in this region and how much of it is used now.

@@ -17,7 +17,6 @@
 
 pub mod local;
 pub mod s3;
-pub mod url;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -27,20 +26,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::CloudError;
-pub use url::{LockUrl, LockUrlError};
-
-/// The stack block's `lock`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LockSetting {
-    /// No `lock` (or `null`): the local lock.
-    #[default]
-    Local,
-    /// `lock = "s3://…"`.
-    Shared(LockUrl),
-    /// It depends on a value not known yet (a variable not given to `validate`). A command
-    /// that takes the lock refuses it: the lock must never fall back to another silently.
-    Unknown,
-}
+pub use crate::stack::lock::{self as url, LockSetting, LockUrl, LockUrlError};
 
 /// What one lock excludes: applies of one stack to one region of one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

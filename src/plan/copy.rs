@@ -3,11 +3,13 @@
 //! An `image` block with `copy_from` that finds nothing in the stack's region but finds the
 //! image in `copy_from` plans an [`ImageCopy`]: the source region, AMI id and name, the
 //! snapshots to move and an estimate. The source AMI is fixed in the plan: `apply` copies
-//! exactly that image, and a saved plan whose source changed is refused.
+//! exactly that image, and a saved plan whose source changed is refused. The copy is plain data
+//! of the stack's model ([`crate::stack::ImageCopy`], found by `resolve`); here are its
+//! estimate and its line in the plan.
 
-use serde::{Deserialize, Serialize};
-
-use crate::cloud::{Snapshot, Tags};
+use super::render::human_duration;
+use crate::stack::Snapshot;
+pub use crate::stack::{source_tag, ImageCopy};
 
 /// Fixed part of a cross-region copy: AWS starts the copy and registers the image.
 pub const COPY_BASE_SECONDS: u64 = 120;
@@ -20,43 +22,7 @@ pub fn copy_seconds(snapshots: &[Snapshot]) -> u64 {
     COPY_BASE_SECONDS + COPY_SECONDS_PER_GIB * snapshots.iter().map(|s| s.size_gib).sum::<u64>()
 }
 
-/// One image to copy into the plan's region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageCopy {
-    /// The `image` block (`image.app`).
-    pub address: String,
-    pub source_region: String,
-    /// The AMI copied: fixed when planned.
-    pub source_image_id: String,
-    pub name: String,
-    pub snapshots: Vec<Snapshot>,
-    /// The stack's `copy_kms_key`, for encrypted snapshots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms_key: Option<String>,
-    /// A copy already started (found by its `reroll:source-image` tag, still pending): apply
-    /// waits on it instead of starting another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_progress: Option<String>,
-    /// The source image's own tags, carried to the copy so that the lookup finds it.
-    #[serde(default, skip_serializing_if = "Tags::is_empty")]
-    pub source_tags: Tags,
-    pub estimate_seconds: u64,
-}
-
 impl ImageCopy {
-    pub fn total_gib(&self) -> u64 {
-        self.snapshots.iter().map(|s| s.size_gib).sum()
-    }
-
-    pub fn encrypted(&self) -> bool {
-        self.snapshots.iter().any(|s| s.encrypted)
-    }
-
-    /// `reroll:source-image` of the copy.
-    pub fn source_tag(&self) -> String {
-        source_tag(&self.source_region, &self.source_image_id)
-    }
-
     /// The plan's line for this copy.
     pub fn describe(&self) -> String {
         let sizes: Vec<String> = self
@@ -85,19 +51,15 @@ impl ImageCopy {
             self.source_image_id,
             self.name,
             self.source_region,
-            super::human_duration(self.estimate_seconds)
+            human_duration(self.estimate_seconds)
         )
     }
-}
-
-/// `<region>:<ami id>`, the form of Packer's artifact ids.
-pub fn source_tag(region: &str, image_id: &str) -> String {
-    format!("{region}:{image_id}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Tags;
 
     fn snap(size_gib: u64, encrypted: bool) -> Snapshot {
         Snapshot {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Plan;
+use super::types::{Plan, FORMAT_VERSION};
 
 /// Marks the file as a reroll plan (and not, say, a stack file given by mistake).
 pub const MAGIC: &str = "reroll-plan";
@@ -85,11 +85,11 @@ impl SavedPlan {
             .get("format_version")
             .and_then(|v| v.as_u64())
             .unwrap_or(0) as u32;
-        if found != super::FORMAT_VERSION {
+        if found != FORMAT_VERSION {
             return Err(PlanFileError::Version {
                 path: path.to_path_buf(),
                 found,
-                expected: super::FORMAT_VERSION,
+                expected: FORMAT_VERSION,
             });
         }
         serde_json::from_value(value).map_err(|e| PlanFileError::NotAPlan {

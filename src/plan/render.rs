@@ -2,7 +2,7 @@
 
 use owo_colors::OwoColorize;
 
-use super::{human_duration, Action, Change, Plan};
+use super::types::{Action, Change, Plan, RolloutPlan};
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -119,79 +119,85 @@ fn render_change(out: &mut String, c: &Change, width: usize, style: Style) {
         ));
     }
     if let Some(r) = &c.rollout {
-        let waves = r.waves.len();
-        let line = match r.from_generation {
-            Some(_) if r.strategy == crate::stack::Strategy::BlueGreen => format!(
-                "blue/green: launch {} behind new target groups, traffic {}, keep blue {}, \
-                 about {}",
-                r.desired,
-                r.traffic_steps
-                    .iter()
-                    .map(|p| format!("{p}%"))
-                    .collect::<Vec<_>>()
-                    .join(" → "),
-                human_duration(r.keep_blue_seconds),
-                human_duration(r.estimate_seconds)
-            ),
-            Some(_) if r.strategy == crate::stack::Strategy::Canary => {
-                let mut new = 0;
-                let checkpoints: Vec<String> = r
-                    .waves
-                    .iter()
-                    .filter_map(|w| {
-                        new += w.launch;
-                        (w.bake_seconds > 0)
-                            .then(|| format!("{new} new, bake {}", human_duration(w.bake_seconds)))
-                    })
-                    .collect();
-                let rest = r
-                    .waves
-                    .iter()
-                    .rev()
-                    .take_while(|w| w.bake_seconds == 0)
-                    .count();
-                format!(
-                    "canary: {} → the rest in {rest} wave{} (max_surge {}, max_unavailable {}), about {}",
-                    checkpoints.join(" → "),
-                    if rest == 1 { "" } else { "s" },
-                    r.max_surge,
-                    r.max_unavailable,
-                    human_duration(r.estimate_seconds)
-                )
-            }
-            Some(_) => {
-                let biggest = r.waves.iter().map(|w| w.launch).max().unwrap_or(0);
-                format!(
-                    "{:?}, {waves} wave{} of up to {biggest} (max_surge {}, max_unavailable {}), about {}",
-                    r.strategy,
-                    if waves == 1 { "" } else { "s" },
-                    r.max_surge,
-                    r.max_unavailable,
-                    human_duration(r.estimate_seconds)
-                )
-                .to_lowercase()
-            }
-            None => format!(
-                "launch {} instances, wait until healthy, about {}",
-                r.desired,
-                human_duration(r.estimate_seconds)
-            ),
-        };
-        let line = match r.abandon_generation {
-            Some(n) if r.is_revert() => format!(
-                "roll back: v{:03} is restored to {} instances and must be healthy, then \
-                 v{n:03} drains and is removed, about {}",
-                r.to_generation,
-                r.desired,
-                human_duration(r.estimate_seconds)
-            ),
-            Some(n) if r.from_generation.is_none() => {
-                format!("{line}, then v{n:03} drains and is removed")
-            }
-            Some(n) => format!("v{n:03} is rolled back first; then {line}"),
-            None => line,
-        };
+        let line = rollout_line(r);
         out.push_str(&format!("        {:<name_width$}  {line}\n", "rollout"));
+    }
+}
+
+/// The rollout's line: its strategy and waves, the estimate, and what happens to a generation
+/// an interrupted rollout left.
+fn rollout_line(r: &RolloutPlan) -> String {
+    let waves = r.waves.len();
+    let line = match r.from_generation {
+        Some(_) if r.strategy == crate::stack::Strategy::BlueGreen => format!(
+            "blue/green: launch {} behind new target groups, traffic {}, keep blue {}, \
+             about {}",
+            r.desired,
+            r.traffic_steps
+                .iter()
+                .map(|p| format!("{p}%"))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            human_duration(r.keep_blue_seconds),
+            human_duration(r.estimate_seconds)
+        ),
+        Some(_) if r.strategy == crate::stack::Strategy::Canary => {
+            let mut new = 0;
+            let checkpoints: Vec<String> = r
+                .waves
+                .iter()
+                .filter_map(|w| {
+                    new += w.launch;
+                    (w.bake_seconds > 0)
+                        .then(|| format!("{new} new, bake {}", human_duration(w.bake_seconds)))
+                })
+                .collect();
+            let rest = r
+                .waves
+                .iter()
+                .rev()
+                .take_while(|w| w.bake_seconds == 0)
+                .count();
+            format!(
+                "canary: {} → the rest in {rest} wave{} (max_surge {}, max_unavailable {}), about {}",
+                checkpoints.join(" → "),
+                if rest == 1 { "" } else { "s" },
+                r.max_surge,
+                r.max_unavailable,
+                human_duration(r.estimate_seconds)
+            )
+        }
+        Some(_) => {
+            let biggest = r.waves.iter().map(|w| w.launch).max().unwrap_or(0);
+            format!(
+                "{:?}, {waves} wave{} of up to {biggest} (max_surge {}, max_unavailable {}), about {}",
+                r.strategy,
+                if waves == 1 { "" } else { "s" },
+                r.max_surge,
+                r.max_unavailable,
+                human_duration(r.estimate_seconds)
+            )
+            .to_lowercase()
+        }
+        None => format!(
+            "launch {} instances, wait until healthy, about {}",
+            r.desired,
+            human_duration(r.estimate_seconds)
+        ),
+    };
+    match r.abandon_generation {
+        Some(n) if r.is_revert() => format!(
+            "roll back: v{:03} is restored to {} instances and must be healthy, then \
+             v{n:03} drains and is removed, about {}",
+            r.to_generation,
+            r.desired,
+            human_duration(r.estimate_seconds)
+        ),
+        Some(n) if r.from_generation.is_none() => {
+            format!("{line}, then v{n:03} drains and is removed")
+        }
+        Some(n) => format!("v{n:03} is rolled back first; then {line}"),
+        None => line,
     }
 }
 
@@ -224,4 +230,10 @@ pub fn summary(plan: &Plan) -> String {
         )
         .collect();
     format!("Plan: {}.", parts.join(", "))
+}
+
+/// Durations as reroll prints them everywhere (plans, summaries, simulated time): `4m 30s`,
+/// `1h 2m 5s`, whole seconds.
+pub fn human_duration(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }

@@ -46,3 +46,27 @@ pub fn unserved_target_groups(stack: &Stack, observed: &Observed) -> Vec<String>
     }
     out
 }
+
+/// CloudWatch alarms of the rollouts' health gates that do not exist (apply refuses to roll)
+/// or are in ALARM now (a rollout would stop at once).
+pub fn alarm_warnings(stack: &Stack, observed: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    for g in &stack.server_groups {
+        for alarm in &g.rollout.health.alarms {
+            match observed.alarms.get(alarm).map(String::as_str) {
+                None => out.push(format!(
+                    "{}: CloudWatch alarm {alarm:?} does not exist; apply will refuse to roll \
+                     this group until it does",
+                    g.address
+                )),
+                Some("ALARM") => out.push(format!(
+                    "{}: CloudWatch alarm {alarm:?} is in ALARM now; a rollout would stop at \
+                     its first health check",
+                    g.address
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Tags;
+use super::tags::Tags;
 
 /// `metadata { http_tokens, hop_limit }`: the instance metadata service. IMDSv2 with one hop
 /// is the default, and what reroll writes when the block is absent.
@@ -72,7 +72,7 @@ impl Placement {
     }
 }
 
-/// Everything a launch template holds besides [`super::LaunchSpec`]'s first fields.
+/// Everything a launch template holds besides the first fields of `cloud::LaunchSpec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchOptions {
     #[serde(default)]

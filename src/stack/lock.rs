@@ -1,4 +1,5 @@
-//! Where a shared lock lives: `s3://BUCKET[/PREFIX][?lease=DURATION&region=REGION]`.
+//! The stack block's `lock`: the local lock, or a shared one, which lives at
+//! `s3://BUCKET[/PREFIX][?lease=DURATION&region=REGION]`.
 //!
 //! - `BUCKET` follows S3's naming rules (3–63 lowercase letters, digits, dots and hyphens).
 //! - `PREFIX` is the folder the lock objects go in (`PREFIX/ACCOUNT/REGION/STACK.lock`).
@@ -17,6 +18,19 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub const MIN_LEASE: Duration = Duration::from_secs(1);
 /// Longest lease accepted: a dead holder blocks everyone for up to this long.
 pub const MAX_LEASE: Duration = Duration::from_secs(3600);
+
+/// The stack block's `lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockSetting {
+    /// No `lock` (or `null`): the local lock.
+    #[default]
+    Local,
+    /// `lock = "s3://…"`.
+    Shared(LockUrl),
+    /// It depends on a value not known yet (a variable not given to `validate`). A command
+    /// that takes the lock refuses it: the lock must never fall back to another silently.
+    Unknown,
+}
 
 /// A parsed `s3://` lock URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
