@@ -10,7 +10,7 @@
 use std::time::SystemTime;
 
 use crate::apply::retry::Retry;
-use crate::apply::rollout::Stop;
+use crate::apply::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use crate::cloud::{tag, Cloud, Tags};
 use crate::engine::{EngineError, Session};
@@ -160,7 +160,7 @@ fn target(
     // Continuing, the serving generation has shrunk by what was rolled already: the size to
     // restore is the one recorded when the rollback began.
     let recorded = resuming
-        .then(|| crate::apply::rollout::parse_from(to.group.tags.get(tag::FROM)))
+        .then(|| crate::apply::parse_from(to.group.tags.get(tag::FROM)))
         .flatten()
         .map(|(_, desired, _)| desired);
     Target {
@@ -330,7 +330,7 @@ async fn one(
     let report = if g.rollout.strategy == Strategy::BlueGreen {
         apply::bluegreen::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     } else {
-        apply::rollout::roll(cloud, stack, &g, &change, &observed, opts, stop).await
+        apply::rolling::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     }
     .map_err(|e| match e {
         ApplyError::Paused { address, message } => ApplyError::Paused {
