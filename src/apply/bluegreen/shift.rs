@@ -10,7 +10,7 @@ use crate::apply::context::longest_drain;
 use crate::apply::error::ApplyError;
 use crate::apply::fleet::Fleet;
 use crate::apply::gates::{self, GateFailure};
-use crate::apply::generation::{self, Pair, Removal};
+use crate::apply::generation::{self, in_service, Pair, Removal};
 use crate::apply::progress::{Counts, Reporter};
 use crate::apply::retry::Retry;
 use crate::apply::stop::Stop;
@@ -205,11 +205,7 @@ impl BlueGreen<'_> {
         Ok(green
             .instances
             .iter()
-            .filter(|i| {
-                i.lifecycle_state == "InService"
-                    && i.health_status == "Healthy"
-                    && healthy.contains(&i.id)
-            })
+            .filter(|i| in_service(i) && healthy.contains(&i.id))
             .count() as u32)
     }
 
