@@ -38,8 +38,10 @@ pub use self::stop::Stop;
 pub use self::types::{ApplyOptions, GroupReport, HealthWait, RolloutReport, WaitOutcome};
 pub use self::wait::wait_healthy;
 
-/// The rolling strategy's names where callers have long found them.
+/// The rolling strategy, its stop request and its report, at the `apply::rollout` path the
+/// engine, the CLI and the tests import them from.
 pub mod rollout {
+    pub use super::context::order;
     pub use super::generation::abandon;
     pub use super::rolling::roll;
     pub use super::stop::Stop;
