@@ -10,7 +10,7 @@
 use std::time::SystemTime;
 
 use crate::apply::retry::Retry;
-use crate::apply::rollout::Stop;
+use crate::apply::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use crate::cloud::{tag, Cloud, Tags};
 use crate::engine::{EngineError, Session};
@@ -160,7 +160,7 @@ fn target(
     // Continuing, the serving generation has shrunk by what was rolled already: the size to
     // restore is the one recorded when the rollback began.
     let recorded = resuming
-        .then(|| crate::apply::rollout::parse_from(to.group.tags.get(tag::FROM)))
+        .then(|| crate::apply::parse_from(to.group.tags.get(tag::FROM)))
         .flatten()
         .map(|(_, desired, _)| desired);
     Target {
@@ -264,53 +264,7 @@ async fn one(
         .ok_or_else(|| changed("the stack no longer declares it".into()))?;
     let mut retry = Retry::new(&t.address, opts, g.rollout.health.timeout);
     if !t.resuming {
-        let observed = observe::observe(cloud, &stack.name)
-            .await
-            .map_err(observing)?;
-        let active = observed
-            .groups
-            .get(&t.key)
-            .and_then(|og| og.active())
-            .filter(|a| a.number == t.from.0)
-            .ok_or_else(|| {
-                changed(format!(
-                    "v{:03} ({}) no longer serves: the account changed since the rollback was \
-                     shown. Nothing was changed; run rollback again",
-                    t.from.0, t.from.1
-                ))
-            })?;
-        let retained = observed
-            .groups
-            .get(&t.key)
-            .and_then(|og| og.generations.iter().find(|x| x.number == t.to.0))
-            .is_some_and(|x| x.state == GenerationState::Retired);
-        if !retained {
-            return Err(changed(format!(
-                "v{:03} ({}) is no longer a retained generation: the account changed since the \
-                 rollback was shown. Nothing was changed; run rollback again",
-                t.to.0, t.to.1
-            )));
-        }
-        let mut tags = Tags::new();
-        tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
-        tags.insert(
-            tag::FROM.into(),
-            format!(
-                "{} {}/{}/{}",
-                active.group.name, active.group.min, active.group.desired, active.group.max
-            ),
-        );
-        tags.insert(ROLLBACK_TAG.into(), format!("from v{:03}", t.from.0));
-        tags.insert(tag::TRAFFIC.into(), "0".into());
-        tags.insert(
-            tag::PROGRESS.into(),
-            "rolling back to this generation".into(),
-        );
-        tracing::info!(address = %t.address, to = %t.to.1, "rolling back");
-        retry
-            .run(async || cloud.set_group_tags(&t.to.1, &tags).await)
-            .await
-            .map_err(|e| EngineError::Apply(e.into()))?;
+        mark_rolling(cloud, stack, t, &mut retry).await?;
     }
     let observed = observe::observe(cloud, &stack.name)
         .await
@@ -330,7 +284,7 @@ async fn one(
     let report = if g.rollout.strategy == Strategy::BlueGreen {
         apply::bluegreen::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     } else {
-        apply::rollout::roll(cloud, stack, &g, &change, &observed, opts, stop).await
+        apply::rolling::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     }
     .map_err(|e| match e {
         ApplyError::Paused { address, message } => ApplyError::Paused {
@@ -359,4 +313,72 @@ async fn one(
         .map_err(|e| EngineError::Apply(ApplyError::from(e)))?;
     tracing::info!(address = %t.address, serving = %t.to.1, "rolled back");
     Ok(report.waves)
+}
+
+/// Marks the retained generation rolling back into service (`reroll:rollback`, `reroll:from`
+/// the serving one), after checking that the account is still as the rollback was shown.
+async fn mark_rolling(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    t: &Target,
+    retry: &mut Retry,
+) -> Result<(), EngineError> {
+    let observing = |source| EngineError::Cloud {
+        context: "cannot read the stack's resources",
+        cause: source,
+    };
+    let changed = |message: String| {
+        EngineError::Apply(ApplyError::Changed {
+            resource: t.address.clone(),
+            message,
+        })
+    };
+    let observed = observe::observe(cloud, &stack.name)
+        .await
+        .map_err(observing)?;
+    let active = observed
+        .groups
+        .get(&t.key)
+        .and_then(|og| og.active())
+        .filter(|a| a.number == t.from.0)
+        .ok_or_else(|| {
+            changed(format!(
+                "v{:03} ({}) no longer serves: the account changed since the rollback was \
+                 shown. Nothing was changed; run rollback again",
+                t.from.0, t.from.1
+            ))
+        })?;
+    let retained = observed
+        .groups
+        .get(&t.key)
+        .and_then(|og| og.generations.iter().find(|x| x.number == t.to.0))
+        .is_some_and(|x| x.state == GenerationState::Retired);
+    if !retained {
+        return Err(changed(format!(
+            "v{:03} ({}) is no longer a retained generation: the account changed since the \
+             rollback was shown. Nothing was changed; run rollback again",
+            t.to.0, t.to.1
+        )));
+    }
+    let mut tags = Tags::new();
+    tags.insert(tag::STATE.into(), GenerationState::Rolling.as_str().into());
+    tags.insert(
+        tag::FROM.into(),
+        format!(
+            "{} {}/{}/{}",
+            active.group.name, active.group.min, active.group.desired, active.group.max
+        ),
+    );
+    tags.insert(ROLLBACK_TAG.into(), format!("from v{:03}", t.from.0));
+    tags.insert(tag::TRAFFIC.into(), "0".into());
+    tags.insert(
+        tag::PROGRESS.into(),
+        "rolling back to this generation".into(),
+    );
+    tracing::info!(address = %t.address, to = %t.to.1, "rolling back");
+    retry
+        .run(async || cloud.set_group_tags(&t.to.1, &tags).await)
+        .await
+        .map_err(|e| EngineError::Apply(e.into()))?;
+    Ok(())
 }

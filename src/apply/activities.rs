@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::error::ApplyError;
 use super::fleet::{Fleet, Generation};
-use super::wait::HealthWait;
-use super::ApplyError;
+use super::types::HealthWait;
 use crate::cloud::{Cloud, CloudError, GroupInfo, ScalingActivity, TargetHealth};
-use crate::stack::ServerGroup;
+use crate::stack::{OnFailure, ServerGroup};
 
 /// Launch failures in a row, with no launch succeeding since, that stop a wave. Auto Scaling
 /// retries a failed launch (in another zone, or a little later), and a failure it gets past
@@ -327,8 +327,42 @@ pub(crate) async fn launch_first(
         Ok(()) => Ok(()),
         Err(e) => match launch_error(e) {
             LaunchError::Cloud(e) => Err(e.into()),
-            LaunchError::Failed(why) => Err(super::fail_new_generation(fleet, g, w, why).await),
+            LaunchError::Failed(why) => Err(fail_new_generation(fleet, g, w, why).await),
         },
+    }
+}
+
+/// A first generation that did not become healthy: remove it (rollback) or leave it (pause).
+pub(super) async fn fail_new_generation(
+    fleet: &Fleet<'_>,
+    g: &ServerGroup,
+    w: &HealthWait,
+    message: String,
+) -> ApplyError {
+    if !w.is_new {
+        return ApplyError::Paused {
+            address: g.address.clone(),
+            message,
+        };
+    }
+    match g.rollout.on_failure {
+        OnFailure::Pause => ApplyError::Paused {
+            address: g.address.clone(),
+            message,
+        },
+        OnFailure::Rollback => {
+            tracing::warn!(address = %g.address, group = %w.group_name, "removing the unhealthy new generation");
+            match fleet.delete(&w.group_name).await {
+                Ok(()) => ApplyError::RolledBack {
+                    address: g.address.clone(),
+                    message,
+                },
+                Err(e) => ApplyError::Paused {
+                    address: g.address.clone(),
+                    message: format!("{message}; removing it failed too: {e}"),
+                },
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use super::ApplyError;
+use super::error::ApplyError;
 use crate::cloud::{
     tag, Cloud, GroupSpec, LaunchSpec, LoadBalancerInfo, LoadBalancerSpec, NamedKind, Tags,
     TargetGroupSpec,

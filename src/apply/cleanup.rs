@@ -18,9 +18,10 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
+use super::error::ApplyError;
 use super::fleet::Fleet;
 use super::retry::Retry;
-use super::{ApplyError, ApplyOptions};
+use super::types::ApplyOptions;
 use crate::cloud::{tag, CloudError, CloudResult, GroupInfo, Tags};
 
 /// How long cleanup keeps retrying transient errors.

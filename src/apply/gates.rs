@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::hooks::{self, HookContext};
 use super::retry::Retry;
-use super::rollout::Stop;
+use super::stop::Stop;
 use crate::cloud::{Cloud, CloudError};
 use crate::stack::{HookEvent, ServerGroup, Stack};
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::ApplyOptions;
+use super::types::ApplyOptions;
 use crate::cloud::stats::Stats;
 use crate::cloud::{CloudError, CloudResult};
 

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use crate::cloud::{Cloud, Forward, ListenerSpec};
 use crate::observe::Observed;
 
-use super::ApplyError;
+use super::error::ApplyError;
 
 /// At most this many target groups in one weighted forward action (ELBv2).
 const FORWARD_TARGET_GROUPS_MAX: usize = 5;

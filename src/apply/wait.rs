@@ -8,27 +8,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::activities;
+use super::generation::in_service;
 use super::retry::Retry;
-use crate::cloud::{Cloud, CloudResult, TargetHealth};
-
-/// One generation to wait for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthWait {
-    pub address: String,
-    pub group_name: String,
-    pub desired: u32,
-    pub target_group_arns: Vec<String>,
-    /// True for a generation this apply created (removable on failure).
-    pub is_new: bool,
-    /// An instance-mode generation (no Auto Scaling group).
-    pub fleet: bool,
-}
-
-/// The waits that did not become healthy in time, with what was seen.
-#[derive(Debug, Default)]
-pub struct WaitOutcome {
-    pub failures: Vec<(HealthWait, String)>,
-}
+use super::types::{HealthWait, WaitOutcome};
+use crate::cloud::{Cloud, CloudResult, GroupInfo, TargetHealth};
 
 /// How far one wait has come.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,7 +37,7 @@ pub async fn wait_healthy(
     let mut last: BTreeMap<String, Progress> = BTreeMap::new();
     let fleets = waits.iter().any(|w| w.fleet);
     let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
-    let mut watches = super::activities::watches(cloud, waits);
+    let mut watches = activities::watches(cloud, waits);
     loop {
         let read = async {
             let groups = crate::observe::generations(cloud, stack, fleets).await?;
@@ -78,59 +62,7 @@ pub async fn wait_healthy(
             .collect();
         let mut done = true;
         for w in waits {
-            let p = match groups.iter().find(|g| g.name == w.group_name) {
-                None => Progress {
-                    detail: "the Auto Scaling group is gone".into(),
-                    ..Default::default()
-                },
-                Some(g) => {
-                    let in_service: Vec<&str> = g
-                        .instances
-                        .iter()
-                        .filter(|i| {
-                            i.lifecycle_state == "InService" && i.health_status == "Healthy"
-                        })
-                        .map(|i| i.id.as_str())
-                        .collect();
-                    let mut unhealthy = Vec::new();
-                    let healthy = in_service
-                        .iter()
-                        .filter(|id| {
-                            w.target_group_arns.iter().all(|arn| {
-                                let state = index.get(arn).and_then(|tg| tg.get(*id)).copied();
-                                let ok = state.is_some_and(|t| t.state == "healthy");
-                                if !ok {
-                                    unhealthy.push(match state {
-                                        Some(t) => format!(
-                                            "{id} is {}{}",
-                                            t.state,
-                                            t.reason
-                                                .as_ref()
-                                                .map(|r| format!(" ({r})"))
-                                                .unwrap_or_default()
-                                        ),
-                                        None => format!("{id} is not registered"),
-                                    });
-                                }
-                                ok
-                            })
-                        })
-                        .count() as u32;
-                    let pending: Vec<String> = g
-                        .instances
-                        .iter()
-                        .filter(|i| i.lifecycle_state != "InService")
-                        .map(|i| format!("{} is {}", i.id, i.lifecycle_state))
-                        .collect();
-                    let mut detail: Vec<String> = pending.into_iter().chain(unhealthy).collect();
-                    detail.truncate(5);
-                    Progress {
-                        in_service: in_service.len() as u32,
-                        healthy,
-                        detail: detail.join(", "),
-                    }
-                }
-            };
+            let p = progress_of(w, groups.iter().find(|g| g.name == w.group_name), &index);
             if p.healthy < w.desired {
                 done = false;
             }
@@ -146,37 +78,105 @@ pub async fn wait_healthy(
         if done {
             return Ok(WaitOutcome::default());
         }
-        let stuck = super::activities::check_waits(cloud, &mut watches, waits, &groups, &health);
+        let stuck = activities::check_waits(cloud, &mut watches, waits, &groups, &health);
         if let Some(failures) = stuck.await {
             return Ok(WaitOutcome { failures });
         }
         if Instant::now() + poll > deadline {
-            let failures = waits
-                .iter()
-                .filter_map(|w| {
-                    let p = last.get(&w.group_name)?;
-                    (p.healthy < w.desired).then(|| {
-                        let detail = if p.detail.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", p.detail)
-                        };
-                        (
-                            w.clone(),
-                            format!(
-                                "{} of {} instances healthy after {}{detail}",
-                                p.healthy,
-                                w.desired,
-                                humantime::format_duration(timeout)
-                            ),
-                        )
-                    })
-                })
-                .collect();
+            let failures = timed_out(waits, &last, timeout);
             return Ok(WaitOutcome { failures });
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// How far one wait has come, from its group (if listed) and the target health index.
+fn progress_of(
+    w: &HealthWait,
+    group: Option<&GroupInfo>,
+    index: &BTreeMap<&String, BTreeMap<&str, &TargetHealth>>,
+) -> Progress {
+    match group {
+        None => Progress {
+            detail: "the Auto Scaling group is gone".into(),
+            ..Default::default()
+        },
+        Some(g) => {
+            let in_service: Vec<&str> = g
+                .instances
+                .iter()
+                .filter(|i| in_service(i))
+                .map(|i| i.id.as_str())
+                .collect();
+            let mut unhealthy = Vec::new();
+            let healthy = in_service
+                .iter()
+                .filter(|id| {
+                    w.target_group_arns.iter().all(|arn| {
+                        let state = index.get(arn).and_then(|tg| tg.get(*id)).copied();
+                        let ok = state.is_some_and(|t| t.state == "healthy");
+                        if !ok {
+                            unhealthy.push(match state {
+                                Some(t) => format!(
+                                    "{id} is {}{}",
+                                    t.state,
+                                    t.reason
+                                        .as_ref()
+                                        .map(|r| format!(" ({r})"))
+                                        .unwrap_or_default()
+                                ),
+                                None => format!("{id} is not registered"),
+                            });
+                        }
+                        ok
+                    })
+                })
+                .count() as u32;
+            let pending: Vec<String> = g
+                .instances
+                .iter()
+                .filter(|i| i.lifecycle_state != "InService")
+                .map(|i| format!("{} is {}", i.id, i.lifecycle_state))
+                .collect();
+            let mut detail: Vec<String> = pending.into_iter().chain(unhealthy).collect();
+            detail.truncate(5);
+            Progress {
+                in_service: in_service.len() as u32,
+                healthy,
+                detail: detail.join(", "),
+            }
+        }
+    }
+}
+
+/// The waits short of healthy at their deadline, with what was seen last.
+fn timed_out(
+    waits: &[HealthWait],
+    last: &BTreeMap<String, Progress>,
+    timeout: Duration,
+) -> Vec<(HealthWait, String)> {
+    waits
+        .iter()
+        .filter_map(|w| {
+            let p = last.get(&w.group_name)?;
+            (p.healthy < w.desired).then(|| {
+                let detail = if p.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", p.detail)
+                };
+                (
+                    w.clone(),
+                    format!(
+                        "{} of {} instances healthy after {}{detail}",
+                        p.healthy,
+                        w.desired,
+                        humantime::format_duration(timeout)
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Waits until none of `ids` is still draining in the target groups, at most `limit`.

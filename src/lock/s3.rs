@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use super::{
     Clock, LockError, LockKey, LockLost, LockRecord, LockUrl, LostReason, Place, Refusal, Unlocked,
 };
-use crate::apply::rollout::Stop;
+use crate::apply::Stop;
 use crate::cloud::{Cloud, CloudError, ObjectRef};
 
 /// How many times a conditional request is tried again after the object changed under it.

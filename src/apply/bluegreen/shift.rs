@@ -1,403 +1,43 @@
-//! Blue/green: the new generation (green) comes up at full size behind its own copies of the
-//! group's target groups, then listener traffic moves from the serving generation (blue) to
-//! green, all at once or in weighted steps. Blue stays at capacity for `keep_blue`, the
-//! instant-rollback window, and is then retired.
-//!
-//! Progress lives in the account: green carries `reroll:state = rolling` and
-//! `reroll:traffic = <percent>`, and the listeners' weights say where traffic is. Any failure
-//! moves traffic back to blue first, then removes green.
+//! The steps of a blue/green rollout once green is prepared: green joins the listeners at
+//! weight 0 and comes up at full size, traffic moves in weighted steps with bakes and hooks,
+//! blue is kept for `keep_blue` and then removed from the listeners; every failure moves
+//! traffic back to blue first, then removes green.
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::fleet::Fleet;
-use super::gates::{self, GateFailure};
-use super::progress::{Counts, Reporter};
-use super::retry::Retry;
-use super::rollout::{self, Pair, Removal, RolloutReport, Stop, SUSPEND_NEW, SUSPEND_OLD};
-use super::{cleanup, longest_drain, wait, ApplyError, ApplyOptions};
-use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags, TargetGroupSpec};
-use crate::names;
-use crate::observe::{GenerationState, Observed, ObservedGroup};
-use crate::plan::Change;
+use super::lanes::{restored, shifted, without_blue, Lane};
+use crate::apply::context::longest_drain;
+use crate::apply::error::ApplyError;
+use crate::apply::fleet::Fleet;
+use crate::apply::gates::{self, GateFailure};
+use crate::apply::generation::{self, in_service, Pair, Removal};
+use crate::apply::progress::{Counts, Reporter};
+use crate::apply::retry::Retry;
+use crate::apply::stop::Stop;
+use crate::apply::types::{ApplyOptions, HealthWait, RolloutReport};
+use crate::apply::wait;
+use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags};
+use crate::observe::ObservedGroup;
 use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack};
 
-/// A weighted forward action holds at most this many target groups.
-const FORWARD_TARGET_GROUPS_MAX: usize = 5;
-/// Weights range from 0 to 999.
-const WEIGHT_MAX: u32 = 999;
-
-/// One of the group's target groups: where blue gets its traffic, and green's copy of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lane {
-    pub address: String,
-    pub blue: String,
-    pub green: String,
-}
-
-/// The name of generation `number`'s copy of target group `address` (≤32 characters).
-pub fn copy_name(stack: &str, group_key: &str, address: &str, number: u32) -> String {
-    let label = address.rsplit('.').next().unwrap_or(address);
-    names::elb_name(stack, &format!("{group_key}-{label}-v{number:03}"))
-}
-
-/// Rolls (or resumes rolling) `g` blue/green.
-pub async fn roll(
-    cloud: &dyn Cloud,
-    stack: &Stack,
-    g: &ServerGroup,
-    change: &Change,
-    observed: &Observed,
-    opts: &ApplyOptions,
-    stop: &Stop,
-) -> Result<RolloutReport, ApplyError> {
-    let started = Instant::now();
-    let og = super::observed_group(observed, g)?;
-    let plan = rollout::planned_rollout(g, change)?;
-    let desired = plan.desired;
-    let active = super::serving_generation(og, g)?;
-    let number = og
-        .generations
-        .iter()
-        .rev()
-        .find(|x| x.state == GenerationState::Rolling)
-        .map_or(plan.to_generation, |x| x.number);
-    // Refused before anything is created: without a listener there is no traffic to move.
-    let listeners = listeners_of(observed, g)?;
-    let lanes = lanes(cloud, stack, g, observed, number).await?;
-    let green_arns: Vec<String> = lanes.iter().map(|l| l.green.clone()).collect();
-    let fleet = Fleet::new(cloud, &stack.name, g, green_arns);
-    let pair = rollout::prepare(&fleet, stack, g, change, og).await?;
-    debug_assert_eq!(pair.new_number, number);
-
-    let reporter = Reporter::new(
-        &opts.progress,
-        &g.address,
-        Some(pair.old_number),
-        pair.new_number,
-        plan,
-        started,
-    );
-    let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
-    let ended = cleanup::scoped(&fleet, &g.address, &generations, opts, async {
-        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
-        retry
-            .run(async || {
-                if let Some(blue) = fleet.find(&pair.old.name).await? {
-                    cleanup::suspend(&fleet, &blue, SUSPEND_OLD).await?;
-                }
-                if let Some(green) = fleet.find(&pair.new_name).await? {
-                    cleanup::suspend(&fleet, &green, SUSPEND_NEW).await?;
-                }
-                Ok(())
-            })
-            .await?;
-        let b = BlueGreen {
-            cloud,
-            stack,
-            g,
-            og,
-            fleet: &fleet,
-            pair: &pair,
-            lanes: &lanes,
-            listeners,
-            desired,
-            opts,
-            stop,
-            reporter: &reporter,
-        };
-        tracing::info!(
-            address = %g.address, blue = %pair.old.name, green = %pair.new_name,
-            "blue/green: {} → {}", active.group.name, pair.new_name
-        );
-        if plan.abandon_generation.is_some() {
-            b.withdraw().await?;
-            return Ok(RolloutReport {
-                address: g.address.clone(),
-                from: Some(pair.new_number),
-                to: pair.old_number,
-                waves: 0,
-                duration: started.elapsed(),
-            });
-        }
-        // Every step reads where it stands from the account (green's size, its traffic tag,
-        // the listeners), so after a transient error the steps run again from the top.
-        let outcome = loop {
-            match b.run().await {
-                Err(GateFailure::Cloud(e)) => {
-                    if let Err(e) = retry.pause(e).await {
-                        break Err(GateFailure::Cloud(e));
-                    }
-                }
-                other => break other,
-            }
-        };
-        match outcome {
-            Ok(true) => {
-                rollout::finish(&fleet, g, og, &pair, desired, opts).await?;
-                Ok(RolloutReport {
-                    address: g.address.clone(),
-                    from: Some(pair.old_number),
-                    to: pair.new_number,
-                    waves: 1,
-                    duration: started.elapsed(),
-                })
-            }
-            Ok(false) => Err(ApplyError::Interrupted {
-                address: g.address.clone(),
-                message: format!(
-                    "stopped: v{:03} serves at full capacity, v{:03} is up with {}% of traffic; \
-                     run apply again to continue",
-                    pair.old_number,
-                    pair.new_number,
-                    b.traffic().await.unwrap_or(0)
-                ),
-            }),
-            Err(GateFailure::Cloud(e)) => Err(e.into()),
-            Err(GateFailure::Failed(message)) => b.fail(message).await,
-            Err(GateFailure::Changed(what)) => b.changed(what).await,
-        }
-    })
-    .await;
-    reporter.finish(match &ended {
-        Ok(_) => "ok",
-        Err(e) => e.outcome(),
-    });
-    ended
-}
-
-/// The lanes of a group: for each of its target groups, the one blue serves from (the
-/// original, or blue's own copy) and green's copy, created here when missing.
-async fn lanes(
-    cloud: &dyn Cloud,
-    stack: &Stack,
-    g: &ServerGroup,
-    observed: &Observed,
-    number: u32,
-) -> Result<Vec<Lane>, ApplyError> {
-    let mut out = Vec::new();
-    for address in &g.target_groups {
-        let original = observed.target_groups.get(address).ok_or_else(|| {
-            ApplyError::Unsupported(format!(
-                "{}: its target group {address} does not exist",
-                g.address
-            ))
-        })?;
-        let blue = observed
-            .serving_target_group_arn(address)
-            .unwrap_or(&original.info.arn)
-            .to_string();
-        let existing = observed
-            .copies
-            .iter()
-            .find(|c| c.of == *address && c.group == g.key && c.generation == number)
-            .map(|c| c.info.arn.clone())
-            .or_else(|| {
-                // A retained generation rolled back to: whatever it was attached to, the
-                // original target group (a first generation) or its own copy.
-                let gen = observed
-                    .groups
-                    .get(&g.key)?
-                    .generations
-                    .iter()
-                    .find(|x| x.number == number)?;
-                gen.group
-                    .target_group_arns
-                    .iter()
-                    .find(|arn| {
-                        **arn == original.info.arn
-                            || observed
-                                .copies
-                                .iter()
-                                .any(|c| c.info.arn == **arn && c.of == *address)
-                    })
-                    .cloned()
-            });
-        let green = match existing {
-            Some(arn) => arn,
-            None => {
-                let spec = TargetGroupSpec {
-                    name: copy_name(&stack.name, &g.key, address, number),
-                    ..original.info.spec.clone()
-                };
-                let mut tags = stack.tags.clone();
-                tags.insert(tag::STACK.into(), stack.name.clone());
-                tags.insert(tag::GROUP.into(), g.key.clone());
-                tags.insert(tag::GENERATION.into(), number.to_string());
-                tags.insert(tag::COPY_OF.into(), address.clone());
-                tracing::info!(address = %g.address, target_group = %spec.name, "creating green's target group");
-                super::adopt::creating(cloud, &stack.name)
-                    .create_target_group(&spec, &tags)
-                    .await?
-            }
-        };
-        out.push(Lane {
-            address: address.clone(),
-            blue,
-            green,
-        });
-    }
-    Ok(out)
-}
-
-/// The listeners that send traffic to blue: the ones whose weights move.
-fn listeners_of(observed: &Observed, g: &ServerGroup) -> Result<Vec<ListenerInfo>, ApplyError> {
-    // The group's target groups as they serve, the stack's own (a rollback to a first
-    // generation moves traffic back to them), and every generation's copy of them.
-    let arns: Vec<&str> = g
-        .target_groups
-        .iter()
-        .filter_map(|a| observed.serving_target_group_arn(a))
-        .chain(
-            g.target_groups
-                .iter()
-                .filter_map(|a| observed.target_group_arn(a)),
-        )
-        .chain(
-            observed
-                .copies
-                .iter()
-                .filter(|c| c.group == g.key)
-                .map(|c| c.info.arn.as_str()),
-        )
-        .collect();
-    let listeners: Vec<ListenerInfo> = observed
-        .load_balancers
-        .values()
-        .flat_map(|lb| lb.listeners.iter())
-        .filter(|l| {
-            l.spec
-                .forward
-                .iter()
-                .any(|f| arns.contains(&f.target_group_arn.as_str()))
-        })
-        .cloned()
-        .collect();
-    if listeners.is_empty() {
-        return Err(ApplyError::Unsupported(format!(
-            "blue/green needs a load balancer listener that forwards to {}; none does",
-            g.target_groups.join(", ")
-        )));
-    }
-    Ok(listeners)
-}
-
-/// A listener's forward action with `percent` of each lane's traffic on green. The lane's
-/// total weight is kept relative to any other target group the listener forwards to; weights
-/// are scaled up (within 0–999) so that small percentages stay expressible.
-pub fn shifted(forward: &[Forward], lanes: &[Lane], percent: u32) -> Result<Vec<Forward>, String> {
-    let lane_of = |arn: &str| lanes.iter().position(|l| l.blue == arn || l.green == arn);
-    let mut totals = vec![0u32; lanes.len()];
-    let mut present = vec![false; lanes.len()];
-    let mut others: Vec<Forward> = Vec::new();
-    for f in forward {
-        match lane_of(&f.target_group_arn) {
-            Some(i) => {
-                totals[i] += f.weight;
-                present[i] = true;
-            }
-            None => others.push(f.clone()),
-        }
-    }
-    // A lane with no weight at all (a single-target action reports weight 1, or 0) counts 1.
-    for (t, p) in totals.iter_mut().zip(&present) {
-        if *p && *t == 0 {
-            *t = 1;
-        }
-    }
-    let largest_other = others.iter().map(|f| f.weight).max().unwrap_or(0);
-    let smallest_lane = totals
-        .iter()
-        .zip(&present)
-        .filter(|(_, p)| **p)
-        .map(|(t, _)| *t)
-        .min()
-        .unwrap_or(1);
-    // Scale so that the smallest lane splits in whole percents, within the weight limit.
-    let largest = totals
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(largest_other)
-        .max(1);
-    let scale = (100 / smallest_lane.max(1))
-        .max(1)
-        .min(WEIGHT_MAX / largest)
-        .max(1);
-    let mut out: Vec<Forward> = others
-        .into_iter()
-        .map(|f| Forward {
-            weight: f.weight * scale,
-            ..f
-        })
-        .collect();
-    for (i, lane) in lanes.iter().enumerate().filter(|(i, _)| present[*i]) {
-        let total = totals[i] * scale;
-        let green = (u64::from(total) * u64::from(percent) / 100) as u32;
-        let blue = total - green;
-        if percent < 100 {
-            out.push(Forward {
-                target_group_arn: lane.blue.clone(),
-                weight: blue,
-            });
-        }
-        // At 0% green still joins, at weight 0: AWS health-checks only target groups that
-        // a listener forwards to.
-        out.push(Forward {
-            target_group_arn: lane.green.clone(),
-            weight: green,
-        });
-    }
-    if out.len() > FORWARD_TARGET_GROUPS_MAX {
-        return Err(format!(
-            "a listener would forward to {} target groups; AWS allows {FORWARD_TARGET_GROUPS_MAX} \
-             in one action",
-            out.len()
-        ));
-    }
-    Ok(out)
-}
-
-/// The forward action once blue's window has passed: blue's target groups gone; a single
-/// remaining target group is a plain forward (weight 1).
-pub fn without_blue(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
-    let mut out = crate::cloud::remap_forward(forward, |arn| {
-        (!lanes.iter().any(|l| l.blue == arn)).then(|| arn.to_string())
-    });
-    if let [only] = out.as_mut_slice() {
-        only.weight = 1;
-    }
-    out
-}
-
-/// The forward action with green gone and blue back at its full share.
-pub fn restored(forward: &[Forward], lanes: &[Lane]) -> Vec<Forward> {
-    crate::cloud::remap_forward(forward, |arn| {
-        let lane = lanes.iter().find(|l| l.green == arn);
-        Some(lane.map_or(arn, |l| l.blue.as_str()).to_string())
-    })
-}
-
-struct BlueGreen<'a> {
-    cloud: &'a dyn Cloud,
-    stack: &'a Stack,
-    g: &'a ServerGroup,
-    og: &'a ObservedGroup,
-    fleet: &'a Fleet<'a>,
-    pair: &'a Pair,
-    lanes: &'a [Lane],
-    listeners: Vec<ListenerInfo>,
-    desired: u32,
-    opts: &'a ApplyOptions,
-    stop: &'a Stop,
-    reporter: &'a Reporter,
+pub(super) struct BlueGreen<'a> {
+    pub(super) cloud: &'a dyn Cloud,
+    pub(super) stack: &'a Stack,
+    pub(super) g: &'a ServerGroup,
+    pub(super) og: &'a ObservedGroup,
+    pub(super) fleet: &'a Fleet<'a>,
+    pub(super) pair: &'a Pair,
+    pub(super) lanes: &'a [Lane],
+    pub(super) listeners: Vec<ListenerInfo>,
+    pub(super) desired: u32,
+    pub(super) opts: &'a ApplyOptions,
+    pub(super) stop: &'a Stop,
+    pub(super) reporter: &'a Reporter,
 }
 
 impl BlueGreen<'_> {
     /// Returns true when traffic is on green and blue's window has passed; false when stopped.
-    async fn run(&self) -> Result<bool, GateFailure> {
+    pub(super) async fn run(&self) -> Result<bool, GateFailure> {
         let (g, pair) = (self.g, self.pair);
         let alarms = &g.rollout.health.alarms;
         let green = self.fleet.find(&pair.new_name).await?;
@@ -406,7 +46,7 @@ impl BlueGreen<'_> {
             .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
         if !launched {
             let ctx =
-                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 0, &[]).await?;
+                generation::hook_context(self.cloud, self.stack, g, self.og, pair, 0, &[]).await?;
             gates::run_hooks(self.stack, g, HookEvent::BeforeRollout, &ctx).await?;
         }
         // Health checks only run for a target group a listener forwards to: green joins the
@@ -436,7 +76,7 @@ impl BlueGreen<'_> {
         let ids = self.green_ids().await?;
         if traffic == 0 {
             let ctx =
-                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+                generation::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
             gates::run_hooks(self.stack, g, HookEvent::AfterWave, &ctx).await?;
         }
 
@@ -452,7 +92,7 @@ impl BlueGreen<'_> {
                 return Ok(false);
             }
             let mut ctx =
-                rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+                generation::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
             ctx.traffic_percent = Some(step);
             gates::run_hooks(self.stack, g, HookEvent::BeforeTrafficShift, &ctx).await?;
             tracing::info!(address = %g.address, "shifting traffic: {step}% to {}", pair.new_name);
@@ -469,7 +109,7 @@ impl BlueGreen<'_> {
             }
         }
         let mut ctx =
-            rollout::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
+            generation::hook_context(self.cloud, self.stack, g, self.og, pair, 1, &ids).await?;
         ctx.traffic_percent = Some(100);
         gates::run_hooks(self.stack, g, HookEvent::AfterRollout, &ctx).await?;
         // The instant-rollback window: blue stays registered and at capacity.
@@ -565,11 +205,7 @@ impl BlueGreen<'_> {
         Ok(green
             .instances
             .iter()
-            .filter(|i| {
-                i.lifecycle_state == "InService"
-                    && i.health_status == "Healthy"
-                    && healthy.contains(&i.id)
-            })
+            .filter(|i| in_service(i) && healthy.contains(&i.id))
             .count() as u32)
     }
 
@@ -583,7 +219,7 @@ impl BlueGreen<'_> {
     }
 
     async fn wait_green(&self) -> Result<(), GateFailure> {
-        let waits = [wait::HealthWait {
+        let waits = [HealthWait {
             address: self.g.address.clone(),
             group_name: self.pair.new_name.clone(),
             desired: self.desired,
@@ -609,7 +245,7 @@ impl BlueGreen<'_> {
     }
 
     /// The share of traffic green has, from its tag.
-    async fn traffic(&self) -> Result<u32, CloudError> {
+    pub(super) async fn traffic(&self) -> Result<u32, CloudError> {
         Ok(self
             .fleet
             .find(&self.pair.new_name)
@@ -716,7 +352,7 @@ impl BlueGreen<'_> {
 
     /// A step failed: traffic goes back to blue first, then green is removed (or kept for a
     /// look with `on_failure = "pause"`).
-    async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
+    pub(super) async fn fail(&self, message: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout failed: {message}");
         self.reporter.activity(Some(
@@ -784,7 +420,7 @@ impl BlueGreen<'_> {
     /// Something the rollout works on changed outside reroll: traffic goes back to blue where
     /// a listener still forwards to green (if blue is still there to take it), and the rollout
     /// stops for a person to look; green is kept.
-    async fn changed(&self, what: String) -> Result<RolloutReport, ApplyError> {
+    pub(super) async fn changed(&self, what: String) -> Result<RolloutReport, ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::error!(address = %g.address, "blue/green rollout stopped: {what}");
         let blue_there = matches!(self.fleet.find(&pair.old.name).await, Ok(Some(_)));
@@ -836,7 +472,7 @@ impl BlueGreen<'_> {
 
     /// The stack no longer asks for green's definition (an interrupted rollout, then the stack
     /// changed): traffic goes back to blue, and green is removed without recording a failure.
-    async fn withdraw(&self) -> Result<(), ApplyError> {
+    pub(super) async fn withdraw(&self) -> Result<(), ApplyError> {
         let (g, pair) = (self.g, self.pair);
         tracing::warn!(
             address = %g.address, abandoned = %pair.new_name, serving = %pair.old.name,
@@ -860,7 +496,7 @@ impl BlueGreen<'_> {
         let (g, pair, cloud) = (self.g, self.pair, self.cloud);
         let mut retry = self.retry();
         retry
-            .run(async || rollout::mark_removed(self.fleet, pair, removal).await)
+            .run(async || generation::mark_removed(self.fleet, pair, removal).await)
             .await?;
         let ids = retry.run(async || self.green_ids().await).await?;
         let arns: Vec<String> = self.lanes.iter().map(|l| l.green.clone()).collect();
@@ -895,129 +531,11 @@ impl BlueGreen<'_> {
         }
         retry
             .run(async || match removal {
-                Removal::Failed => rollout::remember_failure(self.fleet, pair, None).await,
-                Removal::Withdrawn => rollout::serves_again(self.fleet, pair).await,
+                Removal::Failed => generation::remember_failure(self.fleet, pair, None).await,
+                Removal::Withdrawn => generation::serves_again(self.fleet, pair).await,
             })
             .await?;
         tracing::info!(address = %g.address, serving = %pair.old.name, "rolled back: green removed");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fw(arn: &str, weight: u32) -> Forward {
-        Forward {
-            target_group_arn: arn.into(),
-            weight,
-        }
-    }
-
-    fn lane() -> Vec<Lane> {
-        vec![Lane {
-            address: "target_group.web".into(),
-            blue: "blue".into(),
-            green: "green".into(),
-        }]
-    }
-
-    /// (listener forward before, percent, forward after)
-    #[test]
-    fn traffic_shifts() {
-        let cases = [
-            (
-                vec![fw("blue", 1)],
-                0,
-                vec![fw("blue", 100), fw("green", 0)],
-            ),
-            (
-                vec![fw("blue", 1)],
-                10,
-                vec![fw("blue", 90), fw("green", 10)],
-            ),
-            (
-                vec![fw("blue", 90), fw("green", 10)],
-                50,
-                vec![fw("blue", 50), fw("green", 50)],
-            ),
-            (
-                vec![fw("blue", 50), fw("green", 50)],
-                100,
-                vec![fw("green", 100)],
-            ),
-            // another service keeps its share: 1:1 becomes 100:100, then split
-            (
-                vec![fw("other", 1), fw("blue", 1)],
-                10,
-                vec![fw("other", 100), fw("blue", 90), fw("green", 10)],
-            ),
-            // weights stay within 0..=999
-            (
-                vec![fw("other", 500), fw("blue", 500)],
-                10,
-                vec![fw("other", 500), fw("blue", 450), fw("green", 50)],
-            ),
-        ];
-        for (before, percent, want) in cases {
-            assert_eq!(
-                shifted(&before, &lane(), percent).unwrap(),
-                want,
-                "{before:?} at {percent}%"
-            );
-        }
-    }
-
-    #[test]
-    fn a_full_listener_cannot_take_green() {
-        let before = vec![
-            fw("a", 1),
-            fw("b", 1),
-            fw("c", 1),
-            fw("d", 1),
-            fw("blue", 1),
-        ];
-        let err = shifted(&before, &lane(), 10).unwrap_err();
-        assert!(err.contains("AWS allows 5"), "{err}");
-    }
-
-    #[test]
-    fn restoring_merges_green_back_into_blue() {
-        let after = restored(
-            &[fw("other", 100), fw("blue", 90), fw("green", 10)],
-            &lane(),
-        );
-        assert_eq!(after, vec![fw("other", 100), fw("blue", 100)]);
-    }
-
-    #[test]
-    fn once_blue_is_gone_a_lone_green_is_a_plain_forward() {
-        let cases = [
-            (vec![fw("green", 100)], vec![fw("green", 1)]),
-            (vec![fw("blue", 0), fw("green", 100)], vec![fw("green", 1)]),
-            (
-                vec![fw("other", 100), fw("blue", 0), fw("green", 100)],
-                vec![fw("other", 100), fw("green", 100)],
-            ),
-        ];
-        for (before, want) in cases {
-            assert_eq!(without_blue(&before, &lane()), want, "{before:?}");
-        }
-    }
-
-    #[test]
-    fn copy_names_fit_and_differ_by_generation() {
-        let a = copy_name("shop", "web", "target_group.web", 2);
-        let b = copy_name("shop", "web", "target_group.web", 3);
-        assert_eq!(a, "shop-web-web-v002");
-        assert_ne!(a, b);
-        let long = copy_name(
-            "a-rather-long-stack-name",
-            "frontend",
-            "module.api.target_group.public",
-            12,
-        );
-        assert!(long.len() <= 32, "{long}");
     }
 }

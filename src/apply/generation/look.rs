@@ -1,0 +1,256 @@
+//! One look at both generations of a rollout: the groups and the target health, read at once,
+//! classified for the wave decision. An instance is healthy when Auto Scaling has it
+//! `InService` and `Healthy` and every target group it belongs to reports it `healthy`; an
+//! instance held by a launching lifecycle hook (`Pending:Wait`) is neither.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use super::pair::Pair;
+use crate::apply::activities::{self, LaunchError};
+use crate::apply::decide::{OldInstance, OldState, View};
+use crate::apply::fleet::Fleet;
+use crate::apply::gates::GateFailure;
+use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupInstance, TargetHealth};
+
+pub(crate) enum Failure {
+    Cloud(CloudError),
+    /// New instances did not become healthy in time.
+    Unhealthy(String),
+    /// Something the rollout works on was deleted or retagged outside reroll: what.
+    Changed(String),
+}
+
+impl From<CloudError> for Failure {
+    fn from(e: CloudError) -> Self {
+        Failure::Cloud(e)
+    }
+}
+
+impl From<LaunchError> for Failure {
+    fn from(e: LaunchError) -> Self {
+        match e {
+            LaunchError::Cloud(e) => Failure::Cloud(e),
+            LaunchError::Failed(m) => Failure::Unhealthy(m),
+        }
+    }
+}
+
+impl From<GateFailure> for Failure {
+    fn from(e: GateFailure) -> Self {
+        match e {
+            GateFailure::Cloud(e) => Failure::Cloud(e),
+            GateFailure::Failed(m) => Failure::Unhealthy(m),
+            GateFailure::Changed(m) => Failure::Changed(m),
+        }
+    }
+}
+
+/// What one round sees.
+pub(crate) struct Look {
+    pub(crate) view: View,
+    pub(crate) new: GroupInfo,
+    pub(crate) new_unhealthy: Vec<String>,
+    /// New targets their target group does not health check.
+    pub(crate) unused: Vec<activities::Unused>,
+}
+
+/// Target health of every target group, read at the same time; a target group that no
+/// longer exists is a change to the account, not a cloud error.
+async fn health_of(
+    cloud: &dyn Cloud,
+    arns: &[String],
+) -> Result<HashMap<String, Vec<TargetHealth>>, Failure> {
+    let reads = arns.iter().map(|arn| async move {
+        match cloud.target_health(arn).await {
+            Ok(h) => Ok((arn.clone(), h)),
+            Err(e) if e.is_not_found() => Err(Failure::Changed(format!(
+                "its target group {arn} no longer exists"
+            ))),
+            Err(e) => Err(Failure::Cloud(e)),
+        }
+    });
+    Ok(futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The capacity bounds a rollout keeps: its desired size, the surge above it and the
+/// unavailability below it that it allows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) desired: u32,
+    pub(crate) surge: u32,
+    pub(crate) unavailable: u32,
+}
+
+/// Auto Scaling has the instance in service and healthy (a launching lifecycle hook's
+/// `Pending:Wait` is not).
+pub(crate) fn in_service(i: &GroupInstance) -> bool {
+    i.lifecycle_state == "InService" && i.health_status == "Healthy"
+}
+
+/// One look at both generations: the groups and the target health, read at once.
+/// `deregistered` are old instances this rollout deregistered moments ago: they count as
+/// draining even while target health still reports them healthy.
+pub(crate) async fn look(
+    fleet: &Fleet<'_>,
+    pair: &Pair,
+    bounds: Bounds,
+    stopping: bool,
+    deregistered: &HashMap<String, Instant>,
+) -> Result<Look, Failure> {
+    let (groups, health) = tokio::try_join!(
+        async { fleet.generations().await.map_err(Failure::Cloud) },
+        health_of(fleet.cloud, &pair.target_group_arns),
+    )?;
+    if let Some(new) = groups.iter().find(|g| g.name == pair.new_name) {
+        let registered = |arn: &str, id: &str| {
+            health
+                .get(arn)
+                .is_some_and(|h| h.iter().any(|t| t.id == id && t.state != "unused"))
+        };
+        fleet.heal_registration(new, &registered).await?;
+    }
+    let gone = |name: &str, which: &str| {
+        Failure::Changed(format!(
+            "its {which} generation {name} is no longer in the account (deleted, or its {} tag \
+             changed)",
+            tag::STACK
+        ))
+    };
+    // A group being deleted is as good as gone.
+    let old = groups
+        .iter()
+        .find(|g| g.name == pair.old.name && g.status.is_none());
+    // An instance-mode generation whose instances are all gone is not listed: that is normal.
+    if old.is_none() && !fleet.instances_mode() {
+        return Err(gone(&pair.old.name, "old"));
+    }
+    let new = groups
+        .iter()
+        .find(|g| g.name == pair.new_name && g.status.is_none())
+        .cloned()
+        .or_else(|| fleet.empty(&pair.new_gen))
+        .ok_or_else(|| gone(&pair.new_name, "new"))?;
+    let index = Index::new(&pair.target_group_arns, &health);
+    let old_instances: Vec<OldInstance> = old
+        .map(|o| {
+            o.instances
+                .iter()
+                // Instances on their way out by the group's own hand (scaled in by someone
+                // else, or detached) are not the rollout's to count on or to act on.
+                .filter(|i| {
+                    !i.lifecycle_state.starts_with("Detach")
+                        && !i.lifecycle_state.starts_with("Terminat")
+                })
+                .map(|i| OldInstance {
+                    id: i.id.clone(),
+                    state: index.old_state(i, deregistered),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (new_healthy, new_unhealthy) = index.new_health(&new, &pair.target_group_arns);
+    Ok(Look {
+        view: View {
+            desired: bounds.desired,
+            max_surge: bounds.surge,
+            max_unavailable: bounds.unavailable,
+            new_desired: new.desired,
+            new_healthy,
+            old: old_instances,
+            stopping,
+            cap: None,
+        },
+        unused: activities::unused_targets(
+            &pair.target_group_arns,
+            |arn| health.get(arn).map(Vec::as_slice),
+            Some(&new),
+        ),
+        new,
+        new_unhealthy,
+    })
+}
+
+/// Target states by instance, per target group of the rollout (in its order). Indexed once
+/// per round, so a round stays linear in the number of instances.
+struct Index<'h> {
+    by_group: Vec<HashMap<&'h str, &'h str>>,
+}
+
+impl<'h> Index<'h> {
+    fn new(arns: &[String], health: &'h HashMap<String, Vec<TargetHealth>>) -> Self {
+        let by_group = arns
+            .iter()
+            .map(|arn| {
+                health
+                    .get(arn)
+                    .into_iter()
+                    .flatten()
+                    .map(|t| (t.id.as_str(), t.state.as_str()))
+                    .collect()
+            })
+            .collect();
+        Index { by_group }
+    }
+
+    fn states(&self, id: &str) -> Vec<Option<&'h str>> {
+        self.by_group.iter().map(|tg| tg.get(id).copied()).collect()
+    }
+
+    /// Where an old instance stands. What this rollout just deregistered drains, whatever
+    /// target health says yet (it may lag a deregistration).
+    fn old_state(&self, i: &GroupInstance, deregistered: &HashMap<String, Instant>) -> OldState {
+        let serving = in_service(i);
+        let s = self.states(&i.id);
+        let state = if self.by_group.is_empty() {
+            if serving {
+                OldState::Serving
+            } else {
+                OldState::Registered
+            }
+        } else if s.iter().all(|x| *x == Some("healthy")) && serving {
+            OldState::Serving
+        } else if s.contains(&Some("draining")) {
+            OldState::Draining
+        } else if s.iter().all(|x| matches!(x, None | Some("unused"))) {
+            if i.lifecycle_state.starts_with("Pending") {
+                OldState::Registered
+            } else {
+                OldState::Drained
+            }
+        } else {
+            OldState::Registered
+        };
+        match state {
+            OldState::Serving | OldState::Registered if deregistered.contains_key(&i.id) => {
+                OldState::Draining
+            }
+            state => state,
+        }
+    }
+
+    /// How many of the new generation's instances are healthy, and why the others are not.
+    fn new_health(&self, new: &GroupInfo, arns: &[String]) -> (u32, Vec<String>) {
+        let mut healthy = 0;
+        let mut unhealthy = Vec::new();
+        for i in &new.instances {
+            let s = self.states(&i.id);
+            if in_service(i) && s.iter().all(|x| *x == Some("healthy")) {
+                healthy += 1;
+            } else {
+                let why = s
+                    .iter()
+                    .zip(arns)
+                    .find(|(x, _)| **x != Some("healthy"))
+                    .map(|(x, _)| x.unwrap_or("not registered").to_string())
+                    .unwrap_or_else(|| i.lifecycle_state.clone());
+                unhealthy.push(format!("{} is {why}", i.id));
+            }
+        }
+        (healthy, unhealthy)
+    }
+}

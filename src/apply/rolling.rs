@@ -1,0 +1,583 @@
+//! The rolling replacement of one server group: a new generation, wave by wave; canary
+//! checkpoints are a cap on the new generation in [`decide`], baked here.
+//!
+//! Each round observes both generations (one group listing and one health call per target
+//! group, whatever the number of instances), asks [`decide`] what to do, acts, and sleeps.
+//! Everything it needs to continue is in the account: the new generation carries
+//! `reroll:state = rolling` and `reroll:from`, old instances are classified by their target
+//! registration. So a rollout killed at any point is resumed by running apply again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::activities;
+use super::cleanup;
+use super::context::{longest_drain, observed_group, planned_rollout, serving_generation};
+use super::decide::{decide, Decision, OldState};
+use super::error::ApplyError;
+use super::fleet::Fleet;
+use super::gates::{self, GateFailure};
+use super::generation::{self, Bounds, Failure, Look, Pair};
+use super::progress::{Counts, Reporter};
+use super::retry::Retry;
+use super::stop::Stop;
+use super::types::{ApplyOptions, RolloutReport};
+use crate::cloud::{tag, Cloud, CloudError, Tags};
+use crate::observe::{Observed, ObservedGroup};
+use crate::plan::{self, Change};
+use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack, Strategy};
+
+/// Replaces (or resumes replacing) one server group.
+pub async fn roll(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    change: &Change,
+    observed: &Observed,
+    opts: &ApplyOptions,
+    stop: &Stop,
+) -> Result<RolloutReport, ApplyError> {
+    let started = Instant::now();
+    let planned = planned_rollout(g, change)?;
+    let og = observed_group(observed, g)?;
+    serving_generation(og, g)?;
+    let arns = plan::target_group_arns(g, observed);
+    let fleet = Fleet::new(cloud, &stack.name, g, arns);
+    let pair = generation::prepare(&fleet, stack, g, change, og).await?;
+    let reporter = Reporter::new(
+        &opts.progress,
+        &g.address,
+        Some(pair.old_number),
+        pair.new_number,
+        planned,
+        started,
+    );
+    let rollout = Rollout {
+        fleet: &fleet,
+        stack,
+        g,
+        pair: &pair,
+        og,
+        opts,
+        stop,
+        reporter: &reporter,
+        bounds: Bounds {
+            desired: planned.desired,
+            surge: planned.max_surge,
+            unavailable: planned.max_unavailable,
+        },
+        new_max: g.capacity.max.max(planned.desired),
+        started,
+    };
+    let generations = [pair.old.name.as_str(), pair.new_name.as_str()];
+    let ended = cleanup::scoped(&fleet, &g.address, &generations, opts, rollout.body()).await;
+    reporter.finish(match &ended {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    });
+    ended
+}
+
+/// How the rounds ended.
+enum Outcome {
+    Done,
+    Stopped,
+}
+
+/// What a round asks for next.
+enum Next {
+    /// Wait a poll, then look again.
+    Poll,
+    /// Look again after a short moment: drains just started and freed room to launch.
+    Soon,
+    Finished(Outcome),
+}
+
+/// One rollout: what it works on and within which bounds.
+struct Rollout<'a> {
+    fleet: &'a Fleet<'a>,
+    stack: &'a Stack,
+    g: &'a ServerGroup,
+    pair: &'a Pair,
+    og: &'a ObservedGroup,
+    opts: &'a ApplyOptions,
+    stop: &'a Stop,
+    /// What the live view and the report are told, waves counted.
+    reporter: &'a Reporter,
+    bounds: Bounds,
+    new_max: u32,
+    started: Instant,
+}
+
+/// What the rounds of one rollout remember between looks.
+struct Rounds {
+    retry: Retry,
+    checkpoints: Vec<u32>,
+    /// The largest checkpoint whose bake passed.
+    baked: u32,
+    after_wave: bool,
+    /// New instances healthy when the after_wave hooks last passed.
+    hooked: u32,
+    max_drain: Duration,
+    /// The health deadline runs from here: set when new instances are asked for and whenever
+    /// more become healthy.
+    waiting_since: Instant,
+    last_healthy: u32,
+    draining_since: HashMap<String, Instant>,
+    /// Old instances this rollout deregistered, and when.
+    deregistered: HashMap<String, Instant>,
+    /// Old instances detached and not yet terminated.
+    detached: Vec<String>,
+    last_progress: String,
+    /// Signs that the new generation cannot come up (launches failing, targets unused).
+    watch: activities::Watch,
+}
+
+impl Rollout<'_> {
+    /// What runs inside the cleanup scope: suspend, the `before_rollout` hooks, the rounds,
+    /// and what their end means.
+    async fn body(&self) -> Result<RolloutReport, ApplyError> {
+        let (fleet, g, pair) = (self.fleet, self.g, self.pair);
+        let mut retry = Retry::new(&g.address, self.opts, g.rollout.health.timeout);
+        let old = retry
+            .run(async || fleet.find(&pair.old.name).await)
+            .await?
+            .ok_or_else(|| ApplyError::Changed {
+                resource: g.address.clone(),
+                message: format!(
+                    "its serving generation {} is no longer in the account (deleted, or its {} \
+                     tag changed, since the plan was made). Nothing was changed; run plan again",
+                    pair.old.name,
+                    tag::STACK
+                ),
+            })?;
+        retry
+            .run(async || generation::suspend_both(fleet, &old, pair).await)
+            .await?;
+        let result = self.hooks_then_rounds(retry).await;
+        if let Err(Failure::Unhealthy(_)) = &result {
+            self.reporter.activity(Some(match g.rollout.on_failure {
+                OnFailure::Rollback => "rolling back".into(),
+                OnFailure::Pause => "stopping part-way".into(),
+            }));
+        }
+        self.conclude(result).await
+    }
+
+    /// The `before_rollout` hooks (before the first launch, also when resuming a rollout that
+    /// launched nothing yet), then round after round.
+    async fn hooks_then_rounds(&self, mut retry: Retry) -> Result<Outcome, Failure> {
+        let (fleet, stack, g, pair) = (self.fleet, self.stack, self.g, self.pair);
+        let launched = retry
+            .run(async || fleet.find(&pair.new_name).await)
+            .await?
+            .is_some_and(|n| n.desired > 0 || !n.instances.is_empty());
+        if !launched {
+            let ctx = retry
+                .run(async || {
+                    generation::hook_context(fleet.cloud, stack, g, self.og, pair, 0, &[]).await
+                })
+                .await?;
+            gates::run_hooks(stack, g, HookEvent::BeforeRollout, &ctx).await?;
+        }
+        let rounds = self.rounds(retry).await?;
+        self.run(rounds).await
+    }
+
+    /// What the rounds start from; a canary's bakes already passed are read from the account.
+    async fn rounds(&self, mut retry: Retry) -> Result<Rounds, Failure> {
+        let (fleet, stack, g, pair) = (self.fleet, self.stack, self.g, self.pair);
+        let checkpoints = if g.rollout.strategy == Strategy::Canary {
+            g.rollout.canary.checkpoints(self.bounds.desired)
+        } else {
+            Vec::new()
+        };
+        let baked: u32 = retry
+            .run(async || fleet.find(&pair.new_name).await)
+            .await?
+            .and_then(|n| n.tags.get(tag::BAKED)?.parse().ok())
+            .unwrap_or(0);
+        Ok(Rounds {
+            retry,
+            checkpoints,
+            baked,
+            after_wave: !stack.hooks_for(g, HookEvent::AfterWave).is_empty(),
+            hooked: 0,
+            max_drain: longest_drain(stack, g),
+            waiting_since: Instant::now(),
+            last_healthy: 0,
+            draining_since: HashMap::new(),
+            deregistered: HashMap::new(),
+            detached: Vec::new(),
+            last_progress: String::new(),
+            watch: activities::Watch::new(fleet.cloud, &pair.new_name, !fleet.instances_mode()),
+        })
+    }
+
+    /// What the end of the rounds means: finished, stopped between waves, the account changed,
+    /// or the new instances failed (roll back or pause).
+    async fn conclude(
+        &self,
+        result: Result<Outcome, Failure>,
+    ) -> Result<RolloutReport, ApplyError> {
+        let (fleet, g, pair) = (self.fleet, self.g, self.pair);
+        match result {
+            Ok(Outcome::Done) => {
+                let desired = self.bounds.desired;
+                generation::finish(fleet, g, self.og, pair, desired, self.opts).await?;
+                Ok(RolloutReport {
+                    address: g.address.clone(),
+                    from: Some(pair.old_number),
+                    to: pair.new_number,
+                    waves: self.reporter.waves(),
+                    duration: self.started.elapsed(),
+                })
+            }
+            Ok(Outcome::Stopped) => Err(ApplyError::Interrupted {
+                address: g.address.clone(),
+                message: format!(
+                    "stopped between waves: v{:03} and v{:03} both serve, nothing is half-drained",
+                    pair.old_number, pair.new_number
+                ),
+            }),
+            Err(Failure::Cloud(e)) => Err(e.into()),
+            Err(Failure::Changed(what)) => {
+                let left = match generation::old_back_in_service(fleet, pair).await {
+                    Ok(true) => format!(
+                        "Nothing more was launched or drained, and v{:03} is back at its {} \
+                         instances in rotation.",
+                        pair.old_number, pair.from_capacity.1
+                    ),
+                    Ok(false) => format!(
+                        "Nothing more was launched or drained; v{:03} and v{:03} are left as \
+                         they are.",
+                        pair.old_number, pair.new_number
+                    ),
+                    Err(e) => format!(
+                        "Nothing more was launched or drained; bringing v{:03} back to its {} \
+                         instances failed too ({e}).",
+                        pair.old_number, pair.from_capacity.1
+                    ),
+                };
+                Err(ApplyError::changed_mid_rollout(&g.address, &what, &left))
+            }
+            Err(Failure::Unhealthy(message)) => {
+                let unavailable = self.bounds.unavailable;
+                generation::fail(fleet, self.stack, g, pair, message, unavailable, self.opts).await
+            }
+        }
+    }
+
+    /// Round after round until done, stopped or failed. A round that fails with a transient
+    /// cloud error is looked at afresh after a backoff: what it did is in the account, and the
+    /// next look decides again from there.
+    async fn run(&self, mut r: Rounds) -> Result<Outcome, Failure> {
+        // Soon after starting drains, but never without a wait.
+        let soon = self.opts.poll.min(Duration::from_secs(1));
+        loop {
+            match self.round(&mut r).await {
+                Ok(Next::Finished(outcome)) => return Ok(outcome),
+                Ok(Next::Poll) => {
+                    r.retry.succeeded();
+                    tokio::time::sleep(self.opts.poll).await;
+                }
+                Ok(Next::Soon) => {
+                    r.retry.succeeded();
+                    tokio::time::sleep(soon).await;
+                }
+                // "Not found" in the middle of a round: was a generation or a target group
+                // deleted or retagged under us? A fresh look says.
+                Err(Failure::Cloud(e)) if e.is_not_found() => {
+                    return Err(match self.look(false, &r).await {
+                        Err(changed @ Failure::Changed(_)) => changed,
+                        _ => Failure::Cloud(e),
+                    })
+                }
+                Err(Failure::Cloud(e)) => r.retry.pause(e).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn look(&self, stopping: bool, r: &Rounds) -> Result<Look, Failure> {
+        generation::look(
+            self.fleet,
+            self.pair,
+            self.bounds,
+            stopping,
+            &r.deregistered,
+        )
+        .await
+    }
+
+    /// Detaches old instances from their generation and terminates them.
+    async fn release(&self, r: &mut Rounds, ids: &[String]) -> Result<(), CloudError> {
+        self.fleet.detach(&self.pair.old.name, ids).await?;
+        r.detached.extend(ids.iter().cloned());
+        self.terminate_detached(r).await
+    }
+
+    async fn terminate_detached(&self, r: &mut Rounds) -> Result<(), CloudError> {
+        if r.detached.is_empty() {
+            return Ok(());
+        }
+        self.fleet.cloud.terminate_instances(&r.detached).await?;
+        r.detached.clear();
+        Ok(())
+    }
+
+    /// One look, one decision, its actions.
+    async fn round(&self, r: &mut Rounds) -> Result<Next, Failure> {
+        let cloud = self.fleet.cloud;
+        // A terminate that failed after its detach, last round.
+        self.terminate_detached(r).await?;
+        let mut l = self.look(self.stop.requested(), r).await?;
+        if let Some(why) = r.watch.check(cloud, Some(&l.new), &l.unused).await {
+            return Err(Failure::Unhealthy(why));
+        }
+        gates::check_alarms(cloud, &self.g.rollout.health.alarms).await?;
+        let cap = r.checkpoints.iter().copied().find(|&c| c > r.baked);
+        l.view.cap = cap;
+        let mut d = self.decide_after_hooks(r, &mut l).await?;
+        if d.at_checkpoint && !self.stop.requested() {
+            self.bake(r, cap.unwrap_or(self.bounds.desired)).await?;
+            return Ok(Next::Soon);
+        }
+        self.finish_stuck_drains(r, &l, &mut d);
+        self.report(r, &l, &d).await?;
+        self.act(r, &l, &d).await
+    }
+
+    /// The `after_wave` hooks, once every launched instance is healthy and before old ones
+    /// drain for it; then the decision, which counts new instances as healthy only once the
+    /// hooks passed for them.
+    async fn decide_after_hooks(&self, r: &mut Rounds, l: &mut Look) -> Result<Decision, Failure> {
+        let healthy = l.view.new_healthy;
+        if r.after_wave
+            && healthy > r.hooked
+            && healthy >= l.view.new_desired
+            && !self.stop.requested()
+        {
+            let wave = self.reporter.wave_healthy(healthy);
+            self.run_hooks(HookEvent::AfterWave, wave, l).await?;
+            r.hooked = healthy;
+        }
+        if r.after_wave {
+            l.view.new_healthy = l.view.new_healthy.min(r.hooked);
+        }
+        let d = decide(&l.view);
+        l.view.new_healthy = healthy;
+        Ok(d)
+    }
+
+    async fn run_hooks(&self, event: HookEvent, wave: u32, l: &Look) -> Result<(), Failure> {
+        let (stack, g) = (self.stack, self.g);
+        let ids = new_ids(l);
+        let ctx =
+            generation::hook_context(self.fleet.cloud, stack, g, self.og, self.pair, wave, &ids)
+                .await?;
+        gates::run_hooks(stack, g, event, &ctx).await?;
+        Ok(())
+    }
+
+    /// Bakes the canary or a checkpoint of `cap` new instances: they must stay healthy, and
+    /// the alarms quiet, for the bake; a bake that passed is recorded on the new generation.
+    async fn bake(&self, r: &mut Rounds, cap: u32) -> Result<(), Failure> {
+        let (g, opts) = (self.g, self.opts);
+        let cloud = self.fleet.cloud;
+        let alarms = &g.rollout.health.alarms;
+        let what = if r.baked == 0 {
+            format!(
+                "the canary ({cap} new instance{})",
+                if cap == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("checkpoint {cap}/{}", self.bounds.desired)
+        };
+        self.reporter.activity(Some(format!(
+            "baking {what} for {}",
+            plan::human_duration(g.rollout.canary.bake.as_secs())
+        )));
+        let rounds = &*r;
+        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
+        let completed = gates::bake(
+            &what,
+            &g.address,
+            g.rollout.canary.bake,
+            opts.poll,
+            self.stop,
+            &mut retry,
+            async || {
+                let l = self.look(false, rounds).await.map_err(|e| match e {
+                    Failure::Cloud(e) => GateFailure::Cloud(e),
+                    Failure::Unhealthy(m) => GateFailure::Failed(m),
+                    Failure::Changed(m) => GateFailure::Changed(m),
+                })?;
+                if l.view.new_healthy < cap {
+                    let mut detail = l.new_unhealthy.clone();
+                    detail.truncate(5);
+                    return Err(GateFailure::Failed(format!(
+                        "{what} went unhealthy while baking: {} of {cap} healthy ({})",
+                        l.view.new_healthy,
+                        detail.join(", ")
+                    )));
+                }
+                gates::check_alarms(cloud, alarms).await
+            },
+        )
+        .await?;
+        self.reporter.activity(None);
+        if completed {
+            r.baked = cap;
+            let mut t = Tags::new();
+            t.insert(tag::BAKED.into(), cap.to_string());
+            self.fleet.tag(&self.pair.new_name, &t).await?;
+        }
+        Ok(())
+    }
+
+    /// Drains stuck past the deregistration delay (and a minute) are finished anyway.
+    fn finish_stuck_drains(&self, r: &mut Rounds, l: &Look, d: &mut Decision) {
+        let now = Instant::now();
+        for o in &l.view.old {
+            if o.state == OldState::Draining {
+                let since = *r.draining_since.entry(o.id.clone()).or_insert(now);
+                if now.duration_since(since) > r.max_drain + Duration::from_secs(60) {
+                    tracing::warn!(instance = %o.id, "still draining past the deregistration delay; terminating it");
+                    d.finish.push(o.id.clone());
+                }
+            }
+        }
+    }
+
+    /// Tells the live view what the round is about to do, and the new generation's progress
+    /// tag when it changed.
+    async fn report(&self, r: &mut Rounds, l: &Look, d: &Decision) -> Result<(), CloudError> {
+        let progress = format!(
+            "new {}/{} healthy, old {} serving, {} draining",
+            l.view.new_healthy,
+            self.bounds.desired,
+            l.view
+                .old
+                .iter()
+                .filter(|o| o.state == OldState::Serving)
+                .count(),
+            l.view
+                .old
+                .iter()
+                .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
+                .count(),
+        );
+        self.reporter.counts(Counts::after(&l.view, d));
+        if progress != r.last_progress {
+            tracing::info!(address = %self.g.address, group = %self.pair.new_name, "{progress}");
+            let mut t = Tags::new();
+            t.insert(tag::PROGRESS.into(), progress.clone());
+            self.fleet.tag(&self.pair.new_name, &t).await?;
+            r.last_progress = progress;
+        }
+        Ok(())
+    }
+
+    /// Carries out a decision: terminate what drained, finish, freeze when stopped, launch,
+    /// start drains; then the health deadline.
+    async fn act(&self, r: &mut Rounds, l: &Look, d: &Decision) -> Result<Next, Failure> {
+        let (fleet, g, pair) = (self.fleet, self.g, self.pair);
+        if !d.finish.is_empty() {
+            tracing::info!(address = %g.address, count = d.finish.len(), "terminating drained old instances");
+            self.release(r, &d.finish).await?;
+            for id in &d.finish {
+                r.draining_since.remove(id);
+                r.deregistered.remove(id);
+            }
+        }
+        // What target health now shows draining or gone needs no override any more.
+        for o in &l.view.old {
+            if o.state == OldState::Drained {
+                r.deregistered.remove(&o.id);
+            }
+        }
+        if d.done {
+            let wave = self.reporter.waves();
+            self.run_hooks(HookEvent::AfterRollout, wave, l).await?;
+            return Ok(Next::Finished(Outcome::Done));
+        }
+        if d.stopped {
+            // Freeze the new generation where it is.
+            let launched = l.new.instances.len() as u32;
+            if l.new.desired > launched && !fleet.instances_mode() {
+                fleet
+                    .set_capacity(&pair.new_gen, 0, launched, self.new_max)
+                    .await?;
+            }
+            return Ok(Next::Finished(Outcome::Stopped));
+        }
+        if let Some(n) = d.set_new_desired {
+            tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
+            let launched = fleet.set_capacity(&pair.new_gen, 0, n, self.new_max).await;
+            launched.map_err(activities::launch_error)?;
+            r.waiting_since = Instant::now();
+        }
+        if !d.drain.is_empty() {
+            self.drain(r, &d.drain).await?;
+            // Draining instances no longer hold surge: look again soon, so the next wave
+            // launches now rather than a poll later.
+            if !self.stop.requested() {
+                return Ok(Next::Soon);
+            }
+        }
+        self.deadline(r, l, d)
+    }
+
+    /// Starts draining old instances: deregistered from every target group (remembered as
+    /// draining while target health lags), or released at once when there is none.
+    async fn drain(&self, r: &mut Rounds, ids: &[String]) -> Result<(), CloudError> {
+        let pair = self.pair;
+        tracing::info!(address = %self.g.address, count = ids.len(), "draining old instances");
+        if pair.target_group_arns.is_empty() {
+            return self.release(r, ids).await;
+        }
+        for arn in &pair.target_group_arns {
+            self.fleet.cloud.deregister_targets(arn, ids).await?;
+        }
+        let now = Instant::now();
+        for id in ids {
+            r.deregistered.insert(id.clone(), now);
+        }
+        Ok(())
+    }
+
+    /// Health deadline: new instances must become healthy within the timeout of being asked
+    /// for; any progress restarts the clock.
+    fn deadline(&self, r: &mut Rounds, l: &Look, d: &Decision) -> Result<Next, Failure> {
+        let timeout = self.g.rollout.health.timeout;
+        if l.view.new_healthy > r.last_healthy {
+            r.last_healthy = l.view.new_healthy;
+            r.waiting_since = Instant::now();
+        }
+        let owed = l.view.new_desired.max(d.set_new_desired.unwrap_or(0));
+        if l.view.new_healthy < owed && r.waiting_since.elapsed() > timeout {
+            let mut detail = l.new_unhealthy.clone();
+            detail.truncate(5);
+            return Err(Failure::Unhealthy(format!(
+                "{} of {} new instances healthy after {}{}",
+                l.view.new_healthy,
+                owed,
+                humantime::format_duration(timeout),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", detail.join(", "))
+                }
+            )));
+        }
+        Ok(Next::Poll)
+    }
+}
+
+/// The new generation's instances, healthy ones first.
+fn new_ids(l: &Look) -> Vec<String> {
+    l.new.instances.iter().map(|i| i.id.clone()).collect()
+}
