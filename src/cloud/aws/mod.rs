@@ -4,8 +4,9 @@
 //! calls, their results converted into reroll's own types by the small `*_info` functions of
 //! `convert.rs`. The trait's methods hand over to one file per service, each an
 //! `impl AwsCloud` block with that service's calls and request builders: `ec2.rs`,
-//! `autoscaling.rs`, `elbv2.rs`, `cloudwatch.rs`, `s3.rs` (the objects of the shared lock) and
-//! `quotas.rs` (service quotas, account limits, the account's id). Shared by all calls:
+//! `launch_templates.rs`, `autoscaling.rs`, `elbv2.rs`, `cloudwatch.rs`, `s3.rs` (the objects
+//! of the shared lock) and `quotas.rs` (service quotas, account limits, the account's id).
+//! Shared by all calls:
 //!
 //! - **Call counting.** Every service client (`client.rs`) carries a `CallCounter`
 //!   interceptor (`intercept.rs`) that records each operation, each HTTP attempt and each
@@ -55,6 +56,8 @@ mod s3;
 
 pub use client::{AwsCloud, ConnectOptions};
 
+// Each method calls the inherent method of the same name in its service file: method
+// resolution prefers an inherent method to a trait's, so none of these calls itself.
 #[async_trait]
 impl Cloud for AwsCloud {
     fn region(&self) -> &str {
