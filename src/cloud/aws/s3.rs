@@ -7,47 +7,35 @@
 //! the key is in flight); both become [`CloudError::PreconditionFailed`].
 //!
 //! Against an endpoint override (a local emulator) requests are path-style
-//! (`http://host:port/bucket/key`): an emulator has no DNS for `bucket.host`.
+//! (`http://host:port/bucket/key`, see `client.rs`): an emulator has no DNS for `bucket.host`.
 
-use aws_config::{Region, SdkConfig};
 use aws_sdk_s3 as s3;
 use aws_smithy_types::byte_stream::ByteStream;
 
-use super::{AwsCloud, CallCounter};
-use crate::cloud::stats::Stats;
+use super::client::{s3_client, AwsCloud};
 use crate::cloud::{CloudError, CloudResult, ObjectRef, StoredObject};
 
 /// What a put requires of the object already there.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Condition<'a> {
+enum Condition<'a> {
     /// Nothing there.
     Absent,
     /// This ETag.
     Matches(&'a str),
 }
 
-/// An S3 client on `sdk`'s credentials and endpoint, in `region` (default: `sdk`'s).
-pub(super) fn client(sdk: &SdkConfig, stats: &Stats, region: Option<&str>) -> s3::Client {
-    let mut config = s3::config::Builder::from(sdk).interceptor(CallCounter::new("S3", stats));
-    if let Some(region) = region {
-        config = config.region(Region::new(region.to_string()));
-    }
-    if sdk.endpoint_url().is_some() {
-        config = config.force_path_style(true);
-    }
-    s3::Client::from_conf(config.build())
-}
-
 impl AwsCloud {
     /// The client for the object's bucket: this one, or one for the bucket's own region.
     fn s3_for(&self, at: &ObjectRef) -> s3::Client {
         match at.region.as_deref() {
-            Some(region) if region != self.region => client(&self.sdk, &self.stats, Some(region)),
+            Some(region) if region != self.region => {
+                s3_client(&self.sdk, &self.stats, Some(region))
+            }
             _ => self.s3.clone(),
         }
     }
 
-    pub(super) async fn object_get(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>> {
+    pub(super) async fn get_object(&self, at: &ObjectRef) -> CloudResult<Option<StoredObject>> {
         const OP: &str = "S3.GetObject";
         let request = self
             .s3_for(at)
@@ -77,7 +65,7 @@ impl AwsCloud {
         Ok(Some(StoredObject { body, etag }))
     }
 
-    pub(super) async fn object_put(
+    async fn put_object(
         &self,
         at: &ObjectRef,
         body: &[u8],
@@ -99,7 +87,28 @@ impl AwsCloud {
         etag(OP, out.e_tag())
     }
 
-    pub(super) async fn object_delete(&self, at: &ObjectRef, etag: &str) -> CloudResult<()> {
+    pub(super) async fn put_object_if_absent(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+    ) -> CloudResult<String> {
+        self.put_object(at, body, Condition::Absent).await
+    }
+
+    pub(super) async fn put_object_if_match(
+        &self,
+        at: &ObjectRef,
+        body: &[u8],
+        etag: &str,
+    ) -> CloudResult<String> {
+        self.put_object(at, body, Condition::Matches(etag)).await
+    }
+
+    pub(super) async fn delete_object_if_match(
+        &self,
+        at: &ObjectRef,
+        etag: &str,
+    ) -> CloudResult<()> {
         let request = self
             .s3_for(at)
             .delete_object()
