@@ -1,4 +1,5 @@
-//! An in-memory AWS account on tokio's clock: the [`Cloud`] for scale, timing and fault tests.
+//! An in-memory AWS account on tokio's clock: the [`Cloud`](crate::cloud::Cloud) for scale,
+//! timing and fault tests.
 //!
 //! [`SimCloud`] models what matters to a rollout and nothing else:
 //!
@@ -28,9 +29,9 @@
 //!   listener forwards to are `unused` (as on AWS; see
 //!   [`SimConfig::unused_without_load_balancer`]).
 //! - **Rate limits** as token buckets ([`RateLimits`]): a request beyond its bucket waits for a
-//!   token, as the SDK's adaptive retry would make it, and counts as throttled in [`Stats`].
-//!   Launches draw from the RunInstances instance bucket: a RunInstances call waits, an Auto
-//!   Scaling group's instances simply start later.
+//!   token, as the SDK's adaptive retry would make it, and counts as throttled in
+//!   [`Stats`](crate::cloud::stats::Stats). Launches draw from the RunInstances instance
+//!   bucket: a RunInstances call waits, an Auto Scaling group's instances simply start later.
 //! - **Calls are counted** under the AWS implementation's operation names, one per page and per
 //!   batch at the same page sizes and batch limits, and each takes
 //!   [`SimConfig::call_latency_ms`] of simulated time.

@@ -20,9 +20,9 @@ struct SavedRef<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    pub(super) format: u32,
-    pub(super) now_ms: Ms,
-    pub(super) world: World,
+    format: u32,
+    now_ms: Ms,
+    world: World,
 }
 
 impl SimCloud {

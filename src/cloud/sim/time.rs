@@ -1,4 +1,5 @@
-//! Simulated time: milliseconds since the simulation's epoch, and the wall-clock time it stands for.
+//! Simulated time: milliseconds since the simulation's epoch, and the wall-clock time it
+//! stands for.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,8 @@
-//! The simulated account: its resources and the rules that move them along in time.
+//! The simulated account as one value: [`World`] holds every resource, and here is its core
+//! (random numbers, ids, rate-limit tokens). What it does is in one `impl World` per concern:
+//! `settle.rs` (time), `capacity.rs` and `groups.rs` (Auto Scaling), `instances.rs`,
+//! `target_groups.rs`, `load_balancers.rs`, `templates.rs`, `images.rs`, `account.rs`,
+//! `seed.rs` and `snapshot.rs`.
 //!
 //! Nothing here sleeps or reads a clock. Every function takes the simulated time `t`
 //! (milliseconds since the simulation's epoch). Resources store the times of their transitions
