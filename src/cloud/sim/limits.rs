@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::world::Ms;
+use super::time::Ms;
 
 /// One published limit: a burst and a sustained rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

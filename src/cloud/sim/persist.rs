@@ -1,0 +1,81 @@
+//! Saved worlds: the `--sim-state` format (see the module documentation of `cloud::sim`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::simcloud::SimCloud;
+use super::time::Ms;
+use super::world::World;
+use crate::cloud::stats::Stats;
+
+const SAVE_FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    format: u32,
+    now_ms: Ms,
+    world: &'a World,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    format: u32,
+    now_ms: Ms,
+    world: World,
+}
+
+impl SimCloud {
+    /// The world as JSON (see the module documentation for the format).
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out).expect("the world serializes");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// Writes the world as JSON without copying it first.
+    fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        let t = self.now_ms();
+        self.timed(|| {
+            let mut w = self.lock();
+            w.settle(t);
+            let saved = SavedRef {
+                format: SAVE_FORMAT,
+                now_ms: t,
+                world: &w,
+            };
+            serde_json::to_writer_pretty(out, &saved).map_err(std::io::Error::from)
+        })
+    }
+
+    /// A world saved by [`SimCloud::to_json`], continuing from the moment it was saved.
+    pub fn from_json(json: &str, stats: Stats) -> std::io::Result<SimCloud> {
+        let started = std::time::Instant::now();
+        let saved: Saved = serde_json::from_str(json)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if saved.format != SAVE_FORMAT {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "saved world has format {}, expected {SAVE_FORMAT}",
+                    saved.format
+                ),
+            ));
+        }
+        let sim = Self::with_world(saved.world, saved.now_ms, stats);
+        *sim.busy.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed();
+        Ok(sim)
+    }
+
+    /// Writes the world to `path` as JSON.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        self.write_json(&mut file)?;
+        std::io::Write::flush(&mut file)
+    }
+
+    /// Reads a world written by [`SimCloud::save`].
+    pub fn load(path: impl AsRef<Path>, stats: Stats) -> std::io::Result<SimCloud> {
+        Self::from_json(&std::fs::read_to_string(path)?, stats)
+    }
+}
