@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{short_hash, Clock, LockError, LockKey, LockRecord, Place, Refusal, Unlocked};
+use super::record::{short_hash, Clock, LockError, LockKey, LockRecord, Place, Refusal, Unlocked};
 
 /// A held local lock; released on drop.
 #[derive(Debug)]

@@ -28,10 +28,11 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
-use super::{
-    Clock, LockError, LockKey, LockLost, LockRecord, LockUrl, LostReason, Place, Refusal, Unlocked,
+use super::record::{
+    Clock, LockError, LockKey, LockLost, LockRecord, LostReason, Place, Refusal, Unlocked,
 };
 use crate::apply::Stop;
+use crate::stack::lock::LockUrl;
 use crate::cloud::{Cloud, CloudError, ObjectRef};
 
 /// How many times a conditional request is tried again after the object changed under it.
@@ -408,7 +409,7 @@ pub async fn force_unlock(
         let Some(given) = id else {
             return Err(LockError::IdNeeded {
                 key: target.key,
-                since_renewal: super::human(record.since_renewal(clock.now())),
+                since_renewal: super::record::human(record.since_renewal(clock.now())),
                 record: Box::new(record),
                 stack_path: target.stack_path,
             });
