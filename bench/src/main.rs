@@ -85,7 +85,11 @@ const REFILL: Duration = Duration::from_secs(1000);
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // This package is bench/ inside reroll's repository.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("where is the repository")?
+        .to_path_buf();
     let reroll = child::reroll_binary()?;
     let work = args.keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("reroll-bench-{}", std::process::id()))
