@@ -1,44 +1,16 @@
 //! The benchmark at a tiny size, without the emulator: every simulated part runs, prints its
 //! table, and draws the picture.
 //!
-//! The benchmark is the workspace member `bench/` (package `reroll-bench`), which `cargo test`
-//! here does not build: the test builds it into the same target directory, beside the `reroll`
-//! binary it runs.
+//! The benchmark runs the `reroll` binary built beside it: the workspace's `cargo test` builds
+//! both (alone, `cargo test -p reroll-bench` uses the `reroll` binary last built).
 
-use std::path::PathBuf;
-
-use assert_cmd::Command;
-
-/// Builds `reroll-bench` with the profile this test was built with; returns its path.
-fn bench_binary() -> PathBuf {
-    // target/<profile>/deps/bench_smoke-<hash>
-    let me = std::env::current_exe().unwrap();
-    let profile_dir = me.parent().and_then(|deps| deps.parent()).unwrap();
-    let mut build = std::process::Command::new(env!("CARGO"));
-    build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-        "build",
-        "--quiet",
-        "-p",
-        "reroll-bench",
-        "--bin",
-        "reroll-bench",
-    ]);
-    if profile_dir
-        .file_name()
-        .is_some_and(|name| name == "release")
-    {
-        build.arg("--release");
-    }
-    let status = build.status().unwrap();
-    assert!(status.success(), "cargo build -p reroll-bench: {status}");
-    profile_dir.join(format!("reroll-bench{}", std::env::consts::EXE_SUFFIX))
-}
+use std::process::Command;
 
 #[test]
 fn the_benchmark_runs_at_a_tiny_size() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("rollout.svg");
-    let out = Command::new(bench_binary())
+    let out = Command::new(env!("CARGO_BIN_EXE_reroll-bench"))
         .args([
             "--instances",
             "40",
