@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 if [ ! -x localstack/.venv/bin/moto_server ]; then
     localstack/install.sh
 fi
-cargo build --release --bins --quiet
-exec cargo run --release --quiet --bin reroll-bench -- "$@"
+cargo build --release --workspace --bins --quiet
+exec cargo run --release --quiet -p reroll-bench -- "$@"

@@ -27,97 +27,109 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
         return out;
     }
     for g in observed.groups.values() {
-        let address = g
-            .address
-            .clone()
-            .unwrap_or_else(|| format!("server_group.{}", g.key));
-        out.push_str(&format!("\n{address}\n"));
+        group_section(&mut out, g);
+    }
+    balancing_sections(&mut out, observed);
+    out
+}
+
+/// A server group: its generations as a table, then what is under way or to know about them.
+fn group_section(out: &mut String, g: &ObservedGroup) {
+    let address = g
+        .address
+        .clone()
+        .unwrap_or_else(|| format!("server_group.{}", g.key));
+    out.push_str(&format!("\n{address}\n"));
+    out.push_str(&format!(
+        "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
+        "gen",
+        "auto scaling group",
+        "state",
+        "desired",
+        "min",
+        "max",
+        "in service",
+        "fingerprint",
+        "image"
+    ));
+    for gen in &g.generations {
         out.push_str(&format!(
-            "  {:<4} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
-            "gen",
-            "auto scaling group",
-            "state",
-            "desired",
-            "min",
-            "max",
-            "in service",
-            "fingerprint",
-            "image"
+            "  v{:03} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
+            gen.number,
+            gen.group.name,
+            gen.state.as_str(),
+            gen.group.desired,
+            gen.group.min,
+            gen.group.max,
+            gen.in_service(),
+            gen.fingerprint.as_deref().unwrap_or("-"),
+            image(g, gen),
         ));
-        for gen in &g.generations {
-            out.push_str(&format!(
-                "  v{:03} {:<28} {:<8} {:>7} {:>5} {:>5} {:>10}  {:<19}  {}\n",
-                gen.number,
-                gen.group.name,
-                gen.state.as_str(),
-                gen.group.desired,
-                gen.group.min,
-                gen.group.max,
-                gen.in_service(),
-                gen.fingerprint.as_deref().unwrap_or("-"),
-                image(g, gen),
-            ));
-        }
-        for gen in g
-            .generations
-            .iter()
-            .filter(|x| x.state == crate::observe::GenerationState::Rolling)
-        {
-            if let Some(p) = gen.group.tags.get(crate::cloud::tag::PROGRESS) {
-                out.push_str(&format!("  v{:03} progress: {p}\n", gen.number));
-            }
-        }
-        for gen in &g.generations {
-            if let Some(t) =
-                gen.group.tags.get(crate::cloud::tag::TRAFFIC).filter(|t| {
-                    gen.state == crate::observe::GenerationState::Rolling && !t.is_empty()
-                })
-            {
-                out.push_str(&format!(
-                    "  v{:03} has {t}% of listener traffic
-",
-                    gen.number
-                ));
-            }
-            if let Some(r) = gen
-                .group
-                .tags
-                .get(crate::cloud::tag::ROLLED_BACK)
-                .filter(|r| !r.is_empty() && gen.state == crate::observe::GenerationState::Active)
-            {
-                out.push_str(&format!(
-                    "  v{:03} serves again after `reroll rollback` ({r}); the stack file may ask for \
-                     another definition\n",
-                    gen.number
-                ));
-            }
-        }
-        let retained = g
-            .generations
-            .iter()
-            .filter(|x| x.state == crate::observe::GenerationState::Retired)
-            .count();
-        if retained > 0 {
-            out.push_str(&format!(
-                "  {retained} retained generation{} at zero capacity: `reroll rollback` returns to \
-                 the newest\n",
-                if retained == 1 { "" } else { "s" }
-            ));
-        }
-        if let Some((fp, at)) = g.active().and_then(|a| a.failed.as_ref()) {
-            out.push_str(&format!(
-                "  last failed definition: {fp}, rolled back at {at}\n"
-            ));
-        }
-        if g.generations
-            .iter()
-            .any(|x| x.state == crate::observe::GenerationState::Rolling)
-        {
-            out.push_str(
-                "  a rollout is in progress or stopped part-way: `reroll apply` continues it\n",
-            );
+    }
+    for gen in g
+        .generations
+        .iter()
+        .filter(|x| x.state == crate::observe::GenerationState::Rolling)
+    {
+        if let Some(p) = gen.group.tags.get(crate::cloud::tag::PROGRESS) {
+            out.push_str(&format!("  v{:03} progress: {p}\n", gen.number));
         }
     }
+    for gen in &g.generations {
+        if let Some(t) = gen
+            .group
+            .tags
+            .get(crate::cloud::tag::TRAFFIC)
+            .filter(|t| gen.state == crate::observe::GenerationState::Rolling && !t.is_empty())
+        {
+            out.push_str(&format!(
+                "  v{:03} has {t}% of listener traffic
+",
+                gen.number
+            ));
+        }
+        if let Some(r) = gen
+            .group
+            .tags
+            .get(crate::cloud::tag::ROLLED_BACK)
+            .filter(|r| !r.is_empty() && gen.state == crate::observe::GenerationState::Active)
+        {
+            out.push_str(&format!(
+                "  v{:03} serves again after `reroll rollback` ({r}); the stack file may ask for \
+                 another definition\n",
+                gen.number
+            ));
+        }
+    }
+    let retained = g
+        .generations
+        .iter()
+        .filter(|x| x.state == crate::observe::GenerationState::Retired)
+        .count();
+    if retained > 0 {
+        out.push_str(&format!(
+            "  {retained} retained generation{} at zero capacity: `reroll rollback` returns to \
+             the newest\n",
+            if retained == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some((fp, at)) = g.active().and_then(|a| a.failed.as_ref()) {
+        out.push_str(&format!(
+            "  last failed definition: {fp}, rolled back at {at}\n"
+        ));
+    }
+    if g.generations
+        .iter()
+        .any(|x| x.state == crate::observe::GenerationState::Rolling)
+    {
+        out.push_str(
+            "  a rollout is in progress or stopped part-way: `reroll apply` continues it\n",
+        );
+    }
+}
+
+/// The target groups with their health, and the load balancers with their DNS names.
+fn balancing_sections(out: &mut String, observed: &Observed) {
     if !observed.target_groups.is_empty() {
         out.push_str("\ntarget groups\n");
         for tg in observed.target_groups.values() {
@@ -145,7 +157,6 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
             out.push_str(&format!("  {:<32} {}\n", lb.address, lb.info.dns_name));
         }
     }
-    out
 }
 
 /// Instances of `gen` in service and healthy as Auto Scaling knows them and, when the

@@ -44,7 +44,7 @@ fn init_with<T: FormatTime + Send + Sync + 'static>(global: &Global, timer: T) {
     let _ = match global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         // On a terminal, log lines print above the live view's bars.
-        LogFormat::Text if super::color_stderr() => builder
+        LogFormat::Text if super::output::color_stderr() => builder
             .with_writer(|| super::view::AboveBars)
             .with_ansi(true)
             .compact()

@@ -117,3 +117,10 @@ pub fn finish(slot: &Slot, exit_code: u8, error: Option<&str>) {
         Err(e) => eprintln!("error: {e:#}"),
     }
 }
+
+/// Runs `f` on the report held in `slot`, if there is one.
+pub fn with(slot: &Slot, f: impl FnOnce(&mut Draft)) {
+    if let Some(d) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        f(d);
+    }
+}

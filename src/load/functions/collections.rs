@@ -9,8 +9,8 @@ use std::cmp::Ordering;
 use hcl::eval::FuncArgs;
 use hcl::{Map, Value};
 
-use super::super::limits;
-use super::{all, as_text, describe, json, list_fn, strings, Args, FnResult};
+use super::args::{all, as_text, describe, json, list_fn, strings, Args, FnResult};
+use crate::load::limits;
 
 pub(super) fn length(a: FuncArgs) -> FnResult {
     a.want(0, "a string, list or object", |v| match v {

@@ -12,8 +12,8 @@ use hcl::eval::FuncArgs;
 use hcl::{Number, Value};
 use sha2::{Digest, Sha256};
 
-use super::super::limits;
-use super::{num_str, str_fn, Args, FnResult};
+use super::args::{num_str, str_fn, Args, FnResult};
+use crate::load::limits;
 
 pub(super) fn base64encode(a: FuncArgs) -> FnResult {
     str_fn(&a, |s| BASE64.encode(s))
@@ -354,7 +354,7 @@ impl YamlBuilder {
                 Some(k) => {
                     map.insert(k, v);
                 }
-                None => match super::as_text(&v) {
+                None => match super::args::as_text(&v) {
                     Some(k) if !v.is_null() => *key = Some(k.into_owned()),
                     _ => {
                         self.error.get_or_insert(

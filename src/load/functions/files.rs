@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
-use hcl::{Identifier, Template, Value};
+use hcl::eval::FuncArgs;
+use hcl::Value;
 
-use super::super::limits;
-use super::super::snapshot::{self, Entry};
-use super::{declare_all, str_fn, Args, FnResult};
+use super::args::{str_fn, Args, FnResult};
+use crate::load::limits;
+use crate::load::snapshot::{self, Entry};
 
 thread_local! {
     static BASE_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
@@ -48,24 +48,24 @@ fn resolve(raw: &str) -> PathBuf {
 }
 
 /// The path argument of a file function: resolved, and remembered as given for error messages.
-struct PathArg<'a> {
+pub(super) struct PathArg<'a> {
     func: &'static str,
     raw: Cow<'a, str>,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl<'a> PathArg<'a> {
-    fn new(func: &'static str, a: &'a [Value]) -> Result<Self, String> {
+    pub(super) fn new(func: &'static str, a: &'a [Value]) -> Result<Self, String> {
         let raw = a.text(0)?;
         let path = resolve(&raw);
         Ok(PathArg { func, raw, path })
     }
 
-    fn fail<T>(&self, msg: impl std::fmt::Display) -> Result<T, String> {
+    pub(super) fn fail<T>(&self, msg: impl std::fmt::Display) -> Result<T, String> {
         Err(format!("{}({:?}): {msg}", self.func, self.raw))
     }
 
-    /// The file's bytes as this load first read them (see [`super::super::snapshot`]).
+    /// The file's bytes as this load first read them (see [`crate::load::snapshot`]).
     fn read(&self) -> Result<Vec<u8>, String> {
         let shown = self.path.display();
         match snapshot::read(&self.path) {
@@ -76,7 +76,7 @@ impl<'a> PathArg<'a> {
         }
     }
 
-    fn read_text(&self) -> Result<String, String> {
+    pub(super) fn read_text(&self) -> Result<String, String> {
         let shown = self.path.display();
         String::from_utf8(self.read()?).or_else(|_| {
             self.fail(format_args!(
@@ -199,59 +199,6 @@ fn glob(pattern: &str) -> Result<regex::Regex, String> {
     }
     re.push('$');
     regex::Regex::new(&re).map_err(|e| format!("invalid pattern: {e}"))
-}
-
-pub(super) fn templatefile(a: FuncArgs) -> FnResult {
-    let arg = PathArg::new("templatefile", &a)?;
-    let vars = a.map(1)?;
-    let text = arg.read_text()?;
-    render(&text, vars).or_else(|e| match e {
-        Render::Syntax(e) => arg.fail(format_args!(
-            "invalid template syntax in {}:\n{e}",
-            arg.path.display()
-        )),
-        Render::Other(e) => arg.fail(e),
-    })
-}
-
-/// Renders a template string given as a value (`templatestring(local.t, { … })`).
-pub(super) fn templatestring(a: FuncArgs) -> FnResult {
-    let (text, vars) = (a.text(0)?, a.map(1)?);
-    render(&text, vars).map_err(|e| match e {
-        Render::Syntax(e) => format!("invalid template syntax:\n{e}"),
-        Render::Other(e) => e,
-    })
-}
-
-enum Render {
-    Syntax(String),
-    Other(String),
-}
-
-fn render(text: &str, vars: &hcl::Map<String, Value>) -> Result<Value, Render> {
-    let mut parsed =
-        hcl_edit::parser::parse_template(text).map_err(|e| Render::Syntax(e.to_string()))?;
-    limits::instrument_template(&mut parsed);
-    let template = Template::from(parsed);
-    let mut ctx = Context::new();
-    declare_all(&mut ctx);
-    for name in ["templatefile", "templatestring"] {
-        let no_recursion = FuncDef::builder()
-            .variadic_param(ParamType::Any)
-            .build(|_| {
-                Err("cannot recursively call a template function from inside a template".into())
-            });
-        ctx.declare_func(name, no_recursion);
-    }
-    for (name, value) in vars {
-        let ident = Identifier::new(name.as_str())
-            .map_err(|_| Render::Other(format!("invalid template variable name {name:?}")))?;
-        ctx.declare_var(ident, value.clone());
-    }
-    template
-        .evaluate(&ctx)
-        .map(Value::from)
-        .map_err(|e| Render::Other(e.to_string()))
 }
 
 /// Go's `path.Clean`: lexical normalisation of `.`, `..` and repeated slashes.

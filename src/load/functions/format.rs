@@ -3,8 +3,8 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
-use super::super::limits;
-use super::{as_text, describe, json, to_int, to_number, Args, FnResult};
+use super::args::{as_text, describe, json, to_int, to_number, Args, FnResult};
+use crate::load::limits;
 
 #[derive(Default)]
 struct Verb {

@@ -12,6 +12,7 @@
 //! resolve against the base directory installed with [`with_base_dir`], or against the working
 //! directory of the process when none is set. Absolute paths are used as they are.
 
+mod args;
 mod collections;
 mod encoding;
 mod files;
@@ -19,16 +20,18 @@ mod format;
 mod net;
 mod numbers;
 mod strings;
+#[cfg(test)]
+mod testing;
 mod time;
 
-use std::borrow::Cow;
+use hcl::eval::{Context, Evaluate, Func, FuncArgs, FuncDef, ParamType};
+use hcl::{Identifier, Template, Value};
 
-use hcl::eval::{Context, Func, FuncArgs, FuncDef, ParamType};
-use hcl::{Map, Number, Value};
+use super::limits;
+use args::{Args, FnResult};
+use files::PathArg;
 
 pub use files::with_base_dir;
-
-type FnResult = Result<Value, String>;
 
 /// Every function: name, number of positional parameters, whether more arguments may follow.
 /// Each is wrapped so that its result is measured against the loading limits.
@@ -41,7 +44,7 @@ macro_rules! functions {
             {
                 fn measured(a: FuncArgs) -> FnResult {
                     let v = $f(a)?;
-                    super::limits::produced(&v)?;
+                    limits::produced(&v)?;
                     Ok(v)
                 }
                 measured
@@ -89,7 +92,7 @@ functions![
     ("sha1", 1, false, encoding::sha1),
     ("strrev", 1, false, strings::strrev),
     ("sum", 1, false, numbers::sum),
-    ("templatestring", 2, false, files::templatestring),
+    ("templatestring", 2, false, templatestring),
     ("timeadd", 2, false, time::timeadd),
     ("title", 1, false, strings::title),
     ("tomap", 1, false, collections::tomap),
@@ -136,7 +139,7 @@ functions![
     ("split", 2, false, strings::split),
     ("startswith", 2, false, strings::startswith),
     ("substr", 3, false, strings::substr),
-    ("templatefile", 2, false, files::templatefile),
+    ("templatefile", 2, false, templatefile),
     ("tolist", 1, false, numbers::tolist),
     ("tonumber", 1, false, numbers::tonumber),
     ("toset", 1, false, collections::toset),
@@ -152,7 +155,7 @@ functions![
 /// Declares every function of the stack language in `ctx`.
 pub fn declare_all(ctx: &mut Context<'_>) {
     // First: hcl-rs looks functions up in order, and these run once per `for` element.
-    super::limits::declare(ctx);
+    limits::declare(ctx);
     for &(name, arity, variadic, func) in FUNCTIONS {
         let builder = FuncDef::builder().params(std::iter::repeat_n(ParamType::Any, arity));
         let builder = if variadic {
@@ -164,182 +167,57 @@ pub fn declare_all(ctx: &mut Context<'_>) {
     }
 }
 
-/// Short description of a value for error messages: its type and a compact rendering.
-fn describe(v: &Value) -> String {
-    let kind = match v {
-        Value::Null => return "null".into(),
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
-    };
-    let shown = json(v);
-    if shown.chars().count() > 40 {
-        format!("{kind} {}...", shown.chars().take(37).collect::<String>())
-    } else {
-        format!("{kind} {shown}")
-    }
+// The template functions evaluate their template with every function of the table.
+
+fn templatefile(a: FuncArgs) -> FnResult {
+    let arg = PathArg::new("templatefile", &a)?;
+    let vars = a.map(1)?;
+    let text = arg.read_text()?;
+    render(&text, vars).or_else(|e| match e {
+        Render::Syntax(e) => arg.fail(format_args!(
+            "invalid template syntax in {}:\n{e}",
+            arg.path.display()
+        )),
+        Render::Other(e) => arg.fail(e),
+    })
 }
 
-fn json(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// Renders a template string given as a value (`templatestring(local.t, { … })`).
+fn templatestring(a: FuncArgs) -> FnResult {
+    let (text, vars) = (a.text(0)?, a.map(1)?);
+    render(&text, vars).map_err(|e| match e {
+        Render::Syntax(e) => format!("invalid template syntax:\n{e}"),
+        Render::Other(e) => e,
+    })
 }
 
-/// Terraform's decimal rendering of a number (never in exponent form).
-fn num_str(n: &Number) -> String {
-    match n.as_f64() {
-        Some(f) if n.is_f64() => f.to_string(),
-        _ => n.to_string(),
-    }
+enum Render {
+    Syntax(String),
+    Other(String),
 }
 
-/// Strings as they are; numbers and bools converted to strings, as Terraform does.
-fn as_text(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(num_str(n))),
-        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
-        _ => None,
+fn render(text: &str, vars: &hcl::Map<String, Value>) -> Result<Value, Render> {
+    let mut parsed =
+        hcl_edit::parser::parse_template(text).map_err(|e| Render::Syntax(e.to_string()))?;
+    limits::instrument_template(&mut parsed);
+    let template = Template::from(parsed);
+    let mut ctx = Context::new();
+    declare_all(&mut ctx);
+    for name in ["templatefile", "templatestring"] {
+        let no_recursion = FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|_| {
+                Err("cannot recursively call a template function from inside a template".into())
+            });
+        ctx.declare_func(name, no_recursion);
     }
-}
-
-/// Numbers as they are; numeric strings parsed.
-fn to_number(v: &Value) -> Option<Number> {
-    match v {
-        Value::Number(n) => Some(*n),
-        Value::String(s) => s
-            .parse::<i64>()
-            .map(Number::from)
-            .ok()
-            .or_else(|| s.parse::<f64>().ok().and_then(Number::from_f64)),
-        _ => None,
+    for (name, value) in vars {
+        let ident = Identifier::new(name.as_str())
+            .map_err(|_| Render::Other(format!("invalid template variable name {name:?}")))?;
+        ctx.declare_var(ident, value.clone());
     }
-}
-
-fn to_int(v: &Value) -> Option<i64> {
-    to_number(v)?.as_i64()
-}
-
-fn strings<'a>(list: &'a [Value], what: &str) -> Result<Vec<Cow<'a, str>>, String> {
-    let convert = |(i, v)| {
-        as_text(v).ok_or_else(|| format!("{what} {i}: expected a string, got {}", describe(v)))
-    };
-    list.iter().enumerate().map(convert).collect()
-}
-
-trait Args {
-    fn want<'a, T>(
-        &'a self,
-        i: usize,
-        what: &str,
-        f: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Result<T, String>;
-    fn at_most(&self, n: usize) -> Result<(), String>;
-
-    fn text(&self, i: usize) -> Result<Cow<'_, str>, String> {
-        self.want(i, "a string", as_text)
-    }
-    fn list(&self, i: usize) -> Result<&[Value], String> {
-        self.want(i, "a list", |v| v.as_array().map(Vec::as_slice))
-    }
-    fn map(&self, i: usize) -> Result<&Map<String, Value>, String> {
-        self.want(i, "an object", Value::as_object)
-    }
-    fn num(&self, i: usize) -> Result<Number, String> {
-        self.want(i, "a number", to_number)
-    }
-    fn int(&self, i: usize) -> Result<i64, String> {
-        self.want(i, "a whole number", to_int)
-    }
-    fn index(&self, i: usize) -> Result<usize, String> {
-        self.want(i, "a non-negative whole number", |v| {
-            usize::try_from(to_int(v)?).ok()
-        })
-    }
-}
-
-impl Args for [Value] {
-    fn want<'a, T>(
-        &'a self,
-        i: usize,
-        what: &str,
-        f: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Result<T, String> {
-        let v = self.get(i).unwrap_or(&Value::Null);
-        f(v).ok_or_else(|| format!("argument {}: expected {what}, got {}", i + 1, describe(v)))
-    }
-
-    fn at_most(&self, n: usize) -> Result<(), String> {
-        match self.len() {
-            len if len > n => Err(format!("expected at most {n} arguments, got {len}")),
-            _ => Ok(()),
-        }
-    }
-}
-
-fn all<'a, T>(
-    a: &'a [Value],
-    f: impl Fn(&'a [Value], usize) -> Result<T, String>,
-) -> Result<Vec<T>, String> {
-    (0..a.len()).map(|i| f(a, i)).collect()
-}
-
-fn str_fn(a: &[Value], f: impl FnOnce(&str) -> String) -> FnResult {
-    Ok(Value::from(f(&a.text(0)?)))
-}
-
-fn str2_fn(a: &[Value], f: impl FnOnce(&str, &str) -> Value) -> FnResult {
-    Ok(f(&a.text(0)?, &a.text(1)?))
-}
-
-fn list_fn(a: &[Value], f: impl FnOnce(Vec<Value>) -> Vec<Value>) -> FnResult {
-    Ok(Value::Array(f(a.list(0)?.to_vec())))
-}
-
-#[cfg(test)]
-mod testing {
-    use hcl::eval::{Context, Evaluate};
-
-    use super::{declare_all, json};
-
-    /// Parses `expr` as an HCL expression, evaluates it with every function declared and renders
-    /// the result as compact JSON.
-    pub(super) fn eval(expr: &str) -> Result<String, String> {
-        let body = hcl::parse(&format!("x = {expr}\n")).map_err(|e| format!("parse error: {e}"))?;
-        let attr = body.attributes().next().ok_or("no attribute")?;
-        let mut ctx = Context::new();
-        declare_all(&mut ctx);
-        let value = attr.expr().evaluate(&ctx).map_err(|e| e.to_string())?;
-        Ok(json(&value))
-    }
-
-    /// Checks a table with one case per line: `expression => expected JSON`, or
-    /// `expression => !text` where the text must occur in the error message. `{dir}` is replaced
-    /// by `dir` on both sides.
-    pub(super) fn check(dir: &str, table: &str) {
-        let mut failures = Vec::new();
-        for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let line = line.replace("{dir}", dir);
-            let (input, want) = line
-                .split_once(" => ")
-                .expect("a case is `input => expected`");
-            let (input, want) = (input.trim_end(), want.trim());
-            let got = eval(input);
-            let ok = match (want.strip_prefix('!'), &got) {
-                (Some(needle), Err(e)) => e.contains(needle),
-                (None, Ok(v)) => v == want,
-                _ => false,
-            };
-            if !ok {
-                failures.push(format!("{input}\n    want {want}\n    got  {got:?}"));
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "{} failing:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
-    }
+    template
+        .evaluate(&ctx)
+        .map(Value::from)
+        .map_err(|e| Render::Other(e.to_string()))
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
-use super::{Args, FnResult};
+use super::args::{Args, FnResult};
 
 /// A prefix `addr/len`: its network address as a number, its length, the address width.
 struct Prefix {

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use hcl::eval::FuncArgs;
 use hcl::{Number, Value};
 
-use super::{all, as_text, to_number, Args, FnResult};
+use super::args::{all, as_text, to_number, Args, FnResult};
 
 fn extreme(a: &[Value], pick: Ordering) -> FnResult {
     let nums = all(a, <[Value]>::num)?;
@@ -96,8 +96,12 @@ pub(super) fn sum(a: FuncArgs) -> FnResult {
     }
     let mut total = Number::from(0);
     for (i, v) in list.iter().enumerate() {
-        let n = to_number(v)
-            .ok_or_else(|| format!("element {i}: expected a number, got {}", super::describe(v)))?;
+        let n = to_number(v).ok_or_else(|| {
+            format!(
+                "element {i}: expected a number, got {}",
+                super::args::describe(v)
+            )
+        })?;
         total = total + n;
     }
     Ok(Value::Number(total))

@@ -8,8 +8,8 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
-use super::super::limits;
-use super::{str2_fn, str_fn, strings, Args, FnResult};
+use super::args::{str2_fn, str_fn, strings, Args, FnResult};
+use crate::load::limits;
 
 /// Go's simple lower-case mapping of one character: Rust's full mapping when it is one
 /// character; for the few with a longer full mapping (`İ`), its first character.

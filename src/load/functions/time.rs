@@ -3,7 +3,7 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
-use super::{Args, FnResult};
+use super::args::{Args, FnResult};
 
 /// A timestamp: seconds since the epoch in UTC, its nanoseconds, and the offset it was written
 /// with (seconds east of UTC; `None` for `Z`).

@@ -1,14 +1,16 @@
 //! The benchmark at a tiny size, without the emulator: every simulated part runs, prints its
 //! table, and draws the picture.
+//!
+//! The benchmark runs the `reroll` binary built beside it: the workspace's `cargo test` builds
+//! both (alone, `cargo test -p reroll-bench` uses the `reroll` binary last built).
 
-use assert_cmd::Command;
+use std::process::Command;
 
 #[test]
 fn the_benchmark_runs_at_a_tiny_size() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("rollout.svg");
-    let out = Command::cargo_bin("reroll-bench")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_reroll-bench"))
         .args([
             "--instances",
             "40",

@@ -85,7 +85,11 @@ const REFILL: Duration = Duration::from_secs(1000);
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // This package is bench/ inside reroll's repository.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("where is the repository")?
+        .to_path_buf();
     let reroll = child::reroll_binary()?;
     let work = args.keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("reroll-bench-{}", std::process::id()))
@@ -549,49 +553,8 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
     let wave_bound = waves * (BOOT_S + health) + DEREGISTRATION_S;
     let bound = rate_bound.max(wave_bound);
 
-    let stack0 = write_stack(work, "roll-0", &rollout_shape(args, 0))?;
-    let stack10 = write_stack(work, "roll-10", &rollout_shape(args, SURGE_PERCENT))?;
+    let cases = rollout_cases(args, work)?;
     let rt = sim_runtime()?;
-    let cases: Vec<(String, PathBuf, Who)> = vec![
-        (
-            format!("reroll: max_surge {SURGE_PERCENT}%, max_unavailable 0"),
-            stack0.clone(),
-            Who::Reroll,
-        ),
-        (
-            format!(
-                "reroll: max_surge {SURGE_PERCENT}%, max_unavailable {SURGE_PERCENT}% (the \
-                 same 90% floor as the instance refresh)"
-            ),
-            stack10,
-            Who::Reroll,
-        ),
-        (
-            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 30 s \
-             (the health check grace period, the documented default)"
-                .into(),
-            stack0.clone(),
-            Who::Peer(Peer::InstanceRefresh {
-                warmup: Duration::from_secs(30),
-            }),
-        ),
-        (
-            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 0".into(),
-            stack0.clone(),
-            Who::Peer(Peer::InstanceRefresh {
-                warmup: Duration::ZERO,
-            }),
-        ),
-        (
-            "model of CloudFormation AutoScalingRollingUpdate: MaxBatchSize 10%, \
-             MinInstancesInService 90%, PauseTime PT0S (the default)"
-                .into(),
-            stack0.clone(),
-            Who::Peer(Peer::CloudFormation {
-                pause: Duration::ZERO,
-            }),
-        ),
-    ];
     let mut results = Vec::new();
     for (label, stack, who) in &cases {
         let wall = std::time::Instant::now();
@@ -664,6 +627,53 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
     );
 
     Ok(results.swap_remove(0).2.points)
+}
+
+/// The rollouts compared: reroll with and without unavailable capacity, and the models of
+/// the other tools, each with the stack it rolls (written into `work`).
+fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who)>> {
+    let stack0 = write_stack(work, "roll-0", &rollout_shape(args, 0))?;
+    let stack10 = write_stack(work, "roll-10", &rollout_shape(args, SURGE_PERCENT))?;
+    Ok(vec![
+        (
+            format!("reroll: max_surge {SURGE_PERCENT}%, max_unavailable 0"),
+            stack0.clone(),
+            Who::Reroll,
+        ),
+        (
+            format!(
+                "reroll: max_surge {SURGE_PERCENT}%, max_unavailable {SURGE_PERCENT}% (the \
+                 same 90% floor as the instance refresh)"
+            ),
+            stack10,
+            Who::Reroll,
+        ),
+        (
+            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 30 s \
+             (the health check grace period, the documented default)"
+                .into(),
+            stack0.clone(),
+            Who::Peer(Peer::InstanceRefresh {
+                warmup: Duration::from_secs(30),
+            }),
+        ),
+        (
+            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 0".into(),
+            stack0.clone(),
+            Who::Peer(Peer::InstanceRefresh {
+                warmup: Duration::ZERO,
+            }),
+        ),
+        (
+            "model of CloudFormation AutoScalingRollingUpdate: MaxBatchSize 10%, \
+             MinInstancesInService 90%, PauseTime PT0S (the default)"
+                .into(),
+            stack0.clone(),
+            Who::Peer(Peer::CloudFormation {
+                pause: Duration::ZERO,
+            }),
+        ),
+    ])
 }
 
 /// d. The first rollout (reroll, max_unavailable 0) as a picture.

@@ -23,7 +23,7 @@ pub fn reroll_binary() -> Result<PathBuf> {
     let path = me.with_file_name(format!("reroll{}", std::env::consts::EXE_SUFFIX));
     if !path.exists() {
         bail!(
-            "{} is missing: build it first (bench/run.sh does: cargo build --release --bins)",
+            "{} is missing: build it first (bench/run.sh does: cargo build --release --workspace --bins)",
             path.display()
         );
     }
