@@ -91,74 +91,359 @@ const ACTIONS: &[(&str, &[Command], Scope, Needs)] = &[
     ("ec2:DescribeInstances", READ, Scope::Any, Needs::Always),
     ("ec2:DescribeInstanceTypes", READ, Scope::Any, Needs::Always),
     ("ec2:DescribeKeyPairs", READ, Scope::Any, Needs::Always),
-    ("ec2:DescribeLaunchTemplates", READ, Scope::Any, Needs::Always),
-    ("ec2:DescribeLaunchTemplateVersions", READ, Scope::Any, Needs::Always),
-    ("ec2:DescribeSecurityGroups", READ, Scope::Any, Needs::Always),
+    (
+        "ec2:DescribeLaunchTemplates",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "ec2:DescribeLaunchTemplateVersions",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "ec2:DescribeSecurityGroups",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
     ("ec2:DescribeSubnets", READ, Scope::Any, Needs::Always),
     ("ec2:DescribeVpcs", READ, Scope::Any, Needs::Always),
-    ("autoscaling:DescribeAccountLimits", READ, Scope::Any, Needs::Always),
-    ("autoscaling:DescribeAutoScalingGroups", READ, Scope::Any, Needs::Always),
-    ("autoscaling:DescribeInstanceRefreshes", READ, Scope::Any, Needs::Always),
-    ("autoscaling:DescribeScalingActivities", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeAccountLimits", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeListeners", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeLoadBalancers", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeTags", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeTargetGroupAttributes", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeTargetGroups", READ, Scope::Any, Needs::Always),
-    ("elasticloadbalancing:DescribeTargetHealth", READ, Scope::Any, Needs::Always),
-    ("servicequotas:GetServiceQuota", &[Plan, Apply], Scope::Any, Needs::Always),
-    ("cloudwatch:DescribeAlarms", &[Plan, Apply], Scope::Any, Needs::Alarms),
+    (
+        "autoscaling:DescribeAccountLimits",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DescribeAutoScalingGroups",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DescribeInstanceRefreshes",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DescribeScalingActivities",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeAccountLimits",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeListeners",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeLoadBalancers",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeTags",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeTargetGroups",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DescribeTargetHealth",
+        READ,
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "servicequotas:GetServiceQuota",
+        &[Plan, Apply],
+        Scope::Any,
+        Needs::Always,
+    ),
+    (
+        "cloudwatch:DescribeAlarms",
+        &[Plan, Apply],
+        Scope::Any,
+        Needs::Alarms,
+    ),
     // Creates, tagged with the stack in the request.
-    ("ec2:CreateLaunchTemplate", APPLY, Scope::RequestTag, Needs::Always),
-    ("autoscaling:CreateAutoScalingGroup", APPLY, Scope::RequestTag, Needs::Always),
-    ("elasticloadbalancing:CreateTargetGroup", APPLY, Scope::RequestTag, Needs::Always),
-    ("elasticloadbalancing:CreateLoadBalancer", APPLY, Scope::RequestTag, Needs::LoadBalancers),
-    ("elasticloadbalancing:AddTags", APPLY, Scope::RequestTag, Needs::Always),
+    (
+        "ec2:CreateLaunchTemplate",
+        APPLY,
+        Scope::RequestTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:CreateAutoScalingGroup",
+        APPLY,
+        Scope::RequestTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:CreateTargetGroup",
+        APPLY,
+        Scope::RequestTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:CreateLoadBalancer",
+        APPLY,
+        Scope::RequestTag,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:AddTags",
+        APPLY,
+        Scope::RequestTag,
+        Needs::Always,
+    ),
     // Auto Scaling launches from a launch template with the caller's RunInstances (and
     // instance mode calls it directly).
     ("ec2:RunInstances", APPLY, Scope::Launch, Needs::Always),
     ("ec2:CreateTags", APPLY, Scope::Tagging, Needs::Always),
     ("ec2:CopyImage", APPLY, Scope::Any, Needs::Copies),
     // Changes and deletes of the stack's own resources.
-    ("ec2:CreateLaunchTemplateVersion", APPLY, Scope::ResourceTag, Needs::Always),
-    ("ec2:DeleteLaunchTemplate", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("ec2:DeleteLaunchTemplateVersions", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("ec2:TerminateInstances", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:AttachLoadBalancerTargetGroups", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:CreateOrUpdateTags", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:DeleteAutoScalingGroup", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:DetachInstances", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:DetachLoadBalancerTargetGroups", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:PutLifecycleHook", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:PutScalingPolicy", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:PutScheduledUpdateGroupAction", APPLY, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:ResumeProcesses", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:SuspendProcesses", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("autoscaling:UpdateAutoScalingGroup", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("elasticloadbalancing:DeleteLoadBalancer", CHANGE, Scope::ResourceTag, Needs::LoadBalancers),
-    ("elasticloadbalancing:DeleteTargetGroup", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("elasticloadbalancing:DeregisterTargets", CHANGE, Scope::ResourceTag, Needs::Always),
-    ("elasticloadbalancing:ModifyTargetGroup", APPLY, Scope::ResourceTag, Needs::Always),
-    ("elasticloadbalancing:ModifyTargetGroupAttributes", APPLY, Scope::ResourceTag, Needs::Always),
-    ("elasticloadbalancing:RegisterTargets", APPLY, Scope::ResourceTag, Needs::InstanceMode),
-    ("elasticloadbalancing:SetSecurityGroups", APPLY, Scope::ResourceTag, Needs::LoadBalancers),
-    ("elasticloadbalancing:SetSubnets", APPLY, Scope::ResourceTag, Needs::LoadBalancers),
-    ("elasticloadbalancing:CreateListener", APPLY, Scope::ResourceTag, Needs::LoadBalancers),
-    ("elasticloadbalancing:ModifyListener", CHANGE, Scope::Listeners, Needs::LoadBalancers),
-    ("elasticloadbalancing:DeleteListener", CHANGE, Scope::Listeners, Needs::LoadBalancers),
+    (
+        "ec2:CreateLaunchTemplateVersion",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "ec2:DeleteLaunchTemplate",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "ec2:DeleteLaunchTemplateVersions",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "ec2:TerminateInstances",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:AttachLoadBalancerTargetGroups",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:CreateOrUpdateTags",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DeleteAutoScalingGroup",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DetachInstances",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:DetachLoadBalancerTargetGroups",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:PutLifecycleHook",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:PutScalingPolicy",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:PutScheduledUpdateGroupAction",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:ResumeProcesses",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:SuspendProcesses",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "autoscaling:UpdateAutoScalingGroup",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DeleteLoadBalancer",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:DeleteTargetGroup",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:DeregisterTargets",
+        CHANGE,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:ModifyTargetGroup",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:ModifyTargetGroupAttributes",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::Always,
+    ),
+    (
+        "elasticloadbalancing:RegisterTargets",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::InstanceMode,
+    ),
+    (
+        "elasticloadbalancing:SetSecurityGroups",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:SetSubnets",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:CreateListener",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:ModifyListener",
+        CHANGE,
+        Scope::Listeners,
+        Needs::LoadBalancers,
+    ),
+    (
+        "elasticloadbalancing:DeleteListener",
+        CHANGE,
+        Scope::Listeners,
+        Needs::LoadBalancers,
+    ),
     // The shared lock.
-    ("s3:GetObject", CHANGE, Scope::LockObjects, Needs::SharedLock),
-    ("s3:PutObject", CHANGE, Scope::LockObjects, Needs::SharedLock),
-    ("s3:DeleteObject", CHANGE, Scope::LockObjects, Needs::SharedLock),
+    (
+        "s3:GetObject",
+        CHANGE,
+        Scope::LockObjects,
+        Needs::SharedLock,
+    ),
+    (
+        "s3:PutObject",
+        CHANGE,
+        Scope::LockObjects,
+        Needs::SharedLock,
+    ),
+    (
+        "s3:DeleteObject",
+        CHANGE,
+        Scope::LockObjects,
+        Needs::SharedLock,
+    ),
     // What launches with an instance profile, and encrypted copies.
-    ("iam:PassRole", APPLY, Scope::PassRole, Needs::InstanceProfiles),
-    ("kms:CreateGrant", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
-    ("kms:Decrypt", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
-    ("kms:DescribeKey", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
-    ("kms:Encrypt", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
-    ("kms:GenerateDataKeyWithoutPlaintext", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
-    ("kms:ReEncrypt*", APPLY, Scope::CopyKeys, Needs::EncryptedCopies),
+    (
+        "iam:PassRole",
+        APPLY,
+        Scope::PassRole,
+        Needs::InstanceProfiles,
+    ),
+    (
+        "kms:CreateGrant",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
+    (
+        "kms:Decrypt",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
+    (
+        "kms:DescribeKey",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
+    (
+        "kms:Encrypt",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
+    (
+        "kms:GenerateDataKeyWithoutPlaintext",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
+    (
+        "kms:ReEncrypt*",
+        APPLY,
+        Scope::CopyKeys,
+        Needs::EncryptedCopies,
+    ),
 ];
 
 /// The IAM action an SDK operation named as in `--stats` (`EC2.DescribeImages`,
@@ -229,7 +514,11 @@ impl Uses {
                 .server_groups
                 .iter()
                 .any(|g| g.mode == GroupMode::Instances),
-            load_balancers: stack.load_balancers.iter().map(|l| l.name.clone()).collect(),
+            load_balancers: stack
+                .load_balancers
+                .iter()
+                .map(|l| l.name.clone())
+                .collect(),
         }
     }
 
@@ -320,7 +609,8 @@ fn statements_for(
     let stack_tag = json!({ "aws:RequestTag/reroll:stack": stack.name });
     let owned = json!({ "aws:ResourceTag/reroll:stack": stack.name });
     let one = |sid: &str, resource: Value, condition: Option<Value>| {
-        let mut s = json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource });
+        let mut s =
+            json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource });
         if let Some(c) = condition {
             s["Condition"] = c;
         }
@@ -349,8 +639,16 @@ fn statements_for(
             ),
             one(
                 "LaunchFromTheseResources",
-                json!(["image", "subnet", "security-group", "network-interface", "key-pair",
-                    "launch-template", "snapshot", "placement-group"]
+                json!([
+                    "image",
+                    "subnet",
+                    "security-group",
+                    "network-interface",
+                    "key-pair",
+                    "launch-template",
+                    "snapshot",
+                    "placement-group"
+                ]
                 .iter()
                 .map(|kind| if *kind == "image" || *kind == "snapshot" {
                     format!("arn:aws:ec2:{region}::{kind}/*")
@@ -438,8 +736,14 @@ mod tests {
     fn operations_map_to_actions() {
         for (op, action) in [
             ("EC2.DescribeImages", Some("ec2:DescribeImages")),
-            ("AutoScaling.SuspendProcesses", Some("autoscaling:SuspendProcesses")),
-            ("ELBv2.ModifyListener", Some("elasticloadbalancing:ModifyListener")),
+            (
+                "AutoScaling.SuspendProcesses",
+                Some("autoscaling:SuspendProcesses"),
+            ),
+            (
+                "ELBv2.ModifyListener",
+                Some("elasticloadbalancing:ModifyListener"),
+            ),
             ("S3.HeadObject", Some("s3:GetObject")),
             ("STS.GetCallerIdentity", None),
         ] {

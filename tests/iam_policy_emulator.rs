@@ -83,7 +83,10 @@ const SCENARIOS: &[Scenario] = &[
             ("plan", &["plan"]),
             ("apply", &["apply", "--auto-approve"]),
             ("plan", &["status"]),
-            ("apply", &["apply", "--auto-approve", "-var", "app_version=1.1.0"]),
+            (
+                "apply",
+                &["apply", "--auto-approve", "-var", "app_version=1.1.0"],
+            ),
             ("apply", &["rollback", "--auto-approve"]),
             ("destroy", &["destroy", "--auto-approve"]),
         ],
@@ -94,7 +97,10 @@ const SCENARIOS: &[Scenario] = &[
         steps: &[
             ("apply", &["apply", "--auto-approve"]),
             ("plan", &["plan", "-var", "app_version=1.1.0"]),
-            ("apply", &["apply", "--auto-approve", "-var", "app_version=1.1.0"]),
+            (
+                "apply",
+                &["apply", "--auto-approve", "-var", "app_version=1.1.0"],
+            ),
             ("destroy", &["destroy", "--auto-approve"]),
         ],
     },
@@ -103,7 +109,10 @@ const SCENARIOS: &[Scenario] = &[
         vars: &["step_bake=1s", "keep_blue=1s"],
         steps: &[
             ("apply", &["apply", "--auto-approve"]),
-            ("apply", &["apply", "--auto-approve", "-var", "app_version=1.1.0"]),
+            (
+                "apply",
+                &["apply", "--auto-approve", "-var", "app_version=1.1.0"],
+            ),
             ("destroy", &["destroy", "--auto-approve"]),
         ],
     },
@@ -112,7 +121,10 @@ const SCENARIOS: &[Scenario] = &[
         vars: &["mode=instances"],
         steps: &[
             ("apply", &["apply", "--auto-approve"]),
-            ("apply", &["apply", "--auto-approve", "-var", "app_version=1.1.0"]),
+            (
+                "apply",
+                &["apply", "--auto-approve", "-var", "app_version=1.1.0"],
+            ),
             ("destroy", &["destroy", "--auto-approve"]),
         ],
     },
@@ -199,10 +211,7 @@ fn every_call_each_command_makes_is_in_its_policy() {
 fn policies_are_least_privilege() {
     let emu = Emulator::start();
     let policy = |command: &str| -> serde_json::Value {
-        let o = reroll(
-            &emu,
-            &["iam-policy", "stacks/demo", "--command", command],
-        );
+        let o = reroll(&emu, &["iam-policy", "stacks/demo", "--command", command]);
         expect_exit(&o, 0, command);
         serde_json::from_slice(&o.stdout).unwrap()
     };
@@ -219,13 +228,7 @@ fn policies_are_least_privilege() {
     let with_action = |action: &str| {
         statements
             .iter()
-            .find(|s| {
-                s["Action"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|a| a == action)
-            })
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
             .unwrap_or_else(|| panic!("no statement allows {action}"))
     };
     let create = with_action("autoscaling:CreateAutoScalingGroup");
@@ -239,8 +242,14 @@ fn policies_are_least_privilege() {
         "demo"
     );
     for s in statements {
-        assert_eq!(s["Condition"]["StringEquals"]["aws:RequestedRegion"][0], REGION);
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:RequestedRegion"][0],
+            REGION
+        );
     }
     let destroy = reroll::iam::allowed(&policy("destroy"));
-    assert!(!destroy.iter().any(|a| a.contains(":Create")), "{destroy:?}");
+    assert!(
+        !destroy.iter().any(|a| a.contains(":Create")),
+        "{destroy:?}"
+    );
 }

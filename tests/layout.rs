@@ -119,7 +119,13 @@ fn no_source_file_is_over_a_thousand_lines() {
     let long: Vec<String> = library()
         .values()
         .filter(|m| m.source.lines().count() > MAX_FILE_LINES)
-        .map(|m| format!("src/{}: {} lines", m.file.display(), m.source.lines().count()))
+        .map(|m| {
+            format!(
+                "src/{}: {} lines",
+                m.file.display(),
+                m.source.lines().count()
+            )
+        })
         .collect();
     assert!(
         long.is_empty(),
@@ -263,7 +269,13 @@ fn collect_names(
             syn::Item::Mod(m) if m.content.is_some() && !is_test_only(&m.attrs) => {
                 let inner = format!("{prefix}{}::", m.ident);
                 names.defined.insert(format!("{prefix}{}", m.ident));
-                collect_names(here, children, &m.content.as_ref().unwrap().1, &inner, names);
+                collect_names(
+                    here,
+                    children,
+                    &m.content.as_ref().unwrap().1,
+                    &inner,
+                    names,
+                );
                 None
             }
             syn::Item::Use(u) if prefix.is_empty() && !is_test_only(&u.attrs) => {
@@ -395,6 +407,8 @@ impl<'ast> Visit<'ast> for Uses<'_> {
         }
         syn::visit::visit_path(self, p);
     }
+    /// `pub(super)`, `pub(in crate::x)`: who may see an item, not what it uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
     fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
         if is_test_only(&u.attrs) {
             return;
@@ -420,10 +434,31 @@ impl<'ast> Visit<'ast> for Uses<'_> {
     }
 }
 
-/// File → the files it depends on.
+/// Modules compiled for tests only (`#[cfg(test)] mod tests;`), with what is inside them.
+fn test_only(modules: &BTreeMap<ModPath, Module>) -> Vec<ModPath> {
+    let mut out = Vec::new();
+    for (path, m) in modules {
+        for item in &m.syntax.items {
+            if let syn::Item::Mod(decl) = item {
+                if decl.content.is_none() && is_test_only(&decl.attrs) {
+                    let mut p = path.clone();
+                    p.push(decl.ident.to_string());
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// File → the files it depends on, for the code that is built outside tests.
 fn file_graph(krate: &Crate) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
     let mut graph = BTreeMap::new();
+    let tests = test_only(&krate.modules);
     for (path, module) in &krate.modules {
+        if tests.iter().any(|t| path.starts_with(t)) {
+            continue;
+        }
         let children = children_of(&krate.modules, path);
         let mut uses = Uses {
             here: path,
@@ -435,7 +470,13 @@ fn file_graph(krate: &Crate) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
         let deps: BTreeSet<PathBuf> = uses
             .found
             .iter()
-            .filter_map(|p| krate.defining_file(p, 0))
+            .filter_map(|p| {
+                let file = krate.defining_file(p, 0)?;
+                if std::env::var("LAYOUT_DEBUG").is_ok_and(|d| module.file == Path::new(&d)) {
+                    eprintln!("{} -> {}", p.join("::"), file.display());
+                }
+                Some(file)
+            })
             .filter(|f| *f != module.file)
             .collect();
         graph.insert(module.file.clone(), deps);

@@ -138,7 +138,10 @@ mod tests {
             ("InService", Lifecycle::InService),
             ("Pending:Wait", Lifecycle::PendingWait),
             ("Terminating:Wait", Lifecycle::TerminatingWait),
-            ("Warmed:Hibernated", Lifecycle::Other("Warmed:Hibernated".into())),
+            (
+                "Warmed:Hibernated",
+                Lifecycle::Other("Warmed:Hibernated".into()),
+            ),
         ] {
             assert_eq!(Lifecycle::parse(text), lifecycle);
             assert_eq!(lifecycle.as_str(), text);
@@ -146,7 +149,10 @@ mod tests {
             assert_eq!(json, format!("\"{text}\""));
             assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), lifecycle);
         }
-        assert_eq!(TargetState::parse("unhealthy.draining"), TargetState::UnhealthyDraining);
+        assert_eq!(
+            TargetState::parse("unhealthy.draining"),
+            TargetState::UnhealthyDraining
+        );
         assert!(TargetState::UnhealthyDraining.is_draining());
         assert!(InstanceState::parse("pending").is_live());
         assert!(!InstanceState::parse("shutting-down").is_live());

@@ -21,7 +21,10 @@ pub mod s3;
 
 use std::sync::Arc;
 
-pub use self::record::{endpoint_identity, Clock, LockError, LockKey, LockLost, LockRecord, LostReason, Place, Refusal, Unlocked, human};
+pub use self::record::{
+    endpoint_identity, human, Clock, LockError, LockKey, LockLost, LockRecord, LostReason, Place,
+    Refusal, Unlocked,
+};
 pub use crate::stack::lock::{self as url, LockSetting, LockUrl, LockUrlError};
 
 /// A lock this command holds, wherever it lives.
@@ -58,4 +61,3 @@ impl Held {
         }
     }
 }
-

@@ -32,8 +32,8 @@ use super::record::{
     Clock, LockError, LockKey, LockLost, LockRecord, LostReason, Place, Refusal, Unlocked,
 };
 use crate::apply::Stop;
-use crate::stack::lock::LockUrl;
 use crate::cloud::{Cloud, CloudError, ObjectRef};
+use crate::stack::lock::LockUrl;
 
 /// How many times a conditional request is tried again after the object changed under it.
 const ATTEMPTS: usize = 5;
