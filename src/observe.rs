@@ -442,6 +442,20 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 }
 
 impl Observed {
+    /// The stack address of every target group by ARN; a blue/green copy stands for the
+    /// target group it copies.
+    pub fn target_group_addresses(&self) -> std::collections::BTreeMap<&str, &str> {
+        self.target_groups
+            .values()
+            .map(|t| (t.info.arn.as_str(), t.address.as_str()))
+            .chain(
+                self.copies
+                    .iter()
+                    .map(|c| (c.info.arn.as_str(), c.of.as_str())),
+            )
+            .collect()
+    }
+
     /// A target group of the stack, by its address, or a blue/green copy of one.
     fn add_target_group(&mut self, info: TargetGroupInfo, health: Vec<TargetHealth>) {
         if let (Some(of), Some(group), Some(generation)) = (

@@ -173,17 +173,7 @@ pub fn listener_spec(l: &Listener, observed: &Observed) -> ListenerSpec {
 }
 
 fn forward_text(spec: &ListenerSpec, observed: &Observed) -> String {
-    let by_arn: BTreeMap<&str, &str> = observed
-        .target_groups
-        .values()
-        .map(|t| (t.info.arn.as_str(), t.address.as_str()))
-        .chain(
-            observed
-                .copies
-                .iter()
-                .map(|c| (c.info.arn.as_str(), c.of.as_str())),
-        )
-        .collect();
+    let by_arn = observed.target_group_addresses();
     let parts: Vec<String> = spec
         .forward
         .iter()

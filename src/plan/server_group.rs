@@ -2,7 +2,7 @@
 //! its wave schedule), a resize, new target group attachments, or nothing; one function per
 //! case.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::diff::{diff, image_diff, launch_option_diffs, redacted, short_hash, tags_text};
 use super::launch::{launch_spec, LaunchDefinition};
@@ -31,17 +31,7 @@ fn attachment_diff(g: &ServerGroup, have: &[String], observed: &Observed) -> Opt
     if want == have {
         return None;
     }
-    let by_arn: BTreeMap<&str, &str> = observed
-        .target_groups
-        .values()
-        .map(|t| (t.info.arn.as_str(), t.address.as_str()))
-        .chain(
-            observed
-                .copies
-                .iter()
-                .map(|c| (c.info.arn.as_str(), c.of.as_str())),
-        )
-        .collect();
+    let by_arn = observed.target_group_addresses();
     let names = |set: &BTreeSet<String>| {
         set.iter()
             .map(|a| {
