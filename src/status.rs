@@ -400,6 +400,19 @@ pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
             })
             .collect(),
     );
+    rollout_families(&mut family, stack, observed, &group_labels);
+    out.push_str("# EOF\n");
+    out
+}
+
+/// The families of a group's rollout: the wave a rollout in progress has got through and the
+/// waves planned (no sample for a group not rolling), and the last rollout's result and time.
+fn rollout_families(
+    family: &mut dyn FnMut(&str, &str, Vec<(String, f64)>),
+    stack: &Stack,
+    observed: &Observed,
+    group_labels: &dyn Fn(&ObservedGroup) -> String,
+) {
     let waves: Vec<(String, (u32, u32))> = observed
         .groups
         .values()
@@ -439,8 +452,6 @@ pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
             })
             .collect(),
     );
-    out.push_str("# EOF\n");
-    out
 }
 
 #[cfg(test)]
