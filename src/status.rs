@@ -405,10 +405,13 @@ pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
     out
 }
 
+/// A family's samples: labels and value.
+type Samples = Vec<(String, f64)>;
+
 /// The families of a group's rollout: the wave a rollout in progress has got through and the
 /// waves planned (no sample for a group not rolling), and the last rollout's result and time.
 fn rollout_families(
-    family: &mut dyn FnMut(&str, &str, Vec<(String, f64)>),
+    family: &mut dyn FnMut(&str, &str, Samples),
     stack: &Stack,
     observed: &Observed,
     group_labels: &dyn Fn(&ObservedGroup) -> String,
