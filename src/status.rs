@@ -257,9 +257,80 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// An RFC 3339 time as Unix seconds.
+fn unix_seconds(at: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(at).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
+}
+
+/// How the group's last rollout ended and when (Unix seconds): `succeeded` when the serving
+/// generation's commit (`reroll:completed`) is the newer, `rolled_back` when the failure
+/// recorded on it (`reroll:failed`) is; `None` when it records neither.
+pub fn last_result(g: &ObservedGroup) -> Option<(&'static str, u64)> {
+    let active = g.active()?;
+    let completed = active
+        .group
+        .tags
+        .get(crate::cloud::tag::COMPLETED)
+        .and_then(|at| unix_seconds(at))
+        .map(|t| ("succeeded", t));
+    let failed = active
+        .failed
+        .as_ref()
+        .and_then(|(_, at)| unix_seconds(at))
+        .map(|t| ("rolled_back", t));
+    match (completed, failed) {
+        (Some(c), Some(f)) => Some(if f.1 >= c.1 { f } else { c }),
+        (c, f) => c.or(f),
+    }
+}
+
+/// Where a rollout of `og` in progress or stopped part-way stands: the waves got through and
+/// the waves planned, counted with [`crate::plan::waves_through`] over the schedule the plan
+/// makes for the group (the stack's desired capacity, from the serving generation), as the
+/// executor, the live view and the events count them. New instances count once healthy,
+/// old ones once gone from the serving generation. Blue/green counts the traffic steps its
+/// plan shows, reached once the generation has that share of traffic. `None`: no rollout,
+/// or the stack no longer declares the group.
+pub fn wave(stack: &Stack, observed: &Observed, og: &ObservedGroup) -> Option<(u32, u32)> {
+    let rolling = og
+        .generations
+        .iter()
+        .rev()
+        .find(|x| x.state == crate::observe::GenerationState::Rolling)?;
+    let g = stack.server_groups.iter().find(|g| g.key == og.key)?;
+    let desired = g.capacity.desired;
+    let old = og.active();
+    let plan = crate::plan::rollout_plan(stack, g, desired, old.map(|a| a.number), rolling.number);
+    if !plan.traffic_steps.is_empty() {
+        let traffic: u32 = rolling
+            .group
+            .tags
+            .get(crate::cloud::tag::TRAFFIC)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let reached = plan.traffic_steps.iter().filter(|&&s| s <= traffic).count();
+        return Some((reached as u32, plan.traffic_steps.len() as u32));
+    }
+    let left = old.map_or(0, |a| {
+        a.group
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .count() as u32
+    });
+    let through = crate::plan::waves_through(
+        &plan.waves,
+        healthy(observed, rolling) as u32,
+        desired.saturating_sub(left),
+    );
+    Some((through, plan.waves.len() as u32))
+}
+
 /// `status --format openmetrics`: Prometheus' text exposition format (for node_exporter's
 /// textfile collector): per group and generation desired, in service and healthy; per group
-/// whether a rollout is in progress, and the last failed rollout's time.
+/// whether a rollout is in progress, its wave and the waves planned, the last rollout's
+/// result and time, and the last failed rollout's time.
 pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
     let mut out = String::new();
     let stack_label = label(&stack.name);
@@ -325,12 +396,298 @@ pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
             .values()
             .filter_map(|g| {
                 let (_, at) = g.active()?.failed.as_ref()?;
-                let t = humantime::parse_rfc3339_weak(at).ok()?;
-                let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-                Some((group_labels(g), secs as f64))
+                Some((group_labels(g), unix_seconds(at)? as f64))
             })
             .collect(),
     );
+    rollout_families(&mut family, stack, observed, &group_labels);
     out.push_str("# EOF\n");
     out
+}
+
+/// A family's samples: labels and value.
+type Samples = Vec<(String, f64)>;
+
+/// The families of a group's rollout: the wave a rollout in progress has got through and the
+/// waves planned (no sample for a group not rolling), and the last rollout's result and time.
+fn rollout_families(
+    family: &mut dyn FnMut(&str, &str, Samples),
+    stack: &Stack,
+    observed: &Observed,
+    group_labels: &dyn Fn(&ObservedGroup) -> String,
+) {
+    let waves: Vec<(String, (u32, u32))> = observed
+        .groups
+        .values()
+        .filter_map(|g| Some((group_labels(g), wave(stack, observed, g)?)))
+        .collect();
+    family(
+        "reroll_rollout_wave",
+        "Waves of the plan's schedule a rollout in progress or stopped part-way has got \
+         through (blue/green: traffic steps reached).",
+        waves
+            .iter()
+            .map(|(l, (w, _))| (l.clone(), f64::from(*w)))
+            .collect(),
+    );
+    family(
+        "reroll_rollout_waves",
+        "Waves the plan schedules for a rollout in progress or stopped part-way (blue/green: \
+         traffic steps).",
+        waves
+            .iter()
+            .map(|(l, (_, n))| (l.clone(), f64::from(*n)))
+            .collect(),
+    );
+    family(
+        "reroll_last_rollout_timestamp_seconds",
+        "When the group's last rollout ended (Unix time): committed (result succeeded) or \
+         rolled back (result rolled_back), whichever is newer.",
+        observed
+            .groups
+            .values()
+            .filter_map(|g| {
+                let (result, secs) = last_result(g)?;
+                Some((
+                    format!("{},result=\"{result}\"", group_labels(g)),
+                    secs as f64,
+                ))
+            })
+            .collect(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{tag, GroupInfo, GroupInstance};
+    use crate::load::{evaluate, parse_stack, Inputs};
+    use crate::observe::GenerationState;
+    use crate::stack::{Known, ResolvedImage, ResolvedNetwork};
+
+    fn stack(rollout: &str) -> Stack {
+        let src = format!(
+            r#"
+stack "shop" {{
+  region = "us-east-1"
+}}
+image "app" {{
+  owners      = ["self"]
+  name        = "shop-app"
+  most_recent = true
+}}
+network "main" {{
+  vpc_tags             = {{ Name = "demo" }}
+  subnet_tags          = {{ tier = "private" }}
+  security_group_names = ["demo-web"]
+}}
+target_group "web" {{
+  vpc_id = network.main.vpc_id
+  port   = 8080
+}}
+load_balancer "public" {{
+  subnets         = network.main.subnet_ids
+  security_groups = network.main.security_group_ids
+  listener "http" {{
+    port    = 80
+    forward = target_group.web
+  }}
+}}
+server_group "web" {{
+  target_groups   = [target_group.web]
+  image           = image.app
+  instance_type   = "t3.micro"
+  capacity        = {{ min = 1, desired = 4, max = 8 }}
+  subnets         = network.main.subnet_ids
+  security_groups = network.main.security_group_ids
+  rollout {{
+{rollout}
+  }}
+}}
+"#
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.hcl"), src).unwrap();
+        let parsed = parse_stack(dir.path()).unwrap();
+        let mut known = Known::default();
+        known.images.insert(
+            "image.app".into(),
+            ResolvedImage {
+                id: "ami-1".into(),
+                name: "shop-app".into(),
+                creation_date: "2026-01-01T00:00:00.000Z".into(),
+                copy: None,
+                source: None,
+            },
+        );
+        known.networks.insert(
+            "network.main".into(),
+            ResolvedNetwork {
+                vpc_id: "vpc-1".into(),
+                subnet_ids: vec!["subnet-a".into()],
+                availability_zones: vec!["us-east-1a".into()],
+                security_group_ids: vec!["sg-1".into()],
+            },
+        );
+        evaluate(&parsed, &Inputs::default(), &known).unwrap()
+    }
+
+    /// A generation of `web` with `instances` healthy in service.
+    fn generation(
+        number: u32,
+        state: GenerationState,
+        instances: u32,
+        tags: &[(&str, &str)],
+    ) -> Generation {
+        Generation {
+            number,
+            fingerprint: None,
+            state,
+            applied_desired: Some(4),
+            failed: None,
+            instance_refresh: None,
+            group: GroupInfo {
+                name: format!("shop-web-v{number:03}"),
+                min: 0,
+                max: 8,
+                desired: instances,
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                launch_template_id: None,
+                launch_template_version: None,
+                target_group_arns: vec![],
+                subnet_ids: vec!["subnet-a".into()],
+                instances: (0..instances)
+                    .map(|i| GroupInstance {
+                        id: format!("i-{number}-{i}"),
+                        lifecycle_state: "InService".into(),
+                        health_status: "Healthy".into(),
+                        availability_zone: None,
+                        launch_template_version: None,
+                    })
+                    .collect(),
+                suspended_processes: vec![],
+                status: None,
+            },
+        }
+    }
+
+    fn observed(generations: Vec<Generation>) -> Observed {
+        let mut observed = Observed {
+            stack: "shop".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        };
+        observed.groups.insert(
+            "web".into(),
+            ObservedGroup {
+                key: "web".into(),
+                address: Some("server_group.web".into()),
+                generations,
+                launch_template: None,
+                active_launch: None,
+                deleting: Vec::new(),
+            },
+        );
+        observed
+    }
+
+    fn sample(out: &str, family: &str) -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_rollout_stopped_part_way_reports_its_wave_and_the_waves_planned() {
+        let s = stack("    max_surge       = 1\n    max_unavailable = 0");
+        // Two of four new instances healthy, two of the old ones gone: wave 2 of 4.
+        let o = observed(vec![
+            generation(1, GenerationState::Active, 2, &[]),
+            generation(2, GenerationState::Rolling, 2, &[]),
+        ]);
+        assert_eq!(wave(&s, &o, &o.groups["web"]), Some((2, 4)));
+        let out = openmetrics(&s, &o);
+        let labels = "{stack=\"shop\",group=\"server_group.web\"}";
+        assert_eq!(
+            sample(&out, "reroll_rollout_wave"),
+            [format!("reroll_rollout_wave{labels} 2")]
+        );
+        assert_eq!(
+            sample(&out, "reroll_rollout_waves"),
+            [format!("reroll_rollout_waves{labels} 4")]
+        );
+        // Three healthy but two old still there: the third wave has not drained yet.
+        let o = observed(vec![
+            generation(1, GenerationState::Active, 2, &[]),
+            generation(2, GenerationState::Rolling, 3, &[]),
+        ]);
+        assert_eq!(wave(&s, &o, &o.groups["web"]), Some((2, 4)));
+        // Nothing rolling: no sample.
+        let o = observed(vec![generation(1, GenerationState::Active, 4, &[])]);
+        assert_eq!(wave(&s, &o, &o.groups["web"]), None);
+        assert!(sample(&openmetrics(&s, &o), "reroll_rollout_wave").is_empty());
+    }
+
+    #[test]
+    fn blue_green_counts_the_traffic_steps_reached() {
+        let s = stack("    strategy      = \"blue_green\"\n    traffic_steps = [10, 50, 100]");
+        let o = observed(vec![
+            generation(1, GenerationState::Active, 4, &[]),
+            generation(2, GenerationState::Rolling, 4, &[(tag::TRAFFIC, "50")]),
+        ]);
+        assert_eq!(wave(&s, &o, &o.groups["web"]), Some((2, 3)));
+    }
+
+    #[test]
+    fn the_last_result_is_the_newer_of_the_commit_and_the_rollback() {
+        let s = stack("    max_surge = 1");
+        let committed = "2026-03-01T10:00:00Z";
+        let mut active = generation(
+            1,
+            GenerationState::Active,
+            4,
+            &[(tag::COMPLETED, committed)],
+        );
+        let o = observed(vec![active.clone()]);
+        assert_eq!(
+            last_result(&o.groups["web"]),
+            Some(("succeeded", 1772359200))
+        );
+        let out = openmetrics(&s, &o);
+        assert_eq!(
+            sample(&out, "reroll_last_rollout_timestamp_seconds"),
+            [
+                "reroll_last_rollout_timestamp_seconds{stack=\"shop\",group=\"server_group.web\",\
+              result=\"succeeded\"} 1772359200"
+            ]
+        );
+        active.failed = Some(("f1:abc".into(), "2026-03-02T10:00:00Z".into()));
+        let o = observed(vec![active.clone()]);
+        assert_eq!(
+            last_result(&o.groups["web"]),
+            Some(("rolled_back", 1772445600))
+        );
+        assert_eq!(
+            sample(
+                &openmetrics(&s, &o),
+                "reroll_last_failed_rollout_timestamp_seconds"
+            )
+            .len(),
+            1
+        );
+        active.failed = Some(("f1:abc".into(), "2026-02-01T10:00:00Z".into()));
+        let o = observed(vec![active.clone()]);
+        assert_eq!(
+            last_result(&o.groups["web"]),
+            Some(("succeeded", 1772359200))
+        );
+        active.group.tags.clear();
+        active.failed = None;
+        let o = observed(vec![active]);
+        assert_eq!(last_result(&o.groups["web"]), None);
+    }
 }

@@ -157,11 +157,13 @@ fn check_is_one_light_with_one_line_per_problem() {
     }
 }
 
-#[test]
-fn openmetrics_output_parses_as_prometheus_text() {
-    let (_dir, state) = deployed();
+/// The samples of `status --format openmetrics`, as Prometheus' parser reads them: type,
+/// name, group, generation, result, value.
+fn parsed_metrics(state: &Path, args: &[&str]) -> Vec<String> {
     let f = fixture();
-    let out = code(&sim(&state, &["status", &f, "--format", "openmetrics"]), 0);
+    let mut all = vec!["status", f.as_str(), "--format", "openmetrics"];
+    all.extend_from_slice(args);
+    let out = code(&sim(state, &all), 0);
     let python = root().join("localstack/.venv/bin/python");
     assert!(
         python.exists(),
@@ -173,7 +175,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 for family in text_string_to_metric_families(sys.stdin.read()):
     for s in family.samples:
-        print(family.type, s.name, s.labels.get("group", ""), s.labels.get("generation", ""), s.value)
+        print(family.type, s.name, s.labels.get("group", ""), s.labels.get("generation", ""), s.labels.get("result", ""), s.value)
 "#;
     let mut child = std::process::Command::new(&python)
         .args(["-c", script])
@@ -195,13 +197,87 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         "{}\n{out}",
         String::from_utf8_lossy(&parsed.stderr)
     );
-    let text = String::from_utf8_lossy(&parsed.stdout);
+    String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The last rollout's sample split off the others: its result label and how many seconds ago.
+fn last_rollout(lines: &mut Vec<String>) -> (String, f64) {
+    let i = lines
+        .iter()
+        .position(|l| l.starts_with("gauge reroll_last_rollout_timestamp_seconds "))
+        .unwrap_or_else(|| panic!("no last rollout sample: {lines:?}"));
+    let line = lines.remove(i);
+    let fields: Vec<&str> = line.split(' ').collect();
+    let at: f64 = fields[fields.len() - 1].parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    (fields[fields.len() - 2].to_string(), now - at)
+}
+
+#[test]
+fn openmetrics_output_parses_as_prometheus_text() {
+    let (_dir, state) = deployed();
+    let mut got = parsed_metrics(&state, &[]);
+    let (result, ago) = last_rollout(&mut got);
+    assert_eq!(result, "succeeded");
+    assert!((-5.0..600.0).contains(&ago), "committed {ago}s ago");
     let want = [
-        "gauge reroll_desired_instances server_group.web v001 4.0",
-        "gauge reroll_in_service_instances server_group.web v001 4.0",
-        "gauge reroll_healthy_instances server_group.web v001 4.0",
-        "gauge reroll_rollout_in_progress server_group.web  0.0",
+        "gauge reroll_desired_instances server_group.web v001  4.0",
+        "gauge reroll_in_service_instances server_group.web v001  4.0",
+        "gauge reroll_healthy_instances server_group.web v001  4.0",
+        "gauge reroll_rollout_in_progress server_group.web   0.0",
     ];
-    let got: Vec<&str> = text.lines().collect();
-    assert_eq!(got, want, "{out}");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn openmetrics_shows_a_rolled_back_rollout_and_the_wave_of_a_paused_one() {
+    let f = fixture();
+    let apply = |state: &Path, more: &[&str], exit| {
+        make_bad(state, "demo-app-1.1.0");
+        let args = [
+            "apply",
+            f.as_str(),
+            "-var",
+            "instances=4",
+            "-var",
+            "app_version=1.1.0",
+            "-var",
+            "health_timeout=3m",
+            "--auto-approve",
+        ];
+        code(&sim(state, &[&args[..], more].concat()), exit);
+    };
+    let (_dir, state) = deployed();
+    apply(&state, &[], 3);
+    let vars = ["-var", "instances=4", "-var", "app_version=1.1.0"];
+    let mut got = parsed_metrics(&state, &vars);
+    let (result, ago) = last_rollout(&mut got);
+    assert_eq!(result, "rolled_back");
+    assert!((-5.0..600.0).contains(&ago), "rolled back {ago}s ago");
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("gauge reroll_last_failed_rollout_timestamp_seconds ")),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter().any(|l| l.contains("reroll_rollout_wave")),
+        "{got:?}"
+    );
+    // Paused with no new instance healthy: wave 0 of the plan's 4 (max_surge 25% of 4).
+    let (_dir, state) = deployed();
+    apply(&state, &["-var", "on_failure=pause"], 4);
+    let got = parsed_metrics(&state, &vars);
+    for want in [
+        "gauge reroll_rollout_in_progress server_group.web   1.0",
+        "gauge reroll_rollout_wave server_group.web   0.0",
+        "gauge reroll_rollout_waves server_group.web   4.0",
+    ] {
+        assert!(got.iter().any(|l| l == want), "{want:?} in {got:?}");
+    }
 }

@@ -292,6 +292,10 @@ async fn change_group(
         tag::STATE.to_string(),
         GenerationState::Active.as_str().to_string(),
     );
+    // A first generation commits here; a resize changes no generation.
+    if matches!(change.action, Action::Create | Action::Resume) {
+        t.insert(tag::COMPLETED.to_string(), generation::completed_now());
+    }
     fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");
     if let Some(number) = abandon {

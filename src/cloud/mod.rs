@@ -46,6 +46,9 @@ pub mod tag {
     /// On the serving generation: `<fingerprint> <time>` of the last definition whose rollout
     /// failed and was rolled back, so that the next plan does not simply try it again.
     pub const FAILED: &str = "reroll:failed";
+    /// On a generation: when (RFC 3339) the rollout that made it the serving one committed;
+    /// written with the state change, in the same call.
+    pub const COMPLETED: &str = "reroll:completed";
     /// On a rolling generation: the group it replaces and that group's `min/desired/max`
     /// before the rollout, so that a rollback restores exactly that.
     pub const FROM: &str = "reroll:from";

@@ -33,6 +33,7 @@ pub(crate) async fn finish(
         .await?;
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
+    t.insert(tag::COMPLETED.into(), completed_now());
     t.insert(
         tag::PROGRESS.into(),
         format!("rolled out: {desired} healthy"),
@@ -59,6 +60,11 @@ pub(crate) async fn finish(
         .await?;
 
     retain(fleet, g, og, pair, opts, &mut retry).await
+}
+
+/// The time now, as `reroll:completed` records it.
+pub(crate) fn completed_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// Retention: keeps the newest `keep_previous` retired generations and removes the rest.
