@@ -178,23 +178,7 @@ fn statements_for(
             ),
             one(
                 "LaunchFromTheseResources",
-                json!([
-                    "image",
-                    "subnet",
-                    "security-group",
-                    "network-interface",
-                    "key-pair",
-                    "launch-template",
-                    "snapshot",
-                    "placement-group"
-                ]
-                .iter()
-                .map(|kind| if *kind == "image" || *kind == "snapshot" {
-                    format!("arn:aws:ec2:{region}::{kind}/*")
-                } else {
-                    format!("arn:aws:ec2:{region}:*:{kind}/*")
-                })
-                .collect::<Vec<_>>()),
+                json!(launch_resources(region)),
                 None,
             ),
         ],
@@ -251,6 +235,30 @@ fn statements_for(
             None,
         )],
     }
+}
+
+/// What RunInstances launches from or attaches, untagged by reroll: the images, subnets,
+/// security groups, launch templates and so on of the region.
+fn launch_resources(region: &str) -> Vec<String> {
+    [
+        "image",
+        "subnet",
+        "security-group",
+        "network-interface",
+        "key-pair",
+        "launch-template",
+        "snapshot",
+        "placement-group",
+    ]
+    .iter()
+    .map(|kind| {
+        if *kind == "image" || *kind == "snapshot" {
+            format!("arn:aws:ec2:{region}::{kind}/*")
+        } else {
+            format!("arn:aws:ec2:{region}:*:{kind}/*")
+        }
+    })
+    .collect()
 }
 
 /// The actions a policy allows, in all its statements.
