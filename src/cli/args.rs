@@ -243,8 +243,9 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
-    /// Print the least-privilege IAM policy a command needs for a stack, as JSON. Evaluates
-    /// the stack offline and never touches AWS; variables not given are unknown.
+    /// Print the least-privilege IAM policy a command needs for a stack, as JSON.
+    ///
+    /// Evaluates the stack offline and never touches AWS; variables not given are unknown.
     #[command(
         after_help = "Examples:\n  reroll iam-policy stacks/demo\n  reroll iam-policy . --command plan > reroll-plan.json\n  reroll iam-policy . --command apply -var-file prod.hcl --region eu-west-1\n\n\
                       Exit codes: 0 the policy was printed, 1 the stack has an error."
