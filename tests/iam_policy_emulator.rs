@@ -144,6 +144,9 @@ fn every_call_each_command_makes_is_in_its_policy() {
     let emu = Emulator::start();
     emu.seed(REGION);
     let mut seen: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    // Per policy command: the actions its policies allowed, and those its commands called.
+    let mut granted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut called: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut missing = Vec::new();
     for scenario in SCENARIOS {
         let mut vars = Vec::new();
@@ -165,6 +168,17 @@ fn every_call_each_command_makes_is_in_its_policy() {
             expect_exit(&p, 0, &policy_args.join(" "));
             let policy: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
             let allowed = reroll::iam::allowed(&policy);
+            if scenario.stack == "stacks/demo" && *step == ["apply", "--auto-approve"] {
+                eprintln!(
+                    "the demo stack's apply policy:\n{}",
+                    String::from_utf8_lossy(&p.stdout)
+                );
+            }
+            granted.entry(command).or_default().extend(allowed.clone());
+            called
+                .entry(command)
+                .or_default()
+                .extend(ops.iter().filter_map(|op| reroll::iam::action_of(op)));
             for op in &ops {
                 let Some(action) = reroll::iam::action_of(op) else {
                     continue;
@@ -188,6 +202,10 @@ fn every_call_each_command_makes_is_in_its_policy() {
         seen.len(),
         total.len()
     );
+    for (command, allowed) in &granted {
+        let unused: Vec<&String> = allowed.difference(&called[command]).collect();
+        eprintln!("allowed for {command} and not called here: {unused:?}");
+    }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
     // The suite exercised the writes the policies scope, not only reads.
     for op in [

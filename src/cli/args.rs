@@ -243,6 +243,23 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Print the least-privilege IAM policy a command needs for a stack, as JSON.
+    ///
+    /// Evaluates the stack offline and never touches AWS; variables not given are unknown.
+    #[command(
+        after_help = "Examples:\n  reroll iam-policy stacks/demo\n  reroll iam-policy . --command plan > reroll-plan.json\n  reroll iam-policy . --command apply -var-file prod.hcl --region eu-west-1\n\n\
+                      Exit codes: 0 the policy was printed, 1 the stack has an error."
+    )]
+    IamPolicy {
+        /// The stack: one .hcl file, or a directory whose .hcl files are merged.
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// The command the policy is for: `plan` (also `status`), `apply`, `rollback` (the
+        /// same as apply's, which it needs), `destroy`, or `all` of them.
+        #[arg(long, value_enum, default_value_t = PolicyCommand::All)]
+        command: PolicyCommand,
+    },
     /// Print a shell completion script for reroll.
     #[command(
         after_help = "Examples:\n  reroll completions bash > ~/.local/share/bash-completion/completions/reroll\n  reroll completions zsh > \"${fpath[1]}/_reroll\"\n  reroll completions fish > ~/.config/fish/completions/reroll.fish"
@@ -304,4 +321,14 @@ impl Global {
 pub enum StatusFormat {
     Text,
     Openmetrics,
+}
+
+/// The command `iam-policy` writes a policy for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyCommand {
+    Plan,
+    Apply,
+    Rollback,
+    Destroy,
+    All,
 }

@@ -2,7 +2,7 @@
 //! maps the outcome to an exit code. anyhow lives here and nowhere else.
 //!
 //! One file per command (`validate.rs`, `plan.rs`, `apply.rs`, `status.rs`, `rollback.rs`,
-//! `destroy.rs`, `lock.rs` with `force-unlock`); what they share is in `context.rs` (the run's
+//! `destroy.rs`, `lock.rs` with `force-unlock`, `iam_policy.rs`); what they share is in `context.rs` (the run's
 //! `Ctx`, loading and connecting), `output.rs` (what is printed) and `exit.rs` (exit codes).
 
 mod apply;
@@ -11,6 +11,7 @@ mod context;
 mod destroy;
 pub mod events_file;
 mod exit;
+mod iam_policy;
 mod lock;
 pub mod logging;
 mod output;
@@ -34,6 +35,7 @@ use args::{Cli, Command};
 use context::{release_lock, save_sim, Ctx, HeldLock};
 use destroy::destroy;
 use exit::Exit;
+use iam_policy::iam_policy;
 use lock::force_unlock;
 use output::human_elapsed;
 use plan::{plan_command, PlanFlags};
@@ -210,6 +212,11 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             lock_id,
             vars,
         } => force_unlock(ctx, &path, lock_id.as_deref(), &vars).await,
+        Command::IamPolicy {
+            path,
+            vars,
+            command,
+        } => iam_policy(&path, &vars, command, ctx.global.region.as_deref()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
