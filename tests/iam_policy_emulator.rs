@@ -1,7 +1,6 @@
 //! `reroll iam-policy` against what reroll really calls: stacks of every kind (rolling,
-//! canary with an alarm, blue/green, instance mode, a fleet with an instance profile and
-//! Auto Scaling settings, a shared S3 lock) are planned, applied, rolled, rolled back,
-//! looked at and destroyed on a private emulator with `--stats`, and every operation each
+//! canary, blue/green, instance mode, a fleet with launch template and Auto Scaling
+//! settings) are planned, applied, rolled, rolled back, looked at and destroyed on a private emulator with `--stats`, and every operation each
 //! command made must be allowed by the policy `iam-policy` prints for that command and stack.
 
 mod common {
