@@ -6,6 +6,7 @@
 //! `Ctx`, loading and connecting), `output.rs` (what is printed) and `exit.rs` (exit codes).
 
 mod apply;
+mod apply_regions;
 pub mod args;
 mod context;
 mod destroy;
@@ -15,6 +16,7 @@ mod lock;
 pub mod logging;
 mod output;
 mod plan;
+mod regions;
 pub mod report_file;
 mod rollback;
 mod status;
@@ -29,14 +31,16 @@ use anyhow::Result;
 use reroll::apply::rollout::Stop;
 use reroll::cloud::stats::Stats;
 
-use apply::{apply_command, ApplyFlags};
+use apply::ApplyFlags;
+use apply_regions::apply_command;
 use args::{Cli, Command};
 use context::{release_lock, save_sim, Ctx, HeldLock};
 use destroy::destroy;
 use exit::Exit;
 use lock::force_unlock;
 use output::human_elapsed;
-use plan::{plan_command, PlanFlags};
+use plan::PlanFlags;
+use regions::plan_command;
 use rollback::rollback_command;
 use status::status;
 use validate::validate;
@@ -156,6 +160,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             force,
             forecast,
             strict,
+            regions,
         } => {
             let flags = PlanFlags {
                 json,
@@ -163,6 +168,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 force,
                 forecast,
                 strict,
+                regions,
             };
             plan_command(ctx, &path, &vars, out.as_deref(), flags).await
         }
@@ -176,6 +182,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             report,
             events,
             strict,
+            regions,
         } => {
             let flags = ApplyFlags {
                 auto_approve,
@@ -185,6 +192,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 report,
                 events,
                 strict,
+                regions,
             };
             apply_command(ctx, &path, &vars, &flags).await
         }

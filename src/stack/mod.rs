@@ -18,7 +18,7 @@ pub use image::{
     source_tag, ImageCopy, ImageFilter, ImageLabel, PackerBuild, ResolvedImage, Snapshot,
 };
 pub use model::{
-    is_unknown, Capacity, GroupMode, HealthCheck, ImageLookup, Known, Listener, LoadBalancer,
+    is_region_name, is_unknown, Capacity, GroupMode, HealthCheck, ImageLookup, Known, Listener, LoadBalancer,
     NetworkLookup, Origin, Output, ResolvedNetwork, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
     UNKNOWN_LOOKUP,
 };
