@@ -31,9 +31,7 @@ pub(super) async fn apply_command(
 ) -> Result<u8> {
     if SavedPlan::is_plan_file(path) {
         if !flags.regions.is_empty() {
-            bail!(
-                "a saved plan holds the one region it was made in; apply it without --regions"
-            );
+            bail!("a saved plan holds the one region it was made in; apply it without --regions");
         }
         return apply_one(ctx, path, vars, flags).await;
     }
@@ -103,13 +101,19 @@ async fn apply_many(
         shown.push((rctx, plan));
     }
     if flags.json {
-        println!("{}", plans_json(&shown.iter().map(|(_, p)| p).collect::<Vec<_>>()));
+        println!(
+            "{}",
+            plans_json(&shown.iter().map(|(_, p)| p).collect::<Vec<_>>())
+        );
     }
     if shown.iter().all(|(_, p)| !p.has_changes()) {
         eprintln!("No changes in any of {}.", regions.join(", "));
         return Ok(EXIT_OK);
     }
-    let question = format!("Apply these changes in {}, in this order?", regions.join(", "));
+    let question = format!(
+        "Apply these changes in {}, in this order?",
+        regions.join(", ")
+    );
     if !confirm(&question, flags.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);

@@ -438,4 +438,3 @@ impl<'e, 'b> Fields<'e, 'b> {
         self.e.nested(ident)
     }
 }
-
