@@ -127,7 +127,10 @@ async fn apply_many(
             continue;
         }
         if i > 0 && !baked(ctx, bake, region).await {
-            eprintln!("Stopped before {region}: nothing was started there.");
+            eprintln!(
+                "Stopped before {region}: nothing was started there. Run the same `reroll \
+                 apply` again to continue."
+            );
             outcomes.not_started.push(region.clone());
             code = EXIT_INTERRUPTED;
             continue;
@@ -224,5 +227,47 @@ async fn apply_region(
             Ok(EXIT_OK)
         }
         Err(e) => rollout_failure(e, "reroll apply"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn ctx() -> Ctx {
+        let cli = super::super::args::Cli::parse_from(["reroll", "--cloud", "sim", "plan", "."]);
+        Ctx {
+            global: cli.global,
+            stats: Default::default(),
+            stop: Default::default(),
+            sim: Default::default(),
+            sim_opened_at: Default::default(),
+            wall: std::time::Instant::now(),
+            held: Default::default(),
+            report: Default::default(),
+            events: Default::default(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bake_waits_its_whole_time() {
+        let started = tokio::time::Instant::now();
+        assert!(baked(&ctx(), Duration::from_secs(600), "eu-west-1").await);
+        assert_eq!(started.elapsed().as_secs(), 600);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ctrl_c_during_the_bake_stops_before_the_next_region() {
+        let ctx = ctx();
+        let stop = ctx.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(90)).await;
+            stop.request();
+        });
+        let started = tokio::time::Instant::now();
+        assert!(!baked(&ctx, Duration::from_secs(600), "eu-west-1").await);
+        assert!(started.elapsed().as_secs() <= 91, "{:?}", started.elapsed());
     }
 }
