@@ -13,7 +13,7 @@ use reroll::plan::Plan;
 use reroll::preflight::Preflight;
 
 use super::args::VarArgs;
-use super::context::{inputs, load_offline, make_plan, save_sim, world, Ctx, World};
+use super::context::{inputs, make_plan, save_sim, world, Ctx, World};
 use super::exit::{EXIT_CHANGES, EXIT_OK};
 use super::output::{human_elapsed, plan_json, print_plan};
 use super::plan::{after_preflight, forecast_command, plan_one, preflight, PlanFlags};
@@ -33,13 +33,19 @@ pub(super) fn targets(ctx: &Ctx, path: &Path, vars: &VarArgs, flag: &[String]) -
     if flag.is_empty() && ctx.global.region.is_some() {
         return Ok(Targets::Here);
     }
-    let (_, stack) = load_offline(path, &inputs(vars, None))?;
-    let bake = stack.region_bake.unwrap_or_default();
-    let list = if flag.is_empty() {
-        stack.regions
-    } else {
+    if !flag.is_empty() {
         check_flag(flag)?;
-        flag.to_vec()
+    }
+    // A stack that does not load goes the usual way, which reports its problems.
+    let stack = match reroll::load::load(path, &inputs(vars, None)) {
+        Ok((_, stack)) => stack,
+        Err(_) if flag.is_empty() => return Ok(Targets::Here),
+        Err(_) => Default::default(),
+    };
+    let bake = stack.region_bake.unwrap_or_default();
+    let list = match flag.is_empty() {
+        true => stack.regions,
+        false => flag.to_vec(),
     };
     Ok(match list.len() {
         0 => Targets::Here,
