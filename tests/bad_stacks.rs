@@ -612,6 +612,54 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
             "1 problem found",
         ],
     ),
+    // Region by region: `regions` and `region_bake` of the stack block.
+    (
+        "stack_region_and_regions",
+        &[],
+        &[
+            "stack_region_and_regions/main.hcl:3:3",
+            "the stack block sets both `region` and `regions`",
+            "keep one: `regions` to go region by region, or `region` for one region",
+            "1 problem found",
+        ],
+    ),
+    (
+        "stack_regions_not_a_region",
+        &[],
+        &[
+            "stack_regions_not_a_region/main.hcl:2:13",
+            "`regions`: \"Europe\" is not an AWS region name",
+            "expected region names such as \"us-east-1\"",
+            "1 problem found",
+        ],
+    ),
+    (
+        "stack_regions_twice",
+        &[],
+        &[
+            "stack_regions_twice/main.hcl:2:13",
+            "`regions` lists \"us-east-1\" twice",
+            "1 problem found",
+        ],
+    ),
+    (
+        "stack_regions_empty",
+        &[],
+        &[
+            "stack_regions_empty/main.hcl:2:13",
+            "`regions` is empty",
+            "1 problem found",
+        ],
+    ),
+    (
+        "stack_region_bake_words",
+        &[],
+        &[
+            "stack_region_bake_words/main.hcl:3:17",
+            "`region_bake`: \"ten minutes\" is not a duration",
+            "1 problem found",
+        ],
+    ),
     // Launch template options and Auto Scaling settings of a server group.
     (
         "fleet_launch_template",

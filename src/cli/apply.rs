@@ -35,9 +35,12 @@ pub struct ApplyFlags {
     pub events: Option<std::path::PathBuf>,
     /// `--strict`: a preflight shortfall is an error.
     pub strict: bool,
+    /// `--regions`: apply these regions one after another.
+    pub regions: Vec<String>,
 }
 
-pub(super) async fn apply_command(
+/// `apply` in the command's one region.
+pub(super) async fn apply_one(
     ctx: &Ctx,
     path: &Path,
     vars: &VarArgs,
@@ -274,6 +277,13 @@ pub(super) fn saved_inputs(saved: &SavedPlan, vars: &VarArgs) -> Inputs {
     inputs
 }
 
+/// Whether `now` is the plan `shown` was, compared as saved: what was observed, every
+/// change's action, diffs, schedule and instance fingerprint, and every image copy's source.
+pub(super) fn same_plan(now: &Plan, shown: &Plan) -> bool {
+    let as_saved = |p: &Plan| serde_json::to_value((&p.changes, &p.copies)).ok();
+    now.observed_digest == shown.observed_digest && as_saved(now) == as_saved(shown)
+}
+
 /// Rebuilds the world a saved plan was made in and checks that nothing moved since.
 pub(super) async fn replan_saved(
     ctx: &Ctx,
@@ -301,12 +311,7 @@ pub(super) async fn replan_saved(
         }
     }
     let plan = make_plan(&w, saved.force)?;
-    // Compared as saved: every change's action, diffs, schedule and instance fingerprint, and
-    // every image copy's source.
-    let as_saved = |p: &Plan| serde_json::to_value((&p.changes, &p.copies)).ok();
-    if plan.observed_digest != saved.plan.observed_digest
-        || as_saved(&plan) != as_saved(&saved.plan)
-    {
+    if !same_plan(&plan, &saved.plan) {
         bail!(
             "the account changed since the plan was saved, so it cannot be applied as shown; \
              run `reroll plan` again and review the new plan"

@@ -40,7 +40,7 @@ pub enum CloudKind {
 }
 
 /// Options every command takes, shown once under their own heading.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Run against AWS, or against a simulated account on a virtual clock.
@@ -146,6 +146,9 @@ pub enum Command {
         /// an error instead of a warning.
         #[arg(long)]
         strict: bool,
+        /// Plan these regions in order (overrides the stack's `regions` and `region`).
+        #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+        regions: Vec<String>,
     },
     /// Make the account match the stack (or a saved plan).
     #[command(
@@ -181,6 +184,10 @@ pub enum Command {
         /// Refuse to apply when preflight finds a shortfall (as `plan --strict`).
         #[arg(long)]
         strict: bool,
+        /// Apply these regions one after another (overrides the stack's `regions` and
+        /// `region`).
+        #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+        regions: Vec<String>,
     },
     /// Generations, capacities and health of each server group.
     #[command(

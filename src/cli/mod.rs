@@ -6,6 +6,7 @@
 //! `Ctx`, loading and connecting), `output.rs` (what is printed) and `exit.rs` (exit codes).
 
 mod apply;
+mod apply_regions;
 pub mod args;
 mod context;
 mod destroy;
@@ -16,6 +17,7 @@ mod lock;
 pub mod logging;
 mod output;
 mod plan;
+mod regions;
 pub mod report_file;
 mod rollback;
 mod status;
@@ -30,7 +32,8 @@ use anyhow::Result;
 use reroll::apply::rollout::Stop;
 use reroll::cloud::stats::Stats;
 
-use apply::{apply_command, ApplyFlags};
+use apply::ApplyFlags;
+use apply_regions::apply_command;
 use args::{Cli, Command};
 use context::{release_lock, save_sim, Ctx, HeldLock};
 use destroy::destroy;
@@ -38,7 +41,8 @@ use exit::Exit;
 use iam_policy::iam_policy;
 use lock::force_unlock;
 use output::human_elapsed;
-use plan::{plan_command, PlanFlags};
+use plan::PlanFlags;
+use regions::plan_command;
 use rollback::rollback_command;
 use status::status;
 use validate::validate;
@@ -158,6 +162,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             force,
             forecast,
             strict,
+            regions,
         } => {
             let flags = PlanFlags {
                 json,
@@ -165,6 +170,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 force,
                 forecast,
                 strict,
+                regions,
             };
             plan_command(ctx, &path, &vars, out.as_deref(), flags).await
         }
@@ -178,6 +184,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             report,
             events,
             strict,
+            regions,
         } => {
             let flags = ApplyFlags {
                 auto_approve,
@@ -187,6 +194,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 report,
                 events,
                 strict,
+                regions,
             };
             apply_command(ctx, &path, &vars, &flags).await
         }

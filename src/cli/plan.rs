@@ -23,6 +23,8 @@ pub(super) struct PlanFlags {
     pub(super) force: bool,
     pub(super) forecast: bool,
     pub(super) strict: bool,
+    /// `--regions`: plan these regions in order.
+    pub(super) regions: Vec<String>,
 }
 
 /// Preflight in the plan's region (quotas with surge included, key pairs): shortfalls join the
@@ -68,7 +70,8 @@ pub(super) fn after_preflight(
     Ok(())
 }
 
-pub(super) async fn plan_command(
+/// `plan` in the command's one region.
+pub(super) async fn plan_one(
     ctx: &Ctx,
     path: &Path,
     vars: &VarArgs,
@@ -81,6 +84,7 @@ pub(super) async fn plan_command(
         force,
         forecast,
         strict,
+        regions: _,
     } = flags;
     let w = world(ctx, path, inputs(vars, ctx.global.region.clone())).await?;
     let mut plan = make_plan(&w, force)?;

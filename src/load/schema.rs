@@ -34,7 +34,13 @@ pub static HOOK: BlockSchema = BlockSchema {
 
 pub static STACK: BlockSchema = BlockSchema {
     labels: NAME,
-    attrs: &[("region", false), ("tags", false), ("lock", false)],
+    attrs: &[
+        ("region", false),
+        ("regions", false),
+        ("region_bake", false),
+        ("tags", false),
+        ("lock", false),
+    ],
     blocks: &[("hook", &HOOK, Many)],
     any_attrs: false,
 };

@@ -427,3 +427,18 @@ fn values_derived_from_sensitive_ones_are_sensitive() {
         assert_eq!(got, keys, "{expr}");
     }
 }
+
+#[test]
+fn regions_and_their_bake_come_from_the_stack_block_and_variables() {
+    let stack = load_files(&[(
+        "main.hcl",
+        "variable \"bake\" {\n  default = \"15m\"\n}\nstack \"shop\" {\n  regions     = [\"us-east-1\", \"eu-west-1\", \"us-gov-west-1\"]\n  region_bake = var.bake\n}\n",
+    )])
+    .unwrap();
+    assert_eq!(stack.regions, ["us-east-1", "eu-west-1", "us-gov-west-1"]);
+    assert_eq!(stack.region_bake, Some(std::time::Duration::from_secs(900)));
+    assert_eq!(stack.region, None);
+    // A stack of one region has no list and no bake.
+    let one = load_files(&[("main.hcl", STACK_BLOCK)]).unwrap();
+    assert!(one.regions.is_empty() && one.region_bake.is_none());
+}

@@ -18,9 +18,9 @@ pub use image::{
     source_tag, ImageCopy, ImageFilter, ImageLabel, PackerBuild, ResolvedImage, Snapshot,
 };
 pub use model::{
-    is_unknown, Capacity, GroupMode, HealthCheck, ImageLookup, Known, Listener, LoadBalancer,
-    NetworkLookup, Origin, Output, ResolvedNetwork, ServerGroup, Stack, TargetGroup, UNKNOWN_APPLY,
-    UNKNOWN_LOOKUP,
+    is_region_name, is_unknown, Capacity, GroupMode, HealthCheck, ImageLookup, Known, Listener,
+    LoadBalancer, NetworkLookup, Origin, Output, ResolvedNetwork, ServerGroup, Stack, TargetGroup,
+    UNKNOWN_APPLY, UNKNOWN_LOOKUP,
 };
 pub use rollout::{Canary, HealthGate, Hook, HookEvent, OnFailure, Quantity, Rollout, Strategy};
 pub use sensitive::{Sensitive, REDACTED, STACK_TAGS};

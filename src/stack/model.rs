@@ -24,6 +24,21 @@ pub fn is_unknown(s: &str) -> bool {
     s.contains(UNKNOWN_APPLY) || s.contains(UNKNOWN_LOOKUP)
 }
 
+/// An AWS region name: lowercase words and a number, joined by hyphens (`us-east-1`,
+/// `ap-southeast-2`, `us-gov-west-1`).
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Where a block or attribute was written, for messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -44,6 +59,13 @@ pub struct Stack {
     pub name: String,
     /// From the stack block (usually `var.region`); `--region` overrides it.
     pub region: Option<String>,
+    /// `regions = [...]` of the stack block: plan and apply go region by region, in this
+    /// order; `--regions` overrides it. Empty: the one region of `region`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// `region_bake`: how long apply waits after a region succeeds before the next starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_bake: Option<Duration>,
     /// The apply lock of the stack block (`lock = "s3://…"`, else a local file beside the
     /// stack); `--lock` overrides it.
     #[serde(default)]

@@ -11,7 +11,7 @@ use crate::cloud::Tags;
 use crate::load::diag::Problem;
 use crate::load::marks::Marks;
 use crate::load::parse::{RawAttr, RawBlock};
-use crate::stack::{is_unknown, Quantity};
+use crate::stack::{is_region_name, is_unknown, Quantity};
 
 /// A block after evaluation: values of the attributes that evaluated, and nested blocks.
 pub struct Evaluated<'b> {
@@ -202,6 +202,39 @@ impl<'a> Conv<'a> {
             return None;
         };
         items.iter().map(|i| self.string(i)).collect()
+    }
+
+    /// `regions = ["us-east-1", "eu-west-1"]`: at least one AWS region name, none twice.
+    pub fn region_list(&mut self, v: &Value) -> Option<Vec<String>> {
+        if is_unknown_value(v) {
+            return None;
+        }
+        let list = self.string_list(v)?;
+        if list.is_empty() {
+            self.invalid(
+                format!("`{}` is empty", self.attr.name),
+                "expected at least one region, such as [\"us-east-1\"]",
+            );
+            return None;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for region in &list {
+            if !is_region_name(region) {
+                self.invalid(
+                    format!("`{}`: {region:?} is not an AWS region name", self.attr.name),
+                    "expected region names such as \"us-east-1\" or \"eu-west-1\"",
+                );
+                return None;
+            }
+            if !seen.insert(region.as_str()) {
+                self.invalid(
+                    format!("`{}` lists {region:?} twice", self.attr.name),
+                    "list each region once",
+                );
+                return None;
+            }
+        }
+        Some(list)
     }
 
     pub fn string_map(&mut self, v: &Value) -> Option<Tags> {

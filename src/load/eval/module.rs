@@ -161,6 +161,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+        self.stack_regions(scope, block);
         if let Some(attr) = block.attr("tags") {
             if let Some((v, marks)) = self.eval(scope, "stack", attr) {
                 self.stack.tags = self
@@ -182,6 +183,30 @@ impl<'a> Evaluator<'a> {
             let body = self.eval_tree(scope, hook);
             if let Some(h) = convert::hook(&body, &scope.module.dir, &mut self.problems) {
                 self.stack.hooks.push(h);
+            }
+        }
+    }
+
+    /// `regions` and `region_bake`; `regions` is refused beside `region`.
+    fn stack_regions(&mut self, scope: &Scope<'a>, block: &RawBlock) {
+        if let Some(attr) = block.attr("regions") {
+            if block.attr("region").is_some() {
+                self.problems.push(
+                    Problem::new("the stack block sets both `region` and `regions`")
+                        .at(attr.loc.clone())
+                        .label("`regions` here")
+                        .help(
+                            "keep one: `regions` to go region by region, or `region` for one \
+                             region; remove the other",
+                        ),
+                );
+            } else if let Some((v, _)) = self.eval(scope, "stack", attr) {
+                self.stack.regions = self.conv(attr).region_list(&v).unwrap_or_default();
+            }
+        }
+        if let Some(attr) = block.attr("region_bake") {
+            if let Some((v, _)) = self.eval(scope, "stack", attr) {
+                self.stack.region_bake = self.conv(attr).duration(&v);
             }
         }
     }
