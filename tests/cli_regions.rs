@@ -213,3 +213,28 @@ fn region_and_regions_together_are_a_located_error() {
     );
     assert!(err.contains("keep one"), "{err}");
 }
+
+/// Commands that work in one region do not pick one of the stack's regions for the user, nor
+/// fall back to the credentials' default region: they ask for `--region`.
+#[test]
+fn one_region_commands_ask_which_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("w.json");
+    let f = fixture();
+    for args in [
+        vec!["status", f.as_str()],
+        vec!["destroy", f.as_str(), "--auto-approve"],
+        vec!["rollback", f.as_str(), "--auto-approve"],
+    ] {
+        let (_, err) = code(&sim(&state, &args), 1);
+        assert!(
+            err.contains(
+                "lists the regions us-east-1, eu-west-1: name the one to work in with --region"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+    // With --region, status works there.
+    let (out, _) = code(&sim(&state, &["--region", "eu-west-1", "status", &f]), 0);
+    assert!(out.contains("eu-west-1"), "{out}");
+}

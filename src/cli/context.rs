@@ -78,12 +78,7 @@ impl Ctx {
         if let Some(sim) = self.sim.get() {
             return Ok(sim.clone());
         }
-        let region = self
-            .global
-            .region
-            .clone()
-            .or_else(|| stack.region.clone())
-            .unwrap_or_else(|| "us-east-1".into());
+        let region = chosen_region(&self.global, stack)?.unwrap_or_else(|| "us-east-1".into());
         let sim = match &self.global.sim_state {
             Some(path) if path.exists() => {
                 let sim = SimCloud::load(path, self.stats.clone()).with_context(|| {
@@ -147,6 +142,26 @@ pub(super) fn load_offline(path: &Path, inputs: &Inputs) -> Result<(Parsed, Stac
     load::load(path, inputs).map_err(|d| report(&d))
 }
 
+/// The region a command works in: `--region`, else the stack's `region`, else its one entry
+/// of `regions`. A stack that lists several regions names none of them by itself: a command
+/// that works in one region (`status`, `rollback`, `destroy`, `force-unlock`) is refused
+/// rather than sent to the credentials' default region.
+pub(super) fn chosen_region(global: &Global, stack: &Stack) -> Result<Option<String>> {
+    if let Some(region) = global.region.clone().or_else(|| stack.region.clone()) {
+        return Ok(Some(region));
+    }
+    match stack.regions.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => bail!(
+            "stack {:?} lists the regions {}: name the one to work in with --region (plan and \
+             apply also take --regions)",
+            stack.name,
+            many.join(", ")
+        ),
+    }
+}
+
 /// The cloud a command works on: AWS, or the simulated account of `--cloud sim`.
 pub(super) async fn connect(ctx: &Ctx, stack: &Stack) -> Result<Arc<dyn Cloud>> {
     match ctx.global.cloud {
@@ -157,7 +172,7 @@ pub(super) async fn connect(ctx: &Ctx, stack: &Stack) -> Result<Arc<dyn Cloud>> 
 
 pub(super) async fn connect_aws(ctx: &Ctx, stack: &Stack) -> Result<AwsCloud> {
     let opts = ConnectOptions {
-        region: ctx.global.region.clone().or_else(|| stack.region.clone()),
+        region: chosen_region(&ctx.global, stack)?,
         profile: ctx.global.profile.clone(),
         endpoint_url: ctx.global.endpoint_url.clone(),
         max_attempts: reroll::cloud::RetryPolicy::REROLL.max_attempts,
