@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::error::ApplyError;
 use super::fleet::{Fleet, Generation};
 use super::types::HealthWait;
+use crate::cloud::states::TargetState;
 use crate::cloud::{Cloud, CloudError, GroupInfo, ScalingActivity, TargetHealth};
 use crate::stack::{OnFailure, ServerGroup};
 
@@ -147,7 +148,7 @@ pub(crate) fn unused_targets<'h>(
     let mut out = Vec::new();
     for arn in target_group_arns {
         for t in health_of(arn).unwrap_or_default() {
-            if t.state == "unused"
+            if t.state == TargetState::Unused
                 && t.reason.as_deref() == Some("Target.NotInUse")
                 && members.contains(t.id.as_str())
             {
@@ -206,7 +207,7 @@ impl Watch {
         let live = g
             .instances
             .iter()
-            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .filter(|i| !i.lifecycle_state.is_terminating())
             .count();
         if live >= g.desired as usize {
             return None;
@@ -369,6 +370,7 @@ pub(super) async fn fail_new_generation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::states::{InstanceHealth, Lifecycle};
 
     const T0: u64 = 1_767_225_600;
 
@@ -526,8 +528,8 @@ mod tests {
                 .iter()
                 .map(|id| crate::cloud::GroupInstance {
                     id: id.to_string(),
-                    lifecycle_state: "InService".into(),
-                    health_status: "Healthy".into(),
+                    lifecycle_state: Lifecycle::InService,
+                    health_status: InstanceHealth::Healthy,
                     availability_zone: None,
                     launch_template_version: None,
                 })

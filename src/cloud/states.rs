@@ -114,6 +114,33 @@ aws_state! {
     }
 }
 
+impl Lifecycle {
+    /// Launching: pending, or held or released by a launching lifecycle hook.
+    pub fn is_pending(&self) -> bool {
+        use Lifecycle::*;
+        matches!(self, Pending | PendingWait | PendingProceed)
+    }
+
+    /// On its way out of the group by the group's own hand: detaching or terminating (or
+    /// already detached or terminated).
+    pub fn is_leaving(&self) -> bool {
+        use Lifecycle::*;
+        matches!(
+            self,
+            Detaching | Detached | Terminating | TerminatingWait | TerminatingProceed | Terminated
+        )
+    }
+
+    /// Terminating, held by a terminating lifecycle hook, or terminated.
+    pub fn is_terminating(&self) -> bool {
+        use Lifecycle::*;
+        matches!(
+            self,
+            Terminating | TerminatingWait | TerminatingProceed | Terminated
+        )
+    }
+}
+
 impl InstanceState {
     /// Pending or running: an instance that exists and counts.
     pub fn is_live(&self) -> bool {
@@ -154,6 +181,9 @@ mod tests {
             TargetState::UnhealthyDraining
         );
         assert!(TargetState::UnhealthyDraining.is_draining());
+        assert!(Lifecycle::PendingWait.is_pending() && !Lifecycle::InService.is_pending());
+        assert!(Lifecycle::Detached.is_leaving() && Lifecycle::TerminatingWait.is_leaving());
+        assert!(!Lifecycle::Standby.is_leaving() && !Lifecycle::Detaching.is_terminating());
         assert!(InstanceState::parse("pending").is_live());
         assert!(!InstanceState::parse("shutting-down").is_live());
     }
