@@ -504,11 +504,11 @@ mod tests {
         );
     }
 
-    fn health(id: &str, state: &str, reason: Option<&str>) -> TargetHealth {
+    fn health(id: &str, state: TargetState, reason: Option<&str>) -> TargetHealth {
         TargetHealth {
             id: id.into(),
             port: Some(80),
-            state: state.into(),
+            state,
             reason: reason.map(String::from),
         }
     }
@@ -543,10 +543,10 @@ mod tests {
     fn only_members_not_in_use_count() {
         let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/s-web/0abc".to_string();
         let targets = vec![
-            health("i-new", "unused", Some("Target.NotInUse")),
-            health("i-old", "unused", Some("Target.NotInUse")),
-            health("i-gone", "unused", Some("Target.NotRegistered")),
-            health("i-fine", "healthy", None),
+            health("i-new", TargetState::Unused, Some("Target.NotInUse")),
+            health("i-old", TargetState::Unused, Some("Target.NotInUse")),
+            health("i-gone", TargetState::Unused, Some("Target.NotRegistered")),
+            health("i-fine", TargetState::Healthy, None),
         ];
         let g = group(&["i-new", "i-gone", "i-fine"]);
         let unused = unused_targets(
