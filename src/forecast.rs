@@ -127,7 +127,7 @@ pub async fn seed(cloud: &dyn Cloud, session: &Session) -> Result<SimSeed, Cloud
     seed.instances = observed
         .instances
         .iter()
-        .filter(|i| matches!(i.state.as_str(), "pending" | "running"))
+        .filter(|i| i.state.is_live())
         .cloned()
         .collect();
     Ok(seed)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cloud::states::{InstanceHealth, InstanceState, Lifecycle, TargetState};
 use crate::cloud::{
     tag, Cloud, CloudError, CloudResult, GroupInfo, InstanceInfo, InstanceRefresh, LaunchSpec,
     LaunchTemplateInfo, ListenerInfo, LoadBalancerInfo, TargetGroupInfo, TargetHealth,
@@ -89,7 +90,7 @@ impl Generation {
         self.group
             .instances
             .iter()
-            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .filter(|i| i.in_service())
             .count()
     }
 }
@@ -144,7 +145,10 @@ pub struct ObservedTargetGroup {
 
 impl ObservedTargetGroup {
     pub fn healthy(&self) -> usize {
-        self.health.iter().filter(|t| t.state == "healthy").count()
+        self.health
+            .iter()
+            .filter(|t| t.state == TargetState::Healthy)
+            .count()
     }
 }
 
@@ -251,6 +255,27 @@ impl Observed {
             .or_else(|| self.target_group_arn(address))
     }
 
+    /// Instances of `gen` serving: in service and healthy as Auto Scaling knows them and, when
+    /// the generation is attached to target groups the stack owns, healthy in every one of them.
+    pub fn serving(&self, gen: &Generation) -> usize {
+        let groups: Vec<&ObservedTargetGroup> = self
+            .target_groups
+            .values()
+            .filter(|tg| gen.group.target_group_arns.contains(&tg.info.arn))
+            .collect();
+        gen.group
+            .instances
+            .iter()
+            .filter(|i| {
+                i.serving(
+                    groups
+                        .iter()
+                        .map(|tg| tg.health.iter().find(|t| t.id == i.id).map(|t| &t.state)),
+                )
+            })
+            .count()
+    }
+
     /// A listener's forward action with every blue/green copy counted as the target group it
     /// copies (weights merged), so that traffic mid-shift or on a copy is not a difference
     /// from the stack file.
@@ -335,7 +360,7 @@ pub fn fleet_groups(instances: &[InstanceInfo]) -> Vec<GroupInfo> {
     let mut by_fleet: BTreeMap<&str, Vec<&InstanceInfo>> = BTreeMap::new();
     for i in instances {
         if let Some(f) = i.tags.get(tag::FLEET) {
-            if matches!(i.state.as_str(), "pending" | "running") {
+            if i.state.is_live() {
                 by_fleet.entry(f).or_default().push(i);
             }
         }
@@ -367,13 +392,12 @@ pub fn fleet_groups(instances: &[InstanceInfo]) -> Vec<GroupInfo> {
                     .iter()
                     .map(|i| crate::cloud::GroupInstance {
                         id: i.id.clone(),
-                        lifecycle_state: if i.state == "running" {
-                            "InService"
+                        lifecycle_state: if i.state == InstanceState::Running {
+                            Lifecycle::InService
                         } else {
-                            "Pending"
-                        }
-                        .into(),
-                        health_status: "Healthy".into(),
+                            Lifecycle::Pending
+                        },
+                        health_status: InstanceHealth::Healthy,
                         availability_zone: i.availability_zone.clone(),
                         launch_template_version: i.tags.get(tag::LAUNCH_VERSION).cloned(),
                     })

@@ -1,5 +1,6 @@
 //! `reroll status`: what runs, per server group and generation, as a table.
 
+use crate::cloud::states::TargetState;
 use crate::observe::{Generation, Observed, ObservedGroup};
 use crate::stack::Stack;
 
@@ -143,7 +144,11 @@ fn balancing_sections(out: &mut String, observed: &Observed) {
         }
         for c in &observed.copies {
             let copy = format!("{} (v{:03} copy)", c.of, c.generation);
-            let healthy = c.health.iter().filter(|t| t.state == "healthy").count();
+            let healthy = c
+                .health
+                .iter()
+                .filter(|t| t.state == TargetState::Healthy)
+                .count();
             out.push_str(&format!(
                 "  {copy:<32} {healthy:>3} healthy of {:>3} registered  {}\n",
                 c.health.len(),
@@ -157,28 +162,6 @@ fn balancing_sections(out: &mut String, observed: &Observed) {
             out.push_str(&format!("  {:<32} {}\n", lb.address, lb.info.dns_name));
         }
     }
-}
-
-/// Instances of `gen` in service and healthy as Auto Scaling knows them and, when the
-/// generation is attached to target groups the stack owns, healthy in every one of them.
-pub fn healthy(observed: &Observed, gen: &Generation) -> usize {
-    let groups: Vec<&crate::observe::ObservedTargetGroup> = observed
-        .target_groups
-        .values()
-        .filter(|tg| gen.group.target_group_arns.contains(&tg.info.arn))
-        .collect();
-    gen.group
-        .instances
-        .iter()
-        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
-        .filter(|i| {
-            groups.iter().all(|tg| {
-                tg.health
-                    .iter()
-                    .any(|t| t.id == i.id && t.state == "healthy")
-            })
-        })
-        .count()
 }
 
 fn address(g: &ObservedGroup) -> String {
@@ -200,7 +183,7 @@ pub fn problems(
     for g in observed.groups.values() {
         let address = address(g);
         if let Some(active) = g.active() {
-            let healthy = healthy(observed, active);
+            let healthy = observed.serving(active);
             let desired = active.group.desired as usize;
             if healthy < desired {
                 out.push(format!(
@@ -316,12 +299,12 @@ pub fn wave(stack: &Stack, observed: &Observed, og: &ObservedGroup) -> Option<(u
         a.group
             .instances
             .iter()
-            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .filter(|i| !i.lifecycle_state.is_terminating())
             .count() as u32
     });
     let through = crate::plan::waves_through(
         &plan.waves,
-        healthy(observed, rolling) as u32,
+        observed.serving(rolling) as u32,
         desired.saturating_sub(left),
     );
     Some((through, plan.waves.len() as u32))
@@ -369,7 +352,7 @@ pub fn openmetrics(stack: &Stack, observed: &Observed) -> String {
     family(
         "reroll_healthy_instances",
         "Instances of the generation in service and healthy in every target group.",
-        per_gen(&|gen| healthy(observed, gen) as f64),
+        per_gen(&|gen| observed.serving(gen) as f64),
     );
     let group_labels =
         |g: &ObservedGroup| format!("stack=\"{stack_label}\",group=\"{}\"", label(&address(g)));

@@ -13,7 +13,8 @@ use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::{
     tag, Cloud, CloudError, CopyImageRequest, Forward, GroupSpec, HealthCheckSpec, ImageFilter,
-    LaunchSpec, ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
+    InstanceState, LaunchSpec, ListenerSpec, LoadBalancerSpec, RunSpec, Tags, TargetGroupSpec,
+    TargetState,
 };
 use serde_json::Value;
 
@@ -705,7 +706,7 @@ async fn groups_register_instances_and_resize() {
     let instance_ids: BTreeSet<_> = instances.iter().map(|i| i.id.clone()).collect();
     assert_eq!(instance_ids, group_ids);
     for instance in &instances {
-        assert_eq!(instance.state, "running");
+        assert_eq!(instance.state, InstanceState::Running);
         assert_eq!(instance.image_id.as_deref(), Some(amis[0].as_str()));
         assert_eq!(instance.instance_type.as_deref(), Some("t3.micro"));
         assert_eq!(
@@ -838,7 +839,7 @@ async fn detached_instances_keep_running() {
     let instances = cloud.list_instances(STACK).await.unwrap();
     assert_eq!(instances.len(), 3, "{instances:#?}");
     assert!(
-        instances.iter().all(|i| i.state == "running"),
+        instances.iter().all(|i| i.state == InstanceState::Running),
         "{instances:#?}"
     );
 
@@ -869,7 +870,7 @@ async fn registers_and_deregisters_targets() {
         assert!(ids[..2].contains(&target.id), "{health:#?}");
         // On the target group's port; the emulator reports `healthy` at once (AWS: `initial`).
         assert_eq!(target.port, Some(8080), "{health:#?}");
-        assert_eq!(target.state, "healthy", "{health:#?}");
+        assert_eq!(target.state, TargetState::Healthy, "{health:#?}");
     }
 
     cloud.deregister_targets(&tg, &ids[..1]).await.unwrap();
@@ -931,7 +932,7 @@ async fn runs_tagged_instances_into_a_subnet() {
     assert_eq!(listed, ids.iter().cloned().collect());
     let amis = strings(&seed["ami_ids"]);
     for instance in &instances {
-        assert_eq!(instance.state, "running");
+        assert_eq!(instance.state, InstanceState::Running);
         assert_eq!(instance.subnet_id.as_deref(), Some(subnet.as_str()));
         assert_eq!(instance.image_id.as_deref(), Some(amis[0].as_str()));
         // The request's tags and the template's instance tags.

@@ -16,8 +16,9 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use reroll::cloud::{
-    tag, Cloud, Forward, GroupInfo, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec,
-    ListenerSpec, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec, Tags, TargetGroupSpec,
+    tag, Cloud, Forward, GroupInfo, GroupSpec, HealthCheckSpec, ImageFilter, InstanceState,
+    LaunchSpec, Lifecycle, ListenerSpec, LoadBalancerSpec, NamedKind, ObjectRef, RunSpec, Tags,
+    TargetGroupSpec, TargetState,
 };
 use tokio::time::Instant;
 
@@ -204,7 +205,7 @@ async fn live_ids(cloud: &dyn Cloud) -> BTreeSet<String> {
 }
 
 /// The health states of `ids` in a target group (absent ones left out).
-async fn target_states(cloud: &dyn Cloud, tg: &str, ids: &[String]) -> Vec<String> {
+async fn target_states(cloud: &dyn Cloud, tg: &str, ids: &[String]) -> Vec<TargetState> {
     cloud
         .target_health(tg)
         .await
@@ -367,11 +368,17 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
         let in_service: Vec<String> = g
             .instances
             .iter()
-            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .filter(|i| i.in_service())
             .map(|i| i.id.clone())
             .collect();
         let healthy = target_states(cloud, &tg, &in_service).await;
-        if in_service.len() == 2 && healthy.iter().filter(|s| *s == "healthy").count() == 2 {
+        if in_service.len() == 2
+            && healthy
+                .iter()
+                .filter(|s| **s == TargetState::Healthy)
+                .count()
+                == 2
+        {
             break in_service;
         }
         deadline
@@ -427,7 +434,10 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
         .await
         .unwrap();
     let states = target_states(cloud, &tg, std::slice::from_ref(&out)).await;
-    assert!(states.iter().all(|s| s != "healthy"), "{states:?}");
+    assert!(
+        states.iter().all(|s| *s != TargetState::Healthy),
+        "{states:?}"
+    );
     let deadline = Deadline::new();
     while !target_states(cloud, &tg, std::slice::from_ref(&out))
         .await
@@ -459,10 +469,10 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
         .into_iter()
         .find(|i| i.id == out)
         .expect("a detached instance keeps running");
-    assert_eq!(detached.state, "running");
+    assert_eq!(detached.state, InstanceState::Running);
     assert_eq!(
         target_states(cloud, &tg, std::slice::from_ref(&kept)).await,
-        ["healthy"]
+        [TargetState::Healthy]
     );
 
     // Terminated (twice: the second is no error), it leaves the listing.
@@ -502,7 +512,12 @@ async fn targets_register_and_deregister(cloud: &dyn Cloud) {
     let deadline = Deadline::new();
     loop {
         let instances = cloud.list_instances(STACK).await.unwrap();
-        if instances.iter().filter(|i| i.state == "running").count() == 3 {
+        if instances
+            .iter()
+            .filter(|i| i.state == InstanceState::Running)
+            .count()
+            == 3
+        {
             break;
         }
         deadline.tick("3 running instances").await;
@@ -518,7 +533,7 @@ async fn targets_register_and_deregister(cloud: &dyn Cloud) {
             "{health:#?}"
         );
         assert!(health.iter().all(|t| t.port == Some(8080)), "{health:#?}");
-        if health.iter().all(|t| t.state == "healthy") {
+        if health.iter().all(|t| t.state == TargetState::Healthy) {
             break;
         }
         deadline
@@ -527,12 +542,18 @@ async fn targets_register_and_deregister(cloud: &dyn Cloud) {
     }
     // Registering again changes nothing.
     cloud.register_targets(&tg, &ids[..2]).await.unwrap();
-    assert_eq!(target_states(cloud, &tg, &ids).await, ["healthy"; 2]);
+    assert_eq!(
+        target_states(cloud, &tg, &ids).await,
+        [TargetState::Healthy, TargetState::Healthy]
+    );
 
     // A batch mixing registered and unregistered targets deregisters the registered ones.
     cloud.deregister_targets(&tg, &ids).await.unwrap();
     let states = target_states(cloud, &tg, &ids).await;
-    assert!(states.iter().all(|s| s != "healthy"), "{states:?}");
+    assert!(
+        states.iter().all(|s| *s != TargetState::Healthy),
+        "{states:?}"
+    );
     let deadline = Deadline::new();
     while !cloud.target_health(&tg).await.unwrap().is_empty() {
         deadline.tick("the deregistered targets to go").await;
@@ -738,7 +759,7 @@ async fn launch_activities_of_a_healthy_group(cloud: &dyn Cloud) {
         let g = the_group(cloud, &spec.name).await.expect("group listed");
         if g.instances
             .iter()
-            .filter(|i| i.lifecycle_state == "InService")
+            .filter(|i| i.lifecycle_state == Lifecycle::InService)
             .count()
             == 2
         {

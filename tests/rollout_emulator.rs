@@ -18,7 +18,7 @@ use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::fault::{FaultCloud, Faults};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::Cloud;
+use reroll::cloud::{Cloud, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 
@@ -101,7 +101,7 @@ fn sample_healthy(
                 .await
                 .unwrap()
                 .iter()
-                .filter(|t| t.state == "healthy")
+                .filter(|t| t.state == TargetState::Healthy)
                 .count();
             min = min.min(healthy);
             samples += 1;
@@ -173,7 +173,7 @@ async fn assert_converged(cloud: &dyn Cloud, new_image: &str) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .collect();
     assert_eq!(
         running.len(),

@@ -13,7 +13,7 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, Forward, ImageFilter, ListenerSpec, Tags};
+use reroll::cloud::{tag, Cloud, Forward, ImageFilter, Lifecycle, ListenerSpec, Tags};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 
@@ -164,7 +164,10 @@ async fn under_way(sim: &SimCloud, f: Fixture) {
     loop {
         let groups = sim.list_groups(f.stack).await.unwrap_or_default();
         let new_in_service = groups.iter().any(|g| {
-            g.name == group(f, 2) && g.instances.iter().any(|i| i.lifecycle_state == "InService")
+            g.name == group(f, 2)
+                && g.instances
+                    .iter()
+                    .any(|i| i.lifecycle_state == Lifecycle::InService)
         });
         let old_shrunk = groups
             .iter()

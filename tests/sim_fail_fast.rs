@@ -12,7 +12,7 @@ use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::fault::{FaultCloud, Faults};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, Tags};
+use reroll::cloud::{tag, Cloud, Tags, TargetState};
 use reroll::engine::{self, EngineError, Session};
 use reroll::load::Inputs;
 use reroll::plan::Plan;
@@ -87,7 +87,9 @@ async fn deploy_v1(cloud: &dyn Cloud, extra: &[(&str, &str)]) {
 }
 
 fn healthy(cloud: &SimCloud) -> usize {
-    cloud.snapshot().targets_in(TARGET_GROUP, "healthy")
+    cloud
+        .snapshot()
+        .targets_in(TARGET_GROUP, TargetState::Healthy)
 }
 
 /// Waits (in simulated time) until no group but `keep` is left, at most ten minutes.

@@ -27,7 +27,7 @@ use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::fault::{FailCall, FaultCloud, Faults};
 use reroll::cloud::sim::{SimCloud, SimConfig, SimSnapshot};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, ImageFilter};
+use reroll::cloud::{tag, Cloud, ImageFilter, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 
@@ -178,7 +178,7 @@ fn orphans(snap: &SimSnapshot, stack: &str) -> BTreeSet<String> {
     snap.instances
         .iter()
         .filter(|i| i.stack.as_deref() == Some(stack))
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .filter(|i| i.group.is_none() && i.fleet.is_none())
         .map(|i| i.id.clone())
         .collect()
@@ -216,7 +216,11 @@ fn watch(sim: Arc<SimCloud>, stack: &'static str) -> Watch {
                 }
             }
             for i in &snap.instances {
-                if i.terminated_with.values().any(|s| s == "healthy") && problems.len() < 5 {
+                if i.terminated_with
+                    .values()
+                    .any(|s| *s == TargetState::Healthy)
+                    && problems.len() < 5
+                {
                     problems.push(format!("{} terminated while healthy", i.id));
                 }
             }
@@ -281,7 +285,7 @@ async fn converged(sim: &SimCloud, s: &Strategy, image: &str) -> Vec<String> {
         .instances
         .iter()
         .filter(|i| i.stack.as_deref() == Some(s.stack))
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .collect();
     if running.len() != INSTANCES || running.iter().any(|i| i.image_id != image) {
         problems.push(format!("running: {running:?}"));

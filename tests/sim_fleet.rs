@@ -14,7 +14,7 @@ use reroll::cloud::launch::{BlockDevice, LaunchOptions, Metadata, Placement};
 use reroll::cloud::scaling::{GroupSettings, PolicyKind, Transition};
 use reroll::cloud::sim::{SimCloud, SimConfig, SimGroup};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::Cloud;
+use reroll::cloud::{Cloud, Lifecycle, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::stack::Stack;
@@ -81,7 +81,7 @@ fn bootstrap(
         while !flag.load(Ordering::SeqCst) {
             let snap = cloud.snapshot();
             for i in &snap.instances {
-                if i.lifecycle.as_deref() != Some("Pending:Wait") {
+                if i.lifecycle != Some(Lifecycle::PendingWait) {
                     continue;
                 }
                 let since = *seen.entry(i.id.clone()).or_insert(snap.at);
@@ -235,6 +235,10 @@ async fn instances_abandoned_by_their_hook_never_count_and_the_rollout_rolls_bac
         .find(|g| g.name == v1[0].name)
         .expect("v1 is kept");
     assert_eq!(serving.desired, 3);
-    assert_eq!(snap.targets_in("simfleet-web", "healthy"), 3, "{snap:#?}");
+    assert_eq!(
+        snap.targets_in("simfleet-web", TargetState::Healthy),
+        3,
+        "{snap:#?}"
+    );
     let _ = cloud.list_groups(STACK).await.unwrap();
 }

@@ -12,6 +12,7 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
+use reroll::cloud::TargetState;
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::plan::{self, Plan};
@@ -214,7 +215,7 @@ async fn an_interrupted_rollout_reports_where_it_stopped() {
         snap.target_groups
             .iter()
             .flat_map(|tg| &tg.targets)
-            .filter(|(id, state)| ids.contains(id) && *state == "healthy")
+            .filter(|(id, state)| ids.contains(id) && **state == TargetState::Healthy)
             .count() as u32
     };
     assert_eq!(healthy(&old), last.old_serving, "{snap:#?}");

@@ -11,7 +11,9 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::ApplyOptions;
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, CopyImageRequest, ImageFilter, ImageInfo, Snapshot, Tags};
+use reroll::cloud::{
+    tag, Cloud, CopyImageRequest, ImageFilter, ImageInfo, InstanceState, Snapshot, Tags,
+};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::plan::render::{render, Style};
@@ -131,7 +133,7 @@ async fn the_copy_is_planned_applied_and_found_again() {
     assert!(
         snap.instances
             .iter()
-            .filter(|i| i.state != "terminated")
+            .filter(|i| i.state != InstanceState::Terminated)
             .all(|i| i.image_id == copied.id),
         "{snap:#?}"
     );

@@ -12,7 +12,7 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::sim::{ApiFaults, RateLimit, RateLimits, SimCloud, SimConfig, SimSnapshot};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, ImageFilter, RetryPolicy};
+use reroll::cloud::{tag, Cloud, ImageFilter, RetryPolicy, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::stack::Stack;
@@ -67,7 +67,7 @@ async fn deploy_v1(cloud: &SimCloud, extra: &[(&str, &str)]) {
     ok(&apply(cloud, inputs("1.0.0", extra), &Stop::new()).await);
     let snap = cloud.snapshot();
     assert_eq!(
-        snap.targets_in(TARGET_GROUP, "healthy"),
+        snap.targets_in(TARGET_GROUP, TargetState::Healthy),
         DESIRED,
         "{snap:#?}"
     );
@@ -114,7 +114,7 @@ fn orphans(snap: &SimSnapshot) -> BTreeSet<String> {
     snap.instances
         .iter()
         .filter(|i| i.stack.as_deref() == Some(STACK))
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .filter(|i| i.group.is_none() && i.fleet.is_none())
         .map(|i| i.id.clone())
         .collect()
@@ -134,7 +134,7 @@ fn sample(cloud: Arc<SimCloud>, floor: usize) -> Sampler {
         while !flag.load(Ordering::SeqCst) {
             let snap = cloud.snapshot();
             s.count += 1;
-            let healthy = snap.targets_in(TARGET_GROUP, "healthy");
+            let healthy = snap.targets_in(TARGET_GROUP, TargetState::Healthy);
             s.min_healthy = s.min_healthy.min(healthy);
             if healthy < floor {
                 s.violations.push(format!(
@@ -157,7 +157,9 @@ fn sample(cloud: Arc<SimCloud>, floor: usize) -> Sampler {
                 }
             }
             for i in &snap.instances {
-                if i.terminated_with.values().any(|state| state == "healthy")
+                if i.terminated_with
+                    .values()
+                    .any(|state| *state == TargetState::Healthy)
                     && reported.insert(format!("serving {}", i.id))
                 {
                     s.violations.push(format!(
@@ -223,7 +225,7 @@ async fn assert_converged(cloud: &SimCloud, image: &str, fleets: bool) {
     let running: Vec<_> = snap
         .instances
         .iter()
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .collect();
     assert_eq!(running.len(), DESIRED, "{running:#?}");
     assert!(running
@@ -236,7 +238,10 @@ async fn assert_converged(cloud: &SimCloud, image: &str, fleets: bool) {
         .unwrap();
     let targets: BTreeSet<String> = tg.targets.keys().cloned().collect();
     assert_eq!(targets, members);
-    assert!(tg.targets.values().all(|s| s == "healthy"), "{tg:#?}");
+    assert!(
+        tg.targets.values().all(|s| *s == TargetState::Healthy),
+        "{tg:#?}"
+    );
 }
 
 fn report(name: &str, cloud: &SimCloud, simulated: Duration, wall: Duration, s: &Samples) {
@@ -483,7 +488,7 @@ async fn four_hundred_instances_roll_in_simulated_minutes() {
         cloud.stats().render()
     );
     let snap = cloud.snapshot();
-    assert_eq!(snap.targets_in(TARGET_GROUP, "healthy"), 400);
+    assert_eq!(snap.targets_in(TARGET_GROUP, TargetState::Healthy), 400);
     // Observation costs calls per round, not per instance.
     let stats = cloud.stats().snapshot();
     assert!(stats["EC2.DescribeInstances"].calls < 50, "{stats:#?}");

@@ -13,7 +13,7 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{Cloud, ImageFilter};
+use reroll::cloud::{Cloud, ImageFilter, InstanceState, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::stack::Stack;
@@ -75,7 +75,7 @@ async fn image_id(cloud: &dyn Cloud, version: &str) -> String {
 fn running_by_image(cloud: &SimCloud, stack: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for i in cloud.snapshot().instances {
-        if i.stack.as_deref() == Some(stack) && i.state == "running" {
+        if i.stack.as_deref() == Some(stack) && i.state == InstanceState::Running {
             *out.entry(i.image_id).or_default() += 1;
         }
     }
@@ -109,7 +109,7 @@ fn watch(cloud: Arc<SimCloud>, stack: &'static str) -> Watch {
             let new_instances = snap
                 .instances
                 .iter()
-                .filter(|i| i.state == "running" || i.state == "pending")
+                .filter(|i| i.state.is_live())
                 .filter(|i| i.group.as_deref().is_some_and(|g| g.ends_with("-v002")))
                 .count();
             let mut serving = 0;
@@ -133,7 +133,7 @@ fn watch(cloud: Arc<SimCloud>, stack: &'static str) -> Watch {
                         let name = name_of(&f.target_group_arn);
                         weights.push(format!("{name}={}", f.weight));
                         if f.weight > 0 {
-                            serving += snap.targets_in(&name, "healthy");
+                            serving += snap.targets_in(&name, TargetState::Healthy);
                         }
                     }
                 }

@@ -12,7 +12,7 @@ use reroll::apply::rollout::Stop;
 use reroll::apply::ApplyOptions;
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::Cloud;
+use reroll::cloud::{Cloud, TargetState};
 use reroll::engine;
 use reroll::load::Inputs;
 
@@ -64,7 +64,7 @@ async fn serving(cloud: &dyn Cloud) -> usize {
                     .await
                     .unwrap()
                     .iter()
-                    .filter(|t| t.state == "healthy")
+                    .filter(|t| t.state == TargetState::Healthy)
                     .count();
             }
         }

@@ -22,7 +22,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use common::emulator::Emulator;
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{tag, Cloud, Forward, GroupInfo};
+use reroll::cloud::{tag, Cloud, Forward, GroupInfo, TargetState};
 
 const REGION: &str = "us-east-1";
 /// The alarm `localstack/seed.py` creates, in state OK.
@@ -202,7 +202,7 @@ async fn healthy_targets(cloud: &dyn Cloud, arn: &str) -> BTreeSet<String> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|t| t.state == "healthy")
+        .filter(|t| t.state == TargetState::Healthy)
         .map(|t| t.id)
         .collect()
 }
@@ -262,7 +262,7 @@ async fn assert_serving(
         .await
         .unwrap()
         .into_iter()
-        .filter(|i| i.state == "running" || i.state == "pending")
+        .filter(|i| i.state.is_live())
         .collect();
     let ids: BTreeSet<String> = running.iter().map(|i| i.id.clone()).collect();
     let members: BTreeSet<String> = active.instances.iter().map(|i| i.id.clone()).collect();

@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 use reroll::cloud::sim::{SimCloud, SimSnapshot};
-use reroll::cloud::{tag, Cloud, GroupSpec, ImageFilter};
+use reroll::cloud::{tag, Cloud, GroupSpec, ImageFilter, Lifecycle, TargetState};
 
 /// Capacity at one moment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,17 +46,13 @@ pub struct Observer {
     handle: tokio::task::JoinHandle<Vec<Point>>,
 }
 
-fn live(state: &str) -> bool {
-    state == "pending" || state == "running"
-}
-
 fn point(s: &SimSnapshot, stack: &str, since: Duration) -> Point {
     let mut p = Point {
         at: s.at.saturating_sub(since).as_secs_f64(),
         ..Point::default()
     };
     for i in &s.instances {
-        if i.stack.as_deref() != Some(stack) || !live(&i.state) {
+        if i.stack.as_deref() != Some(stack) || !i.state.is_live() {
             continue;
         }
         if i.launched_by
@@ -74,9 +70,9 @@ fn point(s: &SimSnapshot, stack: &str, since: Duration) -> Point {
         .filter(|t| t.stack.as_deref() == Some(stack))
     {
         for state in tg.targets.values() {
-            match state.as_str() {
-                "healthy" => p.healthy += 1,
-                "draining" => p.draining += 1,
+            match state {
+                TargetState::Healthy => p.healthy += 1,
+                TargetState::Draining => p.draining += 1,
                 _ => {}
             }
         }
@@ -177,7 +173,11 @@ async fn replace_group(
                     };
                     g.instances
                         .iter()
-                        .filter(|id| tg.targets.get(*id).is_some_and(|st| st == "healthy"))
+                        .filter(|id| {
+                            tg.targets
+                                .get(*id)
+                                .is_some_and(|st| *st == TargetState::Healthy)
+                        })
                         .count() as u32
                         >= new_desired
                 })
@@ -190,7 +190,7 @@ async fn replace_group(
                         g.instances
                             .iter()
                             .filter_map(|id| s.instance(id))
-                            .filter(|i| i.lifecycle.as_deref() == Some("InService"))
+                            .filter(|i| i.lifecycle == Some(Lifecycle::InService))
                             .count() as u32
                             >= new_desired
                     })

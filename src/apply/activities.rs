@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::error::ApplyError;
 use super::fleet::{Fleet, Generation};
 use super::types::HealthWait;
+use crate::cloud::states::TargetState;
 use crate::cloud::{Cloud, CloudError, GroupInfo, ScalingActivity, TargetHealth};
 use crate::stack::{OnFailure, ServerGroup};
 
@@ -147,7 +148,7 @@ pub(crate) fn unused_targets<'h>(
     let mut out = Vec::new();
     for arn in target_group_arns {
         for t in health_of(arn).unwrap_or_default() {
-            if t.state == "unused"
+            if t.state == TargetState::Unused
                 && t.reason.as_deref() == Some("Target.NotInUse")
                 && members.contains(t.id.as_str())
             {
@@ -206,7 +207,7 @@ impl Watch {
         let live = g
             .instances
             .iter()
-            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .filter(|i| !i.lifecycle_state.is_terminating())
             .count();
         if live >= g.desired as usize {
             return None;
@@ -369,6 +370,7 @@ pub(super) async fn fail_new_generation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::states::{InstanceHealth, Lifecycle};
 
     const T0: u64 = 1_767_225_600;
 
@@ -502,11 +504,11 @@ mod tests {
         );
     }
 
-    fn health(id: &str, state: &str, reason: Option<&str>) -> TargetHealth {
+    fn health(id: &str, state: TargetState, reason: Option<&str>) -> TargetHealth {
         TargetHealth {
             id: id.into(),
             port: Some(80),
-            state: state.into(),
+            state,
             reason: reason.map(String::from),
         }
     }
@@ -526,8 +528,8 @@ mod tests {
                 .iter()
                 .map(|id| crate::cloud::GroupInstance {
                     id: id.to_string(),
-                    lifecycle_state: "InService".into(),
-                    health_status: "Healthy".into(),
+                    lifecycle_state: Lifecycle::InService,
+                    health_status: InstanceHealth::Healthy,
                     availability_zone: None,
                     launch_template_version: None,
                 })
@@ -541,10 +543,10 @@ mod tests {
     fn only_members_not_in_use_count() {
         let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/s-web/0abc".to_string();
         let targets = vec![
-            health("i-new", "unused", Some("Target.NotInUse")),
-            health("i-old", "unused", Some("Target.NotInUse")),
-            health("i-gone", "unused", Some("Target.NotRegistered")),
-            health("i-fine", "healthy", None),
+            health("i-new", TargetState::Unused, Some("Target.NotInUse")),
+            health("i-old", TargetState::Unused, Some("Target.NotInUse")),
+            health("i-gone", TargetState::Unused, Some("Target.NotRegistered")),
+            health("i-fine", TargetState::Healthy, None),
         ];
         let g = group(&["i-new", "i-gone", "i-fine"]);
         let unused = unused_targets(

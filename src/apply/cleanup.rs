@@ -151,7 +151,7 @@ async fn terminate_released(fleet: &Fleet<'_>) -> CloudResult<()> {
     let released: Vec<String> = instances
         .iter()
         .filter(|i| i.tags.contains_key(tag::RELEASED))
-        .filter(|i| matches!(i.state.as_str(), "pending" | "running"))
+        .filter(|i| i.state.is_live())
         .map(|i| i.id.clone())
         .collect();
     if released.is_empty() {

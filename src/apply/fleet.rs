@@ -209,7 +209,7 @@ impl<'a> Fleet<'a> {
             let missing: Vec<String> = gen
                 .instances
                 .iter()
-                .filter(|i| i.lifecycle_state == "InService" && !registered(arn, &i.id))
+                .filter(|i| i.in_service() && !registered(arn, &i.id))
                 .map(|i| i.id.clone())
                 .collect();
             if !missing.is_empty() {

@@ -9,6 +9,7 @@
 
 use std::sync::Mutex;
 
+use crate::cloud::states::TargetState;
 use crate::cloud::{Cloud, Forward, ListenerSpec};
 use crate::observe::Observed;
 
@@ -101,7 +102,7 @@ impl Deferred {
             let mut ready = true;
             for arn in &p.waits_for {
                 let health = cloud.target_health(arn).await?;
-                if !health.iter().any(|t| t.state == "healthy") {
+                if !health.iter().any(|t| t.state == TargetState::Healthy) {
                     ready = false;
                 }
             }
@@ -148,7 +149,8 @@ impl Deferred {
 
 /// Whether traffic sent to `arn` would reach a healthy target, as observed.
 fn serves(observed: &Observed, arn: &str) -> bool {
-    let healthy = |h: &[crate::cloud::TargetHealth]| h.iter().any(|t| t.state == "healthy");
+    let healthy =
+        |h: &[crate::cloud::TargetHealth]| h.iter().any(|t| t.state == TargetState::Healthy);
     observed
         .target_groups
         .values()

@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::activities;
-use super::generation::in_service;
 use super::retry::Retry;
 use super::types::{HealthWait, WaitOutcome};
-use crate::cloud::{Cloud, CloudResult, GroupInfo, TargetHealth};
+use crate::cloud::states::{Lifecycle, TargetState};
+use crate::cloud::{Cloud, CloudResult, GroupInfo, GroupInstance, TargetHealth};
 
 /// How far one wait has come.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,40 +102,42 @@ fn progress_of(
             ..Default::default()
         },
         Some(g) => {
-            let in_service: Vec<&str> = g
-                .instances
-                .iter()
-                .filter(|i| in_service(i))
-                .map(|i| i.id.as_str())
-                .collect();
+            let in_service: Vec<&GroupInstance> =
+                g.instances.iter().filter(|i| i.in_service()).collect();
+            let targets = |id: &str| {
+                w.target_group_arns
+                    .iter()
+                    .map(|arn| index.get(arn).and_then(|tg| tg.get(id)).copied())
+                    .collect::<Vec<Option<&TargetHealth>>>()
+            };
             let mut unhealthy = Vec::new();
-            let healthy = in_service
-                .iter()
-                .filter(|id| {
-                    w.target_group_arns.iter().all(|arn| {
-                        let state = index.get(arn).and_then(|tg| tg.get(*id)).copied();
-                        let ok = state.is_some_and(|t| t.state == "healthy");
-                        if !ok {
-                            unhealthy.push(match state {
-                                Some(t) => format!(
-                                    "{id} is {}{}",
-                                    t.state,
-                                    t.reason
-                                        .as_ref()
-                                        .map(|r| format!(" ({r})"))
-                                        .unwrap_or_default()
-                                ),
-                                None => format!("{id} is not registered"),
-                            });
-                        }
-                        ok
-                    })
-                })
-                .count() as u32;
+            let mut healthy: u32 = 0;
+            for i in &in_service {
+                let targets = targets(&i.id);
+                if i.serving(targets.iter().map(|t| t.map(|t| &t.state))) {
+                    healthy += 1;
+                    continue;
+                }
+                let first = targets
+                    .iter()
+                    .find(|t| t.is_none_or(|t| t.state != TargetState::Healthy));
+                unhealthy.push(match first {
+                    Some(Some(t)) => format!(
+                        "{} is {}{}",
+                        i.id,
+                        t.state,
+                        t.reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    _ => format!("{} is not registered", i.id),
+                });
+            }
             let pending: Vec<String> = g
                 .instances
                 .iter()
-                .filter(|i| i.lifecycle_state != "InService")
+                .filter(|i| i.lifecycle_state != Lifecycle::InService)
                 .map(|i| format!("{} is {}", i.id, i.lifecycle_state))
                 .collect();
             let mut detail: Vec<String> = pending.into_iter().chain(unhealthy).collect();
@@ -198,7 +200,7 @@ pub async fn drained(
                     .target_health(arn)
                     .await?
                     .iter()
-                    .filter(|t| ids.contains(&t.id) && t.state == "draining")
+                    .filter(|t| ids.contains(&t.id) && t.state == TargetState::Draining)
                     .count();
             }
             CloudResult::Ok(draining)

@@ -227,10 +227,10 @@ fault_cloud! {
             let faults = self.faults();
             if let Some(lag) = faults.health_lag {
                 let state = self.state();
-                for t in health.iter_mut().filter(|t| t.state == "draining") {
+                for t in health.iter_mut().filter(|t| t.state == TargetState::Draining) {
                     let key = (target_group_arn.to_string(), t.id.clone());
                     if state.deregistered.get(&key).is_some_and(|at| at.elapsed() < lag) {
-                        t.state = "healthy".into();
+                        t.state = TargetState::Healthy;
                     }
                 }
             }
@@ -246,8 +246,8 @@ fault_cloud! {
                 .map(|i| i.id)
                 .collect();
             for t in health.iter_mut().filter(|t| bad.contains(&t.id)) {
-                if t.state == "healthy" || t.state == "initial" {
-                    t.state = "unhealthy".into();
+                if matches!(t.state, TargetState::Healthy | TargetState::Initial) {
+                    t.state = TargetState::Unhealthy;
                     t.reason = Some("Target.FailedHealthChecks".into());
                 }
             }

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 /// The plain data of launch templates, Auto Scaling settings, tags, image filters and
 /// snapshots belongs to the stack's model; the cloud speaks it too.
 pub use crate::stack::{launch, scaling, ImageFilter, Snapshot, Tags};
+pub use states::{InstanceHealth, InstanceState, Lifecycle, TargetState};
 
 /// Tag keys reroll writes on everything it owns.
 pub mod tag {
@@ -383,18 +384,36 @@ pub struct GroupInfo {
 pub struct GroupInstance {
     pub id: String,
     /// Auto Scaling lifecycle state: `Pending`, `InService`, `Terminating`, …
-    pub lifecycle_state: String,
+    pub lifecycle_state: Lifecycle,
     /// Auto Scaling health: `Healthy` or `Unhealthy`.
-    pub health_status: String,
+    pub health_status: InstanceHealth,
     pub availability_zone: Option<String>,
     pub launch_template_version: Option<String>,
+}
+
+impl GroupInstance {
+    /// In service: Auto Scaling has it `InService` and `Healthy` (an instance held by a
+    /// launching lifecycle hook, `Pending:Wait`, is not).
+    pub fn in_service(&self) -> bool {
+        self.lifecycle_state == Lifecycle::InService
+            && self.health_status == InstanceHealth::Healthy
+    }
+
+    /// Serving: in service, and `healthy` in every target group of its generation. `targets`
+    /// is its state in each of them, `None` where it is not registered.
+    pub fn serving<'a>(&self, targets: impl IntoIterator<Item = Option<&'a TargetState>>) -> bool {
+        self.in_service()
+            && targets
+                .into_iter()
+                .all(|t| t == Some(&TargetState::Healthy))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InstanceInfo {
     pub id: String,
     /// EC2 state name: `pending`, `running`, `shutting-down`, `terminated`, …
-    pub state: String,
+    pub state: InstanceState,
     pub image_id: Option<String>,
     pub instance_type: Option<String>,
     pub subnet_id: Option<String>,
@@ -467,7 +486,7 @@ pub struct TargetHealth {
     pub id: String,
     pub port: Option<u16>,
     /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
-    pub state: String,
+    pub state: TargetState,
     pub reason: Option<String>,
 }
 

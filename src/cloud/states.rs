@@ -114,6 +114,33 @@ aws_state! {
     }
 }
 
+impl Lifecycle {
+    /// Launching: pending, or held or released by a launching lifecycle hook.
+    pub fn is_pending(&self) -> bool {
+        use Lifecycle::*;
+        matches!(self, Pending | PendingWait | PendingProceed)
+    }
+
+    /// On its way out of the group by the group's own hand: detaching or terminating (or
+    /// already detached or terminated).
+    pub fn is_leaving(&self) -> bool {
+        use Lifecycle::*;
+        matches!(
+            self,
+            Detaching | Detached | Terminating | TerminatingWait | TerminatingProceed | Terminated
+        )
+    }
+
+    /// Terminating, held by a terminating lifecycle hook, or terminated.
+    pub fn is_terminating(&self) -> bool {
+        use Lifecycle::*;
+        matches!(
+            self,
+            Terminating | TerminatingWait | TerminatingProceed | Terminated
+        )
+    }
+}
+
 impl InstanceState {
     /// Pending or running: an instance that exists and counts.
     pub fn is_live(&self) -> bool {
@@ -154,7 +181,61 @@ mod tests {
             TargetState::UnhealthyDraining
         );
         assert!(TargetState::UnhealthyDraining.is_draining());
+        assert!(Lifecycle::PendingWait.is_pending() && !Lifecycle::InService.is_pending());
+        assert!(Lifecycle::Detached.is_leaving() && Lifecycle::TerminatingWait.is_leaving());
+        assert!(!Lifecycle::Standby.is_leaving() && !Lifecycle::Detaching.is_terminating());
         assert!(InstanceState::parse("pending").is_live());
         assert!(!InstanceState::parse("shutting-down").is_live());
+    }
+
+    fn instance(lifecycle: &str, health: &str) -> crate::cloud::GroupInstance {
+        crate::cloud::GroupInstance {
+            id: "i-1".into(),
+            lifecycle_state: Lifecycle::parse(lifecycle),
+            health_status: InstanceHealth::parse(health),
+            availability_zone: None,
+            launch_template_version: None,
+        }
+    }
+
+    #[test]
+    fn saved_instances_and_targets_keep_aws_spelling() {
+        let i = instance("Pending:Wait", "Healthy");
+        let json = serde_json::to_value(&i).unwrap();
+        assert_eq!(json["lifecycle_state"], "Pending:Wait");
+        assert_eq!(json["health_status"], "Healthy");
+        assert_eq!(
+            serde_json::from_value::<crate::cloud::GroupInstance>(json).unwrap(),
+            i
+        );
+        let target: crate::cloud::TargetHealth = serde_json::from_str(
+            r#"{"id":"i-1","port":80,"state":"unhealthy.draining","reason":null}"#,
+        )
+        .unwrap();
+        assert_eq!(target.state, TargetState::UnhealthyDraining);
+        assert_eq!(
+            serde_json::to_value(&target).unwrap()["state"],
+            "unhealthy.draining"
+        );
+    }
+
+    #[test]
+    fn serving_is_in_service_and_healthy_in_every_target_group() {
+        let healthy = TargetState::Healthy;
+        let draining = TargetState::Draining;
+        let up = instance("InService", "Healthy");
+        assert!(up.in_service());
+        assert!(up.serving([]));
+        assert!(up.serving([Some(&healthy), Some(&healthy)]));
+        assert!(!up.serving([Some(&healthy), None]));
+        assert!(!up.serving([Some(&healthy), Some(&draining)]));
+        for not_in_service in [
+            instance("InService", "Unhealthy"),
+            instance("Pending:Wait", "Healthy"),
+            instance("Standby", "Healthy"),
+        ] {
+            assert!(!not_in_service.in_service(), "{not_in_service:?}");
+            assert!(!not_in_service.serving([Some(&healthy)]));
+        }
     }
 }

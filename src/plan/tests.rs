@@ -1,4 +1,5 @@
 use super::*;
+use crate::cloud::states::{InstanceHealth, Lifecycle};
 use crate::cloud::{tag, GroupInfo, GroupInstance, LaunchSpec};
 use crate::load::{evaluate, parse_stack, Inputs};
 use crate::observe::{Generation, ObservedGroup};
@@ -199,8 +200,8 @@ fn deployed(stack: &Stack) -> Observed {
                     instances: (0..g.capacity.desired)
                         .map(|i| GroupInstance {
                             id: format!("i-{i}"),
-                            lifecycle_state: "InService".into(),
-                            health_status: "Healthy".into(),
+                            lifecycle_state: Lifecycle::InService,
+                            health_status: InstanceHealth::Healthy,
                             availability_zone: None,
                             launch_template_version: None,
                         })

@@ -3,6 +3,7 @@
 //! blue is kept for `keep_blue` and then removed from the listeners; every failure moves
 //! traffic back to blue first, then removes green.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::lanes::{restored, shifted, without_blue, Lane};
@@ -10,12 +11,13 @@ use crate::apply::context::longest_drain;
 use crate::apply::error::ApplyError;
 use crate::apply::fleet::Fleet;
 use crate::apply::gates::{self, GateFailure};
-use crate::apply::generation::{self, in_service, Pair, Removal};
+use crate::apply::generation::{self, Pair, Removal};
 use crate::apply::progress::{Counts, Reporter};
 use crate::apply::retry::Retry;
 use crate::apply::stop::Stop;
 use crate::apply::types::{ApplyOptions, HealthWait, RolloutReport};
 use crate::apply::wait;
+use crate::cloud::states::TargetState;
 use crate::cloud::{tag, Cloud, CloudError, Forward, ListenerInfo, Tags};
 use crate::observe::ObservedGroup;
 use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack};
@@ -171,7 +173,7 @@ impl BlueGreen<'_> {
         Retry::new(&self.g.address, self.opts, self.g.rollout.health.timeout)
     }
 
-    /// Green instances healthy in every one of green's target groups.
+    /// Green instances serving: in service and healthy in every one of green's target groups.
     async fn green_healthy(&self) -> Result<u32, GateFailure> {
         let green = self.fleet.find(&self.pair.new_name).await?;
         let Some(green) = green.filter(|g| g.status.is_none()) else {
@@ -180,32 +182,23 @@ impl BlueGreen<'_> {
                 self.pair.new_name
             )));
         };
-        let mut healthy: Option<std::collections::HashSet<String>> = None;
+        let mut targets: Vec<HashMap<String, TargetState>> = Vec::new();
         for lane in self.lanes {
-            let h: std::collections::HashSet<String> =
-                match self.cloud.target_health(&lane.green).await {
-                    Err(e) if e.is_not_found() => {
-                        return Err(GateFailure::Changed(format!(
-                            "green's target group {} no longer exists",
-                            lane.green
-                        )))
-                    }
-                    other => other?,
+            let h = match self.cloud.target_health(&lane.green).await {
+                Err(e) if e.is_not_found() => {
+                    return Err(GateFailure::Changed(format!(
+                        "green's target group {} no longer exists",
+                        lane.green
+                    )))
                 }
-                .into_iter()
-                .filter(|t| t.state == "healthy")
-                .map(|t| t.id)
-                .collect();
-            healthy = Some(match healthy {
-                None => h,
-                Some(prev) => prev.intersection(&h).cloned().collect(),
-            });
+                other => other?,
+            };
+            targets.push(h.into_iter().map(|t| (t.id, t.state)).collect());
         }
-        let healthy = healthy.unwrap_or_default();
         Ok(green
             .instances
             .iter()
-            .filter(|i| in_service(i) && healthy.contains(&i.id))
+            .filter(|i| i.serving(targets.iter().map(|lane| lane.get(&i.id))))
             .count() as u32)
     }
 

@@ -1,7 +1,8 @@
 //! One look at both generations of a rollout: the groups and the target health, read at once,
-//! classified for the wave decision. An instance is healthy when Auto Scaling has it
-//! `InService` and `Healthy` and every target group it belongs to reports it `healthy`; an
-//! instance held by a launching lifecycle hook (`Pending:Wait`) is neither.
+//! classified for the wave decision. An instance is healthy when it is serving
+//! ([`GroupInstance::serving`]): Auto Scaling has it `InService` and `Healthy` and every
+//! target group it belongs to reports it `healthy`; an instance held by a launching lifecycle
+//! hook (`Pending:Wait`) is neither.
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use crate::apply::activities::{self, LaunchError};
 use crate::apply::decide::{OldInstance, OldState, View};
 use crate::apply::fleet::Fleet;
 use crate::apply::gates::GateFailure;
+use crate::cloud::states::TargetState;
 use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupInstance, TargetHealth};
 
 pub(crate) enum Failure {
@@ -86,12 +88,6 @@ pub(crate) struct Bounds {
     pub(crate) unavailable: u32,
 }
 
-/// Auto Scaling has the instance in service and healthy (a launching lifecycle hook's
-/// `Pending:Wait` is not).
-pub(crate) fn in_service(i: &GroupInstance) -> bool {
-    i.lifecycle_state == "InService" && i.health_status == "Healthy"
-}
-
 /// One look at both generations: the groups and the target health, read at once.
 /// `deregistered` are old instances this rollout deregistered moments ago: they count as
 /// draining even while target health still reports them healthy.
@@ -108,9 +104,10 @@ pub(crate) async fn look(
     )?;
     if let Some(new) = groups.iter().find(|g| g.name == pair.new_name) {
         let registered = |arn: &str, id: &str| {
-            health
-                .get(arn)
-                .is_some_and(|h| h.iter().any(|t| t.id == id && t.state != "unused"))
+            health.get(arn).is_some_and(|h| {
+                h.iter()
+                    .any(|t| t.id == id && t.state != TargetState::Unused)
+            })
         };
         fleet.heal_registration(new, &registered).await?;
     }
@@ -142,10 +139,7 @@ pub(crate) async fn look(
                 .iter()
                 // Instances on their way out by the group's own hand (scaled in by someone
                 // else, or detached) are not the rollout's to count on or to act on.
-                .filter(|i| {
-                    !i.lifecycle_state.starts_with("Detach")
-                        && !i.lifecycle_state.starts_with("Terminat")
-                })
+                .filter(|i| !i.lifecycle_state.is_leaving())
                 .map(|i| OldInstance {
                     id: i.id.clone(),
                     state: index.old_state(i, deregistered),
@@ -178,7 +172,7 @@ pub(crate) async fn look(
 /// Target states by instance, per target group of the rollout (in its order). Indexed once
 /// per round, so a round stays linear in the number of instances.
 struct Index<'h> {
-    by_group: Vec<HashMap<&'h str, &'h str>>,
+    by_group: Vec<HashMap<&'h str, &'h TargetState>>,
 }
 
 impl<'h> Index<'h> {
@@ -190,34 +184,32 @@ impl<'h> Index<'h> {
                     .get(arn)
                     .into_iter()
                     .flatten()
-                    .map(|t| (t.id.as_str(), t.state.as_str()))
+                    .map(|t| (t.id.as_str(), &t.state))
                     .collect()
             })
             .collect();
         Index { by_group }
     }
 
-    fn states(&self, id: &str) -> Vec<Option<&'h str>> {
+    fn states(&self, id: &str) -> Vec<Option<&'h TargetState>> {
         self.by_group.iter().map(|tg| tg.get(id).copied()).collect()
     }
 
     /// Where an old instance stands. What this rollout just deregistered drains, whatever
     /// target health says yet (it may lag a deregistration).
     fn old_state(&self, i: &GroupInstance, deregistered: &HashMap<String, Instant>) -> OldState {
-        let serving = in_service(i);
         let s = self.states(&i.id);
-        let state = if self.by_group.is_empty() {
-            if serving {
-                OldState::Serving
-            } else {
-                OldState::Registered
-            }
-        } else if s.iter().all(|x| *x == Some("healthy")) && serving {
+        let state = if i.serving(s.iter().copied()) {
             OldState::Serving
-        } else if s.contains(&Some("draining")) {
+        } else if self.by_group.is_empty() {
+            OldState::Registered
+        } else if s.contains(&Some(&TargetState::Draining)) {
             OldState::Draining
-        } else if s.iter().all(|x| matches!(x, None | Some("unused"))) {
-            if i.lifecycle_state.starts_with("Pending") {
+        } else if s
+            .iter()
+            .all(|x| matches!(x, None | Some(TargetState::Unused)))
+        {
+            if i.lifecycle_state.is_pending() {
                 OldState::Registered
             } else {
                 OldState::Drained
@@ -239,15 +231,15 @@ impl<'h> Index<'h> {
         let mut unhealthy = Vec::new();
         for i in &new.instances {
             let s = self.states(&i.id);
-            if in_service(i) && s.iter().all(|x| *x == Some("healthy")) {
+            if i.serving(s.iter().copied()) {
                 healthy += 1;
             } else {
                 let why = s
                     .iter()
                     .zip(arns)
-                    .find(|(x, _)| **x != Some("healthy"))
-                    .map(|(x, _)| x.unwrap_or("not registered").to_string())
-                    .unwrap_or_else(|| i.lifecycle_state.clone());
+                    .find(|(x, _)| **x != Some(&TargetState::Healthy))
+                    .map(|(x, _)| x.map_or("not registered", TargetState::as_str).to_string())
+                    .unwrap_or_else(|| i.lifecycle_state.to_string());
                 unhealthy.push(format!("{} is {why}", i.id));
             }
         }

@@ -10,6 +10,7 @@ use aws_sdk_elasticloadbalancingv2 as elb;
 use base64::Engine as _;
 
 use super::fleet;
+use crate::cloud::states::{InstanceHealth, InstanceState, Lifecycle, TargetState};
 use crate::cloud::{
     tag, Forward, GroupInfo, GroupInstance, HealthCheckSpec, ImageInfo, InstanceInfo,
     InstanceRefresh, LaunchSpec, LaunchTemplateInfo, ListenerInfo, ListenerSpec, LoadBalancerInfo,
@@ -131,8 +132,8 @@ pub(super) fn group_info(group: &asg::types::AutoScalingGroup) -> GroupInfo {
 fn group_instance(instance: &asg::types::Instance) -> GroupInstance {
     GroupInstance {
         id: text(instance.instance_id()),
-        lifecycle_state: text(instance.lifecycle_state().map(|s| s.as_str())),
-        health_status: text(instance.health_status()),
+        lifecycle_state: Lifecycle::parse(instance.lifecycle_state().map_or("", |s| s.as_str())),
+        health_status: InstanceHealth::parse(instance.health_status().unwrap_or_default()),
         availability_zone: instance.availability_zone().map(str::to_owned),
         launch_template_version: instance
             .launch_template()
@@ -167,7 +168,12 @@ pub(super) fn instance_refresh(r: &asg::types::InstanceRefresh) -> InstanceRefre
 pub(super) fn instance_info(instance: &ec2::types::Instance) -> InstanceInfo {
     InstanceInfo {
         id: text(instance.instance_id()),
-        state: text(instance.state().and_then(|s| s.name()).map(|n| n.as_str())),
+        state: InstanceState::parse(
+            instance
+                .state()
+                .and_then(|s| s.name())
+                .map_or("", |n| n.as_str()),
+        ),
         image_id: instance.image_id().map(str::to_owned),
         instance_type: instance.instance_type().map(|t| t.as_str().to_string()),
         subnet_id: instance.subnet_id().map(str::to_owned),
@@ -259,7 +265,7 @@ pub(super) fn target_health_info(
             .target()
             .and_then(|t| t.port())
             .and_then(|p| u16::try_from(p).ok()),
-        state: text(health.and_then(|h| h.state()).map(|s| s.as_str())),
+        state: TargetState::parse(health.and_then(|h| h.state()).map_or("", |s| s.as_str())),
         reason: health
             .and_then(|h| h.reason())
             .map(|r| r.as_str().to_string()),

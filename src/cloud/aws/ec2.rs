@@ -207,7 +207,9 @@ impl AwsCloud {
             .iter()
             .flat_map(|r| r.instances())
             .map(instance_info)
-            .filter(|i| in_stack(&i.tags, stack) && LIVE_INSTANCE_STATES.contains(&&*i.state))
+            .filter(|i| {
+                in_stack(&i.tags, stack) && LIVE_INSTANCE_STATES.contains(&i.state.as_str())
+            })
             .collect())
     }
 

@@ -8,6 +8,7 @@ use super::resources::{Activity, Group, Instance};
 use super::time::{wall_time, Ms};
 use super::util::{already_exists, group_not_found, hex_u32, in_stack, not_found, refused};
 use super::world::World;
+use crate::cloud::states::{InstanceHealth, Lifecycle};
 use crate::cloud::{
     CloudResult, GroupInfo, GroupInstance, GroupSpec, Holder, InstanceRefresh, NamedKind,
     ScalingActivity, Tags,
@@ -73,13 +74,12 @@ impl World {
                 .into_iter()
                 .map(|i| GroupInstance {
                     id: i.id.clone(),
-                    lifecycle_state: i.lifecycle(t).to_string(),
+                    lifecycle_state: Lifecycle::parse(i.lifecycle(t)),
                     health_status: if i.unhealthy_at.is_some_and(|u| u <= t) {
-                        "Unhealthy"
+                        InstanceHealth::Unhealthy
                     } else {
-                        "Healthy"
-                    }
-                    .to_string(),
+                        InstanceHealth::Healthy
+                    },
                     availability_zone: Some(i.availability_zone.clone()),
                     launch_template_version: i.launch_template.as_ref().map(|(_, v)| v.clone()),
                 })

@@ -7,6 +7,7 @@ use super::resources::Instance;
 use super::time::{wall_time, Ms, SECOND};
 use super::util::{in_stack, insufficient_capacity, not_found, refused};
 use super::world::World;
+use crate::cloud::states::InstanceState;
 use crate::cloud::{CloudResult, InstanceInfo, LaunchSpec, RunSpec, SubnetInfo, Tags};
 
 /// vCPUs of an instance type as EC2 lists them for current generations: 2 up to `large`,
@@ -143,7 +144,7 @@ impl World {
     fn instance_info(&self, i: &Instance, t: Ms) -> InstanceInfo {
         InstanceInfo {
             id: i.id.clone(),
-            state: i.state(t).to_string(),
+            state: InstanceState::parse(i.state(t)),
             image_id: Some(i.image_id.clone()),
             instance_type: Some(i.instance_type.clone()),
             subnet_id: Some(i.subnet_id.clone()),

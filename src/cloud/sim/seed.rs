@@ -14,6 +14,7 @@ use super::simcloud::SimCloud;
 use super::target_groups::with_defaults;
 use super::time::Ms;
 use super::world::World;
+use crate::cloud::states::TargetState;
 use crate::cloud::stats::Stats;
 use crate::cloud::{
     GroupInfo, GroupSpec, ImageInfo, InstanceInfo, LaunchSpec, LaunchTemplateInfo, ListenerInfo,
@@ -152,7 +153,7 @@ impl World {
             let targets = tg
                 .targets
                 .iter()
-                .filter(|h| h.state != "draining")
+                .filter(|h| h.state != TargetState::Draining)
                 .map(|h| {
                     (
                         h.id.clone(),
@@ -247,7 +248,7 @@ impl World {
     /// Instances that are `pending` or `running`, booted and in service since `t`.
     fn import_instances(&mut self, seed: &SimSeed, membership: &Membership, t: Ms) {
         for i in &seed.instances {
-            if !matches!(i.state.as_str(), "pending" | "running") {
+            if !i.state.is_live() {
                 continue;
             }
             let (group, version) = match membership.get(&i.id) {

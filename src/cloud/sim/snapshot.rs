@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::resources::Instance;
 use super::time::Ms;
 use super::world::World;
+use crate::cloud::states::{InstanceState, Lifecycle, TargetState};
 use crate::cloud::{tag, Forward};
 
 /// One consistent look at the world, for invariant checks.
@@ -35,12 +36,12 @@ pub struct SimInstance {
     pub fleet: Option<String>,
     pub image_id: String,
     /// EC2 state: `pending`, `running`, `shutting-down`, `terminated`.
-    pub state: String,
+    pub state: InstanceState,
     /// Auto Scaling lifecycle state while in a group.
-    pub lifecycle: Option<String>,
+    pub lifecycle: Option<Lifecycle>,
     /// Its target states (by target group ARN) at the moment EC2 began shutting it down: a
     /// `healthy` here means it was terminated while serving.
-    pub terminated_with: BTreeMap<String, String>,
+    pub terminated_with: BTreeMap<String, TargetState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,7 +64,7 @@ pub struct SimTargetGroup {
     pub name: String,
     pub stack: Option<String>,
     /// Listed targets and their states, by instance id.
-    pub targets: BTreeMap<String, String>,
+    pub targets: BTreeMap<String, TargetState>,
 }
 
 /// A listener and where it forwards.
@@ -90,7 +91,7 @@ impl SimSnapshot {
             .iter()
             .filter(|tg| forwarded.contains(tg.arn.as_str()))
             .flat_map(|tg| tg.targets.values())
-            .filter(|s| *s == "healthy")
+            .filter(|s| **s == TargetState::Healthy)
             .count()
     }
 
@@ -99,12 +100,12 @@ impl SimSnapshot {
     }
 
     /// Targets of a target group (by name) in `state`.
-    pub fn targets_in(&self, target_group: &str, state: &str) -> usize {
+    pub fn targets_in(&self, target_group: &str, state: TargetState) -> usize {
         self.target_groups
             .iter()
             .filter(|tg| tg.name == target_group)
             .flat_map(|tg| tg.targets.values())
-            .filter(|s| *s == state)
+            .filter(|s| **s == state)
             .count()
     }
 }
@@ -126,9 +127,13 @@ impl World {
                     launched_by: i.launched_by.clone(),
                     fleet: i.tags.get(tag::FLEET).cloned(),
                     image_id: i.image_id.clone(),
-                    state: i.state(t).to_string(),
-                    lifecycle: i.group.as_ref().map(|_| i.lifecycle(t).to_string()),
-                    terminated_with: i.terminated_with.clone(),
+                    state: InstanceState::parse(i.state(t)),
+                    lifecycle: i.group.as_ref().map(|_| Lifecycle::parse(i.lifecycle(t))),
+                    terminated_with: i
+                        .terminated_with
+                        .iter()
+                        .map(|(arn, state)| (arn.clone(), TargetState::parse(state)))
+                        .collect(),
                 })
                 .collect(),
             groups: self
@@ -162,7 +167,7 @@ impl World {
                         .iter()
                         .filter_map(|(id, reg)| {
                             let (state, _) = self.target_state(tg, id, reg, t)?;
-                            Some((id.clone(), state.to_string()))
+                            Some((id.clone(), TargetState::parse(state)))
                         })
                         .collect(),
                 })

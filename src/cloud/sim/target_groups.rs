@@ -7,6 +7,7 @@ use super::resources::{Instance, Registration, TargetGroup};
 use super::time::{Ms, SECOND};
 use super::util::{already_exists, in_stack, not_found, refused};
 use super::world::World;
+use crate::cloud::states::TargetState;
 use crate::cloud::{
     CloudResult, HealthCheckSpec, Tags, TargetGroupInfo, TargetGroupSpec, TargetHealth,
 };
@@ -234,7 +235,7 @@ impl World {
                     TargetHealth {
                         id: id.clone(),
                         port: Some(tg.spec.port),
-                        state: state.to_string(),
+                        state: TargetState::parse(state),
                         reason: reason.map(str::to_string),
                     },
                 ))

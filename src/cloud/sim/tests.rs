@@ -1,9 +1,10 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{RateLimit, RateLimits, SimCloud, SimConfig};
+use crate::cloud::states::{InstanceHealth, InstanceState, Lifecycle, TargetState};
 use crate::cloud::stats::Stats;
 use crate::cloud::{
     tag, Cloud, GroupSpec, HealthCheckSpec, ImageFilter, LaunchSpec, ListenerSpec,
@@ -124,8 +125,8 @@ fn group(f: &Fixture, desired: u32) -> GroupSpec {
     }
 }
 
-fn states(health: &[TargetHealth]) -> Vec<&str> {
-    health.iter().map(|h| h.state.as_str()).collect()
+fn states(health: &[TargetHealth]) -> Vec<TargetState> {
+    health.iter().map(|h| h.state.clone()).collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,7 +135,10 @@ async fn group_instances_boot_register_and_become_healthy() {
     f.cloud.create_group(&group(&f, 3)).await.unwrap();
     let g = &f.cloud.list_groups("s").await.unwrap()[0];
     assert_eq!(g.instances.len(), 3);
-    assert!(g.instances.iter().all(|i| i.lifecycle_state == "Pending"));
+    assert!(g
+        .instances
+        .iter()
+        .all(|i| i.lifecycle_state == Lifecycle::Pending));
     let zones: BTreeSet<_> = g
         .instances
         .iter()
@@ -145,15 +149,18 @@ async fn group_instances_boot_register_and_become_healthy() {
 
     sleep(61).await;
     let g = &f.cloud.list_groups("s").await.unwrap()[0];
-    assert!(g.instances.iter().all(|i| i.lifecycle_state == "InService"));
+    assert!(g
+        .instances
+        .iter()
+        .all(|i| i.lifecycle_state == Lifecycle::InService));
     let health = f.cloud.target_health(&f.tg).await.unwrap();
     assert_eq!(health.len(), 3);
     sleep(10).await;
     let health = f.cloud.target_health(&f.tg).await.unwrap();
-    assert_eq!(states(&health), ["healthy"; 3]);
+    assert_eq!(states(&health), vec![TargetState::Healthy; 3]);
     let instances = f.cloud.list_instances("s").await.unwrap();
     assert_eq!(instances.len(), 3);
-    assert!(instances.iter().all(|i| i.state == "running"
+    assert!(instances.iter().all(|i| i.state == InstanceState::Running
         && i.tags.get("aws:autoscaling:groupName").map(String::as_str) == Some("s-web-v001")));
 }
 
@@ -167,16 +174,25 @@ async fn scale_in_drains_before_terminating() {
         .await
         .unwrap();
     let health = f.cloud.target_health(&f.tg).await.unwrap();
-    let mut s = states(&health);
-    s.sort();
-    assert_eq!(s, ["draining", "healthy"]);
-    let victim = health.iter().find(|h| h.state == "draining").unwrap();
+    let s = states(&health);
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert!(
+        s.contains(&TargetState::Draining) && s.contains(&TargetState::Healthy),
+        "{s:?}"
+    );
+    let victim = health
+        .iter()
+        .find(|h| h.state == TargetState::Draining)
+        .unwrap();
     let snap = f.cloud.snapshot();
-    assert_eq!(snap.instance(&victim.id).unwrap().state, "running");
+    assert_eq!(
+        snap.instance(&victim.id).unwrap().state,
+        InstanceState::Running
+    );
     sleep(11).await;
     let snap = f.cloud.snapshot();
     let i = snap.instance(&victim.id).unwrap();
-    assert_eq!(i.state, "shutting-down");
+    assert_eq!(i.state, InstanceState::ShuttingDown);
     assert!(i.terminated_with.is_empty(), "{i:?}");
     sleep(6).await;
     assert_eq!(f.cloud.list_instances("s").await.unwrap().len(), 1);
@@ -191,7 +207,7 @@ async fn bad_images_fail_health_checks_and_are_replaced() {
     };
     let f = fixture(config).await;
     f.cloud.create_group(&group(&f, 1)).await.unwrap();
-    let (mut seen, mut unhealthy_members) = (BTreeSet::new(), 0);
+    let (mut seen, mut unhealthy_members) = (HashSet::new(), 0);
     for _ in 0..150 {
         sleep(1).await;
         let health = f.cloud.target_health(&f.tg).await.unwrap();
@@ -200,20 +216,21 @@ async fn bad_images_fail_health_checks_and_are_replaced() {
         unhealthy_members += g
             .instances
             .iter()
-            .filter(|i| i.health_status == "Unhealthy")
+            .filter(|i| i.health_status == InstanceHealth::Unhealthy)
             .count();
     }
-    assert!(!seen.contains("healthy"), "{seen:?}");
+    assert!(!seen.contains(&TargetState::Healthy), "{seen:?}");
     assert!(
-        seen.contains("unhealthy") && seen.contains("draining"),
+        seen.contains(&TargetState::Unhealthy) && seen.contains(&TargetState::Draining),
         "{seen:?}"
     );
     assert!(unhealthy_members > 0);
     let snap = f.cloud.snapshot();
     assert!(snap.instances.len() >= 3, "replaced: {snap:#?}");
-    assert!(snap.instances.iter().all(
-        |i| i.terminated_with.is_empty() || i.terminated_with.values().all(|s| s != "healthy")
-    ));
+    assert!(snap.instances.iter().all(|i| i.terminated_with.is_empty()
+        || i.terminated_with
+            .values()
+            .all(|s| *s != TargetState::Healthy)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,5 +315,8 @@ async fn saved_worlds_continue_where_they_stopped() {
     assert_eq!(loaded.elapsed(), f.cloud.elapsed());
     sleep(60).await;
     assert_eq!(loaded.snapshot(), f.cloud.snapshot());
-    assert_eq!(loaded.snapshot().targets_in("s-web", "healthy"), 2);
+    assert_eq!(
+        loaded.snapshot().targets_in("s-web", TargetState::Healthy),
+        2
+    );
 }
