@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::apply::retry::Retry;
-use crate::apply::rollout::Stop;
+use crate::apply::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
 use crate::cloud::{tag, Cloud, CloudError};
 use crate::load::{self, Diagnostics, Inputs, Parsed};

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::apply::progress::{Progress, RolloutProgress};
-use crate::apply::rollout::Stop;
+use crate::apply::Stop;
 use crate::apply::{ApplyOptions, GroupReport};
 use crate::cloud::sim::SimSeed;
 use crate::cloud::sim::{SeedLoadBalancer, SeedTargetGroup, SeedTemplate, SimCloud, SimConfig};

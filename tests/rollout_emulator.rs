@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::emulator::Emulator;
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::fault::{FaultCloud, Faults};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::fault::{FaultCloud, Faults};
 use reroll::cloud::sim::{SimCloud, SimConfig};

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions};
 use reroll::cloud::fault::{FailCall, FaultCloud, Faults};
 use reroll::cloud::sim::{SimCloud, SimConfig, SimSnapshot};

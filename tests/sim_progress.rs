@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reroll::apply::progress::{Progress, RolloutProgress};
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reroll::apply::rollout::Stop;
 use reroll::apply::ApplyOptions;
+use reroll::apply::Stop;
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::{

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
 use reroll::cloud::sim::{ApiFaults, RateLimit, RateLimits, SimCloud, SimConfig, SimSnapshot};
 use reroll::cloud::stats::Stats;

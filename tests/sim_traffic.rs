@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reroll::apply::rollout::Stop;
 use reroll::apply::ApplyOptions;
+use reroll::apply::Stop;
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
 use reroll::cloud::{Cloud, TargetState};

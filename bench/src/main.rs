@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use reroll::apply::rollout::Stop;
 use reroll::apply::ApplyOptions;
+use reroll::apply::Stop;
 use reroll::cloud::sim::{Seconds, SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
 use reroll::engine;

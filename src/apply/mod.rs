@@ -37,13 +37,3 @@ pub use self::phases::{deletions, infrastructure};
 pub use self::stop::Stop;
 pub use self::types::{ApplyOptions, GroupReport, HealthWait, RolloutReport, WaitOutcome};
 pub use self::wait::wait_healthy;
-
-/// The rolling strategy, its stop request and its report, at the `apply::rollout` path the
-/// engine, the CLI and the tests import them from.
-pub mod rollout {
-    pub use super::context::order;
-    pub use super::generation::abandon;
-    pub use super::rolling::roll;
-    pub use super::stop::Stop;
-    pub use super::types::RolloutReport;
-}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::cloud::aws::{AwsCloud, ConnectOptions};
 use reroll::cloud::sim::{SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use reroll::apply::rollout::Stop;
+use reroll::apply::Stop;
 use reroll::cloud::stats::Stats;
 
 use apply::ApplyFlags;
