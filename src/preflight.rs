@@ -14,28 +14,7 @@ use crate::cloud::{Cloud, CloudError, ElbLimits, Limit};
 use crate::plan::{Action, Kind, Plan};
 use crate::stack::{GroupMode, Stack};
 
-/// The On-Demand vCPU quota an instance family counts against (Service Quotas, service `ec2`).
-pub fn vcpu_quota(instance_type: &str) -> (&'static str, &'static str) {
-    let family = instance_type.split('.').next().unwrap_or_default();
-    let letters: String = family
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
-    match letters.as_str() {
-        "f" => ("L-74FC7D96", "Running On-Demand F instances"),
-        "g" | "vt" => ("L-DB2E81BA", "Running On-Demand G and VT instances"),
-        "inf" => ("L-1945791B", "Running On-Demand Inf instances"),
-        "p" => ("L-417A185B", "Running On-Demand P instances"),
-        "x" => ("L-7295265B", "Running On-Demand X instances"),
-        "dl" => ("L-6E869C2A", "Running On-Demand DL instances"),
-        "trn" => ("L-2C3B7624", "Running On-Demand Trn instances"),
-        "u" => ("L-43DA4232", "Running On-Demand High Memory instances"),
-        _ => (
-            "L-1216C47A",
-            "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
-        ),
-    }
-}
+pub use crate::cloud::quota::vcpu_quota;
 
 /// What preflight read from the account. `None`: could not be read (with why in `unknown`).
 #[derive(Debug, Clone, Default)]

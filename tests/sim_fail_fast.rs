@@ -142,6 +142,8 @@ enum Breakage {
     NoCapacity,
     /// The new image is deregistered after the plan was made.
     ImageGone,
+    /// The account's On-Demand vCPU quota is what the old generation uses: no room to surge.
+    VcpuQuota,
 }
 
 #[tokio::test(start_paused = true)]
@@ -179,6 +181,23 @@ async fn launches_that_keep_failing_roll_back_at_once() {
             Breakage::ImageGone,
             &["new instances cannot launch: EC2.RunInstances: image ami-"],
         ),
+        (
+            "asg",
+            Breakage::VcpuQuota,
+            &[
+                "new instances cannot launch: Auto Scaling reports for simroll-web-v002: You have \
+                 requested more vCPU capacity than your current vCPU limit of 24 allows",
+                "(the account's EC2 quota is reached: request a higher limit in Service Quotas",
+            ],
+        ),
+        (
+            "instances",
+            Breakage::VcpuQuota,
+            &[
+                "new instances cannot launch: EC2.RunInstances failed (VcpuLimitExceeded): You \
+               have requested more vCPU capacity than your current vCPU limit of 24 allows",
+            ],
+        ),
     ];
     for (mode, breakage, says) in cases {
         let cloud = sim(SimConfig::default());
@@ -191,6 +210,10 @@ async fn launches_that_keep_failing_roll_back_at_once() {
             }
             Breakage::ImageGone => {
                 c.missing_images.insert("demo-app-1.1.0".into());
+            }
+            // The old generation's 12 t3.micro instances use 24 vCPUs.
+            Breakage::VcpuQuota => {
+                c.service_quotas.insert("ec2/L-1216C47A".into(), 24);
             }
         });
         let started = cloud.elapsed();

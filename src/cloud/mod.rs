@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod fault;
+pub mod quota;
 pub mod sim;
 pub mod states;
 pub mod stats;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::limits::Kind;
 use super::resources::{Activity, Group, Instance};
 use super::time::{seconds, wall_time, Ms, SECOND};
-use super::util::{hex_u32, insufficient_capacity};
+use super::util::{hex_u32, insufficient_capacity, vcpu_limit};
 use super::world::World;
 use crate::cloud::{LaunchSpec, SubnetInfo};
 
@@ -104,6 +104,18 @@ impl World {
         if subnets.is_empty() {
             self.retry_group(name, t);
             return;
+        }
+        // Launches beyond the account's vCPU quota fail as EC2 refuses them; what fits starts.
+        let mut count = count;
+        if let Some((room, limit)) = self.vcpu_room(&spec.instance_type, t) {
+            if room < count {
+                self.fail_launch(name, t, &vcpu_limit(limit));
+                self.retry_group(name, t);
+                count = room;
+                if count == 0 {
+                    return;
+                }
+            }
         }
         let live = self
             .instances

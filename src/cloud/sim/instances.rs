@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::limits::Kind;
 use super::resources::Instance;
 use super::time::{wall_time, Ms, SECOND};
-use super::util::{in_stack, insufficient_capacity, not_found, refused};
+use super::util::{in_stack, insufficient_capacity, not_found, refused, vcpu_limit};
 use super::world::World;
 use crate::cloud::states::InstanceState;
 use crate::cloud::{CloudResult, InstanceInfo, LaunchSpec, RunSpec, SubnetInfo, Tags};
@@ -130,6 +130,22 @@ impl World {
         }
     }
 
+    /// How many more instances of `instance_type` the account's On-Demand vCPU quota for its
+    /// family lets start at `now`, with the quota; `None` when the quota is not set (unknown:
+    /// no limit is modelled).
+    pub(super) fn vcpu_room(&self, instance_type: &str, now: Ms) -> Option<(usize, u64)> {
+        let (code, _) = crate::cloud::quota::vcpu_quota(instance_type);
+        let limit = *self.config.service_quotas.get(&format!("ec2/{code}"))?;
+        let each = u64::from(vcpus_of(instance_type).unwrap_or(2));
+        let used: u64 = self
+            .running_instance_types(now)
+            .iter()
+            .filter(|(t, _)| crate::cloud::quota::vcpu_quota(t).0 == code)
+            .map(|(t, n)| u64::from(vcpus_of(t).unwrap_or(2)) * n)
+            .sum();
+        Some(((limit.saturating_sub(used) / each.max(1)) as usize, limit))
+    }
+
     /// Pending and running instances by type (anyone's): what vCPU quotas count.
     pub fn running_instance_types(&self, now: Ms) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
@@ -235,6 +251,15 @@ impl World {
                 format!("image {}", launch.image_id),
                 "InvalidAMIID.NotFound",
             ));
+        }
+        if let Some((room, limit)) = self.vcpu_room(&launch.instance_type, t) {
+            if room < count as usize {
+                return Err(refused(
+                    operation,
+                    "VcpuLimitExceeded",
+                    format!("{}.", vcpu_limit(limit)),
+                ));
+            }
         }
         let start = self.reserve(Kind::RunInstances, t, count as f64);
         let mut tags = launch.instance_tags.clone();

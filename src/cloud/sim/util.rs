@@ -48,6 +48,15 @@ pub(super) fn insufficient_capacity(instance_type: &str, zone: &str) -> String {
     )
 }
 
+/// EC2's refusal of a launch beyond the account's On-Demand vCPU quota.
+pub(super) fn vcpu_limit(limit: u64) -> String {
+    format!(
+        "You have requested more vCPU capacity than your current vCPU limit of {limit} allows for \
+         the instance bucket that the specified instance type belongs to. Please visit \
+         http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit"
+    )
+}
+
 pub(super) fn hex_u32(s: &str) -> u32 {
     u32::from_str_radix(&hex(&[s], 8), 16).unwrap_or_default()
 }
