@@ -200,7 +200,7 @@ pub async fn drained(
                     .target_health(arn)
                     .await?
                     .iter()
-                    .filter(|t| ids.contains(&t.id) && t.state == TargetState::Draining)
+                    .filter(|t| ids.contains(&t.id) && t.state.is_draining())
                     .count();
             }
             CloudResult::Ok(draining)

@@ -203,7 +203,8 @@ impl<'h> Index<'h> {
             OldState::Serving
         } else if self.by_group.is_empty() {
             OldState::Registered
-        } else if s.contains(&Some(&TargetState::Draining)) {
+        } else if s.iter().flatten().any(|t| t.is_draining()) {
+            // `draining`, or `unhealthy.draining`: leaving the target group either way.
             OldState::Draining
         } else if s
             .iter()
@@ -244,5 +245,53 @@ impl<'h> Index<'h> {
             }
         }
         (healthy, unhealthy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cloud::states::{InstanceHealth, Lifecycle};
+
+    fn instance(id: &str) -> GroupInstance {
+        GroupInstance {
+            id: id.into(),
+            lifecycle_state: Lifecycle::InService,
+            health_status: InstanceHealth::Healthy,
+            availability_zone: None,
+            launch_template_version: None,
+        }
+    }
+
+    /// An old instance is draining while its target says so, healthy or not.
+    #[test]
+    fn old_instances_drain_while_their_targets_drain() {
+        let arns = vec!["tg".to_string()];
+        for (state, want) in [
+            ("healthy", OldState::Serving),
+            ("draining", OldState::Draining),
+            ("unhealthy.draining", OldState::Draining),
+            ("unused", OldState::Drained),
+            ("unhealthy", OldState::Registered),
+        ] {
+            let health: HashMap<String, Vec<TargetHealth>> = [(
+                "tg".to_string(),
+                vec![TargetHealth {
+                    id: "i-1".into(),
+                    port: None,
+                    state: TargetState::parse(state),
+                    reason: None,
+                }],
+            )]
+            .into();
+            let index = Index::new(&arns, &health);
+            assert_eq!(
+                index.old_state(&instance("i-1"), &HashMap::new()),
+                want,
+                "{state}"
+            );
+        }
     }
 }
