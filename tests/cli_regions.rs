@@ -13,12 +13,34 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `regions = ["us-east-1", "eu-west-1"]`, `region_bake = "10m"`, four instances.
+/// The simulator's rolling fixture in two regions: `regions = ["us-east-1", "eu-west-1"]`,
+/// `region_bake = "10m"`, four instances. Written once per test run.
 fn fixture() -> String {
-    root()
-        .join("tests/fixtures/sim-regions")
-        .to_string_lossy()
-        .into_owned()
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = std::fs::read_to_string(root().join("tests/fixtures/sim-rolling/main.hcl"))
+            .unwrap();
+        let (stack, count) = (
+            "stack \"simroll\" {\n  region = \"us-east-1\"\n",
+            "  default = 12\n",
+        );
+        assert!(
+            src.contains(stack) && src.contains(count),
+            "the fixture changed shape"
+        );
+        let src = src.replacen(
+            stack,
+            "stack \"simregions\" {\n  regions     = [\"us-east-1\", \"eu-west-1\"]\n  region_bake = \"10m\"\n",
+            1,
+        );
+        let src = src.replacen(count, "  default = 4\n", 1);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sim-regions");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.hcl"), src).unwrap();
+        dir
+    })
+    .to_string_lossy()
+    .into_owned()
 }
 
 /// Runs reroll with no terminal, no colour and no AWS settings that could leak in.
