@@ -284,7 +284,8 @@ async fn one(
     let report = if g.rollout.strategy == Strategy::BlueGreen {
         apply::bluegreen::roll(cloud, stack, &g, &change, &observed, opts, stop).await
     } else {
-        apply::rolling::roll(cloud, stack, &g, &change, &observed, opts, stop).await
+        let observer = apply::observer::Observer::new(cloud, &stack.name);
+        apply::rolling::roll(&observer, stack, &g, &change, &observed, opts, stop).await
     }
     .map_err(|e| match e {
         ApplyError::Paused { address, message } => ApplyError::Paused {

@@ -177,6 +177,11 @@ pub(crate) struct Watch {
     unused_since: HashMap<Unused, Instant>,
     /// Reading activities failed once: said once, and the health deadline still applies.
     warned: bool,
+    /// Live instances at the last look: while their number grows, launches work and the
+    /// activities are not read.
+    last_live: Option<usize>,
+    /// When the activities were last read.
+    last_read: Option<Instant>,
 }
 
 impl Watch {
@@ -187,6 +192,8 @@ impl Watch {
             since: cloud.now() - SINCE_MARGIN,
             unused_since: HashMap::new(),
             warned: false,
+            last_live: None,
+            last_read: None,
         }
     }
 
@@ -209,9 +216,17 @@ impl Watch {
             .iter()
             .filter(|i| !i.lifecycle_state.is_terminating())
             .count();
-        if live >= g.desired as usize {
+        let grew = self.last_live.is_none_or(|l| live > l);
+        self.last_live = Some(live);
+        // Launches that stall are read about at once when none came up at all, else at most
+        // once a minute.
+        let recently = self
+            .last_read
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        if live >= g.desired as usize || grew || (live > 0 && recently) {
             return None;
         }
+        self.last_read = Some(Instant::now());
         match cloud.scaling_activities(name, self.since).await {
             Ok(activities) => match launches(name, &activities) {
                 Launches::Failing(why) => Some(why),

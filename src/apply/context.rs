@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::cadence::Checks;
 use super::error::ApplyError;
 use crate::cloud::{tag, Tags};
 use crate::observe::{Observed, ObservedGroup};
@@ -107,6 +108,29 @@ pub(crate) fn longest_drain(stack: &Stack, g: &ServerGroup) -> Duration {
         .map(|t| t.deregistration_delay)
         .max()
         .unwrap_or_default()
+}
+
+/// How the target groups of `g` check health and drain, the slowest of them; without target
+/// groups, a new instance is ready once Auto Scaling has it in service.
+pub(crate) fn checks(stack: &Stack, g: &ServerGroup) -> Checks {
+    let tgs: Vec<_> = g
+        .target_groups
+        .iter()
+        .filter_map(|a| stack.target_group(a))
+        .collect();
+    Checks {
+        interval: tgs
+            .iter()
+            .map(|t| t.health_check.interval)
+            .max()
+            .unwrap_or(Duration::from_secs(10)),
+        healthy_threshold: tgs
+            .iter()
+            .map(|t| t.health_check.healthy_threshold)
+            .max()
+            .unwrap_or(1),
+        deregistration_delay: longest_drain(stack, g),
+    }
 }
 
 /// Orders server groups by `depends_on` into levels; groups in a level are independent.

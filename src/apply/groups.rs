@@ -11,6 +11,7 @@ use super::retry::Retry;
 use super::stop::Stop;
 use super::types::{ApplyOptions, GroupReport, HealthWait, RolloutReport};
 use super::wait::{self, wait_healthy};
+use super::observer::Observer;
 use super::{activities, bluegreen, create, fleet, generation, progress, rolling, traffic};
 use crate::cloud::{tag, Cloud};
 use crate::names;
@@ -34,6 +35,7 @@ pub async fn server_groups(
     use futures::stream::{self, StreamExt};
     let phase = Phase {
         cloud,
+        observer: Observer::new(cloud, &stack.name),
         stack,
         plan,
         observed,
@@ -78,6 +80,8 @@ pub async fn server_groups(
 /// What every group of the phase shares.
 struct Phase<'a> {
     cloud: &'a dyn Cloud,
+    /// One look per round for all the rollouts in flight.
+    observer: Observer<'a>,
     stack: &'a Stack,
     plan: &'a Plan,
     observed: &'a Observed,
@@ -168,7 +172,8 @@ impl Phase<'_> {
         } else {
             self.observed
         };
-        let waves = change_group(cloud, stack, g, change, observed, opts, self.stop).await?;
+        let observer = &self.observer;
+        let waves = change_group(observer, stack, g, change, observed, opts, self.stop).await?;
         deferred.switch_ready(cloud).await?;
         Ok(waves)
     }
@@ -243,7 +248,7 @@ async fn move_attachments(
 
 /// One group's planned change, from the account as `observed`.
 async fn change_group(
-    cloud: &dyn Cloud,
+    observer: &Observer<'_>,
     stack: &Stack,
     g: &ServerGroup,
     change: &plan::Change,
@@ -251,6 +256,7 @@ async fn change_group(
     opts: &ApplyOptions,
     stop: &Stop,
 ) -> Result<u32, ApplyError> {
+    let cloud = observer.cloud();
     let first_resume = change.action == Action::Resume
         && change
             .rollout
@@ -259,10 +265,10 @@ async fn change_group(
     let abandon = change.rollout.as_ref().and_then(|r| r.abandon_generation);
     let w = match change.action {
         Action::Replace if abandon.is_some() => {
-            return abandon_then_roll(cloud, stack, g, change, observed, opts, stop).await;
+            return abandon_then_roll(observer, stack, g, change, observed, opts, stop).await;
         }
         Action::Replace | Action::Resume if !first_resume => {
-            let r = roll(cloud, stack, g, change, observed, opts, stop).await?;
+            let r = roll(observer, stack, g, change, observed, opts, stop).await?;
             return Ok(r.waves);
         }
         Action::Resume => {
@@ -307,7 +313,7 @@ async fn change_group(
 
 /// A rollout by the group's strategy.
 async fn roll(
-    cloud: &dyn Cloud,
+    observer: &Observer<'_>,
     stack: &Stack,
     g: &ServerGroup,
     change: &plan::Change,
@@ -316,16 +322,16 @@ async fn roll(
     stop: &Stop,
 ) -> Result<RolloutReport, ApplyError> {
     if g.rollout.strategy == Strategy::BlueGreen {
-        bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await
+        bluegreen::roll(observer.cloud(), stack, g, change, observed, opts, stop).await
     } else {
-        rolling::roll(cloud, stack, g, change, observed, opts, stop).await
+        rolling::roll(observer, stack, g, change, observed, opts, stop).await
     }
 }
 
 /// An interrupted rollout the stack no longer asks for: back to what served first, then the
 /// new definition rolls out from there, as planned. Returns the number of waves.
 async fn abandon_then_roll(
-    cloud: &dyn Cloud,
+    observer: &Observer<'_>,
     stack: &Stack,
     g: &ServerGroup,
     change: &plan::Change,
@@ -333,6 +339,7 @@ async fn abandon_then_roll(
     opts: &ApplyOptions,
     stop: &Stop,
 ) -> Result<u32, ApplyError> {
+    let cloud = observer.cloud();
     if g.rollout.strategy == Strategy::BlueGreen {
         bluegreen::roll(cloud, stack, g, change, observed, opts, stop).await?;
     } else {
@@ -350,7 +357,7 @@ async fn abandon_then_roll(
     if let Some(r) = next.rollout.as_mut() {
         r.abandon_generation = None;
     }
-    let r = roll(cloud, stack, g, &next, &fresh, opts, stop).await?;
+    let r = roll(observer, stack, g, &next, &fresh, opts, stop).await?;
     // The plan's schedule is the new rollout's: going back first is no wave of it.
     Ok(r.waves)
 }

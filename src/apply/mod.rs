@@ -10,6 +10,7 @@
 mod activities;
 mod adopt;
 pub mod bluegreen;
+mod cadence;
 mod cleanup;
 mod context;
 mod create;
@@ -20,6 +21,7 @@ pub mod gates;
 mod generation;
 mod groups;
 pub mod hooks;
+pub mod observer;
 mod phases;
 pub mod progress;
 pub mod retry;

@@ -1,37 +1,42 @@
 //! The rolling replacement of one server group: a new generation, wave by wave; canary
 //! checkpoints are a cap on the new generation in [`decide`], baked here.
 //!
-//! Each round observes both generations (one group listing and one health call per target
-//! group, whatever the number of instances), asks [`decide`] what to do, acts, and sleeps.
+//! Each round observes both generations through the apply's shared [`Observer`] (one group
+//! listing and one health call per target group for every rollout in flight, whatever the
+//! number of instances), asks [`decide`] what to do, acts, and sleeps until the [`Cadence`]
+//! says a look can find something new (or a look another rollout asked for comes first).
 //! Everything it needs to continue is in the account: the new generation carries
 //! `reroll:state = rolling` and `reroll:from`, old instances are classified by their target
 //! registration. So a rollout killed at any point is resumed by running apply again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::activities;
+use super::cadence::Cadence;
 use super::cleanup;
-use super::context::{longest_drain, observed_group, planned_rollout, serving_generation};
+use super::context::{checks, longest_drain, observed_group, planned_rollout, serving_generation};
 use super::decide::{decide, Decision, OldState};
 use super::error::ApplyError;
 use super::fleet::Fleet;
 use super::gates::{self, GateFailure};
 use super::generation::{self, Bounds, Failure, Look, Pair};
+use super::observer::{Observer, Registration, Snapshot};
 use super::progress::{Counts, Reporter};
 use super::retry::Retry;
 use super::stop::Stop;
 use super::types::{ApplyOptions, RolloutReport};
-use crate::cloud::{tag, Cloud, CloudError, Tags};
+use crate::cloud::{tag, CloudError, Tags};
 use crate::observe::{Observed, ObservedGroup};
 use crate::plan::{self, Change};
 use crate::stack::{HookEvent, OnFailure, ServerGroup, Stack, Strategy};
 
-/// Replaces (or resumes replacing) one server group.
+/// Replaces (or resumes replacing) one server group, looking through `observer`.
 pub async fn roll(
-    cloud: &dyn Cloud,
+    observer: &Observer<'_>,
     stack: &Stack,
     g: &ServerGroup,
     change: &Change,
@@ -39,6 +44,7 @@ pub async fn roll(
     opts: &ApplyOptions,
     stop: &Stop,
 ) -> Result<RolloutReport, ApplyError> {
+    let cloud = observer.cloud();
     let started = Instant::now();
     let planned = planned_rollout(g, change)?;
     let og = observed_group(observed, g)?;
@@ -54,7 +60,14 @@ pub async fn roll(
         planned,
         started,
     );
+    let reg = observer.register(
+        &[pair.old.name.clone(), pair.new_name.clone()],
+        &pair.target_group_arns,
+        fleet.instances_mode(),
+    );
     let rollout = Rollout {
+        observer,
+        reg: &reg,
         fleet: &fleet,
         stack,
         g,
@@ -80,6 +93,9 @@ pub async fn roll(
     ended
 }
 
+/// A rollout looks at least this often.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
 /// How the rounds ended.
 enum Outcome {
     Done,
@@ -88,15 +104,15 @@ enum Outcome {
 
 /// What a round asks for next.
 enum Next {
-    /// Wait a poll, then look again.
-    Poll,
-    /// Look again after a short moment: drains just started and freed room to launch.
-    Soon,
+    /// Look again at this moment (or at a look another rollout takes shortly before it).
+    At(Instant),
     Finished(Outcome),
 }
 
 /// One rollout: what it works on and within which bounds.
 struct Rollout<'a> {
+    observer: &'a Observer<'a>,
+    reg: &'a Registration<'a, 'a>,
     fleet: &'a Fleet<'a>,
     stack: &'a Stack,
     g: &'a ServerGroup,
@@ -130,7 +146,14 @@ struct Rounds {
     deregistered: HashMap<String, Instant>,
     /// Old instances detached and not yet terminated.
     detached: Vec<String>,
-    last_progress: String,
+    /// The wave the progress tag was last written for.
+    tagged_wave: Option<u32>,
+    /// When the next look is due.
+    cadence: Cadence,
+    /// The next look must be taken after this (the last write) and, unless another rollout's
+    /// look comes within the last quarter of the wait, no earlier than `due`.
+    acted: Instant,
+    due: Instant,
     /// Signs that the new generation cannot come up (launches failing, targets unused).
     watch: activities::Watch,
 }
@@ -211,7 +234,14 @@ impl Rollout<'_> {
             draining_since: HashMap::new(),
             deregistered: HashMap::new(),
             detached: Vec::new(),
-            last_progress: String::new(),
+            tagged_wave: None,
+            cadence: Cadence::new(
+                self.opts.poll,
+                MAX_WAIT.max(self.opts.poll),
+                checks(stack, g),
+            ),
+            acted: Instant::now(),
+            due: Instant::now(),
             watch: activities::Watch::new(fleet.cloud, &pair.new_name, !fleet.instances_mode()),
         })
     }
@@ -274,18 +304,15 @@ impl Rollout<'_> {
     /// cloud error is looked at afresh after a backoff: what it did is in the account, and the
     /// next look decides again from there.
     async fn run(&self, mut r: Rounds) -> Result<Outcome, Failure> {
-        // Soon after starting drains, but never without a wait.
-        let soon = self.opts.poll.min(Duration::from_secs(1));
+        let mut ready = None;
         loop {
-            match self.round(&mut r).await {
+            match self.round(&mut r, ready.take()).await {
                 Ok(Next::Finished(outcome)) => return Ok(outcome),
-                Ok(Next::Poll) => {
+                Ok(Next::At(due)) => {
                     r.retry.succeeded();
-                    tokio::time::sleep(self.opts.poll).await;
-                }
-                Ok(Next::Soon) => {
-                    r.retry.succeeded();
-                    tokio::time::sleep(soon).await;
+                    r.acted = Instant::now();
+                    r.due = due;
+                    ready = self.wait(&r).await;
                 }
                 // "Not found" in the middle of a round: was a generation or a target group
                 // deleted or retagged under us? A fresh look says.
@@ -301,15 +328,79 @@ impl Rollout<'_> {
         }
     }
 
+    /// Sleeps until the next look is due, a Ctrl-C, or a look another rollout took in the
+    /// last quarter of the wait (which is then this rollout's look too).
+    async fn wait(&self, r: &Rounds) -> Option<Arc<Snapshot>> {
+        let ride = r.due.checked_sub(r.due.duration_since(r.acted) / 4);
+        let after = ride.map_or(r.acted, |t| t.max(r.acted));
+        self.reg.ride_from(Some(after));
+        let ready = tokio::select! {
+            _ = tokio::time::sleep_until(r.due) => None,
+            _ = self.stop.wait() => None,
+            s = self.observer.next(self.reg, after) => Some(s),
+        };
+        self.reg.ride_from(None);
+        ready
+    }
+
+    /// A look at both generations: `ready` when another rollout's look serves, else one no
+    /// older than this rollout's last write and its due time.
+    async fn look_with(
+        &self,
+        stopping: bool,
+        r: &Rounds,
+        ready: Option<Arc<Snapshot>>,
+    ) -> Result<Look, Failure> {
+        let snapshot = match ready {
+            Some(s) => s,
+            None => {
+                let since = r.acted.max(r.due.min(Instant::now()));
+                self.observer.look(self.reg, since).await?
+            }
+        };
+        self.look_at(stopping, r, &snapshot).await
+    }
+
+    /// A look taken now, for what happens between rounds (a bake, a second look at an error).
     async fn look(&self, stopping: bool, r: &Rounds) -> Result<Look, Failure> {
+        let snapshot = self.observer.look(self.reg, Instant::now()).await?;
+        self.look_at(stopping, r, &snapshot).await
+    }
+
+    async fn look_at(
+        &self,
+        stopping: bool,
+        r: &Rounds,
+        snapshot: &Snapshot,
+    ) -> Result<Look, Failure> {
         generation::look(
             self.fleet,
             self.pair,
             self.bounds,
             stopping,
             &r.deregistered,
+            snapshot,
         )
         .await
+    }
+
+    /// Tells the cadence what this look saw.
+    fn saw(&self, r: &mut Rounds, l: &Look) {
+        let healthy: std::collections::HashSet<&str> =
+            l.healthy_new.iter().map(String::as_str).collect();
+        let new = l
+            .new
+            .instances
+            .iter()
+            .map(|i| (i.id.as_str(), healthy.contains(i.id.as_str())));
+        let draining = l
+            .view
+            .old
+            .iter()
+            .filter(|o| o.state == OldState::Draining)
+            .map(|o| (o.id.as_str(), r.deregistered.get(&o.id).copied()));
+        r.cadence
+            .saw(Instant::now(), new, l.view.new_desired, draining);
     }
 
     /// Detaches old instances from their generation and terminates them.
@@ -329,11 +420,12 @@ impl Rollout<'_> {
     }
 
     /// One look, one decision, its actions.
-    async fn round(&self, r: &mut Rounds) -> Result<Next, Failure> {
+    async fn round(&self, r: &mut Rounds, ready: Option<Arc<Snapshot>>) -> Result<Next, Failure> {
         let cloud = self.fleet.cloud;
         // A terminate that failed after its detach, last round.
         self.terminate_detached(r).await?;
-        let mut l = self.look(self.stop.requested(), r).await?;
+        let mut l = self.look_with(self.stop.requested(), r, ready).await?;
+        self.saw(r, &l);
         if let Some(why) = r.watch.check(cloud, Some(&l.new), &l.unused).await {
             return Err(Failure::Unhealthy(why));
         }
@@ -343,7 +435,7 @@ impl Rollout<'_> {
         let mut d = self.decide_after_hooks(r, &mut l).await?;
         if d.at_checkpoint && !self.stop.requested() {
             self.bake(r, cap.unwrap_or(self.bounds.desired)).await?;
-            return Ok(Next::Soon);
+            return Ok(Next::At(Instant::now() + self.opts.poll));
         }
         self.finish_stuck_drains(r, &l, &mut d);
         self.report(r, &l, &d).await?;
@@ -471,12 +563,15 @@ impl Rollout<'_> {
                 .count(),
         );
         self.reporter.counts(Counts::after(&l.view, d));
-        if progress != r.last_progress {
+        // The tag is for `status` (a resume needs none of it): written once a wave, not once
+        // a look.
+        let wave = self.reporter.waves();
+        if r.tagged_wave != Some(wave) {
             tracing::info!(address = %self.g.address, group = %self.pair.new_name, "{progress}");
             let mut t = Tags::new();
-            t.insert(tag::PROGRESS.into(), progress.clone());
+            t.insert(tag::PROGRESS.into(), progress);
             self.fleet.tag(&self.pair.new_name, &t).await?;
-            r.last_progress = progress;
+            r.tagged_wave = Some(wave);
         }
         Ok(())
     }
@@ -485,6 +580,7 @@ impl Rollout<'_> {
     /// start drains; then the health deadline.
     async fn act(&self, r: &mut Rounds, l: &Look, d: &Decision) -> Result<Next, Failure> {
         let (fleet, g, pair) = (self.fleet, self.g, self.pair);
+        let mut done = d.done;
         if !d.finish.is_empty() {
             tracing::info!(address = %g.address, count = d.finish.len(), "terminating drained old instances");
             self.release(r, &d.finish).await?;
@@ -492,6 +588,9 @@ impl Rollout<'_> {
                 r.draining_since.remove(id);
                 r.deregistered.remove(id);
             }
+            // The last old instances released, every new one healthy: what the next look
+            // would find, known now.
+            done |= d.finish.len() == l.view.old.len() && l.view.new_healthy >= self.bounds.desired;
         }
         // What target health now shows draining or gone needs no override any more.
         for o in &l.view.old {
@@ -499,7 +598,7 @@ impl Rollout<'_> {
                 r.deregistered.remove(&o.id);
             }
         }
-        if d.done {
+        if done {
             let wave = self.reporter.waves();
             self.run_hooks(HookEvent::AfterRollout, wave, l).await?;
             return Ok(Next::Finished(Outcome::Done));
@@ -515,20 +614,40 @@ impl Rollout<'_> {
             return Ok(Next::Finished(Outcome::Stopped));
         }
         if let Some(n) = d.set_new_desired {
-            tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-            let launched = fleet.set_capacity(&pair.new_gen, 0, n, self.new_max).await;
-            launched.map_err(activities::launch_error)?;
-            r.waiting_since = Instant::now();
+            self.launch(r, n).await?;
         }
         if !d.drain.is_empty() {
             self.drain(r, &d.drain).await?;
-            // Draining instances no longer hold surge: look again soon, so the next wave
-            // launches now rather than a poll later.
+            // Draining instances no longer hold surge: what the next look would decide about
+            // the room they free, decided now, so the next wave launches without a look.
             if !self.stop.requested() {
-                return Ok(Next::Soon);
+                let mut view = l.view.clone();
+                for o in &mut view.old {
+                    if d.drain.contains(&o.id) {
+                        o.state = OldState::Draining;
+                    }
+                }
+                if r.after_wave {
+                    view.new_healthy = view.new_healthy.min(r.hooked);
+                }
+                view.new_desired = d.set_new_desired.unwrap_or(view.new_desired);
+                if let Some(n) = decide(&view).set_new_desired {
+                    self.launch(r, n).await?;
+                }
             }
         }
         self.deadline(r, l, d)
+    }
+
+    /// Raises the new generation to `n` instances.
+    async fn launch(&self, r: &mut Rounds, n: u32) -> Result<(), Failure> {
+        let (g, pair) = (self.g, self.pair);
+        tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
+        let launched = self.fleet.set_capacity(&pair.new_gen, 0, n, self.new_max).await;
+        launched.map_err(activities::launch_error)?;
+        r.waiting_since = Instant::now();
+        r.cadence.asked(r.waiting_since, n);
+        Ok(())
     }
 
     /// Starts draining old instances: deregistered from every target group (remembered as
@@ -546,6 +665,7 @@ impl Rollout<'_> {
         for id in ids {
             r.deregistered.insert(id.clone(), now);
         }
+        r.cadence.deregistered(now, ids.iter().map(String::as_str));
         Ok(())
     }
 
@@ -573,7 +693,15 @@ impl Rollout<'_> {
                 }
             )));
         }
-        Ok(Next::Poll)
+        let now = Instant::now();
+        let by = (l.view.new_healthy < owed).then(|| r.waiting_since + timeout);
+        let mut due = r.cadence.due(now, by);
+        if !r.detached.is_empty() {
+            // A terminate to try again.
+            due = due.min(now + self.opts.poll);
+        }
+        tracing::debug!(address = %self.g.address, wait = ?due.duration_since(now), "next look");
+        Ok(Next::At(due))
     }
 }
 

@@ -288,6 +288,7 @@ fault_cloud! {
         fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
         fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;
         fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;
+        fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>>;
         fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>>;
         fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
         fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;

@@ -711,6 +711,10 @@ pub trait Cloud: Send + Sync {
 
     // --- observing a stack (tag-filtered, paginated) -----------------------------------------
     async fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;
+    /// The stack's groups among `names` (up to 100 a call): what a rollout in flight looks
+    /// at, without listing every group of the stack. A name that does not exist, or whose
+    /// group is not the stack's, is left out.
+    async fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>>;
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
     async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
     /// The content of one launch template version.

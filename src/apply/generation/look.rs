@@ -13,8 +13,9 @@ use crate::apply::activities::{self, LaunchError};
 use crate::apply::decide::{OldInstance, OldState, View};
 use crate::apply::fleet::Fleet;
 use crate::apply::gates::GateFailure;
+use crate::apply::observer::Snapshot;
 use crate::cloud::states::TargetState;
-use crate::cloud::{tag, Cloud, CloudError, GroupInfo, GroupInstance, TargetHealth};
+use crate::cloud::{tag, CloudError, GroupInfo, GroupInstance, TargetHealth};
 
 pub(crate) enum Failure {
     Cloud(CloudError),
@@ -54,30 +55,12 @@ pub(crate) struct Look {
     pub(crate) view: View,
     pub(crate) new: GroupInfo,
     pub(crate) new_unhealthy: Vec<String>,
+    /// The new instances healthy now.
+    pub(crate) healthy_new: Vec<String>,
     /// New targets their target group does not health check.
     pub(crate) unused: Vec<activities::Unused>,
 }
 
-/// Target health of every target group, read at the same time; a target group that no
-/// longer exists is a change to the account, not a cloud error.
-async fn health_of(
-    cloud: &dyn Cloud,
-    arns: &[String],
-) -> Result<HashMap<String, Vec<TargetHealth>>, Failure> {
-    let reads = arns.iter().map(|arn| async move {
-        match cloud.target_health(arn).await {
-            Ok(h) => Ok((arn.clone(), h)),
-            Err(e) if e.is_not_found() => Err(Failure::Changed(format!(
-                "its target group {arn} no longer exists"
-            ))),
-            Err(e) => Err(Failure::Cloud(e)),
-        }
-    });
-    Ok(futures::future::try_join_all(reads)
-        .await?
-        .into_iter()
-        .collect())
-}
 
 /// The capacity bounds a rollout keeps: its desired size, the surge above it and the
 /// unavailability below it that it allows.
@@ -88,20 +71,28 @@ pub(crate) struct Bounds {
     pub(crate) unavailable: u32,
 }
 
-/// One look at both generations: the groups and the target health, read at once.
-/// `deregistered` are old instances this rollout deregistered moments ago: they count as
-/// draining even while target health still reports them healthy.
+/// One look at both generations, from a snapshot of the groups and the target health read
+/// at once; a target group that no longer exists is a change to the account, not a cloud
+/// error. `deregistered` are old instances this rollout deregistered moments ago: they count
+/// as draining even while target health still reports them healthy.
 pub(crate) async fn look(
     fleet: &Fleet<'_>,
     pair: &Pair,
     bounds: Bounds,
     stopping: bool,
     deregistered: &HashMap<String, Instant>,
+    snapshot: &Snapshot,
 ) -> Result<Look, Failure> {
-    let (groups, health) = tokio::try_join!(
-        async { fleet.generations().await.map_err(Failure::Cloud) },
-        health_of(fleet.cloud, &pair.target_group_arns),
-    )?;
+    if let Some(arn) = pair
+        .target_group_arns
+        .iter()
+        .find(|a| snapshot.missing.contains(*a))
+    {
+        return Err(Failure::Changed(format!(
+            "its target group {arn} no longer exists"
+        )));
+    }
+    let (groups, health) = (&snapshot.groups, &snapshot.health);
     if let Some(new) = groups.iter().find(|g| g.name == pair.new_name) {
         let registered = |arn: &str, id: &str| {
             health.get(arn).is_some_and(|h| {
@@ -132,7 +123,7 @@ pub(crate) async fn look(
         .cloned()
         .or_else(|| fleet.empty(&pair.new_gen))
         .ok_or_else(|| gone(&pair.new_name, "new"))?;
-    let index = Index::new(&pair.target_group_arns, &health);
+    let index = Index::new(&pair.target_group_arns, health);
     let old_instances: Vec<OldInstance> = old
         .map(|o| {
             o.instances
@@ -147,7 +138,8 @@ pub(crate) async fn look(
                 .collect()
         })
         .unwrap_or_default();
-    let (new_healthy, new_unhealthy) = index.new_health(&new, &pair.target_group_arns);
+    let (healthy_new, new_unhealthy) = index.new_health(&new, &pair.target_group_arns);
+    let new_healthy = healthy_new.len() as u32;
     Ok(Look {
         view: View {
             desired: bounds.desired,
@@ -166,6 +158,7 @@ pub(crate) async fn look(
         ),
         new,
         new_unhealthy,
+        healthy_new,
     })
 }
 
@@ -226,14 +219,14 @@ impl<'h> Index<'h> {
         }
     }
 
-    /// How many of the new generation's instances are healthy, and why the others are not.
-    fn new_health(&self, new: &GroupInfo, arns: &[String]) -> (u32, Vec<String>) {
-        let mut healthy = 0;
+    /// Which of the new generation's instances are healthy, and why the others are not.
+    fn new_health(&self, new: &GroupInfo, arns: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut healthy = Vec::new();
         let mut unhealthy = Vec::new();
         for i in &new.instances {
             let s = self.states(&i.id);
             if i.serving(s.iter().copied()) {
-                healthy += 1;
+                healthy.push(i.id.clone());
             } else {
                 let why = s
                     .iter()

@@ -85,6 +85,36 @@ impl AwsCloud {
             .collect())
     }
 
+    pub(super) async fn describe_groups(
+        &self,
+        stack: &str,
+        names: &[String],
+    ) -> CloudResult<Vec<GroupInfo>> {
+        let mut found = Vec::new();
+        // As many names a call as a page holds (the API refuses more names than MaxRecords).
+        for chunk in names.chunks(ASG_PAGE as usize) {
+            let request = self
+                .asg
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(ASG_PAGE);
+            let groups = self
+                .call(
+                    "AutoScaling.DescribeAutoScalingGroups",
+                    "groups",
+                    all_items!(request),
+                )
+                .await?;
+            found.extend(
+                groups
+                    .iter()
+                    .map(group_info)
+                    .filter(|g| in_stack(&g.tags, stack)),
+            );
+        }
+        Ok(found)
+    }
+
     pub(super) async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
         let template = asg::types::LaunchTemplateSpecification::builder()
             .launch_template_id(&spec.launch_template_id)

@@ -129,6 +129,10 @@ impl Cloud for AwsCloud {
         self.list_groups(stack).await
     }
 
+    async fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>> {
+        self.describe_groups(stack, names).await
+    }
+
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
         self.list_instances(stack).await
     }

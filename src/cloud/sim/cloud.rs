@@ -179,6 +179,16 @@ impl Cloud for SimCloud {
         Ok(groups)
     }
 
+    async fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>> {
+        const OP: &str = "AutoScaling.DescribeAutoScalingGroups";
+        let mut found = Vec::new();
+        for chunk in names.chunks(ASG_PAGE) {
+            self.request(OP).await?;
+            found.extend(self.with(|w, t| w.describe_groups(stack, chunk, t)));
+        }
+        Ok(found)
+    }
+
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
         const OP: &str = "EC2.DescribeInstances";
         self.request(OP).await?;

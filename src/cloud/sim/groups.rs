@@ -44,6 +44,20 @@ impl World {
             .collect()
     }
 
+    /// The stack's groups among `names`, as DescribeAutoScalingGroups by name answers.
+    pub fn describe_groups(&self, stack: &str, names: &[String], t: Ms) -> Vec<GroupInfo> {
+        let mut members = self.members_by_group(t);
+        names
+            .iter()
+            .filter_map(|n| self.groups.get(n.as_str()))
+            .filter(|g| in_stack(&g.spec.tags, stack))
+            .map(|g| {
+                let m = members.remove(g.spec.name.as_str()).unwrap_or_default();
+                self.group_info(g, t, m)
+            })
+            .collect()
+    }
+
     /// Every group's visible members, in launch order, from one pass over the instances.
     pub(super) fn members_by_group(&self, t: Ms) -> BTreeMap<&str, Vec<&Instance>> {
         let mut members: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();

@@ -1,0 +1,351 @@
+//! When a rollout looks next: at the earliest moment a look can find something to act on,
+//! not on a fixed beat. A pure model, fed what each look saw:
+//!
+//! - new instances become healthy some time after they were asked for; that time is learned
+//!   from the instances that made it, bracketed between the last look that saw one not yet
+//!   healthy and the first that saw it healthy (both counted from the earliest moment it can
+//!   have been launched), and narrowed by halving: a look halfway into the bracket, and if
+//!   that was too early, one at its top. Before the first one made it, the earliest possible
+//!   moment is the target group's healthy threshold times its interval, and after that every
+//!   half interval;
+//! - a drain ends when the deregistration delay is over (or sooner, once one was seen to);
+//!   while new instances are on their way the drained ones wait for the look at them;
+//! - while instances asked for wait to be launched (the account's launch rate holds them
+//!   back), a look matters only before that queue runs dry: the next one is due halfway to
+//!   the moment it would at the rate seen, and the healthy ones are acted on then;
+//! - a look expected to find a change that finds none looks again a step later (half a
+//!   health check interval: a target's state changes only at a check);
+//! - at least every `max`, never more often than every `min`, and by the health deadline.
+//!
+//! A wave's instances are waited for together: the look is due when the last of them can be
+//! healthy, not the first, so a wave costs a look or two rather than one per instance.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A duration learned from what looks saw: longer than `lo`, at most `hi`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    lo: Duration,
+    hi: Option<Duration>,
+}
+
+impl Estimate {
+    /// One observation: the change took longer than `lo` and at most `hi`.
+    fn observe(&mut self, lo: Duration, hi: Duration) {
+        self.lo = self.lo.max(lo);
+        self.hi = Some(self.hi.map_or(hi, |h| h.min(hi)));
+        if let Some(h) = self.hi {
+            // Durations vary: a later instance slower than an earlier one's upper bound.
+            self.lo = self.lo.min(h);
+        }
+    }
+
+    /// The moment to look, after the start: halfway into the bracket while it is wider than
+    /// `resolution`, at its top once narrow; `prior` before anything was seen.
+    fn guess(&self, prior: Duration, resolution: Duration) -> Duration {
+        match self.hi {
+            None => prior,
+            Some(hi) if hi.saturating_sub(self.lo) > resolution => self.lo + (hi - self.lo) / 2,
+            Some(hi) => hi,
+        }
+    }
+}
+
+/// A new instance not yet healthy.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    /// The earliest it can have been launched: the later of the look before it was first
+    /// seen and the last time more instances were asked for before that.
+    since: Instant,
+    last_seen: Instant,
+}
+
+/// An old instance draining.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    since: Instant,
+    last_seen: Instant,
+}
+
+/// What a rollout knows about how its fleet moves, and when it looks next.
+#[derive(Debug, Clone)]
+pub(crate) struct Cadence {
+    min: Duration,
+    max: Duration,
+    /// How long after an expected change that did not come to look again.
+    step: Duration,
+    /// The earliest a new instance can be healthy (threshold × interval).
+    ready_prior: Duration,
+    /// The deregistration delay.
+    drain_prior: Duration,
+    ready: Estimate,
+    drain: Estimate,
+    waiting: HashMap<String, Waiting>,
+    draining: HashMap<String, Drain>,
+    last_look: Option<Instant>,
+    last_ask: Option<Instant>,
+    /// New instances seen at the last look.
+    seen: u32,
+    /// New instances asked for and not yet seen.
+    unseen: u32,
+    /// New instances appearing a second while some wait to be launched, at the last look.
+    launch_rate: Option<f64>,
+}
+
+/// How a rollout's target groups check health and drain (the slowest of them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checks {
+    pub(crate) interval: Duration,
+    pub(crate) healthy_threshold: u32,
+    pub(crate) deregistration_delay: Duration,
+}
+
+impl Cadence {
+    pub(crate) fn new(min: Duration, max: Duration, checks: Checks) -> Self {
+        let step = (checks.interval / 2).max(min);
+        Cadence {
+            min,
+            max: max.max(min),
+            step,
+            ready_prior: checks.interval * checks.healthy_threshold.max(1),
+            drain_prior: checks.deregistration_delay,
+            ready: Estimate::default(),
+            drain: Estimate::default(),
+            waiting: HashMap::new(),
+            draining: HashMap::new(),
+            last_look: None,
+            last_ask: None,
+            seen: 0,
+            unseen: 0,
+            launch_rate: None,
+        }
+    }
+
+    /// New instances were asked for: the new generation's desired capacity raised to `desired`.
+    pub(crate) fn asked(&mut self, at: Instant, desired: u32) {
+        self.last_ask = Some(at);
+        self.unseen = desired.saturating_sub(self.seen);
+    }
+
+    /// Old instances were deregistered: they drain from `at`.
+    pub(crate) fn deregistered<'i>(&mut self, at: Instant, ids: impl IntoIterator<Item = &'i str>) {
+        for id in ids {
+            self.draining.entry(id.to_string()).or_insert(Drain {
+                since: at,
+                last_seen: at,
+            });
+        }
+    }
+
+    /// What a look at `now` saw: each new instance (id, healthy), the new generation's desired
+    /// capacity, and each old instance draining, with when this rollout deregistered it if it
+    /// did. Old instances no longer listed as draining have finished draining.
+    pub(crate) fn saw<'i>(
+        &mut self,
+        now: Instant,
+        new: impl IntoIterator<Item = (&'i str, bool)>,
+        new_desired: u32,
+        draining: impl IntoIterator<Item = (&'i str, Option<Instant>)>,
+    ) {
+        let since = match (self.last_look, self.last_ask) {
+            (Some(l), Some(a)) => l.max(a),
+            (l, a) => l.or(a).unwrap_or(now),
+        };
+        let mut seen_new = 0u32;
+        let mut still = HashMap::new();
+        for (id, healthy) in new {
+            seen_new += 1;
+            match (self.waiting.remove(id), healthy) {
+                (Some(w), true) => self.ready.observe(
+                    w.last_seen.duration_since(w.since),
+                    now.duration_since(w.since),
+                ),
+                (Some(w), false) => {
+                    still.insert(id.to_string(), Waiting { last_seen: now, ..w });
+                }
+                (None, false) => {
+                    still.insert(
+                        id.to_string(),
+                        Waiting {
+                            since,
+                            last_seen: now,
+                        },
+                    );
+                }
+                (None, true) => {}
+            }
+        }
+        self.waiting = still;
+        self.launch_rate = match self.last_look {
+            Some(last) if self.unseen > 0 && now > last => {
+                let appeared = seen_new.saturating_sub(self.seen);
+                Some(f64::from(appeared) / now.duration_since(last).as_secs_f64())
+            }
+            _ => None,
+        };
+        self.seen = seen_new;
+        self.unseen = new_desired.saturating_sub(seen_new);
+        let mut still = HashMap::new();
+        for (id, deregistered) in draining {
+            let d = self.draining.remove(id).unwrap_or(Drain {
+                since: deregistered.unwrap_or(now),
+                last_seen: now,
+            });
+            still.insert(id.to_string(), Drain { last_seen: now, ..d });
+        }
+        for d in self.draining.values() {
+            self.drain.observe(
+                d.last_seen.duration_since(d.since),
+                now.duration_since(d.since),
+            );
+        }
+        self.draining = still;
+        self.last_look = Some(now);
+    }
+
+    /// When the next look is due, after a look at `now`; never after `deadline`.
+    pub(crate) fn due(&self, now: Instant, deadline: Option<Instant>) -> Instant {
+        let due = self.queue_due(now).unwrap_or_else(|| self.wave_due(now));
+        let due = deadline.map_or(due, |d| due.min(d));
+        due.max(now + self.min)
+    }
+
+    /// Launches held back by the account's rate: halfway to the moment the queue of
+    /// instances asked for would run dry.
+    fn queue_due(&self, now: Instant) -> Option<Instant> {
+        let rate = self.launch_rate.filter(|r| *r > 0.0)?;
+        if self.unseen == 0 {
+            return None;
+        }
+        let dry = Duration::from_secs_f64(f64::from(self.unseen) / rate);
+        Some(now + (dry / 2).clamp(self.step, self.max))
+    }
+
+    fn wave_due(&self, now: Instant) -> Instant {
+        let mut due = now + self.max;
+        // Halving is worth a look only while the bracket is wider than two shortest waits.
+        let ready = self.ready.guess(self.ready_prior, self.min * 2);
+        // The wave: when its last instance can be healthy. An instance the guess found not yet
+        // healthy is looked at again at the top of the bracket, then a step at a time, unless
+        // others of the wave are still to come.
+        let mut wave = None;
+        if !self.waiting.is_empty() {
+            let at = |w: &Waiting| {
+                [Some(ready), self.ready.hi]
+                    .into_iter()
+                    .flatten()
+                    .map(|d| w.since + d)
+                    .find(|&t| t > now)
+            };
+            let coming = self.waiting.values().filter_map(at).max();
+            wave = Some(coming.unwrap_or(now + self.step));
+        }
+        if self.unseen > 0 {
+            // Asked for and not seen yet: healthy no sooner than a whole wait from now.
+            let t = now + ready.max(self.step);
+            wave = Some(wave.map_or(t, |w| w.min(t)));
+        }
+        // A drain lasts the delay at most; sooner only where one was seen to end sooner.
+        let drain = self
+            .drain
+            .hi
+            .map_or(self.drain_prior, |h| h.min(self.drain_prior));
+        let drained = self
+            .draining
+            .values()
+            .map(|d| d.since + drain)
+            .min()
+            .map(|t| if t > now { t } else { now + self.step });
+        // Drains that end while a wave is on its way are finished at the look at the wave.
+        if let Some(t) = wave.or(drained) {
+            due = due.min(t);
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn checks() -> Checks {
+        Checks {
+            interval: s(10),
+            healthy_threshold: 2,
+            deregistration_delay: s(30),
+        }
+    }
+
+    /// A fleet whose instances are healthy 50 s after they are asked for and whose drains
+    /// take 30 s: the looks the cadence asks for, wave after wave.
+    #[tokio::test(start_paused = true)]
+    async fn a_wave_is_looked_at_when_it_can_be_healthy() {
+        let t0 = Instant::now();
+        let mut c = Cadence::new(s(1), s(60), checks());
+        let at = |n: u64| t0 + s(n);
+        let ids: Vec<String> = (0..3).map(|i| format!("i-{i}")).collect();
+        let new = |healthy: bool| ids.iter().map(move |i| (i.as_str(), healthy));
+        c.saw(at(0), new(false).take(0), 0, []);
+        c.asked(at(0), 3);
+        // Seen pending a second later; the earliest they can be healthy is 20 s after asked.
+        c.saw(at(1), new(false), 3, []);
+        assert_eq!(c.due(at(1), None), at(20));
+        // Not yet: a step (half the interval) at a time until they are.
+        c.saw(at(20), new(false), 3, []);
+        assert_eq!(c.due(at(20), None), at(25));
+        for t in [25, 30, 35, 40, 45] {
+            c.saw(at(t), new(false), 3, []);
+        }
+        c.saw(at(50), new(true), 3, []);
+        // Learned: between 44 s (last seen not healthy, from first seen) and 50 s (from
+        // asked). The next wave is looked at 47 s after it was asked for, then 50.
+        assert_eq!(c.ready, Estimate { lo: s(44), hi: Some(s(50)) });
+        assert_eq!(c.ready.guess(s(20), s(1)), s(47));
+    }
+
+    /// Drains are looked at when the deregistration delay ends, a step later if they have not.
+    #[tokio::test(start_paused = true)]
+    async fn drains_are_looked_at_when_their_delay_ends() {
+        let t0 = Instant::now();
+        let at = |n: u64| t0 + s(n);
+        let mut c = Cadence::new(s(1), s(60), checks());
+        c.saw(at(1), [], 0, [("i-old", Some(at(0)))]);
+        assert_eq!(c.due(at(1), None), at(30));
+        c.saw(at(30), [], 0, [("i-old", Some(at(0)))]);
+        assert_eq!(c.due(at(30), None), at(35));
+        c.saw(at(35), [], 0, []);
+        assert_eq!(c.drain, Estimate { lo: s(30), hi: Some(s(35)) });
+        // Nothing in flight: the longest wait, unless the deadline comes first.
+        assert_eq!(c.due(at(35), None), at(95));
+        assert_eq!(c.due(at(35), Some(at(40))), at(40));
+        // Never sooner than the shortest.
+        assert_eq!(c.due(at(35), Some(at(35))), at(36));
+    }
+
+    /// Estimates narrow by halving and stay within what was seen.
+    #[test]
+    fn estimates() {
+        let cases: Vec<(Vec<(u64, u64)>, u64)> = vec![
+            (vec![], 20),
+            (vec![(44, 50)], 47),
+            (vec![(44, 50), (46, 52)], 48),
+            (vec![(49, 50)], 50),
+            // A slower instance than an earlier one's bound: the bracket stays ordered.
+            (vec![(10, 20), (30, 40)], 20),
+        ];
+        for (observations, want) in cases {
+            let mut e = Estimate::default();
+            for (lo, hi) in &observations {
+                e.observe(s(*lo), s(*hi));
+            }
+            assert_eq!(e.guess(s(20), s(1)), s(want), "{observations:?}");
+        }
+    }
+}
