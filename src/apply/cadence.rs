@@ -164,7 +164,13 @@ impl Cadence {
                     now.duration_since(w.since),
                 ),
                 (Some(w), false) => {
-                    still.insert(id.to_string(), Waiting { last_seen: now, ..w });
+                    still.insert(
+                        id.to_string(),
+                        Waiting {
+                            last_seen: now,
+                            ..w
+                        },
+                    );
                 }
                 (None, false) => {
                     still.insert(
@@ -194,7 +200,13 @@ impl Cadence {
                 since: deregistered.unwrap_or(now),
                 last_seen: now,
             });
-            still.insert(id.to_string(), Drain { last_seen: now, ..d });
+            still.insert(
+                id.to_string(),
+                Drain {
+                    last_seen: now,
+                    ..d
+                },
+            );
         }
         for d in self.draining.values() {
             self.drain.observe(
@@ -304,10 +316,18 @@ mod tests {
             c.saw(at(t), new(false), 3, []);
         }
         c.saw(at(50), new(true), 3, []);
-        // Learned: between 44 s (last seen not healthy, from first seen) and 50 s (from
-        // asked). The next wave is looked at 47 s after it was asked for, then 50.
-        assert_eq!(c.ready, Estimate { lo: s(44), hi: Some(s(50)) });
-        assert_eq!(c.ready.guess(s(20), s(1)), s(47));
+        // Learned: more than 45 s (last seen not healthy) and at most 50 s (first seen
+        // healthy), both from when they were asked for. Halving the bracket: 47.5 s.
+        assert_eq!(
+            c.ready,
+            Estimate {
+                lo: s(45),
+                hi: Some(s(50))
+            }
+        );
+        assert_eq!(c.ready.guess(s(20), s(1)), Duration::from_millis(47_500));
+        // Narrower than the resolution: its top.
+        assert_eq!(c.ready.guess(s(20), s(10)), s(50));
     }
 
     /// Drains are looked at when the deregistration delay ends, a step later if they have not.
@@ -321,7 +341,13 @@ mod tests {
         c.saw(at(30), [], 0, [("i-old", Some(at(0)))]);
         assert_eq!(c.due(at(30), None), at(35));
         c.saw(at(35), [], 0, []);
-        assert_eq!(c.drain, Estimate { lo: s(30), hi: Some(s(35)) });
+        assert_eq!(
+            c.drain,
+            Estimate {
+                lo: s(30),
+                hi: Some(s(35))
+            }
+        );
         // Nothing in flight: the longest wait, unless the deadline comes first.
         assert_eq!(c.due(at(35), None), at(95));
         assert_eq!(c.due(at(35), Some(at(40))), at(40));

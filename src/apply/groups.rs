@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::context::{levels, longest_drain};
 use super::error::ApplyError;
+use super::observer::Observer;
 use super::retry::Retry;
 use super::stop::Stop;
 use super::types::{ApplyOptions, GroupReport, HealthWait, RolloutReport};
 use super::wait::{self, wait_healthy};
-use super::observer::Observer;
 use super::{activities, bluegreen, create, fleet, generation, progress, rolling, traffic};
 use crate::cloud::{tag, Cloud};
 use crate::names;

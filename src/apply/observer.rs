@@ -36,7 +36,9 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn covers(&self, want: &Interest) -> bool {
-        want.groups.keys().all(|g| self.asked.groups.contains_key(g))
+        want.groups
+            .keys()
+            .all(|g| self.asked.groups.contains_key(g))
             && want
                 .target_groups
                 .keys()
@@ -281,7 +283,10 @@ mod tests {
         let observer = Observer::new(&sim, "s");
         let a = observer.register(&names(&["a-v001", "a-v002"]), &names(&["tg-a"]), false);
         let b = observer.register(&names(&["b-v001", "b-v002"]), &names(&["tg-b"]), false);
+        // Both wake at the same due time, as waiting rollouts say before they sleep.
         let now = Instant::now();
+        a.ride_from(Some(now));
+        b.ride_from(Some(now));
         let (x, y) = tokio::join!(observer.look(&a, now), observer.look(&b, now));
         assert!(Arc::ptr_eq(&x.unwrap(), &y.unwrap()));
         let calls = |op: &str| stats.snapshot().get(op).map_or(0, |c| c.calls);

@@ -643,7 +643,10 @@ impl Rollout<'_> {
     async fn launch(&self, r: &mut Rounds, n: u32) -> Result<(), Failure> {
         let (g, pair) = (self.g, self.pair);
         tracing::info!(address = %g.address, group = %pair.new_name, desired = n, "launching new instances");
-        let launched = self.fleet.set_capacity(&pair.new_gen, 0, n, self.new_max).await;
+        let launched = self
+            .fleet
+            .set_capacity(&pair.new_gen, 0, n, self.new_max)
+            .await;
         launched.map_err(activities::launch_error)?;
         r.waiting_since = Instant::now();
         r.cadence.asked(r.waiting_since, n);

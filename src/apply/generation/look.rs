@@ -61,7 +61,6 @@ pub(crate) struct Look {
     pub(crate) unused: Vec<activities::Unused>,
 }
 
-
 /// The capacity bounds a rollout keeps: its desired size, the surge above it and the
 /// unavailability below it that it allows.
 #[derive(Debug, Clone, Copy)]
