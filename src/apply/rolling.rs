@@ -322,7 +322,13 @@ impl Rollout<'_> {
                         _ => Failure::Cloud(e),
                     })
                 }
-                Err(Failure::Cloud(e)) => r.retry.pause(e).await?,
+                Err(Failure::Cloud(e)) => {
+                    // What the failed round did before the error is in the account: the next
+                    // look is taken after it, never a shared one from before.
+                    r.retry.pause(e).await?;
+                    r.acted = Instant::now();
+                    r.due = r.acted;
+                }
                 Err(e) => return Err(e),
             }
         }
