@@ -69,20 +69,8 @@ impl AwsCloud {
         let request = self
             .asg
             .describe_auto_scaling_groups()
-            .filters(stack_filter)
-            .max_records(ASG_PAGE);
-        let groups = self
-            .call(
-                "AutoScaling.DescribeAutoScalingGroups",
-                "groups",
-                all_items!(request),
-            )
-            .await?;
-        Ok(groups
-            .iter()
-            .map(group_info)
-            .filter(|g| in_stack(&g.tags, stack))
-            .collect())
+            .filters(stack_filter);
+        self.stack_groups(request, stack).await
     }
 
     pub(super) async fn describe_groups(
@@ -96,23 +84,31 @@ impl AwsCloud {
             let request = self
                 .asg
                 .describe_auto_scaling_groups()
-                .set_auto_scaling_group_names(Some(chunk.to_vec()))
-                .max_records(ASG_PAGE);
-            let groups = self
-                .call(
-                    "AutoScaling.DescribeAutoScalingGroups",
-                    "groups",
-                    all_items!(request),
-                )
-                .await?;
-            found.extend(
-                groups
-                    .iter()
-                    .map(group_info)
-                    .filter(|g| in_stack(&g.tags, stack)),
-            );
+                .set_auto_scaling_group_names(Some(chunk.to_vec()));
+            found.extend(self.stack_groups(request, stack).await?);
         }
         Ok(found)
+    }
+
+    /// Every page of one DescribeAutoScalingGroups request, the stack's groups among them.
+    async fn stack_groups(
+        &self,
+        request: asg::operation::describe_auto_scaling_groups::builders::DescribeAutoScalingGroupsFluentBuilder,
+        stack: &str,
+    ) -> CloudResult<Vec<GroupInfo>> {
+        let request = request.max_records(ASG_PAGE);
+        let groups = self
+            .call(
+                "AutoScaling.DescribeAutoScalingGroups",
+                "groups",
+                all_items!(request),
+            )
+            .await?;
+        Ok(groups
+            .iter()
+            .map(group_info)
+            .filter(|g| in_stack(&g.tags, stack))
+            .collect())
     }
 
     pub(super) async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
