@@ -443,6 +443,7 @@ async fn wait_for_copy(
 ) -> Result<(), EngineError> {
     let started = cloud.now();
     let timeout = Duration::from_secs((c.estimate_seconds * 4).max(3600));
+    let estimate = Duration::from_secs(c.estimate_seconds);
     let filter = crate::cloud::ImageFilter {
         ids: vec![id.to_string()],
         ..Default::default()
@@ -472,7 +473,8 @@ async fn wait_for_copy(
             }
             "failed" | "invalid" | "deregistered" | "error" => {
                 return Err(EngineError::ImageCopy(format!(
-                    "{}: the copy {id} of {} from {} is {state}; nothing else was changed.                      Deregister it and apply again, or check the source image and the KMS key",
+                    "{}: the copy {id} of {} from {} is {state}; nothing else was changed. \
+                     Deregister it and apply again, or check the source image and the KMS key",
                     c.address, c.source_image_id, c.source_region
                 )));
             }
@@ -480,7 +482,8 @@ async fn wait_for_copy(
         }
         if elapsed >= timeout {
             return Err(EngineError::ImageCopy(format!(
-                "{}: the copy {id} of {} from {} is still {state} after {} (estimate {});                  nothing else was changed. Apply again to keep waiting for it",
+                "{}: the copy {id} of {} from {} is still {state} after {} (estimate {}); \
+                 nothing else was changed. Apply again to keep waiting for it",
                 c.address,
                 c.source_image_id,
                 c.source_region,
@@ -493,6 +496,40 @@ async fn wait_for_copy(
                 plan::human_duration(elapsed.as_secs()), plan::human_duration(c.estimate_seconds));
             last_said = Some(elapsed);
         }
-        tokio::time::sleep(poll).await;
+        tokio::time::sleep(copy_poll(estimate, elapsed, poll)).await;
+    }
+}
+
+/// How long to wait before looking at a copy again: halfway to the end of its estimate (at
+/// least `poll`, at most two minutes), then every `poll` once the estimate has passed.
+fn copy_poll(estimate: Duration, elapsed: Duration, poll: Duration) -> Duration {
+    let left = estimate.saturating_sub(elapsed);
+    (left / 2).clamp(poll, crate::apply::MAX_WAIT.max(poll))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_poll;
+    use std::time::Duration;
+
+    #[test]
+    fn a_copy_is_looked_at_halfway_to_its_estimate() {
+        let s = Duration::from_secs;
+        // (estimate, elapsed, poll) → wait
+        let cases = [
+            ((240, 0, 5), 120),
+            ((240, 200, 5), 20),
+            ((240, 236, 5), 5),
+            ((240, 300, 5), 5),
+            ((3600, 0, 5), 120),
+            ((60, 0, 300), 300),
+        ];
+        for ((estimate, elapsed, poll), want) in cases {
+            assert_eq!(
+                copy_poll(s(estimate), s(elapsed), s(poll)),
+                s(want),
+                "estimate {estimate} s, {elapsed} s in, poll {poll} s"
+            );
+        }
     }
 }

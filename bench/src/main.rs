@@ -22,6 +22,7 @@ use reroll::apply::ApplyOptions;
 use reroll::apply::Stop;
 use reroll::cloud::sim::{Seconds, SimCloud, SimConfig};
 use reroll::cloud::stats::Stats;
+use reroll::cloud::{Cloud, ImageFilter};
 use reroll::engine;
 use reroll::load::Inputs;
 
@@ -37,6 +38,8 @@ enum Part {
     Rollout,
     /// c: the engine's cost during the rollout.
     Cost,
+    /// e: a restore of the whole fleet into an empty region.
+    Restore,
 }
 
 #[derive(Debug, Parser)]
@@ -82,6 +85,10 @@ const SURGE_PERCENT: u32 = 10;
 const POLL: Duration = Duration::from_secs(5);
 /// Simulated idle time between deploying v1 and rolling v2: the RunInstances bucket refills.
 const REFILL: Duration = Duration::from_secs(1000);
+/// The region the benchmark stacks live in, and where a restore copies the image from.
+const SOURCE_REGION: &str = "us-east-1";
+/// The empty region a restore goes into.
+const RESTORE_REGION: &str = "us-west-2";
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -126,6 +133,9 @@ fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
     }
     if let Some(points) = points {
         picture(args, &points)?;
+    }
+    if wanted(Part::Restore) {
+        restore(args, work)?;
     }
     Ok(())
 }
@@ -246,6 +256,8 @@ fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
         per_group,
         max_surge_percent: SURGE_PERCENT,
         max_unavailable_percent: 0,
+        region: SOURCE_REGION,
+        copy_from: None,
     };
     let stack = write_stack(work, "plan-sim", &shape)?;
     let state = work.join("plan-world.json");
@@ -311,6 +323,8 @@ fn plan_in_emulator(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Res
         per_group,
         max_surge_percent: SURGE_PERCENT,
         max_unavailable_percent: 0,
+        region: SOURCE_REGION,
+        copy_from: None,
     };
     let stack = write_stack(work, "plan-emu", &shape)?;
     let s = stack.to_str().context("path")?;
@@ -540,6 +554,8 @@ fn rollout_shape(args: &Args, unavailable: u32) -> StackShape {
         per_group: args.instances / args.rollout_groups,
         max_surge_percent: SURGE_PERCENT,
         max_unavailable_percent: unavailable,
+        region: SOURCE_REGION,
+        copy_from: None,
     }
 }
 
@@ -703,5 +719,99 @@ fn picture(args: &Args, points: &[Point]) -> Result<()> {
         path.display(),
         POLL.as_secs()
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// e. Restore into an empty region
+
+/// The rollout stack restored into a region that holds only the network: its image is copied
+/// from the source region first, then every group is created from nothing.
+fn restore(args: &Args, work: &Path) -> Result<()> {
+    let n = args.instances / args.rollout_groups * args.rollout_groups;
+    let shape = StackShape {
+        name: "benchrestore",
+        region: RESTORE_REGION,
+        copy_from: Some(SOURCE_REGION),
+        ..rollout_shape(args, 0)
+    };
+    let stack = write_stack(work, "restore", &shape)?;
+    let config = SimConfig {
+        region: RESTORE_REGION.into(),
+        missing_images: ["demo-app-1.0.0".to_string()].into(),
+        ..sim_config()
+    };
+    let burst = config.limits.run_instances.burst;
+    let rate = config.limits.run_instances.per_second;
+    let health = HEALTH_INTERVAL_S * HEALTHY_THRESHOLD;
+    let rt = sim_runtime()?;
+    let wall = std::time::Instant::now();
+    let (copy, run, calls) = rt.block_on(async {
+        let sim = Arc::new(SimCloud::new(config, Stats::new()));
+        let source = sim
+            .describe_images_in(
+                SOURCE_REGION,
+                &ImageFilter {
+                    owners: vec!["self".into()],
+                    name: Some("demo-app-1.0.0".into()),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .pop()
+            .context("the source region holds the image")?;
+        let copy = reroll::plan::copy::copy_seconds(&source.snapshots) as f64;
+        let observer = peers::observe(sim.clone(), shape.name, POLL);
+        let started = sim.elapsed();
+        apply(&sim, &stack, "1.0.0").await?;
+        let makespan = secs(sim.elapsed() - started);
+        let points = observer.finish().await;
+        let healthy_at = points
+            .iter()
+            .find(|p| p.healthy >= n)
+            .map_or(makespan, |p| p.at);
+        anyhow::Ok((copy, (makespan, healthy_at), sim.stats().snapshot()))
+    })?;
+    let (makespan, healthy_at) = run;
+    eprintln!(
+        "restore: {makespan:.0} s simulated in {:.1} s of wall time",
+        secs(wall.elapsed())
+    );
+    let launch = (f64::from(n) - burst).max(0.0) / rate;
+    let bound = copy + launch + BOOT_S + health;
+    println!("## e. Restore into an empty region: {n} instances\n");
+    println!(
+        "The rollout's stack ({} server groups of {}, each behind its own target group) applied \
+         into {RESTORE_REGION}, a region that holds the network and nothing else: the image is \
+         copied from {SOURCE_REGION} (`copy_from`), then every group, target group and the \
+         load balancer are created. The same simulated rules as the rollout: boot {BOOT_S} s, \
+         {HEALTHY_THRESHOLD} health checks {HEALTH_INTERVAL_S} s apart, AWS's default \
+         RunInstances limit ({burst} instances burst, then {rate}/s), the copy taking the time \
+         the plan estimates for its snapshots.\n",
+        args.rollout_groups,
+        n / args.rollout_groups,
+    );
+    println!(
+        "**Lower bound**, computed as the rollout's: the copy ({copy:.0} s), then {n} launches \
+         through the bucket, the last no earlier than ({n} − {burst}) / {rate} = {launch:.0} s \
+         after it, which then boots ({BOOT_S} s) and passes its health checks ({health} s): \
+         **{bound:.0} s ({})**.\n",
+        mmss(bound)
+    );
+    let total: u64 = calls.values().map(|c| c.calls).sum();
+    println!("| restore | all healthy | apply done | ÷ bound | API calls |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {n} instances into {RESTORE_REGION} | {} ({healthy_at:.0} s) | {} ({makespan:.0} s) \
+         | **{:.3}** (target ≤ 1.05) | {total} |\n",
+        mmss(healthy_at),
+        mmss(makespan),
+        makespan / bound
+    );
+    println!("| operation | calls |\n|---|---|");
+    for (op, c) in &calls {
+        println!("| {op} | {} |", c.calls);
+    }
+    println!();
     Ok(())
 }

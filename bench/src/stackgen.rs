@@ -11,6 +11,9 @@ pub struct StackShape {
     /// Percent of desired.
     pub max_surge_percent: u32,
     pub max_unavailable_percent: u32,
+    /// Where the stack lives and, for a restore, the region its image is copied from.
+    pub region: &'static str,
+    pub copy_from: Option<&'static str>,
 }
 
 /// The stack's HCL. Lookups use the names the emulator's seed creates (`demo-app-<version>`,
@@ -18,7 +21,7 @@ pub struct StackShape {
 pub fn hcl(s: &StackShape) -> String {
     let mut out = format!(
         r#"stack "{name}" {{
-  region = "us-east-1"
+  region = "{region}"
 }}
 
 variable "app_version" {{
@@ -28,7 +31,7 @@ variable "app_version" {{
 image "app" {{
   owners      = ["self"]
   name        = "demo-app-${{var.app_version}}"
-  most_recent = true
+  most_recent = true{copy}
 }}
 
 network "main" {{
@@ -37,7 +40,12 @@ network "main" {{
   security_group_names = ["demo-web"]
 }}
 "#,
-        name = s.name
+        name = s.name,
+        region = s.region,
+        copy = s
+            .copy_from
+            .map(|from| format!("\n  copy_from   = \"{from}\""))
+            .unwrap_or_default(),
     );
     for g in 0..s.groups {
         write!(

@@ -292,7 +292,7 @@ pub(crate) async fn check_waits(
     watches: &mut [Watch],
     waits: &[HealthWait],
     groups: &[GroupInfo],
-    health: &BTreeMap<String, Vec<TargetHealth>>,
+    health: &HashMap<String, Vec<TargetHealth>>,
 ) -> Option<Vec<(HealthWait, String)>> {
     let mut failures = Vec::new();
     for (w, watch) in waits.iter().zip(watches.iter_mut()) {

@@ -95,12 +95,26 @@ pub(crate) struct Cadence {
     launch_rate: Option<f64>,
 }
 
+/// The longest a rollout or a wait goes without a look.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(120);
+
 /// How a rollout's target groups check health and drain (the slowest of them).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Checks {
     pub(crate) interval: Duration,
     pub(crate) healthy_threshold: u32,
     pub(crate) deregistration_delay: Duration,
+}
+
+impl Default for Checks {
+    /// A group with no target group: Auto Scaling's own checks, no draining.
+    fn default() -> Self {
+        Checks {
+            interval: Duration::from_secs(10),
+            healthy_threshold: 1,
+            deregistration_delay: Duration::ZERO,
+        }
+    }
 }
 
 impl Cadence {

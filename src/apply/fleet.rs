@@ -155,7 +155,7 @@ impl<'a> Fleet<'a> {
         let mut t = Tags::new();
         t.insert(
             tag::RELEASED.into(),
-            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            super::generation::completed_now(self.cloud),
         );
         self.cloud.tag_instances(ids, &t).await?;
         self.cloud.detach_instances(name, ids, true).await

@@ -223,8 +223,8 @@ async fn move_attachments(
             fleet: false,
         }];
         let outcome = wait_healthy(
-            cloud,
-            &stack.name,
+            &Observer::new(cloud, &stack.name),
+            stack,
             &waits,
             g.rollout.health.timeout,
             opts.poll,
@@ -281,8 +281,8 @@ async fn change_group(
     };
     let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
     let outcome = wait_healthy(
-        cloud,
-        &stack.name,
+        observer,
+        stack,
         std::slice::from_ref(&w),
         g.rollout.health.timeout,
         opts.poll,
@@ -300,7 +300,7 @@ async fn change_group(
     );
     // A first generation commits here; a resize changes no generation.
     if matches!(change.action, Action::Create | Action::Resume) {
-        t.insert(tag::COMPLETED.to_string(), generation::completed_now());
+        t.insert(tag::COMPLETED.to_string(), generation::completed_now(cloud));
     }
     fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");

@@ -31,6 +31,7 @@ pub mod traffic;
 mod types;
 mod wait;
 
+pub(crate) use self::cadence::MAX_WAIT;
 pub use self::context::{levels, order};
 pub use self::error::ApplyError;
 pub(crate) use self::generation::parse_from;

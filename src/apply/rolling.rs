@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::activities;
-use super::cadence::Cadence;
+use super::cadence::{Cadence, MAX_WAIT};
 use super::cleanup;
 use super::context::{checks, longest_drain, observed_group, planned_rollout, serving_generation};
 use super::decide::{decide, Decision, OldState};
@@ -92,9 +92,6 @@ pub async fn roll(
     });
     ended
 }
-
-/// A rollout looks at least this often.
-const MAX_WAIT: Duration = Duration::from_secs(120);
 
 /// How the rounds ended.
 enum Outcome {

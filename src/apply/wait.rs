@@ -1,5 +1,6 @@
 //! Waiting on conditions, with an explicit timeout at every call site. Polling is per stack
-//! (one group listing and one health call per target group), never per instance. A poll that
+//! (one group listing and one health call per target group), never per instance; waiting for
+//! healthy instances looks through the apply's shared observer, when a look can find a change. A poll that
 //! fails with a transient error is tried again after the [`Retry`]'s backoff; only the wait's
 //! timeout, the retry's patience or an error that is not transient end a wait.
 
@@ -9,10 +10,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::activities;
+use super::cadence::{Cadence, Checks, MAX_WAIT};
+use super::context::checks;
+use super::observer::Observer;
 use super::retry::Retry;
 use super::types::{HealthWait, WaitOutcome};
 use crate::cloud::states::{Lifecycle, TargetState};
 use crate::cloud::{Cloud, CloudResult, GroupInfo, GroupInstance, TargetHealth};
+use crate::stack::Stack;
 
 /// How far one wait has come.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,45 +29,85 @@ struct Progress {
 }
 
 /// Waits until each generation has `desired` instances InService and healthy in all of its
-/// target groups, or until `timeout`.
+/// target groups, or until `timeout`. Looks go through `observer`, shared with whatever else
+/// looks at the stack, and come when the [`Cadence`] of one of the waits says a look can find
+/// something new: not on a fixed beat.
 pub async fn wait_healthy(
-    cloud: &dyn Cloud,
-    stack: &str,
+    observer: &Observer<'_>,
+    stack: &Stack,
     waits: &[HealthWait],
     timeout: Duration,
     poll: Duration,
     retry: &mut Retry,
 ) -> CloudResult<WaitOutcome> {
-    let deadline = Instant::now() + timeout;
+    let cloud = observer.cloud();
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut last: BTreeMap<String, Progress> = BTreeMap::new();
     let fleets = waits.iter().any(|w| w.fleet);
-    let arns: BTreeSet<&String> = waits.iter().flat_map(|w| &w.target_group_arns).collect();
+    let names: Vec<String> = waits.iter().map(|w| w.group_name.clone()).collect();
+    let arns: Vec<String> = waits
+        .iter()
+        .flat_map(|w| w.target_group_arns.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let reg = observer.register(&names, &arns, fleets);
+    let mut cadences: Vec<Cadence> = waits
+        .iter()
+        .map(|w| {
+            let checks = stack
+                .server_groups
+                .iter()
+                .find(|g| g.address == w.address)
+                .map_or(Checks::default(), |g| checks(stack, g));
+            let mut c = Cadence::new(poll, MAX_WAIT.max(poll), checks);
+            c.asked(started, w.desired);
+            c
+        })
+        .collect();
     let mut watches = activities::watches(cloud, waits);
+    let mut since = started;
+    let mut shared = None;
     loop {
-        let read = async {
-            let groups = crate::observe::generations(cloud, stack, fleets).await?;
-            let mut health = BTreeMap::new();
-            for arn in &arns {
-                health.insert((*arn).clone(), cloud.target_health(arn).await?);
-            }
-            Ok::<_, crate::cloud::CloudError>((groups, health))
-        };
-        let (groups, health) = match read.await {
-            Ok(r) => r,
-            Err(e) => {
-                retry.pause(e).await?;
-                continue;
-            }
+        let snapshot = match shared.take() {
+            Some(s) => s,
+            None => match observer.look(&reg, since).await {
+                Ok(s) => s,
+                Err(e) => {
+                    retry.pause(e).await?;
+                    since = Instant::now();
+                    continue;
+                }
+            },
         };
         retry.succeeded();
-        // Indexed once per poll, so a poll stays linear in the number of instances.
+        let now = Instant::now();
+        let health = &snapshot.health;
+        // Indexed once per look, so a look stays linear in the number of instances.
         let index: BTreeMap<&String, BTreeMap<&str, &TargetHealth>> = health
             .iter()
             .map(|(arn, targets)| (arn, targets.iter().map(|t| (t.id.as_str(), t)).collect()))
             .collect();
         let mut done = true;
-        for w in waits {
-            let p = progress_of(w, groups.iter().find(|g| g.name == w.group_name), &index);
+        let mut gone = Vec::new();
+        for (w, cadence) in waits.iter().zip(cadences.iter_mut()) {
+            if let Some(arn) = w
+                .target_group_arns
+                .iter()
+                .find(|a| snapshot.missing.contains(*a))
+            {
+                gone.push((
+                    w.clone(),
+                    format!("its target group {arn} no longer exists"),
+                ));
+                continue;
+            }
+            let group = snapshot.groups.iter().find(|g| g.name == w.group_name);
+            let p = progress_of(w, group, &index);
+            if let Some(g) = group {
+                cadence.saw(now, instances_seen(w, g, &index), w.desired, []);
+            }
             if p.healthy < w.desired {
                 done = false;
             }
@@ -75,19 +120,57 @@ pub async fn wait_healthy(
             }
             last.insert(w.group_name.clone(), p);
         }
+        if !gone.is_empty() {
+            return Ok(WaitOutcome { failures: gone });
+        }
         if done {
             return Ok(WaitOutcome::default());
         }
-        let stuck = activities::check_waits(cloud, &mut watches, waits, &groups, &health);
+        let stuck = activities::check_waits(cloud, &mut watches, waits, &snapshot.groups, health);
         if let Some(failures) = stuck.await {
             return Ok(WaitOutcome { failures });
         }
-        if Instant::now() + poll > deadline {
+        if now >= deadline {
             let failures = timed_out(waits, &last, timeout);
             return Ok(WaitOutcome { failures });
         }
-        tokio::time::sleep(poll).await;
+        let due = cadences
+            .iter()
+            .map(|c| c.due(now, Some(deadline)))
+            .min()
+            .unwrap_or(now + poll);
+        tracing::debug!(groups = ?names, wait = ?due.duration_since(now), "next look");
+        // In the last quarter of the wait, a look another rollout takes is as good as one's own.
+        let ride = due - due.duration_since(now) / 4;
+        reg.ride_from(Some(ride));
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => since = due,
+            s = observer.next(&reg, ride) => shared = Some(s),
+        }
+        reg.ride_from(None);
     }
+}
+
+/// Each instance of the generation a look listed that is not leaving it, and whether it
+/// serves: what the cadence learns from.
+fn instances_seen<'g>(
+    w: &HealthWait,
+    g: &'g GroupInfo,
+    index: &BTreeMap<&String, BTreeMap<&str, &TargetHealth>>,
+) -> Vec<(&'g str, bool)> {
+    g.instances
+        .iter()
+        .filter(|i| !i.lifecycle_state.is_terminating())
+        .map(|i| {
+            let states = w.target_group_arns.iter().map(|arn| {
+                index
+                    .get(arn)
+                    .and_then(|tg| tg.get(i.id.as_str()))
+                    .map(|t| &t.state)
+            });
+            (i.id.as_str(), i.serving(states))
+        })
+        .collect()
 }
 
 /// How far one wait has come, from its group (if listed) and the target health index.

@@ -12,6 +12,7 @@ use crate::apply::error::ApplyError;
 use crate::apply::fleet::Fleet;
 use crate::apply::gates::{self, GateFailure};
 use crate::apply::generation::{self, Pair, Removal};
+use crate::apply::observer::Observer;
 use crate::apply::progress::{Counts, Reporter};
 use crate::apply::retry::Retry;
 use crate::apply::stop::Stop;
@@ -221,8 +222,8 @@ impl BlueGreen<'_> {
             fleet: false,
         }];
         let outcome = wait::wait_healthy(
-            self.cloud,
-            &self.stack.name,
+            &Observer::new(self.cloud, &self.stack.name),
+            self.stack,
             &waits,
             self.g.rollout.health.timeout,
             self.opts.poll,

@@ -10,6 +10,7 @@ use crate::apply::cleanup;
 use crate::apply::context::{longest_drain, observed_group, serving_generation};
 use crate::apply::error::ApplyError;
 use crate::apply::fleet::{self, Fleet};
+use crate::apply::observer::Observer;
 use crate::apply::retry::Retry;
 use crate::apply::types::{ApplyOptions, HealthWait, RolloutReport};
 use crate::apply::wait;
@@ -128,8 +129,8 @@ async fn rollback(
         fleet: fleet.instances_mode(),
     }];
     let outcome = wait::wait_healthy(
-        cloud,
-        &stack.name,
+        &Observer::new(cloud, &stack.name),
+        stack,
         &waits,
         g.rollout.health.timeout,
         opts.poll,
@@ -284,7 +285,7 @@ pub(crate) async fn remember_failure(
         .or(new.and_then(|n| n.tags.get(tag::FINGERPRINT)))
         .cloned()
         .unwrap_or_default();
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let now = super::completed_now(fleet.cloud);
     let mut t = Tags::new();
     t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
