@@ -2,8 +2,8 @@
 //!
 //! `plan` (and `apply`, before it asks) reads the account's quotas and what uses them —
 //! running On-Demand vCPUs per instance family (Service Quotas), Auto Scaling groups (Auto
-//! Scaling's DescribeAccountLimits), target groups and load balancers (ELBv2's) — and the key
-//! pairs the stack names, and compares them with what the plan adds at its peak, surge
+//! Scaling's DescribeAccountLimits), target groups and load balancers (ELBv2's) — the key
+//! pairs and instance profiles (IAM's GetInstanceProfile) the stack names, and compares them with what the plan adds at its peak, surge
 //! included. What it cannot read is reported as unknown, never as a failure. The comparison
 //! ([`check`]) is pure; [`gather`] does the IO. Network lookups and images (present here, or
 //! copyable: [`crate::plan::copy`]) are checked by resolving, before a plan exists.
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cloud::{Cloud, CloudError, ElbLimits, Limit};
 use crate::plan::{Action, Kind, Plan};
-use crate::stack::{GroupMode, Stack};
+use crate::stack::{is_unknown, GroupMode, Stack};
 
 pub use crate::cloud::quota::vcpu_quota;
 
@@ -28,6 +28,7 @@ pub struct Account {
     pub auto_scaling: Option<Limit>,
     pub elb: Option<ElbLimits>,
     pub missing_key_pairs: Option<Vec<String>>,
+    pub missing_instance_profiles: Option<Vec<String>>,
     /// Why something could not be read.
     pub unreadable: Vec<String>,
 }
@@ -84,11 +85,14 @@ pub struct Preflight {
     pub checks: Vec<Check>,
     /// Key pairs the stack names that do not exist in the region.
     pub missing_key_pairs: Vec<String>,
+    /// Instance profiles the stack names that do not exist in the account.
+    pub missing_instance_profiles: Vec<String>,
     pub unreadable: Vec<String>,
 }
 
 impl Preflight {
-    /// One line per shortfall or missing key pair: the plan's warnings, `--strict`'s errors.
+    /// One line per shortfall, missing key pair or missing instance profile: the plan's
+    /// warnings, `--strict`'s errors.
     pub fn problems(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .checks
@@ -100,6 +104,12 @@ impl Preflight {
             out.push(format!(
                 "key pair {k:?} does not exist in {}: import or create it there first",
                 self.region
+            ));
+        }
+        for p in &self.missing_instance_profiles {
+            out.push(format!(
+                "instance profile {p:?} does not exist in this account: create it (IAM \
+                 CreateInstanceProfile, with a role added) or name one that does"
             ));
         }
         out
@@ -120,6 +130,9 @@ impl Preflight {
         }
         for k in &self.missing_key_pairs {
             out.push_str(&format!("  missing  key pair {k:?}\n"));
+        }
+        for p in &self.missing_instance_profiles {
+            out.push_str(&format!("  missing  instance profile {p:?}\n"));
         }
         for u in &self.unreadable {
             out.push_str(&format!("  (could not read {u})\n"));
@@ -259,6 +272,10 @@ pub fn check(stack: &Stack, plan: &Plan, account: &Account) -> Preflight {
         region: plan.region.clone(),
         checks,
         missing_key_pairs: account.missing_key_pairs.clone().unwrap_or_default(),
+        missing_instance_profiles: account
+            .missing_instance_profiles
+            .clone()
+            .unwrap_or_default(),
         unreadable,
     }
 }
@@ -325,13 +342,24 @@ pub async fn gather(cloud: &dyn Cloud, stack: &Stack, plan: &Plan) -> Account {
             Err(e) => account.unreadable.push(why("ELBv2 account limits", &e)),
         }
     }
-    let keys: BTreeSet<String> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Replace))
-        .filter_map(|c| stack.server_group(&c.address))
-        .filter_map(|g| g.key_name.clone())
+    let launched = || {
+        plan.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+            .filter_map(|c| stack.server_group(&c.address))
+    };
+    let keys: BTreeSet<String> = launched().filter_map(|g| g.key_name.clone()).collect();
+    let profiles: BTreeSet<String> = launched()
+        .filter_map(|g| g.instance_profile.clone())
+        .filter(|p| !is_unknown(p))
         .collect();
+    if !profiles.is_empty() {
+        let profiles: Vec<String> = profiles.into_iter().collect();
+        match cloud.missing_instance_profiles(&profiles).await {
+            Ok(m) => account.missing_instance_profiles = Some(m),
+            Err(e) => account.unreadable.push(why("instance profiles", &e)),
+        }
+    }
     if !keys.is_empty() {
         let keys: Vec<String> = keys.into_iter().collect();
         match cloud.missing_key_pairs(&keys).await {
@@ -345,6 +373,18 @@ pub async fn gather(cloud: &dyn Cloud, stack: &Stack, plan: &Plan) -> Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instance_profile_is_named_by_name_or_by_arn() {
+        let cases = [
+            ("web", "web"),
+            ("arn:aws:iam::123456789012:instance-profile/web", "web"),
+            ("arn:aws:iam::123456789012:instance-profile/app/tier/web", "web"),
+        ];
+        for (given, name) in cases {
+            assert_eq!(crate::cloud::instance_profile_name(given), name, "{given}");
+        }
+    }
 
     #[test]
     fn instance_families_map_to_their_vcpu_quota() {

@@ -203,7 +203,8 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         .collect()
 }
 
-/// The last rollout's sample split off the others: its result label and how many seconds ago.
+/// The last rollout's sample split off the others: its result label and how long after the
+/// simulated account's first moment it was stamped (by the account's clock).
 fn last_rollout(lines: &mut Vec<String>) -> (String, f64) {
     let i = lines
         .iter()
@@ -212,20 +213,23 @@ fn last_rollout(lines: &mut Vec<String>) -> (String, f64) {
     let line = lines.remove(i);
     let fields: Vec<&str> = line.split(' ').collect();
     let at: f64 = fields[fields.len() - 1].parse().unwrap();
-    let now = std::time::SystemTime::now()
+    let epoch = reroll::cloud::sim::wall_time(0)
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    (fields[fields.len() - 2].to_string(), now - at)
+    (fields[fields.len() - 2].to_string(), at - epoch)
 }
 
 #[test]
 fn openmetrics_output_parses_as_prometheus_text() {
     let (_dir, state) = deployed();
     let mut got = parsed_metrics(&state, &[]);
-    let (result, ago) = last_rollout(&mut got);
+    let (result, at) = last_rollout(&mut got);
     assert_eq!(result, "succeeded");
-    assert!((-5.0..600.0).contains(&ago), "committed {ago}s ago");
+    assert!(
+        (0.0..3600.0).contains(&at),
+        "committed {at} s into the simulation"
+    );
     let want = [
         "gauge reroll_desired_instances server_group.web v001  4.0",
         "gauge reroll_in_service_instances server_group.web v001  4.0",
@@ -257,9 +261,12 @@ fn openmetrics_shows_a_rolled_back_rollout_and_the_wave_of_a_paused_one() {
     apply(&state, &[], 3);
     let vars = ["-var", "instances=4", "-var", "app_version=1.1.0"];
     let mut got = parsed_metrics(&state, &vars);
-    let (result, ago) = last_rollout(&mut got);
+    let (result, at) = last_rollout(&mut got);
     assert_eq!(result, "rolled_back");
-    assert!((-5.0..600.0).contains(&ago), "rolled back {ago}s ago");
+    assert!(
+        (0.0..7200.0).contains(&at),
+        "rolled back {at} s into the simulation"
+    );
     assert!(
         got.iter()
             .any(|l| l.starts_with("gauge reroll_last_failed_rollout_timestamp_seconds ")),

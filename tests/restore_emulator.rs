@@ -200,3 +200,41 @@ ec2.register_image(Name="demo-app-1.0.0", Architecture="x86_64", RootDeviceName=
     let b = region_contents(&emu, B);
     assert!(!b.contains("image "), "nothing may be copied: {b}");
 }
+
+#[test]
+fn preflight_names_an_instance_profile_the_account_lacks() {
+    let emu = Emulator::start();
+    emu.seed_split(&[A, B]);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("stacks/dr/main.hcl"))
+        .unwrap()
+        .replace(
+            "  target_groups   = [target_group.web]\n",
+            "  target_groups   = [target_group.web]\n  instance_profile = \"dr-web\"\n",
+        );
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let stack = dir.path().to_str().unwrap();
+    let warning = "instance profile \"dr-web\" does not exist in this account";
+
+    let (plan, _) = code(&reroll(&emu, &["plan", stack, "--region", B]), 0);
+    assert!(plan.contains(&format!("Warning: {warning}")), "{plan}");
+    assert!(
+        plan.contains("  missing  instance profile \"dr-web\""),
+        "{plan}"
+    );
+    let (_, err) = code(
+        &reroll(&emu, &["plan", stack, "--region", B, "--strict"]),
+        1,
+    );
+    assert!(err.contains(warning), "{err}");
+
+    emu.python(
+        r#"
+import boto3, os
+iam = boto3.client("iam", region_name="us-east-1", endpoint_url=os.environ["ENDPOINT"])
+iam.create_instance_profile(InstanceProfileName="dr-web")
+"#,
+    );
+    let (plan, _) = code(&reroll(&emu, &["plan", stack, "--region", B, "--strict"]), 0);
+    assert!(!plan.contains("instance profile"), "{plan}");
+}

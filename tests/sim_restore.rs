@@ -316,7 +316,7 @@ async fn preflight_compares_quotas_with_the_plan_and_never_fails_on_an_unknown_o
 }
 
 #[tokio::test(start_paused = true)]
-async fn preflight_counts_what_runs_already_and_names_missing_key_pairs() {
+async fn preflight_counts_what_runs_already_and_names_missing_key_pairs_and_profiles() {
     let cloud = SimCloud::new(
         SimConfig {
             region: TARGET.into(),
@@ -353,6 +353,7 @@ async fn preflight_counts_what_runs_already_and_names_missing_key_pairs() {
         SimConfig {
             region: TARGET.into(),
             missing_key_pairs: ["ops".to_string()].into(),
+            missing_instance_profiles: ["web-ops".to_string()].into(),
             ..SimConfig::default()
         },
         Stats::new(),
@@ -362,7 +363,8 @@ async fn preflight_counts_what_runs_already_and_names_missing_key_pairs() {
         .unwrap()
         .replace(
             "  target_groups   = [target_group.web]\n",
-            "  target_groups   = [target_group.web]\n  key_name        = \"ops\"\n",
+            "  target_groups   = [target_group.web]\n  key_name        = \"ops\"\n  \
+             instance_profile = \"arn:aws:iam::123456789012:instance-profile/app/web-ops\"\n",
         );
     std::fs::write(dir.path().join("main.hcl"), text).unwrap();
     let session = engine::open(&cloud, dir.path(), inputs(&[])).await.unwrap();
@@ -371,8 +373,35 @@ async fn preflight_counts_what_runs_already_and_names_missing_key_pairs() {
     let found = reroll::preflight::check(&session.stack, &plan, &account);
     assert_eq!(
         found.problems(),
-        ["key pair \"ops\" does not exist in us-west-2: import or create it there first"]
+        [
+            "key pair \"ops\" does not exist in us-west-2: import or create it there first",
+            "instance profile \"arn:aws:iam::123456789012:instance-profile/app/web-ops\" does \
+             not exist in this account: create it (IAM CreateInstanceProfile, with a role \
+             added) or name one that does"
+        ]
     );
+    assert!(
+        found
+            .render()
+            .contains("  missing  instance profile \"arn:aws:iam::123456789012:instance-profile/app/web-ops\"\n"),
+        "{}",
+        found.render()
+    );
+    // One that exists is not reported.
+    let cloud = SimCloud::new(
+        SimConfig {
+            region: TARGET.into(),
+            ..SimConfig::default()
+        },
+        Stats::new(),
+    );
+    let session = engine::open(&cloud, dir.path(), inputs(&[])).await.unwrap();
+    let plan = session.plan(false).unwrap();
+    let account = reroll::preflight::gather(&cloud, &session.stack, &plan).await;
+    assert_eq!(account.missing_instance_profiles, Some(Vec::new()));
+    assert!(reroll::preflight::check(&session.stack, &plan, &account)
+        .problems()
+        .is_empty());
 }
 
 #[test]

@@ -285,6 +285,7 @@ fault_cloud! {
         fn auto_scaling_limits(&self) -> CloudResult<Limit>;
         fn elb_limits(&self) -> CloudResult<ElbLimits>;
         fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>>;
+        fn missing_instance_profiles(&self, profiles: &[String]) -> CloudResult<Vec<String>>;
         fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
         fn find_security_groups(&self, vpc_id: &str, names: &[String], tags: &Tags) -> CloudResult<Vec<SecurityGroupInfo>>;
         fn list_groups(&self, stack: &str) -> CloudResult<Vec<GroupInfo>>;

@@ -259,6 +259,16 @@ impl Default for RetryPolicy {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// The name of an instance profile given by name or by ARN
+/// (`arn:aws:iam::123456789012:instance-profile/path/NAME`).
+pub fn instance_profile_name(profile: &str) -> &str {
+    if profile.starts_with("arn:") {
+        profile.rsplit('/').next().unwrap_or(profile)
+    } else {
+        profile
+    }
+}
+
 /// EC2 filter wildcards: `*` any run of characters, `?` exactly one.
 pub(crate) fn glob_match(pattern: &str, value: &str) -> bool {
     let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
@@ -700,6 +710,9 @@ pub trait Cloud: Send + Sync {
     async fn elb_limits(&self) -> CloudResult<ElbLimits>;
     /// Which of `names` are not key pairs in this region (DescribeKeyPairs).
     async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>>;
+    /// Which of `profiles` (names or ARNs) are not IAM instance profiles of the account
+    /// (GetInstanceProfile; IAM is global).
+    async fn missing_instance_profiles(&self, profiles: &[String]) -> CloudResult<Vec<String>>;
     async fn find_subnets(&self, vpc_id: &str, tags: &Tags) -> CloudResult<Vec<SubnetInfo>>;
     /// Security groups in `vpc_id` whose name is in `names` (when non-empty) and that carry `tags`.
     async fn find_security_groups(

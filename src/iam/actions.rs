@@ -396,6 +396,13 @@ pub(super) const ACTIONS: &[(&str, &[Command], Scope, Needs)] = &[
         Scope::LockObjects,
         Needs::SharedLock,
     ),
+    // Preflight: the instance profiles the stack names exist.
+    (
+        "iam:GetInstanceProfile",
+        LOOKUP,
+        Scope::Any,
+        Needs::InstanceProfiles,
+    ),
     // What launches with an instance profile, and encrypted copies.
     (
         "iam:PassRole",

@@ -17,6 +17,7 @@ use aws_sdk_cloudwatch as cw;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_elasticloadbalancingv2 as elb;
+use aws_sdk_iam as iam;
 use aws_sdk_s3 as s3;
 use aws_sdk_servicequotas as quotas;
 use aws_sdk_sts as sts;
@@ -70,6 +71,7 @@ pub struct AwsCloud {
     pub(super) cw: cw::Client,
     pub(super) s3: s3::Client,
     pub(super) sts: sts::Client,
+    pub(super) iam: iam::Client,
     pub(super) quotas: quotas::Client,
     /// Set once the endpoint answered that it does not implement DescribeInstanceRefreshes,
     /// so that later observations do not ask again.
@@ -163,6 +165,11 @@ impl AwsCloud {
                 .interceptor(CallCounter::new("STS", &stats))
                 .build(),
         );
+        let iam = iam::Client::from_conf(
+            iam::config::Builder::from(&sdk)
+                .interceptor(CallCounter::new("IAM", &stats))
+                .build(),
+        );
         let quotas = quotas::Client::from_conf(
             quotas::config::Builder::from(&sdk)
                 .interceptor(CallCounter::new("ServiceQuotas", &stats))
@@ -179,6 +186,7 @@ impl AwsCloud {
             cw,
             s3,
             sts,
+            iam,
             quotas,
             refreshes_unsupported: Arc::new(AtomicBool::new(false)),
         }

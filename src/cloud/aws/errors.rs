@@ -106,6 +106,7 @@ fn classify(code: &str, message: &str) -> ErrorClass {
         || code.ends_with(".Malformed")
         || code == "NoSuchKey"
         || code == "NoSuchBucket"
+        || code == "NoSuchEntity"
         || (code == "ValidationError" && message.to_ascii_lowercase().contains("not found"));
     if not_found {
         ErrorClass::NotFound

@@ -49,6 +49,7 @@ mod ec2;
 mod elbv2;
 mod errors;
 mod fleet;
+mod iam;
 mod intercept;
 mod launch_templates;
 mod quotas;
@@ -106,6 +107,10 @@ impl Cloud for AwsCloud {
 
     async fn missing_key_pairs(&self, names: &[String]) -> CloudResult<Vec<String>> {
         self.missing_key_pairs(names).await
+    }
+
+    async fn missing_instance_profiles(&self, names: &[String]) -> CloudResult<Vec<String>> {
+        self.missing_instance_profiles(names).await
     }
 
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {

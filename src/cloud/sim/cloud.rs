@@ -145,6 +145,22 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn missing_instance_profiles(&self, profiles: &[String]) -> CloudResult<Vec<String>> {
+        let mut missing = Vec::new();
+        for p in profiles {
+            let name = crate::cloud::instance_profile_name(p);
+            let gone = self
+                .call("IAM.GetInstanceProfile", |w, _, _| {
+                    Ok(w.config.missing_instance_profiles.contains(name))
+                })
+                .await?;
+            if gone {
+                missing.push(p.clone());
+            }
+        }
+        Ok(missing)
+    }
+
     async fn find_vpcs(&self, tags: &Tags) -> CloudResult<Vec<VpcInfo>> {
         self.call("EC2.DescribeVpcs", |w, _, _| Ok(w.find_vpcs(tags)))
             .await

@@ -60,6 +60,8 @@ pub struct SimConfig {
     pub elb_limits: BTreeMap<String, u64>,
     /// Key pairs that do not exist (every other name does).
     pub missing_key_pairs: BTreeSet<String>,
+    /// Instance profiles (by name) that do not exist in the account.
+    pub missing_instance_profiles: BTreeSet<String>,
 }
 
 impl Default for SimConfig {
@@ -94,6 +96,7 @@ impl Default for SimConfig {
             ]
             .into(),
             missing_key_pairs: BTreeSet::new(),
+            missing_instance_profiles: BTreeSet::new(),
         }
     }
 }

@@ -81,6 +81,7 @@ pub use limits::{RateLimit, RateLimits};
 pub use seed::{SeedLoadBalancer, SeedTargetGroup, SeedTemplate, SimSeed};
 pub use simcloud::SimCloud;
 pub use snapshot::{SimGroup, SimInstance, SimListener, SimSnapshot, SimTargetGroup};
+pub use time::wall_time;
 
 #[cfg(test)]
 mod tests;
