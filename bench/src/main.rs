@@ -1,6 +1,7 @@
 //! reroll's benchmarks: plan at scale (simulator and emulator, against a floor script),
 //! rollout makespan against a lower bound and against models of other tools, the engine's own
-//! cost during a 5000-instance rollout, and a picture of it. Prints Markdown tables.
+//! cost during a 5000-instance rollout, a picture of it, and a restore of the whole fleet into an
+//! empty region against its lower bound. Prints Markdown tables.
 //!
 //! Run it with `bench/run.sh` (see BENCHMARKS.md).
 

@@ -34,6 +34,7 @@ fn the_benchmark_runs_at_a_tiny_size() {
         "## b. Rollout makespan: 40 instances",
         "## c. Engine cost",
         "## d. The picture",
+        "## e. Restore into an empty region: 40 instances",
     ] {
         assert!(stdout.contains(heading), "{heading} missing:\n{stdout}");
     }
