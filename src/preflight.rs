@@ -2,8 +2,10 @@
 //!
 //! `plan` (and `apply`, before it asks) reads the account's quotas and what uses them —
 //! running On-Demand vCPUs per instance family (Service Quotas), Auto Scaling groups (Auto
-//! Scaling's DescribeAccountLimits), target groups and load balancers (ELBv2's) — the key
-//! pairs and instance profiles (IAM's GetInstanceProfile) the stack names, and compares them with what the plan adds at its peak, surge
+//! Scaling's DescribeAccountLimits), target groups and load balancers (ELBv2's), targets per
+//! target group (AWS's documented 1,000) — and the key pairs and instance profiles (IAM's
+//! GetInstanceProfile) the stack names, and compares them with what the plan adds at its peak,
+//! surge (or blue/green's whole green fleet and its target groups)
 //! included. What it cannot read is reported as unknown, never as a failure. The comparison
 //! ([`check`]) is pure; [`gather`] does the IO. Network lookups and images (present here, or
 //! copyable: [`crate::plan::copy`]) are checked by resolving, before a plan exists.
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cloud::{Cloud, CloudError, ElbLimits, Limit};
 use crate::plan::{Action, Kind, Plan};
-use crate::stack::{is_unknown, GroupMode, Stack};
+use crate::stack::{is_unknown, GroupMode, ServerGroup, Stack, Strategy};
 
 pub use crate::cloud::quota::vcpu_quota;
 
@@ -141,25 +143,116 @@ impl Preflight {
     }
 }
 
-/// Instances a server group's change adds at its peak: a first generation its desired
-/// capacity, a rollout its surge (old and new run side by side). Resizes are not counted.
-fn instances_added(stack: &Stack, plan: &Plan) -> Vec<(String, u64)> {
+/// ELBv2's quota of instance targets in one target group (AWS documents 1,000; it is not among
+/// DescribeAccountLimits' answers).
+pub const TARGETS_PER_TARGET_GROUP: u64 = 1000;
+
+/// What one server group's change launches at its peak, as the plan will run it.
+struct Peak<'s> {
+    g: &'s ServerGroup,
+    /// A first generation its desired capacity, a rolling or canary rollout its surge (old and
+    /// new run side by side), blue/green a whole green fleet.
+    added: u64,
+    /// Instances it serves with already (0 for a first generation).
+    serving: u64,
+    /// The new instances go into green target groups of their own, one per lane.
+    blue_green: bool,
+}
+
+fn peaks<'s>(stack: &'s Stack, plan: &Plan) -> Vec<Peak<'s>> {
     let mut out = Vec::new();
     for c in plan.changes.iter().filter(|c| c.kind == Kind::ServerGroup) {
         let Some(g) = stack.server_group(&c.address) else {
             continue;
         };
-        let surge = u64::from(g.rollout.max_surge.resolve(g.capacity.desired, true));
-        let added = match c.action {
-            Action::Create => u64::from(g.capacity.desired),
-            Action::Replace | Action::Resume => surge,
-            _ => 0,
+        let r = c.rollout.as_ref();
+        let desired = u64::from(r.map_or(g.capacity.desired, |r| r.desired));
+        let surge = r.map_or_else(
+            || g.rollout.max_surge.resolve(g.capacity.desired, true),
+            |r| r.max_surge,
+        );
+        let blue_green = r.is_some_and(|r| r.strategy == Strategy::BlueGreen);
+        let (added, serving) = match c.action {
+            Action::Create => (desired, 0),
+            Action::Replace | Action::Resume if blue_green => (desired, desired),
+            Action::Replace | Action::Resume => (u64::from(surge), desired),
+            _ => (0, desired),
         };
-        if added > 0 {
-            out.push((g.instance_type.clone(), added));
-        }
+        out.push(Peak {
+            g,
+            added,
+            serving,
+            blue_green,
+        });
     }
     out
+}
+
+/// Instances a server group's change adds at its peak, by instance type. Resizes are not
+/// counted.
+fn instances_added(stack: &Stack, plan: &Plan) -> Vec<(String, u64)> {
+    peaks(stack, plan)
+        .into_iter()
+        .filter(|p| p.added > 0)
+        .map(|p| (p.g.instance_type.clone(), p.added))
+        .collect()
+}
+
+/// Targets each target group holds at the plan's peak: the instances of its groups that serve
+/// already, and what their changes add to it. Blue/green's green fleets go into target groups
+/// of their own, each holding a whole fleet.
+fn target_checks(stack: &Stack, plan: &Plan) -> Vec<Check> {
+    let peaks = peaks(stack, plan);
+    let check = |quota: String, need: u64, used: u64| Check {
+        quota,
+        need,
+        used: Some(used),
+        limit: Some(TARGETS_PER_TARGET_GROUP),
+        unit: "target",
+    };
+    let mut out = Vec::new();
+    for tg in &stack.target_groups {
+        let (mut need, mut used) = (0, 0);
+        for g in stack
+            .server_groups
+            .iter()
+            .filter(|g| g.target_groups.contains(&tg.address))
+        {
+            match peaks.iter().find(|p| p.g.address == g.address) {
+                Some(p) => {
+                    used += p.serving;
+                    if !p.blue_green {
+                        need += p.added;
+                    }
+                }
+                None => used += u64::from(g.capacity.desired),
+            }
+        }
+        if need > 0 {
+            out.push(check(
+                format!("Targets in target group {}", tg.name),
+                need,
+                used,
+            ));
+        }
+    }
+    for p in peaks.iter().filter(|p| p.blue_green && p.added > 0) {
+        out.push(check(
+            format!("Targets in each green target group of {}", p.g.address),
+            p.added,
+            0,
+        ));
+    }
+    out
+}
+
+/// Target groups the rollouts create besides the plan's: one per lane of a blue/green rollout.
+fn green_target_groups(stack: &Stack, plan: &Plan) -> u64 {
+    peaks(stack, plan)
+        .iter()
+        .filter(|p| p.blue_green && p.added > 0)
+        .map(|p| p.g.target_groups.len() as u64)
+        .sum()
 }
 
 /// Auto Scaling groups the plan creates: one per new generation in Auto Scaling mode.
@@ -218,7 +311,7 @@ pub fn check(stack: &Stack, plan: &Plan, account: &Account) -> Preflight {
             unit: "group",
         });
     }
-    let tgs = created(plan, Kind::TargetGroup);
+    let tgs = created(plan, Kind::TargetGroup) + green_target_groups(stack, plan);
     if tgs > 0 {
         checks.push(Check {
             quota: "Target groups".into(),
@@ -261,6 +354,7 @@ pub fn check(stack: &Stack, plan: &Plan, account: &Account) -> Preflight {
             unit: "load balancer",
         });
     }
+    checks.extend(target_checks(stack, plan));
     let mut unreadable = account.unreadable.clone();
     if !unknown_types.is_empty() {
         unreadable.push(format!(
@@ -336,7 +430,11 @@ pub async fn gather(cloud: &dyn Cloud, stack: &Stack, plan: &Plan) -> Account {
                 .push(why("Auto Scaling account limits", &e)),
         }
     }
-    if created(plan, Kind::TargetGroup) + created(plan, Kind::LoadBalancer) > 0 {
+    if created(plan, Kind::TargetGroup)
+        + green_target_groups(stack, plan)
+        + created(plan, Kind::LoadBalancer)
+        > 0
+    {
         match cloud.elb_limits().await {
             Ok(l) => account.elb = Some(l),
             Err(e) => account.unreadable.push(why("ELBv2 account limits", &e)),
@@ -379,7 +477,10 @@ mod tests {
         let cases = [
             ("web", "web"),
             ("arn:aws:iam::123456789012:instance-profile/web", "web"),
-            ("arn:aws:iam::123456789012:instance-profile/app/tier/web", "web"),
+            (
+                "arn:aws:iam::123456789012:instance-profile/app/tier/web",
+                "web",
+            ),
         ];
         for (given, name) in cases {
             assert_eq!(crate::cloud::instance_profile_name(given), name, "{given}");

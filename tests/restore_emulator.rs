@@ -235,6 +235,9 @@ iam = boto3.client("iam", region_name="us-east-1", endpoint_url=os.environ["ENDP
 iam.create_instance_profile(InstanceProfileName="dr-web")
 "#,
     );
-    let (plan, _) = code(&reroll(&emu, &["plan", stack, "--region", B, "--strict"]), 0);
+    let (plan, _) = code(
+        &reroll(&emu, &["plan", stack, "--region", B, "--strict"]),
+        0,
+    );
     assert!(!plan.contains("instance profile"), "{plan}");
 }

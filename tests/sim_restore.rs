@@ -269,28 +269,45 @@ async fn preflight_of(
 async fn preflight_compares_quotas_with_the_plan_and_never_fails_on_an_unknown_one() {
     const VCPU: &str =
         "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances (L-1216C47A)";
-    // (web instances, Service Quotas answers, vCPU line, shortfalls)
-    let cases: [(&str, bool, String, usize); 3] = [
+    // (web instances, Service Quotas answers, vCPU line, targets line, shortfalls)
+    let cases: [(&str, bool, String, &str, usize); 5] = [
+        (
+            "1000",
+            true,
+            format!("{VCPU}: need 2000 more vCPUs, 0 in use, limit 10000"),
+            "need 1000 more targets, 0 in use, limit 1000",
+            0,
+        ),
+        (
+            "1001",
+            true,
+            format!("{VCPU}: need 2002 more vCPUs, 0 in use, limit 10000"),
+            "need 1001 more targets, 0 in use, limit 1000",
+            1,
+        ),
         (
             "5000",
             true,
             format!("{VCPU}: need 10000 more vCPUs, 0 in use, limit 10000"),
-            0,
+            "need 5000 more targets, 0 in use, limit 1000",
+            1,
         ),
         (
             "5001",
             true,
             format!("{VCPU}: need 10002 more vCPUs, 0 in use, limit 10000"),
-            1,
+            "need 5001 more targets, 0 in use, limit 1000",
+            2,
         ),
         (
             "5001",
             false,
             format!("{VCPU}: need 10002 more vCPUs, 0 in use, limit unknown"),
-            0,
+            "need 5001 more targets, 0 in use, limit 1000",
+            1,
         ),
     ];
-    for (instances, answers, vcpu_line, shortfalls) in cases {
+    for (instances, answers, vcpu_line, targets, shortfalls) in cases {
         let found = preflight_of(
             |c| {
                 if !answers {
@@ -308,6 +325,7 @@ async fn preflight_compares_quotas_with_the_plan_and_never_fails_on_an_unknown_o
                 "Auto Scaling groups: need 1 more group, 0 in use, limit 500",
                 "Target groups: need 1 more target group, 0 in use, limit 3000",
                 "Application load balancers: need 1 more load balancer, 0 in use, limit 50",
+                &format!("Targets in target group dr-web: {targets}"),
             ],
             "{instances} instances, quotas answered: {answers}"
         );
@@ -440,9 +458,64 @@ fn plan_strict_makes_a_shortfall_an_error() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("preflight in us-west-2 found 1 shortfall (--strict)"),
+        err.contains("preflight in us-west-2 found 2 shortfalls (--strict)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "quota shortfall in us-west-2: Targets in target group dr-web: need 5001 more \
+             targets, 0 in use, limit 1000"
+        ),
         "{err}"
     );
     assert!(err.contains(shortfall), "{err}");
     assert!(err.contains("Nothing was changed"), "{err}");
+}
+
+/// What a rollout adds at its peak: a rolling one its surge in the target group it shares with
+/// the old generation, blue/green a whole green fleet in target groups of its own.
+#[tokio::test(start_paused = true)]
+async fn preflight_counts_a_rollouts_surge_and_a_green_fleet() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // (fixture, the checks that name targets or target groups)
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "sim-rolling",
+            &["Targets in target group simroll-web: need 3 more targets, 12 in use, limit 1000"],
+        ),
+        (
+            "sim-bluegreen",
+            &[
+                "Target groups: need 1 more target group, 1 in use, limit 3000",
+                "Targets in each green target group of server_group.web: need 12 more targets, \
+                 0 in use, limit 1000",
+            ],
+        ),
+    ];
+    for (fixture, want) in cases {
+        let cloud = SimCloud::new(SimConfig::default(), Stats::new());
+        let version = |v: &str| Inputs {
+            cli: vec![("app_version".into(), v.into())],
+            ..Default::default()
+        };
+        let session = engine::open(&cloud, &fixtures.join(fixture), version("1.0.0"))
+            .await
+            .unwrap();
+        let plan = session.plan(false).unwrap();
+        let (r, _) = engine::execute(&cloud, session, &plan, &options(), &Stop::new()).await;
+        r.unwrap();
+        let session = engine::open(&cloud, &fixtures.join(fixture), version("1.1.0"))
+            .await
+            .unwrap();
+        let plan = session.plan(false).unwrap();
+        let account = reroll::preflight::gather(&cloud, &session.stack, &plan).await;
+        let found = reroll::preflight::check(&session.stack, &plan, &account);
+        let lines: Vec<String> = found
+            .checks
+            .iter()
+            .map(|c| c.describe())
+            .filter(|l| l.starts_with("Target"))
+            .collect();
+        assert_eq!(lines, want, "{fixture}");
+    }
 }

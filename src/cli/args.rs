@@ -142,8 +142,8 @@ pub enum Command {
         /// predicted timeline of each rollout. Changes nothing.
         #[arg(long)]
         forecast: bool,
-        /// Make every preflight shortfall (a quota the plan would exceed, a missing key pair)
-        /// an error instead of a warning.
+        /// Make every preflight shortfall (a quota the plan would exceed, a missing key pair
+        /// or instance profile) an error instead of a warning.
         #[arg(long)]
         strict: bool,
         /// Plan these regions in order (overrides the stack's `regions` and `region`).

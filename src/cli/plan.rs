@@ -27,7 +27,8 @@ pub(super) struct PlanFlags {
     pub(super) regions: Vec<String>,
 }
 
-/// Preflight in the plan's region (quotas with surge included, key pairs): shortfalls join the
+/// Preflight in the plan's region (quotas with surge included, key pairs, instance profiles):
+/// shortfalls join the
 /// plan's warnings. Nothing to check for a plan without changes.
 pub(super) async fn preflight(w: &World, plan: &mut Plan) -> Option<reroll::preflight::Preflight> {
     if !plan.has_changes() {
