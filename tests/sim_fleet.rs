@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use reroll::apply::Stop;
 use reroll::apply::{ApplyError, ApplyOptions, GroupReport};
+use reroll::cloud::fault::{FailCall, FaultCloud, Faults};
 use reroll::cloud::launch::{BlockDevice, LaunchOptions, Metadata, Placement};
 use reroll::cloud::scaling::{GroupSettings, PolicyKind, Transition};
 use reroll::cloud::sim::{SimCloud, SimConfig, SimGroup};
@@ -241,4 +242,48 @@ async fn instances_abandoned_by_their_hook_never_count_and_the_rollout_rolls_bac
         "{snap:#?}"
     );
     let _ = cloud.list_groups(STACK).await.unwrap();
+}
+
+/// An apply stopped between creating a new generation's group and putting its scaling
+/// policies and scheduled actions: the next apply resumes the rollout and puts them.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_generation_gets_the_settings_an_interrupted_apply_did_not_put() {
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(20));
+    ok(&apply(&cloud, &[]).await);
+    let faulty = FaultCloud::new(
+        cloud.clone(),
+        STACK,
+        Faults {
+            fail: Some(FailCall {
+                at: 1,
+                operations: ["configure_group".to_string()].into(),
+                transient: false,
+            }),
+            ..Faults::default()
+        },
+    );
+    let session = engine::open(&faulty, &fixture(), inputs(&[("app_version", "1.1.0")]))
+        .await
+        .unwrap();
+    let plan = session.plan(false).unwrap();
+    let options = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    let (stopped, _) = engine::execute(&faulty, session, &plan, &options, &Stop::new()).await;
+    assert!(stopped.is_err(), "the injected refusal stops the apply");
+    let new = generations(&cloud).pop().unwrap();
+    assert!(new.name.ends_with("-v002"), "{}", new.name);
+    assert!(
+        new.spec.settings.scaling_policies.is_empty(),
+        "the group was created and not configured"
+    );
+
+    ok(&apply(&cloud, &[("app_version", "1.1.0")]).await);
+    stop.store(true, Ordering::SeqCst);
+    boot.await.unwrap();
+    let gens = generations(&cloud);
+    let new = gens.iter().find(|g| g.name.ends_with("-v002")).unwrap();
+    check_settings(new);
 }

@@ -273,6 +273,9 @@ async fn change_group(
         }
         Action::Resume => {
             let w = create::resume_first(g, observed, change)?;
+            if !w.fleet {
+                generation::reconfigure(cloud, change, &w.group_name).await?;
+            }
             create::grow_resumed(cloud, stack, g, observed, &w).await?;
             w
         }

@@ -117,7 +117,10 @@ impl GroupPlan<'_> {
         diffs: Vec<AttrDiff>,
         rollout: Option<RolloutPlan>,
     ) -> Change {
-        let launches = matches!(action, Action::Create | Action::Replace);
+        // A resumed generation was made from this definition (its fingerprint is the stack's):
+        // the resume puts its group settings again, in case the interrupted apply stopped
+        // between creating the group and configuring it.
+        let launches = matches!(action, Action::Create | Action::Replace | Action::Resume);
         let def = self.def.clone().filter(|_| launches);
         Change {
             address: self.g.address.clone(),

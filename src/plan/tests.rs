@@ -590,7 +590,12 @@ fn an_interrupted_rollout_is_resumed_only_while_the_stack_asks_for_it() {
             c.reason
         );
         assert_eq!(c.launches(), launches, "{what}");
-        assert_eq!(c.launch.is_some(), launches, "{what}");
+        // A resume carries the definition it continues (its group settings are put again).
+        assert_eq!(
+            c.launch.is_some(),
+            launches || action == Action::Resume,
+            "{what}"
+        );
         assert_eq!(
             c.reason.contains("continues"),
             action == Action::Resume,

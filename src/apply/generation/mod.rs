@@ -13,6 +13,6 @@ pub(crate) use self::fail::{fail, mark_removed, remember_failure, serves_again, 
 pub(crate) use self::finish::{completed_now, finish};
 pub(crate) use self::look::{look, Bounds, Failure, Look};
 pub(crate) use self::pair::{
-    hook_context, old_back_in_service, parse_from, prepare, suspend_both, Pair, SUSPEND_NEW,
-    SUSPEND_OLD,
+    hook_context, old_back_in_service, parse_from, prepare, reconfigure, suspend_both, Pair,
+    SUSPEND_NEW, SUSPEND_OLD,
 };

@@ -128,6 +128,9 @@ pub(crate) async fn prepare(
             old.group.max,
         ));
         tracing::info!(address = %g.address, from = %old.group.name, to = %new.group.name, "resuming rollout");
+        if !fleet.instances_mode() {
+            reconfigure(cloud, change, &new.group.name).await?;
+        }
         return Ok(Pair {
             old: old.group.clone(),
             old_number: old.number,
@@ -188,6 +191,22 @@ pub(crate) async fn prepare(
         from_capacity: from,
         target_group_arns,
     })
+}
+
+/// Puts a resumed generation's scaling policies, scheduled actions and lifecycle hooks again
+/// (upserts): an apply stopped between creating its group and configuring it left it without
+/// them.
+pub(crate) async fn reconfigure(
+    cloud: &dyn crate::cloud::Cloud,
+    change: &Change,
+    name: &str,
+) -> Result<(), ApplyError> {
+    if let Some(def) = &change.launch {
+        if fleet::needs_configuring(&def.settings) {
+            cloud.configure_group(name, &def.settings).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The tags of a new generation rolling from `old` (whose capacity was `from`).

@@ -178,16 +178,22 @@ impl World {
                 format!("Target group {arn} does not exist"),
             ));
         }
+        // CreateAutoScalingGroup takes lifecycle hooks, not scaling policies or scheduled
+        // actions: those come with `configure_group` (PutScalingPolicy and the like).
+        let mut spec = spec.clone();
+        spec.settings.scaling_policies.clear();
+        spec.settings.scheduled_actions.clear();
+        let name = spec.name.clone();
         self.groups.insert(
-            spec.name.clone(),
+            name.clone(),
             Group {
-                spec: spec.clone(),
+                spec,
                 suspended: Vec::new(),
                 deleting: false,
                 retry_at: None,
             },
         );
-        self.reconcile(&spec.name, t);
+        self.reconcile(&name, t);
         Ok(())
     }
 
