@@ -153,10 +153,7 @@ impl<'a> Fleet<'a> {
             return Ok(());
         }
         let mut t = Tags::new();
-        t.insert(
-            tag::RELEASED.into(),
-            super::generation::completed_now(self.cloud),
-        );
+        t.insert(tag::RELEASED.into(), crate::cloud::timestamp(self.cloud));
         self.cloud.tag_instances(ids, &t).await?;
         self.cloud.detach_instances(name, ids, true).await
     }

@@ -303,7 +303,7 @@ async fn change_group(
     );
     // A first generation commits here; a resize changes no generation.
     if matches!(change.action, Action::Create | Action::Resume) {
-        t.insert(tag::COMPLETED.to_string(), generation::completed_now(cloud));
+        t.insert(tag::COMPLETED.to_string(), crate::cloud::timestamp(cloud));
     }
     fleet.tag(&w.group_name, &t).await?;
     tracing::info!(address = %w.address, group = %w.group_name, healthy = w.desired, "healthy");

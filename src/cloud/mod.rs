@@ -259,6 +259,12 @@ impl Default for RetryPolicy {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// The account's time now, to the second, as reroll records it in tags (`reroll:completed`,
+/// `reroll:failed`, `reroll:released`): the simulated clock in the simulator.
+pub fn timestamp(cloud: &dyn Cloud) -> String {
+    humantime::format_rfc3339_seconds(cloud.now()).to_string()
+}
+
 /// The name of an instance profile given by name or by ARN
 /// (`arn:aws:iam::123456789012:instance-profile/path/NAME`).
 pub fn instance_profile_name(profile: &str) -> &str {

@@ -285,7 +285,7 @@ pub(crate) async fn remember_failure(
         .or(new.and_then(|n| n.tags.get(tag::FINGERPRINT)))
         .cloned()
         .unwrap_or_default();
-    let now = super::completed_now(fleet.cloud);
+    let now = crate::cloud::timestamp(fleet.cloud);
     let mut t = Tags::new();
     t.insert(tag::FAILED.into(), format!("{fingerprint} {now}"));
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());

@@ -33,7 +33,7 @@ pub(crate) async fn finish(
         .await?;
     let mut t = Tags::new();
     t.insert(tag::STATE.into(), GenerationState::Active.as_str().into());
-    t.insert(tag::COMPLETED.into(), completed_now(cloud));
+    t.insert(tag::COMPLETED.into(), crate::cloud::timestamp(cloud));
     t.insert(
         tag::PROGRESS.into(),
         format!("rolled out: {desired} healthy"),
@@ -60,12 +60,6 @@ pub(crate) async fn finish(
         .await?;
 
     retain(fleet, g, og, pair, opts, &mut retry).await
-}
-
-/// The account's time now, as `reroll:completed`, `reroll:failed` and `reroll:released`
-/// record it (the simulator's clock in the simulator).
-pub(crate) fn completed_now(cloud: &dyn crate::cloud::Cloud) -> String {
-    humantime::format_rfc3339_seconds(cloud.now()).to_string()
 }
 
 /// Retention: keeps the newest `keep_previous` retired generations and removes the rest.
