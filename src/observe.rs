@@ -3,7 +3,7 @@
 //! The number of calls grows with the number of server groups, target groups and load
 //! balancers, never with the number of instances (beyond one page per 1000).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -551,9 +551,15 @@ impl Observed {
     }
 }
 
-/// What the active generations launch: one call per group, for the plan's before-values.
+/// Serving generations from which one read of every template's latest version is cheaper than
+/// a read each (a page holds 200, and an account holds templates of other stacks too).
+const LATEST_VERSIONS_WORTH_IT: usize = 3;
+
+/// What the active generations launch, for the plan's before-values: the latest versions of
+/// every template in one paged read when that saves calls (a serving generation usually runs
+/// its template's latest version), then one call per group whose version that did not show.
 async fn read_active_launches(cloud: &dyn Cloud, observed: &mut Observed) -> CloudResult<()> {
-    let wanted: Vec<(String, String, String)> = observed
+    let mut wanted: Vec<(String, String, String)> = observed
         .groups
         .values()
         .filter_map(|g| {
@@ -565,6 +571,31 @@ async fn read_active_launches(cloud: &dyn Cloud, observed: &mut Observed) -> Clo
             ))
         })
         .collect();
+    if wanted.len() >= LATEST_VERSIONS_WORTH_IT {
+        match cloud.latest_launch_template_versions().await {
+            Ok(latest) => {
+                let latest: HashMap<(&str, String), &LaunchSpec> = latest
+                    .iter()
+                    .map(|(id, n, spec)| ((id.as_str(), n.to_string()), spec))
+                    .collect();
+                wanted.retain(|(key, id, version)| {
+                    match latest.get(&(id.as_str(), version.clone())) {
+                        Some(spec) => {
+                            if let Some(g) = observed.groups.get_mut(key) {
+                                g.active_launch = Some((*spec).clone());
+                            }
+                            false
+                        }
+                        None => true,
+                    }
+                });
+            }
+            // Each group's version is read on its own instead.
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the latest launch template versions at once")
+            }
+        }
+    }
     let specs = futures_join_all(
         wanted
             .iter()

@@ -312,6 +312,11 @@ async fn launch_templates(cloud: &dyn Cloud) {
     );
     assert_eq!(listed[0].latest_version, 2);
     assert_eq!(listed[0].tags, stack_tags(STACK));
+    // Every template's latest version at once, anyone's.
+    let latest = cloud.latest_launch_template_versions().await.unwrap();
+    let ours: Vec<&(String, i64, LaunchSpec)> = latest.iter().filter(|l| l.0 == id).collect();
+    assert_eq!(ours, [&(id.clone(), 2, v2.clone())]);
+    assert!(latest.iter().any(|l| l.0 == foreign && l.1 == 1), "{latest:#?}");
 
     cloud.delete_launch_template(&id).await.unwrap();
     assert!(cloud.list_launch_templates(STACK).await.unwrap().is_empty());

@@ -742,6 +742,10 @@ pub trait Cloud: Send + Sync {
         template_id: &str,
         version: &str,
     ) -> CloudResult<LaunchSpec>;
+    /// The latest version of every launch template in the region, anyone's, as
+    /// (template id, version number, content): DescribeLaunchTemplateVersions with `$Latest`
+    /// and no template, 200 a page. One read for many templates.
+    async fn latest_launch_template_versions(&self) -> CloudResult<Vec<(String, i64, LaunchSpec)>>;
     /// Target groups tagged with the stack. `name_prefix` narrows the candidates before tags
     /// are read (reroll names everything it creates with the stack's prefix).
     async fn list_target_groups(

@@ -65,6 +65,33 @@ impl AwsCloud {
             })
     }
 
+    pub(super) async fn latest_launch_template_versions(
+        &self,
+    ) -> CloudResult<Vec<(String, i64, LaunchSpec)>> {
+        let request = self
+            .ec2
+            .describe_launch_template_versions()
+            .versions("$Latest")
+            .max_results(LAUNCH_TEMPLATE_PAGE);
+        let versions: Vec<ec2::types::LaunchTemplateVersion> = self
+            .call(
+                "EC2.DescribeLaunchTemplateVersions",
+                "the latest launch template versions",
+                all_items!(request),
+            )
+            .await?;
+        Ok(versions
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v.launch_template_id()?.to_string(),
+                    v.version_number()?,
+                    launch_spec(v.launch_template_data()?),
+                ))
+            })
+            .collect())
+    }
+
     pub(super) async fn create_launch_template(
         &self,
         name: &str,

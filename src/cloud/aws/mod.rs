@@ -154,6 +154,10 @@ impl Cloud for AwsCloud {
         self.launch_template_version(template_id, version).await
     }
 
+    async fn latest_launch_template_versions(&self) -> CloudResult<Vec<(String, i64, LaunchSpec)>> {
+        self.latest_launch_template_versions().await
+    }
+
     async fn list_target_groups(
         &self,
         stack: &str,

@@ -233,6 +233,20 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn latest_launch_template_versions(&self) -> CloudResult<Vec<(String, i64, LaunchSpec)>> {
+        let all = self
+            .call("EC2.DescribeLaunchTemplateVersions", |w, _, _| {
+                Ok(w.latest_launch_template_versions())
+            })
+            .await?;
+        // 200 versions a page: the pages after the first are calls too.
+        for _ in 1..all.len().div_ceil(200) {
+            self.call("EC2.DescribeLaunchTemplateVersions", |_, _, _| Ok(()))
+                .await?;
+        }
+        Ok(all)
+    }
+
     async fn list_target_groups(
         &self,
         stack: &str,

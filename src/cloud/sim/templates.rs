@@ -43,6 +43,17 @@ impl World {
         })
     }
 
+    /// Every template's latest version: (template id, version number, content).
+    pub fn latest_launch_template_versions(&self) -> Vec<(String, i64, LaunchSpec)> {
+        self.templates
+            .iter()
+            .filter_map(|(id, lt)| {
+                lt.version("$Latest")
+                    .map(|(n, s)| (id.clone(), n, s.clone()))
+            })
+            .collect()
+    }
+
     pub fn create_launch_template(
         &mut self,
         operation: &'static str,
