@@ -316,7 +316,10 @@ async fn launch_templates(cloud: &dyn Cloud) {
     let latest = cloud.latest_launch_template_versions().await.unwrap();
     let ours: Vec<&(String, i64, LaunchSpec)> = latest.iter().filter(|l| l.0 == id).collect();
     assert_eq!(ours, [&(id.clone(), 2, v2.clone())]);
-    assert!(latest.iter().any(|l| l.0 == foreign && l.1 == 1), "{latest:#?}");
+    assert!(
+        latest.iter().any(|l| l.0 == foreign && l.1 == 1),
+        "{latest:#?}"
+    );
 
     cloud.delete_launch_template(&id).await.unwrap();
     assert!(cloud.list_launch_templates(STACK).await.unwrap().is_empty());
@@ -326,7 +329,8 @@ async fn launch_templates(cloud: &dyn Cloud) {
 }
 
 /// A group of two behind a served target group: in service and healthy, tagged, listed alone;
-/// an instance deregistered, detached with decrement and terminated; the group deleted.
+/// an instance deregistered, detached with decrement and terminated, the other terminated by
+/// its group; the group deleted.
 async fn group_lifecycle(cloud: &dyn Cloud) {
     let net = network(cloud).await;
     let tg = served_target_group(cloud, &net, STACK).await;
@@ -492,6 +496,19 @@ async fn group_lifecycle(cloud: &dyn Cloud) {
     let deadline = Deadline::new();
     while live_ids(cloud).await.contains(&out) {
         deadline.tick("the terminated instance to go").await;
+    }
+
+    // Terminated by its group: one fewer desired, and it leaves.
+    cloud
+        .terminate_in_group(&spec.name, std::slice::from_ref(&kept))
+        .await
+        .unwrap();
+    assert_eq!(the_group(cloud, &spec.name).await.unwrap().desired, 0);
+    let deadline = Deadline::new();
+    while live_ids(cloud).await.contains(&kept) {
+        deadline
+            .tick("the instance its group terminated to go")
+            .await;
     }
 
     // Deleted with its instances.

@@ -3,6 +3,7 @@
 //! generation gets the settings, and an instance held in `Pending:Wait` is not counted until
 //! its hook lets it go.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use reroll::cloud::launch::{BlockDevice, LaunchOptions, Metadata, Placement};
 use reroll::cloud::scaling::{GroupSettings, PolicyKind, Transition};
 use reroll::cloud::sim::{SimCloud, SimConfig, SimGroup};
 use reroll::cloud::stats::Stats;
-use reroll::cloud::{Cloud, Lifecycle, TargetState};
+use reroll::cloud::{Cloud, InstanceState, Lifecycle, TargetState};
 use reroll::engine::{self, EngineError};
 use reroll::load::Inputs;
 use reroll::stack::Stack;
@@ -286,4 +287,92 @@ async fn a_resumed_generation_gets_the_settings_an_interrupted_apply_did_not_put
     let gens = generations(&cloud);
     let new = gens.iter().find(|g| g.name.ends_with("-v002")).unwrap();
     check_settings(new);
+}
+
+/// A terminating lifecycle hook is honoured while old instances are released: their group
+/// terminates them (TerminateInstanceInAutoScalingGroup, not detach and terminate), so each is
+/// held in `Terminating:Wait`, after its drain, until the hook's heartbeat runs out.
+#[tokio::test(start_paused = true)]
+async fn old_instances_go_through_the_terminating_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture().join("main.hcl"))
+        .unwrap()
+        .replace(
+            "  rollout {\n    max_surge       = 1",
+            "  lifecycle_hook \"drain\" {\n    lifecycle_transition = \
+             \"autoscaling:EC2_INSTANCE_TERMINATING\"\n    heartbeat_timeout    = \"2m\"\n    \
+             default_result       = \"CONTINUE\"\n  }\n\n  rollout {\n    max_surge       = 1",
+        );
+    assert!(text.contains("EC2_INSTANCE_TERMINATING"));
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let stats = Stats::new();
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), stats.clone()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(20));
+    let options = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    let apply = |version: &'static str| {
+        let cloud = cloud.clone();
+        let path = dir.path().to_path_buf();
+        let options = options.clone();
+        async move {
+            let session = engine::open(&*cloud, &path, inputs(&[("app_version", version)]))
+                .await
+                .unwrap();
+            let plan = session.plan(false).unwrap();
+            engine::execute(&*cloud, session, &plan, &options, &Stop::new()).await
+        }
+    };
+    ok(&apply("1.0.0").await);
+    let old: BTreeSet<String> = generations(&cloud)[0].instances.iter().cloned().collect();
+    assert!(!old.is_empty());
+
+    // Which old instances were ever seen held by the hook, sampled every second.
+    let held = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (cloud, held, sampling) = (cloud.clone(), held.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::SeqCst) {
+                for i in cloud.snapshot().instances {
+                    if i.lifecycle == Some(Lifecycle::TerminatingWait) {
+                        held.lock().unwrap().insert(i.id);
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    ok(&apply("1.1.0").await);
+    // The hook's heartbeat (2 min) runs out, then EC2 terminates them.
+    tokio::time::sleep(Duration::from_secs(240)).await;
+    sampling.store(false, Ordering::SeqCst);
+    sampler.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    boot.await.unwrap();
+
+    assert_eq!(
+        *held.lock().unwrap(),
+        old,
+        "every old instance waited on the hook"
+    );
+    let calls = |op: &str| stats.snapshot().get(op).map_or(0, |c| c.calls);
+    assert_eq!(
+        calls("AutoScaling.TerminateInstanceInAutoScalingGroup"),
+        old.len() as u64
+    );
+    assert_eq!(calls("AutoScaling.DetachInstances"), 0);
+    let snap = cloud.snapshot();
+    for id in &old {
+        let i = snap.instance(id).unwrap();
+        assert_eq!(i.state, InstanceState::Terminated, "{id}");
+        assert!(
+            i.terminated_with
+                .values()
+                .all(|s| *s != TargetState::Healthy),
+            "{id} was terminated while serving: {:?}",
+            i.terminated_with
+        );
+    }
 }

@@ -15,6 +15,10 @@ pub struct Fleet<'a> {
     pub subnets: Vec<String>,
     /// Target groups reroll registers instances in (instance mode).
     pub target_group_arns: Vec<String>,
+    /// The stack gives its groups a terminating lifecycle hook: old instances are terminated
+    /// by their group (TerminateInstanceInAutoScalingGroup), so the hook runs, rather than
+    /// detached and terminated.
+    pub terminating_hook: bool,
 }
 
 impl<'a> Fleet<'a> {
@@ -30,6 +34,11 @@ impl<'a> Fleet<'a> {
             mode: g.mode,
             subnets: g.subnets.clone(),
             target_group_arns,
+            terminating_hook: g.mode == GroupMode::Asg
+                && g.scaling
+                    .hooks(crate::stack::scaling::Transition::Terminating)
+                    .next()
+                    .is_some(),
         }
     }
 

@@ -406,8 +406,18 @@ impl Rollout<'_> {
             .saw(Instant::now(), new, l.view.new_desired, draining);
     }
 
-    /// Detaches old instances from their generation and terminates them.
+    /// Detaches old instances from their generation and terminates them; with a terminating
+    /// lifecycle hook, has their group terminate them instead, so the hook holds each one in
+    /// `Terminating:Wait` until its action completes (they are drained already and no longer
+    /// counted: the rollout does not wait for them).
     async fn release(&self, r: &mut Rounds, ids: &[String]) -> Result<(), CloudError> {
+        if self.fleet.terminating_hook {
+            return self
+                .fleet
+                .cloud
+                .terminate_in_group(&self.pair.old.name, ids)
+                .await;
+        }
         self.fleet.detach(&self.pair.old.name, ids).await?;
         r.detached.extend(ids.iter().cloned());
         self.terminate_detached(r).await

@@ -294,6 +294,7 @@ fault_cloud! {
         fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
         fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
         fn launch_template_version(&self, template_id: &str, version: &str) -> CloudResult<LaunchSpec>;
+        fn terminate_in_group(&self, group: &str, instance_ids: &[String]) -> CloudResult<()>;
         fn latest_launch_template_versions(&self) -> CloudResult<Vec<(String, i64, LaunchSpec)>>;
         fn list_target_groups(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<TargetGroupInfo>>;
         fn list_load_balancers(&self, stack: &str, name_prefix: &str) -> CloudResult<Vec<LoadBalancerInfo>>;

@@ -847,6 +847,11 @@ pub trait Cloud: Send + Sync {
         decrement: bool,
     ) -> CloudResult<()>;
 
+    /// Has the group terminate its instances (TerminateInstanceInAutoScalingGroup, one call
+    /// each), lowering its desired capacity: its terminating lifecycle hooks hold each one in
+    /// `Terminating:Wait` first, as they do for a scale-in.
+    async fn terminate_in_group(&self, group: &str, instance_ids: &[String]) -> CloudResult<()>;
+
     // --- targets and instances ---------------------------------------------------------------
     /// Registers instances in a target group (in batches of 200).
     async fn register_targets(

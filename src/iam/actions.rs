@@ -55,6 +55,9 @@ pub(super) enum Needs {
     InstanceProfiles,
     InstanceMode,
     LoadBalancers,
+    /// A server group with a terminating lifecycle hook: its old instances are terminated by
+    /// their group.
+    TerminatingHooks,
 }
 
 use Command::{Apply, Destroy, Plan};
@@ -268,6 +271,12 @@ pub(super) const ACTIONS: &[(&str, &[Command], Scope, Needs)] = &[
         APPLY,
         Scope::ResourceTag,
         Needs::Always,
+    ),
+    (
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        APPLY,
+        Scope::ResourceTag,
+        Needs::TerminatingHooks,
     ),
     (
         "autoscaling:DetachLoadBalancerTargetGroups",

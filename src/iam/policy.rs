@@ -14,6 +14,7 @@ struct Uses {
     copy_keys: Vec<String>,
     instance_profiles: bool,
     instance_mode: bool,
+    terminating_hooks: bool,
     load_balancers: Vec<String>,
 }
 
@@ -53,6 +54,13 @@ impl Uses {
                 .server_groups
                 .iter()
                 .any(|g| g.mode == GroupMode::Instances),
+            terminating_hooks: stack.server_groups.iter().any(|g| {
+                g.mode == GroupMode::Asg
+                    && g.scaling
+                        .hooks(crate::stack::scaling::Transition::Terminating)
+                        .next()
+                        .is_some()
+            }),
             load_balancers: stack
                 .load_balancers
                 .iter()
@@ -71,6 +79,7 @@ impl Uses {
             Needs::InstanceProfiles => self.instance_profiles,
             // Instance mode registers its targets; Auto Scaling does so for groups.
             Needs::InstanceMode => self.instance_mode,
+            Needs::TerminatingHooks => self.terminating_hooks,
             Needs::LoadBalancers => !self.load_balancers.is_empty(),
         }
     }

@@ -377,6 +377,24 @@ impl AwsCloud {
         Ok(())
     }
 
+    pub(super) async fn terminate_in_group(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+    ) -> CloudResult<()> {
+        let op = "AutoScaling.TerminateInstanceInAutoScalingGroup";
+        let what = format!("group {group}");
+        self.in_batches(op, &what, instance_ids, 1, |batch| {
+            self.asg
+                .terminate_instance_in_auto_scaling_group()
+                .instance_id(batch.concat())
+                .should_decrement_desired_capacity(true)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
     /// The group named `name`, with its tags; `None` when there is none.
     pub(super) async fn group_named(&self, name: &str, what: &str) -> CloudResult<Option<Holder>> {
         let request = self

@@ -325,6 +325,10 @@ impl Cloud for AwsCloud {
         self.detach_instances(group, instance_ids, decrement).await
     }
 
+    async fn terminate_in_group(&self, group: &str, instance_ids: &[String]) -> CloudResult<()> {
+        self.terminate_in_group(group, instance_ids).await
+    }
+
     async fn register_targets(
         &self,
         target_group_arn: &str,

@@ -555,6 +555,16 @@ impl Cloud for SimCloud {
         .await
     }
 
+    async fn terminate_in_group(&self, group: &str, instance_ids: &[String]) -> CloudResult<()> {
+        self.batches(
+            "AutoScaling.TerminateInstanceInAutoScalingGroup",
+            instance_ids,
+            1,
+            |w, op, batch, t| w.terminate_in_group(op, group, batch, t),
+        )
+        .await
+    }
+
     async fn detach_instances(
         &self,
         group: &str,

@@ -467,6 +467,60 @@ impl World {
         Ok(())
     }
 
+    /// TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity: the group
+    /// terminates each instance as it would in a scale-in (deregistered, held by a terminating
+    /// hook), one fewer desired.
+    pub fn terminate_in_group(
+        &mut self,
+        operation: &'static str,
+        name: &str,
+        ids: &[String],
+        t: Ms,
+    ) -> CloudResult<()> {
+        let g = self
+            .groups
+            .get(name)
+            .filter(|g| !g.deleting)
+            .ok_or_else(|| group_not_found(operation, name))?;
+        for id in ids {
+            if !self
+                .instances
+                .get(id)
+                .is_some_and(|i| i.group.as_deref() == Some(name) && i.visible(t))
+            {
+                return Err(refused(
+                    operation,
+                    "ValidationError",
+                    format!(
+                        "Instance Id not found - No managed instance found for instance ID: {id}"
+                    ),
+                ));
+            }
+        }
+        if (g.spec.desired as usize) < g.spec.min as usize + ids.len() {
+            return Err(refused(
+                operation,
+                "ValidationError",
+                format!(
+                    "Currently, desiredCapacity is {} and minSize is {}. Terminating {} instances \
+                     with ShouldDecrementDesiredCapacity=true would violate the minimum size",
+                    g.spec.desired,
+                    g.spec.min,
+                    ids.len()
+                ),
+            ));
+        }
+        for id in ids {
+            if self.instances[id].terminating_at.is_none() {
+                self.asg_terminate(id, t);
+                let g = self.groups.get_mut(name).expect("group");
+                g.spec.desired -= 1;
+            }
+        }
+        self.reconcile(name, t);
+        Ok(())
+    }
+
     /// The group's launch activities that started in `[since, t]`, newest first.
     pub fn scaling_activities(&self, group: &str, since: Ms, t: Ms) -> Vec<ScalingActivity> {
         let mut out: Vec<&Activity> = self
