@@ -125,10 +125,15 @@ pub fn simulated_seconds(stderr: &str) -> Option<u64> {
     Some(total)
 }
 
-/// Seconds from `… of which 24.3s in the simulator)`.
+/// Seconds from `… simulator CPU 24.3s)`.
 pub fn simulator_seconds(stderr: &str) -> Option<f64> {
     let line = stderr.lines().find(|l| l.starts_with("simulated time: "))?;
-    let spent = line.split("of which ").nth(1)?.split(' ').next()?;
+    let spent = line
+        .split("simulator CPU ")
+        .nth(1)?
+        .trim_end_matches(')')
+        .split(' ')
+        .next()?;
     let (number, scale) = if let Some(n) = spent.strip_suffix("ms") {
         (n, 1e-3)
     } else if let Some(n) = spent.strip_suffix("µs") {
@@ -144,6 +149,33 @@ pub fn simulator_seconds(stderr: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads back the simulator's CPU time as `main` prints it.
+    #[test]
+    fn parses_the_simulators_cpu_time() {
+        let cases = [
+            (
+                "simulated time: 5m 58s (wall 81.2ms; simulator CPU 25.2ms)",
+                Some(0.0252),
+            ),
+            (
+                "simulated time: 34m 54s (wall 36.5s; simulator CPU 12.3s)",
+                Some(12.3),
+            ),
+            (
+                "simulated time: 1s (wall 3µs; simulator CPU 2µs)",
+                Some(2e-6),
+            ),
+            ("no such line", None),
+        ];
+        for (stderr, want) in cases {
+            let got = simulator_seconds(stderr);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{stderr}: {g}"),
+                _ => assert_eq!(got, want, "{stderr}"),
+            }
+        }
+    }
 
     /// Reads back exactly what `--stats` prints.
     #[test]

@@ -102,7 +102,7 @@ pub async fn run(cli: Cli) -> u8 {
         // Saved whatever the outcome: a failed or interrupted apply continues from here.
         save_sim(sim, ctx.global.sim_state.as_deref());
         eprintln!(
-            "simulated time: {} (wall {:.1?}, of which {:.1?} in the simulator)",
+            "simulated time: {} (wall {:.1?}; simulator CPU {:.1?})",
             human_elapsed(sim.elapsed().saturating_sub(ctx.sim_started())),
             ctx.wall.elapsed(),
             sim.busy()

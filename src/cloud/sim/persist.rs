@@ -50,7 +50,7 @@ impl SimCloud {
 
     /// A world saved by [`SimCloud::to_json`], continuing from the moment it was saved.
     pub fn from_json(json: &str, stats: Stats) -> std::io::Result<SimCloud> {
-        let started = std::time::Instant::now();
+        let started = super::simcloud::thread_cpu();
         let saved: Saved = serde_json::from_str(json)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         if saved.format != SAVE_FORMAT {
@@ -63,7 +63,8 @@ impl SimCloud {
             ));
         }
         let sim = Self::with_world(saved.world, saved.now_ms, stats);
-        *sim.busy.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed();
+        *sim.busy.lock().unwrap_or_else(|e| e.into_inner()) +=
+            super::simcloud::thread_cpu() - started;
         Ok(sim)
     }
 

@@ -53,17 +53,18 @@ impl SimCloud {
         }
     }
 
-    /// Real (wall-clock) time spent inside the simulator so far: moving the world along,
-    /// answering requests, loading and saving. What a process spends beyond it is its own.
+    /// CPU time spent inside the simulator so far, by the threads that ran it: moving the
+    /// world along, answering requests, loading and saving. What a process spends beyond it
+    /// is its own.
     pub fn busy(&self) -> Duration {
         *self.busy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f`, counting its wall-clock time as the simulator's.
+    /// Runs `f`, counting the CPU time its thread spends in it as the simulator's.
     pub(super) fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
-        let started = std::time::Instant::now();
+        let started = thread_cpu();
         let out = f();
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed();
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += thread_cpu() - started;
         out
     }
 
@@ -275,4 +276,19 @@ impl SimCloud {
         }
         Ok(())
     }
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): not the wall clock, so a
+/// loaded machine does not count its other work as the simulator's.
+pub(super) fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to write into.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
