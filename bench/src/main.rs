@@ -576,7 +576,7 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
     let cases = rollout_cases(args, work)?;
     let rt = sim_runtime()?;
     let mut results = Vec::new();
-    for (label, stack, who) in &cases {
+    for (label, stack, who, floor) in &cases {
         let wall = std::time::Instant::now();
         let run = rt.block_on(replacement(stack, "benchroll", *who))?;
         eprintln!(
@@ -584,7 +584,7 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
             run.makespan,
             secs(wall.elapsed())
         );
-        results.push((label.clone(), *who, run));
+        results.push((label.clone(), *who, *floor, run));
     }
 
     println!("## b. Rollout makespan: {n} instances\n");
@@ -594,7 +594,8 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
          checks every {HEALTH_INTERVAL_S} s with a healthy threshold of {HEALTHY_THRESHOLD}, \
          deregistration delay {DEREGISTRATION_S} s, max_surge {SURGE_PERCENT}% \
          ({surge} a group), max_unavailable 0, AWS's default RunInstances limit ({burst} \
-         instances burst, then {rate}/s, shared by the account), reroll polling every {} s. \
+         instances burst, then {rate}/s, shared by the account), reroll looking when its cadence \
+         says, at least {} s apart. \
          The first generation was deployed and the account left idle for {} s (the launch \
          bucket full) before the replacement.\n",
         args.rollout_groups,
@@ -614,84 +615,143 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
         BOOT_S + health,
         mmss(bound)
     );
-    let refresh = results
-        .iter()
-        .find(|r| matches!(r.1, Who::Peer(Peer::InstanceRefresh { warmup }) if !warmup.is_zero()))
-        .map(|r| r.2.makespan);
+    // For reroll's rows: the fastest peer set for the same capacity floor that also held it
+    // (its lowest healthy count at or above it), over reroll's time.
+    let fastest_peer = |floor: u32| {
+        results
+            .iter()
+            .filter(|r| matches!(r.1, Who::Peer(_)) && r.2 == floor)
+            .filter(|r| u64::from(r.3.min_healthy) * 100 >= u64::from(floor) * u64::from(n))
+            .map(|r| r.3.makespan)
+            .min_by(f64::total_cmp)
+    };
     println!(
-        "| how | makespan | ÷ bound | lowest healthy | instance refresh (warmup 30 s) ÷ this |"
+        "| how | floor | makespan | ÷ bound | lowest healthy | fastest peer at this floor ÷ this |"
     );
-    println!("|---|---|---|---|---|");
-    for (i, (label, _, run)) in results.iter().enumerate() {
+    println!("|---|---|---|---|---|---|");
+    for (i, (label, who, floor, run)) in results.iter().enumerate() {
         // The bound is derived for the stated scenario (max_unavailable 0): the first row.
         let ratio = if i == 0 {
             format!("**{:.3}**", run.makespan / bound)
         } else {
             "-".into()
         };
+        let speedup = match who {
+            Who::Reroll => {
+                fastest_peer(*floor).map_or("-".into(), |p| format!("**{:.2}×**", p / run.makespan))
+            }
+            Who::Peer(_) => "-".into(),
+        };
         println!(
-            "| {label} | {} ({:.0} s) | {ratio} | {} ({:.1}%) | {} |",
+            "| {label} | {floor}% | {} ({:.0} s) | {ratio} | {} ({:.1}%) | {speedup} |",
             mmss(run.makespan),
             run.makespan,
             run.min_healthy,
             f64::from(run.min_healthy) * 100.0 / f64::from(n),
-            refresh.map_or("-".into(), |r| format!("{:.2}×", r / run.makespan))
         );
     }
     println!(
         "\nThe peers are **models**, written from their documented algorithms and run in the \
          same simulator (same boot, health, draining and launch-rate rules); they are not \
-         the services themselves. Lowest healthy is the fewest healthy targets seen, sampled \
-         every {} s of simulated time.\n",
+         the services themselves. Floor: the share of the desired capacity each is set to keep \
+         (reroll's max_unavailable, the instance refresh's MinHealthyPercentage, \
+         CloudFormation's MinInstancesInService). Lowest healthy is the fewest healthy targets \
+         seen, sampled every {} s of simulated time: CloudFormation counts InService instances, \
+         not healthy targets, so it can fall below its floor. The last column compares reroll \
+         with the fastest peer set for the same floor that also held it.\n",
         POLL.as_secs()
     );
 
-    Ok(results.swap_remove(0).2.points)
+    Ok(results.swap_remove(0).3.points)
 }
 
-/// The rollouts compared: reroll with and without unavailable capacity, and the models of
-/// the other tools, each with the stack it rolls (written into `work`).
-fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who)>> {
+/// The rollouts compared, each with its capacity floor (percent of desired that stays
+/// healthy): reroll and the models of the other tools at their best documented settings for
+/// that floor, each with the stack it rolls (written into `work`).
+fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who, u32)>> {
     let stack0 = write_stack(work, "roll-0", &rollout_shape(args, 0))?;
     let stack10 = write_stack(work, "roll-10", &rollout_shape(args, SURGE_PERCENT))?;
+    let refresh = |min_healthy, max_healthy, warmup: u64| {
+        Who::Peer(Peer::InstanceRefresh {
+            min_healthy,
+            max_healthy,
+            warmup: Duration::from_secs(warmup),
+        })
+    };
+    let cfn = |min_in_service| {
+        Who::Peer(Peer::CloudFormation {
+            min_in_service,
+            pause: Duration::ZERO,
+        })
+    };
+    let refresh_label = |min: u32, max: u32, warmup: &str| {
+        format!(
+            "model of EC2 instance refresh: MinHealthyPercentage {min}, MaxHealthyPercentage \
+             {max}, InstanceWarmup {warmup}"
+        )
+    };
+    let floor = 100 - SURGE_PERCENT;
     Ok(vec![
         (
             format!("reroll: max_surge {SURGE_PERCENT}%, max_unavailable 0"),
             stack0.clone(),
             Who::Reroll,
+            100,
+        ),
+        (
+            refresh_label(
+                100,
+                100 + SURGE_PERCENT,
+                "30 s (the health check grace period)",
+            ),
+            stack0.clone(),
+            refresh(100, 100 + SURGE_PERCENT, 30),
+            100,
+        ),
+        (
+            refresh_label(100, 100 + SURGE_PERCENT, "0"),
+            stack0.clone(),
+            refresh(100, 100 + SURGE_PERCENT, 0),
+            100,
         ),
         (
             format!(
-                "reroll: max_surge {SURGE_PERCENT}%, max_unavailable {SURGE_PERCENT}% (the \
-                 same 90% floor as the instance refresh)"
+                "model of CloudFormation AutoScalingRollingUpdate: MaxBatchSize {SURGE_PERCENT}%, \
+                 MinInstancesInService = desired, PauseTime PT0S"
+            ),
+            stack0.clone(),
+            cfn(100),
+            100,
+        ),
+        (
+            format!(
+                "reroll: max_surge {SURGE_PERCENT}%, max_unavailable {SURGE_PERCENT}% (a {floor}% \
+                 floor)"
             ),
             stack10,
             Who::Reroll,
+            floor,
         ),
         (
-            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 30 s \
-             (the health check grace period, the documented default)"
-                .into(),
+            refresh_label(floor, 100 + SURGE_PERCENT, "0"),
             stack0.clone(),
-            Who::Peer(Peer::InstanceRefresh {
-                warmup: Duration::from_secs(30),
-            }),
+            refresh(floor, 100 + SURGE_PERCENT, 0),
+            floor,
         ),
         (
-            "model of EC2 instance refresh: MinHealthyPercentage 90, InstanceWarmup 0".into(),
+            refresh_label(floor, 100, "0 (AWS's default percentages)"),
             stack0.clone(),
-            Who::Peer(Peer::InstanceRefresh {
-                warmup: Duration::ZERO,
-            }),
+            refresh(floor, 100, 0),
+            floor,
         ),
         (
-            "model of CloudFormation AutoScalingRollingUpdate: MaxBatchSize 10%, \
-             MinInstancesInService 90%, PauseTime PT0S (the default)"
-                .into(),
+            format!(
+                "model of CloudFormation AutoScalingRollingUpdate: MaxBatchSize {SURGE_PERCENT}%, \
+                 MinInstancesInService {floor}%, PauseTime PT0S"
+            ),
             stack0.clone(),
-            Who::Peer(Peer::CloudFormation {
-                pause: Duration::ZERO,
-            }),
+            cfn(floor),
+            floor,
         ),
     ])
 }

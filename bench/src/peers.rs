@@ -1,14 +1,19 @@
 //! The same replacement done the way other tools do it, **modelled** on the simulator from
 //! their documented algorithms (these are models, not the tools):
 //!
-//! - EC2 Auto Scaling instance refresh with MinHealthyPercentage 90 and MaxHealthyPercentage
-//!   100 (the defaults): per group, terminate a batch of 10% (Auto Scaling deregisters and
-//!   waits out the deregistration delay), then launch its replacements, wait until they pass
-//!   the load balancer's health checks, wait the instance warmup, and go on.
-//! - CloudFormation AutoScalingRollingUpdate with MaxBatchSize 10% and MinInstancesInService
-//!   90%: per group, terminate a batch, launch its replacements, wait until they are InService
-//!   (without resource signals CloudFormation does not look at load balancer health), wait
-//!   PauseTime, and go on.
+//! - EC2 Auto Scaling instance refresh with MinHealthyPercentage and MaxHealthyPercentage: per
+//!   group, a batch of (max − min)% (at least one instance) at a time. The part of the batch
+//!   that fits above 100% (up to MaxHealthyPercentage) is launched before any old instance
+//!   goes; the rest is terminated first (Auto Scaling deregisters and waits out the
+//!   deregistration delay). The batch's new instances count once they are InService, the
+//!   instance warmup has passed since (AWS counts warmup from InService), and they pass the
+//!   load balancer's health checks; then the old instances launched-for go, and the next
+//!   batch starts. 90/100 is AWS's default (terminate, then launch); 100/110 launches first
+//!   and never drops below the desired capacity.
+//! - CloudFormation AutoScalingRollingUpdate with MaxBatchSize 10%: per group, a batch at a
+//!   time; with MinInstancesInService at the desired capacity the batch is launched first,
+//!   below it old instances are terminated first. New instances count once InService (without
+//!   resource signals CloudFormation does not look at load balancer health), then PauseTime.
 //!
 //! Replacements come from a second Auto Scaling group on the new launch template version, so
 //! the simulator's group, draining and launch-rate rules apply as they do to reroll.
@@ -116,8 +121,39 @@ impl Observer {
 /// Which peer, with its settings.
 #[derive(Debug, Clone, Copy)]
 pub enum Peer {
-    InstanceRefresh { warmup: Duration },
-    CloudFormation { pause: Duration },
+    InstanceRefresh {
+        min_healthy: u32,
+        max_healthy: u32,
+        warmup: Duration,
+    },
+    CloudFormation {
+        /// MinInstancesInService, percent of the desired capacity.
+        min_in_service: u32,
+        pause: Duration,
+    },
+}
+
+impl Peer {
+    /// Instances replaced a batch, and how many of them are launched before any old one goes.
+    fn batch(self, size: u32, batch_percent: u32) -> (u32, u32) {
+        let pct = |p: u32| (size * p).div_ceil(100);
+        match self {
+            Peer::InstanceRefresh {
+                min_healthy,
+                max_healthy,
+                ..
+            } => {
+                let above = pct(max_healthy.saturating_sub(100));
+                let below = size - (size * min_healthy / 100).min(size);
+                let batch = (above + below).max(1);
+                (batch, if below == 0 { batch } else { above })
+            }
+            Peer::CloudFormation { min_in_service, .. } => {
+                let b = pct(batch_percent).max(1);
+                (b, if min_in_service >= 100 { b } else { 0 })
+            }
+        }
+    }
 }
 
 /// One group to replace: the old Auto Scaling group, the one replacements go into, the
@@ -128,6 +164,8 @@ struct Job {
     target_group: String,
     size: u32,
     batch: u32,
+    /// Of each batch, launched before any old instance goes.
+    first: u32,
 }
 
 /// One group's replacement as the peer does it.
@@ -143,27 +181,35 @@ async fn replace_group(
         target_group,
         size,
         batch,
+        first,
     } = job;
     let (old, new, target_group) = (old.as_str(), new.as_str(), target_group.as_str());
+    let max = size * 2;
     let mut old_left = size;
     let mut new_desired = 0;
     while old_left > 0 {
         let b = batch.min(old_left);
-        old_left -= b;
-        // Terminate first: Auto Scaling deregisters, drains, then terminates.
-        sim.set_group_capacity(old, 0, old_left, size * 2).await?;
-        wait(&mut snapshots, |s| {
-            s.groups
-                .iter()
-                .find(|g| g.name == old)
-                .is_none_or(|g| g.instances.len() as u32 <= old_left)
-        })
-        .await?;
+        let up = first.min(b);
+        // Below 100%: old instances go first.
+        if b > up {
+            shrink(sim, &mut snapshots, old, old_left - (b - up), max).await?;
+        }
         new_desired += b;
-        sim.set_group_capacity(new, 0, new_desired, size * 2)
-            .await?;
+        sim.set_group_capacity(new, 0, new_desired, max).await?;
+        let in_service = |s: &SimSnapshot| {
+            s.groups.iter().find(|g| g.name == new).is_some_and(|g| {
+                g.instances
+                    .iter()
+                    .filter_map(|id| s.instance(id))
+                    .filter(|i| i.lifecycle == Some(Lifecycle::InService))
+                    .count() as u32
+                    >= new_desired
+            })
+        };
+        wait(&mut snapshots, in_service).await?;
         match peer {
-            Peer::InstanceRefresh { warmup } => {
+            Peer::InstanceRefresh { warmup, .. } => {
+                tokio::time::sleep(warmup).await;
                 wait(&mut snapshots, |s| {
                     let Some(g) = s.groups.iter().find(|g| g.name == new) else {
                         return false;
@@ -182,25 +228,35 @@ async fn replace_group(
                         >= new_desired
                 })
                 .await?;
-                tokio::time::sleep(warmup).await;
             }
-            Peer::CloudFormation { pause } => {
-                wait(&mut snapshots, |s| {
-                    s.groups.iter().find(|g| g.name == new).is_some_and(|g| {
-                        g.instances
-                            .iter()
-                            .filter_map(|id| s.instance(id))
-                            .filter(|i| i.lifecycle == Some(Lifecycle::InService))
-                            .count() as u32
-                            >= new_desired
-                    })
-                })
-                .await?;
-                tokio::time::sleep(pause).await;
-            }
+            Peer::CloudFormation { pause, .. } => tokio::time::sleep(pause).await,
+        }
+        old_left -= b;
+        // Above 100%: the old instances launched-for go now.
+        if up > 0 {
+            shrink(sim, &mut snapshots, old, old_left, max).await?;
         }
     }
     Ok(())
+}
+
+/// Lowers the old group to `to` and waits until it holds no more: Auto Scaling deregisters,
+/// drains, then terminates.
+async fn shrink(
+    sim: &SimCloud,
+    snapshots: &mut watch::Receiver<Arc<SimSnapshot>>,
+    old: &str,
+    to: u32,
+    max: u32,
+) -> Result<()> {
+    sim.set_group_capacity(old, 0, to, max).await?;
+    wait(snapshots, |s| {
+        s.groups
+            .iter()
+            .find(|g| g.name == old)
+            .is_none_or(|g| g.instances.len() as u32 <= to)
+    })
+    .await
 }
 
 async fn wait(
@@ -274,7 +330,7 @@ pub async fn replace(
             tags,
         })
         .await?;
-        let batch = (g.desired * batch_percent).div_ceil(100).max(1);
+        let (batch, first) = peer.batch(g.desired, batch_percent);
         let target_group = g.target_group_arns.first().cloned().unwrap_or_default();
         let rx = snapshots.clone();
         let job = Job {
@@ -283,6 +339,7 @@ pub async fn replace(
             target_group,
             size: g.desired,
             batch,
+            first,
         };
         jobs.push(replace_group(sim, rx, job, peer));
     }
