@@ -40,8 +40,22 @@ fn the_benchmark_runs_at_a_tiny_size() {
     }
     assert!(stdout.contains("| EC2.DescribeInstances | 1 |"), "{stdout}");
     // Every case finished, and the rollout with no unavailable capacity never dipped.
-    assert_eq!(stdout.matches(" | 40 (100.0%) |").count(), 1, "{stdout}");
-    assert!(stdout.contains("model of EC2 instance refresh"), "{stdout}");
+    let row = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start:?}:\n{stdout}"))
+    };
+    assert!(
+        row("| reroll: max_surge 10%, max_unavailable 0 | 100% |").contains(" | 40 (100.0%) |"),
+        "{stdout}"
+    );
+    assert!(
+        row("| model of EC2 instance refresh: MinHealthyPercentage 100, MaxHealthyPercentage 110")
+            .contains(" | 40 (100.0%) |"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("| model of ").count(), 6, "{stdout}");
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg"), "{picture}");
     assert_eq!(picture.matches("<polyline").count(), 4);
