@@ -439,18 +439,8 @@ impl World {
                 ));
             }
         }
-        if decrement && (g.spec.desired as usize) < g.spec.min as usize + ids.len() {
-            return Err(refused(
-                operation,
-                "ValidationError",
-                format!(
-                    "Currently, desiredCapacity is {} and minSize is {}. Detaching {} instances \
-                     with ShouldDecrementDesiredCapacity=true would violate the minimum size",
-                    g.spec.desired,
-                    g.spec.min,
-                    ids.len()
-                ),
-            ));
+        if decrement {
+            above_min(operation, g, "Detaching", ids.len())?;
         }
         let arns = g.spec.target_group_arns.clone();
         for id in ids {
@@ -497,19 +487,7 @@ impl World {
                 ));
             }
         }
-        if (g.spec.desired as usize) < g.spec.min as usize + ids.len() {
-            return Err(refused(
-                operation,
-                "ValidationError",
-                format!(
-                    "Currently, desiredCapacity is {} and minSize is {}. Terminating {} instances \
-                     with ShouldDecrementDesiredCapacity=true would violate the minimum size",
-                    g.spec.desired,
-                    g.spec.min,
-                    ids.len()
-                ),
-            ));
-        }
+        above_min(operation, g, "Terminating", ids.len())?;
         for id in ids {
             if self.instances[id].terminating_at.is_none() {
                 self.asg_terminate(id, t);
@@ -632,4 +610,21 @@ impl World {
             }
         }
     }
+}
+
+/// Auto Scaling's refusal to lower a group below its minimum by taking `n` instances out with
+/// ShouldDecrementDesiredCapacity.
+fn above_min(operation: &'static str, g: &Group, doing: &str, n: usize) -> CloudResult<()> {
+    if (g.spec.desired as usize) < g.spec.min as usize + n {
+        return Err(refused(
+            operation,
+            "ValidationError",
+            format!(
+                "Currently, desiredCapacity is {} and minSize is {}. {doing} {n} instances with \
+                 ShouldDecrementDesiredCapacity=true would violate the minimum size",
+                g.spec.desired, g.spec.min
+            ),
+        ));
+    }
+    Ok(())
 }
