@@ -70,15 +70,18 @@ pub async fn run(cli: Cli) -> u8 {
     let sim_state = ctx.global.sim_state.clone();
     // First Ctrl-C: stop launching, finish the step in flight, leave a consistent state.
     // Second Ctrl-C: leave at once (everything is tagged; apply again picks it up).
+    // One listener for both, registered now: a second press right after the first is never
+    // lost between two listeners.
+    let mut presses = Interrupts::listen();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if presses.next().await {
             eprintln!(
                 "\nStopping: no new instances are launched; drains in flight finish. \
                  Press Ctrl-C again to leave at once."
             );
             stop.request();
         }
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if presses.next().await {
             eprintln!(
                 "\nLeft at once. Everything reroll made is tagged: run apply again to continue."
             );
@@ -235,5 +238,29 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// Ctrl-C presses, from one listener for the whole run (SIGINT on Unix).
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn listen() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next press; false when none can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(s) = self.signal.as_mut() {
+            return s.recv().await.is_some();
+        }
+        tokio::signal::ctrl_c().await.is_ok()
     }
 }
