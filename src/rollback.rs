@@ -7,8 +7,6 @@
 //! run: a rollback is the way out when something is wrong, and must not depend on it.
 //! Interrupted, it is resumed by running `rollback` (or `apply`) again.
 
-use std::time::SystemTime;
-
 use crate::apply::retry::Retry;
 use crate::apply::Stop;
 use crate::apply::{self, ApplyError, ApplyOptions, GroupReport};
@@ -300,7 +298,7 @@ async fn one(
     })
     .map_err(EngineError::Apply)?;
     // Said plainly on the generation that serves again, for `plan` and `status`.
-    let now = humantime::format_rfc3339_seconds(SystemTime::now());
+    let now = crate::cloud::timestamp(cloud);
     let mut tags = Tags::new();
     tags.insert(ROLLBACK_TAG.into(), String::new());
     tags.insert(

@@ -14,7 +14,8 @@
 //!   back), a look matters only before that queue runs dry: the next one is due halfway to
 //!   the moment it would at the rate seen, and the healthy ones are acted on then;
 //! - a look expected to find a change that finds none looks again a step later (half a
-//!   health check interval: a target's state changes only at a check);
+//!   health check interval: a target's state changes only at a check), and so does a rollout
+//!   with nothing on its way (its next decision rests on what it has just done);
 //! - at least every `max`, never more often than every `min`, and by the health deadline.
 //!
 //! A wave's instances are waited for together: the look is due when the last of them can be
@@ -286,8 +287,12 @@ impl Cadence {
             .min()
             .map(|t| if t > now { t } else { now + self.step });
         // Drains that end while a wave is on its way are finished at the look at the wave.
-        if let Some(t) = wave.or(drained) {
-            due = due.min(t);
+        match wave.or(drained) {
+            Some(t) => due = due.min(t),
+            // Nothing on its way: what comes next is decided on the state the rollout has just
+            // made (a canary's checkpoint once its wave's old instances are released), so the
+            // next look is a step away, not the longest wait.
+            None => due = due.min(now + self.step),
         }
         due
     }
@@ -362,9 +367,10 @@ mod tests {
                 hi: Some(s(35))
             }
         );
-        // Nothing in flight: the longest wait, unless the deadline comes first.
-        assert_eq!(c.due(at(35), None), at(95));
-        assert_eq!(c.due(at(35), Some(at(40))), at(40));
+        // Nothing in flight: what comes next rests on the rollout's own last step, a step
+        // (half the health check interval) later, unless the deadline comes first.
+        assert_eq!(c.due(at(35), None), at(40));
+        assert_eq!(c.due(at(35), Some(at(38))), at(38));
         // Never sooner than the shortest.
         assert_eq!(c.due(at(35), Some(at(35))), at(36));
     }

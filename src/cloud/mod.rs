@@ -260,7 +260,8 @@ impl Default for RetryPolicy {
 pub type CloudResult<T> = Result<T, CloudError>;
 
 /// The account's time now, to the second, as reroll records it in tags (`reroll:completed`,
-/// `reroll:failed`, `reroll:released`): the simulated clock in the simulator.
+/// `reroll:failed`, `reroll:released`, `reroll:rolled-back`): the simulated clock in the
+/// simulator.
 pub fn timestamp(cloud: &dyn Cloud) -> String {
     humantime::format_rfc3339_seconds(cloud.now()).to_string()
 }
