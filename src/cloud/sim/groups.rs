@@ -103,6 +103,14 @@ impl World {
         }
     }
 
+    /// The group named `name`, unless it is gone or being deleted.
+    fn live_group(&self, operation: &'static str, name: &str) -> CloudResult<&Group> {
+        self.groups
+            .get(name)
+            .filter(|g| !g.deleting)
+            .ok_or_else(|| group_not_found(operation, name))
+    }
+
     fn group_mut(&mut self, operation: &'static str, name: &str) -> CloudResult<&mut Group> {
         self.groups
             .get_mut(name)
@@ -414,11 +422,7 @@ impl World {
         decrement: bool,
         t: Ms,
     ) -> CloudResult<()> {
-        let g = self
-            .groups
-            .get(name)
-            .filter(|g| !g.deleting)
-            .ok_or_else(|| group_not_found(operation, name))?;
+        let g = self.live_group(operation, name)?;
         for id in ids {
             let Some(i) = self
                 .instances
@@ -467,11 +471,7 @@ impl World {
         ids: &[String],
         t: Ms,
     ) -> CloudResult<()> {
-        let g = self
-            .groups
-            .get(name)
-            .filter(|g| !g.deleting)
-            .ok_or_else(|| group_not_found(operation, name))?;
+        let g = self.live_group(operation, name)?;
         for id in ids {
             if !self
                 .instances
@@ -491,8 +491,7 @@ impl World {
         for id in ids {
             if self.instances[id].terminating_at.is_none() {
                 self.asg_terminate(id, t);
-                let g = self.groups.get_mut(name).expect("group");
-                g.spec.desired -= 1;
+                self.group_mut(operation, name)?.spec.desired -= 1;
             }
         }
         self.reconcile(name, t);
