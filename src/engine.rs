@@ -387,7 +387,7 @@ async fn copy_images(
                     let mut tags = c.source_tags.clone();
                     tags.extend(stack.tags.clone());
                     tags.insert(tag::STACK.into(), stack.name.clone());
-                    tags.insert(tag::ADDRESS.into(), c.address.clone());
+                    tags.insert(tag::ADDRESS.into(), crate::names::address_tag(&c.address));
                     tags.insert(tag::SOURCE_IMAGE.into(), c.source_tag());
                     let request = crate::cloud::CopyImageRequest {
                         source_region: &c.source_region,

@@ -67,6 +67,56 @@ pub fn address(module_path: &[String], kind: &str, label: &str) -> String {
     s
 }
 
+/// Which copy of a block with `count` or `for_each` a resource is: `[2]` or `["us-east-1a"]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Instance {
+    Index(u64),
+    Key(String),
+}
+
+impl Instance {
+    /// What the copy adds to its block's key in AWS names: `web-2`, `web-us-east-1a`.
+    pub fn key_suffix(&self) -> String {
+        match self {
+            Instance::Index(i) => i.to_string(),
+            Instance::Key(k) => k.clone(),
+        }
+    }
+
+    /// What the copy adds to its block's address: `[2]`, `["us-east-1a"]`.
+    pub fn address_suffix(&self) -> String {
+        match self {
+            Instance::Index(i) => format!("[{i}]"),
+            Instance::Key(k) => format!("[{k:?}]"),
+        }
+    }
+}
+
+/// A stack address as a tag value. Load balancing tags allow only letters, digits, spaces and
+/// `_ . : / = + - @`, so a copy's `[2]` is written `/2` and its `["a"]` `/=a` (`for_each`
+/// keys are letters, digits, `-` and `_`). Addresses without a copy are written as they are.
+pub fn address_tag(address: &str) -> String {
+    let Some((base, rest)) = address.split_once('[') else {
+        return address.to_string();
+    };
+    let inner = rest.strip_suffix(']').unwrap_or(rest);
+    match inner.strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
+        Some(key) => format!("{base}/={key}"),
+        None => format!("{base}/{inner}"),
+    }
+}
+
+/// The stack address an [`address_tag`] value stands for.
+pub fn address_from_tag(tag: &str) -> String {
+    let Some((base, copy)) = tag.rsplit_once('/') else {
+        return tag.to_string();
+    };
+    match copy.strip_prefix('=') {
+        Some(key) => format!("{base}[{key:?}]"),
+        None => format!("{base}[{copy}]"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +165,30 @@ mod tests {
         );
         assert_eq!(key(&m, "main"), "api-main");
         assert_eq!(address(&[], "target_group", "web"), "target_group.web");
+    }
+
+    #[test]
+    fn copies_of_a_block_round_trip_through_tags() {
+        let cases = [
+            ("server_group.web", "server_group.web"),
+            ("server_group.web[0]", "server_group.web/0"),
+            ("server_group.web[12]", "server_group.web/12"),
+            (
+                "module.api.target_group.shard[\"us-east-1a\"]",
+                "module.api.target_group.shard/=us-east-1a",
+            ),
+            ("target_group.web[\"0\"]", "target_group.web/=0"),
+        ];
+        for (address, tag) in cases {
+            assert_eq!(address_tag(address), tag, "{address}");
+            assert_eq!(address_from_tag(tag), address, "{tag}");
+            // Only what load balancing tags allow.
+            assert!(tag
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)));
+        }
+        let copy = Instance::Key("a".into());
+        assert_eq!(copy.address_suffix(), "[\"a\"]");
+        assert_eq!(Instance::Index(3).key_suffix(), "3");
     }
 }

@@ -435,7 +435,11 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
 
     let listeners = futures_join_all(lbs.iter().map(|lb| cloud.list_listeners(&lb.arn))).await?;
     for (info, listeners) in lbs.into_iter().zip(listeners) {
-        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
+        let Some(address) = info
+            .tags
+            .get(tag::ADDRESS)
+            .map(|a| names::address_from_tag(a))
+        else {
             continue;
         };
         observed.load_balancers.insert(
@@ -483,7 +487,9 @@ impl Observed {
     /// A target group of the stack, by its address, or a blue/green copy of one.
     fn add_target_group(&mut self, info: TargetGroupInfo, health: Vec<TargetHealth>) {
         if let (Some(of), Some(group), Some(generation)) = (
-            info.tags.get(tag::COPY_OF).cloned(),
+            info.tags
+                .get(tag::COPY_OF)
+                .map(|a| names::address_from_tag(a)),
             info.tags.get(tag::GROUP).cloned(),
             info.tags.get(tag::GENERATION).and_then(|g| g.parse().ok()),
         ) {
@@ -496,7 +502,11 @@ impl Observed {
             });
             return;
         }
-        let Some(address) = info.tags.get(tag::ADDRESS).cloned() else {
+        let Some(address) = info
+            .tags
+            .get(tag::ADDRESS)
+            .map(|a| names::address_from_tag(a))
+        else {
             return;
         };
         self.target_groups.insert(
@@ -534,7 +544,7 @@ impl Observed {
             .unwrap_or(GenerationState::Rolling);
         let entry = self.group_entry(key);
         if entry.address.is_none() {
-            entry.address = g.tags.get(tag::ADDRESS).cloned();
+            entry.address = g.tags.get(tag::ADDRESS).map(|a| names::address_from_tag(a));
         }
         entry.generations.push(Generation {
             number,

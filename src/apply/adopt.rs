@@ -290,10 +290,10 @@ fn owned(kind: NamedKind, name: &str, want: &Tags, have: &Tags) -> Result<(), Ap
         (Some(s), _) if s != stack => format!("it belongs to stack {s:?} ({})", tags_text(have)),
         (Some(_), Some(a)) if Some(a) != want.get(tag::ADDRESS) => {
             format!(
-                "it is this stack's {a}, not {}",
+                "it is this stack's {}, not {}",
+                crate::names::address_from_tag(a),
                 want.get(tag::ADDRESS)
-                    .map(String::as_str)
-                    .unwrap_or("this one")
+                    .map_or_else(|| "this one".into(), |w| crate::names::address_from_tag(w))
             )
         }
         // This stack's own resource: its other tags may hold sensitive values.
@@ -321,10 +321,10 @@ fn differs(kind: NamedKind, name: &str, want: &Tags, diffs: Vec<String>) -> Resu
     if diffs.is_empty() {
         return Ok(());
     }
-    let address = want
-        .get(tag::ADDRESS)
-        .map(String::as_str)
-        .unwrap_or("this stack's");
+    let address = want.get(tag::ADDRESS).map_or_else(
+        || "this stack's".to_string(),
+        |a| crate::names::address_from_tag(a),
+    );
     Err(ApplyError::Taken(format!(
         "{} {name} already exists for {address}, but its {} differ{} from what apply was \
          creating: the account changed since this plan was made. Run `reroll plan` again, \

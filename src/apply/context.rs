@@ -33,7 +33,7 @@ pub(super) fn observed_group<'a>(
 pub(super) fn stack_tags(stack: &Stack, address: &str) -> Tags {
     let mut tags = stack.tags.clone();
     tags.insert(tag::STACK.into(), stack.name.clone());
-    tags.insert(tag::ADDRESS.into(), address.into());
+    tags.insert(tag::ADDRESS.into(), crate::names::address_tag(address));
     tags
 }
 

@@ -45,6 +45,8 @@ pub const MAX_STRING_BYTES: usize = 16 << 20;
 pub const MAX_ELEMENTS: u64 = 1_000_000;
 /// Levels of nesting of lists and maps in one value (expressions: the parser's 64 levels).
 pub const MAX_DEPTH: usize = 64;
+/// Copies of one block made by `count` or `for_each`.
+pub const MAX_COPIES: u64 = 1_000;
 /// Width and precision of a `format` verb.
 pub const MAX_FORMAT_WIDTH: usize = 10_000;
 /// `for` iterations while evaluating one attribute, nested loops counting every inner one.

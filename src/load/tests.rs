@@ -289,9 +289,9 @@ fn module_resources_can_be_named_and_waited_for() {
             "a whole module",
             "depends_on = [module.api]",
             &[
+                "module.api.module.inner.server_group.deep",
                 "module.api.server_group.svc",
                 "module.api.server_group.worker",
-                "module.api.module.inner.server_group.deep",
             ],
             &[],
         ),
@@ -441,4 +441,151 @@ fn regions_and_their_bake_come_from_the_stack_block_and_variables() {
     // A stack of one region has no list and no bake.
     let one = load_files(&[("main.hcl", STACK_BLOCK)]).unwrap();
     assert!(one.regions.is_empty() && one.region_bake.is_none());
+}
+
+const GROUP_BODY: &str = "  image = \"ami-1\"\n  instance_type = \"t3.micro\"\n  capacity = 1\n";
+
+/// `count` and `for_each` make one resource per copy, each with its address, its AWS name,
+/// and the values `count.index`, `each.key` and `each.value` gave it.
+#[test]
+fn count_and_for_each_make_one_resource_per_copy() {
+    let text = format!(
+        "{STACK_BLOCK}\
+         target_group \"shard\" {{\n  count = 2\n  vpc_id = \"vpc-1\"\n  port = 8000 + count.index\n}}\n\
+         server_group \"shard\" {{\n  count = length(target_group.shard)\n{GROUP_BODY}  subnets = [\"subnet-1\"]\n  target_groups = [target_group.shard[count.index]]\n}}\n\
+         server_group \"zone\" {{\n  for_each = local.zones\n{GROUP_BODY}  subnets = [each.value]\n  tags = {{ zone = each.key }}\n  depends_on = [server_group.shard]\n}}\n\
+         server_group \"none\" {{\n  count = 0\n{GROUP_BODY}  subnets = [\"subnet-1\"]\n}}\n\
+         server_group \"after\" {{\n{GROUP_BODY}  subnets = [\"subnet-1\"]\n  depends_on = [server_group.zone]\n}}\n\
+         locals {{\n  zones = {{ a = \"subnet-a\", b = \"subnet-b\" }}\n}}\n\
+         output \"tg_names\" {{ value = target_group.shard[*].name }}\n\
+         output \"zone_b\" {{ value = server_group.zone[\"b\"].name }}\n"
+    );
+    let stack = load_files(&[("main.hcl", &text)]).unwrap();
+    let groups: Vec<(&str, &str, Vec<String>, Vec<String>)> = stack
+        .server_groups
+        .iter()
+        .map(|g| {
+            (
+                g.address.as_str(),
+                g.key.as_str(),
+                g.target_groups.clone(),
+                g.depends_on.clone(),
+            )
+        })
+        .collect();
+    let strings = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let want = vec![
+        (
+            "server_group.shard[0]",
+            "shard-0",
+            strings(&["target_group.shard[0]"]),
+            vec![],
+        ),
+        (
+            "server_group.shard[1]",
+            "shard-1",
+            strings(&["target_group.shard[1]"]),
+            vec![],
+        ),
+        (
+            "server_group.zone[\"a\"]",
+            "zone-a",
+            vec![],
+            strings(&["server_group.shard[0]", "server_group.shard[1]"]),
+        ),
+        (
+            "server_group.zone[\"b\"]",
+            "zone-b",
+            vec![],
+            strings(&["server_group.shard[0]", "server_group.shard[1]"]),
+        ),
+        (
+            "server_group.after",
+            "after",
+            vec![],
+            strings(&["server_group.zone[\"a\"]", "server_group.zone[\"b\"]"]),
+        ),
+    ];
+    assert_eq!(groups, want);
+    let zone_b = &stack.server_groups[3];
+    assert_eq!(zone_b.subnets, ["subnet-b"]);
+    assert_eq!(zone_b.tags.get("zone").map(String::as_str), Some("b"));
+    let tgs: Vec<(&str, &str, u16)> = stack
+        .target_groups
+        .iter()
+        .map(|t| (t.address.as_str(), t.name.as_str(), t.port))
+        .collect();
+    assert_eq!(
+        tgs,
+        [
+            ("target_group.shard[0]", "shop-shard-0", 8000),
+            ("target_group.shard[1]", "shop-shard-1", 8001)
+        ]
+    );
+    assert_eq!(
+        outputs(&stack),
+        [
+            (
+                "tg_names".to_string(),
+                r#"["shop-shard-0","shop-shard-1"]"#.to_string()
+            ),
+            ("zone_b".to_string(), r#""shop-zone-b""#.to_string()),
+        ]
+    );
+}
+
+/// Mistakes with `count` and `for_each`: `(case, block attributes, problem)`, one problem
+/// each, at its place.
+#[test]
+fn count_and_for_each_mistakes_are_located() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("both", "count = 2\n  for_each = toset([\"a\"])", "main.hcl:6:3: server_group \"web\" sets both `count` and `for_each`"),
+        ("negative", "count = -1", "main.hcl:5:11: `count` must be a whole number, found number -1"),
+        ("not a number", "count = \"many\"", "main.hcl:5:11: `count` must be a whole number"),
+        ("too many", "count = 1001", "main.hcl:5:11: `count` is 1001, out of range"),
+        ("a list", "for_each = [1, 2]", "main.hcl:5:14: `for_each` must be a map, or a set of strings"),
+        ("a string", "for_each = \"a\"", "main.hcl:5:14: `for_each` must be a map, or a set of strings"),
+        ("a key twice", "for_each = [\"a\", \"a\"]", "`for_each` has the key \"a\" twice"),
+        ("a key AWS cannot name", "for_each = { \"a b\" = 1 }", "`for_each` key \"a b\" cannot be part of an AWS name"),
+        ("count.index without count", "tags = { i = count.index }", "main.hcl:5:16: `count.index` is not known here"),
+        ("each without for_each", "tags = { k = each.key }", "main.hcl:5:16: `each.key` is not known here"),
+        ("each in a counted block", "count = 1\n  tags = { k = each.key }", "`each.key` is not known here"),
+        ("count.something", "count = 1\n  tags = { k = count.nope }", "reference to undeclared attribute of \"nope\""),
+        ("known only after apply", "count = target_group.tg.arn", "`count` depends on a value known only after apply"),
+        ("for_each keys known only after apply", "for_each = { (target_group.tg.arn) = 1 }", "`for_each` depends on a value known only after apply"),
+        ("a sensitive count", "count = var.secret", "`count` is derived from a sensitive value"),
+        ("a copy's name beside a plain group", "count = 2", "server_group.web-1 and server_group.web[1] would both be the server group \"shop-web-1\""),
+        ("a cycle through count", "count = length(local.n)", "depend on each other in a cycle"),
+    ];
+    let mut wrong = Vec::new();
+    for (case, attrs, want) in cases {
+        let text = format!(
+            "{STACK_BLOCK}\
+             server_group \"web\" {{\n  {attrs}\n{GROUP_BODY}  subnets = [\"subnet-1\"]\n}}\n\
+             target_group \"tg\" {{\n  vpc_id = \"vpc-1\"\n  port = 80\n}}\n\
+             variable \"secret\" {{\n  default = 1\n  sensitive = true\n}}\n\
+             locals {{\n  n = server_group.web\n}}\n{}",
+            if case.contains("plain group") {
+                format!("server_group \"web-1\" {{\n{GROUP_BODY}  subnets = [\"subnet-1\"]\n}}\n")
+            } else {
+                String::new()
+            }
+        );
+        let got = load_files(&[("main.hcl", &text)]);
+        match &got {
+            Err(e) if e.lines().count() == 1 && e.contains(want) => {}
+            _ => wrong.push(format!("{case}: want one problem {want:?}, got {got:?}")),
+        }
+    }
+    // Copies of a target group with one `name`.
+    let text = format!(
+        "{STACK_BLOCK}target_group \"tg\" {{\n  count = 2\n  name = \"fixed\"\n  vpc_id = \"vpc-1\"\n  port = 80\n}}\n"
+    );
+    let got = load_files(&[("main.hcl", &text)]);
+    let want = "main.hcl:6:10: target_group.tg[1] and target_group.tg[0] would both be the target group \"fixed\" in AWS";
+    match &got {
+        Err(e) if e.lines().count() == 1 && e.contains(want) => {}
+        _ => wrong.push(format!("one name: want one problem {want:?}, got {got:?}")),
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

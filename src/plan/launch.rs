@@ -69,7 +69,7 @@ pub fn launch_spec(stack: &Stack, g: &ServerGroup) -> LaunchSpec {
     instance_tags.insert("Name".into(), format!("{}-{}", stack.name, g.key));
     instance_tags.insert(tag::STACK.into(), stack.name.clone());
     instance_tags.insert(tag::GROUP.into(), g.key.clone());
-    instance_tags.insert(tag::ADDRESS.into(), g.address.clone());
+    instance_tags.insert(tag::ADDRESS.into(), crate::names::address_tag(&g.address));
     let mut options = g.launch.clone();
     let mut security_group_ids = g.security_groups.clone();
     // EC2 takes security groups either on the template or on its interfaces: with interfaces

@@ -86,7 +86,7 @@ pub(super) async fn lanes(
                 tags.insert(tag::STACK.into(), stack.name.clone());
                 tags.insert(tag::GROUP.into(), g.key.clone());
                 tags.insert(tag::GENERATION.into(), number.to_string());
-                tags.insert(tag::COPY_OF.into(), address.clone());
+                tags.insert(tag::COPY_OF.into(), crate::names::address_tag(address));
                 tracing::info!(address = %g.address, target_group = %spec.name, "creating green's target group");
                 adopt::creating(cloud, &stack.name)
                     .create_target_group(&spec, &tags)

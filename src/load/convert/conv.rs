@@ -351,13 +351,25 @@ impl<'a> Conv<'a> {
     }
 
     /// `depends_on`: server group references, and module references standing for every
-    /// server group in the module.
+    /// server group in the module. A server group with `count` or `for_each` (a list or a
+    /// map of references) stands for every copy.
     pub fn group_references(&mut self, v: &Value) -> Option<Vec<String>> {
         let Value::Array(items) = v else {
             return self.references(v, "server_group");
         };
+        let copies = |item: &Value| match item {
+            Value::Array(copies) => Some(copies.clone()),
+            Value::Object(o) if !o.contains_key("kind") && !o.is_empty() => {
+                Some(o.values().cloned().collect())
+            }
+            _ => None,
+        };
+        let items: Vec<Value> = items
+            .iter()
+            .flat_map(|item| copies(item).unwrap_or_else(|| vec![item.clone()]))
+            .collect();
         let mut out = Vec::new();
-        for item in items {
+        for item in &items {
             match item {
                 Value::Object(o) if o.get("kind") == Some(&Value::from("module")) => {
                     let groups = o.get("server_groups").and_then(Value::as_array);

@@ -14,7 +14,8 @@ use crate::load::marks::Marks;
 use crate::load::parse::{RawAttr, RawBlock};
 
 use super::scope::{
-    eval_message, may_be_sensitive, not_sensitive, short_eval_message, Evaluator, Scope, ROOTS,
+    eval_message, may_be_sensitive, not_sensitive, repeat_attr, short_eval_message, Evaluator,
+    Scope, ROOTS,
 };
 
 impl<'a> Evaluator<'a> {
@@ -143,6 +144,27 @@ impl<'a> Evaluator<'a> {
     pub(super) fn check_refs(&mut self, scope: &Scope, attr: &RawAttr) -> bool {
         let mut ok = true;
         for r in &attr.refs {
+            if let ("count" | "each", None) = (r.root.as_str(), scope.declared.get(r.root.as_str()))
+            {
+                let (what, example) = match r.root.as_str() {
+                    "count" => ("`count.index`", "`count = 3`"),
+                    _ => (
+                        "`each.key` and `each.value`",
+                        "`for_each = toset([\"a\", \"b\"])`",
+                    ),
+                };
+                self.problems.push(
+                    Problem::new(format!("`{}` is not known here", r.text))
+                        .at(r.loc.clone())
+                        .label(format!("{what} exist only in a repeated block"))
+                        .help(format!(
+                            "{what} can be used in a target_group, load_balancer or server_group \
+                             that sets {example}, in its own attributes and blocks"
+                        )),
+                );
+                ok = false;
+                continue;
+            }
             let Some(declared) = scope.declared.get(r.root.as_str()) else {
                 let mut p = Problem::new(format!("unknown name `{}`", r.root))
                     .at(r.loc.clone())
@@ -171,6 +193,7 @@ impl<'a> Evaluator<'a> {
                 let kind = match r.root.as_str() {
                     "var" => "variable",
                     "local" => "local value",
+                    "count" | "each" => "attribute of",
                     other => other,
                 };
                 let mut p = Problem::new(format!("reference to undeclared {kind} \"{key}\""))
@@ -229,7 +252,13 @@ impl<'a> Evaluator<'a> {
     ) -> convert::Evaluated<'b> {
         let mut attrs = BTreeMap::new();
         let mut marks = BTreeMap::new();
-        for attr in block.attrs.values() {
+        // `count` and `for_each` made the copies; they are not part of each one.
+        let repeat = repeat_attr(block).map(|a| a.name.as_str());
+        for attr in block
+            .attrs
+            .values()
+            .filter(|a| Some(a.name.as_str()) != repeat)
+        {
             if let Some((v, m)) = self.eval(scope, &block.ident, attr) {
                 attrs.insert(attr.name.as_str(), (v, attr));
                 if m.any() {

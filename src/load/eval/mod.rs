@@ -3,11 +3,13 @@
 //!
 //! `scope.rs` holds the evaluator and what one module instance sees; `module.rs` walks a module
 //! instance, `attrs.rs` evaluates attributes and blocks, `lookups.rs` the `image` and
-//! `network` lookups, `resources.rs` resources, outputs and `depends_on`.
+//! `network` lookups, `repeat.rs` the copies of a block with `count` or `for_each`,
+//! `resources.rs` resources, outputs and `depends_on`.
 
 mod attrs;
 mod lookups;
 mod module;
+mod repeat;
 mod resources;
 mod scope;
 
@@ -55,6 +57,7 @@ fn evaluate_here(parsed: &Parsed, inputs: &Inputs, known: &Known) -> Result<Stac
         },
         depends_on: Vec::new(),
         suggestions_left: 1_000_000,
+        names_taken: Default::default(),
     };
     ev.stack_block(inputs);
     let values = vars::root_values(parsed, inputs, &mut ev.problems);

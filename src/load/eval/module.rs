@@ -9,13 +9,12 @@ use crate::load::convert::{self};
 use crate::load::diag::Problem;
 use crate::load::graph;
 use crate::load::limits::{self};
-use crate::load::marks::Marks;
 use crate::load::parse::{RawBlock, RawModule};
 use crate::load::vars::{self, Inputs, VarValue};
 use crate::names;
 use crate::stack::{STACK_TAGS, UNKNOWN_APPLY};
 
-use super::scope::{object, server_groups_in, with_ref, Evaluator, Node, Scope};
+use super::scope::{names_of, object, repeat_attr, with_ref, Evaluator, ModuleValues, Node, Scope};
 
 impl<'a> Evaluator<'a> {
     pub(super) fn stack_block(&mut self, inputs: &Inputs) {
@@ -42,13 +41,14 @@ impl<'a> Evaluator<'a> {
         self.stack.region = inputs.region_override.clone();
     }
 
-    /// Evaluates one module instance and returns its outputs as an object.
+    /// Evaluates one module instance: its outputs as an object, and the reference values of
+    /// the resources its caller may name (`module.NAME.server_group.X`).
     pub(super) fn module(
         &mut self,
         module: &'a RawModule,
         path: &[String],
         var_values: BTreeMap<String, VarValue>,
-    ) -> (Value, Marks) {
+    ) -> ModuleValues {
         let mut scope = Scope::new(module, path.to_vec(), &self.root_dir);
         for (name, v) in var_values {
             scope.set_marked("var", &name, v.value, v.marks);
@@ -58,8 +58,23 @@ impl<'a> Evaluator<'a> {
         if path.is_empty() {
             self.stack_attrs(&scope);
         }
-        self.resources(&scope);
-        self.outputs(&scope)
+        self.resources(&mut scope);
+        let (outputs, marks) = self.outputs(&scope);
+        let members = module
+            .blocks
+            .iter()
+            .filter(|b| limits::MODULE_MEMBER_KINDS.contains(&b.ident.as_str()))
+            .filter_map(|b| {
+                let name = (b.ident.clone(), b.label().to_string());
+                let value = scope.values.get(&name)?;
+                Some((name.0, name.1, Value::clone(value)))
+            })
+            .collect();
+        ModuleValues {
+            outputs,
+            marks,
+            members,
+        }
     }
 
     /// Locals, lookups and module calls, each after the names it refers to, whatever their
@@ -73,6 +88,7 @@ impl<'a> Evaluator<'a> {
                 "image" => nodes.push(Node::Image(block)),
                 "network" => nodes.push(Node::Network(block)),
                 "module" => nodes.push(Node::Module(block)),
+                _ if repeat_attr(block).is_some() => nodes.push(Node::Repeated(block)),
                 _ => {}
             }
         }
@@ -109,6 +125,7 @@ impl<'a> Evaluator<'a> {
                 Node::Image(block) => self.image(scope, block),
                 Node::Network(block) => self.network(scope, block),
                 Node::Module(call) => self.child_module(scope, call),
+                Node::Repeated(block) => self.repeated(scope, block),
             }
         }
         // On a cycle or depending on one: reported above.
@@ -212,55 +229,42 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Objects standing for target groups, load balancers and server groups, so that other
-    /// blocks can refer to them before (or without) evaluating them.
+    /// blocks can refer to them before (or without) evaluating them. A block with `count` or
+    /// `for_each` gets its list or map of them once that is evaluated ([`Self::repeated`]).
     pub(super) fn resource_refs(&mut self, scope: &mut Scope<'a>) {
-        for (ident, label, value) in self.ref_objects(scope.module, &scope.path) {
-            scope.set(ident, label, value);
+        let module: &'a RawModule = scope.module;
+        for block in module.blocks.iter().filter(|b| repeat_attr(b).is_none()) {
+            let (key, address) = names_of(&scope.path, block, None);
+            if let Some(value) = self.ref_object(&block.ident, &key, &address) {
+                scope.set(&block.ident, block.label(), value);
+            }
         }
     }
 
-    /// The reference objects of a module instance's target groups, load balancers and server
-    /// groups, as (kind, label, object).
-    pub(super) fn ref_objects<'m>(
-        &self,
-        module: &'m RawModule,
-        path: &[String],
-    ) -> Vec<(&'m str, &'m str, Value)> {
-        let mut out = Vec::new();
-        for block in &module.blocks {
-            let label = block.label();
-            let address = names::address(path, &block.ident, label);
-            let key = names::key(path, label);
-            let known = self.known.attributes.get(&address);
-            let attr = |name: &str| -> Value {
-                Value::from(
-                    known
-                        .and_then(|k| k.get(name).cloned())
-                        .unwrap_or_else(|| UNKNOWN_APPLY.to_string()),
-                )
-            };
-            let value = match block.ident.as_str() {
-                "target_group" => object([
-                    ("name", Value::from(names::elb_name(&self.stack.name, &key))),
-                    ("arn", attr("arn")),
-                ]),
-                "load_balancer" => object([
-                    ("name", Value::from(names::elb_name(&self.stack.name, &key))),
-                    ("arn", attr("arn")),
-                    ("dns_name", attr("dns_name")),
-                ]),
-                "server_group" => {
-                    object([("name", Value::from(format!("{}-{key}", self.stack.name)))])
-                }
-                _ => continue,
-            };
-            out.push((
-                block.ident.as_str(),
-                label,
-                with_ref(value, &block.ident, &address),
-            ));
-        }
-        out
+    /// The reference object of one target group, load balancer or server group.
+    pub(super) fn ref_object(&self, ident: &str, key: &str, address: &str) -> Option<Value> {
+        let known = self.known.attributes.get(address);
+        let attr = |name: &str| -> Value {
+            Value::from(
+                known
+                    .and_then(|k| k.get(name).cloned())
+                    .unwrap_or_else(|| UNKNOWN_APPLY.to_string()),
+            )
+        };
+        let value = match ident {
+            "target_group" => object([
+                ("name", Value::from(names::elb_name(&self.stack.name, key))),
+                ("arn", attr("arn")),
+            ]),
+            "load_balancer" => object([
+                ("name", Value::from(names::elb_name(&self.stack.name, key))),
+                ("arn", attr("arn")),
+                ("dns_name", attr("dns_name")),
+            ]),
+            "server_group" => object([("name", Value::from(format!("{}-{key}", self.stack.name)))]),
+            _ => return None,
+        };
+        Some(with_ref(value, ident, address))
     }
 
     pub(super) fn child_module(&mut self, scope: &mut Scope<'a>, call: &'a RawBlock) {
@@ -278,7 +282,11 @@ impl<'a> Evaluator<'a> {
         let values = vars::module_values(child, call, inputs, &mut self.problems);
         let mut path = scope.path.clone();
         path.push(label.clone());
-        let (outputs, marks) = self.module(child, &path, values);
+        let ModuleValues {
+            outputs,
+            marks,
+            members,
+        } = self.module(child, &path, values);
         // An output named `server_group` (or `target_group`) keeps its meaning for keys that are
         // not resources of the module.
         for kind in limits::MODULE_MEMBER_KINDS {
@@ -295,11 +303,18 @@ impl<'a> Evaluator<'a> {
             }
         }
         scope.set_marked("module", &label, outputs, marks);
-        for (kind, name, value) in self.ref_objects(child, &path) {
-            if limits::MODULE_MEMBER_KINDS.contains(&kind) {
-                scope.set("module", &format!("{label}.{kind}.{name}"), value);
-            }
+        for (kind, name, value) in members {
+            scope.set("module", &format!("{label}.{kind}.{name}"), value);
         }
-        scope.members.insert(label, server_groups_in(child, &path));
+        // Every server group in the module, its own modules' and every copy included.
+        let prefix: String = path.iter().map(|m| format!("module.{m}.")).collect();
+        let groups = self
+            .stack
+            .server_groups
+            .iter()
+            .filter(|g| g.address.starts_with(&prefix))
+            .map(|g| g.address.clone())
+            .collect();
+        scope.members.insert(label, groups);
     }
 }

@@ -1,5 +1,6 @@
 //! A module's resources and outputs, and `depends_on` cycles between server groups.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use hcl::{Map, Value};
@@ -9,19 +10,36 @@ use crate::load::diag::Problem;
 use crate::load::graph;
 use crate::load::limits::{self};
 use crate::load::marks::Marks;
-use crate::load::parse::{RawAttr, RawModule};
+use crate::load::parse::{RawAttr, RawBlock, RawModule};
 use crate::names;
 use crate::stack::Output;
 
-use super::scope::{object, strings, with_ref, Evaluator, Scope};
+use super::scope::{names_of, object, repeat_attr, strings, with_ref, Evaluator, Scope};
 
 impl<'a> Evaluator<'a> {
-    pub(super) fn resources(&mut self, scope: &Scope<'a>) {
+    pub(super) fn resources(&mut self, scope: &mut Scope<'a>) {
         let module: &'a RawModule = scope.module;
         for block in &module.blocks {
-            let label = block.label();
-            let key = names::key(&scope.path, label);
-            let address = names::address(&scope.path, &block.ident, label);
+            if repeat_attr(block).is_none() {
+                let (key, address) = names_of(&scope.path, block, None);
+                self.resource(scope, block, key, address);
+                continue;
+            }
+            // Failed (reported) when it has no copies.
+            let name = (block.ident.clone(), block.label().to_string());
+            let copies = scope.copies.get(&name).cloned().unwrap_or_default();
+            for copy in &copies {
+                let (key, address) = names_of(&scope.path, block, Some(&copy.instance));
+                scope.set_copy(Some(copy));
+                self.resource(scope, block, key, address);
+            }
+            scope.set_copy(None);
+        }
+    }
+
+    /// One target group, load balancer or server group (or one copy of a repeated one).
+    fn resource(&mut self, scope: &Scope<'a>, block: &'a RawBlock, key: String, address: String) {
+        {
             match block.ident.as_str() {
                 "target_group" => {
                     let body = self.eval_tree(scope, block);
@@ -33,6 +51,9 @@ impl<'a> Evaluator<'a> {
                         self.origin(&block.loc),
                         &mut self.problems,
                     ) {
+                        if self.taken("target group", &tg.name, &tg.address, block) {
+                            return;
+                        }
                         let keys = body.marks_of("tags").keys(&tg.tags);
                         self.stack.sensitive.set_tags(&tg.address, keys);
                         self.stack.target_groups.push(tg);
@@ -48,6 +69,9 @@ impl<'a> Evaluator<'a> {
                         self.origin(&block.loc),
                         &mut self.problems,
                     ) {
+                        if self.taken("load balancer", &lb.name, &lb.address, block) {
+                            return;
+                        }
                         let keys = body.marks_of("tags").keys(&lb.tags);
                         self.stack.sensitive.set_tags(&lb.address, keys);
                         self.stack.load_balancers.push(lb);
@@ -66,6 +90,10 @@ impl<'a> Evaluator<'a> {
                         &scope.module.dir,
                         &mut self.problems,
                     ) {
+                        let name = format!("{}-{}", self.stack.name, g.key);
+                        if self.taken("server group", &name, &g.address, block) {
+                            return;
+                        }
                         let keys = body.marks_of("tags").keys(&g.tags);
                         self.stack.sensitive.set_tags(&g.address, keys);
                         if body.marks_of("user_data").any() {
@@ -81,6 +109,37 @@ impl<'a> Evaluator<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// Two resources that would have the same name in AWS (`web-1` beside a copy
+    /// `web[1]`, a module `api` with `web` beside `api-web`, one `name` for every copy):
+    /// the second is refused.
+    fn taken(&mut self, kind: &str, name: &str, address: &str, block: &RawBlock) -> bool {
+        let first = match self.names_taken.entry((kind.to_string(), name.to_string())) {
+            Entry::Vacant(v) => {
+                v.insert(address.to_string());
+                return false;
+            }
+            Entry::Occupied(o) => o.get().clone(),
+        };
+        let at = repeat_attr(block)
+            .and_then(|_| block.attr("name"))
+            .map_or_else(|| block.loc.clone(), |a| a.value_loc.clone());
+        self.problems.push(
+            Problem::new(format!(
+                "{address} and {first} would both be the {kind} {name:?} in AWS"
+            ))
+            .at(at)
+            .label(format!("{kind} {name:?} again"))
+            .help(match block.attr("name") {
+                Some(_) if repeat_attr(block).is_some() => {
+                    "give each copy its own name, for example with `count.index` or `each.key` in it"
+                        .to_string()
+                }
+                _ => format!("rename one of them: {kind}s are named after the stack and their labels"),
+            }),
+        );
+        true
     }
 
     /// A module's outputs as an object, and which of them are sensitive: derived from a
@@ -159,8 +218,13 @@ impl<'a> Evaluator<'a> {
                         .iter()
                         .find(|r| {
                             r.key.as_deref().is_some_and(|k| match r.root.as_str() {
+                                // `server_group.web`, or a copy of it: `server_group.web[1]`.
                                 "server_group" => {
-                                    names::address(module_path, "server_group", k) == next
+                                    let named = names::address(module_path, "server_group", k);
+                                    next == named
+                                        || next
+                                            .strip_prefix(named.as_str())
+                                            .is_some_and(|rest| rest.starts_with('['))
                                 }
                                 // `module.api` or `module.api.server_group.x`: inside it.
                                 "module" => next.starts_with(&names::address(

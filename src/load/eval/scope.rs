@@ -13,7 +13,7 @@ use crate::load::diag::Problem;
 use crate::load::limits::{self};
 use crate::load::marks::Marks;
 use crate::load::parse::{Parsed, RawAttr, RawBlock, RawModule, Reference};
-use crate::names;
+use crate::names::{self, Instance};
 use crate::stack::{Known, Stack};
 
 /// Kinds of things a reference can name, by their root word.
@@ -41,6 +41,8 @@ pub(super) struct Evaluator<'a> {
     pub(super) depends_on: Vec<(String, Vec<String>, &'a RawAttr)>,
     /// Declared names "did you mean" may still compare misspelt references with.
     pub(super) suggestions_left: usize,
+    /// The AWS names of the resources evaluated so far, by (kind, name): their addresses.
+    pub(super) names_taken: HashMap<(String, String), String>,
 }
 
 /// What one module instance can see while it is evaluated.
@@ -59,6 +61,52 @@ pub(super) struct Scope<'a> {
     /// The addresses of every server group in each child module (its own modules' included),
     /// by the module's label: what `depends_on = [module.NAME]` waits for.
     pub(super) members: HashMap<String, Vec<String>>,
+    /// The copies of each block with `count` or `for_each`, by (kind, label), once its
+    /// `count` or `for_each` is evaluated.
+    pub(super) copies: HashMap<(String, String), Vec<Copy>>,
+}
+
+/// What a module instance gives its caller.
+pub(super) struct ModuleValues {
+    pub(super) outputs: Value,
+    pub(super) marks: Marks,
+    /// The reference values of its server groups and target groups, as (kind, label, value):
+    /// an object, or a list or map of them for a block with `count` or `for_each`.
+    pub(super) members: Vec<(String, String, Value)>,
+}
+
+/// The key (in AWS names) and the address of a block, or of one of its copies: `web-2` and
+/// `server_group.web[2]`.
+pub(super) fn names_of(
+    path: &[String],
+    block: &RawBlock,
+    copy: Option<&Instance>,
+) -> (String, String) {
+    let mut key = names::key(path, block.label());
+    let mut address = names::address(path, &block.ident, block.label());
+    if let Some(copy) = copy {
+        key = format!("{key}-{}", copy.key_suffix());
+        address.push_str(&copy.address_suffix());
+    }
+    (key, address)
+}
+
+/// One copy of a block with `count` or `for_each`: which one, and its `each.value`.
+#[derive(Clone)]
+pub(super) struct Copy {
+    pub(super) instance: Instance,
+    pub(super) value: Value,
+}
+
+/// The kinds of block that take `count` and `for_each`.
+pub(super) const REPEATABLE: &[&str] = &["server_group", "target_group", "load_balancer"];
+
+/// The `count` or `for_each` attribute of a block that is repeated.
+pub(super) fn repeat_attr(block: &RawBlock) -> Option<&RawAttr> {
+    if !REPEATABLE.contains(&block.ident.as_str()) {
+        return None;
+    }
+    block.attr("count").or_else(|| block.attr("for_each"))
 }
 
 impl<'a> Scope<'a> {
@@ -98,6 +146,7 @@ impl<'a> Scope<'a> {
             failed: HashSet::new(),
             declared,
             members: HashMap::new(),
+            copies: HashMap::new(),
         };
         let cwd = std::env::current_dir().unwrap_or_default();
         for (key, dir) in [
@@ -131,6 +180,33 @@ impl<'a> Scope<'a> {
     pub(super) fn fail(&mut self, root: &str, key: &str) {
         self.failed.insert((root.to_string(), key.to_string()));
     }
+
+    /// While one copy of a repeated block is evaluated: `count.index`, or `each.key` and
+    /// `each.value`. `None` takes them away again.
+    pub(super) fn set_copy(&mut self, copy: Option<&Copy>) {
+        for root in ["count", "each"] {
+            self.declared.remove(root);
+            for key in ["index", "key", "value"] {
+                self.values.remove(&(root.to_string(), key.to_string()));
+            }
+        }
+        match copy.map(|c| (&c.instance, &c.value)) {
+            None => {}
+            Some((Instance::Index(i), _)) => {
+                self.declared
+                    .insert("count", BTreeSet::from(["index".to_string()]));
+                self.set("count", "index", Value::from(*i));
+            }
+            Some((Instance::Key(k), value)) => {
+                self.declared.insert(
+                    "each",
+                    BTreeSet::from(["key".to_string(), "value".to_string()]),
+                );
+                self.set("each", "key", Value::from(k.as_str()));
+                self.set("each", "value", value.clone());
+            }
+        }
+    }
 }
 
 /// Something in a module that others refer to by name and that is computed from other names:
@@ -141,6 +217,9 @@ pub(super) enum Node<'a> {
     Image(&'a RawBlock),
     Network(&'a RawBlock),
     Module(&'a RawBlock),
+    /// A target group, load balancer or server group with `count` or `for_each`: what others see of it
+    /// (a list or a map of its copies) is known once that is evaluated.
+    Repeated(&'a RawBlock),
 }
 
 impl<'a> Node<'a> {
@@ -151,6 +230,11 @@ impl<'a> Node<'a> {
             Node::Image(b) => ("image", b.label()),
             Node::Network(b) => ("network", b.label()),
             Node::Module(b) => ("module", b.label()),
+            Node::Repeated(b) => match b.ident.as_str() {
+                "server_group" => ("server_group", b.label()),
+                "load_balancer" => ("load_balancer", b.label()),
+                _ => ("target_group", b.label()),
+            },
         }
     }
 
@@ -161,6 +245,7 @@ impl<'a> Node<'a> {
             Node::Image(_) => 1,
             Node::Network(_) => 2,
             Node::Module(_) => 3,
+            Node::Repeated(_) => 4,
         }
     }
 
@@ -173,6 +258,7 @@ impl<'a> Node<'a> {
                 .filter(|a| !(matches!(self, Node::Module(_)) && a.name == "source"))
                 .flat_map(|a| &a.refs)
                 .collect(),
+            Node::Repeated(b) => repeat_attr(b).into_iter().flat_map(|a| &a.refs).collect(),
         }
     }
 }
@@ -271,18 +357,4 @@ pub(super) fn short_eval_message(e: &hcl::eval::Error) -> String {
         ErrorKind::Unexpected(_, expected) => format!("expected {expected}"),
         other => other.to_string(),
     }
-}
-
-/// The addresses of every server group in a module instance, its own modules' included.
-pub(super) fn server_groups_in(module: &RawModule, path: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = module
-        .blocks_of("server_group")
-        .map(|b| names::address(path, "server_group", b.label()))
-        .collect();
-    for (label, child) in &module.children {
-        let mut inner = path.to_vec();
-        inner.push(label.clone());
-        out.extend(server_groups_in(child, &inner));
-    }
-    out
 }
