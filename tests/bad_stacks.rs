@@ -46,6 +46,22 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "count_and_for_each",
+        &[],
+        &[
+            "count_and_for_each/main.hcl:7:3",
+            "target_group \"shard\" sets both `count` and `for_each`",
+            "count_and_for_each/main.hcl:13:19",
+            "`for_each` key \"us east\" cannot be part of an AWS name",
+            "count_and_for_each/main.hcl:25:29",
+            "`count.index` is not known here",
+            "`count.index` exists only in a repeated block",
+            "count_and_for_each/main.hcl:29:13",
+            "`count` depends on a value known only after apply",
+            "4 problems found",
+        ],
+    ),
+    (
         "attribute_twice",
         &[],
         &[

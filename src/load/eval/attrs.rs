@@ -146,17 +146,18 @@ impl<'a> Evaluator<'a> {
         for r in &attr.refs {
             if let ("count" | "each", None) = (r.root.as_str(), scope.declared.get(r.root.as_str()))
             {
-                let (what, example) = match r.root.as_str() {
-                    "count" => ("`count.index`", "`count = 3`"),
+                let (what, exist, example) = match r.root.as_str() {
+                    "count" => ("`count.index`", "exists", "`count = 3`"),
                     _ => (
                         "`each.key` and `each.value`",
+                        "exist",
                         "`for_each = toset([\"a\", \"b\"])`",
                     ),
                 };
                 self.problems.push(
                     Problem::new(format!("`{}` is not known here", r.text))
                         .at(r.loc.clone())
-                        .label(format!("{what} exist only in a repeated block"))
+                        .label(format!("{what} {exist} only in a repeated block"))
                         .help(format!(
                             "{what} can be used in a target_group, load_balancer or server_group \
                              that sets {example}, in its own attributes and blocks"

@@ -125,14 +125,17 @@ impl<'a> Evaluator<'a> {
             );
             return None;
         }
-        for (key, _) in &entries {
-            if !is_copy_key(key) {
-                self.conv(attr).invalid(
-                    format!("`for_each` key {key:?} cannot be part of an AWS name"),
-                    "expected letters, digits, `-` and `_`, at most 64",
-                );
-                return None;
-            }
+        if let Some((key, _)) = entries.iter().find(|(key, _)| !is_copy_key(key)) {
+            self.problems.push(
+                Problem::new(format!("`for_each` key {key:?} cannot be part of an AWS name"))
+                    .at(attr.value_loc.clone())
+                    .label("expected letters, digits, `-` and `_`, at most 64")
+                    .help(
+                        "each key names its copy in AWS (`<stack>-<label>-<key>`): use keys \
+                         such as \"us-east-1a\" or \"shard_2\", and put anything else in the values",
+                    ),
+            );
+            return None;
         }
         Some(
             entries

@@ -122,6 +122,10 @@ impl<'a> Evaluator<'a> {
             }
             Entry::Occupied(o) => o.get().clone(),
         };
+        // The same block twice: reported as a duplicate where the files are read.
+        if first == address {
+            return true;
+        }
         let at = repeat_attr(block)
             .and_then(|_| block.attr("name"))
             .map_or_else(|| block.loc.clone(), |a| a.value_loc.clone());
