@@ -294,17 +294,7 @@ async fn a_resumed_generation_gets_the_settings_an_interrupted_apply_did_not_put
 /// held in `Terminating:Wait`, after its drain, until the hook's heartbeat runs out.
 #[tokio::test(start_paused = true)]
 async fn old_instances_go_through_the_terminating_hook() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(fixture().join("main.hcl"))
-        .unwrap()
-        .replace(
-            "  rollout {\n    max_surge       = 1",
-            "  lifecycle_hook \"drain\" {\n    lifecycle_transition = \
-             \"autoscaling:EC2_INSTANCE_TERMINATING\"\n    heartbeat_timeout    = \"2m\"\n    \
-             default_result       = \"CONTINUE\"\n  }\n\n  rollout {\n    max_surge       = 1",
-        );
-    assert!(text.contains("EC2_INSTANCE_TERMINATING"));
-    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let dir = with_terminating_hook();
     let stats = Stats::new();
     let cloud = Arc::new(SimCloud::new(SimConfig::default(), stats.clone()));
     let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(20));
@@ -351,20 +341,39 @@ async fn old_instances_go_through_the_terminating_hook() {
     sampler.await.unwrap();
     stop.store(true, Ordering::SeqCst);
     boot.await.unwrap();
+    check_held_and_drained(&cloud, &held.lock().unwrap(), &old);
 
-    assert_eq!(
-        *held.lock().unwrap(),
-        old,
-        "every old instance waited on the hook"
-    );
     let calls = |op: &str| stats.snapshot().get(op).map_or(0, |c| c.calls);
     assert_eq!(
         calls("AutoScaling.TerminateInstanceInAutoScalingGroup"),
         old.len() as u64
     );
     assert_eq!(calls("AutoScaling.DetachInstances"), 0);
+}
+
+/// The sim-fleet stack with a terminating lifecycle hook whose heartbeat is 2 minutes.
+fn with_terminating_hook() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture().join("main.hcl"))
+        .unwrap()
+        .replace(
+            "  rollout {\n    max_surge       = 1",
+            "  lifecycle_hook \"drain\" {\n    lifecycle_transition = \
+             \"autoscaling:EC2_INSTANCE_TERMINATING\"\n    heartbeat_timeout    = \"2m\"\n    \
+             default_result       = \"CONTINUE\"\n  }\n\n  rollout {\n    max_surge       = 1",
+        );
+    assert!(text.contains("EC2_INSTANCE_TERMINATING"));
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    dir
+}
+
+/// Every instance of `ids` was seen held by the terminating hook, and none was terminated
+/// while it served.
+#[track_caller]
+fn check_held_and_drained(cloud: &SimCloud, held: &BTreeSet<String>, ids: &BTreeSet<String>) {
+    assert_eq!(held, ids, "every instance waited on the hook");
     let snap = cloud.snapshot();
-    for id in &old {
+    for id in ids {
         let i = snap.instance(id).unwrap();
         assert_eq!(i.state, InstanceState::Terminated, "{id}");
         assert!(
@@ -375,4 +384,57 @@ async fn old_instances_go_through_the_terminating_hook() {
             i.terminated_with
         );
     }
+}
+
+/// Destroying the stack (or removing a server group from it) scales each generation in
+/// before deleting it, as Auto Scaling scales in: every instance leaves its target groups
+/// and passes the terminating hook, which deleting the group with its instances would skip.
+#[tokio::test(start_paused = true)]
+async fn destroy_passes_every_instance_through_the_terminating_hook() {
+    let dir = with_terminating_hook();
+    let cloud = Arc::new(SimCloud::new(SimConfig::default(), Stats::new()));
+    let (stop, boot) = bootstrap(cloud.clone(), Duration::from_secs(20));
+    let options = ApplyOptions {
+        poll: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    let session = engine::open(&*cloud, dir.path(), inputs(&[]))
+        .await
+        .unwrap();
+    let plan = session.plan(false).unwrap();
+    ok(&engine::execute(&*cloud, session, &plan, &options, &Stop::new()).await);
+    let serving: BTreeSet<String> = generations(&cloud)[0].instances.iter().cloned().collect();
+    assert_eq!(serving.len(), 3);
+
+    let held = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (cloud, held, sampling) = (cloud.clone(), held.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::SeqCst) {
+                for i in cloud.snapshot().instances {
+                    if i.lifecycle == Some(Lifecycle::TerminatingWait) {
+                        held.lock().unwrap().insert(i.id);
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let observed = reroll::observe::observe(&*cloud, STACK).await.unwrap();
+    let empty = Stack {
+        name: STACK.into(),
+        region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    let plan = reroll::plan::destroy_plan(reroll::plan::plan(&empty, &observed, true).unwrap());
+    reroll::apply::deletions(&*cloud, &plan, &observed, &options)
+        .await
+        .unwrap();
+    sampling.store(false, Ordering::SeqCst);
+    sampler.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    boot.await.unwrap();
+    assert!(generations(&cloud).is_empty(), "the group is deleted");
+    check_held_and_drained(&cloud, &held.lock().unwrap(), &serving);
 }

@@ -261,6 +261,12 @@ async fn delete_copies(
     Ok(0)
 }
 
+/// How long a deleted server group's instances may take to leave their target groups and
+/// pass their terminating hooks before the group is deleted with whatever is left (AWS's
+/// default deregistration delay is 5 minutes; a hook's heartbeat up to 2 hours, reroll waits
+/// for the first half hour).
+const EMPTYING_LIMIT: Duration = Duration::from_secs(1800);
+
 /// Deletes what the plan says to delete: server groups (all generations and their launch
 /// template), then load balancers, then target groups.
 pub async fn deletions(
@@ -272,6 +278,7 @@ pub async fn deletions(
     let mut changed = 0;
     let groups = wants(plan, Kind::ServerGroup, Action::Delete);
     let mut deleting = Vec::new();
+    let mut emptying = Vec::new();
     for og in observed.groups.values() {
         let address = og
             .address
@@ -288,12 +295,34 @@ pub async fn deletions(
                 continue;
             }
             let name = &gen.group.name;
-            if adopt::still_ours(cloud, &observed.stack, NamedKind::Group, name, name).await? {
-                cloud.delete_group(name).await?;
-                deleting.push(name.clone());
+            if !adopt::still_ours(cloud, &observed.stack, NamedKind::Group, name, name).await? {
+                continue;
             }
+            // Scaled in first, as Auto Scaling scales in: each instance leaves its target
+            // groups after their deregistration delay and passes the group's terminating
+            // lifecycle hooks, which deleting a group with its instances would skip.
+            if !gen.group.instances.is_empty() {
+                cloud.set_group_capacity(name, 0, 0, gen.group.max).await?;
+                emptying.push(name.clone());
+            }
+            deleting.push(name.clone());
         }
         changed += 1;
+    }
+    wait::wait_groups_emptied(
+        cloud,
+        &observed.stack,
+        &emptying,
+        EMPTYING_LIMIT,
+        opts.poll,
+        &mut Retry::new(&observed.stack, opts, EMPTYING_LIMIT),
+    )
+    .await?;
+    for name in &deleting {
+        match cloud.delete_group(name).await {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
     }
     wait::wait_groups_gone(
         cloud,

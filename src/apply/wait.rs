@@ -312,6 +312,32 @@ pub async fn wait_groups_gone(
     poll: Duration,
     retry: &mut Retry,
 ) -> CloudResult<()> {
+    wait_groups(cloud, stack, names, false, timeout, poll, retry).await
+}
+
+/// Waits until the named Auto Scaling groups, scaled to zero, have no instances left: each
+/// has left its target groups and passed its terminating lifecycle hooks. Past `timeout` it
+/// says which still have some and returns.
+pub async fn wait_groups_emptied(
+    cloud: &dyn Cloud,
+    stack: &str,
+    names: &[String],
+    timeout: Duration,
+    poll: Duration,
+    retry: &mut Retry,
+) -> CloudResult<()> {
+    wait_groups(cloud, stack, names, true, timeout, poll, retry).await
+}
+
+async fn wait_groups(
+    cloud: &dyn Cloud,
+    stack: &str,
+    names: &[String],
+    emptied: bool,
+    timeout: Duration,
+    poll: Duration,
+    retry: &mut Retry,
+) -> CloudResult<()> {
     if names.is_empty() {
         return Ok(());
     }
@@ -327,17 +353,21 @@ pub async fn wait_groups_gone(
         retry.succeeded();
         let left: Vec<&str> = groups
             .iter()
-            .filter(|g| names.contains(&g.name))
+            .filter(|g| names.contains(&g.name) && !(emptied && g.instances.is_empty()))
             .map(|g| g.name.as_str())
             .collect();
         if left.is_empty() {
             return Ok(());
         }
+        let what = match emptied {
+            true => "to terminate their instances",
+            false => "to be deleted",
+        };
         if Instant::now() > deadline {
-            tracing::warn!(groups = ?left, "groups still being deleted; continuing");
+            tracing::warn!(groups = ?left, "Auto Scaling groups still waiting {what}; continuing");
             return Ok(());
         }
-        tracing::info!(groups = ?left, "waiting for Auto Scaling groups to be deleted");
+        tracing::info!(groups = ?left, "waiting for Auto Scaling groups {what}");
         tokio::time::sleep(poll).await;
     }
 }

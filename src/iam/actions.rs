@@ -67,9 +67,9 @@ const READ: &[Command] = &[Plan, Apply, Destroy];
 /// Lookups and preflight: the commands that evaluate the stack against the account.
 const LOOKUP: &[Command] = &[Plan, Apply];
 const APPLY: &[Command] = &[Apply];
-/// What a destroy deletes too: groups, instances, launch templates, load balancers, target
-/// groups. Everything else apply changes, destroy never calls (deleting a load balancer
-/// deletes its listeners).
+/// What a destroy does too: deleting groups (scaled in first), instances, launch templates,
+/// load balancers, target groups. Everything else apply changes, destroy never calls
+/// (deleting a load balancer deletes its listeners).
 const CHANGE: &[Command] = &[Apply, Destroy];
 
 /// Every IAM action reroll calls: (action, commands, scope, when).
@@ -315,8 +315,10 @@ pub(super) const ACTIONS: &[(&str, &[Command], Scope, Needs)] = &[
         Needs::Always,
     ),
     (
+        // Destroy too: a group is scaled in before it is deleted, so that its instances drain
+        // and pass its terminating hooks.
         "autoscaling:UpdateAutoScalingGroup",
-        APPLY,
+        CHANGE,
         Scope::ResourceTag,
         Needs::Always,
     ),

@@ -348,9 +348,10 @@ impl World {
             .filter(|i| i.group.as_deref() == Some(name))
             .map(|i| (i.id.clone(), i.visible(t)))
             .collect();
+        // A forced delete ends outstanding lifecycle actions: no hook holds them.
         for (id, visible) in members {
             if visible {
-                self.asg_terminate(&id, t);
+                self.asg_terminate_with(&id, t, false);
             } else {
                 self.instances.remove(&id);
             }

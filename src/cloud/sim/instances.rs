@@ -79,6 +79,12 @@ impl World {
     /// Auto Scaling terminates a member: deregisters it from the group's target groups, waits
     /// out the longest deregistration delay, then has EC2 terminate it.
     pub(super) fn asg_terminate(&mut self, id: &str, t: Ms) {
+        self.asg_terminate_with(id, t, true);
+    }
+
+    /// As [`Self::asg_terminate`]; without `hooks` (a group deleted with its instances) the
+    /// group's terminating lifecycle hooks do not hold it, as AWS deletes their actions.
+    pub(super) fn asg_terminate_with(&mut self, id: &str, t: Ms, hooks: bool) {
         let Some(inst) = self.instances.get(id) else {
             return;
         };
@@ -90,6 +96,7 @@ impl World {
             .map(|g| g.spec.target_group_arns.clone())
             .unwrap_or_default();
         let hold = group
+            .filter(|_| hooks)
             .and_then(|g| {
                 g.spec
                     .settings
