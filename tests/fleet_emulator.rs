@@ -297,3 +297,83 @@ fn a_new_generation_carries_every_launch_option_and_group_setting() {
         ]
     );
 }
+
+/// `count` and `for_each` on the emulator: each copy gets its own Auto Scaling group, target
+/// group and load balancer, tagged with an address load balancing accepts; a second plan
+/// finds every copy; fewer copies delete only those; destroy removes the rest.
+#[test]
+fn copies_are_deployed_found_again_and_removed_on_their_own() {
+    let emu = Emulator::start();
+    emu.seed("us-east-1");
+    let stack = root().join("tests/fixtures/copies").display().to_string();
+    expect_code(&reroll(&emu, &["apply", &stack, "--auto-approve"]), 0);
+    let read = r#"
+import boto3, json, os
+kw = dict(endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
+asg = boto3.client("autoscaling", **kw)
+elb = boto3.client("elbv2", **kw)
+groups = sorted(g["AutoScalingGroupName"] for g in
+                asg.describe_auto_scaling_groups()["AutoScalingGroups"])
+tgs = elb.describe_target_groups()["TargetGroups"]
+tags = elb.describe_tags(ResourceArns=[t["TargetGroupArn"] for t in tgs])["TagDescriptions"] if tgs else []
+addresses = sorted(next(t["Value"] for t in d["Tags"] if t["Key"] == "reroll:address") for d in tags)
+lbs = sorted(l["LoadBalancerName"] for l in elb.describe_load_balancers()["LoadBalancers"])
+print(json.dumps({"groups": groups, "target_groups": addresses, "load_balancers": lbs}))
+"#;
+    let account = || -> Value { serde_json::from_str(&emu.python(read)).unwrap() };
+    assert_eq!(
+        account(),
+        serde_json::json!({
+            "groups": ["copies-shard-0-v001", "copies-shard-1-v001", "copies-zone-a-v001", "copies-zone-b-v001"],
+            "target_groups": ["target_group.shard/0", "target_group.shard/1"],
+            "load_balancers": ["copies-shard-0", "copies-shard-1"],
+        })
+    );
+    expect_code(&reroll(&emu, &["plan", &stack, "--detailed-exitcode"]), 0);
+
+    let fewer = ["-var", "shards=1", "-var", "zones=[\"a\"]"];
+    let o = reroll(&emu, &[&["plan", &stack][..], &fewer].concat());
+    expect_code(&o, 0);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for removed in [
+        "- server_group.shard[1]",
+        "- server_group.zone[\"b\"]",
+        "- target_group.shard[1]",
+        "- load_balancer.shard[1]",
+    ] {
+        assert!(text.contains(removed), "{removed} in:\n{text}");
+    }
+    expect_code(
+        &reroll(
+            &emu,
+            &[&["apply", &stack, "--auto-approve"][..], &fewer].concat(),
+        ),
+        0,
+    );
+    assert_eq!(
+        account(),
+        serde_json::json!({
+            "groups": ["copies-shard-0-v001", "copies-zone-a-v001"],
+            "target_groups": ["target_group.shard/0"],
+            "load_balancers": ["copies-shard-0"],
+        })
+    );
+    expect_code(
+        &reroll(
+            &emu,
+            &[&["plan", &stack, "--detailed-exitcode"][..], &fewer].concat(),
+        ),
+        0,
+    );
+    expect_code(
+        &reroll(
+            &emu,
+            &[&["destroy", &stack, "--auto-approve"][..], &fewer].concat(),
+        ),
+        0,
+    );
+    assert_eq!(
+        account(),
+        serde_json::json!({"groups": [], "target_groups": [], "load_balancers": []})
+    );
+}

@@ -13,7 +13,7 @@ use reroll::engine;
 use reroll::load::Inputs;
 use reroll::plan::{Action, Plan};
 
-const STACK: &str = "simcopies";
+const STACK: &str = "copies";
 
 fn inputs(vars: &[(&str, &str)]) -> Inputs {
     Inputs {
@@ -26,7 +26,7 @@ fn inputs(vars: &[(&str, &str)]) -> Inputs {
 }
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim-copies")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/copies")
 }
 
 async fn plan(cloud: &SimCloud, vars: &[(&str, &str)]) -> (engine::Session, Plan) {
@@ -80,15 +80,15 @@ async fn every_copy_is_created_observed_rolled_and_removed_on_its_own() {
     assert_eq!(
         groups(&cloud),
         named(&[
-            ("simcopies-shard-0-v001", 2),
-            ("simcopies-shard-1-v001", 2),
-            ("simcopies-zone-a-v001", 1),
-            ("simcopies-zone-b-v001", 1),
+            ("copies-shard-0-v001", 2),
+            ("copies-shard-1-v001", 2),
+            ("copies-zone-a-v001", 1),
+            ("copies-zone-b-v001", 1),
         ])
     );
     // Each shard's instances are in its own target group; the address tag is one load
     // balancing accepts.
-    let tgs = cloud.list_target_groups(STACK, "simcopies").await.unwrap();
+    let tgs = cloud.list_target_groups(STACK, "copies").await.unwrap();
     let mut addresses: Vec<(String, String)> = tgs
         .iter()
         .map(|t| {
@@ -103,11 +103,11 @@ async fn every_copy_is_created_observed_rolled_and_removed_on_its_own() {
         addresses,
         [
             (
-                "simcopies-shard-0".to_string(),
+                "copies-shard-0".to_string(),
                 "target_group.shard/0".to_string()
             ),
             (
-                "simcopies-shard-1".to_string(),
+                "copies-shard-1".to_string(),
                 "target_group.shard/1".to_string()
             ),
         ]
@@ -172,8 +172,8 @@ async fn every_copy_is_created_observed_rolled_and_removed_on_its_own() {
         .map(|(n, _)| n)
         .filter(|n| !n.ends_with("-v001"))
         .collect();
-    assert_eq!(left, ["simcopies-shard-0-v002", "simcopies-zone-a-v002"]);
-    let tgs = cloud.list_target_groups(STACK, "simcopies").await.unwrap();
+    assert_eq!(left, ["copies-shard-0-v002", "copies-zone-a-v002"]);
+    let tgs = cloud.list_target_groups(STACK, "copies").await.unwrap();
     assert_eq!(tgs.len(), 1);
     let (_, last) = plan(&cloud, &fewer).await;
     assert_eq!(changes(&last), []);
