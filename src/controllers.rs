@@ -181,6 +181,7 @@ mod tests {
                 instances: Vec::new(),
                 suspended_processes: suspended.iter().map(|p| p.to_string()).collect(),
                 status: None,
+                settings: None,
             },
             applied_desired: None,
             failed: None,

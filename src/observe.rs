@@ -404,6 +404,7 @@ pub fn fleet_groups(instances: &[InstanceInfo]) -> Vec<GroupInfo> {
                     .collect(),
                 suspended_processes: Vec::new(),
                 status: None,
+                settings: None,
             }
         })
         .collect()

@@ -553,6 +553,7 @@ server_group "web" {{
                     .collect(),
                 suspended_processes: vec![],
                 status: None,
+                settings: None,
             },
         }
     }

@@ -551,6 +551,7 @@ mod tests {
                 .collect(),
             suspended_processes: Vec::new(),
             status: None,
+            settings: None,
         }
     }
 

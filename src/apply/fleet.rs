@@ -75,6 +75,7 @@ impl<'a> Fleet<'a> {
             instances: Vec::new(),
             suspended_processes: Vec::new(),
             status: None,
+            settings: None,
         })
     }
 

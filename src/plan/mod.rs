@@ -24,7 +24,7 @@ pub use infra::{listener_equal, listener_spec, target_group_spec};
 pub use launch::{launch_spec, LaunchDefinition};
 pub use render::human_duration;
 pub use schedule::{checkpointed_waves, rollout_plan, waves, waves_through};
-pub use server_group::target_group_arns;
+pub use server_group::{asg_settings, target_group_arns};
 pub use types::{
     Action, AttrDiff, Change, Kind, Plan, PlanError, RolloutPlan, Wave, FORMAT_VERSION,
 };

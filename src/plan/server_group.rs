@@ -8,7 +8,7 @@ use super::diff::{diff, image_diff, launch_option_diffs, redacted, short_hash, t
 use super::launch::{launch_spec, LaunchDefinition};
 use super::schedule::{estimate, rollout_plan};
 use super::types::{Action, AttrDiff, Change, Kind, PlanError, RolloutPlan, Wave};
-use crate::cloud::{tag, LaunchSpec, Tags};
+use crate::cloud::{tag, AsgSettings, LaunchSpec, Tags};
 use crate::observe::{Generation, GenerationState, Observed, ObservedGroup};
 use crate::stack::{GroupMode, ServerGroup, Stack, STACK_TAGS, UNKNOWN_APPLY};
 
@@ -281,7 +281,59 @@ impl GroupPlan<'_> {
             diffs.extend(launch_option_diffs(&b.options, &spec.options));
         }
         diffs.extend(self.subnet_diff(active));
+        diffs.extend(self.group_setting_diffs(active));
         diffs
+    }
+
+    /// The Auto Scaling group's own settings a new generation changes, by their names in the
+    /// stack, compared with what the serving generation's group shows (with AWS's defaults:
+    /// `ELB` health checks with target groups, the rollout's grace, `["Default"]`
+    /// termination). Scaling policies, scheduled actions, hooks and the mixed instances
+    /// policy are part of the fingerprint but not read back here.
+    fn group_setting_diffs(&self, active: &Generation) -> Vec<AttrDiff> {
+        let Some(have) = active.group.settings.as_ref() else {
+            return Vec::new();
+        };
+        if self.same(active.fingerprint.as_deref()) {
+            return Vec::new();
+        }
+        let want = asg_settings(self.g);
+        let seconds = |n: u32| format!("{n}s");
+        [
+            diff(
+                "health_check_type",
+                Some(have.health_check_type.clone()),
+                Some(want.health_check_type),
+                true,
+            ),
+            diff(
+                "health_check_grace_period",
+                Some(seconds(have.health_check_grace_seconds)),
+                Some(seconds(want.health_check_grace_seconds)),
+                true,
+            ),
+            diff(
+                "default_instance_warmup",
+                have.default_instance_warmup.map(seconds),
+                want.default_instance_warmup.map(seconds),
+                true,
+            ),
+            diff(
+                "termination_policies",
+                Some(have.termination_policies.join(", ")),
+                Some(want.termination_policies.join(", ")),
+                true,
+            ),
+            diff(
+                "capacity_rebalance",
+                Some(have.capacity_rebalance.to_string()),
+                Some(want.capacity_rebalance.to_string()),
+                true,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The launch template's first fields, `before` as the serving generation launches them;
@@ -535,5 +587,29 @@ impl GroupPlan<'_> {
             Vec::new(),
             None,
         )
+    }
+}
+
+/// The settings a server group's Auto Scaling group shows once created from the stack, with
+/// AWS's defaults filled in: `ELB` health checks with target groups (else `EC2`), the
+/// rollout's `health.grace`, `["Default"]` termination.
+pub fn asg_settings(g: &ServerGroup) -> AsgSettings {
+    let s = &g.scaling;
+    AsgSettings {
+        health_check_type: s.health_check_type.clone().unwrap_or_else(|| {
+            match g.target_groups.is_empty() {
+                true => "EC2".into(),
+                false => "ELB".into(),
+            }
+        }),
+        health_check_grace_seconds: s
+            .health_check_grace_period
+            .unwrap_or(g.rollout.health.grace.as_secs() as u32),
+        default_instance_warmup: s.default_instance_warmup,
+        termination_policies: match s.termination_policies.is_empty() {
+            true => vec!["Default".to_string()],
+            false => s.termination_policies.clone(),
+        },
+        capacity_rebalance: s.capacity_rebalance,
     }
 }

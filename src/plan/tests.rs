@@ -208,6 +208,7 @@ fn deployed(stack: &Stack) -> Observed {
                         .collect(),
                     suspended_processes: vec![],
                     status: None,
+                    settings: Some(crate::plan::asg_settings(g)),
                 },
             }],
             launch_template: None,
@@ -689,4 +690,60 @@ fn sensitive_values_are_redacted_in_diffs_old_values_included() {
     }
     let json = serde_json::to_string(&p).unwrap();
     assert!(!json.contains("Secret"), "{json}");
+}
+
+/// A new generation that changes the Auto Scaling group's own settings names each one, its
+/// value on the serving generation's group beside the stack's (AWS's defaults filled in).
+#[test]
+fn group_settings_a_new_generation_changes_are_named() {
+    let v1 = stack_with(&[], "ami-111");
+    let observed = deployed(&v1);
+    type Diffs<'a> = &'a [(&'a str, &'a str, &'a str)];
+    let cases: &[(&str, Diffs)] = &[
+        ("", &[]),
+        (
+            "health_check_grace_period = \"45s\"",
+            &[("health_check_grace_period", "30s", "45s")],
+        ),
+        (
+            "health_check_type = \"EC2\"\n  termination_policies = [\"OldestInstance\", \"Default\"]",
+            &[
+                ("health_check_type", "ELB", "EC2"),
+                ("termination_policies", "Default", "OldestInstance, Default"),
+            ],
+        ),
+        (
+            "default_instance_warmup = \"2m\"\n  capacity_rebalance = true",
+            &[
+                ("default_instance_warmup", "", "120s"),
+                ("capacity_rebalance", "false", "true"),
+            ],
+        ),
+    ];
+    for (attrs, want) in cases {
+        let src = STACK.replace(
+            "  target_groups = [target_group.web]\n",
+            &format!("  target_groups = [target_group.web]\n  {attrs}\n"),
+        );
+        let v2 = stack_from(&src, &[], "ami-111");
+        let p = plan(&v2, &observed, false).unwrap();
+        let c = server_change(&p);
+        let got: Vec<(&str, &str, &str)> = c
+            .diffs
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.before.as_deref().unwrap_or(""),
+                    d.after.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(got, *want, "{attrs}");
+        let action = match want.is_empty() {
+            true => Action::NoOp,
+            false => Action::Replace,
+        };
+        assert_eq!(c.action, action, "{attrs}");
+    }
 }

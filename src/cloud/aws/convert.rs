@@ -126,6 +126,15 @@ pub(super) fn group_info(group: &asg::types::AutoScalingGroup) -> GroupInfo {
             .filter_map(|p| p.process_name().map(str::to_owned))
             .collect(),
         status: group.status().map(str::to_owned),
+        settings: Some(crate::cloud::AsgSettings {
+            health_check_type: text(group.health_check_type()),
+            health_check_grace_seconds: count(group.health_check_grace_period()),
+            default_instance_warmup: group
+                .default_instance_warmup()
+                .and_then(|w| u32::try_from(w).ok()),
+            termination_policies: group.termination_policies().to_vec(),
+            capacity_rebalance: group.capacity_rebalance().unwrap_or(false),
+        }),
     }
 }
 
