@@ -318,22 +318,7 @@ async fn old_instances_go_through_the_terminating_hook() {
     let old: BTreeSet<String> = generations(&cloud)[0].instances.iter().cloned().collect();
     assert!(!old.is_empty());
 
-    // Which old instances were ever seen held by the hook, sampled every second.
-    let held = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (cloud, held, sampling) = (cloud.clone(), held.clone(), sampling.clone());
-        tokio::spawn(async move {
-            while sampling.load(Ordering::SeqCst) {
-                for i in cloud.snapshot().instances {
-                    if i.lifecycle == Some(Lifecycle::TerminatingWait) {
-                        held.lock().unwrap().insert(i.id);
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        })
-    };
+    let (sampling, held, sampler) = sample_held(cloud.clone());
     ok(&apply("1.1.0").await);
     // The hook's heartbeat (2 min) runs out, then EC2 terminates them.
     tokio::time::sleep(Duration::from_secs(240)).await;
@@ -349,6 +334,32 @@ async fn old_instances_go_through_the_terminating_hook() {
         old.len() as u64
     );
     assert_eq!(calls("AutoScaling.DetachInstances"), 0);
+}
+
+/// Which instances are ever seen held by a terminating hook, sampled every second until the
+/// flag is cleared.
+#[allow(clippy::type_complexity)]
+fn sample_held(
+    cloud: Arc<SimCloud>,
+) -> (
+    Arc<AtomicBool>,
+    Arc<std::sync::Mutex<BTreeSet<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let held = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let (h, s) = (held.clone(), sampling.clone());
+    let sampler = tokio::spawn(async move {
+        while s.load(Ordering::SeqCst) {
+            for i in cloud.snapshot().instances {
+                if i.lifecycle == Some(Lifecycle::TerminatingWait) {
+                    h.lock().unwrap().insert(i.id);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    (sampling, held, sampler)
 }
 
 /// The sim-fleet stack with a terminating lifecycle hook whose heartbeat is 2 minutes.
@@ -406,21 +417,7 @@ async fn destroy_passes_every_instance_through_the_terminating_hook() {
     let serving: BTreeSet<String> = generations(&cloud)[0].instances.iter().cloned().collect();
     assert_eq!(serving.len(), 3);
 
-    let held = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (cloud, held, sampling) = (cloud.clone(), held.clone(), sampling.clone());
-        tokio::spawn(async move {
-            while sampling.load(Ordering::SeqCst) {
-                for i in cloud.snapshot().instances {
-                    if i.lifecycle == Some(Lifecycle::TerminatingWait) {
-                        held.lock().unwrap().insert(i.id);
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        })
-    };
+    let (sampling, held, sampler) = sample_held(cloud.clone());
     let observed = reroll::observe::observe(&*cloud, STACK).await.unwrap();
     let empty = Stack {
         name: STACK.into(),

@@ -309,10 +309,11 @@ pub async fn deletions(
         }
         changed += 1;
     }
-    wait::wait_groups_emptied(
+    wait::wait_groups(
         cloud,
         &observed.stack,
         &emptying,
+        true,
         EMPTYING_LIMIT,
         opts.poll,
         &mut Retry::new(&observed.stack, opts, EMPTYING_LIMIT),

@@ -315,21 +315,10 @@ pub async fn wait_groups_gone(
     wait_groups(cloud, stack, names, false, timeout, poll, retry).await
 }
 
-/// Waits until the named Auto Scaling groups, scaled to zero, have no instances left: each
-/// has left its target groups and passed its terminating lifecycle hooks. Past `timeout` it
-/// says which still have some and returns.
-pub async fn wait_groups_emptied(
-    cloud: &dyn Cloud,
-    stack: &str,
-    names: &[String],
-    timeout: Duration,
-    poll: Duration,
-    retry: &mut Retry,
-) -> CloudResult<()> {
-    wait_groups(cloud, stack, names, true, timeout, poll, retry).await
-}
-
-async fn wait_groups(
+/// Waits until the named Auto Scaling groups no longer exist, or with `emptied`, until
+/// they (scaled to zero) have no instances left: each has left its target groups and passed
+/// its terminating lifecycle hooks. Past `timeout` it says which are left and returns.
+pub async fn wait_groups(
     cloud: &dyn Cloud,
     stack: &str,
     names: &[String],
