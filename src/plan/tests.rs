@@ -747,3 +747,40 @@ fn group_settings_a_new_generation_changes_are_named() {
         assert_eq!(c.action, action, "{attrs}");
     }
 }
+
+/// A stack with `count` and `for_each` plans one resource per copy, each by its address.
+#[test]
+fn copies_plan_as_resources_of_their_own() {
+    let src = STACK
+        .replace(
+            "target_group \"web\" {\n",
+            "target_group \"web\" {\n  count = 2\n",
+        )
+        .replace(
+            "port                 = 8080",
+            "port                 = 8080 + count.index",
+        )
+        .replace(
+            "    forward = target_group.web\n",
+            "    forward = target_group.web[0]\n",
+        )
+        .replace(
+            "server_group \"web\" {\n",
+            "server_group \"web\" {\n  for_each = { a = 0, b = 1 }\n",
+        )
+        .replace(
+            "  target_groups = [target_group.web]\n",
+            "  target_groups = [target_group.web[each.value]]\n",
+        );
+    let stack = stack_from(&src, &[], "ami-111");
+    let p = plan(
+        &stack,
+        &Observed {
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap();
+    insta::assert_snapshot!(text(&p));
+}
