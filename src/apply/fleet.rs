@@ -270,14 +270,7 @@ pub fn group_spec(
     tags: Tags,
 ) -> crate::cloud::GroupSpec {
     let s = &def.settings;
-    let health_check_type = s.health_check_type.clone().unwrap_or_else(|| {
-        if target_group_arns.is_empty() {
-            "EC2"
-        } else {
-            "ELB"
-        }
-        .into()
-    });
+    let health_check_type = s.health_check_type_for(!target_group_arns.is_empty());
     crate::cloud::GroupSpec {
         name: name.to_string(),
         launch_template_id: launch_template.0.to_string(),

@@ -399,19 +399,7 @@ pub struct GroupInfo {
     /// Its own settings, as DescribeAutoScalingGroups shows them (absent: not read, as for
     /// an instance-mode generation).
     #[serde(default)]
-    pub settings: Option<AsgSettings>,
-}
-
-/// The settings of an Auto Scaling group that DescribeAutoScalingGroups shows, so that a plan
-/// names the ones a new generation changes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AsgSettings {
-    pub health_check_type: String,
-    pub health_check_grace_seconds: u32,
-    pub default_instance_warmup: Option<u32>,
-    /// As AWS lists them: `["Default"]` when none was given.
-    pub termination_policies: Vec<String>,
-    pub capacity_rebalance: bool,
+    pub settings: Option<scaling::AsgSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,7 +8,8 @@ use super::diff::{diff, image_diff, launch_option_diffs, redacted, short_hash, t
 use super::launch::{launch_spec, LaunchDefinition};
 use super::schedule::{estimate, rollout_plan};
 use super::types::{Action, AttrDiff, Change, Kind, PlanError, RolloutPlan, Wave};
-use crate::cloud::{tag, AsgSettings, LaunchSpec, Tags};
+use crate::cloud::scaling::AsgSettings;
+use crate::cloud::{tag, LaunchSpec, Tags};
 use crate::observe::{Generation, GenerationState, Observed, ObservedGroup};
 use crate::stack::{GroupMode, ServerGroup, Stack, STACK_TAGS, UNKNOWN_APPLY};
 
@@ -591,25 +592,10 @@ impl GroupPlan<'_> {
 }
 
 /// The settings a server group's Auto Scaling group shows once created from the stack, with
-/// AWS's defaults filled in: `ELB` health checks with target groups (else `EC2`), the
-/// rollout's `health.grace`, `["Default"]` termination.
+/// AWS's defaults filled in (the rollout's `health.grace` for the grace period).
 pub fn asg_settings(g: &ServerGroup) -> AsgSettings {
-    let s = &g.scaling;
-    AsgSettings {
-        health_check_type: s.health_check_type.clone().unwrap_or_else(|| {
-            match g.target_groups.is_empty() {
-                true => "EC2".into(),
-                false => "ELB".into(),
-            }
-        }),
-        health_check_grace_seconds: s
-            .health_check_grace_period
-            .unwrap_or(g.rollout.health.grace.as_secs() as u32),
-        default_instance_warmup: s.default_instance_warmup,
-        termination_policies: match s.termination_policies.is_empty() {
-            true => vec!["Default".to_string()],
-            false => s.termination_policies.clone(),
-        },
-        capacity_rebalance: s.capacity_rebalance,
-    }
+    g.scaling.as_created(
+        !g.target_groups.is_empty(),
+        g.rollout.health.grace.as_secs() as u32,
+    )
 }

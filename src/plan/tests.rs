@@ -262,19 +262,19 @@ fn text(plan: &Plan) -> String {
     render::render(plan, render::Style { color: false })
 }
 
+/// The plan of `stack` into an empty account.
+fn fresh(stack: &Stack) -> Plan {
+    let empty = Observed {
+        region: "us-east-1".into(),
+        ..Default::default()
+    };
+    plan(stack, &empty, false).unwrap()
+}
+
 #[test]
 fn fresh_stack_plans_creates() {
     let stack = stack_with(&[], "ami-111");
-    let p = plan(
-        &stack,
-        &Observed {
-            region: "us-east-1".into(),
-            ..Default::default()
-        },
-        false,
-    )
-    .unwrap();
-    insta::assert_snapshot!(text(&p));
+    insta::assert_snapshot!(text(&fresh(&stack)));
 }
 
 #[test]
@@ -773,14 +773,5 @@ fn copies_plan_as_resources_of_their_own() {
             "  target_groups = [target_group.web[each.value]]\n",
         );
     let stack = stack_from(&src, &[], "ami-111");
-    let p = plan(
-        &stack,
-        &Observed {
-            region: "us-east-1".into(),
-            ..Default::default()
-        },
-        false,
-    )
-    .unwrap();
-    insta::assert_snapshot!(text(&p));
+    insta::assert_snapshot!(text(&fresh(&stack)));
 }

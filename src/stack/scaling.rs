@@ -146,7 +146,50 @@ pub struct GroupSettings {
     pub lifecycle_hooks: Vec<LifecycleHook>,
 }
 
+/// The settings of an Auto Scaling group that DescribeAutoScalingGroups shows, so that a plan
+/// names the ones a new generation changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsgSettings {
+    pub health_check_type: String,
+    pub health_check_grace_seconds: u32,
+    pub default_instance_warmup: Option<u32>,
+    /// As AWS lists them: `["Default"]` when none was given.
+    pub termination_policies: Vec<String>,
+    pub capacity_rebalance: bool,
+}
+
 impl GroupSettings {
+    /// The health check type a group gets: the stack's, else `ELB` when it has target groups
+    /// and `EC2` when it has none.
+    pub fn health_check_type_for(&self, has_target_groups: bool) -> String {
+        self.health_check_type.clone().unwrap_or_else(|| {
+            match has_target_groups {
+                true => "ELB",
+                false => "EC2",
+            }
+            .into()
+        })
+    }
+
+    /// The termination policies as AWS lists them: `["Default"]` when none were given.
+    pub fn termination_policies_or_default(&self) -> Vec<String> {
+        match self.termination_policies.is_empty() {
+            true => vec!["Default".to_string()],
+            false => self.termination_policies.clone(),
+        }
+    }
+
+    /// What DescribeAutoScalingGroups shows of a group created with these settings: AWS's
+    /// defaults filled in, `grace` (seconds) when the stack sets no grace period.
+    pub fn as_created(&self, has_target_groups: bool, grace: u32) -> AsgSettings {
+        AsgSettings {
+            health_check_type: self.health_check_type_for(has_target_groups),
+            health_check_grace_seconds: self.health_check_grace_period.unwrap_or(grace),
+            default_instance_warmup: self.default_instance_warmup,
+            termination_policies: self.termination_policies_or_default(),
+            capacity_rebalance: self.capacity_rebalance,
+        }
+    }
     /// The canonical `name=value` entries of the fingerprint, what the stack does not set left
     /// out. Termination policies keep their order (AWS applies them in turn), as do instance
     /// type overrides (their priority); policies, actions and hooks are keyed by name.

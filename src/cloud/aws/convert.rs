@@ -126,7 +126,7 @@ pub(super) fn group_info(group: &asg::types::AutoScalingGroup) -> GroupInfo {
             .filter_map(|p| p.process_name().map(str::to_owned))
             .collect(),
         status: group.status().map(str::to_owned),
-        settings: Some(crate::cloud::AsgSettings {
+        settings: Some(crate::cloud::scaling::AsgSettings {
             health_check_type: text(group.health_check_type()),
             health_check_grace_seconds: count(group.health_check_grace_period()),
             default_instance_warmup: group

@@ -100,15 +100,11 @@ impl World {
                 .collect(),
             suspended_processes: g.suspended.clone(),
             status: g.deleting.then(|| "Delete in progress".to_string()),
-            settings: Some(crate::cloud::AsgSettings {
+            // The type and grace as the group holds them; AWS's defaults for the rest.
+            settings: Some(crate::cloud::scaling::AsgSettings {
                 health_check_type: s.health_check_type.clone(),
                 health_check_grace_seconds: s.health_check_grace_seconds,
-                default_instance_warmup: s.settings.default_instance_warmup,
-                termination_policies: match s.settings.termination_policies.is_empty() {
-                    true => vec!["Default".to_string()],
-                    false => s.settings.termination_policies.clone(),
-                },
-                capacity_rebalance: s.settings.capacity_rebalance,
+                ..s.settings.as_created(false, 0)
             }),
         }
     }

@@ -82,13 +82,26 @@ impl<'a> Evaluator<'a> {
                 value: v,
             }]);
         }
+        let size = match &v {
+            Value::Object(map) => map.len(),
+            Value::Array(items) => items.len(),
+            _ => 0,
+        };
+        if size as u64 > MAX_COPIES {
+            self.conv(attr).invalid(
+                format!("`for_each` makes {size} copies, over the limit of {MAX_COPIES}"),
+                "too many copies of one block",
+            );
+            return None;
+        }
         let entries: Vec<(String, Value)> = match v {
             Value::Object(map) => map.into_iter().collect(),
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
+                let mut seen = std::collections::HashSet::new();
                 for item in items {
                     match item {
-                        Value::String(s) if out.iter().any(|(k, _)| *k == s) => {
+                        Value::String(s) if !seen.insert(s.clone()) => {
                             self.conv(attr).invalid(
                                 format!("`for_each` has the key \"{s}\" twice"),
                                 "each key names one copy: keys must be unique",
@@ -115,16 +128,6 @@ impl<'a> Evaluator<'a> {
                 return None;
             }
         };
-        if entries.len() as u64 > MAX_COPIES {
-            self.conv(attr).invalid(
-                format!(
-                    "`for_each` makes {} copies, over the limit of {MAX_COPIES}",
-                    entries.len()
-                ),
-                "too many copies of one block",
-            );
-            return None;
-        }
         if let Some((key, _)) = entries.iter().find(|(key, _)| !is_copy_key(key)) {
             self.problems.push(
                 Problem::new(format!("`for_each` key {key:?} cannot be part of an AWS name"))

@@ -39,75 +39,73 @@ impl<'a> Evaluator<'a> {
 
     /// One target group, load balancer or server group (or one copy of a repeated one).
     fn resource(&mut self, scope: &Scope<'a>, block: &'a RawBlock, key: String, address: String) {
-        {
-            match block.ident.as_str() {
-                "target_group" => {
-                    let body = self.eval_tree(scope, block);
-                    if let Some(tg) = convert::target_group(
-                        &body,
-                        &self.stack.name,
-                        &key,
-                        address,
-                        self.origin(&block.loc),
-                        &mut self.problems,
-                    ) {
-                        if self.taken("target group", &tg.name, &tg.address, block) {
-                            return;
-                        }
-                        let keys = body.marks_of("tags").keys(&tg.tags);
-                        self.stack.sensitive.set_tags(&tg.address, keys);
-                        self.stack.target_groups.push(tg);
+        match block.ident.as_str() {
+            "target_group" => {
+                let body = self.eval_tree(scope, block);
+                if let Some(tg) = convert::target_group(
+                    &body,
+                    &self.stack.name,
+                    &key,
+                    address,
+                    self.origin(&block.loc),
+                    &mut self.problems,
+                ) {
+                    if self.taken("target group", &tg.name, &tg.address, block) {
+                        return;
                     }
+                    let keys = body.marks_of("tags").keys(&tg.tags);
+                    self.stack.sensitive.set_tags(&tg.address, keys);
+                    self.stack.target_groups.push(tg);
                 }
-                "load_balancer" => {
-                    let body = self.eval_tree(scope, block);
-                    if let Some(lb) = convert::load_balancer(
-                        &body,
-                        &self.stack.name,
-                        &key,
-                        address,
-                        self.origin(&block.loc),
-                        &mut self.problems,
-                    ) {
-                        if self.taken("load balancer", &lb.name, &lb.address, block) {
-                            return;
-                        }
-                        let keys = body.marks_of("tags").keys(&lb.tags);
-                        self.stack.sensitive.set_tags(&lb.address, keys);
-                        self.stack.load_balancers.push(lb);
-                    }
-                }
-                "server_group" => {
-                    let mut body = self.eval_tree(scope, block);
-                    if let Some((v, attr)) = body.attrs.get_mut("depends_on") {
-                        modules_waited_for(scope, attr, v);
-                    }
-                    if let Some(g) = convert::server_group(
-                        &body,
-                        &key,
-                        address,
-                        self.origin(&block.loc),
-                        &scope.module.dir,
-                        &mut self.problems,
-                    ) {
-                        let name = format!("{}-{}", self.stack.name, g.key);
-                        if self.taken("server group", &name, &g.address, block) {
-                            return;
-                        }
-                        let keys = body.marks_of("tags").keys(&g.tags);
-                        self.stack.sensitive.set_tags(&g.address, keys);
-                        if body.marks_of("user_data").any() {
-                            self.stack.sensitive.user_data.insert(g.address.clone());
-                        }
-                        if let Some(attr) = block.attr("depends_on") {
-                            self.depends_on
-                                .push((g.address.clone(), scope.path.clone(), attr));
-                        }
-                        self.stack.server_groups.push(g);
-                    }
-                }
-                _ => {}
             }
+            "load_balancer" => {
+                let body = self.eval_tree(scope, block);
+                if let Some(lb) = convert::load_balancer(
+                    &body,
+                    &self.stack.name,
+                    &key,
+                    address,
+                    self.origin(&block.loc),
+                    &mut self.problems,
+                ) {
+                    if self.taken("load balancer", &lb.name, &lb.address, block) {
+                        return;
+                    }
+                    let keys = body.marks_of("tags").keys(&lb.tags);
+                    self.stack.sensitive.set_tags(&lb.address, keys);
+                    self.stack.load_balancers.push(lb);
+                }
+            }
+            "server_group" => {
+                let mut body = self.eval_tree(scope, block);
+                if let Some((v, attr)) = body.attrs.get_mut("depends_on") {
+                    modules_waited_for(scope, attr, v);
+                }
+                if let Some(g) = convert::server_group(
+                    &body,
+                    &key,
+                    address,
+                    self.origin(&block.loc),
+                    &scope.module.dir,
+                    &mut self.problems,
+                ) {
+                    let name = format!("{}-{}", self.stack.name, g.key);
+                    if self.taken("server group", &name, &g.address, block) {
+                        return;
+                    }
+                    let keys = body.marks_of("tags").keys(&g.tags);
+                    self.stack.sensitive.set_tags(&g.address, keys);
+                    if body.marks_of("user_data").any() {
+                        self.stack.sensitive.user_data.insert(g.address.clone());
+                    }
+                    if let Some(attr) = block.attr("depends_on") {
+                        self.depends_on
+                            .push((g.address.clone(), scope.path.clone(), attr));
+                    }
+                    self.stack.server_groups.push(g);
+                }
+            }
+            _ => {}
         }
     }
 
