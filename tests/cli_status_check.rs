@@ -2,6 +2,10 @@
 //! openmetrics` (parsed with Python's `prometheus_client`, pinned in
 //! localstack/requirements.txt) on simulated accounts.
 
+mod common {
+    pub mod emulator;
+}
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -164,12 +168,7 @@ fn parsed_metrics(state: &Path, args: &[&str]) -> Vec<String> {
     let mut all = vec!["status", f.as_str(), "--format", "openmetrics"];
     all.extend_from_slice(args);
     let out = code(&sim(state, &all), 0);
-    let python = root().join("localstack/.venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run localstack/install.sh",
-        python.display()
-    );
+    let python = common::emulator::python();
     let script = r#"
 import sys
 from prometheus_client.parser import text_string_to_metric_families

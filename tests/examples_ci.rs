@@ -3,6 +3,10 @@
 //! Actions workflow is valid YAML with the steps the README describes (read with the PyYAML
 //! in localstack/.venv).
 
+mod common {
+    pub mod emulator;
+}
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -86,12 +90,7 @@ fn each_environment_validates_and_plans_with_its_size_and_strategy() {
 
 #[test]
 fn the_workflow_bakes_plans_waits_for_approval_and_applies_the_plan() {
-    let python = root().join("localstack/.venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run localstack/install.sh",
-        python.display()
-    );
+    let python = common::emulator::python();
     let script = r#"
 import json, sys, yaml
 print(json.dumps(yaml.safe_load(open(sys.argv[1]))))

@@ -188,12 +188,20 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// The emulator venv's Python, with boto3 and the emulator's other client libraries,
+/// installed first when missing.
+pub fn python() -> PathBuf {
+    install();
+    localstack().join(".venv/bin/python")
+}
+
 fn localstack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack")
 }
 
-/// Runs `localstack/install.sh` once per test binary.
-fn install() {
+/// Runs `localstack/install.sh` once per test binary (a fresh machine gets the emulator's
+/// venv from the first test that needs it).
+pub fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let out = Command::new(localstack().join("install.sh"))
