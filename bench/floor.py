@@ -3,7 +3,7 @@
 
 Reads, with boto3 and no logic beyond pagination and batching at the services' limits, what
 a plan of the stack needs to know: the stack's Auto Scaling groups, instances, launch
-templates (and the versions its groups use), target groups (with tags, attributes and target health), load
+templates (and the versions its groups use), target groups (with tags and attributes), load
 balancers (with tags and listeners), the image, and the VPC, subnets and security group. One
 call after another, as a plain script would.
 
@@ -106,7 +106,6 @@ def main():
         if t["TargetGroupArn"] in owned:
             # The deregistration delay is an attribute, not part of the description.
             call(elb, "describe_target_group_attributes", TargetGroupArn=t["TargetGroupArn"])
-            call(elb, "describe_target_health", TargetGroupArn=t["TargetGroupArn"])
     for l in lbs:
         if l["LoadBalancerArn"] in owned:
             pages(elb, "describe_listeners", "Listeners", LoadBalancerArn=l["LoadBalancerArn"])

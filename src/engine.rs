@@ -85,7 +85,7 @@ pub async fn session(
     inputs: Inputs,
     stack_name: &str,
 ) -> Result<Session, EngineError> {
-    let observed = observe::observe(cloud, stack_name)
+    let observed = observe::observe_for_plan(cloud, stack_name)
         .await
         .map_err(observing)?;
     let mut known = Known::default();

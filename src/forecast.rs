@@ -113,9 +113,15 @@ pub async fn seed(cloud: &dyn Cloud, session: &Session) -> Result<SimSeed, Cloud
             .extend(g.generations.iter().map(|gen| gen.group.clone()));
     }
     for tg in observed.target_groups.values() {
+        // A plan's observation leaves target health out: the model needs the registrations.
+        let targets = if observed.health_unread {
+            cloud.target_health(&tg.info.arn).await?
+        } else {
+            tg.health.clone()
+        };
         seed.target_groups.push(SeedTargetGroup {
             info: tg.info.clone(),
-            targets: tg.health.clone(),
+            targets,
         });
     }
     for lb in observed.load_balancers.values() {

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Heap counted by owner, for the benchmark's engine-cost figures (`bench/run.sh` builds with
+/// it; see `reroll::cloud::sim::memory`).
+#[cfg(feature = "count-memory")]
+#[global_allocator]
+static ALLOCATOR: reroll::cloud::sim::memory::Counting = reroll::cloud::sim::memory::Counting;
+
 fn main() -> ExitCode {
     let args = match cli::args::Cli::try_parse_from(cli::args::normalize_args(std::env::args())) {
         Ok(args) => args,

@@ -192,6 +192,10 @@ pub struct Observed {
     /// address that would create them (`engine::collisions`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub taken: BTreeMap<String, Taken>,
+    /// Target health was not read ([`observe_for_plan`]): every target group's and copy's
+    /// `health` is empty, and whoever needs it reads it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub health_unread: bool,
 }
 
 /// A name the stack would create, held by a resource that is not the stack's.
@@ -412,6 +416,17 @@ pub fn fleet_groups(instances: &[InstanceInfo]) -> Vec<GroupInfo> {
 
 /// Reads the stack's resources. Calls run concurrently where they are independent.
 pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
+    observe_with(cloud, stack, true).await
+}
+
+/// What a plan reads: the stack's resources without their target health, which no plan
+/// depends on (one DescribeTargetHealth per target group saved; `status` reads it, and an
+/// apply looks at health afresh before it acts on it). [`Observed::health_unread`] says so.
+pub async fn observe_for_plan(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
+    observe_with(cloud, stack, false).await
+}
+
+async fn observe_with(cloud: &dyn Cloud, stack: &str, health: bool) -> CloudResult<Observed> {
     let prefix = names::elb_prefix(stack);
     let (mut groups, instances, templates, tgs, lbs) = tokio::try_join!(
         cloud.list_groups(stack),
@@ -429,7 +444,12 @@ pub async fn observe(cloud: &dyn Cloud, stack: &str) -> CloudResult<Observed> {
         ..Default::default()
     };
 
-    let health = futures_join_all(tgs.iter().map(|tg| cloud.target_health(&tg.arn))).await?;
+    observed.health_unread = !health;
+    let health = if health {
+        futures_join_all(tgs.iter().map(|tg| cloud.target_health(&tg.arn))).await?
+    } else {
+        vec![Vec::new(); tgs.len()]
+    };
     for (info, health) in tgs.into_iter().zip(health) {
         observed.add_target_group(info, health);
     }

@@ -28,14 +28,14 @@ pub fn render(stack: &Stack, observed: &Observed) -> String {
         return out;
     }
     for g in observed.groups.values() {
-        group_section(&mut out, g);
+        group_section(&mut out, observed, g);
     }
     balancing_sections(&mut out, observed);
     out
 }
 
 /// A server group: its generations as a table, then what is under way or to know about them.
-fn group_section(out: &mut String, g: &ObservedGroup) {
+fn group_section(out: &mut String, observed: &Observed, g: &ObservedGroup) {
     let address = g
         .address
         .clone()
@@ -72,7 +72,7 @@ fn group_section(out: &mut String, g: &ObservedGroup) {
         .iter()
         .filter(|x| x.state == crate::observe::GenerationState::Rolling)
     {
-        if let Some(p) = gen.group.tags.get(crate::cloud::tag::PROGRESS) {
+        if let Some(p) = progress(observed, g, gen) {
             out.push_str(&format!("  v{:03} progress: {p}\n", gen.number));
         }
     }
@@ -164,6 +164,25 @@ fn balancing_sections(out: &mut String, observed: &Observed) {
     }
 }
 
+/// Where a rolling generation stands: what its rollout last wrote on it (a blue/green step, a
+/// roll back), else what the account shows — a rolling rollout writes no progress as it goes,
+/// so that a look at its serving instances is always current and costs no writes.
+fn progress(observed: &Observed, g: &ObservedGroup, gen: &Generation) -> Option<String> {
+    if let Some(p) = gen.group.tags.get(crate::cloud::tag::PROGRESS) {
+        return Some(p.clone());
+    }
+    let old = g.active()?;
+    // What the rollout replaces: the capacity the old generation had when it began.
+    let of = crate::apply::parse_from(gen.group.tags.get(crate::cloud::tag::FROM))
+        .map_or(old.group.desired, |(_, desired, _)| desired);
+    let serving = observed.serving(old);
+    Some(format!(
+        "new {}/{of} healthy, old {serving} serving, {} on the way out",
+        observed.serving(gen),
+        old.group.instances.len().saturating_sub(serving),
+    ))
+}
+
 fn address(g: &ObservedGroup) -> String {
     g.address
         .clone()
@@ -209,10 +228,7 @@ pub fn problems(
             .iter()
             .filter(|x| x.state == GenerationState::Rolling)
         {
-            let progress = gen
-                .group
-                .tags
-                .get(crate::cloud::tag::PROGRESS)
+            let progress = progress(observed, g, gen)
                 .map(|p| format!(" ({p})"))
                 .unwrap_or_default();
             out.push(format!(

@@ -125,6 +125,14 @@ pub fn simulated_seconds(stderr: &str) -> Option<u64> {
     Some(total)
 }
 
+/// Megabytes of heap at its peak, reroll's and the simulator's, from `heap peak: reroll 44.8 MB,
+/// simulator 21.2 MB` (printed by a binary built with the `count-memory` feature).
+pub fn heap_peaks(stderr: &str) -> Option<(f64, f64)> {
+    let line = stderr.lines().find(|l| l.starts_with("heap peak: "))?;
+    let mut numbers = line.split(' ').filter_map(|w| w.parse::<f64>().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
 /// Seconds from `… simulator CPU 24.3s)`.
 pub fn simulator_seconds(stderr: &str) -> Option<f64> {
     let line = stderr.lines().find(|l| l.starts_with("simulated time: "))?;
@@ -149,6 +157,14 @@ pub fn simulator_seconds(stderr: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_heap_peaks() {
+        let err = "simulated time: 1s (wall 1s; simulator CPU 1s)\nheap peak: reroll 44.8 MB, \
+                   simulator 21.2 MB\n";
+        assert_eq!(heap_peaks(err), Some((44.8, 21.2)));
+        assert_eq!(heap_peaks("simulated time: 1s\n"), None);
+    }
 
     /// Reads back the simulator's CPU time as `main` prints it.
     #[test]

@@ -12,7 +12,9 @@
 //!   while new instances are on their way the drained ones wait for the look at them;
 //! - while instances asked for wait to be launched (the account's launch rate holds them
 //!   back), a look matters only before that queue runs dry: the next one is due halfway to
-//!   the moment it would at the rate seen, and the healthy ones are acted on then;
+//!   the moment it would at the rate seen, and the healthy ones are acted on then; while
+//!   none launch, a rollout looks when the next one asked for can be healthy at the soonest,
+//!   and acts on those already on their way then, in one batch (`decide::drains_held`);
 //! - a look expected to find a change that finds none looks again a step later (half a
 //!   health check interval: a target's state changes only at a check), and so does a rollout
 //!   with nothing on its way (its next decision rests on what it has just done);
@@ -21,7 +23,7 @@
 //! A wave's instances are waited for together: the look is due when the last of them can be
 //! healthy, not the first, so a wave costs a look or two rather than one per instance.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -61,6 +63,8 @@ struct Waiting {
     /// The earliest it can have been launched: the later of the look before it was first
     /// seen and the last time more instances were asked for before that.
     since: Instant,
+    /// The look that first saw it: it was launched by then.
+    first_seen: Instant,
     last_seen: Instant,
 }
 
@@ -84,8 +88,8 @@ pub(crate) struct Cadence {
     drain_prior: Duration,
     ready: Estimate,
     drain: Estimate,
-    waiting: HashMap<String, Waiting>,
-    draining: HashMap<String, Drain>,
+    waiting: BTreeMap<String, Waiting>,
+    draining: BTreeMap<String, Drain>,
     last_look: Option<Instant>,
     last_ask: Option<Instant>,
     /// New instances seen at the last look.
@@ -94,6 +98,15 @@ pub(crate) struct Cadence {
     unseen: u32,
     /// New instances appearing a second while some wait to be launched, at the last look.
     launch_rate: Option<f64>,
+    /// A rollout's: while instances asked for are still to be launched, those already on
+    /// their way are waited for together with them.
+    batches: bool,
+    /// A rollout's size: once the new generation was asked for all of it, the last wave is
+    /// the one the rollout ends with, and it is looked at as closely as the bracket allows.
+    total: Option<u32>,
+    /// When the old group was last asked to scale in: its victims, not known by name until
+    /// a look lists them, drain from then.
+    scaled_in: Option<Instant>,
 }
 
 /// The longest a rollout or a wait goes without a look.
@@ -129,13 +142,25 @@ impl Cadence {
             drain_prior: checks.deregistration_delay,
             ready: Estimate::default(),
             drain: Estimate::default(),
-            waiting: HashMap::new(),
-            draining: HashMap::new(),
+            waiting: BTreeMap::new(),
+            draining: BTreeMap::new(),
             last_look: None,
             last_ask: None,
             seen: 0,
             unseen: 0,
             launch_rate: None,
+            batches: false,
+            total: None,
+            scaled_in: None,
+        }
+    }
+
+    /// For a rollout of `total` instances (see `batches` and `total`).
+    pub(crate) fn batched(self, total: u32) -> Self {
+        Cadence {
+            batches: true,
+            total: Some(total),
+            ..self
         }
     }
 
@@ -143,6 +168,11 @@ impl Cadence {
     pub(crate) fn asked(&mut self, at: Instant, desired: u32) {
         self.last_ask = Some(at);
         self.unseen = desired.saturating_sub(self.seen);
+    }
+
+    /// The old group was asked at `at` to scale in: the instances it picks drain from then.
+    pub(crate) fn scaled_in(&mut self, at: Instant) {
+        self.scaled_in = Some(at);
     }
 
     /// Old instances were deregistered: they drain from `at`.
@@ -170,7 +200,7 @@ impl Cadence {
             (l, a) => l.or(a).unwrap_or(now),
         };
         let mut seen_new = 0u32;
-        let mut still = HashMap::new();
+        let mut still = BTreeMap::new();
         for (id, healthy) in new {
             seen_new += 1;
             match (self.waiting.remove(id), healthy) {
@@ -192,6 +222,7 @@ impl Cadence {
                         id.to_string(),
                         Waiting {
                             since,
+                            first_seen: now,
                             last_seen: now,
                         },
                     );
@@ -209,10 +240,11 @@ impl Cadence {
         };
         self.seen = seen_new;
         self.unseen = new_desired.saturating_sub(seen_new);
-        let mut still = HashMap::new();
+        let mut still = BTreeMap::new();
+        let scaled_in = self.scaled_in.take();
         for (id, deregistered) in draining {
             let d = self.draining.remove(id).unwrap_or(Drain {
-                since: deregistered.unwrap_or(now),
+                since: deregistered.or(scaled_in).unwrap_or(now),
                 last_seen: now,
             });
             still.insert(
@@ -235,7 +267,13 @@ impl Cadence {
 
     /// When the next look is due, after a look at `now`; never after `deadline`.
     pub(crate) fn due(&self, now: Instant, deadline: Option<Instant>) -> Instant {
-        let due = self.queue_due(now).unwrap_or_else(|| self.wave_due(now));
+        // A rollout acts on a wave once it is launched and healthy, not to keep a queue fed.
+        let queue = if self.batches {
+            None
+        } else {
+            self.queue_due(now)
+        };
+        let due = queue.unwrap_or_else(|| self.wave_due(now));
         let due = deadline.map_or(due, |d| due.min(d));
         due.max(now + self.min)
     }
@@ -260,20 +298,36 @@ impl Cadence {
         // others of the wave are still to come.
         let mut wave = None;
         if !self.waiting.is_empty() {
+            // The earliest it can be healthy, the latest if it was launched at the earliest
+            // moment it can have been, and, in a rollout's waves before its last (where a
+            // wave a little late delays nothing the account's launch rate does not), the
+            // latest if it was launched when first seen.
+            let last = self.total.is_none_or(|t| self.seen + self.unseen >= t);
             let at = |w: &Waiting| {
-                [Some(ready), self.ready.hi]
-                    .into_iter()
-                    .flatten()
-                    .map(|d| w.since + d)
-                    .find(|&t| t > now)
+                let hi = self.ready.hi;
+                [
+                    Some(w.since + ready),
+                    hi.map(|h| w.since + h),
+                    hi.filter(|_| !last).map(|h| w.first_seen + h),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|&t| t > now)
             };
             let coming = self.waiting.values().filter_map(at).max();
             wave = Some(coming.unwrap_or(now + self.step));
         }
         if self.unseen > 0 {
-            // Asked for and not seen yet: healthy no sooner than a whole wait from now.
+            // Asked for and not seen yet: healthy no sooner than a whole wait from now. In a
+            // rollout, the ones already on their way are acted on then, in one batch, not
+            // waited for apart: while the queue is long (`decide::drains_held`) they could
+            // not be acted on anyway, and once it is short a look or two a wait is enough.
             let t = now + ready.max(self.step);
-            wave = Some(wave.map_or(t, |w| w.min(t)));
+            wave = Some(if self.batches {
+                t
+            } else {
+                wave.map_or(t, |w| w.min(t))
+            });
         }
         // A drain lasts the delay at most; sooner only where one was seen to end sooner.
         let drain = self
@@ -283,7 +337,9 @@ impl Cadence {
         let drained = self
             .draining
             .values()
-            .map(|d| d.since + drain)
+            .map(|d| d.since)
+            .chain(self.scaled_in)
+            .map(|since| since + drain)
             .min()
             .map(|t| if t > now { t } else { now + self.step });
         // Drains that end while a wave is on its way are finished at the look at the wave.

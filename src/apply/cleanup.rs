@@ -147,7 +147,9 @@ async fn terminate_released(fleet: &Fleet<'_>) -> CloudResult<()> {
         return Ok(());
     }
     let cloud = fleet.cloud;
-    let instances = cloud.list_instances(fleet.stack).await?;
+    let instances = cloud
+        .list_instances_tagged(fleet.stack, tag::RELEASED)
+        .await?;
     let released: Vec<String> = instances
         .iter()
         .filter(|i| i.tags.contains_key(tag::RELEASED))

@@ -34,6 +34,9 @@ pub struct View {
     pub new_desired: u32,
     /// New instances healthy in every target group (and InService).
     pub new_healthy: u32,
+    /// New instances asked for that the new generation has not launched yet: the account's
+    /// launch rate (or a zone's capacity) holds them back.
+    pub new_waiting: u32,
     /// Old instances still in the old group.
     pub old: Vec<OldInstance>,
     /// Stop launching and stop starting drains (Ctrl-C); in-flight drains finish.
@@ -67,11 +70,25 @@ impl View {
     }
 }
 
+/// Whether serving old instances may start draining, `allowed` of them by the capacity
+/// rules: when a whole surge's worth may go at once, or when the new generation has settled
+/// (everything asked for launched and healthy, so no more room is coming before the next
+/// look). In between, a drain would free room for a fraction of a wave: on a fleet whose
+/// launches trickle in (the account's launch rate), that is a round of calls per look.
+pub fn drains_now(v: &View, allowed: u32) -> bool {
+    let settled = v.new_waiting == 0 && v.new_healthy >= v.new_desired;
+    settled || allowed >= v.max_surge.max(1)
+}
+
 /// Decides the next step. The rules:
 /// - capacity in rotation (old registered + new launched) never exceeds `desired + surge`;
 ///   draining instances do not count, so the next launch does not wait for a drain;
 /// - serving capacity (old serving + new healthy) never drops below `desired - unavailable`;
 /// - old instances that do not serve anyway are drained first, without limit;
+/// - serving old instances drain a whole surge at a time, or all that are allowed once the
+///   new generation has settled ([`drains_now`]): a launch-rate-bound rollout makes one round
+///   of calls a wave instead of one a look (an idealised fleet, launched and healthy at once,
+///   is always settled, so the plan's schedule is what this does);
 /// - drained instances are finished at once.
 pub fn decide(v: &View) -> Decision {
     let mut d = Decision::default();
@@ -110,6 +127,9 @@ pub fn decide(v: &View) -> Decision {
         .collect();
     let floor = v.desired.saturating_sub(v.max_unavailable);
     let mut allowed = (serving + v.new_healthy).saturating_sub(floor).min(serving);
+    if !drains_now(v, allowed) {
+        allowed = 0;
+    }
     if let Some(cap) = v.cap {
         // At a checkpoint the old generation keeps serving the rest, at full strength.
         let keep = v.desired.saturating_sub(cap);
@@ -166,6 +186,7 @@ mod tests {
             max_unavailable: unavailable,
             new_desired,
             new_healthy,
+            new_waiting: 0,
             old: old(o),
             stopping: false,
             cap: None,
@@ -241,6 +262,38 @@ mod tests {
             assert_eq!(d.drain.len(), drained, "case {i}: {v:?}");
             assert_eq!(d.finish.len(), finished, "case {i}: {v:?}");
             assert_eq!(d.done, done, "case {i}: {v:?}");
+        }
+    }
+
+    /// (view, new instances waiting to launch, set_new_desired, drained count)
+    #[test]
+    fn serving_instances_drain_a_surge_at_a_time_or_once_settled() {
+        let waiting = |v: View, n| View {
+            new_waiting: n,
+            ..v
+        };
+        let cases: Vec<(View, Option<u32>, usize)> = vec![
+            // 3 healthy, 4 of the 6 asked for still waiting: no drain, no launch
+            (waiting(view(12, 6, 0, 6, 3, "ssssssssssss"), 4), None, 0),
+            // all launched, 3 of 6 healthy: still half a surge, so still no drain
+            (waiting(view(12, 6, 0, 6, 3, "ssssssssssss"), 0), None, 0),
+            // a whole surge healthy: it drains, whatever is still on its way
+            (waiting(view(12, 6, 0, 12, 6, "ssssssssssss"), 6), None, 6),
+            // settled: everything allowed drains, however few
+            (waiting(view(12, 6, 0, 3, 3, "ssssssssssss"), 0), Some(6), 3),
+            // an old instance that does not serve drains at once, waiting or not
+            (waiting(view(4, 1, 0, 1, 0, "rsss"), 1), None, 1),
+            // a budget of unavailable instances smaller than the surge waits for the queue
+            (waiting(view(8, 3, 1, 3, 0, "ssssssss"), 1), None, 0),
+            // one as large as the surge drains at once
+            (waiting(view(4, 1, 1, 1, 0, "ssss"), 1), None, 1),
+            // drained ones are finished and launches asked for as room allows
+            (waiting(view(12, 3, 0, 3, 0, "ddd"), 3), Some(12), 0),
+        ];
+        for (i, (v, set, drained)) in cases.into_iter().enumerate() {
+            let d = decide(&v);
+            assert_eq!(d.set_new_desired, set, "case {i}: {v:?}");
+            assert_eq!(d.drain.len(), drained, "case {i}: {v:?}");
         }
     }
 

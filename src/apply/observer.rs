@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::cloud::{Cloud, CloudError, GroupInfo, TargetHealth};
@@ -93,7 +93,12 @@ pub struct Observer<'a> {
     next_id: std::sync::atomic::AtomicU64,
     /// The latest look; held while a look is being taken, so looks never overlap.
     latest: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
-    published: watch::Sender<Option<Arc<Snapshot>>>,
+    /// The latest look published, and its signal. Not a `watch` channel: that wakes its
+    /// receivers in a random order, and the rollouts woken act in the order they wake, so a
+    /// simulated run would not repeat itself; `Notify` wakes its waiters in the order they
+    /// came.
+    published: Mutex<Option<Arc<Snapshot>>>,
+    publish: Notify,
 }
 
 /// A rollout's standing interest in some generations and target groups; dropped when the
@@ -132,7 +137,8 @@ impl<'a> Observer<'a> {
             registered: Mutex::new(BTreeMap::new()),
             next_id: std::sync::atomic::AtomicU64::new(0),
             latest: tokio::sync::Mutex::new(None),
-            published: watch::channel(None).0,
+            published: Mutex::new(None),
+            publish: Notify::new(),
         }
     }
 
@@ -197,24 +203,28 @@ impl<'a> Observer<'a> {
         }
         let s = Arc::new(self.take(asked).await?);
         *latest = Some(s.clone());
-        self.published.send_replace(Some(s.clone()));
+        if let Ok(mut p) = self.published.lock() {
+            *p = Some(s.clone());
+        }
+        self.publish.notify_waiters();
         Ok(s)
     }
 
     /// The next look published, taken at `after` or later, that covers `r`, whoever asked for
     /// it. For a rollout that would take one soon anyway: it may take this one instead.
     pub(crate) async fn next(&self, r: &Registration<'_, '_>, after: Instant) -> Arc<Snapshot> {
-        let mut rx = self.published.subscribe();
         loop {
-            if let Some(s) = rx.borrow_and_update().as_ref() {
+            // Waiting from before the look at what is published, so none is missed.
+            let notified = self.publish.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let latest = self.published.lock().ok().and_then(|p| p.clone());
+            if let Some(s) = latest {
                 if s.taken >= after && s.covers(&r.want) {
-                    return s.clone();
+                    return s;
                 }
             }
-            if rx.changed().await.is_err() {
-                // The sender lives as long as the observer: never reached while borrowed.
-                return std::future::pending().await;
-            }
+            notified.await;
         }
     }
 

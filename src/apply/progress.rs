@@ -307,6 +307,7 @@ mod tests {
             max_unavailable: 0,
             new_desired,
             new_healthy,
+            new_waiting: 0,
             old: old
                 .chars()
                 .enumerate()

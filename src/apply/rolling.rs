@@ -9,7 +9,7 @@
 //! `reroll:state = rolling` and `reroll:from`, old instances are classified by their target
 //! registration. So a rollout killed at any point is resumed by running apply again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,7 +144,7 @@ struct Rounds {
     /// Old instances detached and not yet terminated.
     detached: Vec<String>,
     /// The wave the progress tag was last written for.
-    tagged_wave: Option<u32>,
+    logged_wave: Option<u32>,
     /// When the next look is due.
     cadence: Cadence,
     /// The next look must be taken after this (the last write) and, unless another rollout's
@@ -231,12 +231,13 @@ impl Rollout<'_> {
             draining_since: HashMap::new(),
             deregistered: HashMap::new(),
             detached: Vec::new(),
-            tagged_wave: None,
+            logged_wave: None,
             cadence: Cadence::new(
                 self.opts.poll,
                 MAX_WAIT.max(self.opts.poll),
                 checks(stack, g),
-            ),
+            )
+            .batched(self.bounds.desired),
             acted: Instant::now(),
             due: Instant::now(),
             watch: activities::Watch::new(fleet.cloud, &pair.new_name, !fleet.instances_mode()),
@@ -337,10 +338,14 @@ impl Rollout<'_> {
         let ride = r.due.checked_sub(r.due.duration_since(r.acted) / 4);
         let after = ride.map_or(r.acted, |t| t.max(r.acted));
         self.reg.ride_from(Some(after));
+        // Biased: a Ctrl-C first, then a look published at the moment the wait ends rather
+        // than a new one; and the same run makes the same choices (unbiased, `select!` draws
+        // at random, which made simulated runs differ).
         let ready = tokio::select! {
-            _ = tokio::time::sleep_until(r.due) => None,
+            biased;
             _ = self.stop.wait() => None,
             s = self.observer.next(self.reg, after) => Some(s),
+            _ = tokio::time::sleep_until(r.due) => None,
         };
         self.reg.ride_from(None);
         ready
@@ -479,6 +484,10 @@ impl Rollout<'_> {
 
     async fn run_hooks(&self, event: HookEvent, wave: u32, l: &Look) -> Result<(), Failure> {
         let (stack, g) = (self.stack, self.g);
+        if stack.hooks_for(g, event).is_empty() {
+            // Nothing to run: no context to read (it lists the stack's instances).
+            return Ok(());
+        }
         let ids = new_ids(l);
         let ctx =
             generation::hook_context(self.fleet.cloud, stack, g, self.og, self.pair, wave, &ids)
@@ -547,7 +556,8 @@ impl Rollout<'_> {
     fn finish_stuck_drains(&self, r: &mut Rounds, l: &Look, d: &mut Decision) {
         let now = Instant::now();
         for o in &l.view.old {
-            if o.state == OldState::Draining {
+            // What the old group scales in is its own to finish.
+            if o.state == OldState::Draining && !l.leaving.contains(&o.id) {
                 let since = *r.draining_since.entry(o.id.clone()).or_insert(now);
                 if now.duration_since(since) > r.max_drain + Duration::from_secs(60) {
                     tracing::warn!(instance = %o.id, "still draining past the deregistration delay; terminating it");
@@ -576,15 +586,12 @@ impl Rollout<'_> {
                 .count(),
         );
         self.reporter.counts(Counts::after(&l.view, d));
-        // The tag is for `status` (a resume needs none of it): written once a wave, not once
-        // a look.
+        // Logged once a wave. Nothing is written: a resume needs none of it, and `status` reads
+        // the same from the account.
         let wave = self.reporter.waves();
-        if r.tagged_wave != Some(wave) {
+        if r.logged_wave != Some(wave) {
             tracing::info!(address = %self.g.address, group = %self.pair.new_name, "{progress}");
-            let mut t = Tags::new();
-            t.insert(tag::PROGRESS.into(), progress);
-            self.fleet.tag(&self.pair.new_name, &t).await?;
-            r.tagged_wave = Some(wave);
+            r.logged_wave = Some(wave);
         }
         Ok(())
     }
@@ -630,7 +637,7 @@ impl Rollout<'_> {
             self.launch(r, n).await?;
         }
         if !d.drain.is_empty() {
-            self.drain(r, &d.drain).await?;
+            self.drain(r, l, &d.drain).await?;
             // Draining instances no longer hold surge: what the next look would decide about
             // the room they free, decided now, so the next wave launches without a look.
             if !self.stop.requested() {
@@ -666,11 +673,41 @@ impl Rollout<'_> {
         Ok(())
     }
 
-    /// Starts draining old instances: deregistered from every target group (remembered as
-    /// draining while target health lags), or released at once when there is none.
-    async fn drain(&self, r: &mut Rounds, ids: &[String]) -> Result<(), CloudError> {
+    /// Starts draining old instances. Serving ones go by the old group's own scale-in when it
+    /// can drain them: its desired capacity lowered by their number, Auto Scaling picks as
+    /// many (its termination policy: the zones kept balanced), deregisters them from the
+    /// target groups it is attached to, waits for the deregistration delay and terminates
+    /// them (its terminating lifecycle hooks included) — one call for the wave, where the
+    /// instances this rollout picks itself cost a deregistration per target group, a detach
+    /// per 20, a tag and a terminate. Instances that do not serve go first and by name:
+    /// deregistered from every target group (remembered as draining while target health
+    /// lags), or released at once when there is none.
+    async fn drain(&self, r: &mut Rounds, l: &Look, ids: &[String]) -> Result<(), CloudError> {
         let pair = self.pair;
         tracing::info!(address = %self.g.address, count = ids.len(), "draining old instances");
+        let serving: HashSet<&str> = l
+            .view
+            .old
+            .iter()
+            .filter(|o| o.state == OldState::Serving)
+            .map(|o| o.id.as_str())
+            .collect();
+        let (scaled, named): (Vec<String>, Vec<String>) = ids
+            .iter()
+            .cloned()
+            .partition(|id| self.scales_in(l) && serving.contains(id.as_str()));
+        if let (false, Some(old)) = (scaled.is_empty(), &l.old) {
+            let desired = old.desired.saturating_sub(scaled.len() as u32);
+            self.fleet
+                .cloud
+                .set_group_capacity(&old.name, old.min.min(desired), desired, old.max)
+                .await?;
+            r.cadence.scaled_in(Instant::now());
+        }
+        if named.is_empty() {
+            return Ok(());
+        }
+        let ids = named.as_slice();
         if pair.target_group_arns.is_empty() {
             return self.release(r, ids).await;
         }
@@ -683,6 +720,19 @@ impl Rollout<'_> {
         }
         r.cadence.deregistered(now, ids.iter().map(String::as_str));
         Ok(())
+    }
+
+    /// Whether the old group's own scale-in drains what this rollout would: an Auto Scaling
+    /// group attached to every target group of the rollout (Auto Scaling deregisters from
+    /// the ones it is attached to), as listed at this look.
+    fn scales_in(&self, l: &Look) -> bool {
+        !self.fleet.instances_mode()
+            && l.old.as_ref().is_some_and(|o| {
+                self.pair
+                    .target_group_arns
+                    .iter()
+                    .all(|a| o.target_group_arns.contains(a))
+            })
     }
 
     /// Health deadline: new instances must become healthy within the timeout of being asked

@@ -147,11 +147,24 @@ impl Deferred {
     }
 }
 
-/// Whether traffic sent to `arn` would reach a healthy target, as observed.
-fn serves(observed: &Observed, arn: &str) -> bool {
+/// Whether traffic sent to `arn` would reach a healthy target: as observed, or read now when
+/// the observation left target health out (a plan's).
+async fn serves(cloud: &dyn Cloud, observed: &Observed, arn: &str) -> Result<bool, ApplyError> {
     let healthy =
         |h: &[crate::cloud::TargetHealth]| h.iter().any(|t| t.state == TargetState::Healthy);
-    observed
+    let ours = observed.target_groups.values().any(|t| t.info.arn == arn)
+        || observed.copies.iter().any(|c| c.info.arn == arn);
+    if !ours {
+        return Ok(false);
+    }
+    if observed.health_unread {
+        return match cloud.target_health(arn).await {
+            Ok(h) => Ok(healthy(&h)),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(observed
         .target_groups
         .values()
         .find(|t| t.info.arn == arn)
@@ -163,7 +176,7 @@ fn serves(observed: &Observed, arn: &str) -> bool {
                 .find(|c| c.info.arn == arn)
                 .map(|c| healthy(&c.health))
         })
-        .unwrap_or(false)
+        .unwrap_or(false))
 }
 
 /// Updates a listener to `want`, unless that would send traffic to target groups that serve
@@ -179,16 +192,23 @@ pub async fn update_listener(
     want: &ListenerSpec,
 ) -> Result<(), ApplyError> {
     let current = observed.canonical_listener(have);
-    let unserved: Vec<String> = want
-        .forward
-        .iter()
-        .map(|f| f.target_group_arn.clone())
-        .filter(|a| !current.forward.iter().any(|f| &f.target_group_arn == a))
-        .filter(|a| !serves(observed, a))
-        .collect();
-    let serving_now = have.forward.iter().any(|f| {
-        (f.weight > 0 || have.forward.len() == 1) && serves(observed, &f.target_group_arn)
-    });
+    let mut unserved = Vec::new();
+    for a in want.forward.iter().map(|f| &f.target_group_arn) {
+        if !current.forward.iter().any(|f| &f.target_group_arn == a)
+            && !serves(cloud, observed, a).await?
+        {
+            unserved.push(a.clone());
+        }
+    }
+    let mut serving_now = false;
+    for f in &have.forward {
+        if (f.weight > 0 || have.forward.len() == 1)
+            && serves(cloud, observed, &f.target_group_arn).await?
+        {
+            serving_now = true;
+            break;
+        }
+    }
     if unserved.is_empty() || !serving_now {
         tracing::info!(listener = %what, "updating listener");
         cloud.modify_listener(arn, want).await?;

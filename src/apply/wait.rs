@@ -143,9 +143,11 @@ pub async fn wait_healthy(
         // In the last quarter of the wait, a look another rollout takes is as good as one's own.
         let ride = due - due.duration_since(now) / 4;
         reg.ride_from(Some(ride));
+        // Biased: a look published as the wait ends is taken, and runs repeat themselves.
         tokio::select! {
-            () = tokio::time::sleep_until(due) => since = due,
+            biased;
             s = observer.next(&reg, ride) => shared = Some(s),
+            () = tokio::time::sleep_until(due) => since = due,
         }
         reg.ride_from(None);
     }

@@ -110,6 +110,13 @@ pub async fn run(cli: Cli) -> u8 {
             ctx.wall.elapsed(),
             sim.busy()
         );
+        if let Some((own, simulator)) = reroll::cloud::sim::memory::peaks() {
+            eprintln!(
+                "heap peak: reroll {:.1} MB, simulator {:.1} MB",
+                own as f64 / 1e6,
+                simulator as f64 / 1e6
+            );
+        }
     }
     let mut error = None;
     let code = match result {

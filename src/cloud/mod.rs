@@ -740,6 +740,10 @@ pub trait Cloud: Send + Sync {
     /// group is not the stack's, is left out.
     async fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>>;
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
+    /// The stack's live instances that carry the tag `key` (filtered by the service, so a
+    /// look for the few released instances does not page through the whole fleet).
+    async fn list_instances_tagged(&self, stack: &str, key: &str)
+        -> CloudResult<Vec<InstanceInfo>>;
     async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
     /// The content of one launch template version.
     async fn launch_template_version(

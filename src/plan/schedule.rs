@@ -203,6 +203,7 @@ mod tests {
             max_unavailable: unavailable,
             new_desired: 0,
             new_healthy: 0,
+            new_waiting: 0,
             old: (0..desired)
                 .map(|i| OldInstance {
                     id: format!("i-{i}"),

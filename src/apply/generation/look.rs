@@ -4,7 +4,7 @@
 //! target group it belongs to reports it `healthy`; an instance held by a launching lifecycle
 //! hook (`Pending:Wait`) is neither.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
@@ -54,6 +54,12 @@ impl From<GateFailure> for Failure {
 pub(crate) struct Look {
     pub(crate) view: View,
     pub(crate) new: GroupInfo,
+    /// The old generation as listed (absent: an instance-mode generation with none left).
+    pub(crate) old: Option<GroupInfo>,
+    /// Old instances the old group itself is taking out (scaled in, detached, or about to be:
+    /// it has more than its desired capacity): in the view while they drain from a target
+    /// group, never acted on.
+    pub(crate) leaving: HashSet<String>,
     pub(crate) new_unhealthy: Vec<String>,
     /// The new instances healthy now.
     pub(crate) healthy_new: Vec<String>,
@@ -123,29 +129,21 @@ pub(crate) async fn look(
         .or_else(|| fleet.empty(&pair.new_gen))
         .ok_or_else(|| gone(&pair.new_name, "new"))?;
     let index = Index::new(&pair.target_group_arns, health);
-    let old_instances: Vec<OldInstance> = old
-        .map(|o| {
-            o.instances
-                .iter()
-                // Instances on their way out by the group's own hand (scaled in by someone
-                // else, or detached) are not the rollout's to count on or to act on.
-                .filter(|i| !i.lifecycle_state.is_leaving())
-                .map(|i| OldInstance {
-                    id: i.id.clone(),
-                    state: index.old_state(i, deregistered),
-                })
-                .collect()
-        })
+    let (old_instances, leaving) = old
+        .map(|o| old_view(o, &index, deregistered, !fleet.instances_mode()))
         .unwrap_or_default();
     let (healthy_new, new_unhealthy) = index.new_health(&new, &pair.target_group_arns);
     let new_healthy = healthy_new.len() as u32;
     Ok(Look {
+        old: old.cloned(),
+        leaving,
         view: View {
             desired: bounds.desired,
             max_surge: bounds.surge,
             max_unavailable: bounds.unavailable,
             new_desired: new.desired,
             new_healthy,
+            new_waiting: new.desired.saturating_sub(new.instances.len() as u32),
             old: old_instances,
             stopping,
             cap: None,
@@ -159,6 +157,57 @@ pub(crate) async fn look(
         new_unhealthy,
         healthy_new,
     })
+}
+
+/// The old instances as the wave decision sees them, and those the old group itself is taking
+/// out. An instance on its way out by the group's hand (scaled in, by this rollout or anyone,
+/// or detached) is not the rollout's to act on: it counts as draining while a target group
+/// still drains it, and not at all once none does: it serves nothing, and what takes it out
+/// terminates it (a terminating lifecycle hook may hold it for long first). A group above its
+/// desired capacity is about to scale in the difference:
+/// that many of its instances count as draining already, so that a look taken before Auto
+/// Scaling starts never drains them twice.
+fn old_view(
+    old: &GroupInfo,
+    index: &Index<'_>,
+    deregistered: &HashMap<String, Instant>,
+    auto_scaling: bool,
+) -> (Vec<OldInstance>, HashSet<String>) {
+    let mut leaving = HashSet::new();
+    let mut view = Vec::new();
+    for i in &old.instances {
+        if i.lifecycle_state.is_leaving() {
+            if index.draining(&i.id) {
+                leaving.insert(i.id.clone());
+                view.push(OldInstance {
+                    id: i.id.clone(),
+                    state: OldState::Draining,
+                });
+            }
+            continue;
+        }
+        view.push(OldInstance {
+            id: i.id.clone(),
+            state: index.old_state(i, deregistered),
+        });
+    }
+    let staying = view.iter().filter(|o| !leaving.contains(&o.id)).count();
+    let mut excess = if auto_scaling {
+        staying.saturating_sub(old.desired as usize)
+    } else {
+        0
+    };
+    for o in view.iter_mut().rev() {
+        if excess == 0 {
+            break;
+        }
+        if matches!(o.state, OldState::Serving | OldState::Registered) && !leaving.contains(&o.id) {
+            o.state = OldState::Draining;
+            leaving.insert(o.id.clone());
+            excess -= 1;
+        }
+    }
+    (view, leaving)
 }
 
 /// Target states by instance, per target group of the rollout (in its order). Indexed once
@@ -185,6 +234,11 @@ impl<'h> Index<'h> {
 
     fn states(&self, id: &str) -> Vec<Option<&'h TargetState>> {
         self.by_group.iter().map(|tg| tg.get(id).copied()).collect()
+    }
+
+    /// Whether a target group of the rollout is draining `id`.
+    fn draining(&self, id: &str) -> bool {
+        self.states(id).iter().flatten().any(|t| t.is_draining())
     }
 
     /// Where an old instance stands. What this rollout just deregistered drains, whatever

@@ -193,13 +193,21 @@ impl AwsCloud {
             .collect())
     }
 
-    pub(super) async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
-        let request = self
+    /// The stack's live instances; with `key`, only those carrying that tag.
+    pub(super) async fn list_instances(
+        &self,
+        stack: &str,
+        key: Option<&str>,
+    ) -> CloudResult<Vec<InstanceInfo>> {
+        let mut request = self
             .ec2
             .describe_instances()
             .filters(ec2_stack_filter(stack))
             .filters(ec2_filter("instance-state-name", LIVE_INSTANCE_STATES))
             .max_results(EC2_PAGE);
+        if let Some(key) = key {
+            request = request.filters(ec2_filter("tag-key", [key]));
+        }
         let reservations = self
             .call("EC2.DescribeInstances", "instances", all_items!(request))
             .await?;
@@ -208,7 +216,9 @@ impl AwsCloud {
             .flat_map(|r| r.instances())
             .map(instance_info)
             .filter(|i| {
-                in_stack(&i.tags, stack) && LIVE_INSTANCE_STATES.contains(&i.state.as_str())
+                in_stack(&i.tags, stack)
+                    && LIVE_INSTANCE_STATES.contains(&i.state.as_str())
+                    && key.is_none_or(|k| i.tags.contains_key(k))
             })
             .collect())
     }

@@ -139,7 +139,15 @@ impl Cloud for AwsCloud {
     }
 
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
-        self.list_instances(stack).await
+        self.list_instances(stack, None).await
+    }
+
+    async fn list_instances_tagged(
+        &self,
+        stack: &str,
+        key: &str,
+    ) -> CloudResult<Vec<InstanceInfo>> {
+        self.list_instances(stack, Some(key)).await
     }
 
     async fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>> {

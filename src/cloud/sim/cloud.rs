@@ -208,7 +208,19 @@ impl Cloud for SimCloud {
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
         const OP: &str = "EC2.DescribeInstances";
         self.request(OP).await?;
-        let instances = self.with(|w, t| w.list_instances(stack, t));
+        let instances = self.with(|w, t| w.list_instances(stack, None, t));
+        self.more_pages(OP, instances.len(), EC2_PAGE).await?;
+        Ok(instances)
+    }
+
+    async fn list_instances_tagged(
+        &self,
+        stack: &str,
+        key: &str,
+    ) -> CloudResult<Vec<InstanceInfo>> {
+        const OP: &str = "EC2.DescribeInstances";
+        self.request(OP).await?;
+        let instances = self.with(|w, t| w.list_instances(stack, Some(key), t));
         self.more_pages(OP, instances.len(), EC2_PAGE).await?;
         Ok(instances)
     }

@@ -179,11 +179,13 @@ impl World {
     }
 
     /// Live instances (anything but `terminated`) of the stack, in launch order.
-    pub fn list_instances(&self, stack: &str, t: Ms) -> Vec<InstanceInfo> {
+    /// The stack's live instances; with `key`, only those carrying that tag.
+    pub fn list_instances(&self, stack: &str, key: Option<&str>, t: Ms) -> Vec<InstanceInfo> {
         let mut live: Vec<&Instance> = self
             .instances
             .values()
             .filter(|i| i.visible(t) && !i.terminated(t) && in_stack(&i.tags, stack))
+            .filter(|i| key.is_none_or(|k| i.tags.contains_key(k)))
             .collect();
         live.sort_by_key(|i| i.seq);
         live.into_iter().map(|i| self.instance_info(i, t)).collect()

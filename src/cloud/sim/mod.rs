@@ -63,6 +63,7 @@ mod images;
 mod instances;
 mod limits;
 mod load_balancers;
+pub mod memory;
 mod persist;
 mod resources;
 mod seed;

@@ -51,7 +51,7 @@ impl SimCloud {
     /// A world saved by [`SimCloud::to_json`], continuing from the moment it was saved.
     pub fn from_json(json: &str, stats: Stats) -> std::io::Result<SimCloud> {
         let started = super::simcloud::thread_cpu();
-        let saved: Saved = serde_json::from_str(json)
+        let saved: Saved = super::memory::in_simulator(|| serde_json::from_str(json))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         if saved.format != SAVE_FORMAT {
             return Err(std::io::Error::new(
@@ -77,6 +77,7 @@ impl SimCloud {
 
     /// Reads a world written by [`SimCloud::save`].
     pub fn load(path: impl AsRef<Path>, stats: Stats) -> std::io::Result<SimCloud> {
-        Self::from_json(&std::fs::read_to_string(path)?, stats)
+        let json = super::memory::in_simulator(|| std::fs::read_to_string(path))?;
+        Self::from_json(&json, stats)
     }
 }

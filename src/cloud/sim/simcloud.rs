@@ -63,7 +63,7 @@ impl SimCloud {
     /// Runs `f`, counting the CPU time its thread spends in it as the simulator's.
     pub(super) fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
         let started = thread_cpu();
-        let out = f();
+        let out = super::memory::in_simulator(f);
         *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += thread_cpu() - started;
         out
     }
@@ -246,7 +246,9 @@ impl SimCloud {
         self.timed(|| {
             let mut w = self.lock();
             w.settle(t);
-            let out = f(&mut w, t);
+            // The request itself, and the answer it builds, are the caller's: against AWS the
+            // SDK would hold the same answer in reroll's memory.
+            let out = super::memory::outside_simulator(|| f(&mut w, t));
             w.settle(t);
             out
         })
