@@ -11,7 +11,7 @@ mod peers;
 mod stackgen;
 mod svg;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,12 @@ struct Args {
     /// 1000 targets).
     #[arg(long, default_value_t = 10)]
     rollout_groups: u32,
+    /// Instances of the second, smaller rollout the same run measures (0: none).
+    #[arg(long, default_value_t = 1000)]
+    small_instances: u32,
+    /// Server groups of the smaller rollout.
+    #[arg(long, default_value_t = 2)]
+    small_groups: u32,
     /// Instances per server group in the emulator plan benchmark.
     #[arg(long, default_value_t = 30)]
     emulator_per_group: u32,
@@ -83,9 +89,34 @@ struct Args {
 
 // The rollout scenario's stated parameters.
 const BOOT_S: f64 = 30.0;
-const HEALTH_INTERVAL_S: f64 = 10.0;
-const HEALTHY_THRESHOLD: f64 = 2.0;
-const DEREGISTRATION_S: f64 = 30.0;
+
+/// How the target groups check health and drain.
+#[derive(Debug, Clone, Copy)]
+struct Checks {
+    interval: u32,
+    threshold: u32,
+    deregistration: u32,
+}
+
+impl Checks {
+    /// From launch to healthy beyond the boot: `threshold` checks `interval` apart.
+    fn health(self) -> f64 {
+        f64::from(self.interval * self.threshold)
+    }
+}
+
+/// The benchmark's main scenario: fast checks, so the waves and the launch rate set the pace.
+const FAST: Checks = Checks {
+    interval: 10,
+    threshold: 2,
+    deregistration: 30,
+};
+/// What a target group gets when its stack says nothing: ELBv2's defaults.
+const AWS_DEFAULTS: Checks = Checks {
+    interval: 30,
+    threshold: 5,
+    deregistration: 300,
+};
 const SURGE_PERCENT: u32 = 10;
 const POLL: Duration = Duration::from_secs(5);
 /// Simulated idle time between deploying v1 and rolling v2: the RunInstances bucket refills.
@@ -131,7 +162,20 @@ fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
         }
     }
     let points = if wanted(Part::Rollout) {
-        Some(rollouts(args, work)?)
+        let main = Size::main(args);
+        let small = Size {
+            instances: args.small_instances,
+            groups: args.small_groups,
+        };
+        let points = rollouts(work, main, FAST, true, "b")?;
+        if small.instances > 0 {
+            rollouts(work, small, FAST, true, "b′")?;
+        }
+        rollouts(work, main, AWS_DEFAULTS, false, "b″")?;
+        if small.instances > 0 {
+            rollouts(work, small, AWS_DEFAULTS, false, "b‴")?;
+        }
+        Some(points)
     } else {
         None
     };
@@ -265,6 +309,9 @@ fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
         max_unavailable_percent: 0,
         region: SOURCE_REGION,
         copy_from: None,
+        interval_s: FAST.interval,
+        healthy_threshold: FAST.threshold,
+        deregistration_s: FAST.deregistration,
     };
     let stack = write_stack(work, "plan-sim", &shape)?;
     let state = work.join("plan-world.json");
@@ -332,6 +379,9 @@ fn plan_in_emulator(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Res
         max_unavailable_percent: 0,
         region: SOURCE_REGION,
         copy_from: None,
+        interval_s: FAST.interval,
+        healthy_threshold: FAST.threshold,
+        deregistration_s: FAST.deregistration,
     };
     let stack = write_stack(work, "plan-emu", &shape)?;
     let s = stack.to_str().context("path")?;
@@ -485,7 +535,7 @@ async fn replacement(stack: &Path, name: &'static str, who: Who) -> Result<Run> 
 /// The real binary rolling the same replacement as a child process.
 fn engine_cost(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
     let n = args.instances / args.rollout_groups * args.rollout_groups;
-    let stack0 = write_stack(work, "roll-0", &rollout_shape(args, 0))?;
+    let stack0 = write_stack(work, "roll-0", &rollout_shape(Size::main(args), 0, FAST))?;
     let rt = sim_runtime()?;
     // c. The engine's own cost: the real binary, as a child process.
     let state = work.join("roll-world.json");
@@ -571,73 +621,145 @@ fn engine_cost(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
     Ok(())
 }
 
-fn rollout_shape(args: &Args, unavailable: u32) -> StackShape {
+/// A rollout's size: instances, split evenly into server groups.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    instances: u32,
+    groups: u32,
+}
+
+impl Size {
+    fn main(args: &Args) -> Size {
+        Size {
+            instances: args.instances,
+            groups: args.rollout_groups,
+        }
+    }
+
+    fn per_group(self) -> u32 {
+        self.instances / self.groups
+    }
+
+    fn total(self) -> u32 {
+        self.per_group() * self.groups
+    }
+}
+
+fn rollout_shape(size: Size, unavailable: u32, checks: Checks) -> StackShape {
     StackShape {
         name: "benchroll",
-        groups: args.rollout_groups,
-        per_group: args.instances / args.rollout_groups,
+        groups: size.groups,
+        per_group: size.per_group(),
         max_surge_percent: SURGE_PERCENT,
         max_unavailable_percent: unavailable,
         region: SOURCE_REGION,
         copy_from: None,
+        interval_s: checks.interval,
+        healthy_threshold: checks.threshold,
+        deregistration_s: checks.deregistration,
     }
 }
 
-fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
-    let n = args.instances / args.rollout_groups * args.rollout_groups;
+/// The lower bound of a rollout keeping `floor`% of desired serving, and how it was derived.
+/// Launches: every new instance goes through the account's RunInstances bucket and the last
+/// one then boots and passes its health checks; at a 100% floor only then may the last old
+/// one drain (below it, the old ones may all be gone by then). Waves:
+/// new instances not yet healthy are at most the surge plus the unavailability allowed (in
+/// rotation ≤ desired + surge, serving ≥ desired − unavailable), so each boot and health
+/// period replaces at most that many in a group, and the last drain follows.
+fn lower_bound(size: Size, checks: Checks, floor: u32) -> (f64, String) {
+    let n = size.total();
     let limits = sim_config().limits;
-    let burst = limits.run_instances.burst;
-    let rate = limits.run_instances.per_second;
-    let health = HEALTH_INTERVAL_S * HEALTHY_THRESHOLD;
-    let per_group = n / args.rollout_groups;
+    let (burst, rate) = (limits.run_instances.burst, limits.run_instances.per_second);
+    let (health, drain) = (checks.health(), f64::from(checks.deregistration));
+    let per_group = size.per_group();
     let surge = (per_group * SURGE_PERCENT).div_ceil(100).max(1);
-    let rate_bound = (f64::from(n) - burst).max(0.0) / rate + BOOT_S + health + DEREGISTRATION_S;
-    let waves = f64::from(per_group.div_ceil(surge));
-    let wave_bound = waves * (BOOT_S + health) + DEREGISTRATION_S;
+    let unavailable = per_group * (100 - floor) / 100;
+    let last_launch = (f64::from(n) - burst).max(0.0) / rate;
+    let last_drain = if floor >= 100 { drain } else { 0.0 };
+    let rate_bound = last_launch + BOOT_S + health + last_drain;
+    let waves = per_group.div_ceil(surge + unavailable);
+    let wave_bound = f64::from(waves) * (BOOT_S + health) + drain;
     let bound = rate_bound.max(wave_bound);
+    let text = format!(
+        "at a {floor}% floor, launches: the last of {n} through a bucket of {burst} refilling at \
+         {rate}/s no earlier than {last_launch:.0} s, then boot ({BOOT_S} s) and health \
+         ({health} s){}: {rate_bound:.0} s; waves: {waves} of {} a group, \
+         {:.0} s each, and the last drain: {wave_bound:.0} s; the bound is the larger, \
+         **{bound:.0} s ({})**",
+        if floor >= 100 {
+            format!(", and only then the last drain ({drain} s)")
+        } else {
+            String::new()
+        },
+        surge + unavailable,
+        BOOT_S + health,
+        mmss(bound)
+    );
+    (bound, text)
+}
 
-    let cases = rollout_cases(args, work)?;
+/// One rollout section: reroll (and, with `peers`, the models of the other tools) rolling
+/// `size` at `checks`, each row against the lower bound at its floor.
+fn rollouts(
+    work: &Path,
+    size: Size,
+    checks: Checks,
+    peers: bool,
+    section: &str,
+) -> Result<Vec<Point>> {
+    let n = size.total();
+    let per_group = size.per_group();
+    let surge = (per_group * SURGE_PERCENT).div_ceil(100).max(1);
+    let limits = sim_config().limits;
+    let (burst, rate) = (limits.run_instances.burst, limits.run_instances.per_second);
+    let dir = format!("{section}-{n}");
+    let cases = rollout_cases(size, checks, &work.join(dir), peers)?;
     let rt = sim_runtime()?;
     let mut results = Vec::new();
     for (label, stack, who, floor) in &cases {
         let wall = std::time::Instant::now();
         let run = rt.block_on(replacement(stack, "benchroll", *who))?;
         eprintln!(
-            "{label}: {:.0} s simulated in {:.1} s of wall time",
+            "{section} {label}: {:.0} s simulated in {:.1} s of wall time",
             run.makespan,
             secs(wall.elapsed())
         );
         results.push((label.clone(), *who, *floor, run));
     }
 
-    println!("## b. Rollout makespan: {n} instances\n");
+    let what = if checks.deregistration == AWS_DEFAULTS.deregistration {
+        format!("{n} instances at AWS's default health checks")
+    } else {
+        format!("{n} instances")
+    };
+    println!("## {section}. Rollout makespan: {what}\n");
     println!(
         "A rolling replacement of {n} instances ({} server groups of {per_group}, each behind \
          its own target group, all rolled at once) in the simulator: boot {BOOT_S} s, health \
-         checks every {HEALTH_INTERVAL_S} s with a healthy threshold of {HEALTHY_THRESHOLD}, \
-         deregistration delay {DEREGISTRATION_S} s, max_surge {SURGE_PERCENT}% \
-         ({surge} a group), max_unavailable 0, AWS's default RunInstances limit ({burst} \
-         instances burst, then {rate}/s, shared by the account), reroll looking when its cadence \
-         says, at least {} s apart. \
-         The first generation was deployed and the account left idle for {} s (the launch \
-         bucket full) before the replacement.\n",
-        args.rollout_groups,
+         checks every {} s with a healthy threshold of {}, deregistration delay {} s, \
+         max_surge {SURGE_PERCENT}% ({surge} a group), max_unavailable 0 or \
+         {SURGE_PERCENT}%, AWS's default RunInstances limit ({burst} instances burst, then \
+         {rate}/s, shared by the account), reroll looking when its cadence says, at least {} \
+         s apart. The first generation was deployed and the account left idle for {} s (the \
+         launch bucket full) before the replacement.\n",
+        size.groups,
+        checks.interval,
+        checks.threshold,
+        checks.deregistration,
         POLL.as_secs(),
         REFILL.as_secs()
     );
-    println!(
-        "**Lower bound.** Launches: {n} new instances through one bucket of {burst} tokens \
-         refilling at {rate}/s, so the last launch is no earlier than ({n} − {burst}) / {rate} = \
-         {:.0} s; it then boots ({BOOT_S} s) and passes {HEALTHY_THRESHOLD} health checks \
-         ({health} s), and only then may the last old instance be deregistered and drained \
-         ({DEREGISTRATION_S} s): **{rate_bound:.0} s**. Waves: each group needs {waves} waves \
-         of {surge}, each at least boot + health ({:.0} s) after the previous (draining \
-         instances do not hold surge), plus the last drain: {wave_bound:.0} s. The bound is \
-         the larger: **{bound:.0} s ({})**.\n",
-        (f64::from(n) - burst).max(0.0) / rate,
-        BOOT_S + health,
-        mmss(bound)
-    );
+    let floors: BTreeSet<u32> = results.iter().map(|r| r.2).collect();
+    let bounds: BTreeMap<u32, f64> = floors
+        .iter()
+        .rev()
+        .map(|&floor| {
+            let (bound, text) = lower_bound(size, checks, floor);
+            println!("**Lower bound** {text}.\n");
+            (floor, bound)
+        })
+        .collect();
     // For reroll's rows: the fastest peer set for the same capacity floor that also held it
     // (its lowest healthy count at or above it), over reroll's time.
     let fastest_peer = |floor: u32| {
@@ -652,13 +774,8 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
         "| how | floor | makespan | ÷ bound | lowest healthy | fastest peer at this floor ÷ this |"
     );
     println!("|---|---|---|---|---|---|");
-    for (i, (label, who, floor, run)) in results.iter().enumerate() {
-        // The bound is derived for the stated scenario (max_unavailable 0): the first row.
-        let ratio = if i == 0 {
-            format!("**{:.3}**", run.makespan / bound)
-        } else {
-            "-".into()
-        };
+    for (label, who, floor, run) in &results {
+        let ratio = format!("**{:.3}**", run.makespan / bounds[floor]);
         let speedup = match who {
             Who::Reroll => {
                 fastest_peer(*floor).map_or("-".into(), |p| format!("**{:.2}×**", p / run.makespan))
@@ -673,17 +790,21 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
             f64::from(run.min_healthy) * 100.0 / f64::from(n),
         );
     }
-    println!(
-        "\nThe peers are **models**, written from their documented algorithms and run in the \
-         same simulator (same boot, health, draining and launch-rate rules); they are not \
-         the services themselves. Floor: the share of the desired capacity each is set to keep \
-         (reroll's max_unavailable, the instance refresh's MinHealthyPercentage, \
-         CloudFormation's MinInstancesInService). Lowest healthy is the fewest healthy targets \
-         seen, sampled every {} s of simulated time: CloudFormation counts InService instances, \
-         not healthy targets, so it can fall below its floor. The last column compares reroll \
-         with the fastest peer set for the same floor that also held it.\n",
-        POLL.as_secs()
-    );
+    if peers {
+        println!(
+            "\nThe peers are **models**, written from their documented algorithms and run in \
+             the same simulator (same boot, health, draining and launch-rate rules); they are \
+             not the services themselves. Floor: the share of the desired capacity each is set \
+             to keep (reroll's max_unavailable, the instance refresh's MinHealthyPercentage, \
+             CloudFormation's MinInstancesInService). Lowest healthy is the fewest healthy \
+             targets seen, sampled every {} s of simulated time: CloudFormation counts \
+             InService instances, not healthy targets, so it can fall below its floor. The last \
+             column compares reroll with the fastest peer set for the same floor that also \
+             held it.",
+            POLL.as_secs()
+        );
+    }
+    println!();
 
     Ok(results.swap_remove(0).3.points)
 }
@@ -691,9 +812,14 @@ fn rollouts(args: &Args, work: &Path) -> Result<Vec<Point>> {
 /// The rollouts compared, each with its capacity floor (percent of desired that stays
 /// healthy): reroll and the models of the other tools at their best documented settings for
 /// that floor, each with the stack it rolls (written into `work`).
-fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who, u32)>> {
-    let stack0 = write_stack(work, "roll-0", &rollout_shape(args, 0))?;
-    let stack10 = write_stack(work, "roll-10", &rollout_shape(args, SURGE_PERCENT))?;
+fn rollout_cases(
+    size: Size,
+    checks: Checks,
+    work: &Path,
+    peers: bool,
+) -> Result<Vec<(String, PathBuf, Who, u32)>> {
+    let stack0 = write_stack(work, "roll-0", &rollout_shape(size, 0, checks))?;
+    let stack10 = write_stack(work, "roll-10", &rollout_shape(size, SURGE_PERCENT, checks))?;
     let refresh = |min_healthy, max_healthy, warmup: u64| {
         Who::Peer(Peer::InstanceRefresh {
             min_healthy,
@@ -714,7 +840,7 @@ fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who, 
         )
     };
     let floor = 100 - SURGE_PERCENT;
-    Ok(vec![
+    let all = vec![
         (
             format!("reroll: max_surge {SURGE_PERCENT}%, max_unavailable 0"),
             stack0.clone(),
@@ -776,7 +902,11 @@ fn rollout_cases(args: &Args, work: &Path) -> Result<Vec<(String, PathBuf, Who, 
             cfn(floor),
             floor,
         ),
-    ])
+    ];
+    Ok(all
+        .into_iter()
+        .filter(|c| peers || matches!(c.2, Who::Reroll))
+        .collect())
 }
 
 /// d. The first rollout (reroll, max_unavailable 0) as a picture.
@@ -817,7 +947,7 @@ fn restore(args: &Args, work: &Path) -> Result<()> {
         name: "benchrestore",
         region: RESTORE_REGION,
         copy_from: Some(SOURCE_REGION),
-        ..rollout_shape(args, 0)
+        ..rollout_shape(Size::main(args), 0, FAST)
     };
     let stack = write_stack(work, "restore", &shape)?;
     let config = SimConfig {
@@ -827,7 +957,7 @@ fn restore(args: &Args, work: &Path) -> Result<()> {
     };
     let burst = config.limits.run_instances.burst;
     let rate = config.limits.run_instances.per_second;
-    let health = HEALTH_INTERVAL_S * HEALTHY_THRESHOLD;
+    let health = FAST.health();
     let rt = sim_runtime()?;
     let wall = std::time::Instant::now();
     let (copy, run, calls) = rt.block_on(async {
@@ -869,9 +999,11 @@ fn restore(args: &Args, work: &Path) -> Result<()> {
          into {RESTORE_REGION}, a region that holds the network and nothing else: the image is \
          copied from {SOURCE_REGION} (`copy_from`), then every group, target group and the \
          load balancer are created. The same simulated rules as the rollout: boot {BOOT_S} s, \
-         {HEALTHY_THRESHOLD} health checks {HEALTH_INTERVAL_S} s apart, AWS's default \
+         {} health checks {} s apart, AWS's default \
          RunInstances limit ({burst} instances burst, then {rate}/s), the copy taking the time \
          the plan estimates for its snapshots.\n",
+        FAST.threshold,
+        FAST.interval,
         args.rollout_groups,
         n / args.rollout_groups,
     );

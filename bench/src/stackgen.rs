@@ -14,6 +14,11 @@ pub struct StackShape {
     /// Where the stack lives and, for a restore, the region its image is copied from.
     pub region: &'static str,
     pub copy_from: Option<&'static str>,
+    /// Every target group's health check interval and healthy threshold, and its
+    /// deregistration delay, in seconds.
+    pub interval_s: u32,
+    pub healthy_threshold: u32,
+    pub deregistration_s: u32,
 }
 
 /// The stack's HCL. Lookups use the names the emulator's seed creates (`demo-app-<version>`,
@@ -54,11 +59,11 @@ network "main" {{
 target_group "g{g:02}" {{
   vpc_id               = network.main.vpc_id
   port                 = 8080
-  deregistration_delay = "30s"
+  deregistration_delay = "{dereg}s"
   health_check {{
     path              = "/healthz"
-    interval          = "10s"
-    healthy_threshold = 2
+    interval          = "{interval}s"
+    healthy_threshold = {threshold}
   }}
 }}
 
@@ -85,6 +90,9 @@ server_group "g{g:02}" {{
             max = s.per_group + s.per_group.div_ceil(10),
             surge = s.max_surge_percent,
             unavailable = s.max_unavailable_percent,
+            dereg = s.deregistration_s,
+            interval = s.interval_s,
+            threshold = s.healthy_threshold,
         )
         .expect("write to a string");
     }

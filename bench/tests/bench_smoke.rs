@@ -18,6 +18,10 @@ fn the_benchmark_runs_at_a_tiny_size() {
             "2",
             "--rollout-groups",
             "2",
+            "--small-instances",
+            "20",
+            "--small-groups",
+            "1",
             "--no-emulator",
             "--runs",
             "1",
@@ -32,6 +36,9 @@ fn the_benchmark_runs_at_a_tiny_size() {
     for heading in [
         "## a. Plan at scale",
         "## b. Rollout makespan: 40 instances",
+        "## b′. Rollout makespan: 20 instances",
+        "## b″. Rollout makespan: 40 instances at AWS's default health checks",
+        "## b‴. Rollout makespan: 20 instances at AWS's default health checks",
         "## c. Engine cost",
         "## d. The picture",
         "## e. Restore into an empty region: 40 instances",
@@ -55,7 +62,8 @@ fn the_benchmark_runs_at_a_tiny_size() {
             .contains(" | 40 (100.0%) |"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("| model of ").count(), 6, "{stdout}");
+    // Six peers in each section with the fast checks, none at AWS's defaults.
+    assert_eq!(stdout.matches("| model of ").count(), 12, "{stdout}");
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg"), "{picture}");
     assert_eq!(picture.matches("<polyline").count(), 4);
