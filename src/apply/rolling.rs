@@ -619,6 +619,7 @@ impl Rollout<'_> {
             }
         }
         if done {
+            self.forget_gone_targets(l).await?;
             let wave = self.reporter.waves();
             self.run_hooks(HookEvent::AfterRollout, wave, l).await?;
             return Ok(Next::Finished(Outcome::Done));
@@ -719,6 +720,32 @@ impl Rollout<'_> {
             r.deregistered.insert(id.clone(), now);
         }
         r.cadence.deregistered(now, ids.iter().map(String::as_str));
+        Ok(())
+    }
+
+    /// At the end: targets of the rollout's target groups whose instances no longer exist are
+    /// deregistered. Auto Scaling deregisters what it scales in; an endpoint that does not
+    /// (the emulator) would leave them registered. Nothing is read when only the new
+    /// generation is registered, as after a rollout on AWS.
+    async fn forget_gone_targets(&self, l: &Look) -> Result<(), CloudError> {
+        let ids: Vec<String> = l
+            .others
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let live = self.fleet.cloud.live_instances(&ids).await?;
+        for (arn, ids) in &l.others {
+            let gone: Vec<String> = ids.iter().filter(|i| !live.contains(*i)).cloned().collect();
+            if !gone.is_empty() {
+                tracing::info!(count = gone.len(), target_group = %arn, "deregistering targets whose instances are gone");
+                self.fleet.cloud.deregister_targets(arn, &gone).await?;
+            }
+        }
         Ok(())
     }
 

@@ -292,6 +292,7 @@ fault_cloud! {
         fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>>;
         fn alarm_states(&self, names: &[String]) -> CloudResult<BTreeMap<String, String>>;
         fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
+        fn live_instances(&self, ids: &[String]) -> CloudResult<BTreeSet<String>>;
         fn list_instances_tagged(&self, stack: &str, key: &str) -> CloudResult<Vec<InstanceInfo>>;
         fn list_launch_templates(&self, stack: &str) -> CloudResult<Vec<LaunchTemplateInfo>>;
         fn launch_template_version(&self, template_id: &str, version: &str) -> CloudResult<LaunchSpec>;

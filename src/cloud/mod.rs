@@ -18,7 +18,7 @@ pub mod sim;
 pub mod states;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -740,6 +740,9 @@ pub trait Cloud: Send + Sync {
     /// group is not the stack's, is left out.
     async fn describe_groups(&self, stack: &str, names: &[String]) -> CloudResult<Vec<GroupInfo>>;
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>>;
+    /// Which of `ids` are live instances (pending or running), whoever owns them; an id EC2
+    /// does not know is not.
+    async fn live_instances(&self, ids: &[String]) -> CloudResult<BTreeSet<String>>;
     /// The stack's live instances that carry the tag `key` (filtered by the service, so a
     /// look for the few released instances does not page through the whole fleet).
     async fn list_instances_tagged(&self, stack: &str, key: &str)

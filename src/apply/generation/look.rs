@@ -60,6 +60,9 @@ pub(crate) struct Look {
     /// it has more than its desired capacity): in the view while they drain from a target
     /// group, never acted on.
     pub(crate) leaving: HashSet<String>,
+    /// Per target group of the rollout, the targets registered that are not the new
+    /// generation's and not draining: what its end checks for instances gone.
+    pub(crate) others: Vec<(String, Vec<String>)>,
     pub(crate) new_unhealthy: Vec<String>,
     /// The new instances healthy now.
     pub(crate) healthy_new: Vec<String>,
@@ -134,9 +137,25 @@ pub(crate) async fn look(
         .unwrap_or_default();
     let (healthy_new, new_unhealthy) = index.new_health(&new, &pair.target_group_arns);
     let new_healthy = healthy_new.len() as u32;
+    let members: HashSet<&str> = new.instances.iter().map(|i| i.id.as_str()).collect();
+    let others = pair
+        .target_group_arns
+        .iter()
+        .map(|arn| {
+            let ids = health
+                .get(arn)
+                .into_iter()
+                .flatten()
+                .filter(|t| !members.contains(t.id.as_str()) && !t.state.is_draining())
+                .map(|t| t.id.clone())
+                .collect();
+            (arn.clone(), ids)
+        })
+        .collect();
     Ok(Look {
         old: old.cloned(),
         leaving,
+        others,
         view: View {
             desired: bounds.desired,
             max_surge: bounds.surge,

@@ -23,6 +23,8 @@ pub(super) const EC2_PAGE: i32 = 1000;
 
 /// Instance ids per EC2 TerminateInstances call, resource ids per CreateTags call.
 const EC2_IDS_PER_CALL: usize = 1000;
+/// Values one EC2 filter takes.
+const EC2_FILTER_VALUES: usize = 200;
 
 /// Instances per RunInstances call: the burst of EC2's RunInstances rate limit.
 const RUN_INSTANCES_PER_CALL: u32 = 1000;
@@ -221,6 +223,35 @@ impl AwsCloud {
                     && key.is_none_or(|k| i.tags.contains_key(k))
             })
             .collect())
+    }
+
+    /// Which of `ids` are live: filtered by id (a filter, unlike `InstanceIds`, does not fail
+    /// on an id EC2 no longer knows), at most 200 values a filter.
+    pub(super) async fn live_instances(
+        &self,
+        ids: &[String],
+    ) -> CloudResult<std::collections::BTreeSet<String>> {
+        let mut live = std::collections::BTreeSet::new();
+        for batch in ids.chunks(EC2_FILTER_VALUES) {
+            let request = self
+                .ec2
+                .describe_instances()
+                .filters(ec2_filter("instance-id", batch.iter().cloned()))
+                .filters(ec2_filter("instance-state-name", LIVE_INSTANCE_STATES))
+                .max_results(EC2_PAGE);
+            let reservations = self
+                .call("EC2.DescribeInstances", "instances", all_items!(request))
+                .await?;
+            live.extend(
+                reservations
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .map(instance_info)
+                    .filter(|i| LIVE_INSTANCE_STATES.contains(&i.state.as_str()))
+                    .map(|i| i.id),
+            );
+        }
+        Ok(live)
     }
 
     pub(super) async fn terminate_instances(&self, instance_ids: &[String]) -> CloudResult<()> {

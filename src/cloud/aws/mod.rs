@@ -27,7 +27,7 @@
 //! is checked again on the results, so an endpoint that ignores a filter (an emulator, a proxy)
 //! cannot make reroll touch another stack's resources.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -140,6 +140,10 @@ impl Cloud for AwsCloud {
 
     async fn list_instances(&self, stack: &str) -> CloudResult<Vec<InstanceInfo>> {
         self.list_instances(stack, None).await
+    }
+
+    async fn live_instances(&self, ids: &[String]) -> CloudResult<BTreeSet<String>> {
+        self.live_instances(ids).await
     }
 
     async fn list_instances_tagged(

@@ -1,7 +1,7 @@
 //! The [`Cloud`] trait on the simulated account: each call counted under the AWS
 //! implementation's operation names, paged and batched as it is, then carried out on the world.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 
@@ -211,6 +211,15 @@ impl Cloud for SimCloud {
         let instances = self.with(|w, t| w.list_instances(stack, None, t));
         self.more_pages(OP, instances.len(), EC2_PAGE).await?;
         Ok(instances)
+    }
+
+    async fn live_instances(&self, ids: &[String]) -> CloudResult<BTreeSet<String>> {
+        let mut live = BTreeSet::new();
+        for batch in ids.chunks(200) {
+            self.request("EC2.DescribeInstances").await?;
+            live.extend(self.with(|w, t| w.live_among(batch, t)));
+        }
+        Ok(live)
     }
 
     async fn list_instances_tagged(

@@ -191,6 +191,18 @@ impl World {
         live.into_iter().map(|i| self.instance_info(i, t)).collect()
     }
 
+    /// Which of `ids` are live instances now.
+    pub fn live_among(&self, ids: &[String], t: Ms) -> Vec<String> {
+        ids.iter()
+            .filter(|id| {
+                self.instances.get(*id).is_some_and(|i| {
+                    i.visible(t) && !i.terminated(t) && i.shutdown_at.is_none_or(|s| s > t)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
     /// One TerminateInstances call; returns how many of `ids` EC2 does not know.
     pub fn terminate_instances(&mut self, ids: &[String], t: Ms) -> usize {
         let mut unknown = 0;
