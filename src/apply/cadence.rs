@@ -450,4 +450,24 @@ mod tests {
             assert_eq!(e.guess(s(20), s(1)), s(want), "{observations:?}");
         }
     }
+
+    /// A rollout's cadence: a scale-in asked for drains from the moment it was asked; while
+    /// instances asked for wait to launch, the next look is when one launched now could be
+    /// healthy, whatever is already on its way.
+    #[tokio::test(start_paused = true)]
+    async fn a_rollout_waits_for_its_wave_together() {
+        let t0 = Instant::now();
+        let at = |n: u64| t0 + s(n);
+        let mut c = Cadence::new(s(1), s(60), checks()).batched(6);
+        c.scaled_in(at(0));
+        assert_eq!(c.due(at(0), None), at(30));
+        // The victims, first listed at 10 s, drain from the scale-in.
+        c.saw(at(10), [], 0, [("i-old", None)]);
+        assert_eq!(c.due(at(10), None), at(30));
+        // Three asked for, one launched: a whole wait (20 s) after this look, not the
+        // launched one's own time.
+        c.asked(at(30), 3);
+        c.saw(at(31), [("i-1", false)], 3, []);
+        assert_eq!(c.due(at(31), None), at(51));
+    }
 }

@@ -381,7 +381,7 @@ pub struct SecurityGroupInfo {
 // Observed resources
 
 /// An Auto Scaling group as reroll sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupInfo {
     pub name: String,
     pub min: u32,

@@ -359,4 +359,71 @@ mod tests {
             );
         }
     }
+
+    /// What the old group takes out itself: counted as draining while a target group drains
+    /// it, not at all after; above its desired capacity, the difference is about to go.
+    /// (lifecycle and target state of each old instance, the group's desired capacity, the
+    /// states the decision sees, how many of them are the group's own to finish)
+    #[test]
+    fn what_the_old_group_takes_out_is_never_acted_on() {
+        let arns = vec!["tg".to_string()];
+        let cases: Vec<(Vec<(&str, &str)>, u32, Vec<OldState>, usize)> = vec![
+            // scaled in and draining: draining, the group's
+            (
+                vec![("InService", "healthy"), ("Terminating", "draining")],
+                1,
+                vec![OldState::Serving, OldState::Draining],
+                1,
+            ),
+            // scaled in and drained (a terminating hook may hold it): gone from the view
+            (
+                vec![("InService", "healthy"), ("Terminating:Wait", "")],
+                1,
+                vec![OldState::Serving],
+                0,
+            ),
+            // desired lowered, the scale-in not started yet: the last one counts as draining
+            (
+                vec![("InService", "healthy"), ("InService", "healthy")],
+                1,
+                vec![OldState::Serving, OldState::Draining],
+                1,
+            ),
+            // at its desired capacity: nothing leaves
+            (
+                vec![("InService", "healthy"), ("InService", "healthy")],
+                2,
+                vec![OldState::Serving, OldState::Serving],
+                0,
+            ),
+        ];
+        for (i, (instances, desired, want, leaving)) in cases.into_iter().enumerate() {
+            let mut targets = Vec::new();
+            let mut old = GroupInfo {
+                desired,
+                ..GroupInfo::default()
+            };
+            for (n, (lifecycle, target)) in instances.iter().enumerate() {
+                let id = format!("i-{n}");
+                old.instances.push(GroupInstance {
+                    lifecycle_state: Lifecycle::parse(lifecycle),
+                    ..instance(&id)
+                });
+                if !target.is_empty() {
+                    targets.push(TargetHealth {
+                        id,
+                        port: None,
+                        state: TargetState::parse(target),
+                        reason: None,
+                    });
+                }
+            }
+            let health: HashMap<String, Vec<TargetHealth>> = [("tg".to_string(), targets)].into();
+            let index = Index::new(&arns, &health);
+            let (view, out) = old_view(&old, &index, &HashMap::new(), true);
+            let states: Vec<OldState> = view.iter().map(|o| o.state).collect();
+            assert_eq!(states, want, "case {i}");
+            assert_eq!(out.len(), leaving, "case {i}");
+        }
+    }
 }
