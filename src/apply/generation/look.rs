@@ -367,7 +367,8 @@ mod tests {
     #[test]
     fn what_the_old_group_takes_out_is_never_acted_on() {
         let arns = vec!["tg".to_string()];
-        let cases: Vec<(Vec<(&str, &str)>, u32, Vec<OldState>, usize)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, u32, Vec<OldState>, usize);
+        let cases: Vec<Case> = vec![
             // scaled in and draining: draining, the group's
             (
                 vec![("InService", "healthy"), ("Terminating", "draining")],
