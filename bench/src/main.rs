@@ -118,6 +118,34 @@ const AWS_DEFAULTS: Checks = Checks {
     deregistration: 300,
 };
 const SURGE_PERCENT: u32 = 10;
+/// The targets the parts are measured against, with what this run measured: printed last.
+#[derive(Default)]
+struct Targets(std::cell::RefCell<Vec<(String, String, bool)>>);
+
+impl Targets {
+    fn row(&self, target: impl Into<String>, figure: impl Into<String>, met: bool) {
+        self.0
+            .borrow_mut()
+            .push((target.into(), figure.into(), met));
+    }
+
+    fn print(&self) {
+        let rows = self.0.borrow();
+        if rows.is_empty() {
+            return;
+        }
+        println!("## Against the targets\n");
+        println!("| target | this run | |\n|---|---|---|");
+        for (target, figure, met) in rows.iter() {
+            println!(
+                "| {target} | {figure} | {} |",
+                if *met { "met" } else { "missed" }
+            );
+        }
+        println!();
+    }
+}
+
 const POLL: Duration = Duration::from_secs(5);
 /// Simulated idle time between deploying v1 and rolling v2: the RunInstances bucket refills.
 const REFILL: Duration = Duration::from_secs(1000);
@@ -148,6 +176,8 @@ fn main() -> Result<()> {
 }
 
 fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
+    let targets = Targets::default();
+    let t = &targets;
     println!("# reroll benchmarks\n");
     println!(
         "Machine: {} logical CPUs; reroll {}; every figure below was measured by this run.\n",
@@ -156,9 +186,9 @@ fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
     );
     let wanted = |p: Part| args.only.is_empty() || args.only.contains(&p);
     if wanted(Part::Plan) {
-        plan_in_sim(args, reroll, work)?;
+        plan_in_sim(args, reroll, work, t)?;
         if !args.no_emulator {
-            plan_in_emulator(args, root, reroll, work)?;
+            plan_in_emulator(args, root, reroll, work, t)?;
         }
     }
     let points = if wanted(Part::Rollout) {
@@ -167,27 +197,28 @@ fn run(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
             instances: args.small_instances,
             groups: args.small_groups,
         };
-        let points = rollouts(work, main, FAST, true, "b")?;
+        let points = rollouts(work, main, FAST, true, "b", t)?;
         if small.instances > 0 {
-            rollouts(work, small, FAST, true, "b′")?;
+            rollouts(work, small, FAST, true, "b′", t)?;
         }
-        rollouts(work, main, AWS_DEFAULTS, false, "b″")?;
+        rollouts(work, main, AWS_DEFAULTS, false, "b″", t)?;
         if small.instances > 0 {
-            rollouts(work, small, AWS_DEFAULTS, false, "b‴")?;
+            rollouts(work, small, AWS_DEFAULTS, false, "b‴", t)?;
         }
         Some(points)
     } else {
         None
     };
     if wanted(Part::Cost) {
-        engine_cost(args, reroll, work)?;
+        engine_cost(args, reroll, work, t)?;
     }
     if let Some(points) = points {
         picture(args, &points)?;
     }
     if wanted(Part::Restore) {
-        restore(args, work)?;
+        restore(args, work, t)?;
     }
+    targets.print();
     Ok(())
 }
 
@@ -299,7 +330,7 @@ fn timed_plans(
 // ---------------------------------------------------------------------------------------------
 // a. Plan at scale
 
-fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
+fn plan_in_sim(args: &Args, reroll: &Path, work: &Path, t: &Targets) -> Result<()> {
     let per_group = args.instances / args.plan_groups;
     let shape = StackShape {
         name: "benchplan",
@@ -348,6 +379,16 @@ fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
         args.runs,
         std::fs::metadata(&state)?.len() as f64 / 1e6
     );
+    let total = runs
+        .calls
+        .iter()
+        .find(|c| c.0 == "total")
+        .map_or(0, |c| c.1);
+    t.row(
+        format!("plan of {} groups ≤ 120 calls (a)", args.plan_groups),
+        total.to_string(),
+        total <= 120,
+    );
     println!("| wall | CPU | peak memory | API calls | simulated time |");
     println!("|---|---|---|---|---|");
     println!(
@@ -355,10 +396,7 @@ fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
         runs.wall,
         runs.cpu,
         runs.rss,
-        runs.calls
-            .iter()
-            .find(|c| c.0 == "total")
-            .map_or(0, |c| c.1),
+        total,
         runs.simulated.unwrap_or(0)
     );
     println!("| operation | calls |\n|---|---|");
@@ -369,7 +407,13 @@ fn plan_in_sim(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
     Ok(())
 }
 
-fn plan_in_emulator(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Result<()> {
+fn plan_in_emulator(
+    args: &Args,
+    root: &Path,
+    reroll: &Path,
+    work: &Path,
+    t: &Targets,
+) -> Result<()> {
     let per_group = args.emulator_per_group;
     let shape = StackShape {
         name: "benchplan",
@@ -468,6 +512,11 @@ fn plan_in_emulator(args: &Args, root: &Path, reroll: &Path, work: &Path) -> Res
         "\n**reroll ÷ floor: {:.2}×** (target ≤ 1.2×).\n",
         runs.wall / floor
     );
+    t.row(
+        "`reroll plan` against the emulator ≤ 1.2× the boto3 floor (a)",
+        format!("{:.2}×", runs.wall / floor),
+        runs.wall / floor <= 1.2,
+    );
     println!("| reroll operation | calls |\n|---|---|");
     for (op, n) in &runs.calls {
         println!("| {op} | {n} |");
@@ -533,7 +582,7 @@ async fn replacement(stack: &Path, name: &'static str, who: Who) -> Result<Run> 
 }
 
 /// The real binary rolling the same replacement as a child process.
-fn engine_cost(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
+fn engine_cost(args: &Args, reroll: &Path, work: &Path, t: &Targets) -> Result<()> {
     let n = args.instances / args.rollout_groups * args.rollout_groups;
     let stack0 = write_stack(work, "roll-0", &rollout_shape(Size::main(args), 0, FAST))?;
     let rt = sim_runtime()?;
@@ -613,8 +662,32 @@ fn engine_cost(args: &Args, reroll: &Path, work: &Path) -> Result<()> {
         m.max_rss_mb,
         secs(m.wall)
     );
+    let stats = child::parse_stats(&m.stderr);
+    let total = stats.iter().find(|c| c.0 == "total").map_or(0, |c| c.1);
+    t.row(
+        format!("{n}-instance rollout ≤ 1,500 calls (c)"),
+        total.to_string(),
+        total <= 1500,
+    );
+    t.row(
+        format!("reroll's own CPU at {n} < 5 s (c)"),
+        format!("{own:.2} s"),
+        own < 5.0,
+    );
+    match heap {
+        Some((own_heap, _)) => t.row(
+            format!("reroll's own memory at {n} < 60 MB (c)"),
+            format!("{own_heap:.1} MB of heap at its peak"),
+            own_heap < 60.0,
+        ),
+        None => t.row(
+            format!("reroll's own memory at {n} < 60 MB (c)"),
+            "not counted (built without `count-memory`)",
+            false,
+        ),
+    }
     println!("| operation | calls |\n|---|---|");
-    for (op, calls) in child::parse_stats(&m.stderr) {
+    for (op, calls) in stats {
         println!("| {op} | {calls} |");
     }
     println!();
@@ -707,6 +780,7 @@ fn rollouts(
     checks: Checks,
     peers: bool,
     section: &str,
+    t: &Targets,
 ) -> Result<Vec<Point>> {
     let n = size.total();
     let per_group = size.per_group();
@@ -774,8 +848,33 @@ fn rollouts(
         "| how | floor | makespan | ÷ bound | lowest healthy | fastest peer at this floor ÷ this |"
     );
     println!("|---|---|---|---|---|---|");
+    // AWS's makespan targets: 1.01× the bound at 5000 instances and more, 1.02× below.
+    let limit = if n >= 5000 { 1.01 } else { 1.02 };
+    let checked = if checks.deregistration == AWS_DEFAULTS.deregistration {
+        ", AWS's default checks"
+    } else {
+        ""
+    };
     for (label, who, floor, run) in &results {
         let ratio = format!("**{:.3}**", run.makespan / bounds[floor]);
+        if matches!(who, Who::Reroll) {
+            let r = run.makespan / bounds[floor];
+            t.row(
+                format!("{n}-instance makespan ≤ {limit}× the bound, {floor}% floor{checked} ({section})"),
+                format!("{r:.3}"),
+                r <= limit,
+            );
+            if peers && n < 5000 {
+                if let Some(p) = fastest_peer(*floor) {
+                    let x = p / run.makespan;
+                    t.row(
+                        format!("≥ 1.5× faster than the fastest peer at a {floor}% floor, {n} instances ({section})"),
+                        format!("{x:.2}×"),
+                        x >= 1.5,
+                    );
+                }
+            }
+        }
         let speedup = match who {
             Who::Reroll => {
                 fastest_peer(*floor).map_or("-".into(), |p| format!("**{:.2}×**", p / run.makespan))
@@ -941,7 +1040,7 @@ fn picture(args: &Args, points: &[Point]) -> Result<()> {
 
 /// The rollout stack restored into a region that holds only the network: its image is copied
 /// from the source region first, then every group is created from nothing.
-fn restore(args: &Args, work: &Path) -> Result<()> {
+fn restore(args: &Args, work: &Path, t: &Targets) -> Result<()> {
     let n = args.instances / args.rollout_groups * args.rollout_groups;
     let shape = StackShape {
         name: "benchrestore",
@@ -1015,6 +1114,11 @@ fn restore(args: &Args, work: &Path) -> Result<()> {
         mmss(bound)
     );
     let total: u64 = calls.values().map(|c| c.calls).sum();
+    t.row(
+        format!("{n}-instance restore ≤ 1.05× its bound (e)"),
+        format!("{:.3}", makespan / bound),
+        makespan / bound <= 1.05,
+    );
     println!("| restore | all healthy | apply done | ÷ bound | API calls |");
     println!("|---|---|---|---|---|");
     println!(
