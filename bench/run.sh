@@ -12,4 +12,6 @@ if [ ! -x localstack/.venv/bin/moto_server ]; then
 fi
 # count-memory: the counting allocator that splits the engine's heap from the simulator's.
 cargo build --release --workspace --bins --features reroll/count-memory --quiet
-exec cargo run --release --quiet -p reroll-bench -- "$@"
+# The binary just built: `cargo run -p reroll-bench` would resolve the bench's features alone
+# and build the AWS SDK a second time.
+exec "${CARGO_TARGET_DIR:-target}/release/reroll-bench" "$@"
