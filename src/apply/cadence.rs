@@ -11,10 +11,14 @@
 //! - a drain ends when the deregistration delay is over (or sooner, once one was seen to);
 //!   while new instances are on their way the drained ones wait for the look at them;
 //! - while instances asked for wait to be launched (the account's launch rate holds them
-//!   back), a look matters only before that queue runs dry: the next one is due halfway to
-//!   the moment it would at the rate seen, and the healthy ones are acted on then; while
-//!   none launch, a rollout looks when the next one asked for can be healthy at the soonest,
-//!   and acts on those already on their way then, in one batch (`decide::drains_held`);
+//!   back), a wait for new generations looks before that queue runs dry: halfway to the
+//!   moment it would at the rate seen. A rollout (`Cadence::batched`) acts on a wave once it
+//!   is launched and healthy, not to keep a queue fed (`decide::drains_now`): it looks when
+//!   the next one asked for can be healthy at the soonest, and acts on those already on their
+//!   way then, in one batch; in its waves before the last, an instance is looked at no later
+//!   than it can be healthy counted from when it was first seen;
+//! - the old group's scale-in drains from the moment it was asked for, before a look lists
+//!   the instances it picked;
 //! - a look expected to find a change that finds none looks again a step later (half a
 //!   health check interval: a target's state changes only at a check), and so does a rollout
 //!   with nothing on its way (its next decision rests on what it has just done);
@@ -320,8 +324,8 @@ impl Cadence {
         if self.unseen > 0 {
             // Asked for and not seen yet: healthy no sooner than a whole wait from now. In a
             // rollout, the ones already on their way are acted on then, in one batch, not
-            // waited for apart: while the queue is long (`decide::drains_held`) they could
-            // not be acted on anyway, and once it is short a look or two a wait is enough.
+            // waited for apart: a wave drains whole (`decide::drains_now`), so they could not
+            // be acted on alone anyway.
             let t = now + ready.max(self.step);
             wave = Some(if self.batches {
                 t
