@@ -143,7 +143,7 @@ struct Rounds {
     deregistered: HashMap<String, Instant>,
     /// Old instances detached and not yet terminated.
     detached: Vec<String>,
-    /// The wave the progress tag was last written for.
+    /// The wave progress was last logged for.
     logged_wave: Option<u32>,
     /// When the next look is due.
     cadence: Cadence,
@@ -456,7 +456,7 @@ impl Rollout<'_> {
             return Ok(Next::At(Instant::now() + self.opts.poll));
         }
         self.finish_stuck_drains(r, &l, &mut d);
-        self.report(r, &l, &d).await?;
+        self.report(r, &l, &d);
         self.act(r, &l, &d).await
     }
 
@@ -567,33 +567,25 @@ impl Rollout<'_> {
         }
     }
 
-    /// Tells the live view what the round is about to do, and the new generation's progress
-    /// tag when it changed.
-    async fn report(&self, r: &mut Rounds, l: &Look, d: &Decision) -> Result<(), CloudError> {
-        let progress = format!(
+    /// Tells the live view what the round is about to do, and logs progress once a wave.
+    /// Nothing is written: a resume needs none of it, and `status` reads it from the account.
+    fn report(&self, r: &mut Rounds, l: &Look, d: &Decision) {
+        self.reporter.counts(Counts::after(&l.view, d));
+        let wave = self.reporter.waves();
+        if r.logged_wave == Some(wave) {
+            return;
+        }
+        r.logged_wave = Some(wave);
+        let count = |f: fn(OldState) -> bool| l.view.old.iter().filter(|o| f(o.state)).count();
+        tracing::info!(
+            address = %self.g.address,
+            group = %self.pair.new_name,
             "new {}/{} healthy, old {} serving, {} draining",
             l.view.new_healthy,
             self.bounds.desired,
-            l.view
-                .old
-                .iter()
-                .filter(|o| o.state == OldState::Serving)
-                .count(),
-            l.view
-                .old
-                .iter()
-                .filter(|o| matches!(o.state, OldState::Draining | OldState::Drained))
-                .count(),
+            count(|s| s == OldState::Serving),
+            count(|s| matches!(s, OldState::Draining | OldState::Drained)),
         );
-        self.reporter.counts(Counts::after(&l.view, d));
-        // Logged once a wave. Nothing is written: a resume needs none of it, and `status` reads
-        // the same from the account.
-        let wave = self.reporter.waves();
-        if r.logged_wave != Some(wave) {
-            tracing::info!(address = %self.g.address, group = %self.pair.new_name, "{progress}");
-            r.logged_wave = Some(wave);
-        }
-        Ok(())
     }
 
     /// Carries out a decision: terminate what drained, finish, freeze when stopped, launch,
@@ -693,10 +685,11 @@ impl Rollout<'_> {
             .filter(|o| o.state == OldState::Serving)
             .map(|o| o.id.as_str())
             .collect();
+        let scales_in = self.scales_in(l);
         let (scaled, named): (Vec<String>, Vec<String>) = ids
             .iter()
             .cloned()
-            .partition(|id| self.scales_in(l) && serving.contains(id.as_str()));
+            .partition(|id| scales_in && serving.contains(id.as_str()));
         if let (false, Some(old)) = (scaled.is_empty(), &l.old) {
             let desired = old.desired.saturating_sub(scaled.len() as u32);
             self.fleet
