@@ -111,12 +111,45 @@ pub struct ObservedGroup {
 }
 
 impl ObservedGroup {
-    /// The serving generation: the newest one marked active.
+    /// The serving generation: the one marked active that committed last (`reroll:completed`;
+    /// the newest among those that did not record it). Two are marked active only when an
+    /// apply or a rollback stopped between its commit point and retiring the one before
+    /// (see [`ObservedGroup::superseded`]); a rollback commits an older generation.
     pub fn active(&self) -> Option<&Generation> {
         self.generations
             .iter()
-            .rev()
-            .find(|g| g.state == GenerationState::Active)
+            .filter(|g| g.state == GenerationState::Active)
+            .max_by(|a, b| {
+                let committed = |g: &Generation| g.group.tags.get(tag::COMPLETED).cloned();
+                committed(a)
+                    .cmp(&committed(b))
+                    .then(a.number.cmp(&b.number))
+            })
+    }
+
+    /// Generations still marked active beside the serving one: an apply or a rollback
+    /// stopped after its commit point, before it retired them.
+    pub fn superseded(&self) -> Vec<&Generation> {
+        let serving = self.active().map(|a| a.number);
+        self.generations
+            .iter()
+            .filter(|g| g.state == GenerationState::Active && Some(g.number) != serving)
+            .collect()
+    }
+
+    /// Generations that still record scaling processes reroll suspended: a rollout stopped
+    /// where its cleanup could not run (a crash, a second Ctrl-C).
+    pub fn still_suspended(&self) -> Vec<&Generation> {
+        self.generations
+            .iter()
+            .filter(|g| g.group.status.is_none())
+            .filter(|g| {
+                g.group
+                    .tags
+                    .get(tag::SUSPENDED)
+                    .is_some_and(|v| !v.is_empty())
+            })
+            .collect()
     }
 
     pub fn newest(&self) -> Option<&Generation> {

@@ -174,6 +174,8 @@ fn peaks<'s>(stack: &'s Stack, plan: &Plan) -> Vec<Peak<'s>> {
         let blue_green = r.is_some_and(|r| r.strategy == Strategy::BlueGreen);
         let (added, serving) = match c.action {
             Action::Create => (desired, 0),
+            // Finishing a rollout past its commit point launches nothing.
+            Action::Resume if r.is_none() => (0, desired),
             Action::Replace | Action::Resume if blue_green => (desired, desired),
             Action::Replace | Action::Resume => (u64::from(surge), desired),
             _ => (0, desired),

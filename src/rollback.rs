@@ -33,6 +33,9 @@ pub struct Target {
     pub desired: u32,
     /// True when an interrupted rollback is being continued.
     pub resuming: bool,
+    /// True when an interrupted rollback got past its commit point: `to` serves already, and
+    /// what is left is retiring `from` and resuming the processes it suspended.
+    pub finishing: bool,
 }
 
 impl Target {
@@ -47,7 +50,13 @@ impl Target {
             self.from.0,
             self.to.0,
             self.desired,
-            if self.resuming { " — continuing" } else { "" }
+            if self.finishing {
+                " — it serves already; finishing"
+            } else if self.resuming {
+                " — continuing"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -113,6 +122,13 @@ pub fn targets(
             }
             continue;
         }
+        if let Some(from) = unfinished_rollback(og, active) {
+            out.push(Target {
+                finishing: true,
+                ..target(g, from, active, true)
+            });
+            continue;
+        }
         if g.mode == GroupMode::Instances {
             problems.push(format!(
                 "{}: instance-mode groups keep no previous generation to return to; set the \
@@ -140,6 +156,14 @@ pub fn targets(
         return Err(problems.join("\n"));
     }
     if out.is_empty() {
+        let done = rolled_back(stack, observed);
+        if !done.is_empty() {
+            return Err(format!(
+                "nothing left to roll back: the last rollback completed, and no older \
+                 generation is retained.\n{}",
+                done.join("\n")
+            ));
+        }
         return Err(
             "no server group has a retained generation to roll back to (keep_previous = 0, \
              or nothing was replaced yet)"
@@ -147,6 +171,25 @@ pub fn targets(
         );
     }
     Ok(out)
+}
+
+/// Groups whose last rollback completed (even one whose process died after its last step):
+/// the record it leaves on the generation that serves again.
+fn rolled_back(stack: &Stack, observed: &Observed) -> Vec<String> {
+    stack
+        .server_groups
+        .iter()
+        .filter_map(|g| {
+            let active = observed.groups.get(&g.key)?.active()?;
+            let record = active.group.tags.get(tag::ROLLED_BACK)?;
+            record.starts_with("from v").then(|| {
+                format!(
+                    "{}: v{:03} serves again (rolled back {record})",
+                    g.address, active.number
+                )
+            })
+        })
+        .collect()
 }
 
 fn target(
@@ -169,7 +212,20 @@ fn target(
         strategy: g.rollout.strategy,
         desired: recorded.unwrap_or(active.group.desired).max(1),
         resuming,
+        finishing: false,
     }
+}
+
+/// A rollback to `active` that stopped after its commit point: the generation it rolled back
+/// from, while that is still marked serving, or its record is still open, or the processes it
+/// suspended are still suspended.
+fn unfinished_rollback<'a>(
+    og: &'a observe::ObservedGroup,
+    active: &'a observe::Generation,
+) -> Option<&'a observe::Generation> {
+    let open = active.group.tags.get(ROLLBACK_TAG)?;
+    let from: u32 = open.strip_prefix("from v")?.parse().ok()?;
+    og.generations.iter().find(|x| x.number == from)
 }
 
 /// The group as a rollback rolls it: no canary bakes, one listener switch for blue/green
@@ -261,6 +317,16 @@ async fn one(
         .map(as_rollback)
         .ok_or_else(|| changed("the stack no longer declares it".into()))?;
     let mut retry = Retry::new(&t.address, opts, g.rollout.health.timeout);
+    if t.finishing {
+        let observed = observe::observe(cloud, &stack.name)
+            .await
+            .map_err(observing)?;
+        apply::finish_interrupted(cloud, stack, &g, &observed, opts)
+            .await
+            .map_err(EngineError::Apply)?;
+        close_record(cloud, t, &mut retry).await?;
+        return Ok(0);
+    }
     if !t.resuming {
         mark_rolling(cloud, stack, t, &mut retry).await?;
     }
@@ -297,7 +363,13 @@ async fn one(
         e => e,
     })
     .map_err(EngineError::Apply)?;
-    // Said plainly on the generation that serves again, for `plan` and `status`.
+    close_record(cloud, t, &mut retry).await?;
+    Ok(report.waves)
+}
+
+/// Says plainly on the generation that serves again, for `plan` and `status`, that it was
+/// rolled back to; the rollback is done.
+async fn close_record(cloud: &dyn Cloud, t: &Target, retry: &mut Retry) -> Result<(), EngineError> {
     let now = crate::cloud::timestamp(cloud);
     let mut tags = Tags::new();
     tags.insert(ROLLBACK_TAG.into(), String::new());
@@ -311,7 +383,7 @@ async fn one(
         .await
         .map_err(|e| EngineError::Apply(ApplyError::from(e)))?;
     tracing::info!(address = %t.address, serving = %t.to.1, "rolled back");
-    Ok(report.waves)
+    Ok(())
 }
 
 /// Marks the retained generation rolling back into service (`reroll:rollback`, `reroll:from`

@@ -264,6 +264,11 @@ async fn change_group(
             .is_some_and(|r| r.from_generation.is_none());
     let abandon = change.rollout.as_ref().and_then(|r| r.abandon_generation);
     let w = match change.action {
+        // Stopped after its commit point: finished, nothing launched.
+        Action::Resume if change.rollout.is_none() => {
+            finish_interrupted(cloud, stack, g, observed, opts).await?;
+            return Ok(0);
+        }
         Action::Replace if abandon.is_some() => {
             return abandon_then_roll(observer, stack, g, change, observed, opts, stop).await;
         }
@@ -312,6 +317,30 @@ async fn change_group(
     }
     // A first generation is one wave; a resize or an attachment change none.
     Ok(change.rollout.as_ref().map_or(0, |r| r.waves.len() as u32))
+}
+
+/// A rollout or rollback of `g` that stopped after its commit point: the generations it
+/// replaced are retired and the processes it suspended resumed (the plan's Resume without a
+/// schedule; `reroll rollback` run again).
+pub async fn finish_interrupted(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    g: &ServerGroup,
+    observed: &Observed,
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let og = observed.groups.get(&g.key).ok_or_else(|| {
+        ApplyError::Unsupported(format!("{}: no generation to finish", g.address))
+    })?;
+    let arns = match g.mode {
+        GroupMode::Instances => plan::target_group_arns(g, observed),
+        GroupMode::Asg => og
+            .active()
+            .map(|a| a.group.target_group_arns.clone())
+            .unwrap_or_default(),
+    };
+    let fleet = fleet::Fleet::new(cloud, &stack.name, g, arns);
+    generation::complete(&fleet, stack, g, og, opts).await
 }
 
 /// A rollout by the group's strategy.

@@ -35,7 +35,7 @@ pub(crate) use self::cadence::MAX_WAIT;
 pub use self::context::{levels, order};
 pub use self::error::ApplyError;
 pub(crate) use self::generation::parse_from;
-pub use self::groups::server_groups;
+pub use self::groups::{finish_interrupted, server_groups};
 pub use self::phases::{deletions, infrastructure};
 pub use self::stop::Stop;
 pub use self::types::{ApplyOptions, GroupReport, HealthWait, RolloutReport, WaitOutcome};

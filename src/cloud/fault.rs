@@ -3,6 +3,7 @@
 //! on the way back, a call that fails at exactly the worst moment).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -26,6 +27,10 @@ pub struct Faults {
     /// After a lost reply the call is sent again at once, as the SDK's retry policy does after
     /// a timeout, and the caller gets the answer to that second call instead of the timeout.
     pub retry_lost_replies: bool,
+    /// The process dies at this call (counting every call from 1, since the faults were set):
+    /// the call reaches the account and takes effect, and neither it nor any later call ever
+    /// answers (see [`FaultCloud::kill`]).
+    pub crash_at: Option<u64>,
 }
 
 /// Fails the `at`-th call (counting from 1, since the faults were set) among the calls of
@@ -92,6 +97,9 @@ pub struct FaultCloud {
     /// The stack whose instances are looked up to apply image faults.
     stack: String,
     state: Mutex<State>,
+    /// Set when the process "died": no call answers from then on.
+    dead: AtomicBool,
+    died: tokio::sync::Notify,
 }
 
 impl FaultCloud {
@@ -103,7 +111,40 @@ impl FaultCloud {
                 faults,
                 ..State::default()
             }),
+            dead: AtomicBool::new(false),
+            died: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The process dies now, as under `kill -9`: a call on its way completes in the account,
+    /// but no call answers any more, so nothing the caller would have done next happens.
+    /// Drop the caller's future once [`FaultCloud::dead`] returns.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        self.died.notify_waiters();
+    }
+
+    /// Returns once the process has died ([`Faults::crash_at`] or [`FaultCloud::kill`]).
+    pub async fn dead(&self) {
+        loop {
+            let notified = self.died.notified();
+            if self.dead.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The answer to call number `n`: none at all once the process is dead.
+    async fn answer<T>(&self, n: u64, result: CloudResult<T>) -> CloudResult<T> {
+        if self.state().faults.crash_at == Some(n) {
+            tracing::debug!(at = n, "the process dies");
+            self.kill();
+        }
+        if self.dead.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        result
     }
 
     /// Replaces the faults and starts counting calls afresh.
@@ -127,22 +168,27 @@ impl FaultCloud {
         self.state().faults.clone()
     }
 
-    /// Counts a call, and fails it when it is the one to fail.
-    fn enter(&self, operation: &'static str) -> CloudResult<()> {
+    /// Counts a call, and fails it when it is the one to fail; returns its number (from 1).
+    /// A dead process makes no more calls.
+    async fn enter(&self, operation: &'static str) -> CloudResult<u64> {
+        if self.dead.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let mut state = self.state();
         state.calls.push(operation);
+        let n = state.calls.len() as u64;
         let Some(fail) = state.faults.fail.clone() else {
-            return Ok(());
+            return Ok(n);
         };
         if !fail.operations.is_empty() && !fail.operations.contains(operation) {
-            return Ok(());
+            return Ok(n);
         }
         state.counted += 1;
         if state.counted == fail.at {
             tracing::debug!(operation, at = fail.at, "injecting a fault");
             return Err(fail.error(operation));
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Whether the reply of this call of `operation` is lost, counting it.
@@ -161,6 +207,52 @@ impl FaultCloud {
             }
             _ => Reply::Delivered,
         }
+    }
+}
+
+impl FaultCloud {
+    /// Target health as the faults make it look.
+    async fn faulty_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
+        let mut health = self.inner.target_health(target_group_arn).await?;
+        let faults = self.faults();
+        if let Some(lag) = faults.health_lag {
+            let state = self.state();
+            for t in health
+                .iter_mut()
+                .filter(|t| t.state == TargetState::Draining)
+            {
+                let key = (target_group_arn.to_string(), t.id.clone());
+                if state
+                    .deregistered
+                    .get(&key)
+                    .is_some_and(|at| at.elapsed() < lag)
+                {
+                    t.state = TargetState::Healthy;
+                }
+            }
+        }
+        if faults.unhealthy_images.is_empty() {
+            return Ok(health);
+        }
+        let bad: BTreeSet<String> = self
+            .inner
+            .list_instances(&self.stack)
+            .await?
+            .into_iter()
+            .filter(|i| {
+                i.image_id
+                    .as_ref()
+                    .is_some_and(|img| faults.unhealthy_images.contains(img))
+            })
+            .map(|i| i.id)
+            .collect();
+        for t in health.iter_mut().filter(|t| bad.contains(&t.id)) {
+            if matches!(t.state, TargetState::Healthy | TargetState::Initial) {
+                t.state = TargetState::Unhealthy;
+                t.reason = Some("Target.FailedHealthChecks".into());
+            }
+        }
+        Ok(health)
     }
 }
 
@@ -198,8 +290,9 @@ macro_rules! fault_cloud {
             }
             $($over)*
             $( async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                self.enter(stringify!($name))?;
-                self.inner.$name($($arg),*).await
+                let n = self.enter(stringify!($name)).await?;
+                let result = self.inner.$name($($arg),*).await;
+                self.answer(n, result).await
             } )*
         }
     };
@@ -208,70 +301,49 @@ macro_rules! fault_cloud {
 fault_cloud! {
     overrides {
         async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> CloudResult<()> {
-            self.enter("deregister_targets")?;
-            self.inner.deregister_targets(target_group_arn, instance_ids).await?;
-            let now = tokio::time::Instant::now();
-            let mut state = self.state();
-            for id in instance_ids {
-                state
-                    .deregistered
-                    .entry((target_group_arn.to_string(), id.clone()))
-                    .or_insert(now);
+            let n = self.enter("deregister_targets").await?;
+            let result = self.inner.deregister_targets(target_group_arn, instance_ids).await;
+            if result.is_ok() {
+                let now = tokio::time::Instant::now();
+                let mut state = self.state();
+                for id in instance_ids {
+                    state
+                        .deregistered
+                        .entry((target_group_arn.to_string(), id.clone()))
+                        .or_insert(now);
+                }
             }
-            Ok(())
+            self.answer(n, result).await
         }
 
         async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
-            self.enter("target_health")?;
-            let mut health = self.inner.target_health(target_group_arn).await?;
-            let faults = self.faults();
-            if let Some(lag) = faults.health_lag {
-                let state = self.state();
-                for t in health.iter_mut().filter(|t| t.state == TargetState::Draining) {
-                    let key = (target_group_arn.to_string(), t.id.clone());
-                    if state.deregistered.get(&key).is_some_and(|at| at.elapsed() < lag) {
-                        t.state = TargetState::Healthy;
-                    }
-                }
-            }
-            if faults.unhealthy_images.is_empty() {
-                return Ok(health);
-            }
-            let bad: BTreeSet<String> = self
-                .inner
-                .list_instances(&self.stack)
-                .await?
-                .into_iter()
-                .filter(|i| i.image_id.as_ref().is_some_and(|img| faults.unhealthy_images.contains(img)))
-                .map(|i| i.id)
-                .collect();
-            for t in health.iter_mut().filter(|t| bad.contains(&t.id)) {
-                if matches!(t.state, TargetState::Healthy | TargetState::Initial) {
-                    t.state = TargetState::Unhealthy;
-                    t.reason = Some("Target.FailedHealthChecks".into());
-                }
-            }
-            Ok(health)
+            let n = self.enter("target_health").await?;
+            let result = self.faulty_health(target_group_arn).await;
+            self.answer(n, result).await
         }
 
         async fn create_group(&self, spec: &GroupSpec) -> CloudResult<()> {
-            self.enter("create_group")?;
-            lossy!(self, "CreateAutoScalingGroup", self.inner.create_group(spec))
+            let n = self.enter("create_group").await?;
+            let result = lossy!(self, "CreateAutoScalingGroup", self.inner.create_group(spec));
+            self.answer(n, result).await
         }
 
         async fn create_launch_template(&self, name: &str, spec: &LaunchSpec, tags: &Tags) -> CloudResult<(String, i64)> {
-            self.enter("create_launch_template")?;
-            lossy!(self, "CreateLaunchTemplate", self.inner.create_launch_template(name, spec, tags))
+            let n = self.enter("create_launch_template").await?;
+            let result = lossy!(self, "CreateLaunchTemplate", self.inner.create_launch_template(name, spec, tags));
+            self.answer(n, result).await
         }
 
         async fn create_target_group(&self, spec: &TargetGroupSpec, tags: &Tags) -> CloudResult<String> {
-            self.enter("create_target_group")?;
-            lossy!(self, "CreateTargetGroup", self.inner.create_target_group(spec, tags))
+            let n = self.enter("create_target_group").await?;
+            let result = lossy!(self, "CreateTargetGroup", self.inner.create_target_group(spec, tags));
+            self.answer(n, result).await
         }
 
         async fn create_load_balancer(&self, spec: &LoadBalancerSpec, tags: &Tags) -> CloudResult<LoadBalancerInfo> {
-            self.enter("create_load_balancer")?;
-            lossy!(self, "CreateLoadBalancer", self.inner.create_load_balancer(spec, tags))
+            let n = self.enter("create_load_balancer").await?;
+            let result = lossy!(self, "CreateLoadBalancer", self.inner.create_load_balancer(spec, tags));
+            self.answer(n, result).await
         }
     }
     pass {

@@ -501,7 +501,11 @@ impl Parser {
 /// block never closed.
 fn syntax_problem(sources: &Sources, file: FileId, offset: usize, message: &str) -> Problem {
     let text = &sources.get(file).text;
-    let offset = offset.min(text.len());
+    // The parser's offset may fall inside a multi-byte character.
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let at = |span: std::ops::Range<usize>| Loc { file, span };
     if message.contains("redefined attribute") {
         let name: String = text[offset..]
@@ -526,7 +530,10 @@ fn syntax_problem(sources: &Sources, file: FileId, offset: usize, message: &str)
                 ));
         }
     }
-    let end = (offset + 1).min(text.len());
+    let end = text[offset..]
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8());
     Problem::new(format!("syntax error: {message}"))
         .at(at(offset..end.max(offset)))
         .label(message.to_string())

@@ -269,7 +269,55 @@ impl GroupPlan<'_> {
             diffs.extend(cap_diffs);
             return self.replace(og, active, desired, diffs, force);
         }
-        Ok(self.keep(active, cap_diffs))
+        let kept = self.keep(active, cap_diffs);
+        if kept.action == Action::NoOp {
+            if let Some(unfinished) = self.unfinished(og, active) {
+                return Ok(unfinished);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// A rollout (or rollback) that stopped after its commit point, where a crash or a second
+    /// Ctrl-C left no chance to finish: the generation before is still marked serving, or
+    /// the scaling processes reroll suspended are still suspended. Apply finishes it: retires
+    /// what was replaced, keeps `keep_previous`, resumes the processes. Nothing is launched.
+    fn unfinished(&self, og: &ObservedGroup, active: &Generation) -> Option<Change> {
+        let superseded = og.superseded();
+        let suspended = og.still_suspended();
+        if superseded.is_empty() && suspended.is_empty() {
+            return None;
+        }
+        let list = |gens: &[&Generation]| {
+            gens.iter()
+                .map(|x| format!("v{:03}", x.number))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut left = Vec::new();
+        if !superseded.is_empty() {
+            left.push(format!("{} still marked serving", list(&superseded)));
+        }
+        if !suspended.is_empty() {
+            left.push(format!(
+                "scaling processes reroll suspended on {} not resumed",
+                list(&suspended)
+            ));
+        }
+        let mut change = self.change(
+            Action::Resume,
+            format!(
+                "v{:03} serves, but the apply that made it stopped before finishing ({}); \
+                 apply finishes it",
+                active.number,
+                left.join("; ")
+            ),
+            Vec::new(),
+            None,
+        );
+        change.fingerprint = None;
+        change.launch = None;
+        Some(change)
     }
 
     /// What differs from the serving generation's definition: its launch template's content

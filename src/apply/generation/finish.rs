@@ -13,7 +13,7 @@ use crate::apply::wait;
 use crate::cloud::{tag, Tags};
 use crate::names;
 use crate::observe::{GenerationState, ObservedGroup};
-use crate::stack::ServerGroup;
+use crate::stack::{ServerGroup, Stack};
 
 /// The rollout succeeded: the new generation serves, the old one is retired or removed, and
 /// generations beyond `keep_previous` go. Each call is retried after transient errors.
@@ -59,15 +59,104 @@ pub(crate) async fn finish(
         .persist(async || fleet.tag(&pair.old.name, &t).await)
         .await?;
 
-    retain(fleet, g, og, pair, opts, &mut retry).await
+    retain(
+        fleet,
+        g,
+        og,
+        (pair.new_number, pair.old_number),
+        opts,
+        &mut retry,
+    )
+    .await
 }
 
-/// Retention: keeps the newest `keep_previous` retired generations and removes the rest.
+/// A rollout or rollback that stopped after its commit point (the plan's `unfinished`): once
+/// the serving generation is healthy at its size, what [`finish`] would have done next is done
+/// now: generations still marked serving beside it are emptied and retired, retention runs,
+/// and the processes reroll suspended are resumed (with the released instances swept) on the
+/// way out, as after any rollout.
+pub(crate) async fn complete(
+    fleet: &Fleet<'_>,
+    stack: &Stack,
+    g: &ServerGroup,
+    og: &ObservedGroup,
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let Some(active) = og.active() else {
+        return Ok(());
+    };
+    let superseded = og.superseded();
+    let mut names: Vec<&str> = og
+        .still_suspended()
+        .iter()
+        .map(|x| x.group.name.as_str())
+        .collect();
+    names.extend(superseded.iter().map(|x| x.group.name.as_str()));
+    names.push(active.group.name.as_str());
+    names.sort_unstable();
+    names.dedup();
+    let body = async {
+        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
+        if superseded.is_empty() {
+            return Ok(());
+        }
+        // The generations before go only once the serving one serves in full: the crash may
+        // have come before it did, or it may have lost instances since.
+        let waits = [crate::apply::types::HealthWait {
+            address: g.address.clone(),
+            group_name: active.group.name.clone(),
+            desired: active.group.desired,
+            target_group_arns: fleet.target_group_arns.clone(),
+            is_new: false,
+            fleet: fleet.instances_mode(),
+        }];
+        let outcome = wait::wait_healthy(
+            &crate::apply::observer::Observer::new(fleet.cloud, fleet.stack),
+            stack,
+            &waits,
+            g.rollout.health.timeout,
+            opts.poll,
+            &mut retry,
+        )
+        .await?;
+        if let Some((_, why)) = outcome.failures.into_iter().next() {
+            return Err(ApplyError::Unsupported(format!(
+                "{}: v{:03} is marked serving but is not healthy at its size ({why}); the \
+                 generations before it were left as they are",
+                g.address, active.number
+            )));
+        }
+        for old in &superseded {
+            tracing::info!(address = %g.address, group = %old.group.name, "retiring the generation an interrupted apply replaced");
+            if !fleet.instances_mode() {
+                retry
+                    .persist(async || {
+                        fleet
+                            .cloud
+                            .set_group_capacity(&old.group.name, 0, 0, old.group.max)
+                            .await
+                    })
+                    .await?;
+            }
+            let mut t = Tags::new();
+            t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
+            t.insert(tag::ROLLED_BACK.into(), String::new());
+            retry
+                .persist(async || fleet.tag(&old.group.name, &t).await)
+                .await?;
+        }
+        let replaced = superseded.iter().map(|x| x.number).max().unwrap_or(0);
+        retain(fleet, g, og, (active.number, replaced), opts, &mut retry).await
+    };
+    crate::apply::cleanup::scoped(fleet, &g.address, &names, opts, body).await
+}
+
+/// Retention (`new_number` serves, `old_number` served until now): keeps the newest `keep_previous` retired generations and removes the rest.
 async fn retain(
     fleet: &Fleet<'_>,
     g: &ServerGroup,
     og: &ObservedGroup,
-    pair: &Pair,
+    (new_number, old_number): (u32, u32),
     opts: &ApplyOptions,
     retry: &mut Retry,
 ) -> Result<(), ApplyError> {
@@ -75,7 +164,7 @@ async fn retain(
     let mut retired: Vec<(u32, String, Option<String>)> = og
         .generations
         .iter()
-        .filter(|x| x.number != pair.new_number && x.state != GenerationState::Rolling)
+        .filter(|x| x.number != new_number && x.state != GenerationState::Rolling)
         .map(|x| {
             (
                 x.number,
@@ -86,7 +175,7 @@ async fn retain(
         .collect();
     // The generation that served until now comes first (after a rollback it is older than the
     // one rolled back from), then the newest.
-    retired.sort_by_key(|r| (r.0 != pair.old_number, std::cmp::Reverse(r.0)));
+    retired.sort_by_key(|r| (r.0 != old_number, std::cmp::Reverse(r.0)));
     let doomed: Vec<(u32, String, Option<String>)> = retired
         .into_iter()
         .skip(g.rollout.keep_previous as usize)

@@ -10,7 +10,7 @@ mod pair;
 
 pub use self::fail::abandon;
 pub(crate) use self::fail::{fail, mark_removed, remember_failure, serves_again, Removal};
-pub(crate) use self::finish::finish;
+pub(crate) use self::finish::{complete, finish};
 pub(crate) use self::look::{look, Bounds, Failure, Look};
 pub(crate) use self::pair::{
     hook_context, old_back_in_service, parse_from, prepare, reconfigure, suspend_both, Pair,

@@ -62,6 +62,8 @@ impl SimCloud {
                 ),
             ));
         }
+        consistent(&saved.world)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let sim = Self::with_world(saved.world, saved.now_ms, stats);
         *sim.busy.lock().unwrap_or_else(|e| e.into_inner()) +=
             super::simcloud::thread_cpu() - started;
@@ -80,4 +82,39 @@ impl SimCloud {
         let json = super::memory::in_simulator(|| std::fs::read_to_string(path))?;
         Self::from_json(&json, stats)
     }
+}
+
+/// What the simulator takes for granted of a world: every resource filed under its own id,
+/// every instance's group present. A file edited by hand (or damaged) that breaks it is
+/// refused when loaded, with what is wrong, rather than failing later mid-command.
+fn consistent(world: &World) -> Result<(), String> {
+    let misfiled = |kind: &str, key: &str, id: &str| {
+        format!("saved world files {kind} {id:?} under {key:?}; each must be under its own id")
+    };
+    for (key, i) in &world.instances {
+        if *key != i.id {
+            return Err(misfiled("instance", key, &i.id));
+        }
+        if let Some(g) = i.group.as_ref().filter(|g| !world.groups.contains_key(*g)) {
+            return Err(format!(
+                "saved world has instance {key} in group {g:?}, which it does not hold"
+            ));
+        }
+    }
+    for (key, g) in &world.groups {
+        if *key != g.spec.name {
+            return Err(misfiled("group", key, &g.spec.name));
+        }
+    }
+    for (key, tg) in &world.target_groups {
+        if *key != tg.arn {
+            return Err(misfiled("target group", key, &tg.arn));
+        }
+    }
+    for (key, l) in &world.listeners {
+        if *key != l.arn {
+            return Err(misfiled("listener", key, &l.arn));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,94 @@
+//! The inputs the fuzzers (fuzz/) found, and the hostile shapes they are pointed at, replayed
+//! through the same targets: each must come back as an answer (an error is one), never a
+//! panic. Inputs that once broke a target live in tests/fixtures/fuzz/TARGET/ under a name
+//! that says what they broke; the seeds of each fuzzer are replayed too.
+
+#[allow(dead_code)] // each test uses some of the targets
+#[path = "../fuzz/src/targets.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("stack", targets::stack),
+    ("var_file", targets::var_file),
+    ("plan_file", targets::plan_file),
+    ("sim_state", targets::sim_state),
+];
+
+#[test]
+fn every_input_a_fuzzer_found_and_every_seed_is_answered() {
+    let mut replayed = 0;
+    for (name, target) in TARGETS {
+        for dir in [
+            root().join("tests/fixtures/fuzz").join(name),
+            root().join("fuzz/seeds").join(name),
+        ] {
+            for file in files(&dir) {
+                target(&std::fs::read(&file).unwrap());
+                replayed += 1;
+            }
+        }
+    }
+    assert!(replayed >= 6, "only {replayed} inputs replayed");
+}
+
+/// Shapes a mutating fuzzer rarely reaches by itself, built here at full size.
+#[test]
+fn hostile_shapes_are_answered() {
+    let deep = |open: &str, close: &str, n: usize| {
+        format!("x = {}1{}\n", open.repeat(n), close.repeat(n)).into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a list nested 100,000 deep", deep("[", "]", 100_000)),
+        ("an object nested 100,000 deep", deep("{a = ", "}", 100_000)),
+        ("parentheses 100,000 deep", deep("(", ")", 100_000)),
+        ("blocks nested 50,000 deep", {
+            let mut s = "a {\n".repeat(50_000);
+            s.push_str(&"}\n".repeat(50_000));
+            s.into_bytes()
+        }),
+        (
+            "locals that refer to each other",
+            b"locals {\n a = local.b\n b = local.c\n c = local.a\n}\n".to_vec(),
+        ),
+        (
+            "a variable whose default is itself",
+            b"variable \"v\" {\n default = var.v\n}\n".to_vec(),
+        ),
+        ("a file over the size limit", vec![b' '; 17 << 20]),
+        (
+            "invalid UTF-8",
+            b"stack \"\xff\xfe\" {\n region = \"\xc3\x28\"\n}\n".to_vec(),
+        ),
+        (
+            "a lone continuation byte at an error",
+            b"sa{y1s\xd9\x9a".to_vec(),
+        ),
+        ("NUL bytes", vec![0; 4096]),
+    ];
+    for (what, input) in &cases {
+        for (name, target) in TARGETS {
+            let answered = std::panic::catch_unwind(|| target(input));
+            assert!(answered.is_ok(), "{what} broke the {name} target");
+        }
+    }
+}
