@@ -84,6 +84,14 @@ fn hostile_shapes_are_answered() {
             b"sa{y1s\xd9\x9a".to_vec(),
         ),
         ("NUL bytes", vec![0; 4096]),
+        (
+            "a division by zero",
+            b"locals {\n x = 1 / 0\n y = 1 % 0\n}\n".to_vec(),
+        ),
+        (
+            "a product too large",
+            b"locals {\n x = 1e308 * 10\n}\n".to_vec(),
+        ),
     ];
     for (what, input) in &cases {
         for (name, target) in TARGETS {

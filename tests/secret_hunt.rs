@@ -137,8 +137,18 @@ impl Haystack {
         hits
     }
 
+    /// Checks nothing leaked, and prints what was searched (RELIABILITY.md reports it).
     fn assert_clean(&self) {
         let hits = self.hits();
+        let forms: usize = ALL.iter().map(|s| needles(s).len()).sum();
+        let bytes: usize = self.texts.iter().map(|(_, t)| t.len()).sum();
+        eprintln!(
+            "secret hunt: {} secrets in {forms} forms searched in {} outputs and files \
+             ({bytes} bytes): {} hits",
+            ALL.len(),
+            self.texts.len(),
+            hits.len()
+        );
         assert!(
             hits.is_empty(),
             "{} leaks:\n{}",

@@ -470,11 +470,36 @@ impl Evaluate for BinaryOp {
             (Number(lhs), GreaterEq, Number(rhs)) => Bool(lhs >= rhs),
             (Number(lhs), Less, Number(rhs)) => Bool(lhs < rhs),
             (Number(lhs), Greater, Number(rhs)) => Bool(lhs > rhs),
-            (Number(lhs), Plus, Number(rhs)) => Number(lhs + rhs),
-            (Number(lhs), Minus, Number(rhs)) => Number(lhs - rhs),
-            (Number(lhs), Mul, Number(rhs)) => Number(lhs * rhs),
-            (Number(lhs), Div, Number(rhs)) => Number(lhs / rhs),
-            (Number(lhs), Mod, Number(rhs)) => Number(lhs % rhs),
+            // A number is finite: dividing by zero, or a result too large, is an error
+            // rather than an infinity (which `Number` cannot hold).
+            (Number(lhs), op @ (Plus | Minus | Mul | Div | Mod), Number(rhs)) => {
+                let (a, b) = (
+                    lhs.as_f64().unwrap_or(f64::NAN),
+                    rhs.as_f64().unwrap_or(f64::NAN),
+                );
+                let exact = match op {
+                    Plus => a + b,
+                    Minus => a - b,
+                    Mul => a * b,
+                    Div => a / b,
+                    _ => a % b,
+                };
+                if !exact.is_finite() {
+                    let why = if matches!(op, Div | Mod) && b == 0.0 {
+                        "cannot divide by zero"
+                    } else {
+                        "the result is too large for a number"
+                    };
+                    return Err(ctx.error(ErrorKind::Message(why.to_string())));
+                }
+                Number(match op {
+                    Plus => lhs + rhs,
+                    Minus => lhs - rhs,
+                    Mul => lhs * rhs,
+                    Div => lhs / rhs,
+                    _ => lhs % rhs,
+                })
+            }
             (lhs, operator, rhs) => return Err(ctx.error(ErrorKind::BinaryOp(lhs, operator, rhs))),
         };
 
