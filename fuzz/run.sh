@@ -8,7 +8,7 @@
 # compiler only for flags stable rustc also has behind RUSTC_BOOTSTRAP; no sanitizer is used
 # (the code under test has no `unsafe` of its own), but debug assertions and overflow checks
 # are on. Every input that panics, aborts, runs out of memory (2 GiB) or takes over a second
-# stops that target and is left in fuzz/artifacts/TARGET/; copy it into
+# stops that target (the table gives the seconds it ran) and is left in fuzz/artifacts/TARGET/; copy it into
 # tests/fixtures/fuzz/TARGET/ and it is replayed by `cargo test --test fuzz_regressions`.
 # Prints a Markdown table of what each target ran.
 set -euo pipefail
@@ -36,11 +36,14 @@ for t in "${targets[@]}"; do
   esac
   max_len=65536
   echo "==> $t for ${each}s" >&2
+  touch "$logs/$t.start"
+  started=$SECONDS
   set +e
   "$bin/$t" "$corpus" "${seeds[@]}" "${dict[@]}" \
     -max_total_time="$each" -timeout=1 -rss_limit_mb=2048 -max_len="$max_len" \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>"$logs/$t.log"
   echo "$?" >"$logs/$t.rc"
+  echo $((SECONDS - started)) >"$logs/$t.seconds"
   set -e
   tail -n 3 "$logs/$t.log" >&2
 done
@@ -54,6 +57,6 @@ for t in "${targets[@]}"; do
   secs="$(stat average_exec_per_sec)"
   rss="$(stat peak_rss_mb)"
   slowest="$(stat slowest_unit_time_sec)"
-  found="$(find "artifacts/$t" -type f | wc -l)"
-  echo "| $t | $each | ${runs:-?} | $(find "corpus/$t" -type f | wc -l) | ${rss:-?} MB | ${slowest:-0} s | $found |"
+  found="$(find "artifacts/$t" -type f -newer "$logs/$t.start" | wc -l)"
+  echo "| $t | $(cat "$logs/$t.seconds") | ${runs:-?} | $(find "corpus/$t" -type f | wc -l) | ${rss:-?} MB | ${slowest:-0} s | $found |"
 done
