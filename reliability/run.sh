@@ -14,12 +14,12 @@ emulator=1
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
-suite() { # NAME TEST [FILTER]: runs one test binary, its output kept for the table
-  local name="$1"
-  shift
+suite() { # NAME TEST [FILTER...]: runs one test binary, its output kept for the table
+  local name="$1" test="$2"
+  shift 2
   echo "==> $name" >&2
   set +e
-  cargo test --test "$@" -- --nocapture --test-threads 1 >"$logs/$name.log" 2>&1
+  cargo test --test "$test" -- --nocapture --test-threads 1 "$@" >"$logs/$name.log" 2>&1
   echo "$?" >"$logs/$name.rc"
   set -e
   grep -E "^test result:" "$logs/$name.log" >&2 || tail -n 20 "$logs/$name.log" >&2
@@ -28,7 +28,10 @@ suite() { # NAME TEST [FILTER]: runs one test binary, its output kept for the ta
 suite crashes sim_crashes
 suite faults sim_faults
 suite secrets secret_hunt
-suite ownership sim_fail_fast
+suite ownership sim_fail_fast a_name_held_by_an_untagged_resource_is_not_taken_over \
+  plan_shows_names_held_by_look_alikes_with_their_ids a_delete_checks_the_stack_tag_first \
+  processes_suspended_by_someone_else_block_rollouts_and_resizes \
+  an_instance_refresh_in_progress_blocks_rollouts_until_it_ends
 suite fuzz fuzz_regressions
 if ((emulator)) && [[ -f localstack/chaos.py ]]; then
   localstack/install.sh >&2
@@ -84,7 +87,7 @@ if hunts:
                  f"{hunts[0][0]} secrets × {hunts[0][1]} forms in {outputs} outputs ({size} bytes): {hits} hits; {p} tests passed, {f} failed"))
 p, f = passed("ownership")
 rows.append(("ownership: look-alike and foreign resources, names held by others", str(p + f), str(p),
-             "tests of sim_fail_fast: nothing without the stack's tag is changed"))
+             "names held by untagged look-alikes refused with their ids, deletes check the tag, other controllers' groups left alone"))
 p, f = passed("fuzz")
 rows.append(("fuzz regressions and hostile shapes (deep nesting, cycles, 17 MiB, invalid UTF-8)",
              str(p + f), str(p), "tests/fuzz_regressions.rs"))

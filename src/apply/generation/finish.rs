@@ -43,21 +43,7 @@ pub(crate) async fn finish(
     retry
         .run(async || fleet.tag(&pair.new_name, &t).await)
         .await?;
-    if !fleet.instances_mode() {
-        retry
-            .persist(async || {
-                cloud
-                    .set_group_capacity(&pair.old.name, 0, 0, pair.old.max)
-                    .await
-            })
-            .await?;
-    }
-    let mut t = Tags::new();
-    t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
-    t.insert(tag::ROLLED_BACK.into(), String::new());
-    retry
-        .persist(async || fleet.tag(&pair.old.name, &t).await)
-        .await?;
+    retire(fleet, &pair.old.name, pair.old.max, &mut retry).await?;
 
     retain(
         fleet,
@@ -128,27 +114,32 @@ pub(crate) async fn complete(
         }
         for old in &superseded {
             tracing::info!(address = %g.address, group = %old.group.name, "retiring the generation an interrupted apply replaced");
-            if !fleet.instances_mode() {
-                retry
-                    .persist(async || {
-                        fleet
-                            .cloud
-                            .set_group_capacity(&old.group.name, 0, 0, old.group.max)
-                            .await
-                    })
-                    .await?;
-            }
-            let mut t = Tags::new();
-            t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
-            t.insert(tag::ROLLED_BACK.into(), String::new());
-            retry
-                .persist(async || fleet.tag(&old.group.name, &t).await)
-                .await?;
+            retire(fleet, &old.group.name, old.group.max, &mut retry).await?;
         }
         let replaced = superseded.iter().map(|x| x.number).max().unwrap_or(0);
         retain(fleet, g, og, (active.number, replaced), opts, &mut retry).await
     };
     crate::apply::cleanup::scoped(fleet, &g.address, &names, opts, body).await
+}
+
+/// Empties the generation `name` (its group's capacity to zero) and marks it retired; past
+/// the commit point, so refusals are tried again too.
+async fn retire(
+    fleet: &Fleet<'_>,
+    name: &str,
+    max: u32,
+    retry: &mut Retry,
+) -> Result<(), ApplyError> {
+    if !fleet.instances_mode() {
+        retry
+            .persist(async || fleet.cloud.set_group_capacity(name, 0, 0, max).await)
+            .await?;
+    }
+    let mut t = Tags::new();
+    t.insert(tag::STATE.into(), GenerationState::Retired.as_str().into());
+    t.insert(tag::ROLLED_BACK.into(), String::new());
+    retry.persist(async || fleet.tag(name, &t).await).await?;
+    Ok(())
 }
 
 /// Retention (`new_number` serves, `old_number` served until now): keeps the newest `keep_previous` retired generations and removes the rest.
