@@ -69,7 +69,7 @@ total = sum(int(r[1]) for r in rows)
 held = sum(int(r[2]) for r in rows)
 rows.append(("simulator: crash campaign, all", str(total), str(held),
              "floor, orphans, generations, one-more-run convergence, suspensions"))
-for m in re.finditer(r"^(.+?) (Apply|Rollback), (refusals|transient errors): (\d+) positions tried.*?; (.*)$",
+for m in re.finditer(r"^(?:test \S+ \.\.\. )?(.+?) (Apply|Rollback), (refusals|transient errors): (\d+) positions tried.*?; (.*)$",
                      text("faults"), re.M):
     who, run, kind, tried, endings = m.groups()
     p, f = passed("faults")
