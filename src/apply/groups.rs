@@ -214,24 +214,19 @@ async fn move_attachments(
     if !attach.is_empty() {
         tracing::info!(address = %g.address, count = attach.len(), "attaching target groups");
         cloud.attach_target_groups(name, &attach).await?;
-        let waits = [HealthWait {
+        let wait = HealthWait {
             address: g.address.clone(),
             group_name: name.clone(),
             desired: active.group.desired,
             target_group_arns: want.clone(),
             is_new: false,
             fleet: false,
-        }];
-        let outcome = wait_healthy(
-            &Observer::new(cloud, &stack.name),
-            stack,
-            &waits,
-            g.rollout.health.timeout,
-            opts.poll,
-            &mut Retry::new(&g.address, opts, g.rollout.health.timeout),
-        )
-        .await?;
-        if let Some((_, why)) = outcome.failures.into_iter().next() {
+        };
+        let timeout = g.rollout.health.timeout;
+        let mut retry = Retry::new(&g.address, opts, timeout);
+        if let Some(why) =
+            wait::one_healthy(cloud, stack, wait, timeout, opts.poll, &mut retry).await?
+        {
             return Err(ApplyError::Unsupported(format!(
                 "{}: {name} did not become healthy in its new target groups ({why}); nothing \
                  was detached and the listeners still forward where they did",

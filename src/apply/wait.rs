@@ -28,6 +28,21 @@ struct Progress {
     detail: String,
 }
 
+/// Waits, with a fresh look at the stack, for the one generation of `wait` to be healthy at
+/// its size within the group's health timeout; returns why not, when it was not.
+pub(crate) async fn one_healthy(
+    cloud: &dyn Cloud,
+    stack: &Stack,
+    wait: HealthWait,
+    timeout: Duration,
+    poll: Duration,
+    retry: &mut Retry,
+) -> CloudResult<Option<String>> {
+    let observer = Observer::new(cloud, &stack.name);
+    let outcome = wait_healthy(&observer, stack, &[wait], timeout, poll, retry).await?;
+    Ok(outcome.failures.into_iter().next().map(|(_, why)| why))
+}
+
 /// Waits until each generation has `desired` instances InService and healthy in all of its
 /// target groups, or until `timeout`. Looks go through `observer`, shared with whatever else
 /// looks at the stack, and come when the [`Cadence`] of one of the waits says a look can find

@@ -208,9 +208,7 @@ impl FaultCloud {
             _ => Reply::Delivered,
         }
     }
-}
 
-impl FaultCloud {
     /// Target health as the faults make it look.
     async fn faulty_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
         let mut health = self.inner.target_health(target_group_arn).await?;

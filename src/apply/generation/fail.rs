@@ -10,7 +10,6 @@ use crate::apply::cleanup;
 use crate::apply::context::{longest_drain, observed_group, serving_generation};
 use crate::apply::error::ApplyError;
 use crate::apply::fleet::{self, Fleet};
-use crate::apply::observer::Observer;
 use crate::apply::retry::Retry;
 use crate::apply::types::{ApplyOptions, HealthWait, RolloutReport};
 use crate::apply::wait;
@@ -120,24 +119,17 @@ async fn rollback(
     retry
         .run(async || fleet.set_capacity(&old_gen, min, desired, max).await)
         .await?;
-    let waits = [HealthWait {
+    let wait = HealthWait {
         address: g.address.clone(),
         group_name: pair.old.name.clone(),
         desired: desired.saturating_sub(unavailable).max(1).min(desired),
         target_group_arns: pair.target_group_arns.clone(),
         is_new: false,
         fleet: fleet.instances_mode(),
-    }];
-    let outcome = wait::wait_healthy(
-        &Observer::new(cloud, &stack.name),
-        stack,
-        &waits,
-        g.rollout.health.timeout,
-        opts.poll,
-        &mut retry,
-    )
-    .await?;
-    if let Some((_, why)) = outcome.failures.into_iter().next() {
+    };
+    let timeout = g.rollout.health.timeout;
+    if let Some(why) = wait::one_healthy(cloud, stack, wait, timeout, opts.poll, &mut retry).await?
+    {
         return Err(ApplyError::Unsupported(format!(
             "the old generation did not become healthy again: {why}"
         )));

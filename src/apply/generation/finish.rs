@@ -8,7 +8,7 @@ use super::pair::Pair;
 use crate::apply::error::ApplyError;
 use crate::apply::fleet::Fleet;
 use crate::apply::retry::Retry;
-use crate::apply::types::ApplyOptions;
+use crate::apply::types::{ApplyOptions, HealthWait};
 use crate::apply::wait;
 use crate::cloud::{tag, Tags};
 use crate::names;
@@ -82,30 +82,25 @@ pub(crate) async fn complete(
     names.sort_unstable();
     names.dedup();
     let body = async {
-        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
         if superseded.is_empty() {
             return Ok(());
         }
+        let mut retry = Retry::new(&g.address, opts, g.rollout.health.timeout);
         // The generations before go only once the serving one serves in full: the crash may
         // have come before it did, or it may have lost instances since.
-        let waits = [crate::apply::types::HealthWait {
+        let wait = HealthWait {
             address: g.address.clone(),
             group_name: active.group.name.clone(),
             desired: active.group.desired,
             target_group_arns: fleet.target_group_arns.clone(),
             is_new: false,
             fleet: fleet.instances_mode(),
-        }];
-        let outcome = wait::wait_healthy(
-            &crate::apply::observer::Observer::new(fleet.cloud, fleet.stack),
-            stack,
-            &waits,
-            g.rollout.health.timeout,
-            opts.poll,
-            &mut retry,
-        )
-        .await?;
-        if let Some((_, why)) = outcome.failures.into_iter().next() {
+        };
+        let timeout = g.rollout.health.timeout;
+        let cloud = fleet.cloud;
+        if let Some(why) =
+            wait::one_healthy(cloud, stack, wait, timeout, opts.poll, &mut retry).await?
+        {
             return Err(ApplyError::Unsupported(format!(
                 "{}: v{:03} is marked serving but is not healthy at its size ({why}); the \
                  generations before it were left as they are",
