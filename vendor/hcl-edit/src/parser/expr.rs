@@ -337,12 +337,19 @@ fn binary_ops<'i>(
 
             match binary_op(state, input, ops.len() + 1) {
                 Ok(op) => ops.push(op),
+                // An operator was read but the term after it failed. Rewinding here would make
+                // `expr_inner` see the same operator and parse the same term again, to fail the
+                // same way: twice the work for each level of nesting, so a few hundred bytes of
+                // unclosed brackets took seconds. Fail at once, as that second parse would.
+                Err(OpError::Term(err @ ErrMode::Backtrack(_))) if !ops.is_empty() => {
+                    return Err(err)
+                }
                 // No further binary operation follows, rewind to the end of the last one.
-                Err(ErrMode::Backtrack(_)) if !ops.is_empty() => {
+                Err(OpError::Operator(ErrMode::Backtrack(_))) if !ops.is_empty() => {
                     input.reset(&checkpoint);
                     break;
                 }
-                Err(err) => return Err(err),
+                Err(OpError::Operator(err) | OpError::Term(err)) => return Err(err),
             }
         }
 
@@ -355,23 +362,47 @@ fn binary_ops<'i>(
     }
 }
 
+/// Where a binary operation failed to parse.
+enum OpError {
+    /// No binary operator is next.
+    Operator(ErrMode<ContextError>),
+    /// An operator is next, followed by at least one more byte (so that `expr_inner`, peeking
+    /// two bytes, would take it for an operator too), but the term after it failed.
+    Term(ErrMode<ContextError>),
+}
+
 /// Parses the `operators`th binary operator of a chain and the expression term following it.
 fn binary_op(
     state: &RefCell<ExprParseState>,
     input: &mut Input,
     operators: usize,
-) -> ModalResult<(Decorated<BinaryOperator>, Expression)> {
-    let prefix = ws_or_sp(state).span().parse_next(input)?;
+) -> Result<(Decorated<BinaryOperator>, Expression), OpError> {
+    let prefix = ws_or_sp(state)
+        .span()
+        .parse_next(input)
+        .map_err(OpError::Operator)?;
     let operator_start = input.checkpoint();
-    let mut operator = spanned(binary_operator.map(Decorated::new)).parse_next(input)?;
-    let suffix = ws_or_sp(state).span().parse_next(input)?;
+    let peekable = input.eof_offset() >= 2;
+    let mut operator = spanned(binary_operator.map(Decorated::new))
+        .parse_next(input)
+        .map_err(OpError::Operator)?;
+    let in_term = |err| {
+        if peekable {
+            OpError::Term(err)
+        } else {
+            OpError::Operator(err)
+        }
+    };
+    let suffix = ws_or_sp(state).span().parse_next(input).map_err(in_term)?;
 
     let decor = operator.decor_mut();
     decor.set_prefix(RawString::from_span(prefix));
     decor.set_suffix(RawString::from_span(suffix));
 
-    let expr = expr_term_with_state(state).parse_next(input)?;
-    nesting::check_operator_depth(input, operators, &operator_start)?;
+    let expr = expr_term_with_state(state)
+        .parse_next(input)
+        .map_err(in_term)?;
+    nesting::check_operator_depth(input, operators, &operator_start).map_err(in_term)?;
     Ok((operator, expr))
 }
 
