@@ -1340,3 +1340,35 @@ async fn terminating_reports_errors_other_than_missing_instances() {
     assert!(matches!(err, CloudError::Unauthorized { .. }), "{err:?}");
     assert_eq!(calls(&stats, "EC2.TerminateInstances"), 1);
 }
+
+/// An endpoint without DescribeInstanceRefreshes whose first answer is a throttle: the
+/// operation's absence is still recognised (by the answers under the usual retries) and the
+/// refreshes are unknown, not an error that stops the plan. Found with the fault proxy.
+#[tokio::test]
+async fn a_throttle_does_not_hide_that_instance_refreshes_are_not_implemented() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let answered = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = answered.clone();
+    let endpoint = stand_in_server(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            (
+                "400 Bad Request",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+                 <Message>Rate exceeded</Message></Error><RequestId>1</RequestId>\
+                 </ErrorResponse>"
+                    .to_string(),
+            )
+        } else {
+            (
+                "500 Internal Server Error",
+                "<!DOCTYPE html><html><title>500 Internal Server Error</title></html>".to_string(),
+            )
+        }
+    })
+    .await;
+    let (cloud, stats) = connect(&endpoint, 2).await;
+    assert_eq!(cloud.instance_refreshes("web-v001").await.unwrap(), None);
+    assert_eq!(cloud.instance_refreshes("web-v001").await.unwrap(), None);
+    // The probe, then one call under the policy (2 attempts); not asked again.
+    assert_eq!(answered.load(Ordering::SeqCst), 3, "{}", stats.render());
+}

@@ -100,8 +100,18 @@ async fn target_group(
             let Some(have) = found.into_iter().find(|t| t.spec.name == spec.name) else {
                 return Err(e.into());
             };
-            differs(KIND, &spec.name, tags, target_group_diffs(spec, &have.spec))?;
+            let (settable, fixed): (Vec<String>, Vec<String>) =
+                target_group_diffs(spec, &have.spec)
+                    .into_iter()
+                    .partition(|d| settable_later(d));
+            differs(KIND, &spec.name, tags, fixed)?;
             tracing::info!(target_group = %spec.name, "the target group exists already (created by an earlier attempt); using it");
+            if !settable.is_empty() {
+                // The create is two requests (the deregistration delay is an attribute): the
+                // earlier attempt's second one did not happen, or its settings are older.
+                tracing::info!(target_group = %spec.name, settings = %settable.join(", "), "setting what the earlier attempt left unset");
+                cloud.modify_target_group(&have.arn, spec).await?;
+            }
             Ok(have.arn)
         }
         Err(e) => Err(e.into()),
@@ -353,6 +363,13 @@ fn tags_text(tags: &Tags) -> String {
 
 /// The settings of an existing target group that differ from a create's: the ones the create
 /// sets (unset health check fields are AWS's defaults either way).
+/// Whether a target group setting named by [`target_group_diffs`] can be changed after the
+/// create (ModifyTargetGroup and its attributes): the health check and the deregistration
+/// delay can; port, protocol and VPC cannot.
+fn settable_later(setting: &str) -> bool {
+    setting == "deregistration_delay" || setting.starts_with("health_check.")
+}
+
 fn target_group_diffs(want: &TargetGroupSpec, have: &TargetGroupSpec) -> Vec<String> {
     let (w, h) = (&want.health_check, &have.health_check);
     let set = |s: &str| !s.is_empty();
@@ -479,6 +496,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An earlier attempt's create took effect but its second request (the attributes) did not,
+    /// and its health check is older: the target group is adopted and set to the definition.
+    /// What cannot be changed after a create (the port) is still refused.
+    #[tokio::test(start_paused = true)]
+    async fn a_target_group_left_half_made_is_finished() {
+        use crate::cloud::sim::{SimCloud, SimConfig};
+        use crate::cloud::stats::Stats;
+        use crate::cloud::HealthCheckSpec;
+
+        let sim = SimCloud::new(SimConfig::default(), Stats::new());
+        let ours = tags(&[(tag::STACK, "shop"), (tag::ADDRESS, "target_group.web")]);
+        let check = |interval_seconds| HealthCheckSpec {
+            interval_seconds,
+            ..Default::default()
+        };
+        let want = TargetGroupSpec {
+            name: "shop-web".into(),
+            port: 8080,
+            vpc_id: "vpc-1".into(),
+            deregistration_delay_seconds: 30,
+            health_check: check(10),
+            ..Default::default()
+        };
+        let left = TargetGroupSpec {
+            deregistration_delay_seconds: 300,
+            health_check: check(30),
+            ..want.clone()
+        };
+        let arn = sim.create_target_group(&left, &ours).await.unwrap();
+
+        assert_eq!(target_group(&sim, "shop", &want, &ours).await.unwrap(), arn);
+        let have = &sim.list_target_groups("shop", "shop-web").await.unwrap()[0].spec;
+        assert_eq!(
+            (
+                have.deregistration_delay_seconds,
+                have.health_check.interval_seconds
+            ),
+            (30, 10)
+        );
+
+        let moved = TargetGroupSpec {
+            port: 9090,
+            ..want.clone()
+        };
+        let err = target_group(&sim, "shop", &moved, &ours)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its port differs"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! groups, deleted), their scaling activities and instance refreshes, scaling processes, and
 //! detaching instances.
 
+use std::error::Error as StdError;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
@@ -308,18 +309,25 @@ impl AwsCloud {
         // asked again under the usual policy.
         let once = asg::config::Builder::default()
             .retry_config(RetryConfig::standard().with_max_attempts(1));
+        let unsupported = |err: &(dyn StdError + 'static)| {
+            self.refreshes_unsupported.store(true, Ordering::Relaxed);
+            tracing::debug!(
+                %group, error = %error_chain(err),
+                "the endpoint does not implement DescribeInstanceRefreshes; whether an \
+                 instance refresh is in progress is unknown"
+            );
+            Ok(None)
+        };
         let out = match request().customize().config_override(once).send().await {
             Ok(out) => out,
-            Err(err) if not_implemented(&err) => {
-                self.refreshes_unsupported.store(true, Ordering::Relaxed);
-                tracing::debug!(
-                    %group, error = %error_chain(&err),
-                    "the endpoint does not implement DescribeInstanceRefreshes; whether an \
-                     instance refresh is in progress is unknown"
-                );
-                return Ok(None);
-            }
-            Err(_) => self.call(OP, &what, request().send()).await?,
+            Err(err) if not_implemented(&err) => return unsupported(&err),
+            // A throttle or a dropped connection hid the answer: asked again under the usual
+            // policy, whose last answer may still be that the operation is not there.
+            Err(_) => match request().send().await {
+                Ok(out) => out,
+                Err(err) if not_implemented(&err) => return unsupported(&err),
+                Err(err) => return Err(self.error(OP, &what, err)),
+            },
         };
         Ok(Some(
             out.instance_refreshes()

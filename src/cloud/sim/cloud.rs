@@ -339,7 +339,8 @@ impl Cloud for SimCloud {
                 w.create_target_group(op, spec, tags)
             })
             .await?;
-        self.request("ELBv2.ModifyTargetGroupAttributes").await?;
+        self.set_deregistration_delay(&arn, spec.deregistration_delay_seconds)
+            .await?;
         Ok(arn)
     }
 
@@ -348,8 +349,8 @@ impl Cloud for SimCloud {
             w.modify_target_group(op, arn, spec)
         })
         .await?;
-        self.request("ELBv2.ModifyTargetGroupAttributes").await?;
-        Ok(())
+        self.set_deregistration_delay(arn, spec.deregistration_delay_seconds)
+            .await
     }
 
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
@@ -753,6 +754,14 @@ impl Cloud for SimCloud {
 }
 
 impl SimCloud {
+    /// The second request of a target group's create or modify, as on AWS.
+    async fn set_deregistration_delay(&self, arn: &str, seconds: u32) -> CloudResult<()> {
+        self.call("ELBv2.ModifyTargetGroupAttributes", |w, op, _| {
+            w.set_deregistration_delay(op, arn, seconds)
+        })
+        .await
+    }
+
     async fn describe_images_of(
         &self,
         region: &str,

@@ -13,6 +13,9 @@ use crate::cloud::{
 };
 
 /// AWS's defaults for what a target group spec leaves unset.
+/// AWS's deregistration delay of a target group whose attribute was never set.
+pub(super) const DEFAULT_DEREGISTRATION_DELAY: u32 = 300;
+
 pub(super) fn with_defaults(mut spec: TargetGroupSpec) -> TargetGroupSpec {
     if spec.protocol.is_empty() {
         spec.protocol = "HTTP".into();
@@ -251,13 +254,23 @@ impl World {
         spec: &TargetGroupSpec,
         tags: &Tags,
     ) -> CloudResult<String> {
-        let spec = with_defaults(spec.clone());
+        // As on AWS, the deregistration delay is an attribute, set by a second request
+        // (`set_deregistration_delay`); a new group has AWS's default until then, and an
+        // identical create (the delay aside) answers with the existing group.
+        let spec = TargetGroupSpec {
+            deregistration_delay_seconds: DEFAULT_DEREGISTRATION_DELAY,
+            ..with_defaults(spec.clone())
+        };
+        let without_delay = |s: &TargetGroupSpec| TargetGroupSpec {
+            deregistration_delay_seconds: 0,
+            ..s.clone()
+        };
         if let Some(existing) = self
             .target_groups
             .values()
             .find(|tg| tg.spec.name == spec.name)
         {
-            if existing.spec == spec {
+            if without_delay(&existing.spec) == without_delay(&spec) {
                 return Ok(existing.arn.clone());
             }
             return Err(already_exists(
@@ -310,9 +323,22 @@ impl World {
             health_check: HealthCheckSpec {
                 ..spec.health_check.clone()
             },
-            deregistration_delay_seconds: spec.deregistration_delay_seconds,
+            deregistration_delay_seconds: tg.spec.deregistration_delay_seconds,
         });
         tg.spec = wanted;
+        Ok(())
+    }
+
+    /// ModifyTargetGroupAttributes with `deregistration_delay.timeout_seconds`.
+    pub fn set_deregistration_delay(
+        &mut self,
+        operation: &'static str,
+        arn: &str,
+        seconds: u32,
+    ) -> CloudResult<()> {
+        self.target_group_mut(operation, arn)?
+            .spec
+            .deregistration_delay_seconds = seconds;
         Ok(())
     }
 
