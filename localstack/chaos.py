@@ -381,6 +381,22 @@ def deployed(reroll: Reroll, case: StackCase) -> Emulator:
     return emu
 
 
+def judge(
+    t: Try, observer: Observer, code: int, log: Path, reroll: Reroll, emu: Emulator, case: StackCase, version: str
+) -> Try:
+    """Ends a try whose last apply exited `code`: what the observer saw, then the final state
+    (read straight from moto) and a plan."""
+    t.exit_codes.append(code)
+    t.observed(observer)
+    if code != 0:
+        t.problems.append(f"the last apply exited {code} ({log.name})")
+    t.problems += final_problems(emu, case, emu.image_id(version))
+    t.problems += plan_is_empty(reroll, emu, case, version)
+    t.held = not t.problems
+    report(t)
+    return t
+
+
 def fault_campaign(reroll: Reroll, case: StackCase, rate: float, tries: int, seed: int) -> tuple[list[Try], dict]:
     emu = deployed(reroll, case)
     proxy = FaultProxy(emu.url, rate, seed=seed)
@@ -396,17 +412,7 @@ def fault_campaign(reroll: Reroll, case: StackCase, rate: float, tries: int, see
             started = time.monotonic()
             code, log = reroll.run(proxy.url, apply_args(case, version))
             t.seconds = time.monotonic() - started
-            t.exit_codes.append(code)
-            t.observed(observer)
-            if code != 0:
-                t.problems.append(f"apply exited {code} ({log.name})")
-            proxy.enabled.clear()
-            t.problems += final_problems(emu, case, emu.image_id(version))
-            t.problems += plan_is_empty(reroll, emu, case, version)
-            proxy.enabled.set()
-            t.held = not t.problems
-            results.append(t)
-            report(t)
+            results.append(judge(t, observer, code, log, reroll, emu, case, version))
     finally:
         proxy.stop()
         emu.stop()
@@ -442,15 +448,7 @@ def kill_campaign(reroll: Reroll, case: StackCase, kills: int, rng: random.Rando
             started = time.monotonic()
             code, log = reroll.run(emu.url, apply_args(case, version))
             t.seconds = time.monotonic() - started
-            t.exit_codes.append(code)
-            t.observed(observer)
-            if code != 0:
-                t.problems.append(f"the apply after the kill exited {code} ({log.name})")
-            t.problems += final_problems(emu, case, emu.image_id(version))
-            t.problems += plan_is_empty(reroll, emu, case, version)
-            t.held = not t.problems
-            results.append(t)
-            report(t)
+            results.append(judge(t, observer, code, log, reroll, emu, case, version))
     finally:
         emu.stop()
     return results, length
