@@ -54,10 +54,11 @@ if [[ -n "$chaos_pid" ]]; then
   grep -E "held|FAILED|^    " "$logs/chaos.log" >&2 || tail -n 20 "$logs/chaos.log" >&2
 fi
 
-python3 - "$logs" <<'PY'
+python3 - "$logs" "$SECONDS" <<'PY'
 import json, os, re, sys
 
 logs = sys.argv[1]
+seconds = int(sys.argv[2])
 
 def text(name):
     try:
@@ -119,6 +120,7 @@ print("| scenario | tries | held | figures |")
 print("|---|---:|---:|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+print(f"\n({seconds // 60} min {seconds % 60} s)")
 failed = [n for n in os.listdir(logs) if n.endswith(".rc") and open(os.path.join(logs, n)).read().strip() != "0"]
 if failed:
     print("\nfailed: " + ", ".join(sorted(f[:-3] for f in failed)))
