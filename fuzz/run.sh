@@ -2,7 +2,9 @@
 # Coverage-guided fuzzing (libFuzzer, through cargo-fuzz) of what reroll reads from disk: stack
 # files, -var-files, saved plans and --sim-state worlds.
 #
-# Usage: fuzz/run.sh [SECONDS]   (default 3600: split evenly between the four targets)
+# Usage: fuzz/run.sh [SECONDS] [TARGET...]
+#   SECONDS (default 3600) is split evenly between the targets: all four unless some are named
+#   (stack, var_file, plan_file, sim_state).
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). cargo-fuzz asks for a nightly
 # compiler only for flags stable rustc also has behind RUSTC_BOOTSTRAP; no sanitizer is used
@@ -15,6 +17,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 total="${1:-3600}"
 targets=(stack var_file plan_file sim_state)
+if (($# > 1)); then
+  targets=("${@:2}")
+fi
 each=$((total / ${#targets[@]}))
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reroll-fuzz}"
 export RUSTC_BOOTSTRAP=1

@@ -419,7 +419,7 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         &[],
         &[
             "limit_nested_for/main.hcl:7:11",
-            "cannot evaluate `cube`: `for` loops here would run more than the limit of 1000000 iterations",
+            "cannot evaluate `cube`: `for` loops here would run more than the limit of 250000 iterations",
             "over a loading limit",
             "1 problem found",
         ],
