@@ -114,6 +114,10 @@ fn hostile_shapes_are_answered() {
             "a product too large",
             b"locals {\n x = 1e308 * 10\n}\n".to_vec(),
         ),
+        (
+            "integer arithmetic past 64 bits",
+            b"locals {\n x = 18446744073709551615 * 18446744073709551615\n y = -9223372036854775808 % -1\n z = 18446744073709551615 + 1\n}\n".to_vec(),
+        ),
     ];
     for (what, input) in &cases {
         for (name, target) in TARGETS {

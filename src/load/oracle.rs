@@ -113,6 +113,36 @@ fn functions_answer_as_terraform_does() {
 }
 
 /// What `differs` stands for in gzip's case: the stream is another, the text the same.
+/// Integer arithmetic past 64 bits neither wraps nor panics: exact while the result is a 64-bit
+/// integer, the nearest float beyond it, against Terraform's exact answers (`terraform
+/// console`). Found by fuzzing: a product of two large integers overflowed in hcl-primitives.
+#[test]
+fn integer_arithmetic_past_64_bits_is_terraforms_to_a_float() {
+    let cases = [
+        ("9223372036854775807 + 1", "9223372036854775808"),
+        ("18446744073709551615 + 1", "18446744073709551616"),
+        ("-9223372036854775808 - 1", "-9223372036854775809"),
+        ("-9223372036854775808 % -1", "0"),
+        (
+            "1333333333133333333 * 3333333333",
+            "4444444443333333332288888889",
+        ),
+        (
+            "18446744073709551615 * 18446744073709551615",
+            "340282366920938463426481119284349108225",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (expr, terraform) in cases {
+        let got = evaluate(dir.path(), expr).unwrap();
+        let (a, b): (Json, Json) = (
+            serde_json::from_str(&got).unwrap(),
+            serde_json::from_str(terraform).unwrap(),
+        );
+        assert!(same(&a, &b), "{expr}: reroll {got}, Terraform {terraform}");
+    }
+}
+
 #[test]
 fn base64gzip_decompresses_to_its_input() {
     use base64::Engine as _;

@@ -492,12 +492,45 @@ impl Evaluate for BinaryOp {
                     };
                     return Err(ctx.error(ErrorKind::Message(why.to_string())));
                 }
-                Number(match op {
-                    Plus => lhs + rhs,
-                    Minus => lhs - rhs,
-                    Mul => lhs * rhs,
-                    Div => lhs / rhs,
-                    _ => lhs % rhs,
+                // Integers are added, subtracted, multiplied and taken modulo exactly (in
+                // i128), and a result beyond 64-bit integers becomes the nearest float:
+                // hcl-primitives' own integer arithmetic overflows (a panic with overflow
+                // checks, a wrapped, wrong result without).
+                let int = |n: &crate::Number| {
+                    n.as_i64()
+                        .map(i128::from)
+                        .or_else(|| n.as_u64().map(i128::from))
+                };
+                let as_integer = |v: i128| {
+                    i64::try_from(v)
+                        .map(crate::Number::from)
+                        .or_else(|_| u64::try_from(v).map(crate::Number::from))
+                        .ok()
+                };
+                Number(match int(&lhs).zip(int(&rhs)) {
+                    Some((x, y)) if op != Div => {
+                        let v = match op {
+                            Plus => x.checked_add(y),
+                            Minus => x.checked_sub(y),
+                            Mul => x.checked_mul(y),
+                            _ => x.checked_rem(y),
+                        };
+                        match v.and_then(as_integer).or_else(|| crate::Number::from_f64(exact)) {
+                            Some(n) => n,
+                            None => {
+                                return Err(ctx.error(ErrorKind::Message(
+                                    "the result is too large for a number".to_string(),
+                                )))
+                            }
+                        }
+                    }
+                    _ => match op {
+                        Plus => lhs + rhs,
+                        Minus => lhs - rhs,
+                        Mul => lhs * rhs,
+                        Div => lhs / rhs,
+                        _ => lhs % rhs,
+                    },
                 })
             }
             (lhs, operator, rhs) => return Err(ctx.error(ErrorKind::BinaryOp(lhs, operator, rhs))),
