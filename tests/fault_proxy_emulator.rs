@@ -80,18 +80,19 @@ async fn through(proxy: &Proxy) -> Vec<(&'static str, CloudError)> {
     ]
 }
 
+/// What a call's error must be.
+type Check = fn(&CloudError) -> bool;
+
 /// (fault kinds, what every service's call must end with)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_proxy_fails_each_service_as_aws_does() {
     let emu = Emulator::start();
-    let throttled = |e: &CloudError| matches!(e, CloudError::Throttled { .. });
-    let transient = |e: &CloudError| e.is_transient();
-    let cases: [(&str, &dyn Fn(&CloudError) -> bool); 5] = [
-        ("throttle=1", &throttled),
-        ("500=1", &transient),
-        ("503=1", &transient),
-        ("reset-before=1", &transient),
-        ("reset-after=1", &transient),
+    let cases: [(&str, Check); 5] = [
+        ("throttle=1", |e| matches!(e, CloudError::Throttled { .. })),
+        ("500=1", CloudError::is_transient),
+        ("503=1", CloudError::is_transient),
+        ("reset-before=1", CloudError::is_transient),
+        ("reset-after=1", CloudError::is_transient),
     ];
     for (mix, expected) in cases {
         let proxy = Proxy::start(&emu.endpoint, mix);
