@@ -176,20 +176,17 @@ def forwards(listener: dict) -> list[tuple[str, int]]:
     return out
 
 
-def serving(emu: Emulator, stack: str) -> list[tuple[int, str, int, int]]:
-    """(listener port, target group ARN, weight, healthy running targets) of every forward."""
-    running = running_instances(emu, stack)
+def serving(emu: Emulator, stack: str, running: dict[str, dict]) -> list[tuple[int, str, int, int, set[str]]]:
+    """(listener port, target group ARN, weight, healthy running targets, registered running
+    targets) of every forward; `running` is the stack's running instances, read just before."""
     out = []
     for lb in stack_load_balancers(emu, stack):
         for listener in emu.elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
             for tg, weight in forwards(listener):
                 health = emu.elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
-                healthy = sum(
-                    1
-                    for h in health
-                    if h["TargetHealth"]["State"] == "healthy" and h["Target"]["Id"] in running
-                )
-                out.append((listener["Port"], tg, weight, healthy))
+                live = [h for h in health if h["Target"]["Id"] in running]
+                healthy = sum(1 for h in live if h["TargetHealth"]["State"] == "healthy")
+                out.append((listener["Port"], tg, weight, healthy, {h["Target"]["Id"] for h in live}))
     return out
 
 
@@ -231,7 +228,7 @@ class Observer(threading.Thread):
         for i, since in self.orphaned_since.items():
             if now - since > ORPHAN_GRACE:
                 self.problem(f"{i} ran outside every group for over {ORPHAN_GRACE:.0f} s")
-        for port, tg, weight, healthy in serving(self.emu, self.case.stack):
+        for port, tg, weight, healthy, _ in serving(self.emu, self.case.stack, running):
             if weight <= 0:
                 continue
             floor = self.case.floors.get(port, 0)
@@ -279,11 +276,9 @@ def final_problems(emu: Emulator, case: StackCase, image: str) -> list[str]:
     outside = sorted(set(running) - active_members)
     if outside:
         problems.append(f"running outside the active generations: {', '.join(outside)}")
-    for port, tg, weight, healthy in serving(emu, case.stack):
+    for port, _, weight, _, targets in serving(emu, case.stack, running):
         if weight <= 0:
             continue
-        health = emu.elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
-        targets = {h["Target"]["Id"] for h in health if h["Target"]["Id"] in running}
         if not targets <= active_members or not targets:
             problems.append(f"port {port} forwards to targets outside the active generations")
     return problems

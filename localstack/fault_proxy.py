@@ -162,8 +162,6 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
         self.by_service: Counter = Counter()
-        self.enabled = threading.Event()
-        self.enabled.set()
         proxy = self
 
         class Handler(_Handler):
@@ -192,7 +190,7 @@ class FaultProxy:
     def pick(self) -> str | None:
         """The fault for the next request, or None to forward it as it is."""
         with self.lock:
-            if not self.enabled.is_set() or self.random.random() >= self.rate:
+            if self.random.random() >= self.rate:
                 return None
             kind = self.random.choices(self.kinds, self.weights)[0]
             if kind == "latency":
